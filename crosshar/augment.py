@@ -1,0 +1,339 @@
+"""Physics-based augmentation of IMU windows: pure tensor functions with an explicit generator.
+
+Every function takes a batch `x: (B, T, C)` in physical units (C = 6: acc_x, acc_y, acc_z in m/s^2
+*including gravity*, gyro_x, gyro_y, gyro_z in rad/s; or C = 3: acc only) and a `torch.Generator`
+from which all of its randomness is drawn, so the same generator state gives the same output.
+Each one models one thing that differs between recordings of the same activity (how the phone is
+held, the sensor chip, the walking speed), which is what changes from one dataset to another.
+
+CrossHAR (Hong et al., IMWUT 2024) augments by copying the whole dataset with 6 axis permutations
+or 5 random SO(3) rotations *before* the train/validation split, which leaks copies of one window
+across the split. Here the same physics is drawn afresh for every training batch instead, and the
+rotations act on acc and gyro with one matrix, since both sensors share the device frame.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import torch
+from torch import Tensor
+
+from crosshar.config import AugmentConfig
+from crosshar.registry import AUGMENTATIONS
+
+__all__ = [
+    "rotate", "permute_axes", "tilt", "gain_bias", "noise", "time_warp", "Augmenter",
+    "random_rotation_matrices", "proper_axis_permutations", "apply_frame_rotation",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+
+def _check_window(x: Tensor) -> None:
+    if x.ndim != 3 or x.shape[-1] not in (3, 6):
+        raise ValueError(f"expected windows of shape (B, T, 3) or (B, T, 6), got {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise ValueError(f"expected a floating-point tensor, got {x.dtype}")
+
+
+def _rand(shape: tuple[int, ...], g: torch.Generator, x: Tensor) -> Tensor:
+    """U(0, 1) drawn from `g` (on the generator's device), returned on x's device and dtype."""
+    return torch.rand(shape, generator=g, device=g.device).to(device=x.device, dtype=x.dtype)
+
+
+def _randn(shape: tuple[int, ...], g: torch.Generator, x: Tensor) -> Tensor:
+    """N(0, 1) drawn from `g` (on the generator's device), returned on x's device and dtype."""
+    return torch.randn(shape, generator=g, device=g.device).to(device=x.device, dtype=x.dtype)
+
+
+def _per_channel(x: Tensor, acc_value: float, gyro_value: float) -> Tensor:
+    """(C,) tensor holding `acc_value` on acc channels and `gyro_value` on gyro channels."""
+    values = [acc_value] * 3 + [gyro_value] * (x.shape[-1] - 3)
+    return torch.tensor(values, device=x.device, dtype=x.dtype)
+
+
+def apply_frame_rotation(x: Tensor, rot: Tensor) -> Tensor:
+    """Express every 3-axis sensor of `x` in a rotated device frame.
+
+    Args:
+        x: (B, T, C) with C = 3 (acc) or 6 (acc, gyro).
+        rot: (B, 3, 3) one rotation matrix per window.
+
+    Returns:
+        (B, T, C): v' = R v for acc and for gyro at every time step, with the same R for both,
+        because both sensors are mounted in the same rigid device frame.
+    """
+    b, t, c = x.shape
+    v = x.reshape(b, t, c // 3, 3)
+    return torch.einsum("bij,btsj->btsi", rot.to(x.dtype), v).reshape(b, t, c)
+
+
+def random_rotation_matrices(n: int, g: torch.Generator, dtype: torch.dtype = torch.float32) -> Tensor:
+    """(n, 3, 3) rotations drawn uniformly (Haar measure) from SO(3).
+
+    A 4-vector of independent standard normals, normalised, is uniform on the unit sphere S^3,
+    i.e. a uniform unit quaternion; q and -q give the same rotation, so the induced matrix is
+    uniform over SO(3) (Shoemake 1992). Computed in float64 and cast, to stay orthogonal to
+    float32 precision.
+    """
+    q = torch.randn((n, 4), generator=g, device=g.device, dtype=torch.float64)
+    q = q / q.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    w, x, y, z = q.unbind(1)
+    rot = torch.stack([
+        1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
+    ], dim=1).reshape(n, 3, 3)
+    return rot.to(dtype)
+
+
+def proper_axis_permutations() -> Tensor:
+    """(24, 3, 3) signed permutation matrices with det = +1: the rotation group of the cube.
+
+    Of the 48 signed permutations of (x, y, z), only the 24 with determinant +1 are rotations; the
+    other 24 are reflections (a mirrored phone), which no real device can produce.
+    """
+    mats = []
+    for perm in itertools.permutations(range(3)):
+        for signs in itertools.product((1.0, -1.0), repeat=3):
+            m = torch.zeros(3, 3, dtype=torch.float64)
+            for row, (col, s) in enumerate(zip(perm, signs)):
+                m[row, col] = s
+            if torch.linalg.det(m) > 0:
+                mats.append(m)
+    return torch.stack(mats)
+
+
+_CUBE_ROTATIONS = proper_axis_permutations()
+
+
+def _rodrigues(axis: Tensor, angle: Tensor) -> Tensor:
+    """(B, 3, 3) rotation by `angle` (B,) radians about unit `axis` (B, 3)."""
+    k = axis
+    zero = torch.zeros_like(k[:, 0])
+    kx = torch.stack([
+        zero, -k[:, 2], k[:, 1],
+        k[:, 2], zero, -k[:, 0],
+        -k[:, 1], k[:, 0], zero,
+    ], dim=1).reshape(-1, 3, 3)
+    eye = torch.eye(3, dtype=k.dtype, device=k.device).expand_as(kx)
+    s = torch.sin(angle)[:, None, None]
+    c = torch.cos(angle)[:, None, None]
+    return eye + s * kx + (1 - c) * (kx @ kx)
+
+
+def _bernoulli_choose(rot: Tensor, p: float, g: torch.Generator) -> Tensor:
+    """Replace each rotation by the identity with probability 1 - p."""
+    keep = torch.rand((rot.shape[0],), generator=g, device=g.device).to(rot.device) < p
+    eye = torch.eye(3, dtype=rot.dtype, device=rot.device).expand_as(rot)
+    return torch.where(keep[:, None, None], rot, eye)
+
+
+# ---------------------------------------------------------------------------------------------
+# augmentations
+# ---------------------------------------------------------------------------------------------
+
+@AUGMENTATIONS.register("rotate")
+def rotate(x: Tensor, g: torch.Generator, p: float = 1.0) -> Tensor:
+    """Random device orientation: one uniform SO(3) rotation per window.
+
+    Physics: the same motion recorded by a phone held in another orientation gives readings in a
+    rotated frame. Acc (gravity included) and gyro are rotated by the *same* matrix at every time
+    step, so the angle between gravity and the rotation axis of the body, and the magnitudes of
+    both vectors, are preserved.
+
+    Args:
+        x: (B, T, C) windows, C = 3 or 6.
+        g: generator for all randomness.
+        p: probability that a window is rotated (the others keep the identity).
+
+    Returns:
+        (B, T, C) rotated windows, same dtype.
+    """
+    _check_window(x)
+    rot = random_rotation_matrices(x.shape[0], g, torch.float64).to(x.device)
+    rot = _bernoulli_choose(rot, p, g)
+    return apply_frame_rotation(x, rot)
+
+
+@AUGMENTATIONS.register("permute_axes")
+def permute_axes(x: Tensor, g: torch.Generator, p: float = 1.0) -> Tensor:
+    """Signed axis permutation restricted to proper rotations (the 24 rotations of the cube).
+
+    Physics: a phone put in a pocket or on a belt in one of the 24 "axis-aligned" ways (screen in
+    or out, top up or down, ...). CrossHAR permutes x, y, z without signs, which includes
+    reflections (det = -1) that no real device can produce; here every matrix has det = +1, and
+    acc and gyro get the same one.
+
+    Args:
+        x: (B, T, C) windows, C = 3 or 6.
+        g: generator for all randomness.
+        p: probability that a window is permuted (the others keep the identity).
+    """
+    _check_window(x)
+    idx = torch.randint(0, 24, (x.shape[0],), generator=g, device=g.device).cpu()
+    rot = _CUBE_ROTATIONS[idx].to(x.device)
+    rot = _bernoulli_choose(rot, p, g)
+    return apply_frame_rotation(x, rot)
+
+
+@AUGMENTATIONS.register("tilt")
+def tilt(x: Tensor, g: torch.Generator, deg: float = 5.0) -> Tensor:
+    """Small tilt of the device: rotation by N(0, deg) degrees about a random horizontal axis.
+
+    Physics: the phone sits a little differently in the pocket or on the belt. "Horizontal" is
+    taken perpendicular to the window's mean acceleration, which approximates gravity, so the
+    tilt changes how gravity splits across the axes (a random axis would partly spin about
+    gravity, which changes nothing a tilt changes). When the mean is near zero, the axis is
+    uniformly random. It is a rotation of acc and gyro together, so magnitudes are preserved.
+
+    Args:
+        x: (B, T, C) windows, C = 3 or 6.
+        g: generator for all randomness.
+        deg: standard deviation of the tilt angle in degrees.
+    """
+    _check_window(x)
+    b = x.shape[0]
+    r = torch.randn((b, 3), generator=g, device=g.device, dtype=torch.float64).to(x.device)
+    angle = torch.randn((b,), generator=g, device=g.device, dtype=torch.float64).to(x.device)
+    angle = angle * math.radians(deg)
+    grav = x[:, :, :3].mean(dim=1).to(torch.float64)
+    grav_norm = grav.norm(dim=1, keepdim=True)
+    has_grav = grav_norm > 1e-3
+    axis = torch.where(has_grav, torch.linalg.cross(grav / grav_norm.clamp_min(1e-12), r), r)
+    axis_norm = axis.norm(dim=1, keepdim=True)
+    # r (almost) parallel to gravity: fall back to r itself (probability ~ 0)
+    axis = torch.where(axis_norm > 1e-9, axis, r)
+    axis = axis / axis.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    return apply_frame_rotation(x, _rodrigues(axis, angle))
+
+
+@AUGMENTATIONS.register("gain_bias")
+def gain_bias(
+    x: Tensor, g: torch.Generator, gain_std: float = 0.1, bias_acc: float = 0.2, bias_gyro: float = 0.02
+) -> Tensor:
+    """Sensor calibration: per-axis gain 1 + N(0, gain_std) and bias N(0, bias_*).
+
+    Physics: cheap MEMS sensors differ from chip to chip in scale factor and zero offset, and
+    both are constant over a 6 s window. Drawn independently per window and per axis.
+
+    Args:
+        x: (B, T, C) windows, C = 3 or 6 (with C = 3, `bias_gyro` is unused).
+        g: generator for all randomness.
+        gain_std: standard deviation of the relative gain error.
+        bias_acc: bias standard deviation of acc (m/s^2).
+        bias_gyro: bias standard deviation of gyro (rad/s).
+    """
+    _check_window(x)
+    b, _, c = x.shape
+    gain = 1 + gain_std * _randn((b, 1, c), g, x)
+    bias = _per_channel(x, bias_acc, bias_gyro) * _randn((b, 1, c), g, x)
+    return x * gain + bias
+
+
+@AUGMENTATIONS.register("noise")
+def noise(x: Tensor, g: torch.Generator, noise_acc: float = 0.05, noise_gyro: float = 0.01) -> Tensor:
+    """Additive white sensor noise N(0, noise_*), independent per sample and axis.
+
+    Physics: thermal and quantisation noise of the sensor, which differs between phone models.
+
+    Args:
+        x: (B, T, C) windows, C = 3 or 6 (with C = 3, `noise_gyro` is unused).
+        g: generator for all randomness.
+        noise_acc: noise standard deviation of acc (m/s^2).
+        noise_gyro: noise standard deviation of gyro (rad/s).
+    """
+    _check_window(x)
+    return x + _per_channel(x, noise_acc, noise_gyro) * _randn(tuple(x.shape), g, x)
+
+
+@AUGMENTATIONS.register("time_warp")
+def time_warp(x: Tensor, g: torch.Generator, cadence: float = 0.1) -> Tensor:
+    """Cadence change: replay each window s times faster, s ~ U(1 - cadence, 1 + cadence).
+
+    Physics: the same person walking faster or slower (step frequency varies by about +-10 %
+    within and across people). Output step i reads the input at time i * s by linear
+    interpolation, keeping the length T. With s > 1 this reads beyond the last sample; such
+    positions are *reflected* at the end (t -> 2 (T - 1) - t), which keeps the signal continuous
+    and its values realistic, where clamping would create an unphysical flat tail. Amplitudes are
+    not rescaled (a faster gait also moves harder; that is left to gain_bias).
+
+    Args:
+        x: (B, T, C) windows.
+        g: generator for all randomness.
+        cadence: half-width of the speed range, in [0, 1).
+    """
+    _check_window(x)
+    if not 0 <= cadence < 1:
+        raise ValueError(f"cadence must be in [0, 1), got {cadence}")
+    b, t, c = x.shape
+    speed = 1 + cadence * (2 * torch.rand((b, 1), generator=g, device=g.device, dtype=torch.float64) - 1)
+    pos = torch.arange(t, dtype=torch.float64, device=g.device)[None, :] * speed  # (B, T)
+    last = float(t - 1)
+    pos = torch.where(pos > last, 2 * last - pos, pos).clamp(0, last).to(x.device)
+    i0 = pos.floor().long().clamp(0, t - 1)
+    i1 = (i0 + 1).clamp(max=t - 1)
+    w = (pos - i0.to(pos.dtype)).to(x.dtype)[:, :, None]
+    x0 = x.gather(1, i0[:, :, None].expand(b, t, c))
+    x1 = x.gather(1, i1[:, :, None].expand(b, t, c))
+    return x0 * (1 - w) + x1 * w
+
+
+# ---------------------------------------------------------------------------------------------
+# composition
+# ---------------------------------------------------------------------------------------------
+
+class Augmenter:
+    """All enabled augmentations of an AugmentConfig, composed in physical order.
+
+    Order: time warp (the motion itself), device orientation (rotation, axis permutation, tilt),
+    sensor calibration (gain and bias, in the device frame), sensor noise. A zero in the config
+    disables an operation, so an all-zero AugmentConfig gives the identity. With 3 channels the
+    gyro parts are skipped.
+
+    Args:
+        cfg: AugmentConfig.
+        n_channels: 3 (acc) or 6 (acc + gyro); checked against every batch.
+
+    Example:
+        >>> aug = Augmenter(AugmentConfig(), n_channels=6)
+        >>> v1, v2 = aug.two_views(x, torch.Generator().manual_seed(0))  # doctest: +SKIP
+    """
+
+    def __init__(self, cfg: AugmentConfig, n_channels: int = 6):
+        if n_channels not in (3, 6):
+            raise ValueError(f"n_channels must be 3 or 6, got {n_channels}")
+        self.cfg = cfg
+        self.n_channels = n_channels
+
+    def __call__(self, x: Tensor, g: torch.Generator) -> Tensor:
+        """x: (B, T, C) physical units -> (B, T, C) augmented, same dtype and device."""
+        _check_window(x)
+        if x.shape[-1] != self.n_channels:
+            raise ValueError(f"Augmenter built for {self.n_channels} channels, got {x.shape[-1]}")
+        cfg = self.cfg
+        gyro = self.n_channels == 6
+        if cfg.cadence > 0:
+            x = time_warp(x, g, cfg.cadence)
+        if cfg.rotation_p > 0:
+            x = rotate(x, g, cfg.rotation_p)
+        if cfg.axis_permute_p > 0:
+            x = permute_axes(x, g, cfg.axis_permute_p)
+        if cfg.tilt_deg > 0:
+            x = tilt(x, g, cfg.tilt_deg)
+        if cfg.gain_std > 0 or cfg.bias_acc > 0 or (gyro and cfg.bias_gyro > 0):
+            x = gain_bias(x, g, cfg.gain_std, cfg.bias_acc, cfg.bias_gyro)
+        if cfg.noise_acc > 0 or (gyro and cfg.noise_gyro > 0):
+            x = noise(x, g, cfg.noise_acc, cfg.noise_gyro)
+        return x
+
+    def two_views(self, x: Tensor, g: torch.Generator) -> tuple[Tensor, Tensor]:
+        """Two independent augmentations of the same windows, for contrastive learning."""
+        return self(x, g), self(x, g)
+
+    def __repr__(self) -> str:
+        return f"Augmenter({self.cfg!r}, n_channels={self.n_channels})"

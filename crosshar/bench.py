@@ -1,0 +1,315 @@
+"""Deployment benchmark: size, single-thread latency, throughput and memory of each head, in
+PyTorch eager, ONNX float32 and ONNX int8 (static and dynamic), for a Raspberry Pi-class budget.
+
+Latency is per window at batch 1 on ONE thread (torch.set_num_threads(1); onnxruntime with one
+intra-op and one inter-op thread), the median of `repeats` timed calls after warm-up: a Pi
+classifying one stream does exactly this. Throughput is windows per second at batch 64, also on
+one thread. Memory is the peak resident set size (VmHWM) of a fresh Python process that imports
+numpy and onnxruntime, loads the model and classifies one window: what the torch-free runtime
+needs on the device (`rss_mb`), and the part of it due to the model (`model_rss_mb`, the increase
+over the same process before loading the model). PyTorch's memory is not measured (torch is not
+deployed).
+
+Targets for the default encoder + the default head (FinetuneConfig().head): int8 file <= 1 MB,
+int8 >= 3x faster than PyTorch eager at batch 1 on one thread, int8 macro-F1 within 1 point of the
+float model (measured only when a finetuned run and labelled windows are given).
+"""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from crosshar.config import EncoderConfig, FinetuneConfig, WindowConfig
+from crosshar.data.windows import CHANNELS
+from crosshar.export import export_int8, export_model, physical_windows, torch_probabilities
+from crosshar.models import classifier
+
+TARGET_INT8_BYTES = 1_000_000
+TARGET_SPEEDUP = 3.0
+TARGET_F1_DROP = 0.01  # macro-F1, as a fraction (1 point)
+CLASSES = ["walking", "upstairs", "downstairs", "sitting&standing"]
+
+_MEMORY_PROBE = r"""
+import resource, sys
+import numpy as np, onnxruntime as ort
+
+def peak_kib():  # VmHWM: this process's own peak RSS (ru_maxrss can carry the parent's over exec)
+    try:
+        with open("/proc/self/status") as f:
+            return int(next(l for l in f if l.startswith("VmHWM:")).split()[1])
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = peak_kib()
+so = ort.SessionOptions(); so.intra_op_num_threads = 1; so.inter_op_num_threads = 1
+s = ort.InferenceSession(sys.argv[1], so, providers=["CPUExecutionProvider"])
+x = np.zeros((1, int(sys.argv[2]), int(sys.argv[3])), np.float32)
+for _ in range(3):
+    s.run(None, {"window": x})
+print(base, peak_kib())
+"""
+
+
+def bench_meta(head: str, encoder: EncoderConfig | None, window: WindowConfig | None = None) -> dict[str, Any]:
+    """The checkpoint meta of an untrained classifier, for architecture benchmarks."""
+    w = window or WindowConfig()
+    return {"window": w.to_dict(), "channels": list(CHANNELS[w.channels]), "classes": CLASSES,
+            "label_space": "crosshar4", "encoder": None if encoder is None else encoder.to_dict(),
+            "head": head, "head_cfg": {}, "scaling": "physical", "source": [], "metrics": {}}
+
+
+def _time_calls(fn: Callable[[], Any], repeats: int, warmup: int = 3) -> float:
+    """Median seconds of `fn()` over `repeats` calls after `warmup` calls."""
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def _ort_session(path: Path):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.log_severity_level = 3
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def _memory(path: Path, T: int, C: int) -> tuple[float | None, float | None]:
+    """(peak RSS MB, model's share MB) of a fresh numpy + onnxruntime process running the model."""
+    try:
+        r = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, str(path), str(T), str(C)],
+                           capture_output=True, text=True, timeout=120, check=True)
+        base, peak = (int(v) for v in r.stdout.split())
+    except (subprocess.SubprocessError, ValueError, OSError):
+        return None, None
+    return peak / 1024, (peak - base) / 1024  # KiB -> MiB
+
+
+def bench_model(model: torch.nn.Module, meta: dict[str, Any], workdir: Path, *, repeats: int = 50,
+                batch: int = 64, memory: bool = True, windows: np.ndarray | None = None,
+                labels: np.ndarray | None = None, calib_windows: np.ndarray | None = None,
+                name: str = "model") -> list[dict[str, Any]]:
+    """Rows for one classifier: pytorch, onnx-fp32, onnx-int8 static (dynamic for recurrent heads)
+    and onnx-int8 dynamic (when the first was static); see the module docstring."""
+    w = WindowConfig.from_dict(meta["window"])
+    T, C = w.window, w.n_channels
+    x1 = physical_windows(1, T, C, w.rate_hz, seed=3)
+    xb = physical_windows(batch, T, C, w.rate_hz, seed=4)
+    n_tp = max(2, repeats // 10)
+    head, enc = meta["head"], ("none" if meta.get("encoder") is None else _enc_name(meta["encoder"]))
+    base = {"head": head, "encoder": enc, "encoder_config": meta.get("encoder"),
+            "params": sum(p.numel() for p in model.parameters())}
+    rep = export_model(model, meta, workdir / f"{name}.onnx", int8=True, int8_mode="static",
+                       calib_windows=calib_windows, windows=windows, labels=labels)
+    int8s = [("onnx-int8", rep["int8"])]
+    if rep["int8"]["mode"] == "static":  # recurrent heads are dynamic already
+        int8s.append(("onnx-int8", export_int8(rep["fp32"]["path"], workdir / f"{name}.dyn.int8.onnx", meta,
+                                               mode="dynamic", windows=windows, labels=labels)))
+    rows = []
+    model.eval()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            t1x, tbx = torch.from_numpy(x1), torch.from_numpy(xb)
+            lat = _time_calls(lambda: model(t1x), repeats)
+            tb = _time_calls(lambda: model(tbx), n_tp, warmup=1)
+    finally:
+        torch.set_num_threads(threads)
+    torch_row = {**base, "backend": "pytorch", "size_bytes": None, "latency_ms": lat * 1e3,
+                 "throughput": batch / tb, "rss_mb": None, "model_rss_mb": None}
+    if labels is not None and windows is not None:
+        torch_row["macro_f1"] = _macro_f1(labels, torch_probabilities(model, windows).argmax(1), meta["classes"])
+    rows.append(torch_row)
+    for backend, r in [("onnx-fp32", rep["fp32"])] + int8s:
+        path = Path(r["path"])
+        sess = _ort_session(path)
+        lat = _time_calls(lambda: sess.run(None, {"window": x1}), repeats)
+        tb = _time_calls(lambda: sess.run(None, {"window": xb}), n_tp, warmup=1)
+        rss, model_rss = _memory(path, T, C) if memory else (None, None)
+        row = {**base, "backend": backend, "size_bytes": r["size_bytes"], "latency_ms": lat * 1e3,
+               "throughput": batch / tb, "rss_mb": rss, "model_rss_mb": model_rss}
+        if backend == "onnx-int8":
+            row["quantization"] = r["mode"]
+            row["top1_agreement_vs_fp32"] = r["top1_agreement_vs_fp32"]
+        if "metrics" in r:
+            row["macro_f1"] = r["metrics"]["macro_f1"]
+        rows.append(row)
+    for row in rows:
+        row["speedup_vs_pytorch"] = rows[0]["latency_ms"] / row["latency_ms"]
+    return rows
+
+
+def _enc_name(enc: dict[str, Any]) -> str:
+    """"default" for EncoderConfig(), else "custom" (the row's encoder_config has the details)."""
+    return "default" if enc == EncoderConfig().to_dict() else "custom"
+
+
+def _macro_f1(y: np.ndarray, pred: np.ndarray, classes: list[str]) -> float:
+    from crosshar.metrics import classification_report
+
+    keep = y >= 0
+    return classification_report(y[keep], pred[keep], list(classes))["macro_f1"]
+
+
+def run_bench(
+    heads: list[str] | None = None,
+    *,
+    encoder: EncoderConfig | None = None,
+    raw: bool = False,
+    run: str | Path | None = None,
+    windows: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+    calib_windows: np.ndarray | None = None,
+    repeats: int = 50,
+    batch: int = 64,
+    memory: bool = True,
+    seed: int = 0,
+    log: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Benchmark heads (random weights, architecture speed) or one finetuned run.
+
+    Args:
+        heads: registered head names (default: all) on the encoder `encoder`
+            (default EncoderConfig()); ignored when `run` is given.
+        raw: also benchmark each head directly on raw windows (no encoder).
+        run: a finetuned checkpoint file or run folder: benchmark that model instead.
+        windows, labels: labelled (N, T, C) windows (class indices; -1 = ignore), for macro-F1
+            float vs int8 (and as the export's check windows).
+        calib_windows: source training windows to calibrate int8 (default: random windows).
+        repeats: timed batch-1 calls per backend (median reported).
+        batch: batch size of the throughput measurement.
+        memory: measure peak RSS in a fresh process per ONNX model (about a second each).
+
+    Returns:
+        One dict per (model, backend): head, encoder, backend, params, size_bytes, latency_ms,
+        throughput (windows/s), rss_mb, model_rss_mb, speedup_vs_pytorch, [macro_f1, quantization].
+    """
+    from crosshar.models.heads import list_heads
+
+    say = log or (lambda s: None)
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="crosshar-bench-") as tmp:
+        work = Path(tmp)
+        if run is not None:
+            model, meta = classifier.load(run)
+            say(f"benchmarking {run} (head {meta['head']})")
+            rows += bench_model(model, meta, work, repeats=repeats, batch=batch, memory=memory,
+                                windows=windows, labels=labels, calib_windows=calib_windows, name="run")
+            return rows
+        enc = encoder if encoder is not None else EncoderConfig()
+        for head in heads or list_heads():
+            for e in ([enc, None] if raw else [enc]):
+                torch.manual_seed(seed)
+                meta = bench_meta(head, e)
+                model = classifier.build(meta).eval()
+                say(f"benchmarking {head} ({'raw windows' if e is None else 'encoder'})")
+                rows += bench_model(model, meta, work, repeats=repeats, batch=batch, memory=memory,
+                                    windows=windows, labels=labels, calib_windows=calib_windows,
+                                    name=f"{head}-{'raw' if e is None else 'enc'}")
+    return rows
+
+
+def check_targets(rows: list[dict[str, Any]], head: str | None = None) -> list[dict[str, Any]]:
+    """The deployment targets for `head` (default FinetuneConfig().head) on an encoder.
+
+    Returns:
+        [{"target", "value", "ok"}]; ok is None when the value was not measured.
+    """
+    head = head or FinetuneConfig().head
+    sel = [r for r in rows if r["head"] == head and r["encoder"] != "none"]
+    int8 = [r for r in sel if r["backend"] == "onnx-int8"]
+    if not int8:
+        return []
+    q = min(int8, key=lambda r: r["latency_ms"])  # the faster int8 variant on this machine
+    fp = next((r for r in sel if r["backend"] == "onnx-fp32"), None)
+    out = [
+        {"target": f"int8 {head} + encoder <= {TARGET_INT8_BYTES / 1e6:g} MB",
+         "value": f"{q['size_bytes'] / 1e6:.3f} MB", "ok": q["size_bytes"] <= TARGET_INT8_BYTES},
+        {"target": f"int8 ({q['quantization']}) >= {TARGET_SPEEDUP:g}x faster than PyTorch eager (batch 1, 1 thread)",
+         "value": f"{q['speedup_vs_pytorch']:.1f}x", "ok": q["speedup_vs_pytorch"] >= TARGET_SPEEDUP},
+    ]
+    if fp is not None and "macro_f1" in q and "macro_f1" in fp:
+        drop = fp["macro_f1"] - q["macro_f1"]
+        out.append({"target": "int8 macro-F1 within 1 point of float",
+                    "value": f"{100 * fp['macro_f1']:.1f} -> {100 * q['macro_f1']:.1f}", "ok": drop <= TARGET_F1_DROP})
+    else:
+        out.append({"target": "int8 macro-F1 within 1 point of float", "value": "not measured (needs --run "
+                    "and labelled windows)", "ok": None})
+    return out
+
+
+def environment() -> dict[str, str]:
+    import onnxruntime
+
+    return {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version(), "torch": torch.__version__,
+            "onnxruntime": onnxruntime.__version__, "threads": "1"}
+
+
+def to_markdown(rows: list[dict[str, Any]], targets: list[dict[str, Any]]) -> str:
+    """The rows and targets as markdown tables."""
+    lines = ["| head | encoder | backend | size (kB) | latency b1 (ms) | speed-up | throughput b64 (win/s) "
+             "| peak RSS (MB) | model RSS (MB) | macro-F1 |", "|" + "---|" * 10]
+    for r in rows:
+        lines.append("| " + " | ".join(row_cells(r)) + " |")
+    if targets:
+        lines += ["", "| target | value | met |", "|---|---|---|"]
+        lines += [f"| {t['target']} | {t['value']} | {_ok(t['ok'])} |" for t in targets]
+    return "\n".join(lines) + "\n"
+
+
+def row_cells(r: dict[str, Any]) -> list[str]:
+    """A result row as the table cells of to_markdown (and of `crosshar bench`)."""
+    def f(v, fmt):
+        return "-" if v is None else format(v, fmt)
+
+    return [r["head"], r["encoder"], r["backend"] + (f" ({r['quantization']})" if r.get("quantization") else ""),
+            f(None if r["size_bytes"] is None else r["size_bytes"] / 1e3, ".1f"), f(r["latency_ms"], ".3f"),
+            f(r["speedup_vs_pytorch"], ".1f") + "x", f(r["throughput"], ".0f"), f(r["rss_mb"], ".1f"),
+            f(r["model_rss_mb"], ".1f"), f(None if r.get("macro_f1") is None else 100 * r["macro_f1"], ".1f")]
+
+
+def _ok(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("yes" if ok else "NO")
+
+
+def write_results(out: str | Path, rows: list[dict[str, Any]], targets: list[dict[str, Any]]) -> list[Path]:
+    """`out` as JSON (.json) or markdown (.md); any other suffix writes both `<out>.json` and `<out>.md`."""
+    from crosshar.data.store import atomic_write_bytes, atomic_write_json
+
+    out = Path(out)
+    doc = {"rows": rows, "targets": targets, "environment": environment(),
+           "method": __doc__.split("\n\n")[1].replace("\n", " ")}
+    paths = []
+    if out.suffix in (".json", ".md"):
+        targets_paths = [out]
+    else:
+        targets_paths = [out.with_name(out.name + ".json"), out.with_name(out.name + ".md")]
+    for p in targets_paths:
+        if p.suffix == ".json":
+            atomic_write_json(p, doc)
+        else:
+            atomic_write_bytes(p, to_markdown(rows, targets).encode())
+        paths.append(p)
+    return paths
+
+
+__all__ = ["run_bench", "bench_model", "bench_meta", "check_targets", "to_markdown", "row_cells", "write_results",
+           "environment", "TARGET_INT8_BYTES", "TARGET_SPEEDUP", "TARGET_F1_DROP"]

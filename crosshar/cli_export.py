@@ -1,0 +1,160 @@
+"""`crosshar export` and `crosshar bench`: typer command functions registered on the root app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.table import Table
+
+from crosshar.clitools import DataDir, console, err_console, friendly
+from crosshar.errors import CrossharError
+
+
+def _resolve_run(run: Path | None) -> Path:
+    if run is not None:
+        return run
+    from crosshar.training import latest_run
+
+    found = latest_run("finetune")
+    if found is None:
+        raise CrossharError("no finetuned run found under runs/finetune; pass --run PATH (a best.pt or its run folder)")
+    return found
+
+
+def _check_data(meta: dict[str, Any], data_dir: Path | None, run: Path, random_windows: bool,
+                max_windows: int) -> dict[str, Any] | None:
+    """Source validation / calibration windows, or None (random windows) with a note why."""
+    from crosshar.export import source_windows
+
+    if random_windows:
+        console.print("[yellow]checking on random physical-looking windows (--random-windows)[/]")
+        return None
+    try:
+        data = source_windows(meta, data_dir, run, max_windows=max_windows)
+    except CrossharError as e:
+        console.print(f"[yellow]source windows unavailable ({e}); checking on random physical-looking windows[/]",
+                      highlight=False, soft_wrap=True)
+        return None
+    console.print(f"checking on {data['note']}", highlight=False, soft_wrap=True)
+    return data
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.1f}"
+
+
+@friendly
+def export_cmd(
+    run: Annotated[Optional[Path], typer.Option("--run", help="Finetuned checkpoint (best.pt) or its run folder; default: the latest finetune run.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output .onnx file (default: model.onnx in the run folder). The sidecar is written next to it as .json.")] = None,
+    int8: Annotated[bool, typer.Option("--int8", help="Also write an int8 model <out>.int8.onnx, calibrated on source training windows.")] = False,
+    int8_mode: Annotated[str, typer.Option("--int8-mode", help="'static' (calibrated QDQ; recurrent heads fall back to dynamic) or 'dynamic'.")] = "static",
+    data_dir: DataDir = None,
+    random_windows: Annotated[bool, typer.Option("--random-windows", help="Check on random physical-looking windows instead of the source validation windows.")] = False,
+    max_windows: Annotated[int, typer.Option("--max-windows", help="Most validation windows used for the checks.")] = 512,
+    opset: Annotated[int, typer.Option("--opset", help="ONNX opset.")] = 17,
+    report: Annotated[Optional[Path], typer.Option("--report", help="Also write the export report as JSON here.")] = None,
+) -> None:
+    """Export a finetuned classifier to ONNX (raw windows in, probabilities out) and check it against PyTorch."""
+    from crosshar.data.store import atomic_write_json
+    from crosshar.export import export_onnx
+    from crosshar.models import classifier
+
+    run = _resolve_run(run)
+    _, meta = classifier.load(run)
+    if out is None:
+        out = (run if run.is_dir() else run.parent) / "model.onnx"
+    data = _check_data(meta, data_dir, run, random_windows, max_windows)
+    rep = export_onnx(
+        run, out, int8=int8, calib_windows=None if data is None else data["calib"], opset=opset,
+        int8_mode=int8_mode, windows=None if data is None else data["windows"],
+        labels=None if data is None else data["labels"],
+    )
+    f, q = rep["fp32"], rep["int8"]
+    t = Table(title=f"{run}: checked on {f['n_windows']} {f['windows']} windows", title_justify="left")
+    for col in ("model", "size (kB)", "compared with", "max |dp|", "top-1 agree", "accuracy", "macro-F1"):
+        t.add_column(col, justify="left" if col in ("model", "compared with") else "right")
+    fm = f.get("metrics", {})
+    t.add_row("fp32", f"{f['size_bytes'] / 1e3:.1f}", f"PyTorch (tol {f['tolerance']:g})",
+              f"{f['vs_torch_max_abs_diff']:.1e}", f"{100 * f['vs_torch_top1_agreement']:.1f}%",
+              _pct(fm.get("accuracy")), _pct(fm.get("macro_f1")))
+    if q is not None:
+        qm = q.get("metrics", {})
+        t.add_row(f"int8 {q['mode']}", f"{q['size_bytes'] / 1e3:.1f}", "fp32", f"{q['max_abs_diff_vs_fp32']:.3f}",
+                  f"{100 * q['top1_agreement_vs_fp32']:.1f}%", _pct(qm.get("accuracy")), _pct(qm.get("macro_f1")))
+    console.print(t)
+    for r in (f, q):
+        if r is not None:
+            console.print(f"wrote {r['path']} + {Path(r['sidecar']).name}", highlight=False, soft_wrap=True)
+    if q is not None and q.get("reason"):
+        console.print(f"int8: {q['mode']} quantisation: {q['reason']}", highlight=False, soft_wrap=True)
+    if q is not None and q["top1_agreement_vs_fp32"] < 0.9:
+        err_console.print(f"[yellow]warning:[/] the int8 model agrees with the float one on only "
+                          f"{100 * q['top1_agreement_vs_fp32']:.0f}% of the windows; prefer the float model or try "
+                          f"--int8-mode {'dynamic' if q['mode'] == 'static' else 'static'}")
+    console.print(f"run it without torch: crosshar-run {q['path'] if q else f['path']} recording.csv", highlight=False)
+    if report is not None:
+        atomic_write_json(report, rep)
+
+
+@friendly
+def bench_cmd(
+    head: Annotated[Optional[list[str]], typer.Option("--head", help="Head to benchmark (repeat the option; default: every registered head).")] = None,
+    raw: Annotated[bool, typer.Option("--raw/--no-raw", help="Also benchmark each head directly on raw windows (no encoder).")] = False,
+    encoder_config: Annotated[Optional[Path], typer.Option("--encoder-config", help="Encoder TOML (default: configs/encoder.toml).")] = None,
+    run: Annotated[Optional[Path], typer.Option("--run", help="Benchmark this finetuned checkpoint or run folder instead; adds macro-F1 float vs int8 on its source validation windows.")] = None,
+    data_dir: DataDir = None,
+    repeats: Annotated[int, typer.Option("--repeats", min=3, help="Timed batch-1 calls per backend (the median is reported).")] = 50,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Batch size of the throughput measurement.")] = 64,
+    memory: Annotated[bool, typer.Option("--memory/--no-memory", help="Measure peak RSS of the runtime in a fresh process per ONNX model.")] = True,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write the results: FILE.json, FILE.md, or a stem for both.")] = None,
+) -> None:
+    """Size, single-thread latency, throughput and memory: PyTorch eager vs ONNX fp32 vs ONNX int8."""
+    from crosshar import bench
+    from crosshar.config import load
+    from crosshar.models import classifier
+
+    windows = labels = calib = None
+    if run is not None:
+        _, meta = classifier.load(run)
+        data = _check_data(meta, data_dir, run, False, 512)
+        if data is not None:
+            windows, labels, calib = data["windows"], data["labels"], data["calib"]
+    enc = load("encoder", encoder_config)
+    with console.status("benchmarking...") as status:
+        rows = bench.run_bench(head or None, encoder=enc, raw=raw, run=run, windows=windows, labels=labels,
+                               calib_windows=calib, repeats=repeats, batch=batch, memory=memory,
+                               log=lambda s: status.update(s))
+    t = Table(title=f"one thread: latency per window at batch 1 (median), throughput at batch {batch}, "
+                    "peak RSS of a fresh numpy + onnxruntime process", title_justify="left")
+    for col in ("head", "encoder", "backend", "kB", "ms b1", "speed-up", "win/s", "RSS MB", "F1"):
+        left = col in ("head", "encoder", "backend")
+        t.add_column(col, justify="left" if left else "right", no_wrap=left)
+    for r in rows:
+        c = bench.row_cells(r)
+        backend = {"pytorch": "torch", "onnx-fp32": "fp32"}.get(r["backend"], f"int8 {r.get('quantization', '')}")
+        t.add_row(c[0], c[1], backend, c[3], c[4], c[5], c[6], c[7], c[9])
+    console.print(t)
+    targets = bench.check_targets(rows, None if run is None else rows[0]["head"])
+    if not targets:
+        console.print("deployment targets: judged for the default head on an encoder; not benchmarked here",
+                      highlight=False)
+    else:
+        tt = Table(title="deployment targets (default encoder + default head)", title_justify="left")
+        for col in ("target", "value", "met"):
+            tt.add_column(col)
+        for x in targets:
+            mark = {True: "[green]yes[/]", False: "[red]no[/]", None: "n/a"}[x["ok"]]
+            tt.add_row(x["target"], x["value"], mark)
+        console.print(tt)
+    env = bench.environment()
+    console.print(f"{env['processor']}, Python {env['python']}, torch {env['torch']}, onnxruntime {env['onnxruntime']}",
+                  highlight=False)
+    if out is not None:
+        for p in bench.write_results(out, rows, targets):
+            console.print(f"wrote {p}", highlight=False)
+
+
+__all__ = ["export_cmd", "bench_cmd"]

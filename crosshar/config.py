@@ -1,0 +1,236 @@
+"""Frozen config dataclasses, one per concern, each mirrored by a TOML file in `configs/`.
+
+Every field has a default equal to the shipped TOML, so a config can be built in code
+(`PretrainConfig(stage1_epochs=2)`), from a file (`PretrainConfig.from_toml(path)`) or from the
+packaged defaults (`load("pretrain")`). Unknown keys are an error, never silently ignored. The
+resolved configs are written next to every checkpoint (`asdict`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Self
+
+from crosshar.errors import ConfigError
+
+
+class _Config:
+    """Mixin: construction from dicts / TOML with unknown-key checking."""
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "<dict>") -> Self:
+        names = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(d) - set(names))
+        if unknown:
+            raise ConfigError(
+                f"{source}: unknown key(s) {', '.join(unknown)} for [{cls.__name__}]; "
+                f"known: {', '.join(names)}"
+            )
+        kw = {}
+        for k, v in d.items():
+            if isinstance(v, list):
+                v = tuple(v)
+            kw[k] = v
+        try:
+            obj = cls(**kw)  # type: ignore[call-arg]
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"{source}: {e}") from None
+        return obj
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> Self:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            d = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: not valid TOML: {e}") from None
+        return cls.from_dict(d, source=str(path))
+
+    def replace(self, **changes: Any) -> Self:
+        changes = {k: v for k, v in changes.items() if v is not None}
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ValueError(msg)
+
+
+@dataclass(frozen=True)
+class WindowConfig(_Config):
+    """How recordings become canonical windows (defaults as CrossHAR: 20 Hz, 6 s, no overlap)."""
+
+    rate_hz: float = 20.0  # target sampling rate after anti-aliased resampling
+    window: int = 120  # samples per window
+    stride: int = 120  # samples between window starts (120 = non-overlapping)
+    channels: str = "acc+gyro"  # "acc+gyro" (6 channels) or "acc" (3 channels)
+    normalize: str = "none"  # "none" (physical units) or "zscore_subject" (per subject and channel)
+
+    def __post_init__(self) -> None:
+        _check(self.rate_hz > 0, f"rate_hz must be > 0, got {self.rate_hz}")
+        _check(self.window > 1, f"window must be > 1, got {self.window}")
+        _check(self.stride >= 1, f"stride must be >= 1, got {self.stride}")
+        _check(self.channels in ("acc+gyro", "acc"), f"channels must be 'acc+gyro' or 'acc', got {self.channels!r}")
+        _check(self.normalize in ("none", "zscore_subject"), f"normalize must be 'none' or 'zscore_subject', got {self.normalize!r}")
+
+    @property
+    def n_channels(self) -> int:
+        return 6 if self.channels == "acc+gyro" else 3
+
+
+@dataclass(frozen=True)
+class EncoderConfig(_Config):
+    """LIMU-BERT-style transformer encoder (CrossHAR: hidden 72, feed-forward 144, 4 heads)."""
+
+    d_model: int = 72  # embedding width D
+    d_ff: int = 144  # feed-forward width
+    n_heads: int = 4  # attention heads
+    n_layers: int = 2  # transformer blocks
+    share_weights: bool = False  # one block applied n_layers times, as in LIMU-BERT
+    dropout: float = 0.1  # dropout inside the blocks
+    norm: str = "pre"  # "pre" or "post" layer norm around attention and feed-forward
+    input_scaling: str = "physical"  # "physical" (acc/g, gyro rad/s), "source_stats", "instance"
+
+    def __post_init__(self) -> None:
+        _check(self.d_model % self.n_heads == 0, "d_model must be divisible by n_heads")
+        _check(self.norm in ("pre", "post"), f"norm must be 'pre' or 'post', got {self.norm!r}")
+        _check(self.input_scaling in ("physical", "source_stats", "instance"),
+               f"input_scaling must be physical, source_stats or instance, got {self.input_scaling!r}")
+
+
+@dataclass(frozen=True)
+class AugmentConfig(_Config):
+    """Physics-based augmentation applied on the fly to training batches only (0 disables one)."""
+
+    rotation_p: float = 1.0  # probability of a random SO(3) device rotation (acc and gyro together)
+    axis_permute_p: float = 0.0  # probability of a proper signed axis permutation (det = +1)
+    tilt_deg: float = 0.0  # std of a small extra tilt (degrees), applied to both sensors
+    gain_std: float = 0.1  # per-axis sensor gain ~ 1 + N(0, gain_std)
+    bias_acc: float = 0.2  # per-axis accelerometer bias std (m/s^2)
+    bias_gyro: float = 0.02  # per-axis gyroscope bias std (rad/s)
+    noise_acc: float = 0.05  # additive white noise std on acc (m/s^2)
+    noise_gyro: float = 0.01  # additive white noise std on gyro (rad/s)
+    cadence: float = 0.1  # time-warp: speed factor ~ U(1 - cadence, 1 + cadence)
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            _check(getattr(self, f.name) >= 0, f"{f.name} must be >= 0")
+
+
+@dataclass(frozen=True)
+class PretrainConfig(_Config):
+    """Hierarchical pretraining: stage 1 masked reconstruction, stage 2 masked + contrastive."""
+
+    stage1_epochs: int = 20  # masked reconstruction only
+    stage2_epochs: int = 20  # masked reconstruction + NT-Xent
+    batch_size: int = 256
+    lr: float = 2e-3  # peak learning rate (AdamW, linear warm-up then cosine decay)
+    warmup_epochs: int = 2
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    mask_ratio: float = 0.15  # fraction of time steps masked
+    span_max: int = 10  # longest masked span
+    span_p: float = 0.2  # geometric parameter of the span length
+    mask_prob: float = 0.8  # a masked step is zeroed with this probability (else kept)
+    temperature: float = 0.2  # NT-Xent temperature
+    w_mse: float = 6.0  # stage 2 weight of the masked MSE
+    w_contrast: float = 1.0  # stage 2 weight of NT-Xent
+    proj_dim: int = 64  # width of the contrastive projection
+    val_fraction: float = 0.2  # fraction of source training subjects held out for validation
+    seed: int = 0
+    num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        _check(self.stage1_epochs >= 0 and self.stage2_epochs >= 0, "epochs must be >= 0")
+        _check(0 < self.mask_ratio < 1, "mask_ratio must be in (0, 1)")
+        _check(0 < self.val_fraction < 1, "val_fraction must be in (0, 1)")
+        _check(self.temperature > 0, "temperature must be > 0")
+
+    @property
+    def epochs(self) -> int:
+        return self.stage1_epochs + self.stage2_epochs
+
+
+@dataclass(frozen=True)
+class FinetuneConfig(_Config):
+    """Supervised training of a head on the encoder's embeddings with a fraction of labels."""
+
+    label_rate: float = 0.1  # fraction of source training windows that keep their labels
+    head: str = "transformer"  # registered head name
+    freeze: bool = True  # freeze the encoder (False: finetune it end to end)
+    epochs: int = 40
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    optimizer: str = "adamw"  # "adamw" or "lion"
+    augment: bool = True  # physics-based augmentation of training windows
+    center_loss: float = 0.0  # weight of the center loss (MAG-Res2Net recipe)
+    smote: bool = False  # Borderline-SMOTE oversampling of training windows (MAG-Res2Net recipe)
+    val_fraction: float = 0.2
+    patience: int = 15  # early stopping on validation macro-F1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check(0 < self.label_rate <= 1, f"label_rate must be in (0, 1], got {self.label_rate}")
+        _check(self.optimizer in ("adamw", "lion"), f"optimizer must be adamw or lion, got {self.optimizer!r}")
+
+
+@dataclass(frozen=True)
+class CrossConfig(_Config):
+    """Source-to-target evaluation."""
+
+    label_space: str = "crosshar4"  # named label space, intersected with both datasets'
+    head: str = "transformer"
+    label_rate: float = 0.1
+
+
+def config_dir() -> Path:
+    """The packaged `configs/` folder (installed as crosshar.configs; the source tree's otherwise)."""
+    try:
+        return Path(str(resources.files("crosshar.configs")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "configs"
+
+
+def load(kind: str, path: str | Path | None = None, **overrides: Any) -> Any:
+    """Load the packaged default (or `path`) for a concern and apply non-None overrides.
+
+    Args:
+        kind: "window", "encoder", "augment", "pretrain", "finetune" or "cross".
+    """
+    classes = {
+        "window": WindowConfig, "encoder": EncoderConfig, "augment": AugmentConfig,
+        "pretrain": PretrainConfig, "finetune": FinetuneConfig, "cross": CrossConfig,
+    }
+    if kind not in classes:
+        raise ConfigError(f"unknown config kind {kind!r}")
+    cls = classes[kind]
+    p = Path(path) if path is not None else config_dir() / f"{kind}.toml"
+    cfg = cls.from_toml(p) if p.is_file() else cls()
+    return cfg.replace(**overrides)
+
+
+def head_config(name: str, path: str | Path | None = None) -> dict[str, Any]:
+    """Keyword arguments for a head's constructor from `configs/heads/<name>.toml`."""
+    p = Path(path) if path is not None else config_dir() / "heads" / f"{name}.toml"
+    if not p.is_file():
+        return {}
+    try:
+        return tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{p}: not valid TOML: {e}") from None
+
+
+__all__ = [
+    "WindowConfig", "EncoderConfig", "AugmentConfig", "PretrainConfig", "FinetuneConfig",
+    "CrossConfig", "load", "head_config", "config_dir", "field",
+]

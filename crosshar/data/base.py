@@ -1,0 +1,87 @@
+"""What every dataset loader provides, and the shared policy for bad rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from crosshar.config import WindowConfig
+from crosshar.data.io import DataFolder, Entry
+from crosshar.data.recording import Recording
+from crosshar.errors import DataError, MissingDataError
+
+
+@dataclass
+class BadRows:
+    """What to do with a malformed row, NaN, unknown label... : raise (default) or skip and report.
+
+    Loaders call `bad(message, path, line)` for every problem. With policy "error" that raises a
+    DataError naming the file and line; with "skip" (the CLI's explicit `--on-bad skip`) it records
+    the problem, and `report()` lists exactly what was skipped. Nothing is ever dropped silently.
+    """
+
+    policy: str = "error"
+    skipped: list[tuple[str, int | None, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.policy not in ("error", "skip"):
+            raise ValueError(f"on_bad must be 'error' or 'skip', got {self.policy!r}")
+
+    def __call__(self, message: str, path: str | Path | None = None, line: int | None = None) -> None:
+        if self.policy == "error":
+            raise DataError(message, path, line)
+        self.skipped.append((str(path) if path is not None else "", line, message))
+
+    def report(self, limit: int = 50) -> str:
+        if not self.skipped:
+            return "nothing skipped"
+        lines = [f"skipped {len(self.skipped)} bad item(s):"]
+        for p, ln, msg in self.skipped[:limit]:
+            lines.append(f"  {p}{'' if ln is None else f', line {ln}'}: {msg}")
+        if len(self.skipped) > limit:
+            lines.append(f"  ... and {len(self.skipped) - limit} more")
+        return "\n".join(lines)
+
+
+class Dataset:
+    """A registered dataset: where its raw files live and how to read them into Recordings.
+
+    Subclasses set the class attributes and implement `files` and `load`.
+    """
+
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""  # human-readable name
+    folders: ClassVar[tuple[str, ...]] = ()  # candidate sub-folders of the data dir, first = default
+    layouts: ClassVar[str] = ""  # the layout(s) expected, for "not found" messages
+    url: ClassVar[str] = ""  # official download address ("" when there is none)
+    sha256: ClassVar[str] = ""  # of the archive at `url`, when known
+    size: ClassVar[int] = 0  # bytes of the archive at `url`, when known
+    citation: ClassVar[str] = ""
+
+    def locate(self, data_dir: str | Path) -> Path:
+        """The dataset's folder under `data_dir`; MissingDataError naming the layout otherwise."""
+        data_dir = Path(data_dir)
+        for f in self.folders:
+            if (data_dir / f).is_dir():
+                return data_dir / f
+        raise MissingDataError(
+            f"dataset {self.name!r} not found under {data_dir} (looked for "
+            f"{', '.join(self.folders)}). Expected layout: {self.layouts}. Set --data-dir or "
+            f"CROSSHAR_DATA to the folder that holds it, or run `crosshar data download -d {self.name}`."
+        )
+
+    def files(self, folder: DataFolder) -> list[Entry]:
+        """The raw files this loader reads (used for fingerprints and `crosshar data list`)."""
+        raise NotImplementedError
+
+    def load(self, folder: DataFolder, bad: BadRows) -> list[Recording]:
+        """Every recording in the folder, validated (`Recording.validate`)."""
+        raise NotImplementedError
+
+    def profile(self, folder: DataFolder) -> WindowConfig | None:
+        """A fixed window profile the data imposes (pre-windowed data), or None for raw data."""
+        return None
+
+    def has_gyro(self, folder: DataFolder) -> bool:
+        return True

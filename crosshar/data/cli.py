@@ -1,0 +1,136 @@
+"""`crosshar data ...`: list, download, prepare and inspect datasets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from crosshar import paths
+from crosshar.clitools import DataDir, OnBad, console, friendly
+
+app = typer.Typer(help="List, download, prepare and inspect datasets.", no_args_is_help=True)
+
+Name = Annotated[str, typer.Option("-d", "--dataset", help="Registered dataset name (see `crosshar data list`).")]
+
+
+@app.command("list")
+@friendly
+def list_cmd(data_dir: DataDir = None) -> None:
+    """Registered datasets, whether their raw files are found, whether prepared, where to get them."""
+    import crosshar.data  # noqa: F401
+    from crosshar.data.io import DataFolder
+    from crosshar.data.store import cached, get_dataset
+    from crosshar.errors import CrossharError
+    from crosshar.registry import DATASETS
+
+    try:
+        root: Path | None = paths.data_dir(data_dir)
+    except CrossharError:
+        root = None
+    t = Table(title=f"datasets (data folder: {root or 'not set'})")
+    for col in ("name", "dataset", "raw files", "prepared", "download"):
+        t.add_column(col, overflow="fold")
+    for name in DATASETS.names():
+        ds = get_dataset(name)
+        found = "-"
+        if root is not None:
+            try:
+                folder = DataFolder(ds.locate(root))
+                n = len(ds.files(folder))
+                found = f"[green]{n} files[/] in {folder.root.name}" if n else "[red]folder empty[/]"
+            except CrossharError:
+                found = "[red]not found[/]"
+        prep = len(cached(name))
+        t.add_row(name, ds.title, found, f"{prep} version(s)" if prep else "no", ds.url or "(see README)")
+    console.print(t)
+
+
+@app.command("download")
+@friendly
+def download_cmd(
+    dataset: Name,
+    source: Annotated[Optional[str], typer.Option("--from", help="Local archive or mirror URL instead of the official address.")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Where to unpack (default: $CROSSHAR_DATA or ./data).")] = None,
+) -> None:
+    """Fetch a dataset's public archive, verify its size/SHA-256, unpack it into the data folder."""
+    import os
+
+    from crosshar.data.download import download
+    from crosshar.data.store import get_dataset
+
+    root = Path(data_dir or os.environ.get(paths.ENV_DATA) or "data")
+    rep = download(get_dataset(dataset), root, source)
+    state = "verified against the known checksum" if rep["verified"] else "checksum recorded (none known)"
+    console.print(f"{dataset}: {rep['size']:,} bytes, sha256 {rep['sha256'][:16]}…, {state}; unpacked into {rep['folder']}")
+
+
+def _print_counts(ws) -> None:
+    per_class, per_subject = ws.counts()
+    t = Table(title=f"{ws.dataset}: {len(ws):,} windows of {ws.config.window} samples at {ws.config.rate_hz:g} Hz ({ws.config.channels})")
+    t.add_column("activity")
+    t.add_column("windows", justify="right")
+    for k, v in sorted(per_class.items(), key=lambda kv: -kv[1]):
+        t.add_row(k, f"{v:,}")
+    console.print(t)
+    subj = ", ".join(f"{k.split(':', 1)[-1]}:{v}" for k, v in sorted(per_subject.items()))
+    console.print(f"[bold]windows per subject[/] ({len(per_subject)} subjects): {subj}", soft_wrap=True)
+
+
+@app.command("prepare")
+@friendly
+def prepare_cmd(
+    dataset: Name,
+    data_dir: DataDir = None,
+    on_bad: OnBad = "error",
+    rate: Annotated[Optional[float], typer.Option(help="Target rate in Hz (default 20).")] = None,
+    window: Annotated[Optional[int], typer.Option(help="Samples per window (default 120).")] = None,
+    stride: Annotated[Optional[int], typer.Option(help="Samples between window starts (default = window).")] = None,
+    channels: Annotated[Optional[str], typer.Option(help="'acc+gyro' or 'acc'.")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="A window config TOML (configs/window.toml).")] = None,
+    rebuild: Annotated[bool, typer.Option(help="Ignore the cache.")] = False,
+) -> None:
+    """Read the raw files, resample, window and cache; print windows per class and per subject."""
+    from rich.progress import Progress, SpinnerColumn, TimeElapsedColumn
+
+    from crosshar import config as C
+    from crosshar.data.io import DataFolder
+    from crosshar.data.store import get_dataset, prepare
+
+    ds = get_dataset(dataset)
+    folder = DataFolder(ds.locate(paths.data_dir(data_dir)))
+    wcfg = None
+    if ds.profile(folder) is None or any(v is not None for v in (config, rate, window, stride, channels)):
+        base = C.load("window", config)
+        if channels is None and not ds.has_gyro(folder):
+            channels = "acc"
+        wcfg = base.replace(rate_hz=rate, window=window, channels=channels,
+                            stride=stride if stride is not None else (window if window is not None else None))
+    with Progress(SpinnerColumn(), "[progress.description]{task.description}", TimeElapsedColumn(), console=console, transient=True) as p:
+        p.add_task(f"preparing {dataset} (reading raw files, resampling, windowing)", total=None)
+        ws = prepare(dataset, data_dir, wcfg, on_bad=on_bad, rebuild=rebuild, log=console.print)
+    _print_counts(ws)
+    if ws.manifest.get("skipped"):
+        console.print(f"[yellow]skipped {len(ws.manifest['skipped'])} bad item(s)[/]; see the manifest for each")
+    console.print(f"cache: {paths.cache_dir()}/{dataset}-{ws.manifest['key']}.npz")
+
+
+@app.command("info")
+@friendly
+def info_cmd(dataset: Name, data_dir: DataDir = None) -> None:
+    """Show the manifests of a dataset's prepared versions (config, counts, provenance)."""
+    from crosshar.data.store import cached
+
+    found = cached(dataset)
+    if not found:
+        console.print(f"{dataset}: not prepared yet; run `crosshar data prepare -d {dataset}`")
+        raise typer.Exit(1)
+    for m in found:
+        man = json.loads(m.read_text())
+        console.print(f"[bold]{m.name}[/]: {man['n_windows']:,} windows from {man['n_recordings']} recordings "
+                      f"({man['n_files']} files, fingerprint {man['fingerprint']}), window {man['window']}")
+        console.print(f"  per class: {man['per_class']}", soft_wrap=True)
+        console.print(f"  subjects: {len(man['per_subject'])}; skipped items: {len(man['skipped'])}")

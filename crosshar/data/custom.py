@@ -1,0 +1,382 @@
+"""Your own data: CSV files plus a `crosshar.toml` descriptor that says how to read them.
+
+Point `--data-dir` (or CROSSHAR_DATA) at the folder holding `crosshar.toml`, or put that folder
+at `<data dir>/custom/`, and use the dataset name `custom`. Files are read through DataFolder, so
+they may be plain, gzip-compressed (`.csv.gz`) or inside a zip. A worked example is in
+docs/custom_data.md. The descriptor's keys (unknown keys are an error):
+
+    name                  short name, prefixes subject ids ("mylab:07")        default "custom"
+    rate_hz               sampling rate in Hz                                   required
+    files                 glob of the data files, relative to the folder        default "*.csv"
+    delimiter             one character, "\\t" for tab-separated                default ","
+    header                the first line holds column names                     default true
+    acc_columns           three column names (needs header) or 0-based indices  required
+    gyro_columns          three columns, or leave out for acc-only data         optional
+    acc_unit              "m/s^2" or "g"                                        default "m/s^2"
+    gyro_unit             "rad/s" or "deg/s"                                    default "rad/s"
+    sign_convention       "android" (+9.8 up at rest) or "ios" (-1 g up)        default "android"
+    gravity_included      must be true: crosshar needs acc including gravity    default true
+    label_column          column holding the activity, or                       optional
+    label_from_filename   regex with a named group (?P<label>...) on the path   optional
+    subject_column        column holding the subject id, or                     one is required
+    subject_from_filename regex with a named group (?P<subject>...) on the path
+    timestamp_column      column holding time stamps (checked, resampled)       optional
+    timestamp_unit        "s", "ms", "us" or "ns"                               default "s"
+    max_gap_s             a longer gap between time stamps starts a new recording default 1.0
+    position, device      free text, e.g. "pocket", "Pixel 7"                   optional
+    [labels]              table: your label -> canonical name (crosshar.data.labels.VOCAB);
+                          "" marks a label as unlabelled. Without it, labels must be canonical.
+
+Why gravity must be included: crosshar's models read gravity (it is what separates sitting from
+standing), and its physics-based augmentation rotates the full specific force. iOS reports the
+negative of Android's specific force, so "ios" negates acc (the gyroscope has the same sign on
+both platforms).
+
+Without timestamps, rows are taken as uniformly sampled at rate_hz, and a recording ends where a
+row was skipped (`--on-bad skip`) or a blank line interrupts the file. With them, time must
+increase within each subject's run of rows (a row that goes back is reported through `bad`);
+the run is cut at gaps > max_gap_s; a span whose median rate is more than 10 % away from rate_hz
+is reported (the declared rate would be wrong); a span with jitter (an interval more than 5 %
+off 1/rate_hz) is linearly interpolated onto a uniform rate_hz grid, labels from the nearest row.
+An empty label cell means "unlabelled" (kept for pretraining, never used as a class).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from crosshar.config import _Config
+from crosshar.data.base import BadRows, Dataset
+from crosshar.data.io import DataFolder, Entry, read_bytes
+from crosshar.data.labels import VOCAB
+from crosshar.data.recording import GRAVITY, Recording
+from crosshar.data.rows import Col, Rows, TextFile
+from crosshar.data.timegrid import NS, grid, interpolate, nearest
+from crosshar.errors import ConfigError, MissingDataError
+from crosshar.registry import DATASETS
+
+DESCRIPTOR = "crosshar.toml"
+TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+RATE_TOLERANCE = 0.10  # median rate vs rate_hz
+JITTER_TOLERANCE = 0.05  # any interval vs 1 / rate_hz: beyond this, resample
+
+ColumnRef = str | int
+
+
+@dataclass(frozen=True)
+class CustomDescriptor(_Config):
+    """The parsed `crosshar.toml` (see module docstring for every key)."""
+
+    name: str = "custom"
+    rate_hz: float = 0.0
+    files: str = "*.csv"
+    delimiter: str = ","
+    header: bool = True
+    acc_columns: tuple = ()
+    gyro_columns: tuple | None = None
+    acc_unit: str = "m/s^2"
+    gyro_unit: str = "rad/s"
+    sign_convention: str = "android"
+    gravity_included: bool = True
+    label_column: ColumnRef | None = None
+    label_from_filename: str | None = None
+    subject_column: ColumnRef | None = None
+    subject_from_filename: str | None = None
+    timestamp_column: ColumnRef | None = None
+    timestamp_unit: str = "s"
+    max_gap_s: float = 1.0
+    labels: dict = field(default_factory=dict)
+    position: str | None = None
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        def need(cond: bool, msg: str) -> None:
+            if not cond:
+                raise ValueError(msg)
+
+        need(isinstance(self.name, str) and bool(re.fullmatch(r"[A-Za-z0-9_.-]+", self.name)),
+             f"name must be a short word (letters, digits, _ . -), got {self.name!r}")
+        need(_number(self.rate_hz) and self.rate_hz > 0, "rate_hz is required and must be a positive number of Hz")
+        need(isinstance(self.files, str) and bool(self.files), "files must be a glob such as \"*.csv\"")
+        need(isinstance(self.delimiter, str) and len(self.delimiter) == 1,
+             f"delimiter must be one character (\"\\t\" for tabs), got {self.delimiter!r}")
+        need(isinstance(self.header, bool), "header must be true or false")
+        need(self.gravity_included is True,
+             "gravity_included = false: crosshar needs the accelerometer's total acceleration, gravity "
+             "included (it separates sitting from standing and is what the rotation augmentation "
+             "rotates). Export the raw accelerometer, or add the gravity vector back (on iOS: "
+             "userAcceleration + gravity), then set gravity_included = true")
+        for key in ("acc_columns", "gyro_columns"):
+            cols = getattr(self, key)
+            if cols is None and key == "gyro_columns":
+                continue
+            need(isinstance(cols, tuple) and len(cols) == 3, f"{key} must list three columns (x, y, z)")
+            for c in cols:
+                self._check_ref(key, c)
+        for key in ("label_column", "subject_column", "timestamp_column"):
+            if getattr(self, key) is not None:
+                self._check_ref(key, getattr(self, key))
+        need(self.acc_unit in ("m/s^2", "g"), f"acc_unit must be \"m/s^2\" or \"g\", got {self.acc_unit!r}")
+        need(self.gyro_unit in ("rad/s", "deg/s"), f"gyro_unit must be \"rad/s\" or \"deg/s\", got {self.gyro_unit!r}")
+        need(self.sign_convention in ("android", "ios"),
+             f"sign_convention must be \"android\" or \"ios\", got {self.sign_convention!r}")
+        need(self.timestamp_unit in TIME_UNITS,
+             f"timestamp_unit must be one of {', '.join(TIME_UNITS)}, got {self.timestamp_unit!r}")
+        need(_number(self.max_gap_s) and self.max_gap_s > 0, "max_gap_s must be a positive number of seconds")
+        need(not (self.label_column is not None and self.label_from_filename),
+             "give label_column or label_from_filename, not both")
+        need((self.subject_column is not None) != bool(self.subject_from_filename),
+             "give exactly one of subject_column or subject_from_filename: crosshar splits train and "
+             "test by subject, so it must know whose data each row is")
+        for key, group in (("label_from_filename", "label"), ("subject_from_filename", "subject")):
+            rx = getattr(self, key)
+            if rx is None:
+                continue
+            try:
+                compiled = re.compile(rx)
+            except re.error as e:
+                raise ValueError(f"{key} is not a valid regular expression ({e})") from None
+            need(group in compiled.groupindex, f"{key} needs a named group (?P<{group}>...), got {rx!r}")
+        need(isinstance(self.labels, dict), "labels must be a table: [labels] your_name = \"canonical_name\"")
+        for k, v in self.labels.items():
+            need(isinstance(v, str) and (v == "" or v in VOCAB),
+                 f"labels.{k} = {v!r} is not a canonical activity; use one of {', '.join(VOCAB)} "
+                 "(or \"\" for unlabelled)")
+        for key in ("position", "device"):
+            need(getattr(self, key) is None or isinstance(getattr(self, key), str), f"{key} must be text")
+
+    def _check_ref(self, key: str, ref: object) -> None:
+        if isinstance(ref, bool) or not isinstance(ref, (str, int)):
+            raise ValueError(f"{key}: a column is a name or a 0-based index, got {ref!r}")
+        if isinstance(ref, int) and ref < 0:
+            raise ValueError(f"{key}: column index {ref} is negative")
+        if isinstance(ref, str) and not self.header:
+            raise ValueError(f"{key}: column {ref!r} is a name but header = false; use 0-based indices")
+
+
+def read_descriptor(folder: DataFolder) -> CustomDescriptor:
+    """Parse and check `crosshar.toml` at the folder's root (ConfigError naming the key)."""
+    e = folder.find(DESCRIPTOR)
+    if e is None:
+        raise MissingDataError(
+            f"no {DESCRIPTOR} in {folder.root}: a custom dataset needs a descriptor that says how to "
+            "read its files (rate, columns, units, labels); see docs/custom_data.md"
+        )
+    try:
+        d = tomllib.loads(read_bytes(e).decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{e.display()}: not valid TOML: {err}") from None
+    return CustomDescriptor.from_dict(d, source=e.display())
+
+
+@DATASETS.register("custom")
+class Custom(Dataset):
+    """A folder of the user's CSV files described by `crosshar.toml` (see module docstring)."""
+
+    name = "custom"
+    title = "your own data (crosshar.toml)"
+    folders = ("custom",)
+    layouts = f"a folder with {DESCRIPTOR} and CSV files (see docs/custom_data.md)"
+    url = ""
+    citation = ""
+
+    def locate(self, data_dir: str | Path) -> Path:
+        """`data_dir` itself when it holds crosshar.toml, else `<data_dir>/custom`."""
+        data_dir = Path(data_dir)
+        if (data_dir / DESCRIPTOR).is_file():
+            return data_dir
+        for f in self.folders:
+            if (data_dir / f / DESCRIPTOR).is_file():
+                return data_dir / f
+        raise MissingDataError(
+            f"no {DESCRIPTOR} in {data_dir} or {data_dir / 'custom'}: point --data-dir at the folder "
+            f"holding your CSV files and their {DESCRIPTOR} descriptor (see docs/custom_data.md)"
+        )
+
+    def files(self, folder: DataFolder) -> list[Entry]:
+        desc = read_descriptor(folder)
+        return [e for e in folder.glob(desc.files) if e.logical != DESCRIPTOR]
+
+    def has_gyro(self, folder: DataFolder) -> bool:
+        return read_descriptor(folder).gyro_columns is not None
+
+    def load(self, folder: DataFolder, bad: BadRows) -> list[Recording]:
+        desc = read_descriptor(folder)
+        files = [e for e in folder.glob(desc.files) if e.logical != DESCRIPTOR]
+        if not files:
+            raise MissingDataError(f"no files match files = {desc.files!r} under {folder.root} ({DESCRIPTOR})")
+        recs: list[Recording] = []
+        for e in files:
+            recs += self._file(folder, e, desc, bad)
+        return recs
+
+    def _file(self, folder: DataFolder, e: Entry, desc: CustomDescriptor, bad: BadRows) -> list[Recording]:
+        tf = TextFile(folder, e)
+        cols = _columns(tf, desc, bad)
+        if cols is None:
+            return []
+        fixed = {}
+        for key in ("label", "subject"):
+            rx = getattr(desc, f"{key}_from_filename")
+            if rx:
+                m = re.search(rx, e.logical)
+                if m is None:
+                    bad(f"the file's path does not match {key}_from_filename = {rx!r}", tf.source)
+                    return []
+                fixed[key] = m.group(key)
+        rows = tf.rows(cols, bad, delimiter=desc.delimiter, skip=1 if desc.header else 0)
+        if len(rows) == 0:
+            bad("no data rows", tf.source)
+            return []
+        rows = _check_values(rows, desc, fixed, bad)
+        acc = np.stack([rows[f"acc{k}"] for k in range(3)], axis=1)
+        acc = acc * (GRAVITY if desc.acc_unit == "g" else 1.0) * (-1.0 if desc.sign_convention == "ios" else 1.0)
+        gyro = None
+        if desc.gyro_columns is not None:
+            gyro = np.stack([rows[f"gyro{k}"] for k in range(3)], axis=1)
+            gyro = gyro * (math.pi / 180 if desc.gyro_unit == "deg/s" else 1.0)
+        recs = []
+        for subject, sl in _subject_runs(rows["subject"]):
+            if "t" in rows.cols:
+                parts = _time_spans(rows, sl, desc, bad)
+            else:  # a skipped row (or a blank line) is a hole in time: cut there
+                cuts = np.flatnonzero(np.diff(rows.lines[sl]) > 1) + 1 + sl.start
+                bounds = [sl.start, *cuts.tolist(), sl.stop]
+                parts = [(np.arange(a, b), None) for a, b in zip(bounds[:-1], bounds[1:])]
+            for idx, t in parts:
+                a, g, lab = acc[idx], None if gyro is None else gyro[idx], rows["label"][idx]
+                if t is not None:  # jittery: onto a uniform grid
+                    u = grid(int(t[0]), int(t[-1]), desc.rate_hz)
+                    a = interpolate(t, a, u)
+                    g = None if g is None else interpolate(t, g, u)
+                    lab = lab[nearest(t, u)]
+                recs.append(Recording(
+                    acc=a, gyro=g, rate=float(desc.rate_hz), labels=np.asarray(lab, dtype=str),
+                    subject=f"{desc.name}:{subject}", dataset=self.name, source=tf.source,
+                    device=desc.device, position=desc.position,
+                    session=f"{e.logical}:{subject}:{len(recs)}",
+                    extra={"first_line": int(rows.lines[idx][0]), "resampled": t is not None},
+                ).validate())
+        return recs
+
+
+def _columns(tf: TextFile, desc: CustomDescriptor, bad: BadRows) -> list[Col] | None:
+    """The columns to read, names resolved against the header line."""
+    names: list[str] = []
+    if desc.header:
+        head = tf.head(1, desc.delimiter)
+        names = [h.strip() for h in head[0]] if head else []
+
+    def index(ref: ColumnRef) -> int | None:
+        if isinstance(ref, int):
+            return ref
+        if ref not in names:
+            bad(f"column {ref!r} is not in the header line ({', '.join(map(repr, names))})", tf.source, 1)
+            return None
+        return names.index(ref)
+
+    wanted: list[tuple[str, ColumnRef, str]] = [(f"acc{k}", c, "f") for k, c in enumerate(desc.acc_columns)]
+    if desc.gyro_columns is not None:
+        wanted += [(f"gyro{k}", c, "f") for k, c in enumerate(desc.gyro_columns)]
+    for key, kind in (("label", "s"), ("subject", "s"), ("timestamp", "f")):
+        ref = getattr(desc, f"{key}_column")
+        if ref is not None:
+            wanted.append(("t" if key == "timestamp" else key, ref, kind))
+    cols = []
+    for name, ref, kind in wanted:
+        j = index(ref)
+        if j is None:
+            return None
+        cols.append(Col(name, j, kind, 64))
+    by_index: dict[int, str] = {}
+    for c in cols:
+        if c.index in by_index:
+            raise ConfigError(f"column {c.index} is used twice in {DESCRIPTOR} ({by_index[c.index]} and {c.name})")
+        by_index[c.index] = c.name
+    return cols
+
+
+def _check_values(rows: Rows, desc: CustomDescriptor, fixed: dict[str, str], bad: BadRows) -> Rows:
+    """Labels mapped to the vocabulary, subjects present, values finite, time increasing."""
+    n = len(rows)
+    for key in ("label", "subject"):
+        if key in fixed:
+            rows.cols[key] = np.full(n, fixed[key])
+        elif key not in rows.cols:
+            rows.cols[key] = np.full(n, "")
+        else:
+            rows.cols[key] = np.char.strip(rows[key].astype(str))
+    raw = rows["label"]
+    uniq, inv = np.unique(raw, return_inverse=True)
+    if desc.labels:
+        ok = np.array([u == "" or u in desc.labels for u in uniq.tolist()], bool)
+        canon = np.array([desc.labels.get(u, "") for u in uniq.tolist()], dtype=str)
+        why = "is not in the [labels] table of " + DESCRIPTOR
+    else:
+        ok = np.array([u == "" or u in VOCAB for u in uniq.tolist()], bool)
+        canon = uniq.astype(str)
+        why = f"is not a canonical activity name; map it in a [labels] table of {DESCRIPTOR}"
+    inv = inv.reshape(-1)
+    rows.cols["label"] = canon[inv] if len(uniq) else raw
+    rows = rows.reject(~ok[inv] if len(uniq) else np.zeros(0, bool),
+                       lambda i: f"unknown label {str(raw[i])!r}: it {why}", bad)
+    rows = rows.reject(rows["subject"] == "", lambda i: "empty subject", bad)
+    sensors = [k for k in rows.cols if k.startswith(("acc", "gyro"))] + (["t"] if "t" in rows.cols else [])
+    vals = np.stack([rows[k] for k in sensors], axis=1)
+    rows = rows.reject(~np.isfinite(vals).all(axis=1), lambda i: "NaN or infinite value", bad)
+    if "t" in rows.cols:
+        t, subj = rows["t"], rows["subject"]
+        back = np.zeros(len(t), bool)
+        for _, sl in _subject_runs(subj):
+            ts = t[sl]
+            if len(ts) > 1:
+                back[sl.start + 1: sl.stop] = ts[1:] <= np.maximum.accumulate(ts[:-1])
+        rows = rows.reject(back, lambda i: f"time stamp {t[i]:g} does not increase", bad)
+    return rows
+
+
+def _subject_runs(subject: np.ndarray):
+    """(subject, slice) of each run of consecutive rows of one subject."""
+    if len(subject) == 0:
+        return
+    cuts = np.concatenate([[0], np.flatnonzero(subject[1:] != subject[:-1]) + 1, [len(subject)]])
+    for s, e in zip(cuts[:-1], cuts[1:]):
+        yield str(subject[s]), slice(int(s), int(e))
+
+
+def _time_spans(rows: Rows, sl: slice, desc: CustomDescriptor, bad: BadRows):
+    """[(row indices, ns times or None)] per span of one subject's run, cut at gaps.
+
+    The times come back only when the span must be resampled (jitter); otherwise the rows are
+    taken as uniformly sampled.
+    """
+    t0 = rows["t"][sl]
+    t = np.round((t0 - t0[0]) * (TIME_UNITS[desc.timestamp_unit] * NS)).astype(np.int64)
+    out = []
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(t) > desc.max_gap_s * NS) + 1, [len(t)]])
+    for s, e in zip(starts[:-1], starts[1:]):
+        idx = np.arange(sl.start + s, sl.start + e)
+        ts = t[s:e]
+        if len(ts) < 2:
+            out.append((idx, None))
+            continue
+        dt = np.diff(ts) / NS
+        rate = 1.0 / float(np.median(dt))
+        if abs(rate / desc.rate_hz - 1) > RATE_TOLERANCE:
+            bad(f"time stamps give a rate of {rate:.4g} Hz here but rate_hz = {desc.rate_hz:g} "
+                f"(check rate_hz and timestamp_unit = {desc.timestamp_unit!r})", rows.source,
+                int(rows.lines[idx[0]]))
+            continue
+        jitter = np.abs(dt * desc.rate_hz - 1).max() > JITTER_TOLERANCE
+        out.append((idx, ts if jitter else None))
+    return out
+
+
+def _number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)

@@ -1,0 +1,132 @@
+"""Read raw files whether plain, gzip-compressed (`.gz`) or inside a distribution's zip archive.
+
+`DataFolder(root)` presents one logical tree: `RawData/acc_exp01_user01.txt` is found as that
+file, as `RawData/acc_exp01_user01.txt.gz`, or as a member of any `*.zip` below `root` (members of
+zips nested one level inside a zip, as in the UCI HAR distribution, are found too). Loaders glob
+logical paths and open them as text; nobody has to unpack anything.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import gzip
+import hashlib
+import io
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import IO, Iterator
+
+from crosshar.errors import DataError, MissingDataError
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One logical file: `logical` is its path with any `.gz` removed, relative to the root."""
+
+    logical: str
+    path: Path  # the real file on disk (a .gz file, a plain file, or the zip holding it)
+    member: tuple[str, ...] = ()  # zip member names, outermost first
+    gz: bool = False  # the bytes (file or innermost member) are gzip-compressed
+
+    def display(self) -> str:
+        """A name for messages: path/to/archive.zip!member."""
+        return "!".join([str(self.path), *self.member])
+
+
+class DataFolder:
+    """A dataset's folder, as a tree of logical files. See module docstring."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise MissingDataError(f"data folder not found: {self.root}")
+        self._entries: dict[str, Entry] | None = None
+
+    @property
+    def entries(self) -> dict[str, Entry]:
+        if self._entries is None:
+            self._entries = {}
+            for dirpath, _dirs, files in os.walk(self.root, followlinks=True):
+                for f in sorted(files):
+                    p = Path(dirpath) / f
+                    rel = p.relative_to(self.root).as_posix()
+                    if f.lower().endswith(".zip"):
+                        self._add_zip(p, PurePosixPath(rel).parent, ())
+                    else:
+                        self._add(Entry(_strip_gz(rel), p, (), f.endswith(".gz")))
+        return self._entries
+
+    def _add(self, e: Entry) -> None:
+        # a plain file wins over an archived copy of the same logical path
+        if e.logical not in self._entries or not e.member:  # type: ignore[operator]
+            self._entries[e.logical] = e  # type: ignore[index]
+
+    def _add_zip(self, path: Path, prefix: PurePosixPath, outer: tuple[str, ...]) -> None:
+        try:
+            zf = _open_zip(path, outer)
+        except (zipfile.BadZipFile, OSError) as e:
+            raise DataError(f"not a readable zip archive ({e})", "!".join([str(path), *outer])) from None
+        with zf:
+            for name in zf.namelist():
+                if name.endswith("/") or "__MACOSX" in name:
+                    continue
+                logical = (prefix / name).as_posix().lstrip("./") if str(prefix) != "." else name
+                if name.lower().endswith(".zip") and len(outer) < 1:
+                    self._add_zip(path, PurePosixPath(logical).parent, (*outer, name))
+                else:
+                    self._add(Entry(_strip_gz(logical), path, (*outer, name), name.endswith(".gz")))
+
+    def glob(self, pattern: str) -> list[Entry]:
+        """Entries whose logical path matches `pattern` (fnmatch; `*` also crosses `/`), sorted."""
+        return [self.entries[k] for k in sorted(self.entries) if fnmatch.fnmatchcase(k, pattern)]
+
+    def find(self, logical: str) -> Entry | None:
+        return self.entries.get(logical)
+
+    def open_text(self, entry: Entry, encoding: str = "utf-8-sig") -> IO[str]:
+        return io.TextIOWrapper(io.BytesIO(read_bytes(entry)), encoding=encoding, newline="")
+
+    def fingerprint(self, entries: list[Entry]) -> str:
+        """A cheap fingerprint of files: logical name, size and mtime of the real file."""
+        h = hashlib.sha256()
+        for e in sorted(entries, key=lambda e: e.logical):
+            st = e.path.stat()
+            h.update(f"{e.logical}|{e.display()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        return h.hexdigest()[:16]
+
+
+def _strip_gz(name: str) -> str:
+    return name[:-3] if name.endswith(".gz") else name
+
+
+def _open_zip(path: Path, outer: tuple[str, ...]) -> zipfile.ZipFile:
+    zf = zipfile.ZipFile(path)
+    for m in outer:
+        data = zf.read(m)
+        zf.close()
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    return zf
+
+
+def read_bytes(entry: Entry) -> bytes:
+    """The decompressed content of a logical file."""
+    try:
+        if entry.member:
+            with _open_zip(entry.path, entry.member[:-1]) as zf:
+                data = zf.read(entry.member[-1])
+        else:
+            data = entry.path.read_bytes()
+        if entry.gz:
+            data = gzip.decompress(data)
+    except (OSError, zipfile.BadZipFile, EOFError, KeyError) as e:
+        raise DataError(f"cannot read ({e})", entry.display()) from None
+    return data
+
+
+def iter_lines(folder: DataFolder, entry: Entry) -> Iterator[tuple[int, str]]:
+    """(1-based line number, line without newline) for every line of a logical file."""
+    with folder.open_text(entry) as f:
+        for i, line in enumerate(f, 1):
+            yield i, line.rstrip("\r\n")

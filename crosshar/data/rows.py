@@ -1,0 +1,270 @@
+"""Delimited text rows with typed columns, parsed fast, with the line number of every row.
+
+Raw HAR files are long (WISDM: about 1.3 M lines per sensor; HHAR: 13 M) and mix numbers with
+text (activity letters, user and device names, labels). `read_rows` parses a whole file in one
+call to numpy's C reader (`np.loadtxt` with a structured dtype); only when that fails does it walk
+the file line by line to hand each offending line to the BadRows policy, which raises a DataError
+naming file and line, or records the line and skips exactly that row. Every row keeps its 1-based
+line number so that loaders can report later problems (NaN, unknown label, time going backwards)
+at the right line too: `Rows.reject(mask, why, bad)`.
+
+(`crosshar.data.uci.read_table` does the same for all-numeric files.)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from crosshar.data.base import BadRows
+from crosshar.data.io import DataFolder, Entry, read_bytes
+
+# column kinds: float64, int64, text (unicode), bytes (compact text for very long files)
+_DTYPES = {"f": "f8", "i": "i8", "s": "U{w}", "b": "S{w}"}
+
+
+@dataclass(frozen=True)
+class Col:
+    """One column to read.
+
+    Attributes:
+        name: key in `Rows.cols`.
+        index: 0-based position in the row.
+        kind: "f" float64, "i" int64, "s" text, "b" bytes (latin-1; a quarter of the memory of "s").
+        width: characters kept for "s" / "b" (longer values are truncated).
+    """
+
+    name: str
+    index: int
+    kind: str = "f"
+    width: int = 32
+
+    def dtype(self) -> str:
+        return _DTYPES[self.kind].format(w=self.width)
+
+
+@dataclass
+class Rows:
+    """Parsed rows of one file: `cols[name]` is an (n,) array, `lines` the (n,) line numbers.
+
+    `lookup` holds per-file tables that are not per-row (e.g. the names behind integer codes);
+    `take` and `reject` carry it over unchanged.
+    """
+
+    cols: dict[str, np.ndarray]
+    lines: np.ndarray
+    source: str
+    lookup: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.lines.shape[0])
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.cols[name]
+
+    def take(self, idx: np.ndarray) -> "Rows":
+        """Rows selected by a boolean mask or an index array."""
+        return Rows({k: v[idx] for k, v in self.cols.items()}, self.lines[idx], self.source, dict(self.lookup))
+
+    def reject(self, mask: np.ndarray, why: Callable[[int], str], bad: BadRows) -> "Rows":
+        """Report every row where `mask` is True through `bad`; return the other rows.
+
+        In "error" mode the first report raises. `why(i)` builds the message for row i.
+        """
+        for i in np.flatnonzero(mask):
+            bad(why(int(i)), self.source, int(self.lines[i]))
+        return self.take(~mask) if mask.any() else self
+
+
+class TextFile:
+    """The decompressed bytes of one logical file, newlines normalised to "\\n"."""
+
+    def __init__(self, folder: DataFolder, entry: Entry):
+        raw = read_bytes(entry)
+        if raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]  # UTF-8 byte-order mark
+        if b"\r" in raw:
+            raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        self.raw = raw
+        self.source = entry.display()
+
+    def head(self, n: int, delimiter: str = ",") -> list[list[str]]:
+        """The first `n` lines split into fields (quotes honoured), for header checks."""
+        end = self._offset(n)
+        lines = self.raw[:end].split(b"\n")[:n] if end else []
+        text = [ln.decode("utf-8", errors="replace") for ln in lines]
+        return [next(csv.reader([t], delimiter=delimiter)) if t else [] for t in text]
+
+    def _offset(self, n: int) -> int:
+        """Byte offset just after the n-th newline (the end of the file if it has fewer lines)."""
+        pos = 0
+        for _ in range(n):
+            nl = self.raw.find(b"\n", pos)
+            if nl < 0:
+                return len(self.raw)
+            pos = nl + 1
+        return pos
+
+    def rows(
+        self,
+        cols: Sequence[Col],
+        bad: BadRows,
+        *,
+        delimiter: str = ",",
+        skip: int = 0,
+        ncols: int | None = None,
+        comments: str | None = None,
+    ) -> Rows:
+        """Parse the data lines after `skip` header lines. See `read_rows`."""
+        dtype, usecols = _layout(cols, ncols)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "input contained no data": an empty Rows
+                stream = io.TextIOWrapper(io.BytesIO(self.raw), encoding="utf-8", errors="replace")
+                data = np.loadtxt(stream, dtype=dtype, delimiter=delimiter, skiprows=skip, ndmin=1,
+                                  comments=comments, usecols=usecols, quotechar='"')
+        except (ValueError, UnicodeError):
+            return self._rows_slow(cols, bad, delimiter, skip, ncols, comments)
+        lines = self._line_numbers(skip, comments, len(data))
+        if lines is None:
+            return self._rows_slow(cols, bad, delimiter, skip, ncols, comments)
+        return Rows({c.name: data[c.name] for c in cols}, lines, self.source)
+
+    def _line_numbers(self, skip: int, comments: str | None, n: int) -> np.ndarray | None:
+        """Line numbers of the n parsed rows; None if they cannot be matched to lines."""
+        raw, start = self.raw, self._offset(skip)  # no copy of the body: files can be GBs
+        blank = raw.startswith(b"\n", start) or raw.find(b"\n\n", start) >= 0
+        if comments:
+            c = comments.encode()
+            blank = blank or raw.startswith(c, start) or raw.find(b"\n" + c, start) >= 0
+        if not blank:
+            n_lines = raw.count(b"\n", start) + (0 if raw.endswith(b"\n") or start >= len(raw) else 1)
+            return np.arange(skip + 1, skip + 1 + n, dtype=np.int64) if n_lines == n else None
+        nums = [i for i, ln in enumerate(self.raw.split(b"\n"), 1)
+                if i > skip and _strip_comment(ln, comments)]
+        return np.asarray(nums, dtype=np.int64) if len(nums) == n else None
+
+    def _rows_slow(self, cols: Sequence[Col], bad: BadRows, delimiter: str, skip: int,
+                   ncols: int | None, comments: str | None) -> Rows:
+        """Line by line: every malformed line goes to `bad`, the others are kept."""
+        need = max(c.index for c in cols) + 1
+        values: dict[str, list] = {c.name: [] for c in cols}
+        lines: list[int] = []
+        text = self.raw.decode("utf-8", errors="replace")
+        for i, line in enumerate(text.split("\n"), 1):
+            if i <= skip:
+                continue
+            if comments:
+                line = line.split(comments, 1)[0]
+            if not line.strip():
+                continue
+            fields = next(csv.reader([line], delimiter=delimiter)) if '"' in line else line.split(delimiter)
+            if ncols is not None and len(fields) != ncols:
+                bad(f"expected {ncols} fields separated by {delimiter!r}, found {len(fields)}: {line[:80]!r}",
+                    self.source, i)
+                continue
+            if len(fields) < need:
+                bad(f"expected at least {need} fields separated by {delimiter!r}, found {len(fields)}: "
+                    f"{line[:80]!r}", self.source, i)
+                continue
+            try:
+                row = [_convert(fields[c.index], c) for c in cols]
+            except _FieldError as e:
+                bad(str(e), self.source, i)
+                continue
+            for c, v in zip(cols, row):
+                values[c.name].append(v)
+            lines.append(i)
+        out = {c.name: np.array(values[c.name], dtype=c.dtype()) for c in cols}
+        return Rows(out, np.asarray(lines, dtype=np.int64), self.source)
+
+
+def read_rows(
+    folder: DataFolder,
+    entry: Entry,
+    cols: Sequence[Col],
+    bad: BadRows,
+    *,
+    delimiter: str = ",",
+    skip: int = 0,
+    ncols: int | None = None,
+    comments: str | None = None,
+) -> Rows:
+    """Parse a delimited text file (plain, .gz or inside a zip) into typed columns.
+
+    Args:
+        cols: the columns to keep.
+        bad: the bad-row policy; a line that cannot be parsed is reported with its number.
+        delimiter: one character.
+        skip: header lines before the data.
+        ncols: when given, every data line must have exactly this many fields (a stricter check
+            than "has the columns asked for"; unused columns are not converted).
+        comments: a character that ends the useful part of a line (WISDM's trailing ";").
+
+    Blank lines are ignored. Values keep their text: the caller checks finiteness, labels and
+    timestamps (`Rows.reject`).
+    """
+    return TextFile(folder, entry).rows(cols, bad, delimiter=delimiter, skip=skip, ncols=ncols,
+                                        comments=comments)
+
+
+def codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(int32 codes, distinct values) of a column with few distinct values, e.g. device names.
+
+    Like np.unique(values, return_inverse=True), but sorts only the first value of each run of
+    equal values: raw sensor files repeat a user or label for thousands of rows, and sorting
+    millions of strings takes seconds.
+    """
+    if len(values) == 0:
+        return np.zeros(0, np.int32), values[:0]
+    starts = np.concatenate([[0], np.flatnonzero(values[1:] != values[:-1]) + 1])
+    uniq, inv = np.unique(values[starts], return_inverse=True)
+    return np.repeat(inv.reshape(-1).astype(np.int32), np.diff(np.append(starts, len(values)))), uniq
+
+
+class _FieldError(ValueError):
+    pass
+
+
+def _convert(text: str, col: Col):
+    kind = col.kind
+    if kind in "fi":
+        t = text.strip()
+        try:
+            if "_" in t:  # Python accepts 1_000; numpy's reader does not
+                raise ValueError
+            return float(t) if kind == "f" else int(t)
+        except ValueError:
+            what = "a number" if kind == "f" else "an integer"
+            raise _FieldError(f"column {col.index + 1} ({col.name}): cannot read {text!r} as {what}") from None
+    if kind == "b":
+        return text.encode("latin-1", errors="replace")
+    return text
+
+
+def _strip_comment(line: bytes, comments: str | None) -> bytes:
+    if comments:
+        line = line.split(comments.encode(), 1)[0]
+    return line
+
+
+def _layout(cols: Sequence[Col], ncols: int | None) -> tuple[np.dtype, list[int] | None]:
+    """The structured dtype for np.loadtxt, and usecols (None when every column is parsed)."""
+    names = [c.name for c in cols]
+    if len(set(names)) != len(names) or len({c.index for c in cols}) != len(cols):
+        raise ValueError(f"duplicate column names or indices in {cols}")
+    if ncols is None:
+        order = sorted(cols, key=lambda c: c.index)
+        return np.dtype([(c.name, c.dtype()) for c in order]), [c.index for c in order]
+    by_index = {c.index: c for c in cols}
+    if max(by_index) >= ncols:
+        raise ValueError(f"column index {max(by_index)} >= ncols {ncols}")
+    # unused columns are read as one byte: the field count is checked, the value is not kept
+    fields = [(by_index[j].name, by_index[j].dtype()) if j in by_index else (f"_unused{j}", "S1")
+              for j in range(ncols)]
+    return np.dtype(fields), None

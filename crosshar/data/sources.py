@@ -1,0 +1,51 @@
+"""Source data for training: one or several prepared datasets, split by subject."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from crosshar.config import WindowConfig
+from crosshar.data.splits import subject_split
+from crosshar.data.store import prepare
+from crosshar.data.windows import WindowSet
+
+
+def concat(sets: list[WindowSet]) -> WindowSet:
+    """Stack window sets that share one WindowConfig."""
+    cfg = sets[0].config
+    for s in sets[1:]:
+        if s.config != cfg:
+            raise ValueError(f"cannot stack windows of {sets[0].dataset} ({cfg}) and {s.dataset} ({s.config})")
+    return WindowSet(
+        np.concatenate([s.X for s in sets]), np.concatenate([s.labels for s in sets]),
+        np.concatenate([s.subjects for s in sets]), np.concatenate([s.sessions for s in sets]),
+        "+".join(s.dataset for s in sets), cfg, {s.dataset: s.manifest for s in sets},
+    )
+
+
+def load_sources(names: list[str], data_dir: str | Path | None, wcfg: WindowConfig | None,
+                 on_bad: str = "error") -> WindowSet:
+    return concat([prepare(n, data_dir, wcfg, on_bad=on_bad) for n in names])
+
+
+def split_by_subject(ws: WindowSet, val_fraction: float, seed: int) -> tuple[WindowSet, WindowSet, dict]:
+    """(train, val, split record). Each dataset is split separately so every source has val subjects."""
+    tr_idx, va_idx = [], []
+    datasets = np.array([s.split(":", 1)[0] for s in ws.subjects])
+    for d in np.unique(datasets):
+        idx = np.flatnonzero(datasets == d)
+        tr, va = subject_split(ws.subjects[idx], val_fraction, seed)
+        tr_idx.append(idx[tr])
+        va_idx.append(idx[va])
+    tr_i, va_i = np.sort(np.concatenate(tr_idx)), np.sort(np.concatenate(va_idx))
+    split = {"seed": seed, "val_fraction": val_fraction,
+             "train_subjects": sorted(set(ws.subjects[tr_i].tolist())),
+             "val_subjects": sorted(set(ws.subjects[va_i].tolist()))}
+    return ws.subset(tr_i), ws.subset(va_i), split
+
+
+def apply_split(ws: WindowSet, split: dict) -> tuple[WindowSet, WindowSet]:
+    """Re-use a recorded split (e.g. the pretraining run's) so validation subjects stay held out."""
+    return ws.by_subjects(split["train_subjects"]), ws.by_subjects(split["val_subjects"])

@@ -1,0 +1,157 @@
+"""Prepared datasets: windows cached as npz + a JSON manifest, rebuilt only when needed.
+
+The cache key covers the dataset name, the window config, the raw files' fingerprint (names,
+sizes, mtimes) and PREP_VERSION (bumped when the windowing code changes meaning). Files are
+written to a temporary name and renamed, so an interrupted prepare never leaves a half cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from crosshar import paths
+from crosshar.config import WindowConfig
+from crosshar.data.base import BadRows, Dataset
+from crosshar.data.io import DataFolder
+from crosshar.data.windows import WindowSet, make_windows
+from crosshar.errors import ConfigError, DataError
+from crosshar.registry import DATASETS
+
+PREP_VERSION = 2
+
+
+def get_dataset(name: str) -> Dataset:
+    import crosshar.data  # noqa: F401  (registers the loaders)
+
+    return DATASETS.get(name)()
+
+
+def resolve_window_config(ds: Dataset, folder: DataFolder, cfg: WindowConfig | None) -> WindowConfig:
+    """The dataset's fixed profile when it has one (pre-windowed data), else `cfg` or the default."""
+    prof = ds.profile(folder)
+    if prof is None:
+        cfg = cfg or WindowConfig()
+        if cfg.channels == "acc+gyro" and not ds.has_gyro(folder):
+            raise ConfigError(f"dataset {ds.name!r} has no gyroscope here; use channels = \"acc\"")
+        return cfg
+    if cfg is not None and cfg != prof:
+        raise ConfigError(
+            f"dataset {ds.name!r} is shipped as fixed windows ({prof.window} samples at {prof.rate_hz} Hz, "
+            f"channels {prof.channels}, normalize {prof.normalize}); it cannot be windowed as {cfg}"
+        )
+    return prof
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+def _key(name: str, cfg: WindowConfig, fingerprint: str, on_bad: str) -> str:
+    s = json.dumps([name, cfg.to_dict(), fingerprint, on_bad, PREP_VERSION], sort_keys=True)
+    return hashlib.sha256(s.encode()).hexdigest()[:12]
+
+
+def prepare(
+    name: str,
+    data_dir: str | Path | None = None,
+    cfg: WindowConfig | None = None,
+    on_bad: str = "error",
+    cache: str | Path | None = None,
+    rebuild: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> WindowSet:
+    """Windows of dataset `name`, from the cache when it is current, else built and cached.
+
+    Args:
+        name: registered dataset name (`crosshar data list`).
+        data_dir: folder holding the raw datasets (default: --data-dir / $CROSSHAR_DATA).
+        cfg: window config; None = the dataset's fixed profile or the default.
+        on_bad: "error" (default) or "skip" (skip bad rows and report them in the manifest).
+    """
+    ds = get_dataset(name)
+    folder = DataFolder(ds.locate(paths.data_dir(data_dir)))
+    cfg = resolve_window_config(ds, folder, cfg)
+    files = ds.files(folder)
+    if not files:
+        raise DataError(f"no raw files of dataset {name!r} found; expected layout: {ds.layouts}", folder.root)
+    fp = folder.fingerprint(files)
+    cache = Path(cache) if cache is not None else paths.cache_dir()
+    key = _key(name, cfg, fp, on_bad)
+    npz, man = cache / f"{name}-{key}.npz", cache / f"{name}-{key}.json"
+    if not rebuild and npz.is_file() and man.is_file():
+        try:
+            with np.load(npz, allow_pickle=False) as z:
+                manifest = json.loads(man.read_text())
+                return WindowSet(z["X"], z["labels"], z["subjects"], z["sessions"], name, cfg, manifest)
+        except (OSError, ValueError, KeyError, json.JSONDecodeError):
+            pass  # a damaged cache is rebuilt
+    t0 = time.time()
+    bad = BadRows(on_bad)
+    recs = ds.load(folder, bad)
+    if cfg.channels == "acc+gyro":
+        no_gyro = [r for r in recs if r.gyro is None]
+        if no_gyro:
+            bad(f"{len(no_gyro)} recording(s) have no gyroscope and cannot give 6-channel windows, e.g. "
+                f"{no_gyro[0].source}", folder.root)
+            recs = [r for r in recs if r.gyro is not None]
+    ws = make_windows(recs, cfg, name)
+    per_class, per_subject = ws.counts()
+    ws.manifest = {
+        "dataset": name,
+        "title": ds.title,
+        "root": str(folder.root),
+        "window": cfg.to_dict(),
+        "fingerprint": fp,
+        "n_files": len(files),
+        "n_recordings": len(recs),
+        "n_windows": len(ws),
+        "per_class": per_class,
+        "per_subject": per_subject,
+        "skipped": [{"file": p, "line": ln, "problem": m} for p, ln, m in bad.skipped],
+        "prep_version": PREP_VERSION,
+        "seconds": round(time.time() - t0, 2),
+        "key": key,
+    }
+    if log and bad.skipped:
+        log(bad.report())
+    buf = _npz_bytes(ws)
+    atomic_write_bytes(npz, buf)
+    atomic_write_json(man, ws.manifest)
+    return ws
+
+
+def _npz_bytes(ws: WindowSet) -> bytes:
+    import io
+
+    b = io.BytesIO()
+    np.savez(b, X=ws.X, labels=ws.labels.astype(str), subjects=ws.subjects.astype(str),
+             sessions=ws.sessions.astype(str))
+    return b.getvalue()
+
+
+def cached(name: str, cache: str | Path | None = None) -> list[Path]:
+    """Manifests of prepared versions of a dataset in the cache."""
+    cache = Path(cache) if cache is not None else paths.cache_dir()
+    return sorted(cache.glob(f"{name}-*.json"))

@@ -1,0 +1,17 @@
+"""Models: the LIMU-BERT-style encoder, input scaling, span masking and the CrossHAR pretrainer.
+
+Heads live in crosshar.models.heads (one file per head); this package re-exports the rest flat:
+`from crosshar.models import Encoder, InputScaler, CrossHARPretrainer`.
+"""
+
+from crosshar.models.encoder import Encoder, FeedForward, SelfAttention, TransformerBlock
+from crosshar.models.masking import apply_mask, sample_span_lengths, span_length_probs, span_mask
+from crosshar.models.pretrainer import CrossHARPretrainer, SequenceAggregator
+from crosshar.models.scaling import GRAVITY, InputScaler
+
+__all__ = [
+    "Encoder", "TransformerBlock", "SelfAttention", "FeedForward",
+    "InputScaler", "GRAVITY",
+    "span_mask", "apply_mask", "span_length_probs", "sample_span_lengths",
+    "CrossHARPretrainer", "SequenceAggregator",
+]

@@ -1,0 +1,77 @@
+"""The deployable model: input scaling -> (pretrained encoder) -> head, plus its checkpoint format.
+
+A finetuned checkpoint carries everything `crosshar cross` and `crosshar export` need: the window
+config, channel order, label space, scaling statistics, encoder and head configs and weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from crosshar import checkpoint
+from crosshar.config import EncoderConfig, WindowConfig
+from crosshar.errors import CrossharError
+from crosshar.models.encoder import Encoder
+from crosshar.models.heads import create_head
+from crosshar.models.scaling import InputScaler
+
+FORMAT = "crosshar-classifier/1"
+
+
+class HARClassifier(nn.Module):
+    """Raw windows in physical units to class logits.
+
+    Args:
+        scaler: InputScaler (physical / source statistics), saved with the model.
+        encoder: a pretrained Encoder, or None to feed the head the scaled raw window (D = C).
+        head: a registered head taking (B, T, D).
+    """
+
+    def __init__(self, scaler: nn.Module, encoder: nn.Module | None, head: nn.Module):
+        super().__init__()
+        self.scaler = scaler
+        self.encoder = encoder
+        self.head = head
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, T, C) physical units -> (B, T, D) head input."""
+        x = self.scaler(x)
+        return self.encoder.forward_features(x) if self.encoder is not None else x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, T, C) -> logits (B, K)."""
+        return self.head(self.features(x))
+
+
+def build(meta: dict[str, Any]) -> HARClassifier:
+    """An untrained HARClassifier with the architecture that `meta` describes."""
+    w = WindowConfig.from_dict(meta["window"])
+    C = w.n_channels
+    scaler = InputScaler(meta["scaling"], C)
+    enc = None
+    if meta.get("encoder") is not None:
+        enc = Encoder(EncoderConfig.from_dict(meta["encoder"]), n_channels=C, max_len=w.window)
+    in_dim = enc.embed_dim if enc is not None else C
+    head = create_head(meta["head"], in_dim, len(meta["classes"]), seq_len=w.window, **meta.get("head_cfg", {}))
+    return HARClassifier(scaler, enc, head)
+
+
+def save(path: str | Path, model: HARClassifier, meta: dict[str, Any]) -> None:
+    checkpoint.save(path, {"format": FORMAT, "meta": meta, "state_dict": model.state_dict()})
+
+
+def load(path: str | Path) -> tuple[HARClassifier, dict[str, Any]]:
+    """(model in eval mode, meta) from a finetuned checkpoint file or run folder."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "best.pt"
+    ck = checkpoint.load(path)
+    if ck.get("format") != FORMAT:
+        raise CrossharError(f"{path}: not a crosshar classifier checkpoint (format {ck.get('format')!r})")
+    model = build(ck["meta"])
+    model.load_state_dict(ck["state_dict"])
+    return model.eval(), ck["meta"]

@@ -1,0 +1,162 @@
+"""LIMU-BERT-style transformer encoder of IMU windows, as used by CrossHAR."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from crosshar.config import EncoderConfig
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention on (B, T, D) via scaled_dot_product_attention.
+
+    scaled_dot_product_attention picks the fused (flash) CPU kernel and exports to ONNX
+    (opset >= 14). Dropout on the attention weights is off by default: it forces the unfused
+    path, which materialises the (B, H, T, T) weights and costs several times more on CPU, and
+    LIMU-BERT does not use it either.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0):
+        super().__init__()
+        if d_model % n_heads:
+            raise ValueError(f"d_model {d_model} is not divisible by n_heads {n_heads}")
+        self.n_heads = n_heads
+        self.dropout = dropout
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.proj = nn.Linear(d_model, d_model)
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, t, d = x.shape
+        qkv = self.qkv(x).reshape(b, t, 3, self.n_heads, d // self.n_heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, T, d_head)
+        h = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
+        return self.proj(h.transpose(1, 2).reshape(b, t, d))
+
+
+class FeedForward(nn.Module):
+    """Position-wise Linear(D, d_ff) -> GELU -> Linear(d_ff, D)."""
+
+    def __init__(self, d_model: int, d_ff: int):
+        super().__init__()
+        self.fc1 = nn.Linear(d_model, d_ff)
+        self.fc2 = nn.Linear(d_ff, d_model)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class TransformerBlock(nn.Module):
+    """Self-attention and feed-forward, each inside a residual connection.
+
+    norm="pre": x + f(LN(x)) (stable for deeper stacks); norm="post": LN(x + f(x)) (BERT,
+    LIMU-BERT). The published CrossHAR / LIMU-BERT block computes `h = attn(h);
+    h = LN(h + proj(h))`, so its residual skips only the output projection and the block's input
+    never reaches its output; here the residual wraps the whole attention.
+
+    Args:
+        d_model: width D.
+        n_heads: attention heads.
+        d_ff: feed-forward width.
+        dropout: dropout on the output of both residual branches (as nanoGPT; not on the
+            attention weights, see SelfAttention, nor inside the feed-forward: random masks cost
+            about as much as a matmul on CPU).
+        norm: "pre" or "post".
+    """
+
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float = 0.1, norm: str = "pre"):
+        super().__init__()
+        if norm not in ("pre", "post"):
+            raise ValueError(f"norm must be 'pre' or 'post', got {norm!r}")
+        self.pre_norm = norm == "pre"
+        self.attn = SelfAttention(d_model, n_heads)
+        self.ff = FeedForward(d_model, d_ff)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (B, T, D) -> (B, T, D)."""
+        if self.pre_norm:
+            x = x + self.drop(self.attn(self.norm1(x)))
+            return x + self.drop(self.ff(self.norm2(x)))
+        x = self.norm1(x + self.drop(self.attn(x)))
+        return self.norm2(x + self.drop(self.ff(x)))
+
+
+class Encoder(nn.Module):
+    """LIMU-BERT-style transformer over the time steps of an IMU window (CrossHAR's encoder).
+
+    Linear(C -> D) input projection, learned positional embedding (up to `max_len` steps),
+    LayerNorm, then `n_layers` transformer blocks (or one block applied `n_layers` times when
+    `share_weights`, as LIMU-BERT does), then a final LayerNorm in pre-norm mode so that the
+    embeddings handed to heads are normalised either way. CrossHAR uses D = 72, d_ff = 144,
+    4 heads, 1 layer, post-norm, shared weights (Hong et al., IMWUT 2024; Xu et al., SenSys 2021).
+
+    It takes already-scaled input (see InputScaler), so that scaling is a choice made in one place.
+
+    Args:
+        cfg: EncoderConfig.
+        n_channels: C, 3 (acc) or 6 (acc + gyro).
+        max_len: longest window the positional embedding covers; any T <= max_len works.
+
+    Attributes:
+        embed_dim: D, the width of the features.
+    """
+
+    def __init__(self, cfg: EncoderConfig | None = None, n_channels: int = 6, max_len: int = 120):
+        super().__init__()
+        cfg = cfg if cfg is not None else EncoderConfig()
+        if n_channels < 1:
+            raise ValueError(f"n_channels must be >= 1, got {n_channels}")
+        if max_len < 1:
+            raise ValueError(f"max_len must be >= 1, got {max_len}")
+        self.cfg = cfg
+        self.n_channels = n_channels
+        self.max_len = max_len
+        self.embed_dim = cfg.d_model
+        self.input_proj = nn.Linear(n_channels, cfg.d_model)
+        self.pos_embed = nn.Parameter(torch.zeros(1, max_len, cfg.d_model))
+        self.embed_norm = nn.LayerNorm(cfg.d_model)
+        self.embed_drop = nn.Dropout(cfg.dropout)
+        n_blocks = 1 if cfg.share_weights else cfg.n_layers
+        self.blocks = nn.ModuleList(
+            TransformerBlock(cfg.d_model, cfg.n_heads, cfg.d_ff, cfg.dropout, cfg.norm) for _ in range(n_blocks)
+        )
+        self.n_layers = cfg.n_layers
+        self.final_norm = nn.LayerNorm(cfg.d_model) if cfg.norm == "pre" else nn.Identity()
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """BERT initialisation: N(0, 0.02) truncated at 2 std for weights and positions, zero biases."""
+        nn.init.trunc_normal_(self.pos_embed, std=0.02, a=-0.04, b=0.04)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=0.02, a=-0.04, b=0.04)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.LayerNorm):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """x: (B, T, C) scaled windows, T <= max_len -> (B, T, D) per-step embeddings."""
+        if not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()):
+            if x.ndim != 3 or x.shape[-1] != self.n_channels:
+                raise ValueError(f"expected (B, T, {self.n_channels}), got {tuple(x.shape)}")
+            if x.shape[1] > self.max_len:
+                raise ValueError(f"window of {x.shape[1]} steps is longer than max_len={self.max_len}")
+        t = x.shape[1]
+        h = self.input_proj(x) + self.pos_embed[:, :t]
+        h = self.embed_drop(self.embed_norm(h))
+        if len(self.blocks) == 1:
+            for _ in range(self.n_layers):
+                h = self.blocks[0](h)
+        else:
+            for block in self.blocks:
+                h = block(h)
+        return self.final_norm(h)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Same as forward_features: (B, T, C) -> (B, T, D)."""
+        return self.forward_features(x)

@@ -1,0 +1,104 @@
+"""Classification heads, one file per paper's model, all registered in `crosshar.registry.HEADS`.
+
+Every head is built as `Head(in_dim, num_classes, seq_len=120, **cfg)` and maps
+`x: (B, T, D) -> logits (B, num_classes)`, where D is the encoder's width (72) or the raw
+channel count (6, or 3 for acc-only windows); `forward_features(x) -> (B, feature_dim)` gives the
+penultimate features (for the center loss). Defaults of each head's options live in
+`configs/heads/<name>.toml` and equal the constructor's defaults.
+
+>>> import torch
+>>> head = create_head("danhar", in_dim=72, num_classes=4)
+>>> head(torch.zeros(2, 120, 72)).shape
+torch.Size([2, 4])
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from crosshar.config import config_dir, head_config
+from crosshar.errors import ConfigError
+from crosshar.models.heads.cnn_lstm_attn import CNNLSTMAttention
+from crosshar.models.heads.danhar import DanHAR
+from crosshar.models.heads.din import DIN
+from crosshar.models.heads.gru import GRUHead
+from crosshar.models.heads.linear import LinearProbe
+from crosshar.models.heads.mag_res2net import MAGRes2Net
+from crosshar.models.heads.transformer import TransformerHead
+from crosshar.registry import HEADS
+
+_POSITIONAL = ("in_dim", "num_classes", "seq_len")
+
+
+def list_heads() -> list[str]:
+    """Names of the registered heads, sorted."""
+    return HEADS.names()
+
+
+def head_options(name: str) -> dict[str, Any]:
+    """A head's configurable options and their constructor defaults (lists as tuples)."""
+    sig = inspect.signature(HEADS.get(name).__init__)
+    return {
+        k: p.default for k, p in sig.parameters.items()
+        if k != "self" and k not in _POSITIONAL
+        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
+
+
+def default_config_path(name: str) -> Path:
+    """`configs/heads/<name>.toml`: the packaged copy, or the source tree's when not installed."""
+    try:
+        root = config_dir()
+    except ModuleNotFoundError:  # a source checkout used without `pip install -e .`
+        root = Path(__file__).resolve().parents[3] / "configs"
+    return root / "heads" / f"{name}.toml"
+
+
+def _check_options(name: str, given: dict[str, Any], source: str) -> None:
+    known = head_options(name)
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown option(s) {', '.join(unknown)} for head {name!r}; "
+            f"known: {', '.join(known)}"
+        )
+
+
+def create_head(name: str, in_dim: int, num_classes: int, seq_len: int = 120,
+                config_path: str | Path | None = None, **overrides: Any) -> nn.Module:
+    """Build a registered head with its TOML defaults, updated by `overrides`.
+
+    Args:
+        name: registered head name (see `list_heads()`).
+        in_dim: input width D (72 for encoder embeddings, 6 or 3 for raw windows).
+        num_classes: number of classes.
+        seq_len: window length T the head will mostly see.
+        config_path: a TOML file of options; default `configs/heads/<name>.toml`.
+        **overrides: options that replace the file's.
+
+    Raises:
+        ConfigError: unknown head, unknown option (naming the head and the key), a missing
+            `config_path`, or a value the head rejects.
+    """
+    HEADS.get(name)  # ConfigError for an unknown name
+    if config_path is not None and not Path(config_path).is_file():
+        raise ConfigError(f"head config file not found: {config_path}")
+    path = Path(config_path) if config_path is not None else default_config_path(name)
+    cfg = head_config(name, path)
+    _check_options(name, cfg, str(path))
+    _check_options(name, overrides, "overrides")
+    cfg.update(overrides)
+    try:
+        return HEADS.create(name, in_dim, num_classes, seq_len=seq_len, **cfg)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"head {name!r}: {e}") from None
+
+
+__all__ = [
+    "CNNLSTMAttention", "DIN", "DanHAR", "GRUHead", "LinearProbe", "MAGRes2Net",
+    "TransformerHead", "create_head", "default_config_path", "head_options", "list_heads",
+]

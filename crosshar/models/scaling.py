@@ -1,0 +1,95 @@
+"""Input scaling in front of the encoder, kept as buffers so it is saved and exported with it."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+GRAVITY = 9.80665  # m/s^2, standard gravity
+
+MODES = ("physical", "source_stats", "instance")
+
+
+class InputScaler(nn.Module):
+    """Bring (B, T, C) physical-unit windows to the scale the encoder sees.
+
+    Modes (EncoderConfig.input_scaling):
+        "physical": acc / 9.80665 (in g), gyro unchanged (rad/s). The same fixed map for every
+            dataset, and gravity survives, which is what tells sitting from standing (LIMU-BERT
+            divides acc by 9.8 the same way).
+        "source_stats": per-channel (x - mean) / std with mean and std set by `fit` on the source
+            training windows and stored as buffers (saved in the state dict, exported to ONNX).
+        "instance": per-window, per-channel z-normalisation, as the published CrossHAR code
+            does. Offered only for comparison: it removes the window mean, i.e. gravity and
+            therefore posture (sitting vs standing), and the amplitude, which cancels the
+            gain augmentation.
+
+    Args:
+        mode: one of "physical", "source_stats", "instance".
+        n_channels: 3 (acc) or 6 (acc + gyro).
+        eps: added to the variance in "instance" mode and the floor of std in "source_stats".
+    """
+
+    def __init__(self, mode: str = "physical", n_channels: int = 6, eps: float = 1e-5):
+        super().__init__()
+        if mode not in MODES:
+            raise ValueError(f"input scaling must be one of {', '.join(MODES)}, got {mode!r}")
+        if n_channels not in (3, 6):
+            raise ValueError(f"n_channels must be 3 or 6, got {n_channels}")
+        self.mode = mode
+        self.n_channels = n_channels
+        self.eps = eps
+        scale = torch.ones(n_channels)
+        scale[:3] = GRAVITY
+        self.register_buffer("scale", scale)
+        self.register_buffer("mean", torch.zeros(n_channels))
+        self.register_buffer("std", torch.ones(n_channels))
+        self.register_buffer("fitted", torch.tensor(False))
+
+    @torch.no_grad()
+    def fit(self, x: Tensor | np.ndarray) -> "InputScaler":
+        """Set mean and std per channel from the source training windows.
+
+        Args:
+            x: (N, T, C) windows in physical units (source training part only: fitting on
+               validation or target data would leak).
+
+        Returns:
+            self.
+        """
+        x = torch.as_tensor(x)
+        if x.ndim != 3 or x.shape[-1] != self.n_channels:
+            raise ValueError(f"fit expects (N, T, {self.n_channels}), got {tuple(x.shape)}")
+        if x.shape[0] * x.shape[1] < 2:
+            raise ValueError("fit needs at least two samples")
+        n = x.shape[0] * x.shape[1]
+        s1 = torch.zeros(self.n_channels, dtype=torch.float64)
+        s2 = torch.zeros(self.n_channels, dtype=torch.float64)
+        for chunk in x.split(4096):  # float64 sums chunk by chunk: no full float64 copy
+            c = chunk.reshape(-1, self.n_channels).to(torch.float64)
+            if not torch.isfinite(c).all():
+                raise ValueError("fit: windows contain NaN or infinite values")
+            s1 += c.sum(0)
+            s2 += c.pow(2).sum(0)
+        mean = s1 / n
+        var = ((s2 - n * mean.pow(2)) / (n - 1)).clamp_min(0)
+        self.mean.copy_(mean.to(self.mean.dtype))
+        self.std.copy_(var.sqrt().clamp_min(self.eps).to(self.std.dtype))
+        self.fitted.fill_(True)
+        return self
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (B, T, C) physical units -> (B, T, C) scaled."""
+        if self.mode == "physical":
+            return x / self.scale
+        if self.mode == "source_stats":
+            if not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()) and not bool(self.fitted):
+                raise RuntimeError("InputScaler('source_stats') used before fit() on source windows")
+            return (x - self.mean) / self.std
+        mean = x.mean(dim=1, keepdim=True)
+        var = x.var(dim=1, keepdim=True, unbiased=False)
+        return (x - mean) / torch.sqrt(var + self.eps)
+
+    def extra_repr(self) -> str:
+        return f"mode={self.mode!r}, n_channels={self.n_channels}"

@@ -1,0 +1,189 @@
+"""`crosshar-run model.onnx recording.csv`: print the activities of a recording or a live stream.
+
+Input: CSV lines `t,acc_x,acc_y,acc_z,gyro_x,gyro_y,gyro_z` (t in seconds; the header is optional
+and, when present, may order the columns differently; '#' lines are comments), from a file or from
+stdin ('-'), one sample per line. Output on stdout, one line per classified window:
+`12.00s walking 0.93` (text) or a JSON object (jsonl); a gap in the stream prints a line too.
+Warnings (skipped lines, a low input rate) go to stderr. Errors never print a traceback: the message
+goes to stderr as `crosshar-run: error: ...` and the exit code is 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import IO, Iterator, Sequence
+
+PROG = "crosshar-run"
+TIME_NAMES = ("t", "time", "timestamp")
+
+
+class _Usage(Exception):
+    """A problem with the input's structure or the options (always an error)."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description="Recognise activities in an IMU recording (CSV) with a model exported by `crosshar export`.",
+    )
+    p.add_argument("model", help="the .onnx model (its sidecar .json must lie next to it)")
+    p.add_argument("input", help="CSV file of samples t,acc_x,acc_y,acc_z,gyro_x,gyro_y,gyro_z, or '-' for stdin")
+    p.add_argument("--format", choices=("text", "jsonl"), default="text", help="output format (default text)")
+    p.add_argument("--hop-seconds", type=float, default=None,
+                   help="seconds between classifications (default: the model's training stride)")
+    p.add_argument("--smooth", type=int, default=1, metavar="K",
+                   help="majority vote over the last K windows (default 1 = off)")
+    p.add_argument("--ema", type=float, default=None, metavar="A",
+                   help="exponential moving average of probabilities, weight A on the newest window (instead of --smooth)")
+    p.add_argument("--units", choices=("m/s2", "g"), default="m/s2", help="accelerometer units of the input")
+    p.add_argument("--sign", choices=("android", "ios"), default="android",
+                   help="accelerometer sign convention: android (+g up when lying still) or ios (CoreMotion, -g)")
+    p.add_argument("--max-gap", type=float, default=1.0, metavar="S",
+                   help="a timestamp jump above S seconds resets the buffer (default 1)")
+    p.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: all cores)")
+    p.add_argument("--strict", action="store_true", help="stop at the first bad line instead of skipping it")
+    return p
+
+
+def _columns(header: list[str], channels: list[str], where: str) -> list[int]:
+    """Indices of (t, *channels) in a header row."""
+    names = [h.strip().lower() for h in header]
+    known = set(TIME_NAMES) | {"acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise _Usage(f"{where}: unknown column(s) {', '.join(map(repr, unknown))} in the header; "
+                     f"expected t,{','.join(channels)}")
+    tcol = [i for i, n in enumerate(names) if n in TIME_NAMES]
+    missing = [c for c in channels if c not in names]
+    if len(tcol) != 1 or missing:
+        raise _Usage(f"{where}: the header must name one time column (t) and {', '.join(channels)}"
+                     + (f"; missing {', '.join(missing)}" if missing else ""))
+    return [tcol[0]] + [names.index(c) for c in channels]
+
+
+def read_samples(lines: Iterator[str], channels: list[str], source: str) -> Iterator[tuple[int, float, list[float] | None, str]]:
+    """Parse CSV lines; yields (line number, t, values in `channels` order, "") or (line, nan, None, problem)."""
+    C = len(channels)
+    cols: list[int] | None = None
+    expected = f"t,{','.join(channels)}"
+    for n, raw in enumerate(lines, 1):
+        s = raw.strip()
+        if not s or s.startswith("#"):
+            continue
+        fields = [f.strip() for f in s.split(",")]
+        if cols is None:
+            try:
+                float(fields[0])
+            except ValueError:
+                cols = _columns(fields, channels, f"{source}, line {n}")
+                continue
+            if len(fields) == 1 + C:
+                cols = list(range(1 + C))
+            elif C == 3 and len(fields) == 7:  # acc + gyro rows for an accelerometer-only model
+                cols = [0, 1, 2, 3]
+            else:
+                yield n, math.nan, None, f"expected {1 + C} comma-separated fields ({expected}), got {len(fields)}"
+                continue
+        width = max(cols) + 1
+        if len(fields) != width and not (cols == [0, 1, 2, 3] and len(fields) == 7):
+            yield n, math.nan, None, f"expected {width} comma-separated fields ({expected}), got {len(fields)}"
+            continue
+        vals, problem = [], ""
+        for i in cols:
+            try:
+                v = float(fields[i])
+            except ValueError:
+                problem = f"field {i + 1} ({fields[i][:20]!r}) is not a number"
+                break
+            if not math.isfinite(v):
+                problem = f"field {i + 1} is {fields[i]!r}, not a finite number"
+                break
+            vals.append(v)
+        if problem:
+            yield n, math.nan, None, problem
+        else:
+            yield n, vals[0], vals[1:], ""
+
+
+def _emit(ev, fmt: str, out: IO[str]) -> None:
+    from crosshar.runtime.recognizer import Activity
+
+    if isinstance(ev, Activity):
+        if fmt == "text":
+            out.write(f"{ev.t:.2f}s {ev.label} {ev.prob:.2f}\n")
+        else:
+            out.write(json.dumps({"t": round(ev.t, 3), "label": ev.label, "prob": round(ev.prob, 4)}) + "\n")
+    elif ev.kind == "gap":
+        if fmt == "text":
+            out.write(f"{ev.t:.2f}s gap: {ev.message}\n")
+        else:
+            out.write(json.dumps({"t": round(ev.t, 3), "event": "gap", "message": ev.message}) + "\n")
+    else:
+        sys.stderr.write(f"{PROG}: warning: {ev.message}\n")
+
+
+def run(args: argparse.Namespace, stdout: IO[str]) -> int:
+    from crosshar.errors import DataError
+    from crosshar.runtime.recognizer import Recognizer
+
+    source = "<stdin>" if args.input == "-" else args.input
+    rec = Recognizer(args.model, hop_seconds=args.hop_seconds, smooth=args.smooth, ema=args.ema,
+                     max_gap=args.max_gap, units=args.units, sign=args.sign, strict=args.strict,
+                     source=source, threads=args.threads)
+    if args.input != "-" and not Path(args.input).is_file():
+        raise DataError("input file not found", args.input)
+    n_bad = 0
+    f = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8", errors="replace")
+    try:
+        for line, t, vals, problem in read_samples(iter(f), rec.model.channels, source):
+            if problem:
+                if args.strict:
+                    raise DataError(problem, source, line)
+                n_bad += 1
+                sys.stderr.write(f"{PROG}: warning: {source}, line {line}: {problem}; skipped\n")
+                continue
+            for ev in rec.feed(t, vals, line=line):
+                _emit(ev, args.format, stdout)
+            if args.input == "-":
+                stdout.flush()
+        for ev in rec.flush():
+            _emit(ev, args.format, stdout)
+    finally:
+        if f is not sys.stdin:
+            f.close()
+    stdout.flush()
+    skipped = n_bad + rec.n_skipped
+    if skipped:
+        sys.stderr.write(f"{PROG}: warning: {skipped} bad line(s) skipped (use --strict to stop at the first)\n")
+    if rec.n_windows == 0:
+        sys.stderr.write(f"{PROG}: warning: no activity: the stream never held {rec.window / rec.rate:g} s of "
+                         f"gap-free samples (one window)\n")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `crosshar-run`; returns the exit code (0, or 2 on an error)."""
+    args = _parser().parse_args(argv)
+    try:
+        return run(args, sys.stdout)
+    except BrokenPipeError:  # `crosshar-run ... | head`: stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit's flush
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # noqa: BLE001  (never a traceback: one clear line)
+        from crosshar.errors import CrossharError
+
+        msg = str(e) if isinstance(e, (CrossharError, _Usage, ValueError, OSError)) else f"{type(e).__name__}: {e}"
+        sys.stderr.write(f"{PROG}: error: {msg}\n")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,317 @@
+"""Streaming activity recognition: timestamped IMU samples in, timestamped activities out.
+
+Pipeline per sample: check it (field count, finite, increasing time) -> convert units and sign to
+the model's (m/s^2 with gravity, Android convention; rad/s) -> resample onto the model's uniform
+grid (crosshar.runtime.resample) -> ring buffer of `window` samples -> every `hop` grid samples,
+classify the buffer with the ONNX model -> smooth the probabilities -> an `Activity`.
+
+numpy and onnxruntime only: this runs on a Raspberry Pi without torch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from crosshar.errors import DataError
+from crosshar.runtime.model import OnnxModel
+from crosshar.runtime.resample import StreamResampler
+
+GRAVITY = 9.80665  # m/s^2, as crosshar.data.recording.GRAVITY (not imported: that package pulls scipy)
+
+# Input rates below MIN_RATE_FRACTION x the model's rate are refused; below WARN_RATE_FRACTION they
+# are upsampled by linear interpolation with a warning (content above rate_in / 2 is simply missing).
+MIN_RATE_FRACTION = 0.5
+WARN_RATE_FRACTION = 0.9
+RATE_PROBE = 10  # samples used to estimate the input rate (median interval)
+
+
+@dataclass(frozen=True)
+class Activity:
+    """One classified window. t: time (s) of the window's last sample; probs: smoothed, per label."""
+
+    t: float
+    label: str
+    prob: float
+    probs: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the user should know about the stream.
+
+    kind: "gap" (the buffer was reset), "skipped" (a bad sample was dropped), "rate" (a usable but
+    low input rate), "info".
+    """
+
+    t: float
+    kind: str
+    message: str
+
+
+class Smoother:
+    """Smoothing of successive window probabilities.
+
+    Args:
+        majority: vote over the last k windows' labels (1 = off); the reported probability is the
+            mean probability of the winning label over those windows; ties go to the higher mean.
+        ema: exponential moving average of the probabilities with this weight on the newest window
+            (None = off). Exclusive with majority > 1.
+    """
+
+    def __init__(self, majority: int = 1, ema: float | None = None):
+        if majority < 1:
+            raise ValueError(f"smoothing window must be >= 1, got {majority}")
+        if ema is not None and not 0 < ema <= 1:
+            raise ValueError(f"EMA weight must be in (0, 1], got {ema}")
+        if ema is not None and majority > 1:
+            raise ValueError("choose one smoothing: a majority over k windows or an EMA, not both")
+        self.majority, self.ema = majority, ema
+        self.reset()
+
+    def reset(self) -> None:
+        self._hist: deque[np.ndarray] = deque(maxlen=self.majority)
+        self._avg: np.ndarray | None = None
+
+    def __call__(self, p: np.ndarray) -> tuple[int, float, np.ndarray]:
+        """p: (K,) probabilities of the newest window -> (class index, its probability, (K,) smoothed)."""
+        if self.ema is not None:
+            self._avg = p if self._avg is None else self.ema * p + (1 - self.ema) * self._avg
+            k = int(np.argmax(self._avg))
+            return k, float(self._avg[k]), self._avg
+        self._hist.append(p)
+        H = np.stack(self._hist)  # (h, K)
+        votes = np.bincount(H.argmax(1), minlength=len(p))
+        mean = H.mean(0)
+        winners = np.flatnonzero(votes == votes.max())
+        k = int(winners[np.argmax(mean[winners])])
+        return k, float(mean[k]), mean
+
+
+class RunningZScore:
+    """Per-channel running mean and std (Welford) over every grid sample of the stream.
+
+    For models trained on per-subject z-normalised windows (WindowConfig.normalize =
+    "zscore_subject"): the stream stands for one subject, so its statistics so far stand in for the
+    subject's. Early windows are normalised with little history; they settle after a few minutes.
+    """
+
+    def __init__(self, C: int):
+        self.n = 0
+        self.mean = np.zeros(C)
+        self._m2 = np.zeros(C)
+
+    def update(self, x: np.ndarray) -> None:
+        """x: (k, C) new samples."""
+        for row in x:
+            self.n += 1
+            d = row - self.mean
+            self.mean += d / self.n
+            self._m2 += d * (row - self.mean)
+
+    def __call__(self, w: np.ndarray) -> np.ndarray:
+        sd = np.sqrt(self._m2 / max(self.n, 1)) + 1e-8  # population std, as zscore_by_subject
+        return (w - self.mean) / sd
+
+
+class Recognizer:
+    """Classifies a live or recorded IMU stream with an exported model (numpy + onnxruntime).
+
+    Args:
+        model_path: the .onnx file written by `crosshar export` (its sidecar JSON next to it).
+        hop_seconds: seconds between classifications (default: the sidecar's training stride).
+            Rounded to whole samples at the model's rate.
+        smooth: majority vote over the last k windows (1 = off).
+        ema: exponential moving average weight of the newest window (None = off).
+        max_gap: a timestamp jump larger than this (s) resets the buffer (a Notice says so).
+        units: accelerometer units of the input, "m/s2" or "g".
+        sign: "android" (a device lying face up reads +g on z) or "ios" (CoreMotion: -g on z);
+            "ios" negates the accelerometer; gyroscopes agree (right-handed, rad/s) in both.
+        strict: raise DataError on the first bad sample instead of skipping it with a Notice.
+        source: name used in messages (the input file).
+        threads: onnxruntime intra-op threads (None = its default).
+
+    Feed samples with `feed(t, sample)` or `feed_many(ts, X)`, then `flush()` at the end of a
+    recording; each returns the Activities and Notices it produced, in time order.
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        hop_seconds: float | None = None,
+        smooth: int = 1,
+        ema: float | None = None,
+        max_gap: float = 1.0,
+        units: str = "m/s2",
+        sign: str = "android",
+        strict: bool = False,
+        source: str = "<stream>",
+        threads: int | None = None,
+    ):
+        if units not in ("m/s2", "g"):
+            raise ValueError(f"units must be 'm/s2' or 'g', got {units!r}")
+        if sign not in ("android", "ios"):
+            raise ValueError(f"sign must be 'android' or 'ios', got {sign!r}")
+        if max_gap <= 0:
+            raise ValueError(f"max_gap must be > 0 s, got {max_gap}")
+        self.model = OnnxModel(model_path, threads=threads)
+        m = self.model
+        self.labels, self.rate, self.window, self.C = m.labels, m.rate_hz, m.window, len(m.channels)
+        if hop_seconds is None:
+            self.hop = m.stride
+        else:
+            if not hop_seconds > 0:
+                raise ValueError(f"hop must be > 0 s, got {hop_seconds}")
+            self.hop = max(1, int(round(hop_seconds * self.rate)))
+        self.smoother = Smoother(smooth, ema)
+        self.max_gap, self.strict, self.source = float(max_gap), strict, source
+        acc_gain = (GRAVITY if units == "g" else 1.0) * (-1.0 if sign == "ios" else 1.0)
+        self._gain = np.ones(self.C)
+        self._gain[:3] = acc_gain
+        norm = (m.meta.get("normalization") or {}).get("kind", "none")
+        if norm not in ("none", "zscore_subject"):
+            raise DataError(f"the model asks for normalisation {norm!r}, which this runtime does not know",
+                            m.path)
+        self._zscore = RunningZScore(self.C) if norm == "zscore_subject" else None
+        self.rate_in: float | None = None
+        self.resampler: StreamResampler | None = None
+        self.n_samples = 0  # samples accepted
+        self.n_skipped = 0  # bad samples dropped (non-strict mode)
+        self.n_windows = 0  # windows classified
+        self.n_gaps = 0
+        self._last_t: float | None = None
+        self._probe: list[tuple[float, np.ndarray]] = []
+        self._reset_buffer()
+
+    # -- public --------------------------------------------------------------------------------
+
+    def feed(self, t: float, sample: Sequence[float], line: int | None = None) -> list[Activity | Notice]:
+        """One sample: t in seconds, C floats (acc x, y, z[, gyro x, y, z]) in the input's units.
+
+        `line` (1-based) names the sample in messages; by default its position in the stream.
+        """
+        line = self.n_samples + self.n_skipped + 1 if line is None else line
+        x = np.asarray(sample, dtype=np.float64).reshape(-1)
+        problem = self._check(t, x)
+        if problem:
+            return self._bad(problem, line, t)
+        out: list[Activity | Notice] = []
+        if self._last_t is not None and t - self._last_t > self.max_gap:
+            out.append(self._gap(t))
+        self._last_t = t
+        self.n_samples += 1
+        x = x * self._gain
+        if self.resampler is None:
+            self._probe.append((t, x))
+            if len(self._probe) >= RATE_PROBE:
+                out += self._start()
+            return out
+        out += self._grid(*self.resampler.push(t, x))
+        return out
+
+    def feed_many(self, ts: Iterable[float], X: np.ndarray) -> list[Activity | Notice]:
+        """ts: (n,) seconds; X: (n, C) samples. Returns the events of every sample, in order."""
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2:
+            raise ValueError(f"X must be (n, C), got shape {X.shape}")
+        out: list[Activity | Notice] = []
+        for t, x in zip(np.asarray(ts, dtype=np.float64), X):
+            out += self.feed(float(t), x)
+        return out
+
+    def flush(self) -> list[Activity | Notice]:
+        """End of the recording: push the resampler's look-ahead through (short probes included)."""
+        out: list[Activity | Notice] = []
+        if self.resampler is None and len(self._probe) >= 2:
+            out += self._start()
+        if self.resampler is not None:
+            out += self._grid(*self.resampler.flush())
+        return out
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _check(self, t: float, x: np.ndarray) -> str:
+        if x.size != self.C:
+            return f"expected {self.C} values ({', '.join(self.model.channels)}), got {x.size}"
+        if not math.isfinite(t):
+            return f"timestamp is not a finite number ({t})"
+        if not np.isfinite(x).all():
+            return f"non-finite value in {self.model.channels[int(np.flatnonzero(~np.isfinite(x))[0])]}"
+        if self._last_t is not None and t <= self._last_t:
+            return f"timestamp {t:g} s is not after the previous one ({self._last_t:g} s)"
+        return ""
+
+    def _bad(self, problem: str, line: int, t: float) -> list[Activity | Notice]:
+        if self.strict:
+            raise DataError(problem, self.source, line)
+        self.n_skipped += 1
+        return [Notice(t if math.isfinite(t) else float("nan"), "skipped",
+                       f"{self.source}, line {line}: {problem}; skipped")]
+
+    def _gap(self, t: float) -> Notice:
+        self.n_gaps += 1
+        msg = (f"gap of {t - self._last_t:.2f} s after t = {self._last_t:.2f} s (more than {self.max_gap:g} s): "
+               f"buffer reset, next activity after {self.window / self.rate:g} s of data")
+        self._probe = [] if self.resampler is None else self._probe
+        if self.resampler is not None:
+            self.resampler.reset()
+        self._reset_buffer()
+        return Notice(t, "gap", msg)
+
+    def _start(self) -> list[Activity | Notice]:
+        """Estimate the input rate from the probe, refuse or warn, then replay the probe."""
+        ts = np.array([p[0] for p in self._probe])
+        rate = 1.0 / float(np.median(np.diff(ts)))
+        out: list[Activity | Notice] = []
+        if rate < MIN_RATE_FRACTION * self.rate:
+            raise DataError(
+                f"the input is sampled at about {rate:.3g} Hz, below half the model's {self.rate:g} Hz: "
+                f"motion above {rate / 2:.3g} Hz is missing and cannot be restored by upsampling; record at "
+                f"{self.rate:g} Hz or faster", self.source)
+        if rate < WARN_RATE_FRACTION * self.rate:
+            out.append(Notice(float(ts[0]), "rate",
+                              f"the input is sampled at about {rate:.3g} Hz, below the model's {self.rate:g} Hz: "
+                              f"upsampled by linear interpolation (motion above {rate / 2:.3g} Hz is missing)"))
+        self.rate_in = rate
+        self.resampler = StreamResampler(rate, self.rate, self.C)
+        probe, self._probe = self._probe, []
+        for t, x in probe:
+            out += self._grid(*self.resampler.push(t, x))
+        return out
+
+    def _reset_buffer(self) -> None:
+        self._buf = np.zeros((self.window, self.C))
+        self._pos = 0  # next write position in the ring
+        self._filled = 0  # grid samples since the reset
+        self._since = 0  # grid samples since the last classification
+        self.smoother.reset()
+
+    def _grid(self, ts: np.ndarray, xs: np.ndarray) -> list[Activity | Notice]:
+        """New grid samples -> ring buffer -> an Activity every `hop` samples once it is full."""
+        out: list[Activity | Notice] = []
+        if self._zscore is not None and len(xs):
+            self._zscore.update(xs)
+        for t, x in zip(ts, xs):
+            self._buf[self._pos] = x
+            self._pos = (self._pos + 1) % self.window
+            self._filled += 1
+            self._since += 1
+            if self._filled == self.window or (self._filled > self.window and self._since >= self.hop):
+                out.append(self._classify(float(t)))
+                self._since = 0
+        return out
+
+    def _classify(self, t: float) -> Activity:
+        w = np.concatenate([self._buf[self._pos:], self._buf[: self._pos]])  # oldest first
+        if self._zscore is not None:
+            w = self._zscore(w)
+        p = self.model.predict(w[None].astype(np.float32))[0].astype(np.float64)
+        self.n_windows += 1
+        k, prob, probs = self.smoother(p)
+        return Activity(t, self.labels[k], prob, tuple(float(v) for v in probs))

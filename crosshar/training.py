@@ -1,0 +1,145 @@
+"""Small shared pieces of the training loops: seeding, schedules, distributed set-up, run folders."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from crosshar import paths
+from crosshar.data.store import atomic_write_json
+
+
+def seed_all(seed: int) -> None:
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def generator(*keys: int) -> torch.Generator:
+    """A torch.Generator seeded from several integers (seed, epoch, rank, ...)."""
+    g = torch.Generator()
+    g.manual_seed(int(np.random.SeedSequence(list(keys)).generate_state(1)[0]))
+    return g
+
+
+def cosine_lr(step: int, total: int, warmup: int, base: float, floor: float = 0.02) -> float:
+    """Linear warm-up for `warmup` steps, then cosine decay to `floor * base` (nanoGPT's get_lr)."""
+    if step < warmup:
+        return base * (step + 1) / warmup
+    t = min(1.0, (step - warmup) / max(1, total - warmup))
+    return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+@dataclass
+class Dist:
+    """The distributed context: world size 1 when not launched by torchrun."""
+
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed() -> Dist:
+    """Join the process group torchrun set up (gloo on CPU, nccl on GPU); a no-op otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+    return Dist(dist.get_rank(), dist.get_world_size())
+
+
+def sync_buffers(module: torch.nn.Module, ctx: Dist) -> None:
+    """Give every rank rank 0's buffers (BatchNorm running statistics).
+
+    DDP broadcasts buffers only at the start of each forward, so after an epoch every rank holds
+    the statistics its own last batch left; without this, ranks would validate (and could pick a
+    best epoch) with different models.
+    """
+    if ctx.world > 1:
+        for b in module.buffers():
+            dist.broadcast(b, 0)
+
+
+def batches(n: int, batch_size: int, g: torch.Generator, ctx: Dist, drop_last: bool = False) -> Iterator[np.ndarray]:
+    """Shuffled index batches; with several ranks each takes an equal, disjoint share."""
+    perm = torch.randperm(n, generator=g).numpy()
+    if ctx.world > 1:
+        per = n // ctx.world
+        perm = perm[ctx.rank * per:(ctx.rank + 1) * per]
+    stop = len(perm) - (len(perm) % batch_size if drop_last and len(perm) > batch_size else 0)
+    for i in range(0, stop, batch_size):
+        yield perm[i:i + batch_size]
+
+
+def new_run_dir(kind: str, tag: str, out: str | Path | None = None) -> Path:
+    """runs/<kind>/<tag>-<timestamp>/ (or `out`)."""
+    d = Path(out) if out is not None else paths.runs_dir() / kind / f"{tag}-{time.strftime('%Y%m%d-%H%M%S')}"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def write_run_info(run_dir: Path, info: dict[str, Any]) -> None:
+    atomic_write_json(run_dir / "run.json", info)
+
+
+def latest_run(kind: str, dataset: str | None = None, root: Path | None = None) -> Path | None:
+    """The most recent finished run of a kind (optionally for one source dataset string)."""
+    root = root or paths.runs_dir()
+    best: tuple[float, Path] | None = None
+    for info in (root / kind).glob("*/run.json"):
+        try:
+            d = json.loads(info.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if not d.get("finished"):
+            continue
+        if dataset is not None and d.get("source") != dataset:
+            continue
+        t = info.stat().st_mtime
+        if best is None or t > best[0]:
+            best = (t, info.parent)
+    return None if best is None else best[1]
+
+
+def git_commit() -> str:
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                              cwd=Path(__file__).parent).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+class TB:
+    """TensorBoard scalars on the main rank only; silently absent elsewhere."""
+
+    def __init__(self, log_dir: Path, enabled: bool = True):
+        self.w = None
+        if enabled:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.w = SummaryWriter(str(log_dir))
+
+    def scalars(self, step: int, **values: float) -> None:
+        if self.w is not None:
+            for k, v in values.items():
+                self.w.add_scalar(k, v, step)
+
+    def close(self) -> None:
+        if self.w is not None:
+            self.w.flush()
+            self.w.close()

@@ -1,0 +1,79 @@
+"""`crosshar cross` and `crosshar matrix`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from crosshar.clitools import DataDir, console, friendly
+
+
+def print_report(res: dict) -> None:
+    m = res["metrics"]
+    console.print(f"[bold]{'+'.join(res['source'])} → {res['target']}[/] (head {res['head']}, run {res['run']}): "
+                  f"{m['n']:,} target windows in classes {res['eval_classes']}")
+    console.print(f"accuracy [bold]{m['accuracy']:.4f}[/]  macro-F1 [bold]{m['macro_f1']:.4f}[/]  "
+                  f"weighted F1 {m['weighted_f1']:.4f}  G-mean {m['gmean']:.4f}")
+    t = Table(title="per class")
+    for c in ("class", "precision", "recall", "F1", "support"):
+        t.add_column(c, justify="right" if c != "class" else "left")
+    for name, v in m["per_class"].items():
+        t.add_row(name, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", str(v["support"]))
+    console.print(t)
+    cm = Table(title="confusion matrix (rows true, columns predicted)")
+    cm.add_column("")
+    for c in m["classes"]:
+        cm.add_column(c[:12], justify="right")
+    for c, row in zip(m["classes"], m["confusion"]):
+        cm.add_row(c, *[str(v) for v in row])
+    console.print(cm)
+    console.print(f"results: {res['out']}/results.json, {res['out']}/confusion.png")
+
+
+@friendly
+def cross_cmd(
+    dataset: Annotated[str, typer.Option("-d", "--dataset", help="Source dataset(s), comma-separated.")] = "uci",
+    target: Annotated[str, typer.Option("-td", "--target", help="Target dataset, never seen in training or model selection.")] = "hhar",
+    head: Annotated[Optional[str], typer.Option("--head", help="Head of the model to use or train.")] = None,
+    run: Annotated[Optional[Path], typer.Option("--run", help="Finetuned run folder or best.pt (default: the latest for the source; trained if none).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Results folder (default results/cross/<source>_to_<target>_<head>).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Evaluate a source model on every window of an unseen target dataset."""
+    from crosshar.evaluate.run import cross
+
+    src = [d.strip() for d in dataset.split(",") if d.strip()]
+    res = cross(src, target, head=head, run=run, data_dir=data_dir, out=out, log=console.print)
+    print_report(res)
+
+
+@friendly
+def matrix_cmd(
+    datasets: Annotated[str, typer.Option("--datasets", help="Datasets, comma-separated; every directed pair is run.")] = "uci,motion,wisdm",
+    heads: Annotated[str, typer.Option("--heads", help="Heads, comma-separated.")] = "transformer",
+    seeds: Annotated[int, typer.Option("--seeds", help="Seeds per cell.")] = 3,
+    label_rate: Annotated[float, typer.Option("--label-rate", help="Fraction of source labels.")] = 0.1,
+    methods: Annotated[str, typer.Option("--methods", help="Comma-separated subset of scratch,scratch_aug,mask,contrast,crosshar,oracle.")] = "scratch,scratch_aug,mask,contrast,crosshar,oracle",
+    name: Annotated[Optional[str], typer.Option("--name", help="Report folder results/<name> (default from the options).")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="Short schedules: the same matrix in a few minutes.")] = False,
+    pretrain_epochs: Annotated[Optional[int], typer.Option("--pretrain-epochs")] = None,
+    finetune_epochs: Annotated[Optional[int], typer.Option("--finetune-epochs")] = None,
+) -> None:
+    """All directed pairs x methods x heads x seeds, resumable; writes results/<name>/report.md."""
+    from crosshar import paths
+    from crosshar.errors import ConfigError
+    from crosshar.evaluate.matrix import METHODS, MatrixConfig, run_matrix
+
+    ms = tuple(m.strip() for m in methods.split(",") if m.strip())
+    bad = [m for m in ms if m not in METHODS]
+    if bad:
+        raise ConfigError(f"unknown method(s) {bad}; known: {', '.join(METHODS)}")
+    mc = MatrixConfig(tuple(d.strip() for d in datasets.split(",")), tuple(h.strip() for h in heads.split(",")),
+                      seeds, label_rate, methods=ms, quick=quick, pretrain_epochs=pretrain_epochs,
+                      finetune_epochs=finetune_epochs)
+    name = name or f"matrix-{'-'.join(mc.datasets)}{'-quick' if quick else ''}"
+    report = run_matrix(mc, paths.home() / "results" / name, log=console.print)
+    console.print(report.read_text())

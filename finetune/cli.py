@@ -1,0 +1,66 @@
+"""`crosshar finetune`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from crosshar.clitools import DataDir, OnBad, console, friendly
+
+
+def resolve_encoder(dataset: str, encoder: Path | None, no_pretrain: bool, log=console.print) -> str | None:
+    """--encoder PATH, else the latest finished pretraining run of the dataset (said aloud), else an error."""
+    from crosshar.errors import CrossharError
+    from crosshar.training import latest_run
+
+    if no_pretrain:
+        if encoder is not None:
+            raise CrossharError("--encoder and --no-pretrain exclude each other")
+        return None
+    if encoder is not None:
+        return str(encoder)
+    found = latest_run("pretrain", dataset)
+    if found is None:
+        raise CrossharError(f"no finished pretraining run for {dataset} under runs/pretrain; run "
+                            f"`crosshar pretrain -d {dataset}` first, pass --encoder PATH, or use --no-pretrain")
+    log(f"using the latest pretraining run for {dataset}: {found}")
+    return str(found)
+
+
+@friendly
+def finetune_cmd(
+    dataset: Annotated[str, typer.Option("-d", "--dataset", help="Source dataset(s), comma-separated.")] = "uci",
+    label_rate: Annotated[Optional[float], typer.Option("-lr", "--label-rate", help="Fraction of source training windows that keep their labels (0.1 = 10 %).")] = None,
+    head: Annotated[Optional[str], typer.Option("--head", help="Registered head: din, danhar, mag_res2net, cnn_lstm_attn, transformer, gru, linear.")] = None,
+    encoder: Annotated[Optional[Path], typer.Option("--encoder", help="Pretraining run folder or checkpoint (default: the latest for the dataset).")] = None,
+    no_pretrain: Annotated[bool, typer.Option("--no-pretrain", help="No encoder: the head reads the scaled raw windows.")] = False,
+    freeze: Annotated[Optional[bool], typer.Option("--freeze/--full", help="Freeze the encoder (default) or finetune it end to end.")] = None,
+    label_space: Annotated[str, typer.Option("--label-space", help="Named label space, intersected with the dataset's labels.")] = "crosshar4",
+    config: Annotated[Optional[Path], typer.Option("--config", help="Finetune config TOML (default configs/finetune.toml).")] = None,
+    head_config: Annotated[Optional[Path], typer.Option("--head-config", help="Head config TOML (default configs/heads/<head>.toml).")] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed")] = None,
+    smote: Annotated[Optional[bool], typer.Option("--smote/--no-smote", help="Borderline-SMOTE on training windows.")] = None,
+    optimizer: Annotated[Optional[str], typer.Option("--optimizer", help="adamw or lion.")] = None,
+    center_loss: Annotated[Optional[float], typer.Option("--center-loss", help="Weight of the center loss.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default runs/finetune/<dataset>-<time>).")] = None,
+    data_dir: DataDir = None,
+    on_bad: OnBad = "error",
+) -> None:
+    """Train a head with a fraction of the source labels on the pretrained encoder's embeddings."""
+    from crosshar import config as C
+    from crosshar.finetune.run import FinetuneJob, run
+    from crosshar.finetune.setup import default_window, source_classes
+
+    datasets = tuple(d.strip() for d in dataset.split(",") if d.strip())
+    fcfg = C.load("finetune", config, label_rate=label_rate, head=head, freeze=freeze, epochs=epochs, seed=seed,
+                  smote=smote, optimizer=optimizer, center_loss=center_loss)
+    enc = resolve_encoder("+".join(datasets), encoder, no_pretrain)
+    window = default_window(enc, datasets, data_dir)
+    classes = source_classes(label_space, datasets, window, data_dir, on_bad)
+    job = FinetuneJob(datasets, window, fcfg, C.load("augment"), classes, label_space, enc,
+                      C.head_config(fcfg.head, head_config), data_dir=None if data_dir is None else str(data_dir),
+                      on_bad=on_bad)
+    run(job, out=out, log=console.print)

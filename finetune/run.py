@@ -1,0 +1,228 @@
+"""Finetuning: a registered head on the (frozen or trainable) pretrained encoder, with a fraction of
+the source labels; model selection on held-out *source* subjects only.
+
+Training windows may be oversampled with Borderline-SMOTE (imbalanced-learn) and augmented on the
+fly; validation windows never are. The best checkpoint (validation macro-F1) is a self-contained
+classifier (crosshar.models.classifier) that `crosshar cross` and `crosshar export` load alone.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from crosshar import checkpoint
+from crosshar.augment import Augmenter
+from crosshar.config import AugmentConfig, EncoderConfig, FinetuneConfig, WindowConfig
+from crosshar.data.labels import LabelSpace
+from crosshar.data.sources import apply_split, load_sources, split_by_subject
+from crosshar.data.splits import label_subset, subject_split
+from crosshar.data.windows import CHANNELS, WindowSet
+from crosshar.errors import ConfigError, CrossharError
+from crosshar.losses import CenterLoss
+from crosshar.metrics import classification_report
+from crosshar.models import classifier as clf
+from crosshar.models.heads import create_head
+from crosshar.models.scaling import InputScaler
+from crosshar.training import TB, generator, git_commit, new_run_dir, seed_all, write_run_info
+
+
+@dataclass(frozen=True)
+class FinetuneJob:
+    """One finetuning run, resolved.
+
+    Attributes:
+        datasets: source dataset names.
+        classes: the label space the head is trained on (vocabulary nodes).
+        encoder_run: pretraining run folder, or None for a head on raw windows (no pretraining).
+        exclude_subjects: subjects that must not be used at all (the oracle's test subjects).
+    """
+
+    datasets: tuple[str, ...]
+    window: WindowConfig
+    finetune: FinetuneConfig
+    augment: AugmentConfig
+    classes: tuple[str, ...]
+    label_space: str = "crosshar4"
+    encoder_run: str | None = None
+    head_cfg: dict = field(default_factory=dict)
+    scaling: str = "physical"  # used when there is no encoder run
+    data_dir: str | None = None
+    on_bad: str = "error"
+    exclude_subjects: tuple[str, ...] = ()
+
+
+def _smote(X: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Borderline-SMOTE on flattened training windows (never validation or test data)."""
+    from imblearn.over_sampling import BorderlineSMOTE
+
+    counts = np.bincount(y)
+    k = int(min(5, counts[counts > 0].min() - 1))
+    if k < 1 or len(np.unique(y)) < 2:
+        return X, y
+    sm = BorderlineSMOTE(random_state=seed, k_neighbors=k, m_neighbors=min(10, len(y) - 1))
+    Xr, yr = sm.fit_resample(X.reshape(len(X), -1), y)
+    return Xr.reshape(-1, *X.shape[1:]).astype(np.float32), yr
+
+
+@torch.no_grad()
+def predict(model: clf.HARClassifier, X: np.ndarray, batch: int = 512) -> np.ndarray:
+    """(N, T, C) -> (N, K) logits."""
+    model.eval()
+    out = [model(torch.from_numpy(X[i:i + batch])) for i in range(0, len(X), batch)]
+    return torch.cat(out).numpy() if out else np.zeros((0, model.head.num_classes if hasattr(model.head, "num_classes") else 0))
+
+
+def evaluate(model: clf.HARClassifier, X: np.ndarray, y: np.ndarray, classes: list[str]) -> dict:
+    pred = predict(model, X).argmax(1)
+    return classification_report(y, pred, classes)
+
+
+def encode_labels(ws: WindowSet, space: LabelSpace) -> tuple[WindowSet, np.ndarray]:
+    y = space.encode(ws.labels)
+    keep = np.flatnonzero(y >= 0)
+    return ws.subset(keep), y[keep]
+
+
+def build_model(job: FinetuneJob) -> tuple[clf.HARClassifier, dict]:
+    """The classifier and its checkpoint meta (encoder from the pretraining run when given)."""
+    enc, enc_cfg, split, scaling = None, None, None, job.scaling
+    if job.encoder_run is not None:
+        from crosshar.pretrain.run import load_encoder
+
+        enc, scaler, jd = load_encoder(job.encoder_run)
+        if WindowConfig.from_dict(jd["window"]) != job.window:
+            raise ConfigError(f"the pretraining run {job.encoder_run} used windows {jd['window']}, "
+                              f"but finetuning asks for {job.window.to_dict()}")
+        enc_cfg, split, scaling = jd["encoder"], jd["split"], jd["encoder"]["input_scaling"]
+    else:
+        scaler = InputScaler(scaling, job.window.n_channels)
+    in_dim = enc.embed_dim if enc is not None else job.window.n_channels
+    head = create_head(job.finetune.head, in_dim, len(job.classes), seq_len=job.window.window, **job.head_cfg)
+    model = clf.HARClassifier(scaler, enc, head)
+    meta = {
+        "window": job.window.to_dict(), "channels": list(CHANNELS[job.window.channels]),
+        "classes": list(job.classes), "label_space": job.label_space, "encoder": enc_cfg,
+        "head": job.finetune.head, "head_cfg": dict(job.head_cfg), "scaling": scaling,
+        "source": list(job.datasets), "pretrain_run": job.encoder_run, "pretrain_split": split,
+        "units": {"acc": "m/s^2 including gravity", "gyro": "rad/s"}, "sign_convention": "android",
+    }
+    return model, meta
+
+
+def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], None] = print,
+        progress: bool = True) -> Path:
+    """Finetune; returns the run folder (best.pt = the selected classifier, run.json = metrics)."""
+    cfg = job.finetune
+    seed_all(cfg.seed)
+    model, meta = build_model(job)
+    space = LabelSpace(job.classes, job.label_space)
+    ws = load_sources(list(job.datasets), job.data_dir, job.window, job.on_bad)
+    if job.exclude_subjects:
+        ws = ws.subset(np.flatnonzero(~np.isin(ws.subjects, list(job.exclude_subjects))))
+    if meta["pretrain_split"] is not None and not job.exclude_subjects:
+        train, val = apply_split(ws, meta["pretrain_split"])
+        split = meta["pretrain_split"]
+    else:
+        train, val, split = split_by_subject(ws, cfg.val_fraction, cfg.seed)
+    train, ytr_all = encode_labels(train, space)
+    val, yva = encode_labels(val, space)
+    if len(val) == 0 or len(train) == 0:
+        raise CrossharError(f"no labelled windows in the {'validation' if len(train) else 'training'} subjects "
+                            f"for classes {list(job.classes)}")
+    keep = label_subset(ytr_all, cfg.label_rate, cfg.seed)
+    Xtr, ytr = train.X[keep], ytr_all[keep]
+    missing = sorted(set(range(len(job.classes))) - set(ytr.tolist()))
+    if missing:
+        raise CrossharError(f"the labelled subset has no window of {[job.classes[i] for i in missing]}")
+    if cfg.smote:
+        n0 = len(Xtr)
+        Xtr, ytr = _smote(Xtr, ytr, cfg.seed)
+        log(f"Borderline-SMOTE: {n0} -> {len(Xtr)} training windows (validation untouched)")
+    run_dir = new_run_dir("finetune", "+".join(job.datasets), out)
+    log(f"finetuning head {cfg.head} on {len(Xtr):,} labelled windows ({cfg.label_rate:.0%} of {len(train):,}) "
+        f"of {'+'.join(job.datasets)}; classes {list(job.classes)}; model selection on {len(val):,} windows of "
+        f"{len(split['val_subjects'])} held-out source subjects; encoder: "
+        f"{job.encoder_run or 'none (head on raw windows)'}; run folder {run_dir}")
+    if model.encoder is not None and cfg.freeze:
+        for p in model.encoder.parameters():
+            p.requires_grad_(False)
+    if meta["scaling"] == "source_stats" and job.encoder_run is None:
+        model.scaler.fit(torch.from_numpy(train.X))
+    center = CenterLoss(len(job.classes), model.head.feature_dim) if cfg.center_loss > 0 else None
+    params = [p for p in model.parameters() if p.requires_grad] + (list(center.parameters()) if center else [])
+    if cfg.optimizer == "lion":
+        from lion_pytorch import Lion
+
+        opt = Lion(params, lr=cfg.lr / 3, weight_decay=cfg.weight_decay * 3)
+    else:
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.epochs, 1))
+    aug = Augmenter(job.augment, job.window.n_channels) if cfg.augment else None
+    tb = TB(run_dir / "tb")
+    Xtr_t, ytr_t = torch.from_numpy(Xtr), torch.from_numpy(ytr).long()
+    best, history, bad_epochs = {"macro_f1": -1.0, "epoch": 0}, [], 0
+    t0 = time.time()
+    for epoch in range(cfg.epochs):
+        g = generator(cfg.seed, epoch)
+        torch.manual_seed(cfg.seed * 7919 + epoch)
+        model.train()
+        if model.encoder is not None and cfg.freeze:
+            model.encoder.eval()
+        tot, n = 0.0, 0
+        for idx in torch.randperm(len(Xtr_t), generator=g).split(cfg.batch_size):
+            x, y = Xtr_t[idx], ytr_t[idx]
+            if len(idx) < 2:
+                continue
+            if aug is not None:
+                x = aug(x, g)
+            feats = model.features(x)
+            if center is not None:
+                f = model.head.forward_features(feats)
+                logits = model.head.fc(f)  # every registered head ends in .fc
+                loss = F.cross_entropy(logits, y) + cfg.center_loss * center(f, y)
+            else:
+                loss = F.cross_entropy(model.head(feats), y)
+            if not torch.isfinite(loss):
+                raise CrossharError(f"non-finite loss at epoch {epoch + 1}; lower the learning rate")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 5.0)
+            opt.step()
+            tot += float(loss.detach()) * len(idx)
+            n += len(idx)
+        sched.step()
+        va = evaluate(model, val.X, yva, list(job.classes))
+        rec = {"epoch": epoch + 1, "train_loss": tot / max(n, 1), "val_accuracy": va["accuracy"], "val_macro_f1": va["macro_f1"]}
+        history.append(rec)
+        tb.scalars(epoch + 1, **{f"finetune/{k}": v for k, v in rec.items() if k != "epoch"})
+        if va["macro_f1"] > best["macro_f1"]:
+            best = {"macro_f1": va["macro_f1"], "accuracy": va["accuracy"], "epoch": epoch + 1}
+            bad_epochs = 0
+            clf.save(run_dir / "best.pt", model, meta | {"metrics": {"source_val": va}, "history": history})
+        else:
+            bad_epochs += 1
+        if progress:
+            log(f"epoch {epoch + 1:3d} loss {rec['train_loss']:.4f} val acc {va['accuracy']:.3f} "
+                f"macro-F1 {va['macro_f1']:.3f}{' *' if bad_epochs == 0 else ''}")
+        if bad_epochs >= cfg.patience:
+            log(f"early stop: no validation gain for {cfg.patience} epochs")
+            break
+    tb.close()
+    info = {"kind": "finetune", "finished": True, "source": "+".join(job.datasets), "datasets": list(job.datasets),
+            "head": cfg.head, "classes": list(job.classes), "label_space": job.label_space,
+            "encoder_run": job.encoder_run, "configs": {"finetune": cfg.to_dict(), "augment": job.augment.to_dict(),
+            "window": job.window.to_dict(), "head": dict(job.head_cfg)}, "split": split,
+            "exclude_subjects": list(job.exclude_subjects), "n_labelled": int(len(keep)), "n_train_windows": int(len(train)),
+            "n_val": int(len(val)), "best": best, "history": history, "seconds": round(time.time() - t0, 1),
+            "git_commit": git_commit()}
+    write_run_info(run_dir, info)
+    log(f"best source-validation macro-F1 {best['macro_f1']:.3f} (accuracy {best.get('accuracy', 0):.3f}) "
+        f"at epoch {best['epoch']}; {run_dir / 'best.pt'}")
+    return run_dir

@@ -1,0 +1,29 @@
+"""Resolving what a finetuning run needs: its window config and label space."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from crosshar.config import WindowConfig
+from crosshar.data.labels import LabelSpace
+from crosshar.data.store import prepare
+
+
+def default_window(encoder_run: str | None, datasets: tuple[str, ...], data_dir) -> WindowConfig:
+    """The pretraining run's window config, else the packaged default."""
+    from crosshar import config as C
+
+    if encoder_run is not None:
+        from crosshar import checkpoint
+
+        p = Path(encoder_run)
+        ck = checkpoint.load(p / "best.pt" if p.is_dir() else p)
+        return WindowConfig.from_dict(ck["job"]["window"])
+    return C.load("window")
+
+
+def source_classes(space: str, datasets: tuple[str, ...], window: WindowConfig, data_dir, on_bad: str = "error",
+                   extra_label_sets: tuple[set, ...] = ()) -> tuple[str, ...]:
+    """The named space intersected with the source datasets' (and any extra) label sets."""
+    sets = [set(prepare(d, data_dir, window, on_bad=on_bad).labels.tolist()) for d in datasets]
+    return LabelSpace.named(space).intersect(*sets, *extra_label_sets).classes

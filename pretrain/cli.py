@@ -1,0 +1,69 @@
+"""`crosshar pretrain` and `crosshar embed`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from crosshar.clitools import DataDir, OnBad, console, friendly
+
+
+@friendly
+def pretrain_cmd(
+    dataset: Annotated[str, typer.Option("-d", "--dataset", help="Source dataset(s), comma-separated: uci or uci,motion. Never the target.")] = "uci",
+    config: Annotated[Optional[Path], typer.Option("--config", help="Pretraining config TOML (default configs/pretrain.toml).")] = None,
+    encoder_config: Annotated[Optional[Path], typer.Option("--encoder-config", help="Encoder config TOML (default configs/encoder.toml).")] = None,
+    augment_config: Annotated[Optional[Path], typer.Option("--augment-config", help="Augmentation config TOML (default configs/augment.toml).")] = None,
+    window_config: Annotated[Optional[Path], typer.Option("--window-config", help="Window config TOML (default configs/window.toml).")] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Total epochs, split between the stages in the config's proportion.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default runs/pretrain/<dataset>-<time>).")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed (same seed, same weights on CPU).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its last.pt (--out or the latest run).")] = False,
+    channels: Annotated[Optional[str], typer.Option("--channels", help="'acc+gyro' (default) or 'acc'.")] = None,
+    data_dir: DataDir = None,
+    on_bad: OnBad = "error",
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Hierarchical self-supervised pretraining (CrossHAR) of a shared encoder on unlabelled source windows."""
+    from crosshar import config as C
+    from crosshar.pretrain.run import PretrainJob, run
+
+    pcfg = C.load("pretrain", config, seed=seed)
+    if epochs is not None:
+        s1 = round(epochs * pcfg.stage1_epochs / max(pcfg.epochs, 1))
+        pcfg = pcfg.replace(stage1_epochs=s1, stage2_epochs=epochs - s1)
+    job = PretrainJob(
+        datasets=tuple(d.strip() for d in dataset.split(",") if d.strip()),
+        window=C.load("window", window_config, channels=channels),
+        encoder=C.load("encoder", encoder_config), augment=C.load("augment", augment_config),
+        pretrain=pcfg, data_dir=None if data_dir is None else str(data_dir), on_bad=on_bad,
+    )
+    run(job, out=out, resume=resume, log=console.print, progress=not quiet)
+
+
+@friendly
+def embed_cmd(
+    dataset: Annotated[str, typer.Option("-d", "--dataset", help="Prepared dataset to embed.")],
+    encoder: Annotated[Path, typer.Option("--encoder", help="Pretraining run folder or checkpoint.")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="Output .npz (default embed_<dataset>.npz).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Write the encoder's (N, T, D) embeddings of a dataset's windows, with labels and subjects, to .npz."""
+    import numpy as np
+
+    from crosshar.data.store import atomic_write_bytes, prepare
+    from crosshar.config import WindowConfig
+    from crosshar.pretrain.run import embed, load_encoder
+
+    enc, scaler, jd = load_encoder(encoder)
+    ws = prepare(dataset, data_dir, WindowConfig.from_dict(jd["window"]))
+    E = embed(enc, scaler, ws.X)
+    out = out or Path(f"embed_{dataset}.npz")
+    import io
+
+    b = io.BytesIO()
+    np.savez(b, embeddings=E, labels=ws.labels, subjects=ws.subjects)
+    atomic_write_bytes(out, b.getvalue())
+    console.print(f"{out}: embeddings {E.shape} from {jd['path']}")

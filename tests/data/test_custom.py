@@ -1,0 +1,216 @@
+"""Custom datasets: the descriptor, the worked example of docs/custom_data.md, and bad input."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crosshar.data.base import BadRows
+from crosshar.data.custom import Custom, CustomDescriptor
+from crosshar.data.io import DataFolder
+from crosshar.data.recording import GRAVITY
+from crosshar.errors import ConfigError, DataError, MissingDataError
+from crosshar.registry import DATASETS
+from rawfmt import write_tree
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "custom_data.md"
+
+
+def doc_example() -> tuple[dict[str, str], str, list[str]]:
+    """({path: text} of the example's files, the Python snippet, its documented output lines)."""
+    text = DOC.read_text()
+    files = dict(re.findall(r"`(mylab/[^`]+)`[^\n]*:\n\n```(?:toml|csv)\n(.*?)```", text, re.S))
+    snippet = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    expected = [ln[2:] for ln in snippet.splitlines() if ln.startswith("# mylab:")]
+    return files, snippet, expected
+
+
+def load(root, on_bad: str = "error"):
+    bad = BadRows(on_bad)
+    ds = Custom()
+    return ds.load(DataFolder(ds.locate(root)), bad), bad
+
+
+def test_worked_example_of_the_docs(tmp_path, monkeypatch):
+    files, snippet, expected = doc_example()
+    assert set(files) == {"mylab/crosshar.toml", "mylab/P01_morning.csv", "mylab/P02_morning.csv"}
+    write_tree(tmp_path, files)
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(snippet, {})
+    assert out.getvalue().splitlines() == expected
+    recs, _ = load(tmp_path / "mylab")
+    p01, p02 = recs
+    assert (p01.device, p01.position, p01.dataset) == ("iPhone 12", "pocket", "custom")
+    # g -> m/s^2 and iOS -> Android sign; deg/s -> rad/s
+    np.testing.assert_allclose(p01.acc[0], [-0.01 * GRAVITY, 1.00 * GRAVITY, -0.02 * GRAVITY], rtol=1e-6)
+    np.testing.assert_allclose(p01.gyro[0], np.radians([0.6, -0.3, 0.1]), rtol=1e-6)
+    assert not p01.extra["resampled"] and p02.extra["resampled"]
+    # P02 (jittered) is on a uniform 50 Hz grid: at 1020 ms, between the rows at 1000 and 1023 ms
+    np.testing.assert_allclose(p02.acc[1, 0], -GRAVITY * (0.30 + (0.25 - 0.30) * 20 / 23), rtol=1e-5)
+    assert list(p01.labels) == ["standing"] * 4 + ["walking"] * 4 + [""]
+
+
+def descriptor(**kw) -> str:
+    base = {"rate_hz": 50, "acc_columns": ["ax", "ay", "az"], "subject_column": "who"}
+    base.update(kw)
+    out = []
+    tables = {k: v for k, v in base.items() if isinstance(v, dict)}
+    for k, v in base.items():
+        if not isinstance(v, dict):
+            out.append(f"{k} = {_toml(v)}")
+    for k, v in tables.items():
+        out.append(f"[{k}]")
+        out += [f"{kk!r} = {_toml(vv)}".replace("'", '"') for kk, vv in v.items()]
+    return "\n".join(out) + "\n"
+
+
+def _toml(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return "'" + v + "'"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml(x) for x in v) + "]"
+    return repr(v)
+
+
+CSV = "who,ax,ay,az,act\n" + "".join(f"s1,0.1,9.8,{i / 10},walk\n" for i in range(5)) + "s2,0.2,9.7,0.0,sit\n"
+
+
+def folder(tmp_path, toml: str, csv: str = CSV, name: str = "a.csv", how: str = "plain") -> Path:
+    write_tree(tmp_path / "custom", {"crosshar.toml": toml}, "plain")
+    write_tree(tmp_path / "custom", {name: csv}, how)
+    return tmp_path
+
+
+@pytest.mark.parametrize("how", ["plain", "gz", "zip"])
+def test_subjects_runs_and_canonical_labels(tmp_path, how):
+    folder(tmp_path, descriptor(label_column="act", labels={"walk": "walking", "sit": "sitting"}), how=how)
+    recs, _ = load(tmp_path)  # found as <data dir>/custom
+    assert [(r.subject, len(r), r.labels[0]) for r in recs] == [
+        ("custom:s1", 5, "walking"), ("custom:s2", 1, "sitting")]
+    assert recs[0].gyro is None and not Custom().has_gyro(DataFolder(tmp_path / "custom"))
+    np.testing.assert_allclose(recs[0].acc[:, 2], np.arange(5) / 10, rtol=1e-6)
+
+
+def test_no_header_indices_tabs_and_labels_from_filenames(tmp_path):
+    toml = descriptor(header=False, delimiter="\t", acc_columns=[1, 2, 3], gyro_columns=[4, 5, 6],
+                      subject_column=None, subject_from_filename=r"(?P<subject>S\d+)_",
+                      label_from_filename=r"_(?P<label>[a-z]+)\.tsv$", files="*.tsv", gyro_unit="deg/s")
+    toml = toml.replace("subject_column = None\n", "")
+    rows = "".join(f"{i}\t0\t0\t9.81\t180\t0\t-90\n" for i in range(3))
+    write_tree(tmp_path, {"crosshar.toml": toml, "data/S07_sitting.tsv": rows, "data/S08_walking.tsv": rows})
+    recs, _ = load(tmp_path)  # data_dir itself holds crosshar.toml
+    assert [(r.subject, r.labels[0]) for r in recs] == [("custom:S07", "sitting"), ("custom:S08", "walking")]
+    np.testing.assert_allclose(recs[0].gyro[0], [math.pi, 0, -math.pi / 2], rtol=1e-6)
+
+
+@pytest.mark.parametrize("kw, key", [
+    ({"label_col": "act"}, "label_col"),  # unknown key
+    ({"labels": {"walk": "walkin"}}, "labels.walk"),  # not a canonical name
+    ({"gravity_included": False}, "gravity_included"),
+    ({"acc_unit": "mg"}, "acc_unit"),
+    ({"acc_columns": ["ax", "ay"]}, "acc_columns"),
+    ({"subject_column": None}, "subject_column or subject_from_filename"),
+    ({"label_from_filename": "(?P<lab>x)"}, "label_from_filename"),
+    ({"header": False}, "acc_columns"),  # names without a header line
+    ({"rate_hz": 0}, "rate_hz"),
+])
+def test_descriptor_errors_name_the_key(tmp_path, kw, key):
+    toml = descriptor(**kw).replace("subject_column = None\n", "")
+    folder(tmp_path, toml)
+    with pytest.raises(ConfigError, match=re.escape(key)) as e:
+        load(tmp_path)
+    assert "crosshar.toml" in str(e.value)
+
+
+def test_gravity_message_says_why():
+    with pytest.raises(ValueError, match="crosshar needs the accelerometer's total acceleration, gravity included"):
+        CustomDescriptor(rate_hz=50, acc_columns=("x", "y", "z"), subject_column="s", gravity_included=False)
+
+
+@pytest.mark.parametrize("csv, message, line", [
+    (CSV.replace("s1,0.1,9.8,0.2,walk", "s1,0.1,9.8,0.2,run"), "unknown label 'run'", 4),
+    (CSV.replace("s1,0.1,9.8,0.2,walk", "s1,0.1,nan,0.2,walk"), "NaN or infinite", 4),
+    (CSV.replace("s1,0.1,9.8,0.2,walk", "s1,0.1,9.8"), "expected at least 5 fields", 4),
+    (CSV.replace("s1,0.1,9.8,0.2,walk", "s1,0.1,9.8,zero,walk"), "cannot read 'zero' as a number", 4),
+    (CSV.replace("s1,0.1,9.8,0.2,walk", ",0.1,9.8,0.2,walk"), "empty subject", 4),
+])
+def test_bad_rows_name_file_and_line(tmp_path, csv, message, line):
+    folder(tmp_path, descriptor(label_column="act", labels={"walk": "walking", "sit": "sitting"}), csv)
+    with pytest.raises(DataError, match=message) as e:
+        load(tmp_path)
+    assert e.value.line == line and e.value.path.endswith("a.csv")
+    recs, bad = load(tmp_path, "skip")
+    assert len(bad.skipped) == 1 and [len(r) for r in recs] == [2, 2, 1]  # the run is cut around the row
+
+
+def test_canonical_labels_without_a_table(tmp_path):
+    csv = "who,ax,ay,az,act\ns1,0,0,9.8,walking\ns1,0,0,9.8,\ns1,0,0,9.8,walk\n"
+    folder(tmp_path, descriptor(label_column="act"), csv)
+    with pytest.raises(DataError, match="not a canonical activity name; map it in a \\[labels\\] table") as e:
+        load(tmp_path)
+    assert e.value.line == 4
+    recs, _ = load(tmp_path, "skip")
+    assert list(recs[0].labels) == ["walking", ""]  # an empty cell is unlabelled
+
+
+def test_timestamps(tmp_path):
+    toml = descriptor(timestamp_column="t", timestamp_unit="ms", rate_hz=10)
+    rows = [0, 100, 200, 300, 2000, 2100, 2230, 2300, 2400]  # a 1.7 s gap, then jitter
+    csv = "who,t,ax,ay,az\n" + "".join(f"s1,{t},{t / 1000},0,9.8\n" for t in rows)
+    folder(tmp_path, toml, csv)
+    recs, _ = load(tmp_path)
+    assert [len(r) for r in recs] == [4, 5] and [r.extra["resampled"] for r in recs] == [False, True]
+    np.testing.assert_allclose(recs[1].acc[:, 0], [2.0, 2.1, 2.2, 2.3, 2.4], rtol=1e-6)  # linear in time
+    back = csv.replace("s1,2230", "s1,2050")
+    back = back.replace("s1,2100", "s1,2150")
+    folder(tmp_path, toml, back)
+    with pytest.raises(DataError, match="time stamp 2050 does not increase") as e:
+        load(tmp_path)
+    assert e.value.line == 8
+    folder(tmp_path, descriptor(timestamp_column="t", timestamp_unit="us", rate_hz=10), csv)
+    with pytest.raises(DataError, match="rate of 1e\\+04 Hz here but rate_hz = 10"):
+        load(tmp_path)
+
+
+def test_missing_descriptor_and_files(tmp_path):
+    (tmp_path / "custom").mkdir()
+    (tmp_path / "custom" / "a.csv").write_text(CSV)
+    with pytest.raises(MissingDataError, match="no crosshar.toml"):
+        Custom().locate(tmp_path)
+    with pytest.raises(MissingDataError, match="no crosshar.toml .* see docs/custom_data.md"):
+        Custom().load(DataFolder(tmp_path / "custom"), BadRows())
+    folder(tmp_path, descriptor(files="*.txt"))
+    with pytest.raises(MissingDataError, match="no files match files = '\\*.txt'"):
+        load(tmp_path)
+    folder(tmp_path, descriptor(acc_columns=["ax", "ay", "acc_z"]))
+    with pytest.raises(DataError, match="column 'acc_z' is not in the header line") as e:
+        load(tmp_path)
+    assert e.value.line == 1
+
+
+def test_bad_toml(tmp_path):
+    folder(tmp_path, "rate_hz = [50\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load(tmp_path)
+
+
+def test_registered():
+    assert isinstance(DATASETS.create("custom"), Custom) and Custom.folders == ("custom",)
+
+
+def test_a_subject_coming_back_gets_a_new_session(tmp_path):
+    csv = "who,ax,ay,az\ns1,0,0,9.8\ns1,0,0,9.8\ns2,0,0,9.8\ns1,0,0,9.8\n"
+    folder(tmp_path, descriptor(), csv)
+    recs, _ = load(tmp_path)
+    assert [(r.subject, len(r)) for r in recs] == [("custom:s1", 2), ("custom:s2", 1), ("custom:s1", 1)]
+    assert len({r.session for r in recs}) == 3 and all(set(r.labels) == {""} for r in recs)

@@ -1,0 +1,120 @@
+"""Cross-dataset evaluation: label-space intersection and the stairs merge on hand-made cases,
+results that regenerate from their stored predictions, and `cross` end to end on two synthetic
+datasets (training a default model when none exists, then re-using it)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import crosshar.evaluate.run as er
+from crosshar.data.windows import WindowSet
+from crosshar.errors import CrossharError, LeakageError
+from crosshar.evaluate.run import cross, regenerate, score
+from synthdata import WINDOW, home, synth, synth_root, tiny_configs  # noqa: F401
+
+CROSSHAR4 = ["walking", "upstairs", "downstairs", "sitting&standing"]
+
+
+class TableModel(nn.Module):
+    """Returns the logits row given by each window's first value (a fake classifier)."""
+
+    def __init__(self, logits: list[list[float]]):
+        super().__init__()
+        self.logits = torch.tensor(logits, dtype=torch.float32)
+
+    def forward(self, x):
+        return self.logits[x[:, 0, 0].long()]
+
+
+def target(labels: list[str]) -> WindowSet:
+    n = len(labels)
+    X = np.zeros((n, 4, 6), np.float32)
+    X[:, 0, 0] = np.arange(n)  # window i asks TableModel for row i
+    return WindowSet(X, np.array(labels), np.array(["t:1"] * n), np.array(["s"] * n), "target", WINDOW)
+
+
+def onehot(k: int, n: int = 4) -> list[float]:
+    return [5.0 if i == k else 0.0 for i in range(n)]
+
+
+def test_stairs_merge_and_label_intersection():
+    """A model trained on upstairs/downstairs, scored on a dataset that only has "stairs" (WISDM)."""
+    labels = ["walking", "stairs", "stairs", "sitting", "standing", "jogging"]
+    preds = [0, 1, 2, 3, 0, 0]  # walking, upstairs, downstairs, sitting&standing, walking, (dropped)
+    model = TableModel([onehot(k) for k in preds])
+    rep, y, pred, space = score(model, {"classes": CROSSHAR4, "label_space": "crosshar4"}, target(labels))
+    assert space.classes == ("walking", "stairs", "sitting&standing")
+    assert y.tolist() == [0, 1, 1, 2, 2]  # jogging lies outside every class: not scored
+    assert pred.tolist() == [0, 1, 1, 2, 0]  # upstairs and downstairs both count as stairs
+    assert rep["n"] == 5 and rep["accuracy"] == pytest.approx(0.8)
+    assert rep["confusion"] == [[1, 0, 0], [0, 2, 0], [1, 0, 1]]
+
+
+def test_classes_the_target_lacks_are_masked_out_of_the_argmax():
+    # the target has no downstairs and no sitting/standing: those model outputs cannot be predicted
+    model = TableModel([[0.0, 1.0, 9.0, 8.0], [2.0, 0.0, 9.0, 9.0]])
+    rep, y, pred, space = score(model, {"classes": CROSSHAR4}, target(["upstairs", "walking"]))
+    assert space.classes == ("walking", "upstairs")
+    assert pred.tolist() == [1, 0] and rep["accuracy"] == 1.0
+
+
+def test_a_target_without_any_model_class_is_an_error():
+    with pytest.raises(CrossharError, match="no class in common"):
+        score(TableModel([onehot(0)]), {"classes": ["walking", "upstairs"]}, target(["lying"]))
+
+
+@pytest.mark.slow
+def test_cross_end_to_end(synth, home, tiny_configs, monkeypatch):
+    logs = []
+    res = cross(["uci"], "motion", log=logs.append)
+    assert any("training one with the default configs" in m for m in logs)
+    out = home / "results" / "cross" / "uci_to_motion_linear"
+    assert res["out"] == str(out)
+    assert (out / "confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    stored = json.loads((out / "results.json").read_text())
+    assert stored["source"] == ["uci"] and stored["target"] == "motion" and stored["head"] == "linear"
+    assert stored["eval_classes"] == CROSSHAR4  # synthetic MotionSense has all four; jogging absent
+    assert stored["metrics"]["n"] == 40 == len(stored["y_pred"])  # every target window is scored
+    assert regenerate(out / "results.json") == stored["metrics"]
+    # a default pretraining and finetuning run were made, and the finetuned run used the former
+    pre = list((home / "runs" / "pretrain").glob("*/run.json"))
+    ft = list((home / "runs" / "finetune").glob("*/run.json"))
+    assert len(pre) == len(ft) == 1
+    assert json.loads(ft[0].read_text())["encoder_run"] == str(pre[0].parent)
+
+    # a second evaluation re-uses the finetuned run instead of training
+    monkeypatch.setattr(er, "train_default", lambda *a, **k: pytest.fail("retrained"))
+    logs.clear()
+    res2 = cross(["uci"], "motion", log=logs.append)
+    assert any("using the latest matching finetuned run" in m for m in logs)
+    assert res2["metrics"] == stored["metrics"]
+
+    # a model whose encoder saw the target is refused
+    info = json.loads(pre[0].read_text())
+    pre[0].write_text(json.dumps(info | {"datasets": ["uci", "motion"]}))
+    with pytest.raises(LeakageError, match="pretrained on 'motion'"):
+        cross(["uci"], "motion", run=ft[0].parent, log=logs.append)
+
+
+def test_cross_refuses_a_source_as_target(synth, home, monkeypatch):
+    monkeypatch.setattr(er, "train_default", lambda *a, **k: pytest.fail("trained before refusing"))
+    with pytest.raises(LeakageError, match="also a source"):
+        cross(["uci", "motion"], "uci", log=lambda *_: None)
+
+
+def test_regenerate_recomputes_from_predictions(tmp_path):
+    from crosshar.metrics import classification_report
+
+    y, p = np.array([0, 1, 1, 2, 2, 2]), np.array([0, 1, 2, 2, 2, 0])
+    metrics = classification_report(y, p, ["a", "b", "c"])
+    f = tmp_path / "results.json"
+    f.write_text(json.dumps({"y_true": y.tolist(), "y_pred": p.tolist(), "eval_classes": ["a", "b", "c"], "metrics": metrics}))
+    assert regenerate(f) == metrics
+    # tampered predictions no longer reproduce the stored numbers
+    f.write_text(json.dumps({"y_true": y.tolist(), "y_pred": y.tolist(), "eval_classes": ["a", "b", "c"], "metrics": metrics}))
+    assert regenerate(f) != metrics

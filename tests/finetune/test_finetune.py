@@ -1,0 +1,149 @@
+"""Finetuning stage: with and without a pretrained encoder, the label subset, model selection on
+held-out source subjects only, SMOTE kept away from validation data, center loss and Lion."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import crosshar.finetune.run as fr
+from crosshar import checkpoint
+from crosshar.config import WindowConfig
+from crosshar.data.labels import LabelSpace
+from crosshar.data.store import prepare
+from crosshar.errors import ConfigError
+from crosshar.finetune.run import FinetuneJob, run
+from crosshar.models import classifier as clf
+from crosshar.pretrain.run import PretrainJob
+from crosshar.pretrain.run import run as pretrain
+from synthdata import AUGMENT, TINY_ENCODER, TINY_FINETUNE, TINY_PRETRAIN, WINDOW, synth_root  # noqa: F401
+
+CLASSES = ("walking", "upstairs", "downstairs", "sitting&standing")
+
+
+def quiet(*_):
+    pass
+
+
+@pytest.fixture(scope="module")
+def pre_run(synth_root, tmp_path_factory):
+    job = PretrainJob(("uci",), WINDOW, TINY_ENCODER, AUGMENT, TINY_PRETRAIN, data_dir=str(synth_root))
+    return pretrain(job, out=tmp_path_factory.mktemp("pretrain") / "run", log=quiet, progress=False)
+
+
+def fjob(data, encoder_run, **ft) -> FinetuneJob:
+    return FinetuneJob(("uci",), WINDOW, TINY_FINETUNE.replace(**ft), AUGMENT, CLASSES, "crosshar4",
+                       None if encoder_run is None else str(encoder_run), {}, data_dir=str(data))
+
+
+def val_windows(data, split) -> np.ndarray:
+    """The labelled windows of the split's validation subjects, as finetuning must see them."""
+    ws = prepare("uci", data, WINDOW).by_subjects(split["val_subjects"])
+    return ws.X[LabelSpace(CLASSES).encode(ws.labels) >= 0]
+
+
+def row_hashes(X: np.ndarray) -> set[str]:
+    X = np.ascontiguousarray(X, dtype=np.float32).reshape(len(X), -1)
+    return {hashlib.blake2b(r.tobytes(), digest_size=16).hexdigest() for r in X}
+
+
+@pytest.mark.parametrize("pretrained", [True, False], ids=["encoder", "no-pretrain"])
+def test_finetune_writes_a_loadable_classifier(synth_root, pre_run, tmp_path, pretrained):
+    enc = pre_run if pretrained else None
+    d = run(fjob(synth_root, enc, label_rate=0.3), out=tmp_path / "ft", log=quiet, progress=False)
+    model, meta = clf.load(d / "best.pt")
+    assert meta["classes"] == list(CLASSES) and meta["head"] == "linear"
+    with torch.no_grad():
+        assert model(torch.zeros(3, WINDOW.window, 6)).shape == (3, len(CLASSES))
+    info = json.loads((d / "run.json").read_text())
+    assert info["finished"] and info["encoder_run"] == (None if enc is None else str(enc))
+    # the labelled subset is ~30 % of the training windows (rounding, at least one per class)
+    assert abs(info["n_labelled"] - 0.3 * info["n_train_windows"]) <= len(CLASSES)
+    assert info["n_labelled"] < info["n_train_windows"]
+    split = info["split"]
+    assert split["val_subjects"] and not set(split["val_subjects"]) & set(split["train_subjects"])
+    if pretrained:
+        assert model.encoder is not None and meta["pretrain_run"] == str(pre_run)
+        # model selection held out exactly the pretraining run's validation subjects
+        assert split == json.loads((pre_run / "run.json").read_text())["split"]
+        # a frozen encoder leaves the pretrained weights as they were
+        pre = checkpoint.load(pre_run / "best.pt")["model"]
+        for k, v in model.encoder.state_dict().items():
+            assert torch.equal(v, pre[f"encoder.{k}"]), k
+    else:
+        assert model.encoder is None and meta["pretrain_run"] is None
+
+
+def test_model_selection_sees_only_validation_subjects(synth_root, pre_run, tmp_path, monkeypatch):
+    seen = []
+    real = fr.evaluate
+    monkeypatch.setattr(fr, "evaluate", lambda model, X, y, classes: seen.append(X.copy()) or real(model, X, y, classes))
+    d = run(fjob(synth_root, pre_run, epochs=2), out=tmp_path / "ft", log=quiet, progress=False)
+    info = json.loads((d / "run.json").read_text())
+    assert len(seen) == 2  # one validation pass per epoch
+    expect = val_windows(synth_root, info["split"])
+    for X in seen:
+        np.testing.assert_array_equal(X, expect)
+    assert info["n_val"] == len(expect)
+
+
+def test_smote_never_touches_validation_windows(synth_root, pre_run, tmp_path, monkeypatch):
+    from imblearn.over_sampling import BorderlineSMOTE
+
+    inputs = []
+    real = BorderlineSMOTE.fit_resample
+
+    def spy(self, X, y):
+        inputs.append((np.array(X), np.array(y)))
+        return real(self, X, y)
+
+    monkeypatch.setattr(BorderlineSMOTE, "fit_resample", spy)
+    seen = []
+    real_eval = fr.evaluate
+    monkeypatch.setattr(fr, "evaluate", lambda model, X, y, classes: seen.append(len(X)) or real_eval(model, X, y, classes))
+    logs = []
+    d = run(fjob(synth_root, pre_run, smote=True, epochs=1), out=tmp_path / "ft", log=logs.append, progress=False)
+    info = json.loads((d / "run.json").read_text())
+    assert len(inputs) == 1, "SMOTE was not applied"
+    X, y = inputs[0]
+    assert len(X) == info["n_labelled"] and len(y) == len(X)  # exactly the labelled training windows
+    val = val_windows(synth_root, info["split"])
+    assert not row_hashes(X) & row_hashes(val)
+    assert seen == [len(val)] and info["n_val"] == len(val)  # validation count unchanged
+    assert any("Borderline-SMOTE" in m and "validation untouched" in m for m in logs)
+
+
+def test_center_loss_and_lion(synth_root, pre_run, tmp_path, monkeypatch):
+    import lion_pytorch
+
+    calls = {"center": 0, "lion": 0}
+
+    class CountingCenter(fr.CenterLoss):
+        def forward(self, f, y):
+            calls["center"] += 1
+            return super().forward(f, y)
+
+    class CountingLion(lion_pytorch.Lion):
+        def step(self, *a, **kw):
+            calls["lion"] += 1
+            return super().step(*a, **kw)
+
+    monkeypatch.setattr(fr, "CenterLoss", CountingCenter)
+    monkeypatch.setattr(lion_pytorch, "Lion", CountingLion)
+    d = run(fjob(synth_root, pre_run, center_loss=0.1, optimizer="lion", epochs=2), out=tmp_path / "ft",
+            log=quiet, progress=False)
+    info = json.loads((d / "run.json").read_text())
+    assert calls["center"] > 0 and calls["lion"] == calls["center"]
+    assert all(np.isfinite(h["train_loss"]) for h in info["history"])
+    assert clf.load(d)[1]["classes"] == list(CLASSES)
+
+
+def test_window_mismatch_with_the_encoder_is_refused(synth_root, pre_run, tmp_path):
+    job = FinetuneJob(("uci",), WindowConfig(window=60, stride=60), TINY_FINETUNE, AUGMENT, CLASSES,
+                      encoder_run=str(pre_run), data_dir=str(synth_root))
+    with pytest.raises(ConfigError, match="used windows"):
+        run(job, out=tmp_path / "ft", log=quiet, progress=False)

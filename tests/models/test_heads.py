@@ -1,0 +1,198 @@
+"""Every registered head: shapes, finiteness, a training step, ONNX parity, config handling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from crosshar.config import head_config
+from crosshar.errors import ConfigError
+from crosshar.models.heads import (
+    DanHAR, MAGRes2Net, create_head, default_config_path, head_options, list_heads,
+)
+
+HEADS = list_heads()
+IN_DIMS = [72, 6]  # encoder embeddings, raw acc+gyro windows
+N_CLASSES = 4
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(prev)
+
+
+def make(name: str, in_dim: int, **overrides) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return create_head(name, in_dim, N_CLASSES, **overrides)
+
+
+def test_the_papers_heads_are_registered():
+    assert {"din", "danhar", "mag_res2net", "cnn_lstm_attn", "transformer", "gru",
+            "linear"} <= set(HEADS)
+
+
+@pytest.mark.parametrize("in_dim", IN_DIMS)
+@pytest.mark.parametrize("name", HEADS)
+def test_logits_and_features(name, in_dim):
+    head = make(name, in_dim).eval()
+    x = torch.randn(3, 120, in_dim)
+    with torch.no_grad():
+        logits, feats = head(x), head.forward_features(x)
+    assert logits.shape == (3, N_CLASSES)
+    assert feats.shape == (3, head.feature_dim)
+    assert torch.isfinite(logits).all() and torch.isfinite(feats).all()
+    # windows are classified independently: one window alone gives the same logits
+    with torch.no_grad():
+        alone = head(x[1:2])
+    torch.testing.assert_close(alone, logits[1:2], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("t, in_dim", [(128, 6), (128, 72), (100, 3)])
+@pytest.mark.parametrize("name", HEADS)
+def test_other_window_lengths_and_acc_only(name, t, in_dim):
+    head = make(name, in_dim, seq_len=120).eval()
+    with torch.no_grad():
+        logits = head(torch.randn(2, t, in_dim))
+    assert logits.shape == (2, N_CLASSES) and torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("in_dim", IN_DIMS)
+@pytest.mark.parametrize("name", HEADS)
+def test_training_steps_lower_the_loss(name, in_dim):
+    head = make(name, in_dim).train()
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(8, 120, in_dim, generator=gen)
+    y = torch.arange(8) % N_CLASSES
+    opt = torch.optim.Adam(head.parameters(), lr=1e-3)
+
+    def loss() -> torch.Tensor:
+        torch.manual_seed(2)  # the same dropout masks at every evaluation
+        return F.cross_entropy(head(x), y)
+
+    before = loss()
+    before.backward()
+    unused = [n for n, p in head.named_parameters() if p.grad is None]
+    assert not unused, f"parameters without a gradient: {unused}"
+    for _ in range(3):
+        opt.step()
+        opt.zero_grad()
+        loss().backward()
+    after = loss().item()
+    assert np.isfinite(after) and after < before.item()
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("in_dim", IN_DIMS)
+@pytest.mark.parametrize("name", HEADS)
+def test_onnx_export_matches_torch(name, in_dim, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    head = make(name, in_dim).eval()
+    path = tmp_path / f"{name}.onnx"
+    torch.onnx.export(
+        head, torch.randn(2, 120, in_dim), str(path), dynamo=False, opset_version=17,
+        input_names=["x"], output_names=["logits"],
+        dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}},
+    )
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    for batch in (1, 5):
+        x = torch.randn(batch, 120, in_dim)
+        with torch.no_grad():
+            want = head(x).numpy()
+        got = sess.run(["logits"], {"x": x.numpy()})[0]
+        assert got.shape == (batch, N_CLASSES)
+        np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_config_file_lists_every_option_with_the_constructor_default(name):
+    path = default_config_path(name)
+    assert path.is_file(), f"missing {path}"
+    cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in head_config(name, path).items()}
+    defaults = head_options(name)
+    assert set(cfg) == set(defaults)
+    for key, value in cfg.items():
+        assert value == defaults[key], f"{path}: {key} = {value!r}, constructor says {defaults[key]!r}"
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_unknown_option_is_a_config_error_naming_head_and_key(name):
+    with pytest.raises(ConfigError, match=rf"bogus_key.*{name}"):
+        create_head(name, 6, N_CLASSES, bogus_key=1)
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_wrong_input_width_is_a_clear_error(name):
+    head = make(name, 72).eval()
+    with pytest.raises(ValueError, match=r"\(B, T, 72\)"):
+        head(torch.zeros(2, 120, 6))
+
+
+def test_unknown_key_in_a_config_file(tmp_path):
+    path = tmp_path / "danhar.toml"
+    path.write_text("channels = [8, 8]\nwidth = 3\n")
+    with pytest.raises(ConfigError, match=r"danhar\.toml.*width.*'danhar'"):
+        create_head("danhar", 6, N_CLASSES, config_path=path)
+
+
+def test_config_file_and_overrides_are_applied(tmp_path):
+    path = tmp_path / "danhar.toml"
+    path.write_text("channels = [8, 12]\nkernel_size = 3\n")
+    head = create_head("danhar", 6, N_CLASSES, config_path=path)
+    assert len(head.blocks) == 2 and head.feature_dim == 12
+    head = create_head("danhar", 6, N_CLASSES, config_path=path, channels=[16])
+    assert len(head.blocks) == 1 and head.feature_dim == 16
+
+
+def test_bad_values_and_names_are_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="danhar.*odd"):
+        create_head("danhar", 6, N_CLASSES, kernel_size=4)
+    with pytest.raises(ConfigError, match="unknown head 'nope'"):
+        create_head("nope", 6, N_CLASSES)
+    with pytest.raises(ConfigError, match="not found"):
+        create_head("danhar", 6, N_CLASSES, config_path=tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize("t", [120, 128])
+def test_danhar_attention_maps(t):
+    head = make("danhar", 6).eval()
+    maps = head.attention_maps(torch.randn(2, t, 6))
+    assert [m.shape for m in maps["channel"]] == [(2, 64), (2, 96), (2, 128)]
+    assert [m.shape for m in maps["temporal"]] == [(2, -(-t // 2)), (2, -(-t // 4)), (2, -(-t // 8))]
+    for m in maps["channel"] + maps["temporal"]:
+        assert ((m >= 0) & (m <= 1)).all()
+        assert m.std() > 0  # inputs and positions get different weights
+
+
+def test_danhar_temporal_attention_rescales_the_features():
+    """Closing the temporal gate (weights ~ 0) leaves only the shortcut in every block."""
+    head = DanHAR(6, N_CLASSES).eval()
+    for block in head.blocks:
+        torch.nn.init.constant_(block.temporal.conv.bias, -1e4)
+    x = torch.randn(2, 120, 6)
+    h = x.transpose(1, 2)
+    with torch.no_grad():
+        for block in head.blocks:
+            h = torch.relu(block.shortcut(h))
+        torch.testing.assert_close(head.forward_features(x), h.mean(dim=2))
+
+
+def test_mag_res2net_depth_follows_layers():
+    light = MAGRes2Net(6, N_CLASSES)
+    deep = MAGRes2Net(6, N_CLASSES, layers=[3, 4, 6, 3])  # the paper's UCI-HAR network
+    assert len(light.blocks) == 4 and len(deep.blocks) == 16
+    assert deep.feature_dim == light.feature_dim == 256
+    with torch.no_grad():
+        assert deep.eval()(torch.randn(2, 120, 6)).shape == (2, N_CLASSES)
+
+
+def test_transformer_with_the_papers_feed_forward_has_crosshar_size():
+    # CrossHAR's classifier (d_ff 2048) has about 460 k parameters
+    n = sum(p.numel() for p in make("transformer", 72, d_ff=2048).parameters())
+    assert 440_000 < n < 480_000

@@ -1,0 +1,140 @@
+"""CrossHARPretrainer: finite named losses, the right target, learning on a tiny fixed batch."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from crosshar.config import EncoderConfig, PretrainConfig
+from crosshar.losses import masked_mse
+from crosshar.models import GRAVITY, CrossHARPretrainer, Encoder, InputScaler
+
+ENC = EncoderConfig(d_model=32, d_ff=64, n_heads=4, n_layers=1, dropout=0.0)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small models run fastest on one thread; more only contend on a shared CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def synthetic_windows(b: int = 16, t: int = 40, c: int = 6, seed: int = 0) -> torch.Tensor:
+    """Walking-like windows in physical units: gravity on z plus sinusoids of random phase."""
+    g = gen(seed)
+    time = torch.arange(t) / 20.0
+    freq = 1.5 + torch.rand(b, 1, 1, generator=g)
+    phase = 2 * math.pi * torch.rand(b, 1, c, generator=g)
+    x = torch.sin(2 * math.pi * freq * time[None, :, None] + phase)
+    x[..., :3] = 3.0 * x[..., :3]
+    x[..., 2] += GRAVITY
+    return x.float()
+
+
+def make(c: int = 6, **cfg) -> CrossHARPretrainer:
+    torch.manual_seed(0)
+    return CrossHARPretrainer(Encoder(ENC, n_channels=c), PretrainConfig(**cfg), c, InputScaler("physical", c))
+
+
+@pytest.mark.parametrize("c", [3, 6])
+def test_stage1_and_stage2_return_finite_named_losses(c):
+    model = make(c)
+    x = synthetic_windows(c=c)
+    out1 = model(x, stage=1, generator=gen())
+    assert set(out1) == {"mse", "loss"} and torch.isfinite(out1["loss"])
+    assert out1["loss"] is out1["mse"]
+    out2 = model(x, x.flip(1), stage=2, generator=gen())
+    assert set(out2) == {"mse", "contrast", "loss"}
+    assert all(torch.isfinite(v) for v in out2.values())
+    cfg = model.cfg
+    expected = cfg.w_mse * out2["mse"].item() + cfg.w_contrast * out2["contrast"].item()
+    assert out2["loss"].item() == pytest.approx(expected)
+
+
+def test_bad_calls_are_rejected():
+    model = make()
+    x = synthetic_windows()
+    with pytest.raises(ValueError, match="two views"):
+        model(x, stage=2)
+    with pytest.raises(ValueError, match="stage"):
+        model(x, x, stage=3)
+    with pytest.raises(ValueError, match="shape"):
+        model(x, x[:, :20], stage=2)
+
+
+def test_target_is_the_unmasked_scaled_input():
+    model = make().eval()
+    x = synthetic_windows()
+    out = model(x, stage=1, generator=gen(3))
+    scaled = x / torch.tensor([GRAVITY] * 3 + [1.0] * 3)
+    x_masked, mask = model.mask(scaled, gen(3))  # same generator state: the same mask
+    assert mask.sum(1).eq(round(0.15 * x.shape[1])).all()
+    assert (x_masked[mask] == 0).any() and torch.equal(x_masked[~mask], scaled[~mask])
+    expected = masked_mse(model.reconstruct(model.encode(x_masked)), scaled, mask)
+    assert out["mse"].item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_generator_makes_the_losses_reproducible():
+    model = make().eval()
+    x = synthetic_windows()
+    a = model(x, x, stage=2, generator=gen(1))
+    b = model(x, x, stage=2, generator=gen(1))
+    c = model(x, x, stage=2, generator=gen(2))
+    assert a["loss"].item() == b["loss"].item() != c["loss"].item()
+
+
+@pytest.mark.parametrize("stage", [1, 2])
+def test_a_few_adam_steps_lower_the_loss_and_gradients_reach_the_encoder(stage):
+    model = make().train()
+    x = synthetic_windows(b=16)
+    v2 = x + 0.05 * torch.randn(x.shape, generator=gen(9))
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for step in range(25):
+        out = model(x, v2 if stage == 2 else None, stage=stage, generator=gen(step % 2))
+        opt.zero_grad()
+        out["loss"].backward()
+        if step == 0:
+            for name, p in model.encoder.named_parameters():
+                assert p.grad is not None and p.grad.abs().sum() > 0, name
+        opt.step()
+        losses.append(out["loss"].item())
+    assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_contrast_only_branch_and_state_dict():
+    model = make(proj_dim=16)
+    h = torch.randn(8, 40, 32)
+    assert model.project(h).shape == (8, 16)
+    assert torch.isfinite(model.contrast(h, h + 0.1))
+    keys = model.state_dict().keys()
+    assert "scaler.scale" in keys and any(k.startswith("encoder.") for k in keys)
+
+
+def test_aggregator_equals_a_full_cls_transformer_layer():
+    from crosshar.models import SequenceAggregator, TransformerBlock
+
+    torch.manual_seed(0)
+    agg = SequenceAggregator(32, 4, 64, dropout=0.0).eval()
+    full = TransformerBlock(32, 4, 64, dropout=0.0, norm="pre").eval()
+    with torch.no_grad():  # give the full layer the aggregator's weights
+        full.norm1.load_state_dict(agg.norm1.state_dict())
+        full.norm2.load_state_dict(agg.norm2.state_dict())
+        full.attn.qkv.weight.copy_(torch.cat([agg.q.weight, agg.kv.weight]))
+        full.attn.qkv.bias.copy_(torch.cat([agg.q.bias, agg.kv.bias]))
+        full.attn.proj.load_state_dict(agg.proj.state_dict())
+        full.ff.load_state_dict(agg.ff.state_dict())
+    h = torch.randn(3, 20, 32)
+    reference = agg.norm(full(torch.cat([agg.cls.expand(3, -1, -1), h], dim=1))[:, 0])
+    torch.testing.assert_close(agg(h), reference, atol=1e-5, rtol=0)
+    h2 = h.clone()
+    h2[:, 7] += 1.0
+    assert not torch.allclose(agg(h), agg(h2))  # every step reaches the summary

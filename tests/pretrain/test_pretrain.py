@@ -1,0 +1,153 @@
+"""Pretraining stage: run folder contents, determinism, exact resume, refusal of a changed config,
+and a falling masked-reconstruction loss on a slice of the real UCI recordings."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+
+import pytest
+import torch
+
+import crosshar.pretrain.run as pr
+from crosshar import checkpoint
+from crosshar.errors import CrossharError
+from crosshar.pretrain.run import PretrainJob, load_encoder, run
+from synthdata import AUGMENT, TINY_ENCODER, TINY_PRETRAIN, WINDOW, home, synth, synth_root  # noqa: F401
+
+
+def job(**pretrain) -> PretrainJob:
+    return PretrainJob(("uci",), WINDOW, TINY_ENCODER, AUGMENT, TINY_PRETRAIN.replace(**pretrain))
+
+
+def weights(run_dir, name="last.pt") -> dict[str, torch.Tensor]:
+    return checkpoint.load(run_dir / name)["model"]
+
+
+def assert_same(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    diff = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not diff, f"tensors differ: {diff}"
+
+
+def quiet(*_):
+    pass
+
+
+def test_run_writes_checkpoints_and_run_info(synth, home):
+    d = run(job(), out=home / "r", log=quiet, progress=False)
+    assert {"best.pt", "last.pt", "run.json", "tb"} <= {p.name for p in d.iterdir()}
+    info = json.loads((d / "run.json").read_text())
+    assert info["finished"] is True and info["source"] == "uci" and info["world_size"] == 1
+    assert [h["stage"] for h in info["history"]] == [1, 2]
+    assert set(info["history"][0]["train"]) == {"mse", "loss"}
+    assert set(info["history"][1]["train"]) == {"mse", "contrast", "loss"}
+    # subjects are held out for validation, never shared with training
+    split = info["split"]
+    assert split["val_subjects"] and not set(split["val_subjects"]) & set(split["train_subjects"])
+    assert info["configs"]["encoder"] == TINY_ENCODER.to_dict()
+    ck = checkpoint.load(d / "last.pt")
+    assert ck["epoch"] == 1 and ck["format"] == pr.FORMAT
+    # the encoder loads back on its own, with the run's split for finetuning
+    enc, scaler, jd = load_encoder(d)
+    assert enc.embed_dim == TINY_ENCODER.d_model and jd["split"] == split
+    assert not any(p.name.endswith(".tmp") for p in d.iterdir())
+
+
+def test_same_seed_same_weights(synth, home):
+    a = run(job(), out=home / "a", log=quiet, progress=False)
+    b = run(job(), out=home / "b", log=quiet, progress=False)
+    c = run(job(seed=1), out=home / "c", log=quiet, progress=False)
+    assert_same(weights(a), weights(b))
+    assert any(not torch.equal(weights(a)[k], weights(c)[k]) for k in weights(a))
+
+
+def test_resume_gives_the_weights_of_an_uninterrupted_run(synth, home, monkeypatch):
+    cfg = dict(stage1_epochs=2, stage2_epochs=2)
+    full = run(job(**cfg), out=home / "full", log=quiet, progress=False)
+
+    real = pr.train_one_epoch
+
+    def interrupted(*args, **kw):
+        epoch = args[5]
+        if epoch == 3:  # epochs 0..2 done and checkpointed, in the middle of stage 2
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    monkeypatch.setattr(pr, "train_one_epoch", interrupted)
+    part = home / "part"
+    with pytest.raises(KeyboardInterrupt):
+        run(job(**cfg), out=part, log=quiet, progress=False)
+    assert checkpoint.load(part / "last.pt")["epoch"] == 2
+    assert json.loads((part / "run.json").read_text())["finished"] is False
+    monkeypatch.setattr(pr, "train_one_epoch", real)
+
+    logs = []
+    run(job(**cfg), out=part, resume=True, log=logs.append, progress=False)
+    assert any("resuming" in m and "epoch 4/4" in m for m in logs)
+    assert_same(weights(full), weights(part))
+    assert_same(weights(full, "best.pt"), weights(part, "best.pt"))
+    ck_full, ck_part = checkpoint.load(full / "last.pt"), checkpoint.load(part / "last.pt")
+    assert ck_full["step"] == ck_part["step"]
+    assert [h["train"] for h in ck_full["history"]] == [h["train"] for h in ck_part["history"]]
+    info = json.loads((part / "run.json").read_text())
+    assert info["finished"] is True and len(info["history"]) == 4
+
+
+def test_resume_with_a_changed_config_is_refused(synth, home):
+    d = run(job(), out=home / "r", log=quiet, progress=False)
+    before = (d / "last.pt").read_bytes()
+    with pytest.raises(CrossharError, match=r"cannot resume.*pretrain\.lr"):
+        run(job(lr=1e-4), out=d, resume=True, log=quiet, progress=False)
+    with pytest.raises(CrossharError, match=r"cannot resume.*encoder"):
+        run(PretrainJob(("uci",), WINDOW, TINY_ENCODER.replace(d_ff=32), AUGMENT, TINY_PRETRAIN), out=d,
+            resume=True, log=quiet, progress=False)
+    assert (d / "last.pt").read_bytes() == before  # nothing overwritten
+
+
+def test_resume_without_out_picks_the_latest_unfinished_run(synth, home, monkeypatch):
+    real = pr.train_one_epoch
+
+    def stop(*args, **kw):
+        if args[5] == 1:
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    monkeypatch.setattr(pr, "train_one_epoch", stop)
+    with pytest.raises(KeyboardInterrupt):
+        run(job(), out=home / "runs" / "pretrain" / "uci-interrupted", log=quiet, progress=False)
+    monkeypatch.setattr(pr, "train_one_epoch", real)
+    # a finished run written later must not be taken for the one to resume
+    run(job(), out=home / "runs" / "pretrain" / "uci-finished", log=quiet, progress=False)
+    d = run(job(), resume=True, log=quiet, progress=False)
+    assert d.name == "uci-interrupted"
+    assert json.loads((d / "run.json").read_text())["finished"] is True
+
+
+@pytest.mark.realdata
+def test_masked_loss_falls_on_real_uci(real_data, tmp_path, monkeypatch):
+    """A few epochs of stage 1 on four subjects of the real HAPT recordings."""
+    src = real_data / "uci_hapt" / "RawData"
+    if not src.is_dir():
+        pytest.skip(f"real UCI HAPT recordings not found under {src}")
+    dst = tmp_path / "data" / "uci_hapt" / "RawData"
+    dst.mkdir(parents=True)
+    exps = range(1, 9)  # users 1..4
+    for p in src.iterdir():
+        if p.name.startswith(("acc_exp", "gyro_exp")) and int(p.name[7 if p.name[0] == "a" else 8:][:2]) in exps:
+            shutil.copy(p, dst / p.name)
+    lab = src / "labels.txt.gz" if (src / "labels.txt.gz").is_file() else src / "labels.txt"
+    text = gzip.decompress(lab.read_bytes()).decode() if lab.suffix == ".gz" else lab.read_text()
+    (dst / "labels.txt").write_text("".join(l + "\n" for l in text.splitlines() if l.split() and int(l.split()[0]) in exps))
+    assert len(list(dst.glob("acc_exp*"))) == 8
+    monkeypatch.setenv("CROSSHAR_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CROSSHAR_DATA", str(tmp_path / "data"))
+    j = PretrainJob(("uci",), WINDOW, TINY_ENCODER, AUGMENT,
+                    TINY_PRETRAIN.replace(stage1_epochs=5, stage2_epochs=0, lr=3e-3))
+    d = run(j, out=tmp_path / "r", log=quiet, progress=False)
+    hist = json.loads((d / "run.json").read_text())["history"]
+    assert all(h["stage"] == 1 for h in hist)
+    first, last = hist[0]["train"]["mse"], hist[-1]["train"]["mse"]
+    assert last < 0.6 * first, [h["train"]["mse"] for h in hist]
+    assert hist[-1]["val"]["mse"] < hist[0]["val"]["mse"]

@@ -1,0 +1,258 @@
+"""The torch-free runtime: same labels as PyTorch, honest resampling, clear messages for bad input."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from crosshar.config import EncoderConfig, WindowConfig
+from crosshar.data.windows import resample
+from crosshar.errors import DataError
+from crosshar.export import export_model
+from crosshar.models import classifier
+from crosshar.runtime.cli import main
+from crosshar.runtime.recognizer import Activity, Notice, Recognizer, RunningZScore, Smoother
+from crosshar.runtime.resample import StreamResampler
+
+ROOT = Path(__file__).resolve().parents[2]
+CHANNELS = ["acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"]
+CLASSES = ["walking", "upstairs", "downstairs", "sitting&standing"]
+HEADER = "t,acc_x,acc_y,acc_z,gyro_x,gyro_y,gyro_z"
+
+
+def activity_windows(n: int, seed: int) -> np.ndarray:
+    """(n, 120, 6) windows at 20 Hz: gravity on a class-specific axis plus sinusoids plus noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(120) / 20.0
+    f = rng.uniform(0.0, 3.0, (n, 1, 1))
+    x = rng.uniform(0, 4, (n, 1, 6)) * np.sin(2 * np.pi * f * t[None, :, None] + rng.uniform(0, 6.3, (n, 1, 6)))
+    x[..., :3] += 9.81 * np.eye(3)[rng.integers(0, 3, n)][:, None, :]
+    return (x + rng.normal(0, 0.1, x.shape)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    """(torch model, exported .onnx path) of a small random classifier at 20 Hz, windows of 120."""
+    meta = {"window": WindowConfig().to_dict(), "channels": CHANNELS, "classes": CLASSES, "label_space": "crosshar4",
+            "encoder": EncoderConfig(n_layers=1, d_model=24, d_ff=48, n_heads=2).to_dict(), "head": "linear",
+            "head_cfg": {}, "scaling": "physical", "source": ["uci"], "metrics": {}}
+    torch.manual_seed(0)
+    m = classifier.build(meta).eval()
+    path = tmp_path_factory.mktemp("model") / "har.onnx"
+    export_model(m, meta, path)
+    return m, path
+
+
+def write_csv(path: Path, t: np.ndarray, X: np.ndarray, header: bool = True, extra: dict[int, str] | None = None) -> Path:
+    """One sample per line, full float precision; `extra` inserts raw lines before sample i."""
+    lines = [HEADER] if header else []
+    for i, (ti, row) in enumerate(zip(t, X)):
+        if extra and i in extra:
+            lines.append(extra[i])
+        lines.append(",".join(repr(float(v)) for v in (ti, *row)))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    rc = main([str(a) for a in args])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def activities(stdout: str) -> list[tuple[float, str, float]]:
+    """Parse `12.00s walking 0.93` lines (gap lines are skipped)."""
+    rows = []
+    for line in stdout.splitlines():
+        t, label, *rest = line.split()
+        if label != "gap:":
+            rows.append((float(t.rstrip("s")), label, float(rest[-1])))
+    return rows
+
+
+def test_labels_match_pytorch_on_the_same_windows(tmp_path, capsys, model):
+    m, path = model
+    X = activity_windows(6, seed=1)
+    with torch.no_grad():
+        p_torch = torch.softmax(m(torch.from_numpy(X)), -1).numpy()
+    sig = X.reshape(-1, 6)  # consecutive windows = one continuous recording at the model's 20 Hz
+    t = 100.0 + np.arange(len(sig)) / 20.0
+    csv = write_csv(tmp_path / "rec.csv", t, sig)
+    rc, out, err = run_cli(capsys, path, csv)  # hop = window (the sidecar's stride), smoothing off
+    assert rc == 0, err
+    got = activities(out)
+    assert [g[1] for g in got] == [CLASSES[k] for k in p_torch.argmax(1)]
+    np.testing.assert_allclose([g[0] for g in got], 100.0 + (np.arange(6) * 120 + 119) / 20.0)  # window ends
+    np.testing.assert_allclose([g[2] for g in got], p_torch.max(1), atol=0.006)  # printed with 2 decimals
+    # the library gives the same, with full probabilities
+    rec = Recognizer(path)
+    evs = [e for e in rec.feed_many(t, sig) + rec.flush() if isinstance(e, Activity)]
+    np.testing.assert_allclose([e.probs for e in evs], p_torch, atol=1e-5)
+
+
+def test_jsonl_hop_and_stdin(tmp_path, capsys, monkeypatch, model):
+    _, path = model
+    sig = activity_windows(2, seed=2).reshape(-1, 6)  # 240 samples
+    csv = write_csv(tmp_path / "rec.csv", np.arange(240) / 20.0, sig, header=False)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(csv.read_text()))
+    rc, out, _ = run_cli(capsys, path, "-", "--format", "jsonl", "--hop-seconds", "3")
+    assert rc == 0
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["t"] for r in rows] == [5.95, 8.95, 11.95]  # first full window, then every 60 samples
+    assert all(r["label"] in CLASSES and 0 < r["prob"] <= 1 for r in rows)
+
+
+def test_units_sign_and_column_order_are_converted(tmp_path, capsys, model):
+    _, path = model
+    sig = activity_windows(2, seed=3).reshape(-1, 6)
+    t = np.arange(len(sig)) / 20.0
+    _, ref, _ = run_cli(capsys, path, write_csv(tmp_path / "a.csv", t, sig))
+    ios = sig.copy()
+    ios[:, :3] = -ios[:, :3] / 9.80665  # CoreMotion: g, opposite sign
+    ios = ios[:, [3, 4, 5, 0, 1, 2]]  # gyro columns first, named in the header
+    lines = ["gyro_x,gyro_y,gyro_z,acc_x,acc_y,acc_z,t"] + [
+        ",".join(repr(float(v)) for v in (*row, ti)) for ti, row in zip(t, ios)]
+    (tmp_path / "b.csv").write_text("\n".join(lines) + "\n")
+    _, out, _ = run_cli(capsys, path, tmp_path / "b.csv", "--units", "g", "--sign", "ios")
+    assert activities(out) == activities(ref) and len(activities(ref)) == 2
+
+
+def test_bad_lines_are_named_and_skipped_or_fatal_with_strict(tmp_path, capsys, model):
+    _, path = model
+    sig = activity_windows(1, seed=4).reshape(-1, 6)
+    t = np.arange(120) / 20.0
+    bad = {3: "0.11,1,2,abc,4,5,6", 6: "0.31,1,2,3", 9: "0.46,1,2,3,nan,5,6", 12: "0.2,1,2,3,4,5,6"}
+    csv = write_csv(tmp_path / "bad.csv", t, sig, extra=bad)  # header = line 1, so bad lines are 5, 9, 13, 17
+    rc, out, err = run_cli(capsys, path, csv)
+    assert rc == 0 and len(activities(out)) == 1  # the good samples still make a window
+    assert "line 5: field 4 ('abc') is not a number" in err
+    assert "line 9: expected 7 comma-separated fields" in err
+    assert "line 13: field 5 is 'nan'" in err
+    assert "line 17: timestamp 0.2 s is not after the previous one" in err
+    assert "4 bad line(s) skipped" in err
+    rc, out, err = run_cli(capsys, path, csv, "--strict")
+    assert rc == 2 and out == ""
+    assert err.startswith("crosshar-run: error: ") and "bad.csv, line 5" in err and "Traceback" not in err
+
+
+def test_a_gap_resets_the_buffer(tmp_path, capsys, model):
+    _, path = model
+    sig = activity_windows(3, seed=5).reshape(-1, 6)
+    t = np.arange(360) / 20.0
+    t[180:] += 3.0  # 3 s without samples after 8.95 s
+    rc, out, _ = run_cli(capsys, path, write_csv(tmp_path / "gap.csv", t, sig))
+    assert rc == 0
+    assert "gap of 3.05 s after t = 8.95 s" in out and "buffer reset" in out
+    # one window before the gap; after it the buffer refills: the next window ends 6 s after the gap
+    assert [a[0] for a in activities(out)] == pytest.approx([5.95, 12.0 + 5.95])
+
+
+def test_an_unusable_rate_is_refused_and_a_low_one_warned(tmp_path, capsys, model):
+    _, path = model
+    sig = activity_windows(1, seed=6).reshape(-1, 6)
+    rc, out, err = run_cli(capsys, path, write_csv(tmp_path / "slow.csv", np.arange(120) / 8.0, sig))
+    assert rc == 2 and "about 8 Hz, below half the model's 20 Hz" in err and "Traceback" not in err
+    rc, out, err = run_cli(capsys, path, write_csv(tmp_path / "low.csv", np.arange(120) / 15.0, sig))
+    assert rc == 0 and "about 15 Hz" in err and "upsampled" in err
+    assert len(activities(out)) == 1  # 8 s at 15 Hz -> 160 grid samples -> one window
+
+
+def test_model_and_input_errors_are_one_line(tmp_path, capsys, model):
+    _, path = model
+    rc, _, err = run_cli(capsys, path, tmp_path / "missing.csv")
+    assert rc == 2 and "input file not found" in err
+    lone = tmp_path / "lone.onnx"
+    lone.write_bytes(path.read_bytes())
+    rc, _, err = run_cli(capsys, lone, tmp_path / "missing.csv")
+    assert rc == 2 and "no sidecar lone.json" in err
+    (tmp_path / "lone.json").write_text(path.with_suffix(".json").read_text())
+    lone.write_bytes(path.read_bytes() + b"\0")
+    rc, _, err = run_cli(capsys, lone, tmp_path / "missing.csv")
+    assert rc == 2 and "does not match its sidecar" in err
+
+
+def test_resampler_matches_scipy_and_removes_aliases():
+    t = np.arange(1000) / 50.0
+    slow = np.stack([9.81 + np.sin(2 * np.pi * 1.5 * t), 2 * np.cos(2 * np.pi * 2.5 * t), np.zeros_like(t)], 1)
+    fast = slow + np.stack([np.sin(2 * np.pi * 15 * t)] * 3, 1)  # 15 Hz: above the 20 Hz grid's Nyquist
+    r = StreamResampler(50.0, 20.0, 3)
+    parts = [r.push(ti, xi) for ti, xi in zip(t, fast)] + [r.flush()]
+    tg = np.concatenate([p[0] for p in parts])
+    y = np.concatenate([p[1] for p in parts])
+    assert len(y) == 400 and np.allclose(tg, np.arange(400) / 20.0)
+    ref = resample(slow, 50.0, 20.0)  # the offline path the training windows took
+    inner = slice(20, -20)  # away from the edges, where both pad differently
+    assert np.abs(y[inner] - ref[inner]).max() < 0.05  # same signal (linear interpolation error ~0.02)
+    assert np.abs(y[inner, 2]).max() < 0.01  # the 15 Hz tone (alone on z) is gone, not folded to 5 Hz
+
+
+def test_resampler_passes_grid_samples_through_and_keeps_gravity():
+    r = StreamResampler(20.0, 20.0, 2)
+    x = np.random.default_rng(0).normal(size=(50, 2))
+    out = np.concatenate([r.push(i / 20.0, xi)[1] for i, xi in enumerate(x)])
+    np.testing.assert_array_equal(out, x)
+    r = StreamResampler(100.0, 20.0, 1)
+    y = np.concatenate([r.push(i / 100.0, [9.81])[1] for i in range(300)] + [r.flush()[1]])
+    np.testing.assert_allclose(y, 9.81, rtol=1e-9)
+
+
+def test_smoothing():
+    p = lambda k: np.eye(3)[k] * 0.6 + 0.4 / 3  # noqa: E731
+    maj = Smoother(majority=3)
+    assert [maj(p(k))[0] for k in (0, 1, 0, 2, 2, 1)] == [0, 0, 0, 0, 2, 2]
+    ema = Smoother(ema=0.5)
+    assert [ema(p(k))[0] for k in (0, 1, 1)] == [0, 0, 1]  # one window of class 1 only ties, two win
+    off = Smoother()
+    assert [off(p(k))[0] for k in (0, 1, 2)] == [0, 1, 2]
+    with pytest.raises(ValueError, match="not both"):
+        Smoother(majority=3, ema=0.5)
+
+
+def test_running_zscore_matches_batch_statistics():
+    x = np.random.default_rng(1).normal(3.0, 2.0, size=(500, 6))
+    z = RunningZScore(6)
+    z.update(x[:200])
+    z.update(x[200:])
+    np.testing.assert_allclose(z(x), (x - x.mean(0)) / x.std(0), atol=1e-9)
+
+
+def test_library_strict_mode_and_notices(model):
+    _, path = model
+    rec = Recognizer(path)
+    assert rec.feed(0.0, [0.0] * 5) and rec.n_skipped == 1
+    n = rec.feed(0.0, [0.0, 0.0, 9.8, 0.0, 0.0, 0.0])
+    assert n == [] and rec.n_samples == 1
+    (skip,) = rec.feed(0.0, [0.0, 0.0, 9.8, 0.0, 0.0, 0.0])
+    assert isinstance(skip, Notice) and skip.kind == "skipped" and "not after" in skip.message
+    strict = Recognizer(path, strict=True, source="live")
+    with pytest.raises(DataError, match="live, line 1: expected 6 values"):
+        strict.feed(0.0, [1.0, 2.0])
+
+
+def test_runtime_imports_and_runs_without_torch(model):
+    _, path = model
+    code = f"""
+import sys
+sys.modules["torch"] = None  # any `import torch` now fails
+sys.modules["scipy"] = None
+import numpy as np
+import crosshar.runtime as rt
+from crosshar.runtime import Recognizer
+rec = Recognizer({str(path)!r})
+t = np.arange(300) / 50.0
+X = np.tile([0.0, 0.0, 9.81, 0.0, 0.0, 0.0], (300, 1))
+ev = rec.feed_many(t, X) + rec.flush()
+print(sum(isinstance(e, rt.Activity) for e in ev))
+"""
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "1"  # 6 s at 50 Hz -> one window

@@ -1,0 +1,228 @@
+"""Physics-based augmentations: rotations are rotations, the same for acc and gyro; reproducible."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from crosshar.augment import (
+    Augmenter, apply_frame_rotation, gain_bias, noise, permute_axes, proper_axis_permutations,
+    random_rotation_matrices, rotate, tilt, time_warp,
+)
+from crosshar.config import AugmentConfig
+from crosshar.registry import AUGMENTATIONS
+
+NAMES = ["rotate", "permute_axes", "tilt", "gain_bias", "noise", "time_warp"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small models run fastest on one thread; more only contend on a shared CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def imu_windows(b: int = 8, t: int = 60, c: int = 6, seed: int = 1) -> torch.Tensor:
+    """Gravity along a random direction plus wobble on acc; smooth angular velocity on gyro."""
+    g = gen(seed)
+    time = torch.linspace(0, 6, t)
+    grav = torch.nn.functional.normalize(torch.randn(b, 1, 3, generator=g), dim=-1) * 9.81
+    acc = grav + 2.0 * torch.sin(2 * math.pi * 1.8 * time)[None, :, None] * torch.randn(b, 1, 3, generator=g)
+    acc = acc + 0.3 * torch.randn(b, t, 3, generator=g)
+    if c == 3:
+        return acc
+    gyro = torch.cos(2 * math.pi * 0.9 * time)[None, :, None] * torch.randn(b, 1, 3, generator=g)
+    gyro = gyro + 0.1 * torch.randn(b, t, 3, generator=g)
+    return torch.cat([acc, gyro], dim=-1)
+
+
+def call(name: str, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    return AUGMENTATIONS.get(name)(x, g)
+
+
+def test_all_augmentations_registered():
+    assert set(NAMES) <= set(AUGMENTATIONS.names())
+
+
+# -- rotations ------------------------------------------------------------------------------
+
+def test_rotate_preserves_norms_and_uses_one_matrix_for_acc_and_gyro():
+    x = imu_windows(b=6).double()
+    y = rotate(x, gen(3))
+    for sensor in (slice(0, 3), slice(3, 6)):
+        torch.testing.assert_close(y[..., sensor].norm(dim=-1), x[..., sensor].norm(dim=-1))
+    for i in range(x.shape[0]):
+        # recover R from acc by least squares (acc_y = acc_x R^T), then check it maps gyro too
+        rt = torch.linalg.lstsq(x[i, :, :3], y[i, :, :3]).solution
+        r = rt.T
+        torch.testing.assert_close(r @ r.T, torch.eye(3, dtype=r.dtype), atol=1e-8, rtol=0)
+        assert torch.linalg.det(r).item() == pytest.approx(1.0, abs=1e-8)
+        torch.testing.assert_close(x[i, :, 3:] @ rt, y[i, :, 3:], atol=1e-8, rtol=0)
+    assert not torch.allclose(x, y)
+
+
+def test_random_rotations_are_proper_orthogonal_and_uniform():
+    r = random_rotation_matrices(20000, gen(0), torch.float64)
+    eye = torch.eye(3, dtype=torch.float64).expand_as(r)
+    torch.testing.assert_close(r @ r.transpose(1, 2), eye, atol=1e-10, rtol=0)
+    torch.testing.assert_close(torch.linalg.det(r), torch.ones(20000, dtype=torch.float64))
+    # Haar measure: E[R] = 0, so a rotated unit vector averages to 0 (std of the mean ~ 0.004)
+    assert r.mean(0).abs().max() < 0.02
+    # and its squared components average 1/3 each (no preferred direction)
+    v = r @ torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
+    torch.testing.assert_close(v.pow(2).mean(0), torch.full((3,), 1 / 3, dtype=torch.float64), atol=0.01, rtol=0)
+
+
+def test_rotate_probability():
+    x = imu_windows(b=400, t=5)
+    y = rotate(x, gen(0), p=0.3)
+    unchanged = (y - x).abs().amax(dim=(1, 2)) < 1e-5
+    assert 0.6 < unchanged.float().mean() < 0.8
+    torch.testing.assert_close(rotate(x, gen(0), p=0.0), x)
+
+
+def test_proper_axis_permutations_are_the_24_cube_rotations():
+    m = proper_axis_permutations()
+    assert m.shape == (24, 3, 3)
+    torch.testing.assert_close(torch.linalg.det(m), torch.ones(24, dtype=m.dtype))
+    assert len({tuple(a.flatten().tolist()) for a in m}) == 24
+    assert set(m.unique().tolist()) == {-1.0, 0.0, 1.0}
+    assert (m.abs().sum(1) == 1).all() and (m.abs().sum(2) == 1).all()
+
+
+def test_permute_axes_applies_one_cube_rotation_to_both_sensors():
+    x = imu_windows(b=300, t=10)
+    y = permute_axes(x, gen(5))
+    mats = proper_axis_permutations().float()
+    seen = set()
+    for i in range(x.shape[0]):
+        cand = torch.einsum("kij,tj->kti", mats, x[i, :, :3])
+        k = int((cand - y[i, None, :, :3]).abs().amax(dim=(1, 2)).argmin())
+        torch.testing.assert_close(cand[k], y[i, :, :3])
+        torch.testing.assert_close(x[i, :, 3:] @ mats[k].T, y[i, :, 3:])
+        seen.add(k)
+    assert len(seen) == 24
+
+
+def test_tilt_is_a_rotation_about_a_horizontal_axis_with_the_given_spread():
+    b, deg = 4000, 5.0
+    x = torch.zeros(b, 8, 6, dtype=torch.float64)
+    x[:, :, 2] = 9.80665  # phone flat: gravity along +z
+    x[:, :, 3:] = torch.randn(b, 1, 3, generator=gen(9), dtype=torch.float64)
+    y = tilt(x, gen(2), deg=deg)
+    torch.testing.assert_close(y[..., :3].norm(dim=-1), x[..., :3].norm(dim=-1))
+    torch.testing.assert_close(y[..., 3:].norm(dim=-1), x[..., 3:].norm(dim=-1))
+    # the axis is perpendicular to gravity, so gravity turns by the full |angle|
+    cos = (y[:, 0, :3] * x[:, 0, :3]).sum(-1) / 9.80665**2
+    angle = torch.rad2deg(torch.arccos(cos.clamp(-1, 1)))
+    assert angle.mean().item() == pytest.approx(deg * math.sqrt(2 / math.pi), rel=0.05)
+    torch.testing.assert_close(tilt(x, gen(2), deg=0.0), x)
+
+
+# -- sensor effects and cadence -------------------------------------------------------------
+
+def test_gain_bias_statistics():
+    b = 5000
+    ones = torch.ones(b, 4, 6)
+    y = gain_bias(ones, gen(0), gain_std=0.1, bias_acc=0.0, bias_gyro=0.0)
+    assert (y == y[:, :1]).all(), "gain must be constant over time"
+    assert y[:, 0].std().item() == pytest.approx(0.1, rel=0.05)
+    zeros = torch.zeros(b, 4, 6)
+    y = gain_bias(zeros, gen(0), gain_std=0.1, bias_acc=0.2, bias_gyro=0.02)
+    assert (y == y[:, :1]).all(), "bias must be constant over time"
+    assert y[:, 0, :3].std().item() == pytest.approx(0.2, rel=0.05)
+    assert y[:, 0, 3:].std().item() == pytest.approx(0.02, rel=0.05)
+
+
+def test_noise_statistics():
+    y = noise(torch.zeros(200, 100, 6), gen(0), noise_acc=0.05, noise_gyro=0.01)
+    assert y[..., :3].std().item() == pytest.approx(0.05, rel=0.02)
+    assert y[..., 3:].std().item() == pytest.approx(0.01, rel=0.02)
+    assert y.mean().abs().item() < 1e-3
+
+
+def test_time_warp_resamples_a_ramp_at_the_drawn_speed_and_reflects_at_the_end():
+    t, cadence = 120, 0.2
+    ramp = torch.arange(t, dtype=torch.float64)[None, :, None].expand(500, t, 3).contiguous()
+    y = time_warp(ramp, gen(0), cadence)
+    speed = y[:, 1, 0] - y[:, 0, 0]
+    assert ((speed >= 1 - cadence - 1e-9) & (speed <= 1 + cadence + 1e-9)).all()
+    assert speed.min() < 0.85 and speed.max() > 1.15  # spread over the range
+    assert y[:, 0].abs().max() == 0  # starts at the start
+    assert y.max() <= t - 1 and y.min() >= 0
+    fast = speed > 1
+    expected_last = 2 * (t - 1) - (t - 1) * speed[fast]  # reflected at T - 1
+    torch.testing.assert_close(y[fast, -1, 0], expected_last)
+
+
+def test_time_warp_factor_one_is_identity():
+    x = imu_windows()
+    assert torch.equal(time_warp(x, gen(0), cadence=0.0), x)
+    with pytest.raises(ValueError):
+        time_warp(x, gen(0), cadence=1.0)
+
+
+# -- common contract ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("c", [3, 6])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_shape_dtype_and_reproducibility(name, c, dtype):
+    x = imu_windows(c=c).to(dtype)
+    y1 = call(name, x, gen(7))
+    assert y1.shape == x.shape and y1.dtype == dtype
+    assert torch.isfinite(y1).all()
+    assert torch.equal(y1, call(name, x, gen(7)))
+    assert not torch.allclose(y1, call(name, x, gen(8)))
+    assert not torch.allclose(y1, x)
+
+
+def test_bad_input_is_rejected():
+    with pytest.raises(ValueError, match="B, T, 3"):
+        rotate(torch.zeros(2, 10, 4), gen())
+    with pytest.raises(ValueError):
+        rotate(torch.zeros(10, 6), gen())
+
+
+def test_augmenter_all_zero_config_is_identity():
+    zero = AugmentConfig(rotation_p=0, axis_permute_p=0, tilt_deg=0, gain_std=0, bias_acc=0,
+                         bias_gyro=0, noise_acc=0, noise_gyro=0, cadence=0)
+    for c in (3, 6):
+        x = imu_windows(c=c)
+        assert torch.equal(Augmenter(zero, c)(x, gen()), x)
+
+
+def test_augmenter_default_config_and_two_views():
+    x = imu_windows()
+    aug = Augmenter(AugmentConfig(axis_permute_p=0.5, tilt_deg=3.0), n_channels=6)
+    v1, v2 = aug.two_views(x, gen(0))
+    assert v1.shape == x.shape and not torch.allclose(v1, v2)
+    w1, w2 = aug.two_views(x, gen(0))
+    assert torch.equal(v1, w1) and torch.equal(v2, w2)
+    with pytest.raises(ValueError, match="6 channels"):
+        aug(imu_windows(c=3), gen())
+    with pytest.raises(ValueError):
+        Augmenter(AugmentConfig(), n_channels=4)
+
+
+def test_augmenter_rotation_only_keeps_norms():
+    x = imu_windows()
+    only_rot = AugmentConfig(rotation_p=1, gain_std=0, bias_acc=0, bias_gyro=0, noise_acc=0,
+                             noise_gyro=0, cadence=0, axis_permute_p=1, tilt_deg=10)
+    y = Augmenter(only_rot, 6)(x, gen(1))
+    torch.testing.assert_close(y[..., :3].norm(dim=-1), x[..., :3].norm(dim=-1))
+    torch.testing.assert_close(y[..., 3:].norm(dim=-1), x[..., 3:].norm(dim=-1))
+
+
+def test_apply_frame_rotation_three_channels():
+    x = imu_windows(c=3)
+    r = random_rotation_matrices(x.shape[0], gen(0))
+    torch.testing.assert_close(apply_frame_rotation(x, r), torch.einsum("bij,btj->bti", r, x))

@@ -1,0 +1,204 @@
+"""ONNX export: every registered head exports and matches PyTorch; int8 is smaller and agrees; the
+self-check catches a graph that does not match; the CLI command works and fails cleanly."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+import typer
+from torch import nn
+from typer.testing import CliRunner
+
+from crosshar.cli_export import export_cmd
+from crosshar.config import EncoderConfig, WindowConfig
+from crosshar.errors import CrossharError
+from crosshar.export import FP32_TOL, ExportCheckError, export_model, export_onnx, physical_windows, source_windows
+from crosshar.models import classifier
+from crosshar.models.heads import list_heads
+from crosshar.runtime.model import read_sidecar, sha256_file
+
+CHANNELS = ["acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"]
+CLASSES = ["walking", "upstairs", "downstairs", "sitting&standing"]
+SMALL_ENCODER = EncoderConfig(n_layers=1, d_model=24, d_ff=48, n_heads=2)
+
+
+def make_meta(head: str = "linear", encoder: EncoderConfig | None = SMALL_ENCODER,
+              window: WindowConfig | None = None, source=("uci",)) -> dict:
+    return {"window": (window or WindowConfig()).to_dict(), "channels": CHANNELS, "classes": CLASSES,
+            "label_space": "crosshar4", "encoder": None if encoder is None else encoder.to_dict(),
+            "head": head, "head_cfg": {}, "scaling": "physical", "source": list(source),
+            "metrics": {"source_val": {"macro_f1": 0.5}}}
+
+
+def torch_probs(model: nn.Module, X: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return torch.softmax(model.eval()(torch.from_numpy(X)), -1).numpy()
+
+
+def synthetic_activities(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Windows a small model separates: class-specific step frequency, amplitude and posture."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 4, n)
+    t = np.arange(120) / 20.0
+    f = np.array([2.0, 1.4, 2.6, 0.0])[y][:, None, None] * rng.uniform(0.9, 1.1, (n, 1, 1))
+    amp = np.array([3.0, 2.0, 5.0, 0.1])[y][:, None, None]
+    x = amp * np.sin(2 * np.pi * f * t[None, :, None] + rng.uniform(0, 6.3, (n, 1, 6))) * np.array([1, 1, 1, .3, .3, .3])
+    up = np.where((y == 3)[:, None], np.array([0, 0, 1.0]), np.array([0, 1.0, 0]))
+    x[..., :3] += 9.81 * up[:, None, :]
+    return (x + rng.normal(0, 0.2, x.shape)).astype(np.float32), y
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A small encoder + linear head trained for a few seconds on separable synthetic windows."""
+    torch.manual_seed(0)
+    meta = make_meta("linear", EncoderConfig(n_layers=1))
+    model = classifier.build(meta)
+    X, y = synthetic_activities(512, 0)
+    opt = torch.optim.Adam(model.parameters(), 3e-3)
+    model.train()
+    for step in range(30):
+        i = np.random.default_rng(step).integers(0, len(X), 32)
+        loss = nn.functional.cross_entropy(model(torch.from_numpy(X[i])), torch.from_numpy(y[i]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model.eval(), meta, X[:128]
+
+
+@pytest.mark.parametrize("with_encoder", [True, False], ids=["encoder", "raw"])
+@pytest.mark.parametrize("head", list_heads())
+def test_every_head_exports_and_matches_pytorch(tmp_path, head, with_encoder):
+    meta = make_meta(head, SMALL_ENCODER if with_encoder else None)
+    torch.manual_seed(0)
+    model = classifier.build(meta).eval()
+    X = physical_windows(8, seed=2)
+    rep = export_model(model, meta, tmp_path / "m.onnx", windows=X)
+    assert rep["fp32"]["vs_torch_max_abs_diff"] <= FP32_TOL
+    # independently of the report: the file, run at another batch size (the batch axis is dynamic)
+    sess = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in sess.get_inputs()] == ["window"] and [o.name for o in sess.get_outputs()] == ["probs"]
+    for n in (1, 3):
+        p = sess.run(["probs"], {"window": X[:n]})[0]
+        assert p.shape == (n, 4)
+        np.testing.assert_allclose(p, torch_probs(model, X[:n]), atol=FP32_TOL)
+        np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-5)  # the softmax is inside the graph
+
+
+def test_sidecar_describes_the_model(tmp_path):
+    meta = make_meta("linear")
+    ck = tmp_path / "run" / "best.pt"
+    classifier.save(ck, classifier.build(meta), meta)
+    rep = export_onnx(tmp_path / "run", tmp_path / "out" / "har.onnx")
+    side = read_sidecar(tmp_path / "out" / "har.onnx")  # also checks the sha256
+    assert rep["fp32"]["sidecar"].endswith("har.json")
+    assert side["labels"] == CLASSES and side["channels"] == CHANNELS
+    assert (side["rate_hz"], side["window"], side["stride"], side["opset"]) == (20.0, 120, 120, 17)
+    assert side["units"]["acc"].startswith("m/s^2") and side["sign_convention"].startswith("android")
+    assert side["normalization"] == {"kind": "none"}
+    assert side["source"] == ["uci"] and side["metrics"] == meta["metrics"]
+    assert side["sha256"] == sha256_file(tmp_path / "out" / "har.onnx")
+    assert side["size_bytes"] == (tmp_path / "out" / "har.onnx").stat().st_size
+    assert side["checks"]["vs_torch_max_abs_diff"] <= FP32_TOL
+
+
+def test_zscore_models_say_so_in_the_sidecar(tmp_path):
+    meta = make_meta("linear", None, window=WindowConfig(normalize="zscore_subject"))
+    export_model(classifier.build(meta), meta, tmp_path / "z.onnx")
+    norm = json.loads((tmp_path / "z.json").read_text())["normalization"]
+    assert norm["kind"] == "zscore_subject" and "running" in norm["runtime"]
+
+
+class _Diverging(nn.Module):
+    """Eager and traced graphs differ: the self-check must catch it."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 4)
+
+    def forward(self, x):
+        logits = self.fc(x.mean(1))
+        return logits if torch.jit.is_tracing() else logits * 3
+
+
+def test_a_mismatching_graph_is_an_error_and_leaves_nothing(tmp_path):
+    with pytest.raises(ExportCheckError, match="differ by up to"):
+        export_model(_Diverging(), make_meta("linear", None), tmp_path / "bad.onnx")
+    assert not list(tmp_path.iterdir())
+
+
+def test_bad_arguments_are_clear_errors(tmp_path):
+    meta = make_meta("linear", None)
+    with pytest.raises(CrossharError, match=r"\.onnx"):
+        export_model(classifier.build(meta), meta, tmp_path / "m.bin")
+    with pytest.raises(CrossharError, match=r"\(N, 120, 6\)"):
+        export_model(classifier.build(meta), meta, tmp_path / "m.onnx", windows=np.zeros((4, 100, 6)))
+    with pytest.raises(CrossharError, match="checkpoint not found"):
+        export_onnx(tmp_path / "missing.pt", tmp_path / "m.onnx")
+
+
+@pytest.mark.parametrize("mode", ["static", "dynamic"])
+def test_int8_is_smaller_and_agrees_with_float(tmp_path, trained, mode):
+    model, meta, calib = trained
+    Xv, yv = synthetic_activities(128, 1)
+    rep = export_model(model, meta, tmp_path / "m.onnx", int8=True, int8_mode=mode, calib_windows=calib,
+                       windows=Xv, labels=yv)
+    q = rep["int8"]
+    assert q["mode"] == mode
+    assert q["size_bytes"] < 0.6 * rep["fp32"]["size_bytes"]
+    assert q["top1_agreement_vs_fp32"] >= 0.9
+    assert rep["fp32"]["metrics"]["macro_f1"] > 0.7  # the model learned something worth quantising
+    assert abs(q["metrics"]["macro_f1"] - rep["fp32"]["metrics"]["macro_f1"]) <= 0.05
+    # the int8 file runs on its own and its sidecar says how it was made
+    p = ort.InferenceSession(q["path"], providers=["CPUExecutionProvider"]).run(["probs"], {"window": Xv[:5]})[0]
+    assert p.shape == (5, 4) and np.isfinite(p).all()
+    side = read_sidecar(q["path"])
+    assert side["precision"] == "int8" and side["quantization"]["mode"] == mode
+    if mode == "static":
+        assert side["quantization"]["calibration"]["windows"].startswith("given")
+
+
+def test_recurrent_heads_fall_back_to_dynamic_int8(tmp_path):
+    meta = make_meta("gru", SMALL_ENCODER)
+    rep = export_model(classifier.build(meta), meta, tmp_path / "g.onnx", int8=True)
+    assert rep["int8"]["mode"] == "dynamic" and "GRU" in rep["int8"]["reason"]
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    app.command("export")(export_cmd)
+    app.command("other")(lambda: None)  # two commands, so typer keeps the command name
+    return app
+
+
+def test_export_command(tmp_path):
+    meta = make_meta("linear", None)
+    classifier.save(tmp_path / "run" / "best.pt", classifier.build(meta), meta)
+    res = CliRunner().invoke(_app(), ["export", "--run", str(tmp_path / "run"), "--int8", "--random-windows",
+                                      "--report", str(tmp_path / "report.json")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "run" / "model.onnx").is_file() and (tmp_path / "run" / "model.int8.onnx").is_file()
+    assert "int8" in res.output and "random" in res.output
+    assert json.loads((tmp_path / "report.json").read_text())["int8"]["mode"] == "static"
+
+
+def test_export_command_errors_are_one_line(tmp_path):
+    res = CliRunner().invoke(_app(), ["export", "--run", str(tmp_path / "nope.pt")])
+    assert res.exit_code == 2
+    assert "checkpoint not found" in res.output and "Traceback" not in res.output
+
+
+@pytest.mark.realdata
+def test_export_checks_on_real_source_windows(tmp_path, real_data):
+    meta = make_meta("linear", None, source=("uci",))
+    data = source_windows(meta, real_data, max_windows=64, max_calib=32)
+    assert data["windows"].shape[1:] == (120, 6) and 0 < len(data["windows"]) <= 64
+    assert set(np.unique(data["labels"])) <= {0, 1, 2, 3}
+    assert len(data["calib"]) == 32 and "validation windows" in data["note"]
+    rep = export_model(classifier.build(meta), meta, tmp_path / "u.onnx", int8=True, calib_windows=data["calib"],
+                       windows=data["windows"], labels=data["labels"])
+    assert rep["fp32"]["windows"] == "given" and "macro_f1" in rep["int8"]["metrics"]

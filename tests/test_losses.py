@@ -1,0 +1,104 @@
+"""Losses against hand-written naive references."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from crosshar.losses import CenterLoss, masked_mse, nt_xent
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small models run fastest on one thread; more only contend on a shared CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def test_masked_mse_matches_a_loop():
+    g = gen()
+    pred, target = torch.randn(4, 12, 6, generator=g), torch.randn(4, 12, 6, generator=g)
+    mask = torch.rand(4, 12, generator=g) < 0.3
+    total, n = 0.0, 0
+    for b in range(4):
+        for t in range(12):
+            if mask[b, t]:
+                for c in range(6):
+                    total += (pred[b, t, c].item() - target[b, t, c].item()) ** 2
+                    n += 1
+    assert masked_mse(pred, target, mask).item() == pytest.approx(total / n, rel=1e-5)
+
+
+def test_masked_mse_ignores_unmasked_steps_and_handles_empty_mask():
+    pred, target = torch.zeros(2, 5, 3), torch.zeros(2, 5, 3)
+    mask = torch.zeros(2, 5, dtype=torch.bool)
+    mask[0, 1] = True
+    pred[1] = 100.0  # unmasked: no effect
+    pred[0, 1] = 2.0
+    assert masked_mse(pred, target, mask).item() == pytest.approx(4.0)
+    assert masked_mse(pred, target, torch.zeros_like(mask)).item() == 0.0
+    with pytest.raises(ValueError):
+        masked_mse(pred, target, mask[:, :4])
+
+
+def naive_nt_xent(z1: torch.Tensor, z2: torch.Tensor, tau: float) -> float:
+    z = torch.cat([z1, z2]).double()
+    n2 = z.shape[0]
+    n = n2 // 2
+
+    def cos(a, b):
+        return (a @ b / (a.norm() * b.norm())).item()
+
+    total = 0.0
+    for i in range(n2):
+        pos = (i + n) % n2
+        num = math.exp(cos(z[i], z[pos]) / tau)
+        den = sum(math.exp(cos(z[i], z[k]) / tau) for k in range(n2) if k != i)
+        total += -math.log(num / den)
+    return total / n2
+
+
+@pytest.mark.parametrize("tau", [0.2, 0.5, 1.0])
+def test_nt_xent_matches_naive_loop(tau):
+    g = gen(1)
+    z1, z2 = torch.randn(7, 5, generator=g), torch.randn(7, 5, generator=g)
+    assert nt_xent(z1, z2, tau).item() == pytest.approx(naive_nt_xent(z1, z2, tau), rel=1e-5)
+
+
+def test_nt_xent_is_low_for_matching_views_and_symmetric():
+    z = torch.eye(8) * 5
+    aligned = nt_xent(z, z + 0.01, 0.2).item()
+    shuffled = nt_xent(z, z.roll(1, dims=0), 0.2).item()
+    assert aligned < 0.1 < shuffled
+    g = gen(2)
+    a, b = torch.randn(6, 4, generator=g), torch.randn(6, 4, generator=g)
+    assert nt_xent(a, b, 0.2).item() == pytest.approx(nt_xent(b, a, 0.2).item(), rel=1e-6)
+    with pytest.raises(ValueError):
+        nt_xent(a[:1], b[:1], 0.2)
+
+
+def test_center_loss_matches_reference_and_pulls_centers():
+    torch.manual_seed(0)
+    loss_fn = CenterLoss(num_classes=3, feat_dim=4)
+    feats = torch.randn(10, 4)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])
+    ref = sum(0.5 * (feats[i] - loss_fn.centers[labels[i]]).pow(2).sum() for i in range(10)) / 10
+    loss = loss_fn(feats, labels)
+    assert loss.item() == pytest.approx(ref.item(), rel=1e-6)
+    opt = torch.optim.SGD(loss_fn.parameters(), lr=0.5)
+    for _ in range(50):
+        opt.zero_grad()
+        loss_fn(feats, labels).backward()
+        opt.step()
+    for k in range(3):  # each center converges to its class mean
+        torch.testing.assert_close(loss_fn.centers[k].detach(), feats[labels == k].mean(0), atol=1e-3, rtol=0)
+    with pytest.raises(ValueError):
+        loss_fn(feats, torch.full((10,), 3))
