@@ -251,6 +251,32 @@ def noise(x: Tensor, g: torch.Generator, noise_acc: float = 0.05, noise_gyro: fl
     return x + _per_channel(x, noise_acc, noise_gyro) * _randn(tuple(x.shape), g, x)
 
 
+@AUGMENTATIONS.register("body_amplitude")
+def body_amplitude(x: Tensor, g: torch.Generator, spread: float = 0.5) -> Tensor:
+    """Scale the motion, not gravity: the same activity measured at another body position.
+
+    A phone in a trouser pocket swings with the thigh and sees roughly twice the dynamic
+    acceleration and rotation rate of a phone on the waist; gravity is 1 g wherever it sits. Per
+    window, acc = mean + s * (acc - mean) and gyro = s * gyro, with s log-uniform in
+    [1 / (1 + spread), 1 + spread]; the window mean (the gravity estimate) is untouched.
+
+    Args:
+        x: (B, T, C) physical units.
+        spread: 0 disables; 0.5 gives factors in [0.67, 1.5].
+    """
+    _check_window(x)
+    if spread <= 0:
+        return x
+    lo = -torch.log1p(torch.tensor(spread)).item()
+    s = torch.exp(lo + (-2 * lo) * _rand((x.shape[0], 1, 1), g, x))
+    acc = x[..., :3]
+    mean = acc.mean(dim=1, keepdim=True)
+    parts = [mean + s * (acc - mean)]
+    if x.shape[-1] == 6:
+        parts.append(s * x[..., 3:])
+    return torch.cat(parts, dim=-1)
+
+
 @AUGMENTATIONS.register("time_warp")
 def time_warp(x: Tensor, g: torch.Generator, cadence: float = 0.1) -> Tensor:
     """Cadence change: replay each window s times faster, s ~ U(1 - cadence, 1 + cadence).
@@ -290,7 +316,7 @@ def time_warp(x: Tensor, g: torch.Generator, cadence: float = 0.1) -> Tensor:
 class Augmenter:
     """All enabled augmentations of an AugmentConfig, composed in physical order.
 
-    Order: time warp (the motion itself), device orientation (rotation, axis permutation, tilt),
+    Order: time warp and body-position amplitude (the motion itself), device orientation (rotation, axis permutation, tilt),
     sensor calibration (gain and bias, in the device frame), sensor noise. A zero in the config
     disables an operation, so an all-zero AugmentConfig gives the identity. With 3 channels the
     gyro parts are skipped.
@@ -319,6 +345,8 @@ class Augmenter:
         gyro = self.n_channels == 6
         if cfg.cadence > 0:
             x = time_warp(x, g, cfg.cadence)
+        if cfg.body_amplitude > 0:
+            x = body_amplitude(x, g, cfg.body_amplitude)
         if cfg.rotation_p > 0:
             x = rotate(x, g, cfg.rotation_p)
         if cfg.axis_permute_p > 0:

@@ -70,7 +70,7 @@ def export_cmd(
     rep = export_onnx(
         run, out, int8=int8, calib_windows=None if data is None else data["calib"], opset=opset,
         int8_mode=int8_mode, windows=None if data is None else data["windows"],
-        labels=None if data is None else data["labels"],
+        labels=None if data is None else data["labels"], windows_source="source validation",
     )
     f, q = rep["fp32"], rep["int8"]
     t = Table(title=f"{run}: checked on {f['n_windows']} {f['windows']} windows", title_justify="left")
@@ -142,7 +142,8 @@ def bench_cmd(
         console.print("deployment targets: judged for the default head on an encoder; not benchmarked here",
                       highlight=False)
     else:
-        tt = Table(title="deployment targets (default encoder + default head)", title_justify="left")
+        judged = rows[0]["head"] if run is not None else "default encoder + default head"
+        tt = Table(title=f"deployment targets ({judged})", title_justify="left")
         for col in ("target", "value", "met"):
             tt.add_column(col)
         for x in targets:

@@ -11,6 +11,9 @@ from rich.console import Console
 
 from crosshar.errors import CrossharError
 
+TRAIN_MODULES = {"torch", "scipy", "sklearn", "imblearn", "einops", "lion_pytorch", "tensorboard", "matplotlib",
+                 "onnx", "onnxscript", "thop"}
+
 console = Console()
 err_console = Console(stderr=True)
 
@@ -28,6 +31,12 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
         except CrossharError as e:
             err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
+        except ModuleNotFoundError as e:
+            if e.name and e.name.split(".")[0] in TRAIN_MODULES:
+                err_console.print(f"[bold red]error:[/] this command needs {e.name!r}, part of the training "
+                                  "dependencies: pip install 'crosshar\\[train]' (after `pip install torch==2.13.0` for the CPU build)")
+                raise typer.Exit(2) from None
+            raise
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]: checkpoints written so far are kept; rerun with --resume")
             raise typer.Exit(130) from None

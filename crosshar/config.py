@@ -99,10 +99,12 @@ class EncoderConfig(_Config):
     dropout: float = 0.1  # dropout inside the blocks
     norm: str = "pre"  # "pre" or "post" layer norm around attention and feed-forward
     input_scaling: str = "physical"  # "physical" (acc/g, gyro rad/s), "source_stats", "instance"
+    input_frame: str = "gravity"  # "device" axes, or "gravity": each window rotated so mean acc is +z
 
     def __post_init__(self) -> None:
         _check(self.d_model % self.n_heads == 0, "d_model must be divisible by n_heads")
         _check(self.norm in ("pre", "post"), f"norm must be 'pre' or 'post', got {self.norm!r}")
+        _check(self.input_frame in ("device", "gravity"), f"input_frame must be 'device' or 'gravity', got {self.input_frame!r}")
         _check(self.input_scaling in ("physical", "source_stats", "instance"),
                f"input_scaling must be physical, source_stats or instance, got {self.input_scaling!r}")
 
@@ -120,6 +122,7 @@ class AugmentConfig(_Config):
     noise_acc: float = 0.05  # additive white noise std on acc (m/s^2)
     noise_gyro: float = 0.01  # additive white noise std on gyro (rad/s)
     cadence: float = 0.1  # time-warp: speed factor ~ U(1 - cadence, 1 + cadence)
+    body_amplitude: float = 0.5  # motion (not gravity) scaled by s in [1/(1+a), 1+a]: another body position
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -205,10 +208,11 @@ def load(kind: str, path: str | Path | None = None, **overrides: Any) -> Any:
     """Load the packaged default (or `path`) for a concern and apply non-None overrides.
 
     Args:
-        kind: "window", "encoder", "augment", "pretrain", "finetune" or "cross".
+        kind: "window", "encoder", "augment" (pretraining), "augment_finetune", "pretrain", "finetune"
+            or "cross".
     """
     classes = {
-        "window": WindowConfig, "encoder": EncoderConfig, "augment": AugmentConfig,
+        "window": WindowConfig, "encoder": EncoderConfig, "augment": AugmentConfig, "augment_finetune": AugmentConfig,
         "pretrain": PretrainConfig, "finetune": FinetuneConfig, "cross": CrossConfig,
     }
     if kind not in classes:

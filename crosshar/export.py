@@ -38,11 +38,14 @@ from crosshar.data.store import atomic_write_bytes, atomic_write_json
 from crosshar.data.windows import CHANNELS
 from crosshar.errors import CrossharError
 from crosshar.models import classifier
+from crosshar.models.scaling import GRAVITY
 from crosshar.runtime.model import SIDECAR_FORMAT, sha256_file, sidecar_path
 
 FP32_TOL = 1e-4  # max |p_onnx - p_torch| over all windows and classes for the float model
 RECURRENT_OPS = {"LSTM", "GRU", "RNN"}
-GRAVITY = 9.80665
+# Ops quantised by static QDQ: the weight-carrying ones. Quantising the element-wise ops, layer norms
+# and softmaxes as well saves no weight and costs accuracy for these small models.
+QUANT_OPS = ("Conv", "MatMul", "Gemm")
 
 
 class ExportCheckError(CrossharError):
@@ -258,14 +261,15 @@ def export_onnx(
     int8_mode: str = "static",
     windows: np.ndarray | None = None,
     labels: np.ndarray | None = None,
+    windows_source: str = "given",
     tol: float = FP32_TOL,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Export a finetuned checkpoint (file or run folder) to ONNX and check it; see export_model."""
     model, meta = classifier.load(run_or_ckpt_path)
     return export_model(model, meta, out_path, int8=int8, calib_windows=calib_windows, opset=opset,
-                        int8_mode=int8_mode, windows=windows, labels=labels, tol=tol, log=log,
-                        exported_from=str(run_or_ckpt_path))
+                        int8_mode=int8_mode, windows=windows, labels=labels, windows_source=windows_source,
+                        tol=tol, log=log, exported_from=str(run_or_ckpt_path))
 
 
 def export_model(
@@ -279,6 +283,7 @@ def export_model(
     int8_mode: str = "static",
     windows: np.ndarray | None = None,
     labels: np.ndarray | None = None,
+    windows_source: str = "given",
     tol: float = FP32_TOL,
     log: Callable[[str], None] | None = None,
     exported_from: str | None = None,
@@ -297,6 +302,7 @@ def export_model(
             windows); None = 64 random physical-looking windows.
         labels: (N,) class indices (into meta["classes"], -1 = ignore) of `windows`: adds accuracy
             and macro-F1 of float and int8 to the report.
+        windows_source: what `windows` are, for the report and sidecar ("source validation").
         tol: largest allowed |p_onnx - p_torch| of the float model.
 
     Returns:
@@ -316,9 +322,10 @@ def export_model(
         raise CrossharError(f"int8 mode must be 'static' or 'dynamic', got {int8_mode!r}")
     w = WindowConfig.from_dict(meta["window"])
     windows = _check_windows(windows, w, "check windows")
-    win_src = "given"
+    win_src = windows_source
     if windows is None:
-        windows, win_src = physical_windows(64, w.window, w.n_channels, w.rate_hz, seed=0), "random physical-looking"
+        windows = physical_windows(64, w.window, w.n_channels, w.rate_hz, seed=0)
+        win_src = "random physical-looking"
     if labels is not None:
         labels = np.asarray(labels, dtype=np.int64).reshape(-1)
         if len(labels) != len(windows):
@@ -396,7 +403,8 @@ def export_int8(
     calib_windows = _check_windows(calib_windows, w, "calibration windows")
     windows = _check_windows(windows, w, "check windows")
     if windows is None:
-        windows, windows_source = physical_windows(64, w.window, w.n_channels, w.rate_hz, seed=0), "random physical-looking"
+        windows = physical_windows(64, w.window, w.n_channels, w.rate_hz, seed=0)
+        windows_source = "random physical-looking"
     calib_src = "given (source training subjects)"
     if calib_windows is None:
         calib_windows = physical_windows(128, w.window, w.n_channels, w.rate_hz, seed=1)
@@ -514,14 +522,17 @@ def quantize(fp32_path: str | Path, int8_path: str | Path, calib_windows: np.nda
 
     static: QDQ format, weights int8 per output channel (symmetric), activations uint8
         (asymmetric, min/max over `calib_windows`), for the weight-carrying ops (QUANT_OPS), which
-        hold nearly all weights and time; the final softmax stays float. A graph with recurrent
+        hold nearly all weights and time; the rest, the output softmax included, stays float
+        (probabilities keep their resolution). A graph with recurrent
         ops, which static quantisation leaves in float, or one it fails on, goes dynamic instead.
     dynamic: int8 weights per output channel; activations quantised on the fly per tensor.
     Both use 7-bit weights (reduce_range): x86 CPUs without VNNI saturate the uint8 x int8 products
     of full-range weights; the cost is one bit of weight precision.
     """
     import onnx
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_dynamic, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader, QuantFormat, QuantType, quantize_dynamic, quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     fp32_path, int8_path = Path(fp32_path), Path(int8_path)
@@ -539,14 +550,13 @@ def quantize(fp32_path: str | Path, int8_path: str | Path, calib_windows: np.nda
             pre, info["preprocess"] = fp32_path, f"none ({type(e).__name__}: {e})"
         if mode == "static" and not recurrent:
             reader = type("Reader", (_WindowReader, CalibrationDataReader), {})(calib_windows)
-            probs = [n.name for n in onnx.load(str(pre)).graph.node if "probs" in n.output]
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     quantize_static(
-                        str(pre), str(out), reader, quant_format=QuantFormat.QDQ, op_types_to_quantize=list(QUANT_OPS),
-                        per_channel=True, reduce_range=True, activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8, nodes_to_exclude=probs,
+                        str(pre), str(out), reader, quant_format=QuantFormat.QDQ,
+                        op_types_to_quantize=list(QUANT_OPS), per_channel=True, reduce_range=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                     )
                 info.update(mode="static", format="QDQ", per_channel=True, weights="int8 (7-bit range)",
                             activations="uint8, calibrated", op_types=list(QUANT_OPS))
@@ -577,9 +587,7 @@ def quantize(fp32_path: str | Path, int8_path: str | Path, calib_windows: np.nda
     return info
 
 
-# Ops quantised by static QDQ: the weight-carrying ones. Quantising the element-wise ops, layer norms
-# and attention softmax as well saves no weight and costs accuracy for these small models.
-QUANT_OPS = ("Conv", "MatMul", "Gemm")
-
-__all__ = ["export_onnx", "export_model", "export_int8", "quantize", "source_windows", "physical_windows", "torch_probabilities", "ort_session",
-           "ort_probabilities", "ExportCheckError", "FP32_TOL"]
+__all__ = [
+    "export_onnx", "export_model", "export_int8", "quantize", "source_windows", "fold_static_dims",
+    "physical_windows", "torch_probabilities", "ort_session", "ort_probabilities", "ExportCheckError", "FP32_TOL",
+]

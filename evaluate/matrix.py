@@ -44,9 +44,15 @@ class MatrixConfig:
     finetune_epochs: int | None = None  # None: configs/finetune.toml (quick: 12)
 
 
-def _pretrain_cfg(method: str, mc: MatrixConfig, seed: int):
+REF_WINDOWS = 1700  # the schedule in configs/pretrain.toml is sized for ~1,700 windows (UCI)
+
+
+def _pretrain_cfg(method: str, mc: MatrixConfig, seed: int, n_windows: int = REF_WINDOWS):
+    """The method's pretraining config. Epochs shrink for larger datasets so that every source gets
+    about the same number of optimiser steps (WISDM has 6x UCI's windows)."""
     p = C.load("pretrain", seed=seed)
     total = mc.pretrain_epochs or (6 if mc.quick else p.epochs)
+    total = max(2, round(total * min(1.0, REF_WINDOWS / max(n_windows, 1))))
     if method == "mask":
         return p.replace(stage1_epochs=total, stage2_epochs=0)
     if method == "contrast":
@@ -67,7 +73,8 @@ def pretrain_run(root: Path, source: str, method: str, seed: int, mc: MatrixConf
     d = root / "runs" / f"pretrain-{source}-{method}-s{seed}"
     if _done(d):
         return d
-    job = PretrainJob((source,), C.load("window"), C.load("encoder"), C.load("augment"), _pretrain_cfg(method, mc, seed))
+    n = len(prepare(source, None, C.load("window")))
+    job = PretrainJob((source,), C.load("window"), C.load("encoder"), C.load("augment"), _pretrain_cfg(method, mc, seed, n))
     log(f"pretraining {method} on {source} (seed {seed})")
     return run(job, out=d, resume=(d / "last.pt").is_file(), log=lambda *_: None, progress=False)
 
@@ -89,7 +96,7 @@ def finetune_run(root: Path, source: str, method: str, head: str, seed: int, mc:
                   augment=method != "scratch", freeze=True,
                   epochs=mc.finetune_epochs or (12 if mc.quick else None))
     classes = source_classes(mc.label_space, (source,), window, None)
-    job = FinetuneJob((source,), window, fcfg, C.load("augment"), classes, mc.label_space,
+    job = FinetuneJob((source,), window, fcfg, C.load("augment_finetune"), classes, mc.label_space,
                       None if encoder is None else str(encoder), C.head_config(head), exclude_subjects=exclude)
     return run(job, out=d, log=lambda *_: None, progress=False)
 

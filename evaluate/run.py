@@ -103,7 +103,6 @@ def train_default(source: list[str], window: WindowConfig, head: str, label_spac
     from crosshar.finetune.setup import source_classes
     from crosshar.pretrain.run import PretrainJob
     from crosshar.pretrain.run import run as pretrain
-    from crosshar.training import latest_run
 
     tag = "+".join(source)
     enc = None
@@ -122,7 +121,7 @@ def train_default(source: list[str], window: WindowConfig, head: str, label_spac
     # the target's label set plays no part in training: predictions are mapped to it at evaluation
     classes = source_classes(label_space, tuple(source), window, data_dir)
     fcfg = C.load("finetune", head=head, label_rate=label_rate)
-    fjob = FinetuneJob(tuple(source), window, fcfg, C.load("augment"), classes, label_space, enc,
+    fjob = FinetuneJob(tuple(source), window, fcfg, C.load("augment_finetune"), classes, label_space, enc,
                        C.head_config(fcfg.head), data_dir=None if data_dir is None else str(data_dir))
     return finetune(fjob, log=log, progress=False)
 

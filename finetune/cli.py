@@ -60,7 +60,7 @@ def finetune_cmd(
     enc = resolve_encoder("+".join(datasets), encoder, no_pretrain)
     window = default_window(enc, datasets, data_dir)
     classes = source_classes(label_space, datasets, window, data_dir, on_bad)
-    job = FinetuneJob(datasets, window, fcfg, C.load("augment"), classes, label_space, enc,
+    job = FinetuneJob(datasets, window, fcfg, C.load("augment_finetune"), classes, label_space, enc,
                       C.head_config(fcfg.head, head_config), data_dir=None if data_dir is None else str(data_dir),
                       on_bad=on_bad)
     run(job, out=out, log=console.print)

@@ -17,12 +17,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from crosshar import checkpoint
 from crosshar.augment import Augmenter
-from crosshar.config import AugmentConfig, EncoderConfig, FinetuneConfig, WindowConfig
+from crosshar.config import AugmentConfig, FinetuneConfig, WindowConfig
 from crosshar.data.labels import LabelSpace
 from crosshar.data.sources import apply_split, load_sources, split_by_subject
-from crosshar.data.splits import label_subset, subject_split
+from crosshar.data.splits import label_subset
 from crosshar.data.windows import CHANNELS, WindowSet
 from crosshar.errors import ConfigError, CrossharError
 from crosshar.losses import CenterLoss
@@ -53,6 +52,7 @@ class FinetuneJob:
     encoder_run: str | None = None
     head_cfg: dict = field(default_factory=dict)
     scaling: str = "physical"  # used when there is no encoder run
+    frame: str = "device"  # used when there is no encoder run: "device" or "gravity" (crosshar.models.frame)
     data_dir: str | None = None
     on_bad: str = "error"
     exclude_subjects: tuple[str, ...] = ()
@@ -92,7 +92,7 @@ def encode_labels(ws: WindowSet, space: LabelSpace) -> tuple[WindowSet, np.ndarr
 
 def build_model(job: FinetuneJob) -> tuple[clf.HARClassifier, dict]:
     """The classifier and its checkpoint meta (encoder from the pretraining run when given)."""
-    enc, enc_cfg, split, scaling = None, None, None, job.scaling
+    enc, enc_cfg, split, scaling, frame = None, None, None, job.scaling, job.frame
     if job.encoder_run is not None:
         from crosshar.pretrain.run import load_encoder
 
@@ -101,15 +101,16 @@ def build_model(job: FinetuneJob) -> tuple[clf.HARClassifier, dict]:
             raise ConfigError(f"the pretraining run {job.encoder_run} used windows {jd['window']}, "
                               f"but finetuning asks for {job.window.to_dict()}")
         enc_cfg, split, scaling = jd["encoder"], jd["split"], jd["encoder"]["input_scaling"]
+        frame = jd["encoder"].get("input_frame", "device")
     else:
-        scaler = InputScaler(scaling, job.window.n_channels)
+        scaler = InputScaler(scaling, job.window.n_channels, frame=frame)
     in_dim = enc.embed_dim if enc is not None else job.window.n_channels
     head = create_head(job.finetune.head, in_dim, len(job.classes), seq_len=job.window.window, **job.head_cfg)
     model = clf.HARClassifier(scaler, enc, head)
     meta = {
         "window": job.window.to_dict(), "channels": list(CHANNELS[job.window.channels]),
         "classes": list(job.classes), "label_space": job.label_space, "encoder": enc_cfg,
-        "head": job.finetune.head, "head_cfg": dict(job.head_cfg), "scaling": scaling,
+        "head": job.finetune.head, "head_cfg": dict(job.head_cfg), "scaling": scaling, "frame": frame,
         "source": list(job.datasets), "pretrain_run": job.encoder_run, "pretrain_split": split,
         "units": {"acc": "m/s^2 including gravity", "gyro": "rad/s"}, "sign_convention": "android",
     }

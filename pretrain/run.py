@@ -52,7 +52,7 @@ class Model(torch.nn.Module):
     def __init__(self, job: PretrainJob):
         super().__init__()
         C = job.window.n_channels
-        self.scaler = InputScaler(job.encoder.input_scaling, C)
+        self.scaler = InputScaler(job.encoder.input_scaling, C, frame=job.encoder.input_frame)
         self.encoder = Encoder(job.encoder, n_channels=C, max_len=job.window.window)
         self.pretrainer = CrossHARPretrainer(self.encoder, job.pretrain, C)
 

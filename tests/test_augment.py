@@ -17,14 +17,6 @@ from crosshar.registry import AUGMENTATIONS
 NAMES = ["rotate", "permute_axes", "tilt", "gain_bias", "noise", "time_warp"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small models run fastest on one thread; more only contend on a shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
@@ -194,7 +186,7 @@ def test_bad_input_is_rejected():
 
 def test_augmenter_all_zero_config_is_identity():
     zero = AugmentConfig(rotation_p=0, axis_permute_p=0, tilt_deg=0, gain_std=0, bias_acc=0,
-                         bias_gyro=0, noise_acc=0, noise_gyro=0, cadence=0)
+                         bias_gyro=0, noise_acc=0, noise_gyro=0, cadence=0, body_amplitude=0)
     for c in (3, 6):
         x = imu_windows(c=c)
         assert torch.equal(Augmenter(zero, c)(x, gen()), x)
@@ -216,7 +208,7 @@ def test_augmenter_default_config_and_two_views():
 def test_augmenter_rotation_only_keeps_norms():
     x = imu_windows()
     only_rot = AugmentConfig(rotation_p=1, gain_std=0, bias_acc=0, bias_gyro=0, noise_acc=0,
-                             noise_gyro=0, cadence=0, axis_permute_p=1, tilt_deg=10)
+                             noise_gyro=0, cadence=0, axis_permute_p=1, tilt_deg=10, body_amplitude=0)
     y = Augmenter(only_rot, 6)(x, gen(1))
     torch.testing.assert_close(y[..., :3].norm(dim=-1), x[..., :3].norm(dim=-1))
     torch.testing.assert_close(y[..., 3:].norm(dim=-1), x[..., 3:].norm(dim=-1))
@@ -226,3 +218,20 @@ def test_apply_frame_rotation_three_channels():
     x = imu_windows(c=3)
     r = random_rotation_matrices(x.shape[0], gen(0))
     torch.testing.assert_close(apply_frame_rotation(x, r), torch.einsum("bij,btj->bti", r, x))
+
+
+def test_body_amplitude_scales_motion_not_gravity():
+    from crosshar.augment import body_amplitude
+
+    x = imu_windows()
+    y = body_amplitude(x, gen(3), spread=0.5)
+    # the window mean (gravity estimate) is unchanged; the motion around it is scaled per window
+    torch.testing.assert_close(y[..., :3].mean(1), x[..., :3].mean(1), atol=1e-4, rtol=0)
+    dyn_x = x[..., :3] - x[..., :3].mean(1, keepdim=True)
+    dyn_y = y[..., :3] - y[..., :3].mean(1, keepdim=True)
+    s_acc = dyn_y.norm(dim=(1, 2)) / dyn_x.norm(dim=(1, 2))
+    s_gyro = y[..., 3:].norm(dim=(1, 2)) / x[..., 3:].norm(dim=(1, 2))
+    torch.testing.assert_close(s_acc, s_gyro, atol=1e-4, rtol=1e-4)  # one factor per window, both sensors
+    assert s_acc.min() >= 1 / 1.5 - 1e-4 and s_acc.max() <= 1.5 + 1e-4
+    assert s_acc.std() > 0.05  # different windows, different factors
+    assert torch.equal(body_amplitude(x, gen(3), spread=0.0), x)

@@ -85,8 +85,11 @@ def download(ds: Dataset, data_dir: Path, src: str | None = None,
                         raise DataError(f"archive member with an unsafe path: {m}", src)
                 z.extractall(staging)
         elif tarfile.is_tarfile(arc):
-            with tarfile.open(arc) as t:
-                t.extractall(staging, filter="data")
+            try:
+                with tarfile.open(arc) as t:
+                    t.extractall(staging, filter="data")
+            except tarfile.TarError as e:  # e.g. a member outside the destination, or a device file
+                raise DataError(f"archive member with an unsafe path or type ({e})", src) from None
         else:
             shutil.copyfile(arc, staging / arc.name)
         target.mkdir(parents=True, exist_ok=True)

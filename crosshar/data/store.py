@@ -12,6 +12,7 @@ import json
 import os
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 from typing import Callable
 
@@ -105,8 +106,8 @@ def prepare(
             with np.load(npz, allow_pickle=False) as z:
                 manifest = json.loads(man.read_text())
                 return WindowSet(z["X"], z["labels"], z["subjects"], z["sessions"], name, cfg, manifest)
-        except (OSError, ValueError, KeyError, json.JSONDecodeError):
-            pass  # a damaged cache is rebuilt
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            pass  # a damaged cache (truncated npz = bad zip, bad JSON = ValueError) is rebuilt
     t0 = time.time()
     bad = BadRows(on_bad)
     recs = ds.load(folder, bad)

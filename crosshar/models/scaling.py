@@ -6,9 +6,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from crosshar.models.frame import gravity_align
+
 GRAVITY = 9.80665  # m/s^2, standard gravity
 
 MODES = ("physical", "source_stats", "instance")
+FRAMES = ("device", "gravity")
 
 
 class InputScaler(nn.Module):
@@ -29,10 +32,15 @@ class InputScaler(nn.Module):
         mode: one of "physical", "source_stats", "instance".
         n_channels: 3 (acc) or 6 (acc + gyro).
         eps: added to the variance in "instance" mode and the floor of std in "source_stats".
+        frame: "device" (the sensor's own axes) or "gravity": each window is first rotated so its
+            mean acceleration lies on +z (crosshar.models.frame), acc and gyro alike.
     """
 
-    def __init__(self, mode: str = "physical", n_channels: int = 6, eps: float = 1e-5):
+    def __init__(self, mode: str = "physical", n_channels: int = 6, eps: float = 1e-5, frame: str = "device"):
         super().__init__()
+        if frame not in FRAMES:
+            raise ValueError(f"input frame must be one of {', '.join(FRAMES)}, got {frame!r}")
+        self.frame = frame
         if mode not in MODES:
             raise ValueError(f"input scaling must be one of {', '.join(MODES)}, got {mode!r}")
         if n_channels not in (3, 6):
@@ -81,6 +89,8 @@ class InputScaler(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, T, C) physical units -> (B, T, C) scaled."""
+        if self.frame == "gravity":
+            x = gravity_align(x)
         if self.mode == "physical":
             return x / self.scale
         if self.mode == "source_stats":

@@ -38,7 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--smooth", type=int, default=1, metavar="K",
                    help="majority vote over the last K windows (default 1 = off)")
     p.add_argument("--ema", type=float, default=None, metavar="A",
-                   help="exponential moving average of probabilities, weight A on the newest window (instead of --smooth)")
+                   help="exponential moving average of the probabilities, weight A on the newest window "
+                        "(instead of --smooth)")
     p.add_argument("--units", choices=("m/s2", "g"), default="m/s2", help="accelerometer units of the input")
     p.add_argument("--sign", choices=("android", "ios"), default="android",
                    help="accelerometer sign convention: android (+g up when lying still) or ios (CoreMotion, -g)")
@@ -65,10 +66,17 @@ def _columns(header: list[str], channels: list[str], where: str) -> list[int]:
     return [tcol[0]] + [names.index(c) for c in channels]
 
 
-def read_samples(lines: Iterator[str], channels: list[str], source: str) -> Iterator[tuple[int, float, list[float] | None, str]]:
-    """Parse CSV lines; yields (line number, t, values in `channels` order, "") or (line, nan, None, problem)."""
+def read_samples(lines: Iterator[str], channels: list[str],
+                 source: str) -> Iterator[tuple[int, float, list[float] | None, str]]:
+    """Parse CSV lines; yields (line number, t, values in `channels` order, "") or (line, nan, None, problem).
+
+    Without a header, rows are `t` then the model's channels; an accelerometer-only model also
+    accepts the 7-field acc + gyro rows (the gyro is ignored). With a header, columns are found by
+    name and every row must have the header's field count.
+    """
     C = len(channels)
     cols: list[int] | None = None
+    n_fields = 0
     expected = f"t,{','.join(channels)}"
     for n, raw in enumerate(lines, 1):
         s = raw.strip()
@@ -79,18 +87,16 @@ def read_samples(lines: Iterator[str], channels: list[str], source: str) -> Iter
             try:
                 float(fields[0])
             except ValueError:
-                cols = _columns(fields, channels, f"{source}, line {n}")
+                cols, n_fields = _columns(fields, channels, f"{source}, line {n}"), len(fields)
+                expected = ",".join(fields)
                 continue
-            if len(fields) == 1 + C:
-                cols = list(range(1 + C))
-            elif C == 3 and len(fields) == 7:  # acc + gyro rows for an accelerometer-only model
-                cols = [0, 1, 2, 3]
+            if len(fields) == 1 + C or (C == 3 and len(fields) == 7):
+                cols, n_fields = list(range(1 + C)), len(fields)
             else:
                 yield n, math.nan, None, f"expected {1 + C} comma-separated fields ({expected}), got {len(fields)}"
                 continue
-        width = max(cols) + 1
-        if len(fields) != width and not (cols == [0, 1, 2, 3] and len(fields) == 7):
-            yield n, math.nan, None, f"expected {width} comma-separated fields ({expected}), got {len(fields)}"
+        if len(fields) != n_fields:
+            yield n, math.nan, None, f"expected {n_fields} comma-separated fields ({expected}), got {len(fields)}"
             continue
         vals, problem = [], ""
         for i in cols:

@@ -192,12 +192,19 @@ class Recognizer:
     # -- public --------------------------------------------------------------------------------
 
     def feed(self, t: float, sample: Sequence[float], line: int | None = None) -> list[Activity | Notice]:
-        """One sample: t in seconds, C floats (acc x, y, z[, gyro x, y, z]) in the input's units.
+        """One sample: t in seconds, acc x, y, z and gyro x, y, z in the input's units (an
+        accelerometer-only model takes 3 values, or 6 and ignores the gyro).
 
         `line` (1-based) names the sample in messages; by default its position in the stream.
         """
         line = self.n_samples + self.n_skipped + 1 if line is None else line
-        x = np.asarray(sample, dtype=np.float64).reshape(-1)
+        try:
+            t = float(t)
+            x = np.asarray(sample, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            return self._bad(f"not numbers: t = {t!r}, sample = {sample!r}", line, math.nan)
+        if self.C == 3 and x.size == 6:  # acc + gyro for an accelerometer-only model
+            x = x[:3]
         problem = self._check(t, x)
         if problem:
             return self._bad(problem, line, t)
@@ -226,12 +233,18 @@ class Recognizer:
         return out
 
     def flush(self) -> list[Activity | Notice]:
-        """End of the recording: push the resampler's look-ahead through (short probes included)."""
+        """End of the recording: push the resampler's look-ahead through (short recordings too).
+
+        The stream is then over: a later `feed` starts a new one (new grid, empty buffer).
+        """
         out: list[Activity | Notice] = []
         if self.resampler is None and len(self._probe) >= 2:
             out += self._start()
         if self.resampler is not None:
             out += self._grid(*self.resampler.flush())
+            self.resampler.reset()
+        self._probe, self._last_t = [], None
+        self._reset_buffer()
         return out
 
     # -- internals -----------------------------------------------------------------------------
@@ -258,8 +271,9 @@ class Recognizer:
         self.n_gaps += 1
         msg = (f"gap of {t - self._last_t:.2f} s after t = {self._last_t:.2f} s (more than {self.max_gap:g} s): "
                f"buffer reset, next activity after {self.window / self.rate:g} s of data")
-        self._probe = [] if self.resampler is None else self._probe
-        if self.resampler is not None:
+        if self.resampler is None:
+            self._probe = []  # the rate is estimated afresh from samples after the gap
+        else:
             self.resampler.reset()
         self._reset_buffer()
         return Notice(t, "gap", msg)

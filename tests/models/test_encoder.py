@@ -14,14 +14,6 @@ from crosshar.models import GRAVITY, Encoder, InputScaler, TransformerBlock
 SMALL = dict(d_model=32, d_ff=64, n_heads=4)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small models run fastest on one thread; more only contend on a shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def n_params(m: torch.nn.Module) -> int:
     return sum(p.numel() for p in m.parameters())

@@ -18,13 +18,6 @@ IN_DIMS = [72, 6]  # encoder embeddings, raw acc+gyro windows
 N_CLASSES = 4
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
-
 
 def make(name: str, in_dim: int, **overrides) -> torch.nn.Module:
     torch.manual_seed(0)

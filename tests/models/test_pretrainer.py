@@ -14,14 +14,6 @@ from crosshar.models import GRAVITY, CrossHARPretrainer, Encoder, InputScaler
 ENC = EncoderConfig(d_model=32, d_ff=64, n_heads=4, n_layers=1, dropout=0.0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small models run fastest on one thread; more only contend on a shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)

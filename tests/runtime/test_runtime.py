@@ -256,3 +256,48 @@ print(sum(isinstance(e, rt.Activity) for e in ev))
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "1"  # 6 s at 50 Hz -> one window
+
+
+def test_accelerometer_only_models_take_acc_columns(tmp_path, capsys):
+    meta = {"window": WindowConfig(channels="acc").to_dict(), "channels": CHANNELS[:3], "classes": CLASSES,
+            "label_space": "crosshar4", "encoder": None, "head": "linear", "head_cfg": {}, "scaling": "physical",
+            "source": [], "metrics": {}}
+    torch.manual_seed(0)
+    m = classifier.build(meta).eval()
+    export_model(m, meta, tmp_path / "acc.onnx")
+    X = activity_windows(2, seed=7)
+    with torch.no_grad():
+        want = [CLASSES[k] for k in m(torch.from_numpy(X[..., :3])).argmax(1)]
+    t = np.arange(240) / 20.0
+    for name, header in (("six.csv", True), ("six_nohdr.csv", False)):  # 7-field rows: gyro ignored
+        _, out, err = run_cli(capsys, tmp_path / "acc.onnx", write_csv(tmp_path / name, t, X.reshape(-1, 6), header))
+        assert [a[1] for a in activities(out)] == want, err
+    three = "\n".join(",".join(repr(float(v)) for v in (ti, *row)) for ti, row in zip(t, X.reshape(-1, 6)[:, :3]))
+    (tmp_path / "three.csv").write_text("t,acc_x,acc_y,acc_z\n" + three + "\n")
+    _, out, _ = run_cli(capsys, tmp_path / "acc.onnx", tmp_path / "three.csv")
+    assert [a[1] for a in activities(out)] == want
+
+
+def test_library_rejects_non_numbers_without_crashing(model):
+    _, path = model
+    rec = Recognizer(path)
+    (n,) = rec.feed("soon", [0.0] * 6)
+    assert n.kind == "skipped" and "not numbers" in n.message and rec.n_skipped == 1
+
+
+def test_zscore_models_are_fed_running_per_stream_normalisation(tmp_path):
+    meta = {"window": WindowConfig(normalize="zscore_subject").to_dict(), "channels": CHANNELS, "classes": CLASSES,
+            "label_space": "crosshar4", "encoder": None, "head": "linear", "head_cfg": {}, "scaling": "physical",
+            "source": [], "metrics": {}}
+    torch.manual_seed(0)
+    m = classifier.build(meta).eval()
+    export_model(m, meta, tmp_path / "z.onnx")
+    sig = activity_windows(3, seed=8).reshape(-1, 6).astype(np.float64)
+    rec = Recognizer(tmp_path / "z.onnx")
+    evs = [e for e in rec.feed_many(np.arange(360) / 20.0, sig) if isinstance(e, Activity)]
+    # the last window ends with the stream, so its statistics are the whole stream's (as for a subject)
+    z = ((sig - sig.mean(0)) / (sig.std(0) + 1e-8))[-120:].astype(np.float32)
+    with torch.no_grad():
+        want = torch.softmax(m(torch.from_numpy(z[None])), -1).numpy()[0]
+    assert len(evs) == 3
+    np.testing.assert_allclose(evs[-1].probs, want, atol=1e-5)

@@ -1,0 +1,45 @@
+"""A gravity-aligned sensor frame: the physics of device orientation, factored out.
+
+A phone on the waist (UCI), in a trouser pocket (MotionSense, WISDM) or on the wrist sees the same
+movement in differently rotated axes. Rotating every window so that its mean acceleration (the
+gravity estimate: the dynamic part averages out over 6 s) lies on +z removes the tilt part of that
+rotation and keeps gravity's magnitude (+9.8 on z at rest); what remains between devices is a
+rotation about the vertical (the heading), which SO(3) rotation augmentation covers. The same
+matrix is applied to acc and gyro, so the pair stays a consistent rigid-body reading.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def gravity_rotation(acc: Tensor) -> Tensor:
+    """Rotation matrices R (B, 3, 3) with R @ mean_acc / |mean_acc| = +z for acc (B, T, 3).
+
+    Rodrigues' formula for the rotation taking unit vector a to e_z. Windows whose gravity points
+    into the lower hemisphere are first turned 180 degrees about x (a proper rotation), so the
+    formula's 1 / (1 + a_z) never divides by ~0. Exportable to ONNX (no data-dependent control flow).
+    """
+    g = acc.mean(dim=1)
+    a = g / g.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+    flip = a[:, 2:3] < 0  # (B, 1)
+    sign = torch.where(flip, -torch.ones_like(a[:, :1]), torch.ones_like(a[:, :1]))
+    ax, ay, az = a[:, 0:1], a[:, 1:2] * sign, a[:, 2:3] * sign  # a after the flip F = diag(1, s, s)
+    k = 1.0 / (1.0 + az)
+    r0 = torch.cat([1 - ax * ax * k, -ax * ay * k, -ax], dim=1)
+    r1 = torch.cat([-ax * ay * k, 1 - ay * ay * k, -ay], dim=1)
+    r2 = torch.cat([ax, ay, az], dim=1)
+    R = torch.stack([r0, r1, r2], dim=1)  # (B, 3, 3), rotates the flipped a onto e_z
+    one = torch.ones_like(sign)
+    F = torch.diag_embed(torch.cat([one, sign, sign], dim=1))  # identity or 180 deg about x
+    return R @ F
+
+
+def gravity_align(x: Tensor) -> Tensor:
+    """x: (B, T, C) physical units, C = 3 (acc) or 6 (acc, gyro) -> the same in the gravity frame."""
+    R = gravity_rotation(x[..., :3])
+    parts = [x[..., :3] @ R.transpose(1, 2)]
+    if x.shape[-1] == 6:
+        parts.append(x[..., 3:] @ R.transpose(1, 2))
+    return torch.cat(parts, dim=-1)

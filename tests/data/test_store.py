@@ -1,0 +1,144 @@
+"""The prepared-window cache: reused while current, rebuilt when the raw files or the config
+change or the cache is damaged, written atomically, and `--on-bad skip` recorded in the manifest."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import crosshar.data.store as store
+from crosshar.config import WindowConfig
+from crosshar.data.store import cached, prepare
+from crosshar.data.uci import UCI
+from crosshar.errors import DataError
+from synthdata import uci_files  # noqa: E402  (also puts rawfmt on the path)
+from rawfmt import write_tree  # noqa: E402
+
+
+@pytest.fixture
+def data(tmp_path, monkeypatch):
+    """A two-subject UCI RawData folder of this test's own, and a cache of its own."""
+    monkeypatch.setenv("CROSSHAR_HOME", str(tmp_path / "home"))
+    write_tree(tmp_path / "data" / "uci_hapt", uci_files(users=(1, 2), exps_per_user=1))
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def loads(monkeypatch):
+    """Counts calls of the UCI loader (a prepare that hits the cache makes none)."""
+    n = {"calls": 0}
+    real = UCI.load
+
+    def counting(self, folder, bad):
+        n["calls"] += 1
+        return real(self, folder, bad)
+
+    monkeypatch.setattr(UCI, "load", counting)
+    return n
+
+
+def cache_files(home):
+    return sorted(p.name for p in (home / "cache").iterdir())
+
+
+def test_cache_is_reused(data, loads):
+    a = prepare("uci", data)
+    assert loads["calls"] == 1 and len(a) == 20
+    b = prepare("uci", data)
+    assert loads["calls"] == 1  # served from the cache
+    np.testing.assert_array_equal(a.X, b.X)
+    assert (a.labels == b.labels).all() and (a.subjects == b.subjects).all() and (a.sessions == b.sessions).all()
+    assert b.manifest == a.manifest and b.manifest["n_windows"] == 20
+    assert b.config == WindowConfig()
+
+
+def test_rebuilt_when_a_raw_file_changes(data, loads):
+    prepare("uci", data)
+    acc = data / "uci_hapt" / "RawData" / "acc_exp01_user01.txt"
+    st = acc.stat()
+    os.utime(acc, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # touched: same content, new mtime
+    prepare("uci", data)
+    assert loads["calls"] == 2
+    # an edited labels file: one segment fewer, two windows fewer
+    lab = data / "uci_hapt" / "RawData" / "labels.txt"
+    lines = lab.read_text().splitlines(keepends=True)
+    lab.write_text("".join(lines[:-1]))
+    ws = prepare("uci", data)
+    assert loads["calls"] == 3 and len(ws) == 18
+
+
+def test_rebuilt_when_the_window_config_changes(data, loads):
+    a = prepare("uci", data)
+    b = prepare("uci", data, WindowConfig(stride=60))
+    assert loads["calls"] == 2 and len(b) > len(a)
+    assert len(cached("uci")) == 2  # both versions are kept side by side
+    prepare("uci", data)
+    assert loads["calls"] == 2
+
+
+def test_cache_written_atomically(data, loads, tmp_path, monkeypatch):
+    real = os.replace
+
+    def fail(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store.os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        prepare("uci", data)
+    assert not (tmp_path / "home" / "cache").exists() or cache_files(tmp_path / "home") == []  # no half cache
+    monkeypatch.setattr(store.os, "replace", real)
+    prepare("uci", data)
+    files = cache_files(tmp_path / "home")
+    assert len(files) == 2 and not any(f.endswith(".tmp") for f in files)
+
+
+@pytest.mark.parametrize("part", ["npz", "json"])
+def test_damaged_cache_is_rebuilt(data, loads, tmp_path, part):
+    a = prepare("uci", data)
+    f = next((tmp_path / "home" / "cache").glob(f"uci-*.{part}"))
+    f.write_bytes(f.read_bytes()[: len(f.read_bytes()) // 3])  # truncated, as by a crash or a full disk
+    b = prepare("uci", data)
+    assert loads["calls"] == 2
+    np.testing.assert_array_equal(a.X, b.X)
+    prepare("uci", data)
+    assert loads["calls"] == 2  # and the rebuilt cache is good again
+
+
+def _spoil(data):
+    acc = data / "uci_hapt" / "RawData" / "acc_exp02_user02.txt"
+    lines = acc.read_text().splitlines(keepends=True)
+    lines[4] = "0.98 oops 0.01\n"
+    acc.write_text("".join(lines))
+    return acc
+
+
+def test_bad_row_is_an_error_naming_file_and_line(data):
+    _spoil(data)
+    with pytest.raises(DataError, match=r"acc_exp02_user02\.txt, line 5:.*oops"):
+        prepare("uci", data)
+
+
+def test_on_bad_skip_records_skipped_rows_in_the_manifest(data, tmp_path):
+    acc = _spoil(data)
+    ws = prepare("uci", data, on_bad="skip")
+    skipped = ws.manifest["skipped"]
+    assert len(skipped) == 1 and skipped[0]["line"] == 5 and skipped[0]["file"].endswith(acc.name)
+    assert "oops" in skipped[0]["problem"]
+    man = json.loads(next((tmp_path / "home" / "cache").glob("uci-*.json")).read_text())
+    assert man["skipped"] == skipped  # the record survives in the cache
+    assert len(ws) == 20  # one sample fewer does not cost a window here
+
+
+def test_cli_on_bad_skip_reports(data):
+    from crosshar.cli import app
+
+    _spoil(data)
+    res = CliRunner().invoke(app, ["data", "prepare", "-d", "uci", "--data-dir", str(data), "--on-bad", "skip"])
+    assert res.exit_code == 0, res.output
+    assert "skipped 1 bad item" in res.output and "line 5" in res.output
+    res = CliRunner().invoke(app, ["data", "prepare", "-d", "uci", "--data-dir", str(data)])
+    assert res.exit_code == 2 and "line 5" in res.output and "Traceback" not in res.output

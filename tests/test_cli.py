@@ -1,0 +1,159 @@
+"""The root `crosshar` command through typer's CliRunner: help of every command, the version, data
+commands on a synthetic folder, clean refusals (exit 2, one message, no traceback) and a tiny
+pretrain -> finetune -> cross -> embed chain."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from crosshar import __version__
+from crosshar.cli import app
+from synthdata import home, synth, synth_root  # noqa: F401
+
+runner = CliRunner()
+
+COMMANDS = {
+    "pretrain": ["--dataset", "--config", "--encoder-config", "--epochs", "--out", "--seed", "--resume", "--data-dir", "--on-bad"],
+    "embed": ["--dataset", "--encoder", "--out", "--data-dir"],
+    "finetune": ["--dataset", "--label-rate", "--head", "--encoder", "--no-pretrain", "--freeze", "--smote", "--optimizer",
+                 "--center-loss", "--data-dir"],
+    "cross": ["--dataset", "--target", "--head", "--run", "--out", "--data-dir"],
+    "matrix": ["--datasets", "--heads", "--seeds", "--label-rate", "--methods", "--quick"],
+    "export": ["--run", "--out", "--int8", "--opset"],
+    "bench": ["--head", "--run", "--repeats", "--out"],
+    "data list": ["--data-dir"],
+    "data download": ["--dataset", "--from", "--data-dir"],
+    "data prepare": ["--dataset", "--data-dir", "--on-bad", "--rate", "--window", "--channels", "--rebuild"],
+    "data info": ["--dataset"],
+}
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def assert_refused(res, *words: str) -> None:
+    assert res.exit_code == 2, res.output
+    assert "error:" in res.output and "Traceback" not in res.output
+    for w in words:
+        assert w in res.output, (w, res.output)
+
+
+@pytest.mark.parametrize("cmd", list(COMMANDS))
+def test_help_of_every_command(cmd):
+    res = invoke(*cmd.split(), "--help")
+    assert res.exit_code == 0, res.output
+    assert f"crosshar {cmd}" in " ".join(res.output.split())  # usage line
+    for opt in COMMANDS[cmd]:
+        assert opt in res.output, (cmd, opt)
+
+
+def test_root_help_lists_every_command_and_version():
+    res = invoke("--help")
+    assert res.exit_code == 0
+    for cmd in {c.split()[0] for c in COMMANDS}:
+        assert cmd in res.output
+    res = invoke("--version")
+    assert res.exit_code == 0 and res.output.strip() == f"crosshar {__version__}"
+
+
+def test_data_list(synth, home):
+    res = invoke("data", "list")
+    assert res.exit_code == 0, res.output
+    for name in ("uci", "motion", "wisdm", "hhar"):
+        assert name in res.output
+    assert "files" in res.output and "not found" in res.output  # uci/motion found, the others not
+
+
+def test_data_prepare_prints_counts(synth, home):
+    res = invoke("data", "prepare", "-d", "uci")
+    assert res.exit_code == 0, res.output
+    out = " ".join(res.output.split())
+    assert "uci: 120 windows of 120 samples at 20 Hz" in out
+    for act in ("walking", "upstairs", "downstairs", "sitting", "standing"):
+        assert act in out
+    assert "(6 subjects)" in out and "01:20" in out
+    assert list((home / "cache").glob("uci-*.npz"))
+    res = invoke("data", "info", "-d", "uci")
+    assert res.exit_code == 0 and "120 windows" in res.output
+
+
+def test_missing_data_folder_is_a_clean_error(tmp_path, home, monkeypatch):
+    monkeypatch.setenv("CROSSHAR_DATA", str(tmp_path / "nowhere"))
+    assert_refused(invoke("data", "prepare", "-d", "uci"), "CROSSHAR_DATA", "--data-dir")
+    assert_refused(invoke("pretrain", "-d", "uci", "--quiet"), "CROSSHAR_DATA", "--data-dir")
+    # a data folder without the dataset names the layout it expected
+    (tmp_path / "empty").mkdir()
+    assert_refused(invoke("data", "prepare", "-d", "uci", "--data-dir", str(tmp_path / "empty")), "RawData", "uci")
+
+
+def test_unknown_dataset_is_a_clean_error(synth, home):
+    assert_refused(invoke("data", "prepare", "-d", "nosuch"), "unknown dataset 'nosuch'", "uci")
+
+
+def test_finetune_encoder_and_no_pretrain_exclude_each_other(synth, home):
+    assert_refused(invoke("finetune", "-d", "uci", "--encoder", "X", "--no-pretrain"), "exclude each other")
+
+
+def test_finetune_without_a_pretraining_run_says_what_to_do(synth, home):
+    assert_refused(invoke("finetune", "-d", "uci"), "crosshar pretrain -d uci", "--no-pretrain")
+
+
+def test_cross_target_equal_to_source_is_refused(synth, home):
+    assert_refused(invoke("cross", "-d", "uci", "-td", "uci"), "also a source")
+
+
+def test_matrix_unknown_method_is_refused(home):
+    assert_refused(invoke("matrix", "--methods", "scratch,magic"), "magic")
+
+
+def test_interrupt_exits_130_with_a_hint(synth, home, monkeypatch):
+    import crosshar.pretrain.run as pr
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pr, "run", interrupted)
+    res = invoke("pretrain", "-d", "uci", "--quiet")
+    assert res.exit_code == 130 and "--resume" in res.output
+
+
+TINY_TOMLS = {
+    "pretrain.toml": "stage1_epochs = 1\nstage2_epochs = 1\nbatch_size = 32\nwarmup_epochs = 1\nproj_dim = 16\n",
+    "encoder.toml": "d_model = 24\nd_ff = 48\nn_heads = 2\nn_layers = 1\n",
+    "finetune.toml": 'head = "linear"\nepochs = 2\nbatch_size = 32\nlabel_rate = 0.5\n',
+}
+
+
+@pytest.mark.slow
+def test_pretrain_finetune_cross_embed_chain(synth, home, tmp_path):
+    for name, text in TINY_TOMLS.items():
+        (tmp_path / name).write_text(text)
+    pre = home / "runs" / "pretrain" / "uci-tiny"
+    res = invoke("pretrain", "-d", "uci", "--config", str(tmp_path / "pretrain.toml"), "--encoder-config",
+                 str(tmp_path / "encoder.toml"), "--epochs", "4", "--out", str(pre), "--quiet")
+    assert res.exit_code == 0, res.output
+    info = json.loads((pre / "run.json").read_text())
+    assert [h["stage"] for h in info["history"]] == [1, 1, 2, 2]  # --epochs split in the config's proportion
+    assert info["configs"]["encoder"]["d_model"] == 24
+
+    # without --encoder, finetune takes the latest pretraining run of the dataset (and says so)
+    ft = tmp_path / "ft"
+    res = invoke("finetune", "-d", "uci", "--config", str(tmp_path / "finetune.toml"), "-lr", "0.4", "--out", str(ft))
+    assert res.exit_code == 0, res.output
+    assert "using the latest pretraining run for uci" in " ".join(res.output.split())
+    ft_info = json.loads((ft / "run.json").read_text())
+    assert ft_info["encoder_run"] == str(pre) and ft_info["configs"]["finetune"]["label_rate"] == 0.4
+
+    res = invoke("cross", "-d", "uci", "-td", "motion", "--run", str(ft), "--out", str(tmp_path / "x"))
+    assert res.exit_code == 0, res.output
+    assert "accuracy" in res.output and "macro-F1" in res.output and (tmp_path / "x" / "results.json").is_file()
+
+    res = invoke("embed", "-d", "motion", "--encoder", str(pre), "--out", str(tmp_path / "e.npz"))
+    assert res.exit_code == 0, res.output
+    with np.load(tmp_path / "e.npz") as z:
+        assert z["embeddings"].shape == (40, 120, 24) and len(z["labels"]) == 40

@@ -1,0 +1,126 @@
+"""Config files: unknown keys and bad values are ConfigErrors naming the file, overrides apply,
+and every packaged TOML equals its dataclass's (or head's) defaults, so the two cannot drift."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import tomllib
+
+import pytest
+
+import crosshar.models.heads  # noqa: F401  (registers the heads)
+from crosshar import config as C
+from crosshar.config import (AugmentConfig, CrossConfig, EncoderConfig, FinetuneConfig, PretrainConfig,
+                             WindowConfig, config_dir, head_config, load)
+from crosshar.errors import ConfigError
+from crosshar.registry import HEADS
+
+CLASSES = {"window": WindowConfig, "encoder": EncoderConfig, "augment": AugmentConfig,
+           "pretrain": PretrainConfig, "finetune": FinetuneConfig, "cross": CrossConfig}
+
+
+def test_unknown_key_names_key_and_file(tmp_path):
+    f = tmp_path / "pretrain.toml"
+    f.write_text("stage1_epochs = 3\nstage1_epoch = 4\n")  # a typo must not be ignored
+    with pytest.raises(ConfigError, match=r"pretrain\.toml: unknown key\(s\) stage1_epoch for \[PretrainConfig\]"):
+        PretrainConfig.from_toml(f)
+    with pytest.raises(ConfigError, match="stage1_epoch"):
+        load("pretrain", f)
+
+
+@pytest.mark.parametrize("cls, text, words", [
+    (PretrainConfig, "mask_ratio = 1.5", "mask_ratio"),
+    (PretrainConfig, "val_fraction = 0.0", "val_fraction"),
+    (FinetuneConfig, 'optimizer = "sgd"', "optimizer must be adamw or lion"),
+    (FinetuneConfig, "label_rate = 0", "label_rate"),
+    (WindowConfig, 'channels = "gyro"', "channels"),
+    (WindowConfig, 'window = "long"', "window.toml"),  # a wrong type is a ConfigError too, not a TypeError
+    (EncoderConfig, "d_model = 70\nn_heads = 4", "divisible"),
+    (AugmentConfig, "gain_std = -0.1", "gain_std"),
+])
+def test_bad_values_are_config_errors(tmp_path, cls, text, words):
+    f = tmp_path / {WindowConfig: "window.toml"}.get(cls, "c.toml")
+    f.write_text(text + "\n")
+    with pytest.raises(ConfigError, match=words):
+        cls.from_toml(f)
+
+
+def test_invalid_toml_and_missing_file(tmp_path):
+    f = tmp_path / "broken.toml"
+    f.write_text("seed = = 1\n")
+    with pytest.raises(ConfigError, match=r"broken\.toml: not valid TOML"):
+        PretrainConfig.from_toml(f)
+    with pytest.raises(ConfigError, match="config file not found"):
+        PretrainConfig.from_toml(tmp_path / "absent.toml")
+    with pytest.raises(ConfigError, match="unknown config kind"):
+        load("nonsense")
+
+
+def test_load_with_overrides(tmp_path):
+    cfg = load("pretrain", seed=5, lr=None)  # None means "not given": the file's value stays
+    assert cfg.seed == 5 and cfg.lr == PretrainConfig().lr
+    f = tmp_path / "p.toml"
+    f.write_text("stage1_epochs = 3\nbatch_size = 8\n")
+    cfg = load("pretrain", f, batch_size=16)
+    assert (cfg.stage1_epochs, cfg.batch_size, cfg.stage2_epochs) == (3, 16, PretrainConfig().stage2_epochs)
+    with pytest.raises(ValueError, match="mask_ratio"):  # overrides are validated too
+        load("pretrain", mask_ratio=2.0)
+
+
+def test_configs_round_trip_and_are_frozen():
+    cfg = PretrainConfig(stage1_epochs=1, seed=3)
+    assert PretrainConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.seed = 4  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("kind", list(CLASSES))
+def test_packaged_toml_equals_dataclass_defaults(kind):
+    path = config_dir() / f"{kind}.toml"
+    assert path.is_file(), f"configs/{kind}.toml is missing"
+    raw = tomllib.loads(path.read_text())
+    fields = {f.name for f in dataclasses.fields(CLASSES[kind])}
+    assert set(raw) == fields, f"{path}: keys differ from {CLASSES[kind].__name__}: {set(raw) ^ fields}"
+    assert CLASSES[kind].from_toml(path) == CLASSES[kind]()
+    assert load(kind) == CLASSES[kind]()
+
+
+def test_finetune_augmentation_toml_is_complete_and_milder():
+    path = config_dir() / "augment_finetune.toml"
+    raw = tomllib.loads(path.read_text())
+    assert set(raw) == {f.name for f in dataclasses.fields(AugmentConfig)}
+    ft = load("augment_finetune")
+    assert ft == AugmentConfig.from_toml(path)
+    assert ft.rotation_p < load("augment").rotation_p
+
+
+def test_every_toml_in_configs_is_covered():
+    names = {p.stem for p in config_dir().glob("*.toml")}
+    assert names == set(CLASSES) | {"augment_finetune"}, names ^ set(CLASSES)
+
+
+@pytest.mark.parametrize("name", HEADS.names())
+def test_head_toml_matches_the_head_constructor(name):
+    path = config_dir() / "heads" / f"{name}.toml"
+    assert path.is_file(), f"registered head {name!r} has no configs/heads/{name}.toml"
+    cfg = head_config(name)
+    params = inspect.signature(HEADS.get(name).__init__).parameters
+    unknown = set(cfg) - set(params)
+    assert not unknown, f"{path}: keys {unknown} are not arguments of the {name} head"
+    for k, v in cfg.items():
+        default = params[k].default
+        norm = tuple(v) if isinstance(v, list) else v
+        assert norm == (tuple(default) if isinstance(default, (list, tuple)) else default), (name, k, v, default)
+
+
+def test_every_head_toml_is_a_registered_head():
+    assert {p.stem for p in (config_dir() / "heads").glob("*.toml")} == set(HEADS.names())
+
+
+def test_head_config_invalid_toml(tmp_path):
+    f = tmp_path / "h.toml"
+    f.write_text("dim = [1,\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        head_config("linear", f)
+    assert C.head_config("linear", tmp_path / "absent.toml") == {}
