@@ -41,6 +41,29 @@ def _check_data(meta: dict[str, Any], data_dir: Path | None, run: Path, random_w
     return data
 
 
+def _target_table(meta: dict[str, Any], target: str, data_dir: Path | None, models: list[tuple[str, str]]) -> dict:
+    """Accuracy and macro-F1 of the exported models on an unseen target (same label mapping as `crosshar cross`)."""
+    from crosshar.config import WindowConfig
+    from crosshar.data.store import prepare
+    from crosshar.evaluate import guard
+    from crosshar.evaluate.run import score
+    from crosshar.export import ort_probabilities, ort_session
+
+    guard.check_names(list(meta["source"]), target)
+    tws = prepare(target, data_dir, WindowConfig.from_dict(meta["window"]))
+    t = Table(title=f"on the unseen target {target} ({len(tws):,} windows)", title_justify="left")
+    for col in ("model", "accuracy", "macro-F1"):
+        t.add_column(col, justify="left" if col == "model" else "right")
+    out = {}
+    for name, path in models:
+        sess = ort_session(path)
+        rep, *_ = score(None, meta, tws, logits_fn=lambda X, s=sess: ort_probabilities(s, X))
+        out[name] = {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"], "classes": rep["classes"]}
+        t.add_row(name, _pct(rep["accuracy"]), _pct(rep["macro_f1"]))
+    console.print(t)
+    return out
+
+
 def _pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:.1f}"
 
@@ -56,6 +79,7 @@ def export_cmd(
     max_windows: Annotated[int, typer.Option("--max-windows", help="Most validation windows used for the checks.")] = 512,
     opset: Annotated[int, typer.Option("--opset", help="ONNX opset.")] = 17,
     report: Annotated[Optional[Path], typer.Option("--report", help="Also write the export report as JSON here.")] = None,
+    target: Annotated[Optional[str], typer.Option("--target", "-td", help="Also score fp32 and int8 on every window of this unseen target dataset.")] = None,
 ) -> None:
     """Export a finetuned classifier to ONNX (raw windows in, probabilities out) and check it against PyTorch."""
     from crosshar.data.store import atomic_write_json
@@ -94,6 +118,8 @@ def export_cmd(
         err_console.print(f"[yellow]warning:[/] the int8 model agrees with the float one on only "
                           f"{100 * q['top1_agreement_vs_fp32']:.0f}% of the windows; prefer the float model or try "
                           f"--int8-mode {'dynamic' if q['mode'] == 'static' else 'static'}")
+    if target is not None:
+        rep["target"] = _target_table(meta, target, data_dir, [("fp32", f["path"])] + ([(f"int8 {q['mode']}", q["path"])] if q else []))
     console.print(f"run it without torch: crosshar-run {q['path'] if q else f['path']} recording.csv", highlight=False)
     if report is not None:
         atomic_write_json(report, rep)

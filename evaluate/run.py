@@ -49,12 +49,14 @@ def finetuned_runs(source: str) -> list[Path]:
     return [p for _, p in sorted(out, reverse=True)]
 
 
-def score(model: clf.HARClassifier, meta: dict, target_ws) -> tuple[dict, np.ndarray, np.ndarray, LabelSpace]:
+def score(model: clf.HARClassifier | None, meta: dict, target_ws,
+          logits_fn: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[dict, np.ndarray, np.ndarray, LabelSpace]:
     """Metrics of the model on the target windows in the intersected label space.
 
     Predictions are made in the model's classes and mapped up the hierarchy to the evaluation
     classes (e.g. upstairs and downstairs predictions both count as WISDM's "stairs"); model
-    classes with no evaluation counterpart are masked out of the argmax.
+    classes with no evaluation counterpart are masked out of the argmax. `logits_fn` (windows ->
+    (N, K) scores) replaces the PyTorch model, e.g. an onnxruntime session.
     """
     train_space = LabelSpace(tuple(meta["classes"]), meta.get("label_space", ""))
     eval_space = train_space.intersect(set(target_ws.labels.tolist()))
@@ -63,7 +65,7 @@ def score(model: clf.HARClassifier, meta: dict, target_ws) -> tuple[dict, np.nda
     if len(keep) == 0:
         raise CrossharError(f"no target window of {target_ws.dataset} falls in the classes {eval_space.classes}")
     proj = train_space.project_to(eval_space)
-    logits = predict(model, target_ws.X[keep])
+    logits = (logits_fn or (lambda X: predict(model, X)))(target_ws.X[keep]).astype(np.float64)
     logits[:, proj < 0] = -np.inf
     pred = proj[logits.argmax(1)]
     return classification_report(y[keep], pred, list(eval_space.classes)), y[keep], pred, eval_space

@@ -27,3 +27,16 @@ def test_wheel_has_no_top_level_stage_packages(tmp_path):
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry).decode()
     assert "crosshar = crosshar.cli:app" in text and "crosshar-run = crosshar.runtime.cli:main" in text
+
+
+def test_runtime_install_pulls_no_torch():
+    """`pip install crosshar[runtime]` (base + runtime extra) must not depend on torch or scipy."""
+    import tomllib
+
+    proj = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = [d.split(">")[0].split("=")[0].split("[")[0].strip().lower()
+             for d in proj["dependencies"] + proj["optional-dependencies"]["runtime"]]
+    assert "torch" not in names and "scipy" not in names, names
+    assert {"numpy", "onnxruntime"} <= set(names)
+    train = " ".join(proj["optional-dependencies"]["train"])
+    assert "torch" in train and "crosshar[train]" in proj["optional-dependencies"]["dev"]

@@ -63,6 +63,23 @@ def test_classes_the_target_lacks_are_masked_out_of_the_argmax():
     assert pred.tolist() == [1, 0] and rep["accuracy"] == 1.0
 
 
+def test_score_with_an_external_scorer_matches_the_model():
+    """`logits_fn` (used to score exported ONNX models) goes through the same label mapping."""
+    labels = ["walking", "stairs", "stairs", "sitting", "standing"]
+    model = TableModel([onehot(k) for k in (0, 1, 2, 3, 1)])
+    meta = {"classes": CROSSHAR4, "label_space": "crosshar4"}
+    ref, *_ = score(model, meta, target(labels))
+    probs = torch.softmax(model(torch.from_numpy(target(labels).X)), 1).numpy()
+    seen = []
+
+    def fn(X):
+        seen.append(len(X))
+        return probs[X[:, 0, 0].astype(int)]
+
+    rep, *_ = score(None, meta, target(labels), logits_fn=fn)
+    assert seen == [5] and rep == ref
+
+
 def test_a_target_without_any_model_class_is_an_error():
     with pytest.raises(CrossharError, match="no class in common"):
         score(TableModel([onehot(0)]), {"classes": ["walking", "upstairs"]}, target(["lying"]))
