@@ -27,10 +27,10 @@ SMALL_ENCODER = EncoderConfig(n_layers=1, d_model=24, d_ff=48, n_heads=2)
 
 
 def make_meta(head: str = "linear", encoder: EncoderConfig | None = SMALL_ENCODER,
-              window: WindowConfig | None = None, source=("uci",)) -> dict:
+              window: WindowConfig | None = None, source=("uci",), frame: str = "gravity") -> dict:
     return {"window": (window or WindowConfig()).to_dict(), "channels": CHANNELS, "classes": CLASSES,
             "label_space": "crosshar4", "encoder": None if encoder is None else encoder.to_dict(),
-            "head": head, "head_cfg": {}, "scaling": "physical", "source": list(source),
+            "head": head, "head_cfg": {}, "scaling": "physical", "frame": frame, "source": list(source),
             "metrics": {"source_val": {"macro_f1": 0.5}}}
 
 
@@ -56,7 +56,7 @@ def synthetic_activities(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def trained():
     """A small encoder + linear head trained for a few seconds on separable synthetic windows."""
     torch.manual_seed(0)
-    meta = make_meta("linear", EncoderConfig(n_layers=1))
+    meta = make_meta("linear", EncoderConfig(n_layers=1), frame="device")  # the synthetic classes differ by posture
     model = classifier.build(meta)
     X, y = synthetic_activities(512, 0)
     opt = torch.optim.Adam(model.parameters(), 3e-3)

@@ -31,9 +31,8 @@ def gravity_rotation(acc: Tensor) -> Tensor:
     r1 = torch.cat([-ax * ay * k, 1 - ay * ay * k, -ay], dim=1)
     r2 = torch.cat([ax, ay, az], dim=1)
     R = torch.stack([r0, r1, r2], dim=1)  # (B, 3, 3), rotates the flipped a onto e_z
-    one = torch.ones_like(sign)
-    F = torch.diag_embed(torch.cat([one, sign, sign], dim=1))  # identity or 180 deg about x
-    return R @ F
+    f = torch.cat([torch.ones_like(sign), sign, sign], dim=1)  # F = diag(f): identity or 180 deg about x
+    return R * f[:, None, :]  # R @ F, written as a column scaling (ONNX has no diag_embed)
 
 
 def gravity_align(x: Tensor) -> Tensor:

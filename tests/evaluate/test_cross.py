@@ -135,3 +135,18 @@ def test_regenerate_recomputes_from_predictions(tmp_path):
     # tampered predictions no longer reproduce the stored numbers
     f.write_text(json.dumps({"y_true": y.tolist(), "y_pred": y.tolist(), "eval_classes": ["a", "b", "c"], "metrics": metrics}))
     assert regenerate(f) != metrics
+
+
+def test_committed_results_regenerate():
+    """Every results.json committed under results/ reproduces its metrics from its stored predictions."""
+    from pathlib import Path
+
+    found = sorted((Path(__file__).resolve().parents[2] / "results").glob("**/results.json"))
+    if not found:
+        pytest.skip("no committed results under results/")
+    for f in found:
+        stored = json.loads(f.read_text())["metrics"]
+        again = regenerate(f)
+        assert again["confusion"] == stored["confusion"], f
+        for k in ("accuracy", "macro_f1", "weighted_f1", "gmean"):
+            assert again[k] == pytest.approx(stored[k]), (f, k)
