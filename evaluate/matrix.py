@@ -203,7 +203,10 @@ def write_report(mc: MatrixConfig, rows: list[dict], root: Path, wall: float) ->
     L += ["Embedding plot (PCA of mean-pooled embeddings, coloured by dataset and by class, random vs pretrained "
           "encoder): `embeddings.png`.", "",
           f"Command: `crosshar matrix --datasets {','.join(mc.datasets)} --heads {','.join(mc.heads)} --seeds {mc.seeds} "
-          f"--label-rate {mc.label_rate}{' --quick' if mc.quick else ''}`", ""]
+          f"--label-rate {mc.label_rate}{' --quick' if mc.quick else ''}"
+          f"{f' --pretrain-epochs {mc.pretrain_epochs}' if mc.pretrain_epochs else ''}"
+          f"{f' --finetune-epochs {mc.finetune_epochs}' if mc.finetune_epochs else ''}"
+          f"{f' --name {root.name}'}`", ""]
     atomic_write_bytes(root / "report.md", "\n".join(L).encode())
 
 
