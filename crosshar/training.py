@@ -95,23 +95,33 @@ def write_run_info(run_dir: Path, info: dict[str, Any]) -> None:
     atomic_write_json(run_dir / "run.json", info)
 
 
-def latest_run(kind: str, dataset: str | None = None, root: Path | None = None) -> Path | None:
-    """The most recent finished run of a kind (optionally for one source dataset string)."""
+def find_runs(kind: str, source: str | None = None, finished: bool | None = True,
+              root: Path | None = None) -> list[tuple[Path, dict[str, Any]]]:
+    """(run folder, run.json) of runs of a kind, newest first; unreadable run.json files are skipped.
+
+    Args:
+        source: keep runs of this source dataset string ("uci", "uci+motion") only.
+        finished: True / False keeps finished / unfinished runs; None keeps both.
+    """
     root = root or paths.runs_dir()
-    best: tuple[float, Path] | None = None
+    found = []
     for info in (root / kind).glob("*/run.json"):
         try:
             d = json.loads(info.read_text())
         except (OSError, json.JSONDecodeError):
             continue
-        if not d.get("finished"):
+        if finished is not None and bool(d.get("finished")) != finished:
             continue
-        if dataset is not None and d.get("source") != dataset:
+        if source is not None and d.get("source") != source:
             continue
-        t = info.stat().st_mtime
-        if best is None or t > best[0]:
-            best = (t, info.parent)
-    return None if best is None else best[1]
+        found.append((info.stat().st_mtime, info.parent, d))
+    return [(p, d) for _, p, d in sorted(found, key=lambda t: -t[0])]
+
+
+def latest_run(kind: str, dataset: str | None = None, root: Path | None = None) -> Path | None:
+    """The most recent finished run of a kind (optionally for one source dataset string)."""
+    runs = find_runs(kind, dataset, root=root)
+    return runs[0][0] if runs else None
 
 
 def git_commit() -> str:

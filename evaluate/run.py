@@ -22,7 +22,7 @@ from crosshar.evaluate import guard
 from crosshar.finetune.run import predict
 from crosshar.metrics import classification_report
 from crosshar.models import classifier as clf
-from crosshar.training import git_commit
+from crosshar.training import find_runs, git_commit
 
 
 def target_window(target: str, data_dir) -> WindowConfig | None:
@@ -36,17 +36,9 @@ def target_has_gyro(target: str, data_dir) -> bool:
     return ds.has_gyro(DataFolder(ds.locate(paths.data_dir(data_dir))))
 
 
-def finetuned_runs(source: str) -> list[Path]:
-    """Finished finetuning runs of a source, newest first."""
-    out = []
-    for info in (paths.runs_dir() / "finetune").glob("*/run.json"):
-        try:
-            d = json.loads(info.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        if d.get("finished") and d.get("source") == source and (info.parent / "best.pt").is_file():
-            out.append((info.stat().st_mtime, info.parent))
-    return [p for _, p in sorted(out, reverse=True)]
+def finetuned_runs(source: str) -> list[tuple[Path, dict]]:
+    """(folder, run.json) of finished finetuning runs of a source that have a best.pt, newest first."""
+    return [(p, d) for p, d in find_runs("finetune", source) if (p / "best.pt").is_file()]
 
 
 def score(model: clf.HARClassifier | None, meta: dict, target_ws,
@@ -108,10 +100,9 @@ def train_default(source: list[str], window: WindowConfig, head: str, label_spac
 
     tag = "+".join(source)
     enc = None
-    for info in sorted((paths.runs_dir() / "pretrain").glob("*/run.json"), key=lambda p: -p.stat().st_mtime):
-        d = json.loads(info.read_text())
-        if d.get("finished") and d.get("source") == tag and d["configs"]["window"] == window.to_dict():
-            enc = str(info.parent)
+    for p, d in find_runs("pretrain", tag):
+        if d["configs"]["window"] == window.to_dict():
+            enc = str(p)
             break
     if enc is None:
         log(f"no pretraining run of {tag} with windows {window.to_dict()}: pretraining one with the default configs")
@@ -140,11 +131,9 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
         log(f"{target} is declared as {need.channels} windows of {need.window} samples at {need.rate_hz:g} Hz, "
             f"normalize={need.normalize}: the source model must use the same channels, window and normalisation")
     if run is None:
-        cands = finetuned_runs("+".join(source))
         want = need or C.load("window")
-        for c in cands:
-            meta = clf.load(c)[1]
-            if meta["window"] == want.to_dict() and (head is None or meta["head"] == head):
+        for c, d in finetuned_runs("+".join(source)):  # run.json holds window and head: no weights loaded
+            if d["configs"]["window"] == want.to_dict() and (head is None or d["head"] == head):
                 run = c
                 log(f"using the latest matching finetuned run of {'+'.join(source)}: {run}")
                 break

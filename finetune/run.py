@@ -75,8 +75,9 @@ def _smote(X: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndar
 def predict(model: clf.HARClassifier, X: np.ndarray, batch: int = 512) -> np.ndarray:
     """(N, T, C) -> (N, K) logits."""
     model.eval()
-    out = [model(torch.from_numpy(X[i:i + batch])) for i in range(0, len(X), batch)]
-    return torch.cat(out).numpy() if out else np.zeros((0, model.head.num_classes if hasattr(model.head, "num_classes") else 0))
+    if len(X) == 0:
+        return np.zeros((0, model.head.fc.out_features), np.float32)  # every registered head ends in .fc
+    return torch.cat([model(torch.from_numpy(X[i:i + batch])) for i in range(0, len(X), batch)]).numpy()
 
 
 def evaluate(model: clf.HARClassifier, X: np.ndarray, y: np.ndarray, classes: list[str]) -> dict:

@@ -27,7 +27,7 @@ from crosshar.errors import CrossharError
 from crosshar.models.encoder import Encoder
 from crosshar.models.pretrainer import CrossHARPretrainer
 from crosshar.models.scaling import InputScaler
-from crosshar.training import (TB, Dist, batches, cosine_lr, generator, git_commit, init_distributed,
+from crosshar.training import (TB, Dist, batches, cosine_lr, find_runs, generator, git_commit, init_distributed,
                                new_run_dir, sync_buffers, write_run_info)
 
 FORMAT = "crosshar-pretrain/1"
@@ -228,16 +228,8 @@ def _check_same_job(ck: dict, job: PretrainJob, path: Path) -> None:
 
 
 def _latest_unfinished(tag: str) -> Path | None:
-    import json
-
-    from crosshar import paths
-
-    cands = []
-    for info in (paths.runs_dir() / "pretrain").glob("*/run.json"):
-        d = json.loads(info.read_text())
-        if d.get("source") == tag and not d.get("finished") and (info.parent / "last.pt").is_file():
-            cands.append((info.stat().st_mtime, info.parent))
-    return max(cands)[1] if cands else None
+    runs = [p for p, _ in find_runs("pretrain", tag, finished=False) if (p / "last.pt").is_file()]
+    return runs[0] if runs else None
 
 
 class _Bar:
