@@ -38,6 +38,20 @@ PAPERS = {  # figures the papers report (UCI-HAR only where they report it)
 }
 
 
+WINDOW = WindowConfig(rate_hz=50.0, window=128, stride=64)  # the papers' UCI-HAR windows
+
+
+def standard_split():
+    """UCI-HAR's standard split: (all windows, the 6-class space, test subjects, test windows, test labels)."""
+    ws = prepare("uci", None, WINDOW)
+    space = LabelSpace.named("locomotion6")
+    test_subjects = tuple(s for s in np.unique(ws.subjects) if int(s.split(":")[1]) in UCI_HAR_TEST_SUBJECTS)
+    test = ws.by_subjects(test_subjects)
+    yt = space.encode(test.labels)
+    keep = np.flatnonzero(yt >= 0)
+    return ws, space, test_subjects, test.subset(keep), yt[keep]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--heads", default=",".join(list_heads()))
@@ -47,13 +61,8 @@ def main() -> None:
     ap.add_argument("--out", default="results/anchors_uci.md")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    w = WindowConfig(rate_hz=50.0, window=128, stride=64)
-    ws = prepare("uci", None, w)
-    space = LabelSpace.named("locomotion6")
-    test_subjects = tuple(s for s in np.unique(ws.subjects) if int(s.split(":")[1]) in UCI_HAR_TEST_SUBJECTS)
-    test = ws.by_subjects(test_subjects)
-    yt = space.encode(test.labels)
-    test, yt = test.subset(np.flatnonzero(yt >= 0)), yt[yt >= 0]
+    w = WINDOW
+    ws, space, test_subjects, test, yt = standard_split()
     rows = []
     for head in args.heads.split(","):
         fcfg = C.load("finetune", head=head, label_rate=1.0, augment=False, epochs=args.epochs, seed=args.seed,

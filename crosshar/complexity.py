@@ -40,8 +40,10 @@ def _thop():
 
 
 def _attention_rules() -> dict[type, Any]:
-    """thop rules for the heads' attention modules, whose matrix products thop cannot see."""
+    """thop rules for the heads' attention modules, whose matrix products thop cannot see, and for
+    subclasses of layers thop knows (it matches exact types)."""
     from crosshar.models.heads.common import DotProductSelfAttention, MultiHeadAttention
+    from crosshar.models.heads.danhar import SameConv1d
 
     def mha(m: MultiHeadAttention, inputs: tuple, y: torch.Tensor) -> None:
         q = inputs[0]
@@ -56,7 +58,7 @@ def _attention_rules() -> dict[type, Any]:
         b, t, d = inputs[0].shape
         m.total_ops += torch.DoubleTensor([2 * b * t * t * d])
 
-    return {MultiHeadAttention: mha, DotProductSelfAttention: dot}
+    return {MultiHeadAttention: mha, DotProductSelfAttention: dot, SameConv1d: _thop().register_hooks[nn.Conv1d]}
 
 
 def uncounted_modules(model: nn.Module) -> list[str]:

@@ -174,9 +174,14 @@ class FinetuneConfig(_Config):
     batch_size: int = 32  # small: 10 % of a dataset is a few hundred windows; steps, not epochs, train the head
     lr: float = 1e-3
     weight_decay: float = 1e-4
-    optimizer: str = "adamw"  # "adamw" or "lion"
+    optimizer: str = "adamw"  # "adamw", "adam" (no weight decay unless set) or "lion"
+    schedule: str = "cosine"  # "cosine" (to 0 over the epochs), "step" (x step_gamma every step_epochs) or "constant"
+    step_epochs: int = 50  # "step" schedule: epochs between learning-rate drops
+    step_gamma: float = 0.1  # "step" schedule: factor of each drop
+    grad_clip: float = 5.0  # gradient-norm clipping (0 = off)
     augment: bool = True  # physics-based augmentation of training windows
     center_loss: float = 0.0  # weight of the center loss (MAG-Res2Net recipe)
+    center_on: str = "features"  # center loss on the head's "features" or on its "logits" (MAG-Res2Net's notebook)
     smote: bool = False  # Borderline-SMOTE oversampling of training windows (MAG-Res2Net recipe)
     val_fraction: float = 0.2
     patience: int = 15  # early stopping on validation macro-F1
@@ -184,7 +189,12 @@ class FinetuneConfig(_Config):
 
     def __post_init__(self) -> None:
         _check(0 < self.label_rate <= 1, f"label_rate must be in (0, 1], got {self.label_rate}")
-        _check(self.optimizer in ("adamw", "lion"), f"optimizer must be adamw or lion, got {self.optimizer!r}")
+        _check(self.optimizer in ("adamw", "adam", "lion"), f"optimizer must be adamw, adam or lion, got {self.optimizer!r}")
+        _check(self.schedule in ("cosine", "step", "constant"),
+               f"schedule must be cosine, step or constant, got {self.schedule!r}")
+        _check(self.step_epochs >= 1 and 0 < self.step_gamma <= 1, "step_epochs must be >= 1 and step_gamma in (0, 1]")
+        _check(self.center_on in ("features", "logits"), f"center_on must be features or logits, got {self.center_on!r}")
+        _check(self.grad_clip >= 0, f"grad_clip must be >= 0, got {self.grad_clip}")
 
 
 @dataclass(frozen=True)
@@ -223,18 +233,73 @@ def load(kind: str, path: str | Path | None = None, **overrides: Any) -> Any:
     return cfg.replace(**overrides)
 
 
-def head_config(name: str, path: str | Path | None = None) -> dict[str, Any]:
-    """Keyword arguments for a head's constructor from `configs/heads/<name>.toml`."""
-    p = Path(path) if path is not None else config_dir() / "heads" / f"{name}.toml"
-    if not p.is_file():
-        return {}
+def _read_toml(p: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(p.read_text())
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{p}: not valid TOML: {e}") from None
 
 
+def head_config(name: str, path: str | Path | None = None) -> dict[str, Any]:
+    """Keyword arguments for a head's constructor from `configs/heads/<name>.toml`.
+
+    A preset file's `[finetune]` table is not a head option; `head_preset` reads it.
+    """
+    p = Path(path) if path is not None else config_dir() / "heads" / f"{name}.toml"
+    if not p.is_file():
+        return {}
+    d = _read_toml(p)
+    d.pop("finetune", None)
+    return d
+
+
+def preset_path(name: str, preset: str = "default") -> Path:
+    """`configs/heads/<name>.toml` for the default preset, `configs/heads/<name>.<preset>.toml` otherwise."""
+    return config_dir() / "heads" / (f"{name}.toml" if preset == "default" else f"{name}.{preset}.toml")
+
+
+def list_presets(name: str) -> list[str]:
+    """The presets shipped for a head: "default" and every `configs/heads/<name>.<preset>.toml`."""
+    found = sorted(p.name[len(name) + 1:-len(".toml")] for p in (config_dir() / "heads").glob(f"{name}.*.toml"))
+    return ["default"] + found
+
+
+def head_preset(name: str, preset: str = "default", finetune: FinetuneConfig | None = None,
+                path: str | Path | None = None) -> tuple[dict[str, Any], FinetuneConfig]:
+    """A head preset: the head's options and the finetune config with the preset's recipe applied.
+
+    A preset file holds the head's options at the top level and, optionally, a `[finetune]` table
+    of `FinetuneConfig` fields (optimiser, schedule, epochs, batch size, losses, oversampling) that
+    replace those of `finetune` (default: the packaged finetune config). Unknown keys in that table
+    are an error naming the file; unknown head options are caught by `create_head`.
+
+    Args:
+        name: registered head name.
+        preset: "default" (today's `configs/heads/<name>.toml`, no recipe change) or a shipped
+            preset name such as "paper" (`configs/heads/<name>.paper.toml`, docs/paper_presets.md).
+        finetune: the config the recipe is applied to.
+        path: an explicit head config file (replaces the preset's file).
+
+    Raises:
+        ConfigError: a preset that is not shipped for this head, invalid TOML or unknown keys.
+    """
+    base = finetune if finetune is not None else load("finetune")
+    p = Path(path) if path is not None else preset_path(name, preset)
+    if not p.is_file():
+        if path is None and preset == "default":
+            return {}, base
+        raise ConfigError(f"no preset {preset!r} for head {name!r} ({p} not found); "
+                          f"presets: {', '.join(list_presets(name))}")
+    d = _read_toml(p)
+    recipe = d.pop("finetune", {})
+    if not isinstance(recipe, dict):
+        raise ConfigError(f"{p}: [finetune] must be a table")
+    if "head" in recipe:
+        raise ConfigError(f"{p}: [finetune] must not set head (the preset belongs to {name!r})")
+    return d, FinetuneConfig.from_dict(base.to_dict() | recipe, source=f"{p} [finetune]")
+
+
 __all__ = [
     "WindowConfig", "EncoderConfig", "AugmentConfig", "PretrainConfig", "FinetuneConfig",
-    "CrossConfig", "load", "head_config", "config_dir", "field",
+    "CrossConfig", "load", "head_config", "head_preset", "list_presets", "preset_path", "config_dir", "field",
 ]

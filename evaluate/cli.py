@@ -61,8 +61,10 @@ def matrix_cmd(
     quick: Annotated[bool, typer.Option("--quick", help="Short schedules: the same matrix in a few minutes.")] = False,
     pretrain_epochs: Annotated[Optional[int], typer.Option("--pretrain-epochs")] = None,
     finetune_epochs: Annotated[Optional[int], typer.Option("--finetune-epochs")] = None,
+    preset: Annotated[str, typer.Option("--preset", help="Head preset of every finetune: default or paper (docs/paper_presets.md).")] = "default",
 ) -> None:
     """All directed pairs x methods x heads x seeds, resumable; writes results/<name>/report.md."""
+    from crosshar import config as C
     from crosshar import paths
     from crosshar.errors import ConfigError
     from crosshar.evaluate.matrix import METHODS, MatrixConfig, run_matrix
@@ -73,7 +75,9 @@ def matrix_cmd(
         raise ConfigError(f"unknown method(s) {bad}; known: {', '.join(METHODS)}")
     mc = MatrixConfig(tuple(d.strip() for d in datasets.split(",")), tuple(h.strip() for h in heads.split(",")),
                       seeds, label_rate, methods=ms, quick=quick, pretrain_epochs=pretrain_epochs,
-                      finetune_epochs=finetune_epochs)
-    name = name or f"matrix-{'-'.join(mc.datasets)}{'-quick' if quick else ''}"
+                      finetune_epochs=finetune_epochs, preset=preset)
+    for h in mc.heads:  # a missing preset is an error before any training
+        C.head_preset(h, preset)
+    name = name or f"matrix-{'-'.join(mc.datasets)}{'-quick' if quick else ''}{'' if preset == 'default' else '-' + preset}"
     report = run_matrix(mc, paths.home() / "results" / name, log=console.print)
     console.print(report.read_text())

@@ -42,6 +42,7 @@ class MatrixConfig:
     quick: bool = False
     pretrain_epochs: int | None = None  # None: configs/pretrain.toml (quick: 6)
     finetune_epochs: int | None = None  # None: configs/finetune.toml (quick: 12)
+    preset: str = "default"  # head preset of every finetune ("paper": docs/paper_presets.md)
 
 
 REF_WINDOWS = 1700  # the schedule in configs/pretrain.toml is sized for ~1,700 windows (UCI)
@@ -84,7 +85,8 @@ def finetune_run(root: Path, source: str, method: str, head: str, seed: int, mc:
     from crosshar.finetune.run import FinetuneJob, run
     from crosshar.finetune.setup import source_classes
 
-    d = root / "runs" / f"finetune-{source}-{method}-{head}-s{seed}"
+    tag = head if mc.preset == "default" else f"{head}@{mc.preset}"
+    d = root / "runs" / f"finetune-{source}-{method}-{tag}-s{seed}"
     if _done(d) and (d / "best.pt").is_file():
         return d
     if d.exists():
@@ -92,12 +94,12 @@ def finetune_run(root: Path, source: str, method: str, head: str, seed: int, mc:
 
         shutil.rmtree(d)  # an interrupted finetune is cheap: start it again
     window = C.load("window")
-    fcfg = C.load("finetune", head=head, label_rate=mc.label_rate, seed=seed,
-                  augment=method != "scratch", freeze=True,
-                  epochs=mc.finetune_epochs or (12 if mc.quick else None))
+    head_cfg, fcfg = C.head_preset(head, mc.preset, C.load("finetune", head=head))
+    fcfg = fcfg.replace(label_rate=mc.label_rate, seed=seed, augment=method != "scratch", freeze=True,
+                        epochs=mc.finetune_epochs or (12 if mc.quick else None))
     classes = source_classes(mc.label_space, (source,), window, None)
     job = FinetuneJob((source,), window, fcfg, C.load("augment_finetune"), classes, mc.label_space,
-                      None if encoder is None else str(encoder), C.head_config(head), exclude_subjects=exclude)
+                      None if encoder is None else str(encoder), head_cfg, exclude_subjects=exclude)
     return run(job, out=d, log=lambda *_: None, progress=False)
 
 
@@ -136,7 +138,7 @@ def run_matrix(mc: MatrixConfig, root: Path, log: Callable[[str], None] = print)
                             guard.check_windows(windows[source], tws)
                         rep, *_ = score(model, meta, tws)
                         row = {"source": source if method != "oracle" else "-", "target": target, "method": method,
-                               "head": head, "seed": seed, "accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"],
+                               "head": head, "preset": mc.preset, "seed": seed, "accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"],
                                "weighted_f1": rep["weighted_f1"], "classes": rep["classes"], "n": rep["n"],
                                "source_val_f1": json.loads((ft / "run.json").read_text())["best"]["macro_f1"],
                                "seconds": round(time.time() - t0, 1)}
@@ -206,6 +208,7 @@ def write_report(mc: MatrixConfig, rows: list[dict], root: Path, wall: float) ->
           f"--label-rate {mc.label_rate}{' --quick' if mc.quick else ''}"
           f"{f' --pretrain-epochs {mc.pretrain_epochs}' if mc.pretrain_epochs else ''}"
           f"{f' --finetune-epochs {mc.finetune_epochs}' if mc.finetune_epochs else ''}"
+          f"{f' --preset {mc.preset}' if mc.preset != 'default' else ''}"
           f"{f' --name {root.name}'}`", ""]
     atomic_write_bytes(root / "report.md", "\n".join(L).encode())
 

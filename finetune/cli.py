@@ -39,7 +39,8 @@ def finetune_cmd(
     freeze: Annotated[Optional[bool], typer.Option("--freeze/--full", help="Freeze the encoder (default) or finetune it end to end.")] = None,
     label_space: Annotated[str, typer.Option("--label-space", help="Named label space, intersected with the dataset's labels.")] = "crosshar4",
     config: Annotated[Optional[Path], typer.Option("--config", help="Finetune config TOML (default configs/finetune.toml).")] = None,
-    head_config: Annotated[Optional[Path], typer.Option("--head-config", help="Head config TOML (default configs/heads/<head>.toml).")] = None,
+    head_config: Annotated[Optional[Path], typer.Option("--head-config", help="Head config TOML (default: the preset's, configs/heads/<head>[.<preset>].toml).")] = None,
+    preset: Annotated[str, typer.Option("--preset", help="Head preset: default (ours) or paper (the paper's model and training recipe; docs/paper_presets.md). Options given here override it.")] = "default",
     epochs: Annotated[Optional[int], typer.Option("--epochs")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed")] = None,
     smote: Annotated[Optional[bool], typer.Option("--smote/--no-smote", help="Borderline-SMOTE on training windows.")] = None,
@@ -55,12 +56,13 @@ def finetune_cmd(
     from crosshar.finetune.setup import default_window, source_classes
 
     datasets = tuple(d.strip() for d in dataset.split(",") if d.strip())
-    fcfg = C.load("finetune", config, label_rate=label_rate, head=head, freeze=freeze, epochs=epochs, seed=seed,
-                  smote=smote, optimizer=optimizer, center_loss=center_loss)
+    fcfg = C.load("finetune", config, label_rate=label_rate, head=head, freeze=freeze)
+    head_cfg, fcfg = C.head_preset(fcfg.head, preset, fcfg, head_config)
+    fcfg = fcfg.replace(epochs=epochs, seed=seed, smote=smote, optimizer=optimizer, center_loss=center_loss)
     enc = resolve_encoder("+".join(datasets), encoder, no_pretrain)
     window = default_window(enc, datasets, data_dir)
     classes = source_classes(label_space, datasets, window, data_dir, on_bad)
     job = FinetuneJob(datasets, window, fcfg, C.load("augment_finetune"), classes, label_space, enc,
-                      C.head_config(fcfg.head, head_config), data_dir=None if data_dir is None else str(data_dir),
+                      head_cfg, data_dir=None if data_dir is None else str(data_dir),
                       on_bad=on_bad)
     run(job, out=out, log=console.print)

@@ -20,9 +20,9 @@ COMMANDS = {
     "pretrain": ["--dataset", "--config", "--encoder-config", "--epochs", "--out", "--seed", "--resume", "--data-dir", "--on-bad"],
     "embed": ["--dataset", "--encoder", "--out", "--data-dir"],
     "finetune": ["--dataset", "--label-rate", "--head", "--encoder", "--no-pretrain", "--freeze", "--smote", "--optimizer",
-                 "--center-loss", "--data-dir"],
+                 "--center-loss", "--preset", "--data-dir"],
     "cross": ["--dataset", "--target", "--head", "--run", "--out", "--data-dir"],
-    "matrix": ["--datasets", "--heads", "--seeds", "--label-rate", "--methods", "--quick"],
+    "matrix": ["--datasets", "--heads", "--seeds", "--label-rate", "--methods", "--quick", "--preset"],
     "export": ["--run", "--out", "--int8", "--opset"],
     "bench": ["--head", "--run", "--repeats", "--out"],
     "data list": ["--data-dir"],
@@ -109,6 +109,22 @@ def test_cross_target_equal_to_source_is_refused(synth, home):
 
 def test_matrix_unknown_method_is_refused(home):
     assert_refused(invoke("matrix", "--methods", "scratch,magic"), "magic")
+
+
+def test_unknown_preset_is_refused_before_any_work(synth, home):
+    assert_refused(invoke("finetune", "-d", "uci", "--head", "danhar", "--preset", "nope", "--no-pretrain"),
+                   "no preset 'nope' for head 'danhar'", "paper")
+    assert_refused(invoke("matrix", "--heads", "gru", "--preset", "nope"), "no preset 'nope' for head 'gru'")
+
+
+def test_finetune_preset_paper_trains_the_papers_model_and_recipe(synth, home, tmp_path):
+    res = invoke("finetune", "-d", "uci", "--no-pretrain", "--head", "cnn_lstm_attn", "--preset", "paper",
+                 "--epochs", "1", "--out", str(tmp_path / "ft"))
+    assert res.exit_code == 0, res.output
+    info = json.loads((tmp_path / "ft" / "run.json").read_text())
+    ft, head = info["configs"]["finetune"], info["configs"]["head"]
+    assert (ft["optimizer"], ft["schedule"], ft["augment"], ft["epochs"]) == ("adam", "constant", False, 1)  # --epochs wins
+    assert head["filters"] == 16 and head["final_lstm"] == 64 and head["attention_scale"] is False
 
 
 def test_interrupt_exits_130_with_a_hint(synth, home, monkeypatch):

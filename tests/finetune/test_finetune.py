@@ -147,3 +147,26 @@ def test_window_mismatch_with_the_encoder_is_refused(synth_root, pre_run, tmp_pa
                       encoder_run=str(pre_run), data_dir=str(synth_root))
     with pytest.raises(ConfigError, match="used windows"):
         run(job, out=tmp_path / "ft", log=quiet, progress=False)
+
+
+def test_paper_recipe_center_loss_on_logits_adam_and_step_schedule(synth_root, pre_run, tmp_path, monkeypatch):
+    """The recipe fields the `paper` presets use reach the loop: the center loss on the logits
+    (K-wide centres), Adam, and a learning rate that drops by step_gamma every step_epochs."""
+    widths, lrs = [], []
+
+    class RecordingCenter(fr.CenterLoss):
+        def forward(self, f, y):
+            widths.append(f.shape[1])
+            return super().forward(f, y)
+
+    class RecordingAdam(torch.optim.Adam):
+        def step(self, *a, **kw):
+            lrs.append(self.param_groups[0]["lr"])
+            return super().step(*a, **kw)
+
+    monkeypatch.setattr(fr, "CenterLoss", RecordingCenter)
+    monkeypatch.setattr(torch.optim, "Adam", RecordingAdam)
+    run(fjob(synth_root, pre_run, center_loss=0.1, center_on="logits", optimizer="adam", schedule="step",
+             step_epochs=1, step_gamma=0.5, epochs=2, lr=1e-3), out=tmp_path / "ft", log=quiet, progress=False)
+    assert widths and set(widths) == {len(CLASSES)}
+    assert lrs[0] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(5e-4)

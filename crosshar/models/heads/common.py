@@ -97,21 +97,24 @@ class MultiHeadAttention(nn.Module):
 
 
 class DotProductSelfAttention(nn.Module):
-    """Parameter-free scaled dot-product self-attention, `softmax(h h^T / sqrt(d)) h`.
+    """Parameter-free dot-product self-attention, `softmax(s * h h^T) h`.
 
-    This is what Keras' `Attention()([h, h])` computes, the layer the CNN-LSTM paper's model
-    stacks on its LSTMs.
+    With `scaled=False` (s = 1) this is exactly Keras' `Attention()([h, h])`, the layer the
+    CNN-LSTM paper's published model stacks on its LSTMs: Keras' `Attention` has `use_scale=False`
+    by default, so it does not divide by sqrt(d). `scaled=True` (s = 1/sqrt(d), Vaswani et al.'s
+    scaled dot product) is our default: it keeps the softmax from saturating on wide LSTM states.
 
     Args:
         dim: width d of the sequence (sets the 1/sqrt(d) scale).
+        scaled: divide the scores by sqrt(d) (True) or not, as Keras (False).
 
     forward(h: (B, T, d)) -> (B, T, d)
     """
 
-    def __init__(self, dim: int):
+    def __init__(self, dim: int, scaled: bool = True):
         super().__init__()
         self.dim = dim
-        self.scale = 1.0 / math.sqrt(dim)
+        self.scale = 1.0 / math.sqrt(dim) if scaled else 1.0
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         att = (h @ h.transpose(1, 2)) * self.scale  # (B, T, T)

@@ -73,26 +73,30 @@ class DIN(nn.Module):
     Interactive Networks on Multichannel Time Series for Human Activity Recognition", IEEE
     Journal of Biomedical and Health Informatics).
 
-    There is no official code ("coming soon" in the authors' repository), so this follows the
-    abstract's description and documents every choice. Two branches disentangle local and global
-    features: a conv-embedding branch (1-D convolutions over time, one token per time step) and
-    a patch-embedding branch (the window cut into non-overlapping patches of `patch_size`
-    steps, each linearly embedded, plus positions, then self-attention). A co-attention
-    mechanism fuses them both ways (global-to-local and local-to-global cross-attention) after
-    every one of `depth` interactive blocks. Each branch is average-pooled and the two pooled
-    vectors are concatenated (LayerNorm) before the linear classifier.
+    There is no official code ("coming soon" in the authors' repository) and the text available
+    to us is the abstract, so the model is our reading of it.
 
-    Our choices (the paper's details are not available to us):
+    Specified by the paper (its abstract):
+    - two streams that disentangle local and global features;
+    - the local stream embeds the series by convolution ("conv-embedding"), the global one by
+      patches ("patch-embedding") and models them with Transformer self-attention;
+    - a co-attention mechanism fuses them in both directions, global-to-local and
+      local-to-global;
+    - few parameters and FLOPs (the abstract gives no numbers).
+
+    Ours (the `paper` preset keeps them, as the paper gives nothing to replace them with):
     - Conv embedding: a 5-tap convolution D -> d with BN and ReLU, then per block a residual
-      pair of 5-tap convolutions with BN, at full time resolution.
+      pair of 5-tap convolutions with BN, at full time resolution (one token per step).
     - Patch embedding: a linear map of each flattened (patch_size x D) patch, written as a
       convolution with kernel = stride = patch_size; the last partial patch is zero-padded, so
       T need not be a multiple of patch_size (T = 120, patch 8 -> 15 patches; T = 128 -> 16).
     - Positions are fixed sinusoids (any number of patches) rather than learned.
     - Global blocks are pre-norm transformer layers (ReLU feed-forward `d_ff`).
     - Co-attention = two multi-head cross-attentions with residuals and pre-norm, both reading
-      the states before the update; the paper's exact co-attention form is unknown to us.
-    - Width d = 64, depth 2, 4 heads by default (about 0.28 M parameters on embeddings).
+      the states before the update, after every one of `depth` interactive blocks.
+    - Each stream average-pooled, the two concatenated (LayerNorm) before a linear classifier.
+    - Width d = 64, depth 2, 4 heads (about 0.28 M parameters on embeddings), and the whole
+      training recipe (the `paper` preset only turns our augmentation off).
     - Input may be embeddings (D = 72) or raw windows (D = 6 or 3); only the two input
       embeddings depend on D.
 

@@ -16,7 +16,8 @@ class LinearProbe(nn.Module):
     It measures how linearly separable the encoder's embeddings are: time-average pooling,
     an optional LayerNorm (MAE uses a non-affine BatchNorm; LayerNorm does not depend on the
     batch, which keeps batch-1 inference on a device identical to training), dropout and one
-    linear layer. Not a paper's model, so there is nothing to deviate from; on raw windows it is
+    linear layer. Not a paper's model, so there is nothing to deviate from (its `paper` preset
+    is the default, kept so that every head has one); on raw windows it is
     a "mean of each channel" baseline. Its parameter count (D x classes) is far below the
     other heads' on purpose.
 
