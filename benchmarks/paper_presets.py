@@ -64,7 +64,8 @@ PAPERS = {  # (accuracy %, macro-F1 %) the paper reports on UCI-HAR, or why ther
 }
 
 
-def job_for(head: str, preset: str, seed: int, classes, test_subjects, label_rate: float) -> tuple[FinetuneJob, int]:
+def job_for(head: str, preset: str, seed: int, classes, test_subjects, label_rate: float,
+            epochs: int | None = None) -> tuple[FinetuneJob, int]:
     """The finetune job of one cell and the epochs its preset asks for (before scaling)."""
     if preset == "default":  # as benchmarks/anchors_uci.py
         fcfg = C.load("finetune", head=head, label_rate=label_rate, augment=False, seed=seed, patience=10,
@@ -73,7 +74,7 @@ def job_for(head: str, preset: str, seed: int, classes, test_subjects, label_rat
     else:
         head_cfg, fcfg = C.head_preset(head, preset, C.load("finetune", head=head, label_rate=label_rate, seed=seed))
     asked = fcfg.epochs
-    epochs = EPOCHS.get((head, preset)) or asked
+    epochs = epochs or EPOCHS.get((head, preset)) or asked
     if fcfg.schedule == "step":  # keep the schedule's shape: drops at the same fractions of training
         fcfg = fcfg.replace(step_epochs=max(1, round(fcfg.step_epochs * epochs / asked)))
     fcfg = fcfg.replace(epochs=epochs, patience=max(fcfg.patience, epochs) if preset != "default" else fcfg.patience)
@@ -91,6 +92,7 @@ def main() -> None:
     ap.add_argument("--presets", default="default,paper")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--label-rate", type=float, default=0.2, help="Fraction of the training windows used (CPU budget).")
+    ap.add_argument("--epochs", type=int, default=None, help="Epochs of every cell (default: EPOCHS).")
     ap.add_argument("--out", default="results/paper_presets.md")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -102,9 +104,9 @@ def main() -> None:
         for preset in args.presets.split(","):
             accs, f1s, secs, epochs_run = [], [], [], []
             for seed in range(args.seeds):
-                job, asked = job_for(head, preset, seed, space.classes, test_subjects, args.label_rate)
+                job, asked = job_for(head, preset, seed, space.classes, test_subjects, args.label_rate, args.epochs)
                 t0 = time.time()
-                d = run(job, out=paths.runs_dir() / "paper_presets" / f"{head}-{preset}-s{seed}", log=lambda *a: None,
+                d = run(job, out=paths.runs_dir() / Path(args.out).stem / f"{head}-{preset}-s{seed}", log=lambda *a: None,
                         progress=False)
                 secs.append(time.time() - t0)
                 model, _ = clf.load(d)
@@ -126,7 +128,8 @@ def main() -> None:
                                           "window": WINDOW.to_dict()})
     wall = time.time() - t_all
     cmd = (f"nice -n 15 python benchmarks/paper_presets.py --heads {args.heads} --presets {args.presets} "
-           f"--seeds {args.seeds} --label-rate {args.label_rate}")
+           f"--seeds {args.seeds} --label-rate {args.label_rate}{f' --epochs {args.epochs}' if args.epochs else ''}"
+           f"{f' --out {args.out}' if args.out != 'results/paper_presets.md' else ''}")
     L = ["# Paper presets on the standard UCI-HAR split", "",
          "21 train / 9 test subjects, 6 classes, 128 samples at 50 Hz with 50 % overlap, total acc + gyro, heads on "
          f"raw windows; **{args.label_rate:.0%} of the training windows** (stratified, seeded; CPU budget); the best epoch is chosen on held-out training subjects and the test "

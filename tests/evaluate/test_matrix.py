@@ -49,3 +49,21 @@ def test_matrix_all_methods_and_resume(synth, home, tiny_configs, monkeypatch):
     assert (root / "rows.jsonl").read_text() == before
     assert time.time() - t0 < 10
     assert report.read_text().count("| uci → motion |") == 2
+
+
+def test_matrix_preset_reaches_every_finetune(tmp_path, monkeypatch):
+    """`--preset paper`: each finetune gets the paper's head options and recipe; the method still
+    decides augmentation, and the run folder names the preset (no clash with default runs)."""
+    import crosshar.finetune.setup as fs
+    from crosshar.evaluate.matrix import finetune_run
+
+    jobs = []
+    monkeypatch.setattr(fs, "source_classes", lambda *a, **k: ("walking", "sitting&standing"))
+    monkeypatch.setattr(fr, "run", lambda job, out, **k: jobs.append((job, out)) or out)
+    mc = MatrixConfig(("uci", "motion"), ("danhar",), seeds=1, preset="paper", finetune_epochs=1)
+    out = finetune_run(tmp_path, "uci", "scratch_aug", "danhar", 0, mc, print, None)
+    job = jobs[0][0]
+    assert out.name == "finetune-uci-scratch_aug-danhar@paper-s0"
+    assert job.head_cfg["channels"] == [128, 256, 384] and job.head_cfg["pool"] == "flatten"
+    assert (job.finetune.optimizer, job.finetune.schedule, job.finetune.epochs) == ("adam", "step", 1)
+    assert job.finetune.augment is True  # scratch_aug augments whatever the preset says
