@@ -115,6 +115,8 @@ class AugmentConfig(_Config):
 
     rotation_p: float = 1.0  # probability of a random SO(3) device rotation (acc and gyro together)
     axis_permute_p: float = 0.0  # probability of a proper signed axis permutation (det = +1)
+    mirror_p: float = 0.5  # probability of a left/right mirror image (reflection; gyro as an axial vector)
+    yaw_deg: float = 0.0  # random heading: rotation about gravity by U(-yaw_deg, yaw_deg) degrees
     tilt_deg: float = 0.0  # std of a small extra tilt (degrees), applied to both sensors
     gain_std: float = 0.1  # per-axis sensor gain ~ 1 + N(0, gain_std)
     bias_acc: float = 0.2  # per-axis accelerometer bias std (m/s^2)
@@ -148,6 +150,9 @@ class PretrainConfig(_Config):
     w_mse: float = 6.0  # stage 2 weight of the masked MSE
     w_contrast: float = 1.0  # stage 2 weight of NT-Xent
     proj_dim: int = 64  # width of the contrastive projection
+    lr_schedule: str = "cosine"  # "cosine" (linear warm-up, cosine decay) or "constant" (CrossHAR's Adam)
+    mask_per_window: bool = False  # one zeroing coin per window (LIMU-BERT / CrossHAR) instead of per step
+    views: str = "physical"  # stage-2 views: "physical" (two augmentations) or "tstcc" (CrossHAR's weak/strong)
     val_fraction: float = 0.2  # fraction of source training subjects held out for validation
     seed: int = 0
     num_workers: int = 0
@@ -155,6 +160,8 @@ class PretrainConfig(_Config):
     def __post_init__(self) -> None:
         _check(self.stage1_epochs >= 0 and self.stage2_epochs >= 0, "epochs must be >= 0")
         _check(0 < self.mask_ratio < 1, "mask_ratio must be in (0, 1)")
+        _check(self.views in ("physical", "tstcc"), f"views must be 'physical' or 'tstcc', got {self.views!r}")
+        _check(self.lr_schedule in ("cosine", "constant"), f"lr_schedule must be cosine or constant, got {self.lr_schedule!r}")
         _check(0 < self.val_fraction < 1, "val_fraction must be in (0, 1)")
         _check(self.temperature > 0, "temperature must be > 0")
 
@@ -175,6 +182,7 @@ class FinetuneConfig(_Config):
     lr: float = 1e-3
     weight_decay: float = 1e-4
     optimizer: str = "adamw"  # "adamw" or "lion"
+    lr_schedule: str = "cosine"  # "cosine" annealing over the epochs, or "constant"
     augment: bool = True  # physics-based augmentation of training windows
     center_loss: float = 0.0  # weight of the center loss (MAG-Res2Net recipe)
     smote: bool = False  # Borderline-SMOTE oversampling of training windows (MAG-Res2Net recipe)
@@ -185,6 +193,7 @@ class FinetuneConfig(_Config):
     def __post_init__(self) -> None:
         _check(0 < self.label_rate <= 1, f"label_rate must be in (0, 1], got {self.label_rate}")
         _check(self.optimizer in ("adamw", "lion"), f"optimizer must be adamw or lion, got {self.optimizer!r}")
+        _check(self.lr_schedule in ("cosine", "constant"), f"lr_schedule must be cosine or constant, got {self.lr_schedule!r}")
 
 
 @dataclass(frozen=True)
@@ -204,12 +213,35 @@ def config_dir() -> Path:
         return Path(__file__).resolve().parent.parent / "configs"
 
 
-def load(kind: str, path: str | Path | None = None, **overrides: Any) -> Any:
-    """Load the packaged default (or `path`) for a concern and apply non-None overrides.
+RECIPES = ("default", "paper")
+
+
+def recipe(name: str | None) -> dict[str, dict[str, Any]]:
+    """The overrides a named recipe puts on top of the defaults, one table per config kind.
+
+    "default" is the shipped configs as they are; "paper" (`configs/recipes/paper.toml`) is
+    CrossHAR as published, reproduced in crosshar's code. Tables: encoder, augment,
+    augment_finetune, pretrain, finetune, head.
+    """
+    if name in (None, "default"):
+        return {}
+    if name not in RECIPES:
+        raise ConfigError(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
+    p = config_dir() / "recipes" / f"{name}.toml"
+    try:
+        return tomllib.loads(p.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{p}: {e}") from None
+
+
+def load(kind: str, path: str | Path | None = None, recipe_name: str | None = None, **overrides: Any) -> Any:
+    """Load the packaged default (or `path`) for a concern, then a recipe's table for it, then
+    non-None overrides.
 
     Args:
         kind: "window", "encoder", "augment" (pretraining), "augment_finetune", "pretrain", "finetune"
             or "cross".
+        recipe_name: None / "default", or "paper" (see `recipe`).
     """
     classes = {
         "window": WindowConfig, "encoder": EncoderConfig, "augment": AugmentConfig, "augment_finetune": AugmentConfig,
@@ -219,22 +251,35 @@ def load(kind: str, path: str | Path | None = None, **overrides: Any) -> Any:
         raise ConfigError(f"unknown config kind {kind!r}")
     cls = classes[kind]
     p = Path(path) if path is not None else config_dir() / f"{kind}.toml"
+    if path is not None and not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
     cfg = cls.from_toml(p) if p.is_file() else cls()
+    table = recipe(recipe_name).get(kind, {})
+    if table:
+        merged = cfg.to_dict() | table
+        cfg = cls.from_dict(merged, source=f"recipe {recipe_name!r} [{kind}]")
     return cfg.replace(**overrides)
 
 
-def head_config(name: str, path: str | Path | None = None) -> dict[str, Any]:
-    """Keyword arguments for a head's constructor from `configs/heads/<name>.toml`."""
+def head_config(name: str, path: str | Path | None = None, recipe_name: str | None = None) -> dict[str, Any]:
+    """Keyword arguments for a head's constructor from `configs/heads/<name>.toml`, then the
+    recipe's [head] table when the recipe's head is this one."""
     p = Path(path) if path is not None else config_dir() / "heads" / f"{name}.toml"
-    if not p.is_file():
-        return {}
-    try:
-        return tomllib.loads(p.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{p}: not valid TOML: {e}") from None
+    if path is not None and not p.is_file():
+        raise ConfigError(f"head config file not found: {p}")
+    kw: dict[str, Any] = {}
+    if p.is_file():
+        try:
+            kw = tomllib.loads(p.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{p}: not valid TOML: {e}") from None
+    r = recipe(recipe_name)
+    if r.get("finetune", {}).get("head") == name:
+        kw |= r.get("head", {})
+    return kw
 
 
 __all__ = [
     "WindowConfig", "EncoderConfig", "AugmentConfig", "PretrainConfig", "FinetuneConfig",
-    "CrossConfig", "load", "head_config", "config_dir", "field",
+    "CrossConfig", "load", "head_config", "config_dir", "field", "recipe", "RECIPES",
 ]

@@ -77,14 +77,14 @@ def train_one_epoch(model, opt, X: torch.Tensor, aug: Augmenter, job: PretrainJo
     step = step0
     warm = cfg.warmup_epochs * max(1, math.ceil(len(X) / (cfg.batch_size * ctx.world)))
     for idx in batches(len(X), cfg.batch_size, g_order, ctx, drop_last=True):
-        lr = cosine_lr(step, total_steps, warm, cfg.lr)
+        lr = cosine_lr(step, total_steps, warm, cfg.lr) if cfg.lr_schedule == "cosine" else cfg.lr
         for pg in opt.param_groups:
             pg["lr"] = lr
         x = X[idx]
         if stage == 1:
             out = model(aug(x, g), None, 1, g)
         else:
-            v1, v2 = aug.two_views(x, g)
+            v1, v2 = aug.two_views(x, g, job.pretrain.views)
             out = model(v1, v2, 2, g)
         loss = out["loss"]
         if not torch.isfinite(loss):
@@ -113,7 +113,7 @@ def evaluate(model, X: torch.Tensor, job: PretrainJob, stage: int) -> dict:
         if stage == 1:
             out = model(x, None, 1, g)
         else:
-            v1, v2 = aug.two_views(x, g)
+            v1, v2 = aug.two_views(x, g, job.pretrain.views)
             out = model(v1, v2, 2, g)
         for k, v in out.items():
             sums[k] = sums.get(k, 0.0) + float(v) * len(x)

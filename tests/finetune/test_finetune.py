@@ -81,7 +81,7 @@ def test_finetune_writes_a_loadable_classifier(synth_root, pre_run, tmp_path, pr
 def test_model_selection_sees_only_validation_subjects(synth_root, pre_run, tmp_path, monkeypatch):
     seen = []
     real = fr.evaluate
-    monkeypatch.setattr(fr, "evaluate", lambda model, X, y, classes: seen.append(X.copy()) or real(model, X, y, classes))
+    monkeypatch.setattr(fr, "evaluate", lambda model, X, y, classes, feats=None: seen.append(X.copy()) or real(model, X, y, classes, feats))
     d = run(fjob(synth_root, pre_run, epochs=2), out=tmp_path / "ft", log=quiet, progress=False)
     info = json.loads((d / "run.json").read_text())
     assert len(seen) == 2  # one validation pass per epoch
@@ -104,7 +104,7 @@ def test_smote_never_touches_validation_windows(synth_root, pre_run, tmp_path, m
     monkeypatch.setattr(BorderlineSMOTE, "fit_resample", spy)
     seen = []
     real_eval = fr.evaluate
-    monkeypatch.setattr(fr, "evaluate", lambda model, X, y, classes: seen.append(len(X)) or real_eval(model, X, y, classes))
+    monkeypatch.setattr(fr, "evaluate", lambda model, X, y, classes, feats=None: seen.append(len(X)) or real_eval(model, X, y, classes, feats))
     logs = []
     d = run(fjob(synth_root, pre_run, smote=True, epochs=1), out=tmp_path / "ft", log=logs.append, progress=False)
     info = json.loads((d / "run.json").read_text())
