@@ -104,7 +104,8 @@ class EncoderConfig(_Config):
     def __post_init__(self) -> None:
         _check(self.d_model % self.n_heads == 0, "d_model must be divisible by n_heads")
         _check(self.norm in ("pre", "post"), f"norm must be 'pre' or 'post', got {self.norm!r}")
-        _check(self.input_frame in ("device", "gravity"), f"input_frame must be 'device' or 'gravity', got {self.input_frame!r}")
+        _check(self.input_frame in ("device", "gravity", "heading"),
+               f"input_frame must be 'device', 'gravity' or 'heading', got {self.input_frame!r}")
         _check(self.input_scaling in ("physical", "source_stats", "instance"),
                f"input_scaling must be physical, source_stats or instance, got {self.input_scaling!r}")
 
