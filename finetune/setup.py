@@ -24,6 +24,11 @@ def default_window(encoder_run: str | None, datasets: tuple[str, ...], data_dir)
 
 def source_classes(space: str, datasets: tuple[str, ...], window: WindowConfig, data_dir, on_bad: str = "error",
                    extra_label_sets: tuple[set, ...] = ()) -> tuple[str, ...]:
-    """The named space intersected with the source datasets' (and any extra) label sets."""
-    sets = [set(prepare(d, data_dir, window, on_bad=on_bad).labels.tolist()) for d in datasets]
-    return LabelSpace.named(space).intersect(*sets, *extra_label_sets).classes
+    """The named space intersected with the source datasets' pooled label set (and any extra sets).
+
+    The sources' labels are pooled: a class that one source has at a finer level than another
+    (UCI's upstairs/downstairs against WISDM's stairs) stays fine, and the windows with the
+    coarser label are left out of the supervised part (they still feed pretraining).
+    """
+    pooled = set().union(*(set(prepare(d, data_dir, window, on_bad=on_bad).labels.tolist()) for d in datasets))
+    return LabelSpace.named(space).intersect(pooled, *extra_label_sets).classes
