@@ -136,8 +136,8 @@ class AugmentConfig(_Config):
 class PretrainConfig(_Config):
     """Hierarchical pretraining: stage 1 masked reconstruction, stage 2 masked + contrastive."""
 
-    stage1_epochs: int = 20  # masked reconstruction only
-    stage2_epochs: int = 20  # masked reconstruction + NT-Xent
+    stage1_epochs: int = 5  # masked reconstruction only
+    stage2_epochs: int = 5  # masked reconstruction + NT-Xent
     batch_size: int = 256
     lr: float = 2e-3  # peak learning rate (AdamW, linear warm-up then cosine decay)
     warmup_epochs: int = 2

@@ -64,6 +64,7 @@ def matrix_cmd(
     pretrain_epochs: Annotated[Optional[int], typer.Option("--pretrain-epochs", help="Pretraining epochs for a ~1,700-window source (scaled down for larger ones).")] = None,
     finetune_epochs: Annotated[Optional[int], typer.Option("--finetune-epochs", help="Finetuning epochs (default configs/finetune.toml).")] = None,
     shard: Annotated[str, typer.Option("--shard", help="K/N: run the K-th of N shards (N processes can share one folder).")] = "0/1",
+    report_only: Annotated[bool, typer.Option("--report-only", help="Train nothing: rewrite report.md from the rows already in results/<name>.")] = False,
 ) -> None:
     """All directed pairs x methods x heads x seeds, resumable; writes results/<name>/report.md."""
     from crosshar import paths
@@ -81,5 +82,5 @@ def matrix_cmd(
                       pretrain_epochs=pretrain_epochs, finetune_epochs=finetune_epochs,
                       targets_only=split(targets_only), shard=(k, n))
     name = name or f"matrix-{'-'.join(mc.datasets)}{'-quick' if quick else ''}"
-    report = run_matrix(mc, paths.home() / "results" / name, log=console.print)
+    report = run_matrix(mc, paths.home() / "results" / name, log=console.print, report_only=report_only)
     console.print(report.read_text())

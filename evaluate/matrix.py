@@ -253,10 +253,14 @@ def plan(mc: MatrixConfig) -> list[Cell]:
     return [c for c in cells if zlib.crc32(f"{c.seed}|{'+'.join(c.sources)}".encode()) % n == k]
 
 
-def run_matrix(mc: MatrixConfig, root: Path, log: Callable[[str], None] = print) -> Path:
-    """Run every missing cell of this shard, then write report.md, rows.jsonl and plots under `root`."""
+def run_matrix(mc: MatrixConfig, root: Path, log: Callable[[str], None] = print, report_only: bool = False) -> Path:
+    """Run every missing cell of this shard, then write report.md, rows.jsonl and plots under `root`.
+    With `report_only`, train nothing: rewrite report.md from the rows already there."""
     root.mkdir(parents=True, exist_ok=True)
     rows_path = root / "rows.jsonl"
+    if report_only:
+        write_report(mc, read_rows(rows_path), root)
+        return root / "report.md"
     rows = read_rows(rows_path)
     have = {(r["source"], r["target"], r["method"], r["head"], r["seed"]) for r in rows}
     t_start, cpu_start = time.time(), time.process_time()
