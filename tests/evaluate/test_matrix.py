@@ -4,7 +4,6 @@ and a rerun that adds nothing and trains nothing."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -44,8 +43,6 @@ def test_matrix_all_methods_and_resume(synth, home, tiny_configs, monkeypatch):
     monkeypatch.setattr(pr, "run", lambda *a, **k: pytest.fail("pretrained again"))
     monkeypatch.setattr(fr, "run", lambda *a, **k: pytest.fail("finetuned again"))
     before = (root / "rows.jsonl").read_text()
-    t0 = time.time()
-    run_matrix(mc, root, log=lambda *_: None)
+    run_matrix(mc, root, log=lambda *_: None)  # (what it must not do is guarded above, not its duration)
     assert (root / "rows.jsonl").read_text() == before
-    assert time.time() - t0 < 10
     assert report.read_text().count("| uci → motion |") == 2
