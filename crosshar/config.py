@@ -54,7 +54,10 @@ class _Config:
 
     def replace(self, **changes: Any) -> Self:
         changes = {k: v for k, v in changes.items() if v is not None}
-        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+        try:
+            return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+        except (TypeError, ValueError) as e:  # an option out of range: one line, like a bad TOML value
+            raise ConfigError(f"[{type(self).__name__}] {e}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)  # type: ignore[call-overload]

@@ -40,13 +40,14 @@ def cross_cmd(
     head: Annotated[Optional[str], typer.Option("--head", help="Head of the model to use or train.")] = None,
     run: Annotated[Optional[Path], typer.Option("--run", help="Finetuned run folder or best.pt (default: the latest for the source; trained if none).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Results folder (default results/cross/<source>_to_<target>_<head>).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the results folder if it holds an earlier evaluation.")] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Evaluate a source model on every window of an unseen target dataset."""
     from crosshar.evaluate.run import cross
 
     src = [d.strip() for d in dataset.split(",") if d.strip()]
-    res = cross(src, target, head=head, run=run, data_dir=data_dir, out=out, log=console.print)
+    res = cross(src, target, head=head, run=run, data_dir=data_dir, out=out, log=console.print, force=force)
     print_report(res)
 
 

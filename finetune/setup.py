@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from crosshar.config import WindowConfig
 from crosshar.data.labels import LabelSpace
 from crosshar.data.store import prepare
@@ -16,9 +14,9 @@ def default_window(encoder_run: str | None, datasets: tuple[str, ...], data_dir)
     if encoder_run is not None:
         from crosshar import checkpoint
 
-        p = Path(encoder_run)
-        ck = checkpoint.load(p / "best.pt" if p.is_dir() else p)
-        return WindowConfig.from_dict(ck["job"]["window"])
+        ck = checkpoint.load(encoder_run, "crosshar-pretrain/1", keys=("job",))
+        with checkpoint.reading(encoder_run):
+            return WindowConfig.from_dict(ck["job"]["window"])
     return C.load("window")
 
 

@@ -64,7 +64,7 @@ def test_load_with_overrides(tmp_path):
     f.write_text("stage1_epochs = 3\nbatch_size = 8\n")
     cfg = load("pretrain", f, batch_size=16)
     assert (cfg.stage1_epochs, cfg.batch_size, cfg.stage2_epochs) == (3, 16, PretrainConfig().stage2_epochs)
-    with pytest.raises(ValueError, match="mask_ratio"):  # overrides are validated too
+    with pytest.raises(ConfigError, match="mask_ratio"):  # overrides are validated too
         load("pretrain", mask_ratio=2.0)
 
 

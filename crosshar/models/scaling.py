@@ -6,9 +6,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from crosshar.limits import GRAVITY  # noqa: F401  (re-exported)
 from crosshar.models.frame import gravity_align, heading_align
-
-GRAVITY = 9.80665  # m/s^2, standard gravity
 
 MODES = ("physical", "source_stats", "instance")
 FRAMES = ("device", "gravity", "heading")
