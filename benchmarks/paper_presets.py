@@ -75,7 +75,7 @@ def job_for(head: str, preset: str, seed: int, classes, test_subjects, label_rat
         head_cfg, fcfg = C.head_preset(head, preset, C.load("finetune", head=head, label_rate=label_rate, seed=seed))
     asked = fcfg.epochs
     epochs = epochs or EPOCHS.get((head, preset)) or asked
-    if fcfg.schedule == "step":  # keep the schedule's shape: drops at the same fractions of training
+    if fcfg.lr_schedule == "step":  # keep the schedule's shape: drops at the same fractions of training
         fcfg = fcfg.replace(step_epochs=max(1, round(fcfg.step_epochs * epochs / asked)))
     fcfg = fcfg.replace(epochs=epochs, patience=max(fcfg.patience, epochs) if preset != "default" else fcfg.patience)
     return FinetuneJob(("uci",), WINDOW, fcfg, C.load("augment_finetune"), classes, "locomotion6", None,
@@ -119,7 +119,7 @@ def main() -> None:
                    "params": count_params(h), "macs": macs_per_window(h, (WINDOW.window, 6)),
                    "epochs": job.finetune.epochs, "recipe_epochs": asked, "epochs_run": epochs_run,
                    "optimizer": job.finetune.optimizer, "lr": job.finetune.lr, "batch_size": job.finetune.batch_size,
-                   "schedule": job.finetune.schedule, "center_loss": job.finetune.center_loss,
+                   "schedule": job.finetune.lr_schedule, "center_loss": job.finetune.center_loss,
                    "smote": job.finetune.smote, "train_s": secs}
             rows.append(row)
             print(f"{head:14s} {preset:8s} acc {_ms(accs)}  macro-F1 {_ms(f1s)}  params {row['params']:,}  "

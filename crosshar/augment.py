@@ -24,8 +24,9 @@ from crosshar.config import AugmentConfig
 from crosshar.registry import AUGMENTATIONS
 
 __all__ = [
-    "rotate", "permute_axes", "tilt", "gain_bias", "noise", "time_warp", "Augmenter",
-    "random_rotation_matrices", "proper_axis_permutations", "apply_frame_rotation",
+    "rotate", "mirror", "yaw", "permute_axes", "tilt", "gain_bias", "noise", "time_warp", "Augmenter",
+    "random_rotation_matrices", "proper_axis_permutations", "apply_frame_rotation", "apply_frame_transform",
+    "horizontal_axes", "tstcc_views",
 ]
 
 
@@ -70,6 +71,50 @@ def apply_frame_rotation(x: Tensor, rot: Tensor) -> Tensor:
     b, t, c = x.shape
     v = x.reshape(b, t, c // 3, 3)
     return torch.einsum("bij,btsj->btsi", rot.to(x.dtype), v).reshape(b, t, c)
+
+
+def apply_frame_transform(x: Tensor, m: Tensor) -> Tensor:
+    """Express `x` in a frame changed by an orthogonal matrix `m`, proper (rotation) or not (mirror).
+
+    Acceleration is a polar vector: a' = M a. The gyroscope measures an axial vector (a
+    pseudovector, like a cross product), which picks up the determinant: w' = det(M) M w. For a
+    rotation (det +1) both rules coincide with `apply_frame_rotation`; for a reflection (det -1)
+    the gyro turns the other way, as the mirror image of a turning body does. Only with this rule
+    does the transformed window still obey the rigid-body law d(acc)/dt = -w x acc.
+
+    Args:
+        x: (B, T, C) with C = 3 (acc) or 6 (acc, gyro).
+        m: (B, 3, 3) orthogonal matrices.
+
+    Returns:
+        (B, T, C) in the new frame.
+    """
+    b, t, c = x.shape
+    m = m.to(x.dtype)
+    acc = torch.einsum("bij,btj->bti", m, x[..., :3])
+    if c == 3:
+        return acc
+    det = torch.linalg.det(m.to(torch.float64)).to(x.dtype)[:, None, None]
+    gyro = det * torch.einsum("bij,btj->bti", m, x[..., 3:])
+    return torch.cat([acc, gyro], dim=-1)
+
+
+def horizontal_axes(x: Tensor, g: torch.Generator) -> Tensor:
+    """(B, 3) float64 unit vectors perpendicular to each window's mean acceleration, random heading.
+
+    The mean acceleration over a window approximates gravity (the dynamic part averages out), so
+    these axes are horizontal in the world. Windows with no gravity estimate (mean ~ 0) get a
+    uniformly random axis.
+    """
+    b = x.shape[0]
+    r = torch.randn((b, 3), generator=g, device=g.device, dtype=torch.float64).to(x.device)
+    grav = x[:, :, :3].mean(dim=1).to(torch.float64)
+    grav_norm = grav.norm(dim=1, keepdim=True)
+    has_grav = grav_norm > 1e-3
+    axis = torch.where(has_grav, torch.linalg.cross(grav / grav_norm.clamp_min(1e-12), r), r)
+    axis_norm = axis.norm(dim=1, keepdim=True)
+    axis = torch.where(axis_norm > 1e-9, axis, r)  # r (almost) parallel to gravity: probability ~ 0
+    return axis / axis.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
 def random_rotation_matrices(n: int, g: torch.Generator, dtype: torch.dtype = torch.float32) -> Tensor:
@@ -181,6 +226,58 @@ def permute_axes(x: Tensor, g: torch.Generator, p: float = 1.0) -> Tensor:
     return apply_frame_rotation(x, rot)
 
 
+@AUGMENTATIONS.register("mirror")
+def mirror(x: Tensor, g: torch.Generator, p: float = 0.5) -> Tensor:
+    """Left/right mirror image: a reflection of the device frame through a vertical plane.
+
+    Physics: the same activity recorded on the other side of the body (left vs right pocket, belt
+    clip on the other hip, the other wrist) is, to first order, the mirror image of the recording.
+    A reflection M = I - 2 n n^T (det -1) through the plane that contains gravity (n horizontal,
+    random heading) maps acc as a polar vector (a' = M a, gravity unchanged) and the gyro as an
+    axial vector (w' = det(M) M w = -M w). No rotation (det +1) can produce this, so SO(3)
+    augmentation alone leaves the model free to rely on the handedness of the source dataset.
+    Time reversal is *not* offered: it would turn upstairs into a physically different motion.
+
+    Args:
+        x: (B, T, C) windows, C = 3 or 6, physical units.
+        g: generator for all randomness.
+        p: probability that a window is mirrored (the others are unchanged).
+
+    Returns:
+        (B, T, C) windows, same dtype.
+    """
+    _check_window(x)
+    n = horizontal_axes(x, g)  # (B, 3) float64
+    m = torch.eye(3, dtype=torch.float64, device=x.device) - 2 * n[:, :, None] * n[:, None, :]
+    keep = torch.rand((x.shape[0],), generator=g, device=g.device).to(x.device) < p
+    m = torch.where(keep[:, None, None], m, torch.eye(3, dtype=m.dtype, device=m.device).expand_as(m))
+    return apply_frame_transform(x, m)
+
+
+@AUGMENTATIONS.register("yaw")
+def yaw(x: Tensor, g: torch.Generator, deg: float = 180.0) -> Tensor:
+    """Random heading: rotation about the window's gravity direction by U(-deg, deg) degrees.
+
+    Physics: the gravity-aligned frame fixes "up" but not which way the device faces around it,
+    and that heading differs between a belt clip, a trouser pocket and a wrist, so a model that
+    sees one dataset's headings only can mistake another's for a different activity. Turning acc
+    and gyro together about the mean acceleration keeps gravity, magnitudes and the rigid-body law,
+    unlike a full SO(3) rotation, which also hides which way is up.
+
+    Args:
+        x: (B, T, C) windows, C = 3 or 6.
+        g: generator for all randomness.
+        deg: half-width of the heading range in degrees (180: any heading).
+    """
+    _check_window(x)
+    grav = x[:, :, :3].mean(dim=1).to(torch.float64)
+    norm = grav.norm(dim=1, keepdim=True)
+    fallback = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64, device=x.device).expand_as(grav)
+    axis = torch.where(norm > 1e-3, grav / norm.clamp_min(1e-12), fallback)
+    angle = (2 * torch.rand((x.shape[0],), generator=g, device=g.device, dtype=torch.float64) - 1).to(x.device)
+    return apply_frame_rotation(x, _rodrigues(axis, angle * math.radians(deg)))
+
+
 @AUGMENTATIONS.register("tilt")
 def tilt(x: Tensor, g: torch.Generator, deg: float = 5.0) -> Tensor:
     """Small tilt of the device: rotation by N(0, deg) degrees about a random horizontal axis.
@@ -197,18 +294,9 @@ def tilt(x: Tensor, g: torch.Generator, deg: float = 5.0) -> Tensor:
         deg: standard deviation of the tilt angle in degrees.
     """
     _check_window(x)
-    b = x.shape[0]
-    r = torch.randn((b, 3), generator=g, device=g.device, dtype=torch.float64).to(x.device)
-    angle = torch.randn((b,), generator=g, device=g.device, dtype=torch.float64).to(x.device)
+    axis = horizontal_axes(x, g)
+    angle = torch.randn((x.shape[0],), generator=g, device=g.device, dtype=torch.float64).to(x.device)
     angle = angle * math.radians(deg)
-    grav = x[:, :, :3].mean(dim=1).to(torch.float64)
-    grav_norm = grav.norm(dim=1, keepdim=True)
-    has_grav = grav_norm > 1e-3
-    axis = torch.where(has_grav, torch.linalg.cross(grav / grav_norm.clamp_min(1e-12), r), r)
-    axis_norm = axis.norm(dim=1, keepdim=True)
-    # r (almost) parallel to gravity: fall back to r itself (probability ~ 0)
-    axis = torch.where(axis_norm > 1e-9, axis, r)
-    axis = axis / axis.norm(dim=1, keepdim=True).clamp_min(1e-12)
     return apply_frame_rotation(x, _rodrigues(axis, angle))
 
 
@@ -310,13 +398,51 @@ def time_warp(x: Tensor, g: torch.Generator, cadence: float = 0.1) -> Tensor:
 
 
 # ---------------------------------------------------------------------------------------------
+# CrossHAR's contrastive views (TS-TCC): not physical, kept for the paper's recipe only
+# ---------------------------------------------------------------------------------------------
+
+def tstcc_views(x: Tensor, g: torch.Generator, scale_mean: float = 2.0, scale_std: float = 1.1,
+                max_segments: int = 5, jitter: float = 0.8) -> tuple[Tensor, Tensor]:
+    """CrossHAR's weak and strong views (TS-TCC, Eldele et al. 2021), for the `paper` recipe.
+
+    Weak: every channel multiplied by a factor ~ N(scale_mean, scale_std). Strong: the window cut
+    into 2..max_segments pieces at random points, the pieces shuffled, plus Gaussian jitter of
+    `jitter` times each channel's standard deviation in the window. Neither is a physical model of
+    another recording (a shuffled window is no motion anyone makes, and per-channel scaling breaks
+    the acc/gyro rotation law); crosshar's own recipe uses two physically augmented views instead.
+
+    Args:
+        x: (B, T, C) windows.
+        g: generator for all randomness.
+
+    Returns:
+        (weak, strong), each (B, T, C).
+    """
+    _check_window(x)
+    b, t, c = x.shape
+    weak = x * (scale_mean + scale_std * _randn((b, 1, c), g, x))
+    n_seg = torch.randint(2, max_segments + 1, (b,), generator=g, device=g.device).cpu()
+    order = []
+    for i in range(b):
+        cuts = torch.sort(torch.randperm(t - 1, generator=g, device=g.device)[: int(n_seg[i]) - 1].cpu() + 1).values
+        pieces = torch.tensor_split(torch.arange(t), cuts)
+        perm = torch.randperm(len(pieces), generator=g, device=g.device).cpu()
+        order.append(torch.cat([pieces[j] for j in perm]))
+    idx = torch.stack(order).to(x.device)  # (B, T)
+    strong = x.gather(1, idx[:, :, None].expand(b, t, c))
+    strong = strong + jitter * x.std(dim=1, keepdim=True) * _randn(tuple(x.shape), g, x)
+    return weak, strong
+
+
+# ---------------------------------------------------------------------------------------------
 # composition
 # ---------------------------------------------------------------------------------------------
 
 class Augmenter:
     """All enabled augmentations of an AugmentConfig, composed in physical order.
 
-    Order: time warp and body-position amplitude (the motion itself), device orientation (rotation, axis permutation, tilt),
+    Order: time warp and body-position amplitude (the motion itself), device orientation and side of the
+    body (rotation, axis permutation, mirror, heading, tilt),
     sensor calibration (gain and bias, in the device frame), sensor noise. A zero in the config
     disables an operation, so an all-zero AugmentConfig gives the identity. With 3 channels the
     gyro parts are skipped.
@@ -351,6 +477,10 @@ class Augmenter:
             x = rotate(x, g, cfg.rotation_p)
         if cfg.axis_permute_p > 0:
             x = permute_axes(x, g, cfg.axis_permute_p)
+        if cfg.mirror_p > 0:
+            x = mirror(x, g, cfg.mirror_p)
+        if cfg.yaw_deg > 0:
+            x = yaw(x, g, cfg.yaw_deg)
         if cfg.tilt_deg > 0:
             x = tilt(x, g, cfg.tilt_deg)
         if cfg.gain_std > 0 or cfg.bias_acc > 0 or (gyro and cfg.bias_gyro > 0):
@@ -359,8 +489,14 @@ class Augmenter:
             x = noise(x, g, cfg.noise_acc, cfg.noise_gyro)
         return x
 
-    def two_views(self, x: Tensor, g: torch.Generator) -> tuple[Tensor, Tensor]:
-        """Two independent augmentations of the same windows, for contrastive learning."""
+    def two_views(self, x: Tensor, g: torch.Generator, kind: str = "physical") -> tuple[Tensor, Tensor]:
+        """Two views of the same windows for contrastive learning: two independent physical
+        augmentations ("physical"), or one physical augmentation then CrossHAR's weak and strong
+        TS-TCC views of it ("tstcc", see `tstcc_views`)."""
+        if kind == "tstcc":
+            return tstcc_views(self(x, g), g)
+        if kind != "physical":
+            raise ValueError(f"views must be 'physical' or 'tstcc', got {kind!r}")
         return self(x, g), self(x, g)
 
     def __repr__(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
@@ -22,7 +23,13 @@ OnBad = Annotated[str, typer.Option("--on-bad", help="'error' (default): stop at
 
 
 def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn crosshar's own errors into a one-line message and exit code 2 (no traceback)."""
+    """Turn crosshar's own errors into a one-line message and exit code 2 (no traceback).
+
+    On Ctrl-C, `--resume` is suggested only to a command that has that option.
+    """
+    resumable = "resume" in inspect.signature(fn).parameters
+    interrupted = ("[yellow]interrupted[/]: checkpoints written so far are kept; rerun with --resume" if resumable
+                   else "[yellow]interrupted[/]: files are written whole or not at all, so none is half-written; rerun the command")
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -38,7 +45,7 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
                 raise typer.Exit(2) from None
             raise
         except KeyboardInterrupt:
-            err_console.print("[yellow]interrupted[/]: checkpoints written so far are kept; rerun with --resume")
+            err_console.print(interrupted)
             raise typer.Exit(130) from None
 
     return wrapper

@@ -54,7 +54,10 @@ class _Config:
 
     def replace(self, **changes: Any) -> Self:
         changes = {k: v for k, v in changes.items() if v is not None}
-        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+        try:
+            return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+        except (TypeError, ValueError) as e:  # an option out of range: one line, like a bad TOML value
+            raise ConfigError(f"[{type(self).__name__}] {e}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)  # type: ignore[call-overload]
@@ -104,7 +107,8 @@ class EncoderConfig(_Config):
     def __post_init__(self) -> None:
         _check(self.d_model % self.n_heads == 0, "d_model must be divisible by n_heads")
         _check(self.norm in ("pre", "post"), f"norm must be 'pre' or 'post', got {self.norm!r}")
-        _check(self.input_frame in ("device", "gravity"), f"input_frame must be 'device' or 'gravity', got {self.input_frame!r}")
+        _check(self.input_frame in ("device", "gravity", "heading"),
+               f"input_frame must be 'device', 'gravity' or 'heading', got {self.input_frame!r}")
         _check(self.input_scaling in ("physical", "source_stats", "instance"),
                f"input_scaling must be physical, source_stats or instance, got {self.input_scaling!r}")
 
@@ -115,6 +119,8 @@ class AugmentConfig(_Config):
 
     rotation_p: float = 1.0  # probability of a random SO(3) device rotation (acc and gyro together)
     axis_permute_p: float = 0.0  # probability of a proper signed axis permutation (det = +1)
+    mirror_p: float = 0.5  # probability of a left/right mirror image (reflection; gyro as an axial vector)
+    yaw_deg: float = 0.0  # random heading: rotation about gravity by U(-yaw_deg, yaw_deg) degrees
     tilt_deg: float = 0.0  # std of a small extra tilt (degrees), applied to both sensors
     gain_std: float = 0.1  # per-axis sensor gain ~ 1 + N(0, gain_std)
     bias_acc: float = 0.2  # per-axis accelerometer bias std (m/s^2)
@@ -133,8 +139,8 @@ class AugmentConfig(_Config):
 class PretrainConfig(_Config):
     """Hierarchical pretraining: stage 1 masked reconstruction, stage 2 masked + contrastive."""
 
-    stage1_epochs: int = 20  # masked reconstruction only
-    stage2_epochs: int = 20  # masked reconstruction + NT-Xent
+    stage1_epochs: int = 5  # masked reconstruction only
+    stage2_epochs: int = 5  # masked reconstruction + NT-Xent
     batch_size: int = 256
     lr: float = 2e-3  # peak learning rate (AdamW, linear warm-up then cosine decay)
     warmup_epochs: int = 2
@@ -148,6 +154,9 @@ class PretrainConfig(_Config):
     w_mse: float = 6.0  # stage 2 weight of the masked MSE
     w_contrast: float = 1.0  # stage 2 weight of NT-Xent
     proj_dim: int = 64  # width of the contrastive projection
+    lr_schedule: str = "cosine"  # "cosine" (linear warm-up, cosine decay) or "constant" (CrossHAR's Adam)
+    mask_per_window: bool = False  # one zeroing coin per window (LIMU-BERT / CrossHAR) instead of per step
+    views: str = "physical"  # stage-2 views: "physical" (two augmentations) or "tstcc" (CrossHAR's weak/strong)
     val_fraction: float = 0.2  # fraction of source training subjects held out for validation
     seed: int = 0
     num_workers: int = 0
@@ -155,6 +164,8 @@ class PretrainConfig(_Config):
     def __post_init__(self) -> None:
         _check(self.stage1_epochs >= 0 and self.stage2_epochs >= 0, "epochs must be >= 0")
         _check(0 < self.mask_ratio < 1, "mask_ratio must be in (0, 1)")
+        _check(self.views in ("physical", "tstcc"), f"views must be 'physical' or 'tstcc', got {self.views!r}")
+        _check(self.lr_schedule in ("cosine", "constant"), f"lr_schedule must be cosine or constant, got {self.lr_schedule!r}")
         _check(0 < self.val_fraction < 1, "val_fraction must be in (0, 1)")
         _check(self.temperature > 0, "temperature must be > 0")
 
@@ -175,7 +186,7 @@ class FinetuneConfig(_Config):
     lr: float = 1e-3
     weight_decay: float = 1e-4
     optimizer: str = "adamw"  # "adamw", "adam" (no weight decay unless set) or "lion"
-    schedule: str = "cosine"  # "cosine" (to 0 over the epochs), "step" (x step_gamma every step_epochs) or "constant"
+    lr_schedule: str = "cosine"  # "cosine" annealing over the epochs, "constant", or "step" (x step_gamma every step_epochs)
     step_epochs: int = 50  # "step" schedule: epochs between learning-rate drops
     step_gamma: float = 0.1  # "step" schedule: factor of each drop
     grad_clip: float = 5.0  # gradient-norm clipping (0 = off)
@@ -190,8 +201,8 @@ class FinetuneConfig(_Config):
     def __post_init__(self) -> None:
         _check(0 < self.label_rate <= 1, f"label_rate must be in (0, 1], got {self.label_rate}")
         _check(self.optimizer in ("adamw", "adam", "lion"), f"optimizer must be adamw, adam or lion, got {self.optimizer!r}")
-        _check(self.schedule in ("cosine", "step", "constant"),
-               f"schedule must be cosine, step or constant, got {self.schedule!r}")
+        _check(self.lr_schedule in ("cosine", "constant", "step"),
+               f"lr_schedule must be cosine, constant or step, got {self.lr_schedule!r}")
         _check(self.step_epochs >= 1 and 0 < self.step_gamma <= 1, "step_epochs must be >= 1 and step_gamma in (0, 1]")
         _check(self.center_on in ("features", "logits"), f"center_on must be features or logits, got {self.center_on!r}")
         _check(self.grad_clip >= 0, f"grad_clip must be >= 0, got {self.grad_clip}")
@@ -214,12 +225,35 @@ def config_dir() -> Path:
         return Path(__file__).resolve().parent.parent / "configs"
 
 
-def load(kind: str, path: str | Path | None = None, **overrides: Any) -> Any:
-    """Load the packaged default (or `path`) for a concern and apply non-None overrides.
+RECIPES = ("default", "paper")
+
+
+def recipe(name: str | None) -> dict[str, dict[str, Any]]:
+    """The overrides a named recipe puts on top of the defaults, one table per config kind.
+
+    "default" is the shipped configs as they are; "paper" (`configs/recipes/paper.toml`) is
+    CrossHAR as published, reproduced in crosshar's code. Tables: encoder, augment,
+    augment_finetune, pretrain, finetune, head.
+    """
+    if name in (None, "default"):
+        return {}
+    if name not in RECIPES:
+        raise ConfigError(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
+    p = config_dir() / "recipes" / f"{name}.toml"
+    try:
+        return tomllib.loads(p.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{p}: {e}") from None
+
+
+def load(kind: str, path: str | Path | None = None, recipe_name: str | None = None, **overrides: Any) -> Any:
+    """Load the packaged default (or `path`) for a concern, then a recipe's table for it, then
+    non-None overrides.
 
     Args:
         kind: "window", "encoder", "augment" (pretraining), "augment_finetune", "pretrain", "finetune"
             or "cross".
+        recipe_name: None / "default", or "paper" (see `recipe`).
     """
     classes = {
         "window": WindowConfig, "encoder": EncoderConfig, "augment": AugmentConfig, "augment_finetune": AugmentConfig,
@@ -229,7 +263,13 @@ def load(kind: str, path: str | Path | None = None, **overrides: Any) -> Any:
         raise ConfigError(f"unknown config kind {kind!r}")
     cls = classes[kind]
     p = Path(path) if path is not None else config_dir() / f"{kind}.toml"
+    if path is not None and not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
     cfg = cls.from_toml(p) if p.is_file() else cls()
+    table = recipe(recipe_name).get(kind, {})
+    if table:
+        merged = cfg.to_dict() | table
+        cfg = cls.from_dict(merged, source=f"recipe {recipe_name!r} [{kind}]")
     return cfg.replace(**overrides)
 
 
@@ -240,17 +280,21 @@ def _read_toml(p: Path) -> dict[str, Any]:
         raise ConfigError(f"{p}: not valid TOML: {e}") from None
 
 
-def head_config(name: str, path: str | Path | None = None) -> dict[str, Any]:
-    """Keyword arguments for a head's constructor from `configs/heads/<name>.toml`.
+def head_config(name: str, path: str | Path | None = None, recipe_name: str | None = None) -> dict[str, Any]:
+    """Keyword arguments for a head's constructor from `configs/heads/<name>.toml`, then the
+    recipe's [head] table when the recipe's head is this one.
 
-    A preset file's `[finetune]` table is not a head option; `head_preset` reads it.
+    A head preset file's `[finetune]` table is not a head option; `head_preset` reads it.
     """
     p = Path(path) if path is not None else config_dir() / "heads" / f"{name}.toml"
-    if not p.is_file():
-        return {}
-    d = _read_toml(p)
-    d.pop("finetune", None)
-    return d
+    if path is not None and not p.is_file():
+        raise ConfigError(f"head config file not found: {p}")
+    kw: dict[str, Any] = _read_toml(p) if p.is_file() else {}
+    kw.pop("finetune", None)
+    r = recipe(recipe_name)
+    if r.get("finetune", {}).get("head") == name:
+        kw |= r.get("head", {})
+    return kw
 
 
 def preset_path(name: str, preset: str = "default") -> Path:
@@ -302,4 +346,5 @@ def head_preset(name: str, preset: str = "default", finetune: FinetuneConfig | N
 __all__ = [
     "WindowConfig", "EncoderConfig", "AugmentConfig", "PretrainConfig", "FinetuneConfig",
     "CrossConfig", "load", "head_config", "head_preset", "list_presets", "preset_path", "config_dir", "field",
+    "recipe", "RECIPES",
 ]

@@ -39,7 +39,7 @@ from crosshar.data.windows import CHANNELS
 from crosshar.errors import CrossharError
 from crosshar.models import classifier
 from crosshar.models.scaling import GRAVITY
-from crosshar.runtime.model import SIDECAR_FORMAT, sha256_file, sidecar_path
+from crosshar.runtime.sidecar import SIDECAR_FORMAT, sha256_file, sidecar_path, validate
 
 FP32_TOL = 1e-4  # max |p_onnx - p_torch| over all windows and classes for the float model
 RECURRENT_OPS = {"LSTM", "GRU", "RNN"}
@@ -203,14 +203,17 @@ def _unshare_gemm_weights(path: Path) -> int:
 
 
 def sidecar(meta: dict[str, Any], onnx_path: Path, opset: int, **extra: Any) -> dict[str, Any]:
-    """What the runtime needs to feed the graph, plus provenance (see the module docstring)."""
+    """What the runtime needs to feed the graph, plus provenance (see the module docstring).
+
+    Checked against the schema the runtime applies (crosshar.runtime.sidecar) before it is written.
+    """
     w = WindowConfig.from_dict(meta["window"])
     norm = {"kind": w.normalize}
     if w.normalize == "zscore_subject":
         norm["runtime"] = ("the model was trained on per-subject, per-channel z-normalised windows: the "
                            "runtime z-normalises each window with running per-channel mean and std of the "
                            "stream (one stream = one subject); the graph input is then the normalised window")
-    return {
+    return validate({
         "format": SIDECAR_FORMAT,
         "model": onnx_path.name,
         "input": {"name": "window", "shape": ["batch", w.window, w.n_channels], "dtype": "float32"},
@@ -237,7 +240,7 @@ def sidecar(meta: dict[str, Any], onnx_path: Path, opset: int, **extra: Any) -> 
         "size_bytes": onnx_path.stat().st_size,
         "crosshar_version": __version__,
         **extra,
-    }
+    }, sidecar_path(onnx_path))
 
 
 def _check_windows(windows: np.ndarray | None, w: WindowConfig, what: str) -> np.ndarray | None:

@@ -40,44 +40,52 @@ def cross_cmd(
     head: Annotated[Optional[str], typer.Option("--head", help="Head of the model to use or train.")] = None,
     run: Annotated[Optional[Path], typer.Option("--run", help="Finetuned run folder or best.pt (default: the latest for the source; trained if none).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Results folder (default results/cross/<source>_to_<target>_<head>).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the results folder if it holds an earlier evaluation.")] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Evaluate a source model on every window of an unseen target dataset."""
     from crosshar.evaluate.run import cross
 
     src = [d.strip() for d in dataset.split(",") if d.strip()]
-    res = cross(src, target, head=head, run=run, data_dir=data_dir, out=out, log=console.print)
+    res = cross(src, target, head=head, run=run, data_dir=data_dir, out=out, log=console.print, force=force)
     print_report(res)
 
 
 @friendly
 def matrix_cmd(
-    datasets: Annotated[str, typer.Option("--datasets", help="Datasets, comma-separated; every directed pair is run.")] = "uci,motion,wisdm",
-    heads: Annotated[str, typer.Option("--heads", help="Heads, comma-separated.")] = "transformer",
-    seeds: Annotated[int, typer.Option("--seeds", help="Seeds per cell.")] = 3,
-    label_rate: Annotated[float, typer.Option("--label-rate", help="Fraction of source labels.")] = 0.1,
-    methods: Annotated[str, typer.Option("--methods", help="Comma-separated subset of scratch,scratch_aug,mask,contrast,crosshar,oracle.")] = "scratch,scratch_aug,mask,contrast,crosshar,oracle",
+    datasets: Annotated[str, typer.Option("--datasets", "-d", help="Datasets, comma-separated; every directed pair is run.")] = "uci,motion,wisdm",
+    targets_only: Annotated[str, typer.Option("--targets-only", help="Datasets used only as targets (e.g. hhar), comma-separated.")] = "",
+    heads: Annotated[str, typer.Option("--heads", help="Heads, comma-separated.")] = "din",
+    seeds: Annotated[int, typer.Option("--seeds", help="Number of seeds per cell (0, 1, ... seeds-1).")] = 3,
+    label_rate: Annotated[float, typer.Option("--label-rate", "-lr", help="Fraction of source labels.")] = 0.1,
+    methods: Annotated[str, typer.Option("--methods", help="Comma-separated rows (see `evaluate/matrix.py`): scratch, mask, contrast, crosshar, crosshar_nomirror, crosshar_device, crosshar_full, crosshar_paper, multi, oracle, oracle_full.")] = ",".join(
+        ("scratch", "mask", "contrast", "crosshar", "crosshar_nomirror", "crosshar_device", "crosshar_paper", "multi", "oracle", "oracle_full")),
     name: Annotated[Optional[str], typer.Option("--name", help="Report folder results/<name> (default from the options).")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Short schedules: the same matrix in a few minutes.")] = False,
-    pretrain_epochs: Annotated[Optional[int], typer.Option("--pretrain-epochs")] = None,
-    finetune_epochs: Annotated[Optional[int], typer.Option("--finetune-epochs")] = None,
+    pretrain_epochs: Annotated[Optional[int], typer.Option("--pretrain-epochs", help="Pretraining epochs for a ~1,700-window source (scaled down for larger ones).")] = None,
+    finetune_epochs: Annotated[Optional[int], typer.Option("--finetune-epochs", help="Finetuning epochs (default configs/finetune.toml).")] = None,
+    shard: Annotated[str, typer.Option("--shard", help="K/N: run the K-th of N shards (N processes can share one folder).")] = "0/1",
+    report_only: Annotated[bool, typer.Option("--report-only", help="Train nothing: rewrite report.md from the rows already in results/<name>.")] = False,
     preset: Annotated[str, typer.Option("--preset", help="Head preset of every finetune: default or paper (docs/paper_presets.md).")] = "default",
 ) -> None:
     """All directed pairs x methods x heads x seeds, resumable; writes results/<name>/report.md."""
     from crosshar import config as C
     from crosshar import paths
     from crosshar.errors import ConfigError
-    from crosshar.evaluate.matrix import METHODS, MatrixConfig, run_matrix
+    from crosshar.evaluate.matrix import MatrixConfig, run_matrix
 
-    ms = tuple(m.strip() for m in methods.split(",") if m.strip())
-    bad = [m for m in ms if m not in METHODS]
-    if bad:
-        raise ConfigError(f"unknown method(s) {bad}; known: {', '.join(METHODS)}")
-    mc = MatrixConfig(tuple(d.strip() for d in datasets.split(",")), tuple(h.strip() for h in heads.split(",")),
-                      seeds, label_rate, methods=ms, quick=quick, pretrain_epochs=pretrain_epochs,
-                      finetune_epochs=finetune_epochs, preset=preset)
+    def split(v: str) -> tuple[str, ...]:
+        return tuple(x.strip() for x in v.split(",") if x.strip())
+
+    try:
+        k, n = (int(x) for x in shard.split("/"))
+    except ValueError:
+        raise ConfigError(f"--shard must look like K/N (e.g. 0/2), got {shard!r}") from None
+    mc = MatrixConfig(split(datasets), split(heads), seeds, label_rate, methods=split(methods), quick=quick,
+                      pretrain_epochs=pretrain_epochs, finetune_epochs=finetune_epochs,
+                      targets_only=split(targets_only), shard=(k, n), preset=preset)
     for h in mc.heads:  # a missing preset is an error before any training
         C.head_preset(h, preset)
     name = name or f"matrix-{'-'.join(mc.datasets)}{'-quick' if quick else ''}{'' if preset == 'default' else '-' + preset}"
-    report = run_matrix(mc, paths.home() / "results" / name, log=console.print)
+    report = run_matrix(mc, paths.home() / "results" / name, log=console.print, report_only=report_only)
     console.print(report.read_text())

@@ -120,8 +120,11 @@ def train_default(source: list[str], window: WindowConfig, head: str, label_spac
 
 
 def cross(source: list[str], target: str, head: str | None = None, run: str | Path | None = None,
-          data_dir=None, out: Path | None = None, log: Callable[[str], None] = print) -> dict:
-    """Evaluate a source model on every window of `target`; write results JSON and confusion PNG."""
+          data_dir=None, out: Path | None = None, log: Callable[[str], None] = print, force: bool = False) -> dict:
+    """Evaluate a source model on every window of `target`; write results JSON and confusion PNG.
+
+    An existing results folder is not overwritten unless `force` (CrossharError naming it).
+    """
     guard.check_names(source, target)
     ccfg = C.load("cross", head=head)
     need = target_window(target, data_dir)
@@ -142,6 +145,11 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
             run = train_default(source, want, ccfg.head, ccfg.label_space, ccfg.label_rate, data_dir, log)
     model, meta = clf.load(run)
     guard.check_run(meta, target)
+    name = f"{'+'.join(meta['source'])}_to_{target}_{meta['head']}"
+    out = Path(out) if out is not None else paths.home() / "results" / "cross" / name
+    if (out / "results.json").is_file() and not force:
+        raise CrossharError(f"{out / 'results.json'} exists (an earlier evaluation); pass --force to overwrite it "
+                            f"or --out DIR to write elsewhere")
     mwin = WindowConfig.from_dict(meta["window"])
     if need is not None and mwin != need:
         raise CrossharError(f"the model {run} uses windows {mwin.to_dict()}, but {target} needs {need.to_dict()}; "
@@ -152,8 +160,6 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
     t0 = time.time()
     report, y, pred, space = score(model, meta, tws)
     seconds = time.time() - t0
-    name = f"{'+'.join(meta['source'])}_to_{target}_{meta['head']}"
-    out = Path(out) if out is not None else paths.home() / "results" / "cross" / name
     out.mkdir(parents=True, exist_ok=True)
     confusion_png(report, out / "confusion.png", f"{'+'.join(meta['source'])} -> {target} ({meta['head']})")
     results = {

@@ -44,7 +44,7 @@ def finetune_cmd(
     epochs: Annotated[Optional[int], typer.Option("--epochs")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed")] = None,
     smote: Annotated[Optional[bool], typer.Option("--smote/--no-smote", help="Borderline-SMOTE on training windows.")] = None,
-    optimizer: Annotated[Optional[str], typer.Option("--optimizer", help="adamw or lion.")] = None,
+    optimizer: Annotated[Optional[str], typer.Option("--optimizer", help="adamw, adam or lion.")] = None,
     center_loss: Annotated[Optional[float], typer.Option("--center-loss", help="Weight of the center loss.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default runs/finetune/<dataset>-<time>).")] = None,
     data_dir: DataDir = None,

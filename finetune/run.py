@@ -51,8 +51,8 @@ class FinetuneJob:
     label_space: str = "crosshar4"
     encoder_run: str | None = None
     head_cfg: dict = field(default_factory=dict)
-    scaling: str = "physical"  # used when there is no encoder run
-    frame: str = "device"  # used when there is no encoder run: "device" or "gravity" (crosshar.models.frame)
+    scaling: str | None = None  # no encoder run: input scaling (None: configs/encoder.toml's, as a pretrained model's)
+    frame: str | None = None  # no encoder run: "device" or "gravity" (None: configs/encoder.toml's)
     data_dir: str | None = None
     on_bad: str = "error"
     exclude_subjects: tuple[str, ...] = ()
@@ -80,9 +80,23 @@ def predict(model: clf.HARClassifier, X: np.ndarray, batch: int = 512) -> np.nda
     return torch.cat([model(torch.from_numpy(X[i:i + batch])) for i in range(0, len(X), batch)]).numpy()
 
 
-def evaluate(model: clf.HARClassifier, X: np.ndarray, y: np.ndarray, classes: list[str]) -> dict:
-    pred = predict(model, X).argmax(1)
+def evaluate(model: clf.HARClassifier, X: np.ndarray, y: np.ndarray, classes: list[str],
+             features: torch.Tensor | None = None) -> dict:
+    """Metrics on (X, y); with `features` (the frozen encoder's output for X) only the head runs."""
+    if features is None:
+        pred = predict(model, X).argmax(1)
+    else:
+        model.eval()
+        with torch.no_grad():
+            pred = torch.cat([model.head(f) for f in features.split(512)]).argmax(1).numpy()
     return classification_report(y, pred, classes)
+
+
+@torch.no_grad()
+def frozen_features(model: clf.HARClassifier, X: np.ndarray, batch: int = 512) -> torch.Tensor:
+    """(N, T, C) -> (N, T, D) head inputs, computed once: a frozen encoder gives the same every epoch."""
+    model.eval()
+    return torch.cat([model.features(torch.from_numpy(X[i:i + batch])) for i in range(0, len(X), batch)])
 
 
 def encode_labels(ws: WindowSet, space: LabelSpace) -> tuple[WindowSet, np.ndarray]:
@@ -93,8 +107,14 @@ def encode_labels(ws: WindowSet, space: LabelSpace) -> tuple[WindowSet, np.ndarr
 
 def build_model(job: FinetuneJob) -> tuple[clf.HARClassifier, dict]:
     """The classifier and its checkpoint meta (encoder from the pretraining run when given)."""
-    enc, enc_cfg, split, scaling, frame = None, None, None, job.scaling, job.frame
-    if job.encoder_run is not None:
+    enc, enc_cfg, split = None, None, None
+    if job.encoder_run is None:  # the same input pipeline as a pretrained model's, unless told otherwise
+        from crosshar import config as C
+
+        default = C.load("encoder")
+        scaling, frame = job.scaling or default.input_scaling, job.frame or default.input_frame
+        scaler = InputScaler(scaling, job.window.n_channels, frame=frame)
+    else:
         from crosshar.pretrain.run import load_encoder
 
         enc, scaler, jd = load_encoder(job.encoder_run)
@@ -103,8 +123,6 @@ def build_model(job: FinetuneJob) -> tuple[clf.HARClassifier, dict]:
                               f"but finetuning asks for {job.window.to_dict()}")
         enc_cfg, split, scaling = jd["encoder"], jd["split"], jd["encoder"]["input_scaling"]
         frame = jd["encoder"].get("input_frame", "device")
-    else:
-        scaler = InputScaler(scaling, job.window.n_channels, frame=frame)
     in_dim = enc.embed_dim if enc is not None else job.window.n_channels
     head = create_head(job.finetune.head, in_dim, len(job.classes), seq_len=job.window.window, **job.head_cfg)
     model = clf.HARClassifier(scaler, enc, head)
@@ -132,10 +150,10 @@ def make_optimizer(cfg: FinetuneConfig, params: list) -> tuple[torch.optim.Optim
         opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     else:
         opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if cfg.schedule == "step":
+    if cfg.lr_schedule == "step":
         sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.step_epochs, gamma=cfg.step_gamma)
-    elif cfg.schedule == "constant":
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+    elif cfg.lr_schedule == "constant":
+        sched = torch.optim.lr_scheduler.ConstantLR(opt, factor=1.0)
     else:
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.epochs, 1))
     return opt, sched
@@ -189,6 +207,8 @@ def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], No
     Xtr_t, ytr_t = torch.from_numpy(Xtr), torch.from_numpy(ytr).long()
     best, history, bad_epochs = {"macro_f1": -1.0, "epoch": 0}, [], 0
     t0 = time.time()
+    frozen = model.encoder is not None and cfg.freeze
+    val_feats = frozen_features(model, val.X) if frozen else None
     for epoch in range(cfg.epochs):
         g = generator(cfg.seed, epoch)
         torch.manual_seed(cfg.seed * 7919 + epoch)
@@ -219,7 +239,7 @@ def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], No
             tot += float(loss.detach()) * len(idx)
             n += len(idx)
         sched.step()
-        va = evaluate(model, val.X, yva, list(job.classes))
+        va = evaluate(model, val.X, yva, list(job.classes), val_feats)
         rec = {"epoch": epoch + 1, "train_loss": tot / max(n, 1), "val_accuracy": va["accuracy"], "val_macro_f1": va["macro_f1"]}
         history.append(rec)
         tb.scalars(epoch + 1, **{f"finetune/{k}": v for k, v in rec.items() if k != "epoch"})

@@ -25,19 +25,20 @@ def pretrain_cmd(
     data_dir: DataDir = None,
     on_bad: OnBad = "error",
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    preset: Annotated[str, typer.Option("--preset", help="'default' (crosshar's recipe) or 'paper' (CrossHAR as published: configs/recipes/paper.toml).")] = "default",
 ) -> None:
     """Hierarchical self-supervised pretraining (CrossHAR) of a shared encoder on unlabelled source windows."""
     from crosshar import config as C
     from crosshar.pretrain.run import PretrainJob, run
 
-    pcfg = C.load("pretrain", config, seed=seed)
+    pcfg = C.load("pretrain", config, preset, seed=seed)
     if epochs is not None:
         s1 = round(epochs * pcfg.stage1_epochs / max(pcfg.epochs, 1))
         pcfg = pcfg.replace(stage1_epochs=s1, stage2_epochs=epochs - s1)
     job = PretrainJob(
         datasets=tuple(d.strip() for d in dataset.split(",") if d.strip()),
         window=C.load("window", window_config, channels=channels),
-        encoder=C.load("encoder", encoder_config), augment=C.load("augment", augment_config),
+        encoder=C.load("encoder", encoder_config, preset), augment=C.load("augment", augment_config, preset),
         pretrain=pcfg, data_dir=None if data_dir is None else str(data_dir), on_bad=on_bad,
     )
     run(job, out=out, resume=resume, log=console.print, progress=not quiet)

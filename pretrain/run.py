@@ -31,6 +31,7 @@ from crosshar.training import (TB, Dist, batches, cosine_lr, find_runs, generato
                                new_run_dir, sync_buffers, write_run_info)
 
 FORMAT = "crosshar-pretrain/1"
+CHECKPOINT_KEYS = ("model", "job", "split")  # what load_encoder reads
 
 
 @dataclass(frozen=True)
@@ -77,14 +78,14 @@ def train_one_epoch(model, opt, X: torch.Tensor, aug: Augmenter, job: PretrainJo
     step = step0
     warm = cfg.warmup_epochs * max(1, math.ceil(len(X) / (cfg.batch_size * ctx.world)))
     for idx in batches(len(X), cfg.batch_size, g_order, ctx, drop_last=True):
-        lr = cosine_lr(step, total_steps, warm, cfg.lr)
+        lr = cosine_lr(step, total_steps, warm, cfg.lr) if cfg.lr_schedule == "cosine" else cfg.lr
         for pg in opt.param_groups:
             pg["lr"] = lr
         x = X[idx]
         if stage == 1:
             out = model(aug(x, g), None, 1, g)
         else:
-            v1, v2 = aug.two_views(x, g)
+            v1, v2 = aug.two_views(x, g, job.pretrain.views)
             out = model(v1, v2, 2, g)
         loss = out["loss"]
         if not torch.isfinite(loss):
@@ -113,7 +114,7 @@ def evaluate(model, X: torch.Tensor, job: PretrainJob, stage: int) -> dict:
         if stage == 1:
             out = model(x, None, 1, g)
         else:
-            v1, v2 = aug.two_views(x, g)
+            v1, v2 = aug.two_views(x, g, job.pretrain.views)
             out = model(v1, v2, 2, g)
         for k, v in out.items():
             sums[k] = sums.get(k, 0.0) + float(v) * len(x)
@@ -147,7 +148,7 @@ def run(job: PretrainJob, out: str | Path | None = None, resume: bool = False,
     start_epoch, step, history, best = 0, 0, [], {"stage": 0, "val_loss": math.inf, "epoch": -1}
     last = run_dir / "last.pt"
     if resume and last.is_file():
-        ck = checkpoint.load(last)
+        ck = checkpoint.load(last, FORMAT, keys=CHECKPOINT_KEYS + ("optimizer", "epoch", "step", "history", "best"))
         _check_same_job(ck, job, last)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
@@ -275,17 +276,13 @@ class _Bar:
 
 def load_encoder(path: str | Path) -> tuple[Encoder, InputScaler, dict]:
     """(encoder, scaler, job dict) from a pretraining run folder or checkpoint (best.pt by default)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "best.pt"
-    ck = checkpoint.load(path)
-    if ck.get("format") != FORMAT:
-        raise CrossharError(f"{path}: not a crosshar pretraining checkpoint")
+    ck = checkpoint.load(path, FORMAT, keys=CHECKPOINT_KEYS)
     jd = ck["job"]
-    job = PretrainJob(tuple(jd["datasets"]), WindowConfig.from_dict(jd["window"]), EncoderConfig.from_dict(jd["encoder"]),
-                      AugmentConfig.from_dict(jd["augment"]), PretrainConfig.from_dict(jd["pretrain"]))
-    m = Model(job)
-    m.load_state_dict(ck["model"])
+    with checkpoint.reading(path):
+        job = PretrainJob(tuple(jd["datasets"]), WindowConfig.from_dict(jd["window"]), EncoderConfig.from_dict(jd["encoder"]),
+                          AugmentConfig.from_dict(jd["augment"]), PretrainConfig.from_dict(jd["pretrain"]))
+        m = Model(job)
+        m.load_state_dict(ck["model"])
     jd = dict(jd, split=ck["split"], path=str(path))
     return m.encoder.eval(), m.scaler.eval(), jd
 

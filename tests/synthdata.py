@@ -138,10 +138,16 @@ def tiny_configs(monkeypatch):
     tiny = {"encoder": TINY_ENCODER, "pretrain": TINY_PRETRAIN, "finetune": TINY_FINETUNE,
             "cross": C.CrossConfig(head="linear", label_rate=0.5)}
 
-    def load(kind, path=None, **overrides):
+    schedule = {"epochs", "stage1_epochs", "stage2_epochs", "batch_size"}
+
+    def load(kind, path=None, recipe_name=None, **overrides):
         if path is None and kind in tiny:
-            return tiny[kind].replace(**overrides)
-        return real(kind, path, **overrides)
+            cfg = tiny[kind]
+            table = {k: v for k, v in C.recipe(recipe_name).get(kind, {}).items() if k not in schedule}
+            if table:  # a recipe's architecture and losses, on the tiny schedule
+                cfg = type(cfg).from_dict(cfg.to_dict() | table)
+            return cfg.replace(**overrides)
+        return real(kind, path, recipe_name, **overrides)
 
     monkeypatch.setattr(C, "load", load)
     return tiny

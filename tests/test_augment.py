@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from crosshar.augment import (
-    Augmenter, apply_frame_rotation, gain_bias, noise, permute_axes, proper_axis_permutations,
-    random_rotation_matrices, rotate, tilt, time_warp,
+    Augmenter, apply_frame_rotation, apply_frame_transform, gain_bias, mirror, noise, permute_axes,
+    proper_axis_permutations, random_rotation_matrices, rotate, tilt, time_warp, yaw,
 )
 from crosshar.config import AugmentConfig
 from crosshar.registry import AUGMENTATIONS
 
-NAMES = ["rotate", "permute_axes", "tilt", "gain_bias", "noise", "time_warp"]
+NAMES = ["rotate", "mirror", "yaw", "permute_axes", "tilt", "gain_bias", "noise", "time_warp"]
 
 
 
@@ -185,7 +187,7 @@ def test_bad_input_is_rejected():
 
 
 def test_augmenter_all_zero_config_is_identity():
-    zero = AugmentConfig(rotation_p=0, axis_permute_p=0, tilt_deg=0, gain_std=0, bias_acc=0,
+    zero = AugmentConfig(rotation_p=0, axis_permute_p=0, mirror_p=0, yaw_deg=0, tilt_deg=0, gain_std=0, bias_acc=0,
                          bias_gyro=0, noise_acc=0, noise_gyro=0, cadence=0, body_amplitude=0)
     for c in (3, 6):
         x = imu_windows(c=c)
@@ -207,7 +209,7 @@ def test_augmenter_default_config_and_two_views():
 
 def test_augmenter_rotation_only_keeps_norms():
     x = imu_windows()
-    only_rot = AugmentConfig(rotation_p=1, gain_std=0, bias_acc=0, bias_gyro=0, noise_acc=0,
+    only_rot = AugmentConfig(rotation_p=1, mirror_p=0.5, yaw_deg=90, gain_std=0, bias_acc=0, bias_gyro=0, noise_acc=0,
                              noise_gyro=0, cadence=0, axis_permute_p=1, tilt_deg=10, body_amplitude=0)
     y = Augmenter(only_rot, 6)(x, gen(1))
     torch.testing.assert_close(y[..., :3].norm(dim=-1), x[..., :3].norm(dim=-1))
@@ -235,3 +237,85 @@ def test_body_amplitude_scales_motion_not_gravity():
     assert s_acc.min() >= 1 / 1.5 - 1e-4 and s_acc.max() <= 1.5 + 1e-4
     assert s_acc.std() > 0.05  # different windows, different factors
     assert torch.equal(body_amplitude(x, gen(3), spread=0.0), x)
+
+
+# -- mirror ---------------------------------------------------------------------------------
+
+def _rotation_law(x: torch.Tensor, rate: float = 20.0) -> float:
+    """Slope of d(acc)/dt against -w x acc over all windows: +1 for a consistent rigid-body reading."""
+    sys.path.insert(0, str(Path(__file__).parent / "data"))
+    from rawfmt import rotation_slope
+
+    num = den = 0.0
+    for w in x.double().numpy():
+        n, d = rotation_slope(w[:, :3], w[:, 3:], rate)
+        num, den = num + n, den + d
+    return num / den
+
+
+def test_mirror_is_a_reflection_keeping_gravity_with_gyro_as_an_axial_vector():
+    x = imu_windows(b=64)
+    y = mirror(x, gen(3), p=1.0)
+    # magnitudes kept, gravity (the window mean) kept: the mirror plane is vertical
+    torch.testing.assert_close(y[..., :3].norm(dim=-1), x[..., :3].norm(dim=-1))
+    torch.testing.assert_close(y[..., 3:].norm(dim=-1), x[..., 3:].norm(dim=-1))
+    torch.testing.assert_close(y[..., :3].mean(1), x[..., :3].mean(1), atol=1e-4, rtol=1e-4)
+    # the acc map is a reflection (det -1), and the gyro map is -1 times it (axial vector)
+    m = torch.linalg.lstsq(x[0, :, :3].double(), y[0, :, :3].double()).solution.T
+    mg = torch.linalg.lstsq(x[0, :, 3:].double(), y[0, :, 3:].double()).solution.T
+    assert torch.linalg.det(m).item() == pytest.approx(-1.0, abs=1e-4)
+    torch.testing.assert_close(mg, -m, atol=1e-4, rtol=1e-4)
+    # p = 0 is the identity; p = 0.5 mirrors about half of the windows
+    assert torch.equal(mirror(x, gen(3), p=0.0), x)
+    changed = (mirror(imu_windows(b=400), gen(4), p=0.5) != imu_windows(b=400)).flatten(1).any(1).float().mean()
+    assert 0.4 < changed.item() < 0.6
+
+
+def test_apply_frame_transform_treats_gyro_as_axial_and_matches_rotation_for_det_plus_one():
+    x = imu_windows(b=4)
+    rot = random_rotation_matrices(4, gen(0))
+    torch.testing.assert_close(apply_frame_transform(x, rot), apply_frame_rotation(x, rot))
+    flip = torch.diag(torch.tensor([-1.0, 1.0, 1.0])).expand(4, 3, 3)
+    y = apply_frame_transform(x, flip)
+    torch.testing.assert_close(y[..., :3], x[..., :3] * torch.tensor([-1.0, 1.0, 1.0]))
+    torch.testing.assert_close(y[..., 3:], x[..., 3:] * torch.tensor([1.0, -1.0, -1.0]))
+
+
+@pytest.mark.realdata
+def test_mirrored_real_recordings_still_obey_the_rigid_body_law():
+    """On real UCI windows, d(acc)/dt = -w x acc holds before and after the mirror, and fails when
+    the gyro is (wrongly) reflected as a polar vector: the test can tell the two rules apart."""
+    import os
+
+    from crosshar.config import WindowConfig
+    from crosshar.data.store import prepare
+
+    if not os.environ.get("CROSSHAR_DATA"):
+        pytest.skip("CROSSHAR_DATA is not set (real-data test: point it at the raw datasets folder)")
+    ws = prepare("uci", None, WindowConfig())
+    still = torch.from_numpy(ws.X[::4]).double()
+    before = _rotation_law(still)
+    after = _rotation_law(mirror(still, gen(0), p=1.0))
+    n = torch.eye(3, dtype=torch.float64) - 2 * torch.outer(torch.tensor([0.0, 0.6, 0.8]), torch.tensor([0.0, 0.6, 0.8]))
+    polar = torch.cat([still[..., :3] @ n.T, still[..., 3:] @ n.T], dim=-1)  # gyro treated like acc: wrong
+    wrong = _rotation_law(polar)
+    print(f"\n[mirror] rotation-law slope on real uci windows: before {before:.2f}, mirrored {after:.2f}, "
+          f"gyro reflected as a polar vector {wrong:.2f}")
+    assert before > 0.5 and after > 0.5
+    assert abs(after - before) < 0.05
+    assert wrong < -0.5
+
+
+def test_yaw_turns_about_gravity_only():
+    x = imu_windows(b=64)
+    y = yaw(x, gen(5), deg=180.0)
+    torch.testing.assert_close(y[..., :3].mean(1), x[..., :3].mean(1), atol=1e-4, rtol=1e-4)  # gravity kept
+    torch.testing.assert_close(y[..., 3:].norm(dim=-1), x[..., 3:].norm(dim=-1))
+    m = torch.linalg.lstsq(x[0, :, :3].double(), y[0, :, :3].double()).solution.T
+    assert torch.linalg.det(m).item() == pytest.approx(1.0, abs=1e-4)  # a rotation, not a mirror
+    mg = torch.linalg.lstsq(x[0, :, 3:].double(), y[0, :, 3:].double()).solution.T
+    torch.testing.assert_close(mg, m, atol=1e-4, rtol=1e-4)  # the same rotation for the gyro
+    # the heading angle spreads over (-deg, deg): the horizontal part of acc turns by it
+    small = yaw(x, gen(5), deg=10.0)
+    assert (small - x).abs().max() < (y - x).abs().max()
+    torch.testing.assert_close(yaw(x, gen(5), deg=0.0), x)

@@ -123,7 +123,7 @@ def test_finetune_preset_paper_trains_the_papers_model_and_recipe(synth, home, t
     assert res.exit_code == 0, res.output
     info = json.loads((tmp_path / "ft" / "run.json").read_text())
     ft, head = info["configs"]["finetune"], info["configs"]["head"]
-    assert (ft["optimizer"], ft["schedule"], ft["augment"], ft["epochs"]) == ("adam", "constant", False, 1)  # --epochs wins
+    assert (ft["optimizer"], ft["lr_schedule"], ft["augment"], ft["epochs"]) == ("adam", "constant", False, 1)  # --epochs wins
     assert head["filters"] == 16 and head["final_lstm"] == 64 and head["attention_scale"] is False
 
 

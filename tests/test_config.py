@@ -64,7 +64,7 @@ def test_load_with_overrides(tmp_path):
     f.write_text("stage1_epochs = 3\nbatch_size = 8\n")
     cfg = load("pretrain", f, batch_size=16)
     assert (cfg.stage1_epochs, cfg.batch_size, cfg.stage2_epochs) == (3, 16, PretrainConfig().stage2_epochs)
-    with pytest.raises(ValueError, match="mask_ratio"):  # overrides are validated too
+    with pytest.raises(ConfigError, match="mask_ratio"):  # overrides are validated too
         load("pretrain", mask_ratio=2.0)
 
 
@@ -124,4 +124,19 @@ def test_head_config_invalid_toml(tmp_path):
     f.write_text("dim = [1,\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         head_config("linear", f)
-    assert C.head_config("linear", tmp_path / "absent.toml") == {}
+    with pytest.raises(ConfigError, match="not found"):  # an explicit path that is not there is an error
+        C.head_config("linear", tmp_path / "absent.toml")
+    with pytest.raises(ConfigError, match="not found"):
+        C.load("pretrain", tmp_path / "absent.toml")
+
+
+def test_paper_recipe_overrides_the_defaults_and_unknown_recipes_are_errors():
+    enc = C.load("encoder", recipe_name="paper")
+    assert (enc.n_layers, enc.norm, enc.input_scaling, enc.input_frame) == (1, "post", "instance", "device")
+    assert C.load("augment", recipe_name="paper").mirror_p == 0 and C.load("augment").mirror_p > 0
+    p = C.load("pretrain", recipe_name="paper", seed=3)  # explicit overrides still win
+    assert (p.views, p.mask_per_window, p.lr_schedule, p.seed) == ("tstcc", True, "constant", 3)
+    assert C.head_config("transformer", recipe_name="paper")["d_ff"] == 2048
+    assert C.head_config("din", recipe_name="paper") == C.head_config("din")  # the recipe's head is the transformer
+    with pytest.raises(ConfigError, match="unknown recipe"):
+        C.load("encoder", recipe_name="nonsense")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -122,14 +121,17 @@ def prepare_cmd(
 @friendly
 def info_cmd(dataset: Name, data_dir: DataDir = None) -> None:
     """Show the manifests of a dataset's prepared versions (config, counts, provenance)."""
-    from crosshar.data.store import cached
+    from crosshar.data.store import cached, read_manifest
 
     found = cached(dataset)
     if not found:
         console.print(f"{dataset}: not prepared yet; run `crosshar data prepare -d {dataset}`")
         raise typer.Exit(1)
     for m in found:
-        man = json.loads(m.read_text())
+        man = read_manifest(m)
+        if man is None:
+            console.print(f"[bold]{m.name}[/]: damaged (not a manifest); `crosshar data prepare -d {dataset}` rebuilds it")
+            continue
         console.print(f"[bold]{m.name}[/]: {man['n_windows']:,} windows from {man['n_recordings']} recordings "
                       f"({man['n_files']} files, fingerprint {man['fingerprint']}), window {man['window']}")
         console.print(f"  per class: {man['per_class']}", soft_wrap=True)

@@ -55,10 +55,11 @@ from crosshar.config import _Config
 from crosshar.data.base import BadRows, Dataset
 from crosshar.data.io import DataFolder, Entry, read_bytes
 from crosshar.data.labels import VOCAB
-from crosshar.data.recording import GRAVITY, Recording
+from crosshar.data.recording import GRAVITY, Recording, out_of_range, range_problem
 from crosshar.data.rows import Col, Rows, TextFile
 from crosshar.data.timegrid import NS, grid, interpolate, nearest
-from crosshar.errors import ConfigError, MissingDataError
+from crosshar.errors import ConfigError, DataError, MissingDataError
+from crosshar.limits import limit_of
 from crosshar.registry import DATASETS
 
 DESCRIPTOR = "crosshar.toml"
@@ -235,6 +236,8 @@ class Custom(Dataset):
             bad("no data rows", tf.source)
             return []
         rows = _check_values(rows, desc, fixed, bad)
+        if "t" in rows.cols:
+            _check_rate(rows, desc)
         acc = np.stack([rows[f"acc{k}"] for k in range(3)], axis=1)
         acc = acc * (GRAVITY if desc.acc_unit == "g" else 1.0) * (-1.0 if desc.sign_convention == "ios" else 1.0)
         gyro = None
@@ -329,7 +332,9 @@ def _check_values(rows: Rows, desc: CustomDescriptor, fixed: dict[str, str], bad
     rows = rows.reject(rows["subject"] == "", lambda i: "empty subject", bad)
     sensors = [k for k in rows.cols if k.startswith(("acc", "gyro"))] + (["t"] if "t" in rows.cols else [])
     vals = np.stack([rows[k] for k in sensors], axis=1)
-    rows = rows.reject(~np.isfinite(vals).all(axis=1), lambda i: "NaN or infinite value", bad)
+    scale = {"acc": GRAVITY if desc.acc_unit == "g" else 1.0, "gyro": math.pi / 180 if desc.gyro_unit == "deg/s" else 1.0}
+    limit = np.array([math.inf if k == "t" else limit_of(k) / scale[k[:-1]] for k in sensors])  # in the file's units
+    rows = rows.reject(out_of_range(vals, limit), lambda i: range_problem(vals[i], limit), bad)
     if "t" in rows.cols:
         t, subj = rows["t"], rows["subject"]
         back = np.zeros(len(t), bool)
@@ -339,6 +344,23 @@ def _check_values(rows: Rows, desc: CustomDescriptor, fixed: dict[str, str], bad
                 back[sl.start + 1: sl.stop] = ts[1:] <= np.maximum.accumulate(ts[:-1])
         rows = rows.reject(back, lambda i: f"time stamp {t[i]:g} does not increase", bad)
     return rows
+
+
+def _check_rate(rows: Rows, desc: CustomDescriptor) -> None:
+    """The file's median time-stamp interval must match rate_hz: a wrong timestamp_unit is an error.
+
+    (Per span, `_time_spans` checks again; this catches a unit off by 1000, which would otherwise
+    cut every sample into its own recording at the max_gap_s test.)
+    """
+    dt = np.concatenate([np.diff(rows["t"][sl]) for _, sl in _subject_runs(rows["subject"])] or [np.zeros(0)])
+    dt = dt[dt > 0] * TIME_UNITS[desc.timestamp_unit]
+    if len(dt) == 0:
+        return
+    rate = 1.0 / float(np.median(dt))
+    if abs(rate / desc.rate_hz - 1) > RATE_TOLERANCE:
+        raise DataError(f"the time stamps imply {rate:.4g} Hz (median interval {np.median(dt):.4g} s with "
+                        f"timestamp_unit = {desc.timestamp_unit!r}) but {DESCRIPTOR} says rate_hz = {desc.rate_hz:g}; "
+                        f"fix timestamp_unit or rate_hz", rows.source)
 
 
 def _subject_runs(subject: np.ndarray):

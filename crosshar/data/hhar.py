@@ -57,10 +57,11 @@ import numpy as np
 from crosshar.config import WindowConfig
 from crosshar.data.base import BadRows, Dataset
 from crosshar.data.io import DataFolder, Entry, read_bytes
-from crosshar.data.recording import Recording
+from crosshar.data.recording import Recording, out_of_range, range_problem
 from crosshar.data.rows import Col, Rows, TextFile, codes
 from crosshar.data.timegrid import NS, grid, interpolate, intersect, median_rate, nearest, sort_unique, spans
 from crosshar.errors import MissingDataError
+from crosshar.limits import limit_of
 from crosshar.registry import DATASETS
 
 GT: dict[str, str] = {
@@ -289,7 +290,8 @@ def _read_raw(folder: DataFolder, entry: Entry, bad: BadRows, drop_null: bool) -
     known = np.isin(gt_names, [*GT, NULL])
     rows = rows.reject(~known[rows["gt"]], lambda i: f"unknown activity {str(gt_names[rows['gt'][i]])!r}; "
                        f"HHAR's gt is one of {', '.join([*GT, NULL])}", bad)
-    rows = rows.reject(~np.isfinite(_xyz(rows)).all(axis=1), lambda i: "NaN or infinite value", bad)
+    xyz, limit = _xyz(rows), limit_of("gyro" if "gyroscope" in entry.logical else "acc")  # m/s^2 or rad/s
+    rows = rows.reject(out_of_range(xyz, limit), lambda i: range_problem(xyz[i], limit), bad)
     n_null: dict = {}
     if drop_null:
         null = gt_names[rows["gt"]] == NULL

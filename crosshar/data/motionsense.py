@@ -49,6 +49,7 @@ from crosshar.data.io import DataFolder, Entry
 from crosshar.data.recording import GRAVITY, Recording
 from crosshar.data.uci import Table, read_table
 from crosshar.errors import MissingDataError
+from crosshar.limits import ACC_LIMIT, GYRO_LIMIT
 from crosshar.registry import DATASETS
 
 ACTIVITIES: dict[str, str] = {
@@ -172,7 +173,9 @@ class MotionSense(Dataset):
         if activity is None:
             return None
         # parse only gravity, rotationRate and userAcceleration (columns 4..12)
-        t = read_table(folder, e, bad, 1 + len(A_COLUMNS), delimiter=",", header=1, usecols=tuple(range(4, 13)))
+        g, w = ACC_LIMIT / GRAVITY / 2, GYRO_LIMIT  # gravity and user acceleration in g (their sum is checked), rad/s
+        t = read_table(folder, e, bad, 1 + len(A_COLUMNS), delimiter=",", header=1, usecols=tuple(range(4, 13)),
+                       limit=np.array([g, g, g, w, w, w, g, g, g]))
         if t is None or not self._header_ok(t, e, bad, A_COLUMNS):
             return None
         v = t.values[t.ok]
@@ -183,10 +186,10 @@ class MotionSense(Dataset):
         activity = self._activity(key[0], be, bad)
         if activity is None:
             return None
-        ta = read_table(folder, be, bad, 4, delimiter=",", header=1)
+        ta = read_table(folder, be, bad, 4, delimiter=",", header=1, limit=np.array([np.inf, *[ACC_LIMIT / GRAVITY] * 3]))
         if ta is None or not self._header_ok(ta, be, bad, XYZ_COLUMNS):
             return None
-        tg = read_table(folder, ce, bad, 4, delimiter=",", header=1)
+        tg = read_table(folder, ce, bad, 4, delimiter=",", header=1, limit=np.array([np.inf, *[GYRO_LIMIT] * 3]))
         if tg is None or not self._header_ok(tg, ce, bad, XYZ_COLUMNS):
             return None
         na, ng = len(ta.values), len(tg.values)

@@ -7,8 +7,31 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from crosshar.errors import DataError
+from crosshar.limits import ACC_LIMIT, GRAVITY, GYRO_LIMIT
 
-GRAVITY = 9.80665  # m/s^2
+__all__ = ["GRAVITY", "Recording", "out_of_range", "range_problem"]
+
+
+def out_of_range(values: np.ndarray, limit: float | np.ndarray) -> np.ndarray:
+    """(n,) True for each row of `values` (n, k) with a value that is NaN, infinite or |v| > limit.
+
+    `limit` is a number or one per column, in the values' own units (ACC_LIMIT / GRAVITY for g...).
+    Rows that pass become float32 without overflowing (the limits are far below 3.4e38).
+    """
+    with np.errstate(invalid="ignore"):
+        return ~(np.abs(values) <= limit).all(axis=1)
+
+
+def range_problem(row: np.ndarray, limit: float | np.ndarray, unit: str = "") -> str:
+    """Why one row failed `out_of_range`, for the bad-row report."""
+    lim = np.broadcast_to(np.asarray(limit, dtype=np.float64), row.shape)
+    for k, v in enumerate(row.tolist()):
+        if not np.isfinite(v):
+            return "NaN or infinite value"
+        if abs(v) > lim[k]:
+            return (f"value {v:g} is beyond any IMU's range (|value| <= {lim[k]:.4g}{unit}; "
+                    f"see crosshar.limits): a wrong unit or a corrupt value")
+    return ""
 
 
 @dataclass
@@ -45,7 +68,7 @@ class Recording:
         return int(self.acc.shape[0])
 
     def validate(self) -> "Recording":
-        """Check shapes and finiteness; raise DataError naming the source otherwise."""
+        """Check shapes, finiteness and plausible magnitudes (crosshar.limits); DataError naming the source."""
         n = self.acc.shape[0]
         if self.acc.ndim != 2 or self.acc.shape[1] != 3:
             raise DataError(f"acceleration must be (n, 3), got {self.acc.shape}", self.source)
@@ -55,10 +78,12 @@ class Recording:
             raise DataError(f"labels must be ({n},), got {self.labels.shape}", self.source)
         if not (self.rate > 0 and np.isfinite(self.rate)):
             raise DataError(f"sampling rate must be a positive number, got {self.rate}", self.source)
-        for name, a in (("acceleration", self.acc), ("gyroscope", self.gyro)):
-            if a is not None and not np.isfinite(a).all():
-                i = int(np.argwhere(~np.isfinite(a))[0, 0])
-                raise DataError(f"{name} has NaN or inf at sample {i}", self.source)
+        for name, a, limit, unit in (("acceleration", self.acc, ACC_LIMIT, " m/s^2"),
+                                     ("gyroscope", self.gyro, GYRO_LIMIT, " rad/s")):
+            bad = out_of_range(a, limit) if a is not None else np.zeros(0, bool)
+            if bad.any():  # checked in float64, before the values become float32
+                i = int(np.flatnonzero(bad)[0])
+                raise DataError(f"{name} sample {i}: {range_problem(a[i], limit, unit)}", self.source)
         self.acc = np.ascontiguousarray(self.acc, dtype=np.float32)
         if self.gyro is not None:
             self.gyro = np.ascontiguousarray(self.gyro, dtype=np.float32)

@@ -32,9 +32,10 @@ import numpy as np
 
 from crosshar.data.base import BadRows, Dataset
 from crosshar.data.io import DataFolder, Entry
-from crosshar.data.recording import Recording
+from crosshar.data.recording import Recording, out_of_range, range_problem
 from crosshar.data.rows import Col, TextFile
 from crosshar.errors import MissingDataError
+from crosshar.limits import limit_of
 from crosshar.registry import DATASETS
 
 LABELS: dict[str, str] = {
@@ -111,8 +112,9 @@ class Shoaib(Dataset):
                            f"{', '.join(LABELS)}", bad)
         labels = labels[known]
         values = np.stack([rows[c.name] for c in cols[1:]], axis=1)  # (n, 6 * blocks)
-        finite = np.isfinite(values).all(axis=1)
-        rows = rows.reject(~finite, lambda i: "NaN or infinite value", bad)
+        limit = np.array([limit_of("gyro" if name in GYRO else "acc") for _ in blocks for name in ACC + GYRO])
+        finite = ~out_of_range(values, limit)
+        rows = rows.reject(~finite, lambda i: range_problem(values[i], limit), bad)
         labels, values = labels[finite], values[finite]
         if len(rows) == 0:
             bad("no data rows", tf.source)

@@ -102,12 +102,11 @@ def prepare(
     key = _key(name, cfg, fp, on_bad)
     npz, man = cache / f"{name}-{key}.npz", cache / f"{name}-{key}.json"
     if not rebuild and npz.is_file() and man.is_file():
-        try:
-            with np.load(npz, allow_pickle=False) as z:
-                manifest = json.loads(man.read_text())
-                return WindowSet(z["X"], z["labels"], z["subjects"], z["sessions"], name, cfg, manifest)
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-            pass  # a damaged cache (truncated npz = bad zip, bad JSON = ValueError) is rebuilt
+        ws = _read_cache(npz, man, name, cfg)
+        if ws is not None:
+            return ws
+        if log:
+            log(f"the cache {npz.name} is damaged or inconsistent: rebuilding it")
     t0 = time.time()
     bad = BadRows(on_bad)
     recs = ds.load(folder, bad)
@@ -118,6 +117,13 @@ def prepare(
                 f"{no_gyro[0].source}", folder.root)
             recs = [r for r in recs if r.gyro is not None]
     ws = make_windows(recs, cfg, name)
+    seconds = cfg.window / cfg.rate_hz
+    short = sum(len(r) / r.rate < seconds for r in recs)
+    if len(ws) == 0:
+        raise DataError(f"dataset {name!r} gives no window of {cfg.window} samples ({seconds:g} s): "
+                        + _why_no_windows(recs, short, seconds, bad), folder.root)
+    if short and log:
+        log(f"{short} of {len(recs)} recordings are shorter than one window ({seconds:g} s) and gave no window")
     per_class, per_subject = ws.counts()
     ws.manifest = {
         "dataset": name,
@@ -127,6 +133,7 @@ def prepare(
         "fingerprint": fp,
         "n_files": len(files),
         "n_recordings": len(recs),
+        "n_short_recordings": int(short),
         "n_windows": len(ws),
         "per_class": per_class,
         "per_subject": per_subject,
@@ -141,6 +148,44 @@ def prepare(
     atomic_write_bytes(npz, buf)
     atomic_write_json(man, ws.manifest)
     return ws
+
+
+def _why_no_windows(recs: list, short: int, seconds: float, bad: BadRows) -> str:
+    if not recs:
+        return "no recording could be read" + (f" ({len(bad.skipped)} bad item(s) skipped)" if bad.skipped else "")
+    if short == len(recs):
+        longest = max(len(r) / r.rate for r in recs)
+        return (f"all {len(recs)} recordings are shorter than one window (the longest lasts {longest:.3g} s); "
+                "check the sampling rate, the time stamps' unit and max_gap_s")
+    return (f"none of the {len(recs)} recordings holds {seconds:g} s under one activity label; check the labels "
+            "(an empty label means unlabelled)")
+
+
+def read_manifest(path: Path) -> dict | None:
+    """A cache manifest, or None when it is not a readable JSON object with the counts."""
+    try:
+        m = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    need = ("n_windows", "n_recordings", "n_files", "fingerprint", "window", "per_class", "per_subject", "skipped")
+    return m if isinstance(m, dict) and all(k in m for k in need) else None
+
+
+def _read_cache(npz: Path, man: Path, name: str, cfg: WindowConfig) -> WindowSet | None:
+    """The cached windows, or None when any part is damaged or disagrees with another (then rebuilt)."""
+    manifest = read_manifest(man)
+    if manifest is None:
+        return None
+    try:
+        with np.load(npz, allow_pickle=False) as z:
+            X, labels, subjects, sessions = z["X"], z["labels"], z["subjects"], z["sessions"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None  # truncated npz = bad zip, object arrays refused = ValueError
+    n = manifest["n_windows"]
+    ok = (X.dtype == np.float32 and X.shape == (n, cfg.window, cfg.n_channels)
+          and all(a.shape == (n,) and a.dtype.kind == "U" for a in (labels, subjects, sessions))
+          and bool(np.isfinite(X).all()))
+    return WindowSet(X, labels, subjects, sessions, name, cfg, manifest) if ok else None
 
 
 def _npz_bytes(ws: WindowSet) -> bytes:

@@ -32,8 +32,9 @@ import numpy as np
 
 from crosshar.data.base import BadRows, Dataset
 from crosshar.data.io import DataFolder, Entry
-from crosshar.data.recording import GRAVITY, Recording
+from crosshar.data.recording import GRAVITY, Recording, out_of_range, range_problem
 from crosshar.errors import MissingDataError
+from crosshar.limits import ACC_LIMIT, GYRO_LIMIT
 from crosshar.registry import DATASETS
 
 # 1-based activity ids of HAPT (activity_labels.txt); UCI-HAR uses the first six.
@@ -82,6 +83,7 @@ def read_table(
     delimiter: str | None = None,
     header: int = 0,
     usecols: tuple[int, ...] | None = None,
+    limit: float | np.ndarray = np.inf,
 ) -> Table | None:
     """Parse a text table of `ncols` numbers per line, fast (numpy) with exact error lines.
 
@@ -93,6 +95,8 @@ def read_table(
 
     Args:
         delimiter: None for any whitespace (UCI), "," for csv.
+        limit: the largest plausible |value| in the file's units (one, or one per parsed column);
+            a row beyond it is bad like a NaN (crosshar.limits: a sensor cannot measure it).
         header: number of leading lines to skip (checked by the caller).
         usecols: keep only these columns (every line must still have `ncols`); only for a
             one-character delimiter, whose count is checked instead of parsing unused columns.
@@ -113,7 +117,7 @@ def read_table(
         else:  # unused columns were not parsed: check that every line has ncols fields
             body = (text.split("\n", header) + [""])[header]
             fast = body.count(delimiter) == (ncols - 1) * len(values)  # type: ignore[arg-type]
-        fast = fast and bool(np.isfinite(values).all())
+        fast = fast and not out_of_range(values, limit).any()
     except ValueError:
         fast = False
     if fast:
@@ -124,7 +128,8 @@ def read_table(
             line_no = np.array([i for i, s in enumerate(text.splitlines(), 1) if i > header and s.strip()])
         table = Table(values, np.ones(len(values), bool), line_no)
     else:
-        table = _read_table_slow(text, entry, bad, ncols, delimiter, header)
+        table = _read_table_slow(text, entry, bad, ncols, delimiter, header,
+                                 limit if usecols is None else _widen(limit, usecols, ncols))
         if usecols is not None:
             table.values = table.values[:, list(usecols)]
     if len(table.values) == 0:
@@ -135,8 +140,15 @@ def read_table(
     return table
 
 
+def _widen(limit: float | np.ndarray, usecols: tuple[int, ...], ncols: int) -> np.ndarray:
+    """Per-column limits of the parsed columns, spread onto all `ncols` (the others unlimited)."""
+    out = np.full(ncols, np.inf)
+    out[list(usecols)] = limit
+    return out
+
+
 def _read_table_slow(text: str, entry: Entry, bad: Callable, ncols: int,
-                     delimiter: str | None, header: int) -> Table:
+                     delimiter: str | None, header: int, limit: float | np.ndarray = np.inf) -> Table:
     rows: list[list[float]] = []
     ok: list[bool] = []
     line_no: list[int] = []
@@ -154,8 +166,7 @@ def _read_table_slow(text: str, entry: Entry, bad: Callable, ncols: int,
             except ValueError as e:
                 problem = str(e)
             else:
-                if not all(np.isfinite(row)):
-                    problem = "NaN or infinite value"
+                problem = range_problem(np.array(row), limit)
         if problem:
             bad(f"{problem}: {line[:80]!r}", entry.display(), i)
             row = [np.nan] * ncols
@@ -270,6 +281,11 @@ class UCI(Dataset):
     def _load_raw(self, folder: DataFolder, bad: BadRows, prefix: str, accs: list[Entry]) -> list[Recording]:
         exps: dict[int, dict] = {}  # exp -> parsed streams
         skipped: set[int] = set()  # experiments dropped (in skip mode) for bad files
+        have = {e.logical for e in accs}
+        for g in folder.glob(prefix + "gyro_exp*_user*.txt"):
+            if prefix + g.logical[len(prefix):].replace("gyro_", "acc_", 1) not in have:
+                bad(f"a gyroscope file without its accelerometer file "
+                    f"{g.logical[len(prefix):].replace('gyro_', 'acc_', 1)}: not used", g.display())
         for acc_e in accs:
             exp_s, user_s = _RAW.match(acc_e.logical).groups()  # type: ignore[union-attr]
             exp, user = int(exp_s), int(user_s)
@@ -278,8 +294,8 @@ class UCI(Dataset):
                 bad(f"no gyroscope file gyro_exp{exp_s}_user{user_s}.txt next to it", acc_e.display())
                 skipped.add(exp)
                 continue
-            acc = read_table(folder, acc_e, bad, 3)
-            gyro = read_table(folder, gyro_e, bad, 3) if acc is not None else None
+            acc = read_table(folder, acc_e, bad, 3, limit=ACC_LIMIT / GRAVITY)  # g
+            gyro = read_table(folder, gyro_e, bad, 3, limit=GYRO_LIMIT) if acc is not None else None
             if acc is None or gyro is None:
                 skipped.add(exp)
                 continue
@@ -351,7 +367,9 @@ class UCI(Dataset):
     def _load_windows(self, folder: DataFolder, bad: BadRows, split: str, files: dict[str, Entry]) -> list[Recording]:
         tables = {}
         for key, e in files.items():
-            t = read_table(folder, e, bad, 1 if key in ("subject", "y") else WINDOW)
+            limit = (np.inf if key in ("subject", "y") else GYRO_LIMIT if key.startswith("body_gyro")
+                     else ACC_LIMIT / GRAVITY)  # ids, rad/s, g
+            t = read_table(folder, e, bad, 1 if key in ("subject", "y") else WINDOW, limit=limit)
             if t is None:
                 return []  # reported; without one of the files the split cannot be read
             tables[key] = t

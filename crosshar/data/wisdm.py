@@ -43,10 +43,11 @@ import numpy as np
 
 from crosshar.data.base import BadRows, Dataset
 from crosshar.data.io import DataFolder, Entry
-from crosshar.data.recording import Recording
+from crosshar.data.recording import Recording, out_of_range, range_problem
 from crosshar.data.rows import Col, Rows, read_rows
 from crosshar.data.timegrid import NS, grid, interpolate, intersect, sort_unique, spans
 from crosshar.errors import MissingDataError
+from crosshar.limits import limit_of
 from crosshar.registry import DATASETS
 
 ACTIVITIES: dict[str, str] = {
@@ -201,7 +202,8 @@ def _read(folder: DataFolder, entry: Entry, sid: int, bad: BadRows) -> Rows | No
     rows = rows.reject(unknown, lambda i: f"unknown activity {str(rows['activity'][i])!r}; activity_key.txt has "
                        f"{', '.join(ACTIVITIES)}", bad)
     xyz = np.stack([rows["x"], rows["y"], rows["z"]], axis=1)
-    rows = rows.reject(~np.isfinite(xyz).all(axis=1), lambda i: "NaN or infinite value", bad)
+    limit = limit_of("gyro" if "_gyro_" in entry.logical else "acc")  # m/s^2 or rad/s
+    rows = rows.reject(out_of_range(xyz, limit), lambda i: range_problem(xyz[i], limit), bad)
     rows = _monotonic(rows, bad)
     if len(rows) == 0:
         return None

@@ -14,7 +14,6 @@ from torch import nn
 
 from crosshar import checkpoint
 from crosshar.config import EncoderConfig, WindowConfig
-from crosshar.errors import CrossharError
 from crosshar.models.encoder import Encoder
 from crosshar.models.heads import create_head
 from crosshar.models.scaling import InputScaler
@@ -66,12 +65,8 @@ def save(path: str | Path, model: HARClassifier, meta: dict[str, Any]) -> None:
 
 def load(path: str | Path) -> tuple[HARClassifier, dict[str, Any]]:
     """(model in eval mode, meta) from a finetuned checkpoint file or run folder."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "best.pt"
-    ck = checkpoint.load(path)
-    if ck.get("format") != FORMAT:
-        raise CrossharError(f"{path}: not a crosshar classifier checkpoint (format {ck.get('format')!r})")
-    model = build(ck["meta"])
-    model.load_state_dict(ck["state_dict"])
+    ck = checkpoint.load(path, FORMAT, keys=("meta", "state_dict"))
+    with checkpoint.reading(path):
+        model = build(ck["meta"])
+        model.load_state_dict(ck["state_dict"])
     return model.eval(), ck["meta"]

@@ -42,3 +42,43 @@ def gravity_align(x: Tensor) -> Tensor:
     if x.shape[-1] == 6:
         parts.append(x[..., 3:] @ R.transpose(1, 2))
     return torch.cat(parts, dim=-1)
+
+
+def heading_rotation(acc_up: Tensor, eps: float = 1e-6) -> Tensor:
+    """Rotations H (B, 3, 3) about +z that turn each window's main horizontal axis of motion onto +x.
+
+    Input: acc in the gravity frame (B, T, 3), +z up. The axis is the principal eigenvector of the
+    2 x 2 covariance of the horizontal acceleration (in closed form, so it exports to ONNX); its
+    sign, which the eigenvector does not fix, is chosen so that the third moment of the motion
+    along it is positive. Windows with no horizontal motion (e.g. sitting still) keep their axes.
+    H is a proper rotation: what is left between two devices is at most a mirror image (y -> -y),
+    which the mirror augmentation covers.
+    """
+    h = acc_up[..., :2] - acc_up[..., :2].mean(dim=1, keepdim=True)  # (B, T, 2)
+    cxx, cyy, cxy = (h[..., 0] ** 2).mean(1), (h[..., 1] ** 2).mean(1), (h[..., 0] * h[..., 1]).mean(1)
+    d = cxx - cyy
+    r = torch.sqrt(d * d + 4 * cxy * cxy)
+    # principal direction: (d + r, 2 cxy), or (2 cxy, r - d) when d < 0 (numerically the better of the two)
+    vx = torch.where(d >= 0, d + r, 2 * cxy)
+    vy = torch.where(d >= 0, 2 * cxy, r - d)
+    n = torch.sqrt(vx * vx + vy * vy)
+    ok = n > eps
+    c = torch.where(ok, vx / n.clamp_min(eps), torch.ones_like(vx))
+    s = torch.where(ok, vy / n.clamp_min(eps), torch.zeros_like(vy))
+    skew = ((h[..., 0] * c[:, None] + h[..., 1] * s[:, None]) ** 3).mean(1)
+    flip = torch.where(skew < 0, -torch.ones_like(c), torch.ones_like(c))
+    c, s = c * flip, s * flip
+    zero, one = torch.zeros_like(c), torch.ones_like(c)
+    # rotation by -theta about z: (c, s) -> (1, 0)
+    return torch.stack([torch.stack([c, s, zero], 1), torch.stack([-s, c, zero], 1), torch.stack([zero, zero, one], 1)], 1)
+
+
+def heading_align(x: Tensor) -> Tensor:
+    """x: (B, T, C) physical units -> gravity frame, then turned about +z so that the main axis of
+    horizontal motion is +x (`heading_rotation`): tilt and heading of the device both factored out."""
+    x = gravity_align(x)
+    H = heading_rotation(x[..., :3])
+    parts = [x[..., :3] @ H.transpose(1, 2)]
+    if x.shape[-1] == 6:
+        parts.append(x[..., 3:] @ H.transpose(1, 2))
+    return torch.cat(parts, dim=-1)

@@ -114,7 +114,7 @@ class CrossHARPretrainer(nn.Module):
         g = g if g is not None else torch.default_generator
         c = self.cfg
         m = span_mask(x.shape[0], x.shape[1], c.mask_ratio, c.span_max, c.span_p, g).to(x.device)
-        return apply_mask(x, m, c.mask_prob, g), m
+        return apply_mask(x, m, c.mask_prob, g, per_window=c.mask_per_window), m
 
     def encode(self, x: Tensor) -> Tensor:
         """x: (B, T, C) scaled -> h: (B, T, D)."""

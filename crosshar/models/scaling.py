@@ -6,12 +6,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from crosshar.models.frame import gravity_align
-
-GRAVITY = 9.80665  # m/s^2, standard gravity
+from crosshar.limits import GRAVITY  # noqa: F401  (re-exported)
+from crosshar.models.frame import gravity_align, heading_align
 
 MODES = ("physical", "source_stats", "instance")
-FRAMES = ("device", "gravity")
+FRAMES = ("device", "gravity", "heading")
 
 
 class InputScaler(nn.Module):
@@ -33,7 +32,8 @@ class InputScaler(nn.Module):
         n_channels: 3 (acc) or 6 (acc + gyro).
         eps: added to the variance in "instance" mode and the floor of std in "source_stats".
         frame: "device" (the sensor's own axes) or "gravity": each window is first rotated so its
-            mean acceleration lies on +z (crosshar.models.frame), acc and gyro alike.
+            mean acceleration lies on +z (crosshar.models.frame), acc and gyro alike; or "heading":
+            the gravity frame turned about +z so the main axis of horizontal motion is +x.
     """
 
     def __init__(self, mode: str = "physical", n_channels: int = 6, eps: float = 1e-5, frame: str = "device"):
@@ -91,6 +91,8 @@ class InputScaler(nn.Module):
         """x: (B, T, C) physical units -> (B, T, C) scaled."""
         if self.frame == "gravity":
             x = gravity_align(x)
+        elif self.frame == "heading":
+            x = heading_align(x)
         if self.mode == "physical":
             return x / self.scale
         if self.mode == "source_stats":

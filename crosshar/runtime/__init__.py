@@ -18,8 +18,8 @@ _EXPORTS = {
     "Notice": "crosshar.runtime.recognizer",
     "Smoother": "crosshar.runtime.recognizer",
     "OnnxModel": "crosshar.runtime.model",
-    "read_sidecar": "crosshar.runtime.model",
-    "sidecar_path": "crosshar.runtime.model",
+    "read_sidecar": "crosshar.runtime.sidecar",
+    "sidecar_path": "crosshar.runtime.sidecar",
     "StreamResampler": "crosshar.runtime.resample",
 }
 

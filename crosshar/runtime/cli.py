@@ -19,6 +19,7 @@ from typing import IO, Iterator, Sequence
 
 PROG = "crosshar-run"
 TIME_NAMES = ("t", "time", "timestamp")
+MAX_LINE = 4096  # characters: a sample line is about 100; a longer one is not a sample
 
 
 class _Usage(Exception):
@@ -115,6 +116,20 @@ def read_samples(lines: Iterator[str], channels: list[str],
             yield n, vals[0], vals[1:], ""
 
 
+def bounded_lines(f: IO[str], source: str, limit: int = MAX_LINE) -> Iterator[str]:
+    """The lines of `f`, none read whole if longer than `limit` characters (DataError naming it)."""
+    n = 0
+    while True:
+        line = f.readline(limit + 1)
+        if not line:
+            return
+        n += 1
+        if len(line) > limit and not line.endswith("\n"):
+            raise _Usage(f"{source}, line {n}: longer than {limit:,} characters; a sample line is "
+                         f"t,acc_x,acc_y,acc_z,gyro_x,gyro_y,gyro_z (is this the right file?)")
+        yield line
+
+
 def _emit(ev, fmt: str, out: IO[str]) -> None:
     from crosshar.runtime.recognizer import Activity
 
@@ -145,7 +160,7 @@ def run(args: argparse.Namespace, stdout: IO[str]) -> int:
     n_bad = 0
     f = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8", errors="replace")
     try:
-        for line, t, vals, problem in read_samples(iter(f), rec.model.channels, source):
+        for line, t, vals, problem in read_samples(bounded_lines(f, source), rec.model.channels, source):
             if problem:
                 if args.strict:
                     raise DataError(problem, source, line)

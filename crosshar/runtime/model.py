@@ -7,51 +7,14 @@ channel order, units, sign convention, labels. The graph itself takes raw window
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from crosshar.errors import DataError
+from crosshar.runtime.sidecar import SIDECAR_FORMAT, check_graph, read_sidecar, sha256_file, sidecar_path
 
-SIDECAR_FORMAT = "crosshar-onnx/1"
-
-
-def sidecar_path(model_path: str | Path) -> Path:
-    """`model.onnx` -> `model.json` (`model.int8.onnx` -> `model.int8.json`)."""
-    return Path(model_path).with_suffix(".json")
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def read_sidecar(model_path: str | Path, verify: bool = True) -> dict[str, Any]:
-    """The sidecar of `model_path`, checked for format and (when `verify`) for the model's sha256."""
-    model_path = Path(model_path)
-    if not model_path.is_file():
-        raise DataError("model file not found", model_path)
-    side = sidecar_path(model_path)
-    if not side.is_file():
-        raise DataError(f"no sidecar {side.name} next to the model; the runtime needs it for the sampling "
-                        f"rate, window, channel order and labels (export with `crosshar export`)", model_path)
-    try:
-        meta = json.loads(side.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise DataError(f"not a readable JSON sidecar ({e})", side) from None
-    if not isinstance(meta, dict) or meta.get("format") != SIDECAR_FORMAT:
-        got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
-        raise DataError(f"not a crosshar model sidecar (format {got!r}, expected {SIDECAR_FORMAT!r})", side)
-    if verify and meta.get("sha256") and sha256_file(model_path) != meta["sha256"]:
-        raise DataError(f"the model file does not match its sidecar {side.name} (sha256 differs): "
-                        f"re-export both together", model_path)
-    return meta
+__all__ = ["OnnxModel", "SIDECAR_FORMAT", "read_sidecar", "sha256_file", "sidecar_path"]
 
 
 class OnnxModel:
@@ -74,7 +37,10 @@ class OnnxModel:
         try:
             self.session = ort.InferenceSession(str(self.path), so, providers=["CPUExecutionProvider"])
         except Exception as e:  # noqa: BLE001  (onnxruntime raises its own exception types)
-            raise DataError(f"onnxruntime cannot load the model ({e})", self.path) from None
+            raise DataError(f"onnxruntime cannot load the model ({str(e).strip().splitlines()[0] if str(e).strip() else e})",
+                            self.path) from None
+        check_graph(self.meta, [(i.name, i.shape) for i in self.session.get_inputs()],
+                    [(o.name, o.shape) for o in self.session.get_outputs()], sidecar_path(self.path))
         self.labels: list[str] = list(self.meta["labels"])
         self.rate_hz = float(self.meta["rate_hz"])
         self.window = int(self.meta["window"])
@@ -82,6 +48,14 @@ class OnnxModel:
         self.channels: list[str] = list(self.meta["channels"])
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
-        """windows: (B, T, C) physical units -> probabilities (B, K) float32."""
+        """windows: (B, T, C) physical units -> probabilities (B, K) float32.
+
+        Raises DataError when the graph returns another number of classes than the sidecar's labels.
+        Non-finite probabilities are returned as they are: the caller says which window gave them.
+        """
         x = np.ascontiguousarray(windows, dtype=np.float32)
-        return self.session.run(["probs"], {"window": x})[0]
+        p = self.session.run(["probs"], {"window": x})[0]
+        if p.ndim != 2 or p.shape[1] != len(self.labels):
+            raise DataError(f"the graph returned probabilities of shape {p.shape}, but the sidecar names "
+                            f"{len(self.labels)} labels", self.path)
+        return p

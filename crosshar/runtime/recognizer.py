@@ -19,10 +19,9 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from crosshar.errors import DataError
+from crosshar.limits import GRAVITY, limit_of
 from crosshar.runtime.model import OnnxModel
 from crosshar.runtime.resample import StreamResampler
-
-GRAVITY = 9.80665  # m/s^2, as crosshar.data.recording.GRAVITY (not imported: that package pulls scipy)
 
 # Input rates below MIN_RATE_FRACTION x the model's rate are refused; below WARN_RATE_FRACTION they
 # are upsampled by linear interpolation with a warning (content above rate_in / 2 is simply missing).
@@ -256,6 +255,10 @@ class Recognizer:
             return f"timestamp is not a finite number ({t})"
         if not np.isfinite(x).all():
             return f"non-finite value in {self.model.channels[int(np.flatnonzero(~np.isfinite(x))[0])]}"
+        for name, v, g in zip(self.model.channels, x, self._gain):
+            if abs(v * g) > limit_of(name):  # also keeps float32 (max 3.4e38) from overflowing to inf
+                return (f"{name} = {v:g} is beyond any IMU's range (|value| <= {limit_of(name) / abs(g):.4g} in the "
+                        f"input's units): a wrong unit or a corrupt value")
         if self._last_t is not None and t <= self._last_t:
             return f"timestamp {t:g} s is not after the previous one ({self._last_t:g} s)"
         return ""
@@ -326,6 +329,9 @@ class Recognizer:
         if self._zscore is not None:
             w = self._zscore(w)
         p = self.model.predict(w[None].astype(np.float32))[0].astype(np.float64)
+        if not np.isfinite(p).all():  # never a label with a NaN probability
+            raise DataError(f"the model returned non-finite probabilities {p.tolist()} for the window ending at "
+                            f"t = {t:.2f} s: the model file is damaged or the input is out of range", self.model.path)
         self.n_windows += 1
         k, prob, probs = self.smoother(p)
         return Activity(t, self.labels[k], prob, tuple(float(v) for v in probs))

@@ -178,8 +178,47 @@ def test_timestamps(tmp_path):
         load(tmp_path)
     assert e.value.line == 8
     folder(tmp_path, descriptor(timestamp_column="t", timestamp_unit="us", rate_hz=10), csv)
-    with pytest.raises(DataError, match="rate of 1e\\+04 Hz here but rate_hz = 10"):
+    with pytest.raises(DataError, match="time stamps imply 1e\\+04 Hz .* rate_hz = 10"):
         load(tmp_path)
+
+
+def test_a_wrong_timestamp_unit_is_an_error_naming_both_rates(tmp_path):
+    """"s" on millisecond stamps: every interval (20 "s") exceeds max_gap_s, so each sample was its own
+    recording and the dataset gave 0 windows, silently."""
+    rows = 600
+    csv = "who,t,ax,ay,az,act\n" + "".join(f"s1,{1000 + 20 * i},0.1,0.2,9.8,walk\n" for i in range(rows))
+    folder(tmp_path, descriptor(timestamp_column="t", timestamp_unit="s", rate_hz=50, label_column="act",
+                                labels={"walk": "walking"}), csv)
+    with pytest.raises(DataError, match="imply 0.05 Hz .*timestamp_unit = 's'.* rate_hz = 50") as e:
+        load(tmp_path)
+    assert e.value.path.endswith("a.csv")
+    folder(tmp_path, descriptor(timestamp_column="t", timestamp_unit="ms", rate_hz=50, label_column="act",
+                                labels={"walk": "walking"}), csv)
+    recs, _ = load(tmp_path)
+    assert [len(r) for r in recs] == [rows]
+
+
+@pytest.mark.parametrize("value, unit", [("1e39", "m/s^2"), ("1e300", "m/s^2"), ("-600", "m/s^2"), ("51", "g")])
+def test_values_beyond_any_imu_are_bad_rows(tmp_path, value, unit):
+    """1e39 passed the float64 finiteness check and became inf in float32 (then NaN windows)."""
+    csv = CSV.replace("s1,0.1,9.8,0.2,walk", f"s1,0.1,{value},0.2,walk")
+    folder(tmp_path, descriptor(label_column="act", acc_unit=unit, labels={"walk": "walking", "sit": "sitting"}), csv)
+    with pytest.raises(DataError, match=re.escape(f"value {float(value):g} is beyond any IMU's range")) as e:
+        load(tmp_path)
+    assert e.value.line == 4 and e.value.path.endswith("a.csv")
+    recs, bad = load(tmp_path, "skip")
+    assert len(bad.skipped) == 1 and all(np.isfinite(r.acc).all() for r in recs)
+
+
+def test_recording_validate_checks_magnitudes_before_float32():
+    from crosshar.data.recording import Recording
+
+    acc = np.zeros((4, 3))
+    acc[2, 1] = 1e39  # finite in float64, inf in float32
+    rec = Recording(acc=acc, gyro=None, rate=50.0, labels=np.full(4, "walking"), subject="x:1", dataset="x",
+                    source="f.csv")
+    with pytest.raises(DataError, match="f.csv: acceleration sample 2: value 1e\\+39 is beyond any IMU's range"):
+        rec.validate()
 
 
 def test_missing_descriptor_and_files(tmp_path):

@@ -142,3 +142,57 @@ def test_cli_on_bad_skip_reports(data):
     assert "skipped 1 bad item" in res.output and "line 5" in res.output
     res = CliRunner().invoke(app, ["data", "prepare", "-d", "uci", "--data-dir", str(data)])
     assert res.exit_code == 2 and "line 5" in res.output and "Traceback" not in res.output
+
+
+def _rewrite_npz(path, **changes):
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays.update(changes)
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+@pytest.mark.parametrize("spoil", [
+    lambda npz, man: man.write_text("[1, 2, 3]"),  # valid JSON, not an object
+    lambda npz, man: man.write_text('"a string"'),
+    lambda npz, man: man.write_text(json.dumps({"n_windows": 3})),  # an object without the counts
+    lambda npz, man: _rewrite_npz(npz, X=np.load(npz)["X"][:10]),  # X of 10 rows against all labels
+    lambda npz, man: _rewrite_npz(npz, labels=np.load(npz)["labels"][:-1]),
+    lambda npz, man: _rewrite_npz(npz, X=np.load(npz)["X"][:, :, :3]),  # another window shape
+    lambda npz, man: _rewrite_npz(npz, X=np.full_like(np.load(npz)["X"], np.nan)),
+])
+def test_an_inconsistent_cache_is_rebuilt_not_trusted(data, loads, tmp_path, spoil):
+    from crosshar.cli import app
+
+    a = prepare("uci", data)
+    cache = tmp_path / "home" / "cache"
+    spoil(next(cache.glob("uci-*.npz")), next(cache.glob("uci-*.json")))
+    res = CliRunner().invoke(app, ["data", "info", "-d", "uci"])
+    assert res.exit_code == 0 and "Traceback" not in res.output, res.output
+    logs = []
+    b = prepare("uci", data, log=logs.append)
+    assert loads["calls"] == 2 and any("damaged or inconsistent: rebuilding" in m for m in logs)
+    np.testing.assert_array_equal(a.X, b.X)
+    assert len(b.X) == len(b.labels) == b.manifest["n_windows"]
+
+
+def test_a_dataset_without_windows_is_an_error_saying_why(data):
+    with pytest.raises(DataError, match="gives no window of 100000 samples .* all 2 recordings are shorter than one "
+                                        "window .* check the sampling rate"):
+        prepare("uci", data, WindowConfig(window=100_000, stride=100_000))
+    with pytest.raises(DataError, match="gives no window of 1000 samples .* none of the 2 recordings holds 50 s "
+                                        "under one activity label"):
+        prepare("uci", data, WindowConfig(window=1000, stride=1000))
+
+
+def test_recordings_shorter_than_a_window_are_counted(tmp_path, monkeypatch):
+    monkeypatch.setenv("CROSSHAR_HOME", str(tmp_path / "home"))
+    files = uci_files(users=(1, 2), exps_per_user=1)
+    for s in ("acc", "gyro"):  # a third experiment of 30 samples (0.6 s), labelled
+        files[f"RawData/{s}_exp03_user03.txt"] = "".join(files[f"RawData/{s}_exp01_user01.txt"].splitlines(True)[:30])
+    files["RawData/labels.txt"] += "3 3 1 1 29\n"
+    write_tree(tmp_path / "data" / "uci_hapt", files)
+    logs = []
+    ws = prepare("uci", tmp_path / "data", log=logs.append)
+    assert ws.manifest["n_recordings"] == 3 and ws.manifest["n_short_recordings"] == 1
+    assert "1 of 3 recordings are shorter than one window (6 s) and gave no window" in logs

@@ -241,3 +241,14 @@ def test_real_uci_hapt(capsys):
     with capsys.disabled():
         print(f"\n[uci] standing mean acc {np.round(mean, 2)} m/s^2, load {seconds:.1f} s, "
               f"rotation slope {num / den:.2f}")
+
+
+def test_an_orphan_gyro_file_is_reported(tmp_path):
+    files = raw_files()
+    files["RawData/gyro_exp03_user03.txt"] = files["RawData/gyro_exp02_user02.txt"]
+    write_tree(tmp_path, files)
+    with pytest.raises(DataError, match="gyroscope file without its accelerometer file acc_exp03_user03.txt") as e:
+        load(tmp_path)
+    assert e.value.path.endswith("gyro_exp03_user03.txt")
+    recs, bad = load(tmp_path, "skip")
+    assert len(recs) == 2 and len(bad.skipped) == 1

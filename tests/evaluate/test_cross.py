@@ -107,7 +107,10 @@ def test_cross_end_to_end(synth, home, tiny_configs, monkeypatch):
     # a second evaluation re-uses the finetuned run instead of training
     monkeypatch.setattr(er, "train_default", lambda *a, **k: pytest.fail("retrained"))
     logs.clear()
-    res2 = cross(["uci"], "motion", log=logs.append)
+    with pytest.raises(CrossharError, match="results.json exists .*--force"):  # never overwritten silently
+        cross(["uci"], "motion", log=logs.append)
+    assert json.loads((out / "results.json").read_text()) == stored
+    res2 = cross(["uci"], "motion", log=logs.append, force=True)
     assert any("using the latest matching finetuned run" in m for m in logs)
     assert res2["metrics"] == stored["metrics"]
 

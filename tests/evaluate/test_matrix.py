@@ -1,69 +1,167 @@
-"""`crosshar matrix`: every directed pair x method on two synthetic datasets, a report row per pair,
-and a rerun that adds nothing and trains nothing."""
+"""`crosshar matrix`: every directed pair x method on two synthetic datasets, one input pipeline for
+every row, a report that checks the targets and flags defects, and a rerun that trains nothing."""
 
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
+import crosshar.evaluate.matrix as M
 import crosshar.finetune.run as fr
 import crosshar.pretrain.run as pr
-from crosshar.evaluate.matrix import METHODS, MatrixConfig, run_matrix
+from crosshar import checkpoint
+from crosshar import config as C
+from crosshar.evaluate.matrix import METHODS, MatrixConfig, Method, run_matrix, write_report
 from synthdata import home, synth, synth_root, tiny_configs  # noqa: F401
+
+CROSS = ("scratch", "mask", "contrast", "crosshar", "crosshar_nomirror", "crosshar_device", "crosshar_full",
+         "crosshar_paper")
+
+
+def _meta(root, name: str) -> dict:
+    return checkpoint.load(root / "runs" / name / "best.pt")["meta"]
+
+
+def _ft_configs(root, name: str) -> dict:
+    return json.loads((root / "runs" / name / "run.json").read_text())["configs"]
 
 
 @pytest.mark.slow
-def test_matrix_all_methods_and_resume(synth, home, tiny_configs, monkeypatch):
-    mc = MatrixConfig(("uci", "motion"), ("linear",), seeds=1, label_rate=0.5, pretrain_epochs=2, finetune_epochs=2)
+def test_matrix_all_methods_one_input_pipeline_and_resume(synth, home, tiny_configs, monkeypatch):
+    mc = MatrixConfig(("uci", "motion"), ("linear",), seeds=1, label_rate=0.5, pretrain_epochs=2, finetune_epochs=2,
+                      methods=CROSS + ("oracle", "oracle_full"))
     root = home / "results" / "m"
     report = run_matrix(mc, root, log=lambda *_: None)
     rows = [json.loads(l) for l in (root / "rows.jsonl").read_text().splitlines()]
     cells = {(r["source"], r["target"], r["method"]) for r in rows}
-    cross_methods = [m for m in METHODS if m != "oracle"]
-    assert cells == ({(s, t, m) for s, t in [("uci", "motion"), ("motion", "uci")] for m in cross_methods}
-                     | {("-", "uci", "oracle"), ("-", "motion", "oracle")})
+    assert cells == ({(s, t, m) for s, t in [("uci", "motion"), ("motion", "uci")] for m in CROSS}
+                     | {(t, t, o) for t in ("uci", "motion") for o in ("oracle", "oracle_full")})
     assert len(rows) == len(cells)
-    assert all(0 <= r["macro_f1"] <= 1 and r["n"] > 0 for r in rows)
+    assert all(0 <= r["macro_f1"] <= 1 and r["n"] > 0 and r["cpu_seconds"] >= 0 for r in rows)
     # the oracle is tested on the target's held-out subjects only, not on all of its windows
     oracle_uci = next(r for r in rows if r["method"] == "oracle" and r["target"] == "uci")
     cross_uci = next(r for r in rows if r["method"] == "crosshar" and r["target"] == "uci")
     assert oracle_uci["n"] < cross_uci["n"] == 120
-    text = report.read_text()
-    for pair in ("| uci → motion |", "| motion → uci |"):
-        assert text.count(pair) == 2  # macro-F1 table and accuracy table
-    assert "crosshar − scratch" in text and "crosshar / oracle" in text
+
+    # one input pipeline: scratch differs from crosshar in the pretraining only
+    scratch, hier = _meta(root, "finetune-uci-scratch-linear-s0"), _meta(root, "finetune-uci-crosshar-linear-s0")
+    assert (scratch["frame"], scratch["scaling"]) == (hier["frame"], hier["scaling"]) == ("gravity", "physical")
+    assert scratch["encoder"] is None and hier["encoder"] is not None
+    sc, hc = _ft_configs(root, "finetune-uci-scratch-linear-s0"), _ft_configs(root, "finetune-uci-crosshar-linear-s0")
+    assert sc["augment"] == hc["augment"] and sc["augment"]["mirror_p"] > 0
+    assert sc["finetune"] == hc["finetune"] and sc["head"] == hc["head"]
+    # the ablations change their factor only
+    assert _ft_configs(root, "finetune-uci-crosshar_nomirror-linear-s0")["augment"]["mirror_p"] == 0
+    nm = json.loads((root / "runs" / "pretrain-uci-crosshar_nomirror-s0" / "run.json").read_text())
+    assert nm["configs"]["augment"]["mirror_p"] == 0
+    assert _meta(root, "finetune-uci-crosshar_device-linear-s0")["frame"] == "device"
+    assert _ft_configs(root, "finetune-uci-crosshar_full-linear-s0")["finetune"]["freeze"] is False
+    assert not (root / "runs" / "pretrain-uci-crosshar_full-s0").exists()  # shares crosshar's pretraining
+    # the paper recipe: instance norm, one shared post-norm layer, TS-TCC views, its own transformer head
+    paper = json.loads((root / "runs" / "pretrain-uci-crosshar_paper-s0" / "run.json").read_text())["configs"]
+    assert paper["encoder"]["input_scaling"] == "instance" and paper["encoder"]["norm"] == "post"
+    assert paper["encoder"]["n_layers"] == 1 and paper["pretrain"]["views"] == "tstcc"
+    assert paper["pretrain"]["mask_per_window"] and paper["augment"]["mirror_p"] == 0
+    pm = _meta(root, "finetune-uci-crosshar_paper-transformer-s0")
+    assert pm["head"] == "transformer" and pm["head_cfg"]["d_ff"] == 2048
+    # oracle_full uses every training label of the target
+    assert _ft_configs(root, "finetune-uci-oracle_full-linear-s0")["finetune"]["label_rate"] == 1.0
     # the "mask" method pretrains stage 1 only, "contrast" stage 2 only with no reconstruction
     mask = json.loads((root / "runs" / "pretrain-uci-mask-s0" / "run.json").read_text())
     contrast = json.loads((root / "runs" / "pretrain-uci-contrast-s0" / "run.json").read_text())
     assert [h["stage"] for h in mask["history"]] == [1, 1]
     assert [h["stage"] for h in contrast["history"]] == [2, 2] and contrast["configs"]["pretrain"]["w_mse"] == 0
 
+    text = report.read_text()
+    for pair in ("| uci → motion |", "| motion → uci |"):
+        assert sum(line.startswith(pair) and "±" in line for line in text.splitlines()) == 1  # one row per pair
+    assert "crosshar − scratch" in text and "crosshar / oracle" in text and "crosshar − crosshar_paper" in text
+    assert "Upstairs / downstairs F1" in text and "## Time" in text
+
     # resumable: a second call adds no rows and trains nothing
     monkeypatch.setattr(pr, "run", lambda *a, **k: pytest.fail("pretrained again"))
     monkeypatch.setattr(fr, "run", lambda *a, **k: pytest.fail("finetuned again"))
     before = (root / "rows.jsonl").read_text()
-    t0 = time.time()
     run_matrix(mc, root, log=lambda *_: None)
     assert (root / "rows.jsonl").read_text() == before
-    assert time.time() - t0 < 10
-    assert report.read_text().count("| uci → motion |") == 2
+
+
+def test_plan_leave_one_dataset_out_and_shards(monkeypatch):
+    monkeypatch.setattr(M, "target_profile", lambda t: C.WindowConfig(channels="acc") if t == "hhar" else C.WindowConfig())
+    mc = MatrixConfig(("uci", "motion", "wisdm"), ("din",), seeds=2, methods=("crosshar", "multi", "oracle"),
+                      targets_only=("hhar",))
+    cells = M.plan(mc)
+    multi = {(c.sources, c.targets) for c in cells if c.method == "multi" and c.seed == 0}
+    assert multi == {(("motion", "wisdm"), ("uci",)), (("uci", "wisdm"), ("motion",)),
+                     (("uci", "motion"), ("wisdm",)), (("uci", "motion", "wisdm"), ("hhar",))}
+    # a source is scored on targets of its own window profile in one cell, on acc-only hhar in another
+    uci = [c for c in cells if c.method == "crosshar" and c.sources == ("uci",) and c.seed == 0]
+    assert sorted(c.targets for c in uci) == [("hhar",), ("motion", "wisdm")]
+    assert {c.targets for c in cells if c.method == "oracle" and c.seed == 1} == {("uci",), ("motion",), ("wisdm",)}
+    # shards partition the cells, keeping each (seed, sources) together
+    parts = [M.plan(MatrixConfig(**{**mc.__dict__, "shard": (k, 3)})) for k in range(3)]
+    assert sorted(map(repr, sum(parts, []))) == sorted(map(repr, cells))
+    for p in parts:
+        keys = {(c.seed, c.sources) for c in p}
+        assert not any(keys & {(c.seed, c.sources) for c in q} for q in parts if q is not p)
+
+
+def test_unknown_method_and_bad_shard_are_config_errors():
+    from crosshar.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown method"):
+        MatrixConfig(("uci", "motion"), ("din",), methods=("crosshar", "magic"))
+    with pytest.raises(ConfigError, match="shard"):
+        MatrixConfig(("uci", "motion"), ("din",), shard=(2, 2))
+
+
+def test_pretrain_keys_share_runs_only_where_pretraining_is_identical():
+    keys = {name: M._pretrain_key(m) for name, m in METHODS.items() if m.pretrain}
+    assert keys["crosshar_full"] == keys["oracle"] == keys["oracle_full"] == keys["multi"] == "crosshar"
+    assert len({keys[k] for k in ("mask", "contrast", "crosshar", "crosshar_nomirror", "crosshar_device",
+                                   "crosshar_paper")}) == 6
+    assert M._pretrain_key(Method("x", mirror=False, frame="device")) == "crosshar_nomirror_device"
+
+
+def test_report_checks_targets_and_flags_an_oracle_below_transfer(tmp_path):
+    def row(s, t, m, f1, seed=0, up=None):
+        r = {"source": s, "target": t, "method": m, "head": "din", "seed": seed, "macro_f1": f1, "accuracy": f1,
+             "cpu_seconds": 1.0}
+        if up is not None:
+            r["per_class_f1"] = {"upstairs": up, "downstairs": up / 2, "walking": 0.9}
+        return r
+
+    rows = [row("uci", "motion", "crosshar", 0.80, up=0.8), row("motion", "uci", "crosshar", 0.60, up=0.4),
+            row("uci", "motion", "scratch", 0.60), row("motion", "uci", "scratch", 0.65),
+            row("uci", "motion", "crosshar_paper", 0.50), row("motion", "uci", "crosshar_paper", 0.50),
+            row("motion", "motion", "oracle", 0.70), row("uci", "uci", "oracle", 0.95)]
+    mc = MatrixConfig(("uci", "motion"), ("din",), methods=("scratch", "crosshar", "crosshar_paper", "oracle"))
+    write_report(mc, rows, tmp_path)
+    text = (tmp_path / "report.md").read_text()
+    assert "crosshar − scratch (same input pipeline): **+7.5 points** (target ≥ +10): not met" in text
+    assert "crosshar − crosshar_paper: **+20.0 points** (target ≥ +5): met" in text
+    assert "pairs where crosshar is below scratch: motion → uci (60.0 < 65.0)" in text
+    assert "oracle on motion (70.0) is below a transfer result (80.0)" in text
+    assert "| uci → motion | crosshar | 0.80 | 0.40 |" in text
+    assert "80.0 ± 0.0 (1)" in text
 
 
 def test_matrix_preset_reaches_every_finetune(tmp_path, monkeypatch):
-    """`--preset paper`: each finetune gets the paper's head options and recipe; the method still
-    decides augmentation, and the run folder names the preset (no clash with default runs)."""
+    """`--preset paper`: each finetune of a recipe-less method gets the paper's head options and
+    recipe, in a run folder that names the preset (no clash with default runs)."""
     import crosshar.finetune.setup as fs
-    from crosshar.evaluate.matrix import finetune_run
+    from crosshar.evaluate.matrix import METHODS, finetune_run
 
     jobs = []
     monkeypatch.setattr(fs, "source_classes", lambda *a, **k: ("walking", "sitting&standing"))
-    monkeypatch.setattr(fr, "run", lambda job, out, **k: jobs.append((job, out)) or out)
+    monkeypatch.setattr(fr, "run", lambda job, out, **k: jobs.append(job) or out)
     mc = MatrixConfig(("uci", "motion"), ("danhar",), seeds=1, preset="paper", finetune_epochs=1)
-    out = finetune_run(tmp_path, "uci", "scratch_aug", "danhar", 0, mc, print, None)
-    job = jobs[0][0]
-    assert out.name == "finetune-uci-scratch_aug-danhar@paper-s0"
+    window = C.load("window")
+    out = finetune_run(tmp_path, ("uci",), METHODS["scratch"], "danhar", 0, mc, window, None)
+    assert "danhar@paper" in out.name
+    job = jobs[0]
     assert job.head_cfg["channels"] == [128, 256, 384] and job.head_cfg["pool"] == "flatten"
-    assert (job.finetune.optimizer, job.finetune.schedule, job.finetune.epochs) == ("adam", "step", 1)
-    assert job.finetune.augment is True  # scratch_aug augments whatever the preset says
+    assert (job.finetune.optimizer, job.finetune.lr_schedule, job.finetune.epochs) == ("adam", "step", 1)
+    finetune_run(tmp_path, ("uci",), METHODS["crosshar_paper"], "danhar", 0, mc, window, None)
+    assert jobs[1].finetune.head == "transformer" and "channels" not in jobs[1].head_cfg  # a recipe keeps its head

@@ -81,7 +81,7 @@ def test_finetune_writes_a_loadable_classifier(synth_root, pre_run, tmp_path, pr
 def test_model_selection_sees_only_validation_subjects(synth_root, pre_run, tmp_path, monkeypatch):
     seen = []
     real = fr.evaluate
-    monkeypatch.setattr(fr, "evaluate", lambda model, X, y, classes: seen.append(X.copy()) or real(model, X, y, classes))
+    monkeypatch.setattr(fr, "evaluate", lambda model, X, y, classes, feats=None: seen.append(X.copy()) or real(model, X, y, classes, feats))
     d = run(fjob(synth_root, pre_run, epochs=2), out=tmp_path / "ft", log=quiet, progress=False)
     info = json.loads((d / "run.json").read_text())
     assert len(seen) == 2  # one validation pass per epoch
@@ -104,7 +104,7 @@ def test_smote_never_touches_validation_windows(synth_root, pre_run, tmp_path, m
     monkeypatch.setattr(BorderlineSMOTE, "fit_resample", spy)
     seen = []
     real_eval = fr.evaluate
-    monkeypatch.setattr(fr, "evaluate", lambda model, X, y, classes: seen.append(len(X)) or real_eval(model, X, y, classes))
+    monkeypatch.setattr(fr, "evaluate", lambda model, X, y, classes, feats=None: seen.append(len(X)) or real_eval(model, X, y, classes, feats))
     logs = []
     d = run(fjob(synth_root, pre_run, smote=True, epochs=1), out=tmp_path / "ft", log=logs.append, progress=False)
     info = json.loads((d / "run.json").read_text())
@@ -166,7 +166,7 @@ def test_paper_recipe_center_loss_on_logits_adam_and_step_schedule(synth_root, p
 
     monkeypatch.setattr(fr, "CenterLoss", RecordingCenter)
     monkeypatch.setattr(torch.optim, "Adam", RecordingAdam)
-    run(fjob(synth_root, pre_run, center_loss=0.1, center_on="logits", optimizer="adam", schedule="step",
+    run(fjob(synth_root, pre_run, center_loss=0.1, center_on="logits", optimizer="adam", lr_schedule="step",
              step_epochs=1, step_gamma=0.5, epochs=2, lr=1e-3), out=tmp_path / "ft", log=quiet, progress=False)
     assert widths and set(widths) == {len(CLASSES)}
     assert lrs[0] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(5e-4)

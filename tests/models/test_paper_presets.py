@@ -79,8 +79,8 @@ def test_preset_errors_name_the_problem(tmp_path):
     bad.write_text("[finetune]\nhead = 'din'\n")
     with pytest.raises(ConfigError, match="must not set head"):
         C.head_preset("danhar", "paper", path=bad)
-    bad.write_text("[finetune]\nschedule = 'linear'\n")
-    with pytest.raises(ConfigError, match="schedule must be"):
+    bad.write_text("[finetune]\nlr_schedule = 'linear'\n")
+    with pytest.raises(ConfigError, match="lr_schedule must be"):
         C.head_preset("danhar", "paper", path=bad)
 
 

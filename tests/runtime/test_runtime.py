@@ -301,3 +301,85 @@ def test_zscore_models_are_fed_running_per_stream_normalisation(tmp_path):
         want = torch.softmax(m(torch.from_numpy(z[None])), -1).numpy()[0]
     assert len(evs) == 3
     np.testing.assert_allclose(evs[-1].probs, want, atol=1e-5)
+
+
+# ---- trust (issue 10): the sidecar is validated, the model verified, nothing non-finite printed
+
+
+def model_copy(tmp_path: Path, path: Path, onnx_bytes: bytes | None = None, **changes) -> Path:
+    """har.onnx + har.json copied into tmp_path; `changes` edit the sidecar (None deletes a key)."""
+    out = tmp_path / "m" / "har.onnx"
+    out.parent.mkdir(exist_ok=True)
+    out.write_bytes(path.read_bytes() if onnx_bytes is None else onnx_bytes)
+    side = json.loads(path.with_suffix(".json").read_text())
+    for k, v in changes.items():
+        side.pop(k) if v is None else side.__setitem__(k, v)
+    out.with_suffix(".json").write_text(json.dumps(side))
+    return out
+
+
+def one_window_csv(tmp_path: Path, extra: dict[int, str] | None = None) -> Path:
+    return write_csv(tmp_path / "in.csv", np.arange(120) / 20.0, activity_windows(1, seed=9).reshape(-1, 6), extra=extra)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"labels": None}, "sidecar lacks the key(s) 'labels'"),
+    ({"sha256": None}, "sidecar lacks the key(s) 'sha256'"),
+    ({"rate_hz": 0}, "sidecar key 'rate_hz': must be a positive number of Hz, got 0"),
+    ({"rate_hz": -20}, "sidecar key 'rate_hz': must be a positive number"),
+    ({"stride": 0}, "sidecar key 'stride': must be an integer >= 1"),
+    ({"window": 1}, "sidecar key 'window': must be an integer > 1"),
+    ({"labels": CLASSES + ["jogging"]}, "sidecar key 'output': shape ['batch', 4] disagrees with the 5 labels"),
+    ({"labels": CLASSES + ["jogging"], "output": None}, "the graph's 'probs' has shape ['batch', 4]"),
+    ({"window": 100, "input": None}, "the graph's 'window' has shape ['batch', 120, 6]"),
+    ({"channels": ["acc_x", "acc_y"]}, "sidecar key 'channels'"),
+    ({"labels": ["walking", "walking", "a", "b"]}, "sidecar key 'labels': names a class twice"),
+])
+def test_the_sidecar_is_validated_naming_file_and_key(tmp_path, capsys, model, changes, message):
+    p = model_copy(tmp_path, model[1], **changes)
+    rc, out, err = run_cli(capsys, p, one_window_csv(tmp_path))
+    assert rc == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+    assert message in err and ("har.json" in err or "har.onnx" in err), err
+
+
+def test_a_sidecar_that_is_not_an_object_is_refused(tmp_path, capsys, model):
+    p = model_copy(tmp_path, model[1])
+    p.with_suffix(".json").write_text("[1, 2]")
+    rc, _, err = run_cli(capsys, p, one_window_csv(tmp_path))
+    assert rc == 2 and "har.json: not a crosshar model sidecar (a JSON list" in err
+
+
+def test_corrupt_weights_never_print_a_label(tmp_path, capsys, model):
+    """NaN weights with the sidecar's sha256 updated to match: the runtime used to print `walking nan`."""
+    import onnx
+    from onnx import numpy_helper
+
+    from crosshar.runtime.sidecar import sha256_file
+
+    m = onnx.load(str(model[1]))
+    for init in m.graph.initializer:
+        a = numpy_helper.to_array(init)
+        if a.dtype == np.float32 and a.size > 1:
+            init.CopyFrom(numpy_helper.from_array(np.full_like(a, np.nan), init.name))
+    p = model_copy(tmp_path, model[1], onnx_bytes=m.SerializeToString())
+    side = json.loads(p.with_suffix(".json").read_text())
+    p.with_suffix(".json").write_text(json.dumps(side | {"sha256": sha256_file(p)}))
+    rc, out, err = run_cli(capsys, p, one_window_csv(tmp_path))
+    assert rc == 2 and "nan" not in out.lower() and "non-finite probabilities" in err
+
+
+@pytest.mark.parametrize("value", ["1e39", "1e300", "-3e38", "600"])
+def test_values_beyond_any_imu_are_bad_lines(tmp_path, capsys, model, value):
+    """1e39 is finite in float64 but inf in float32: it made every window NaN."""
+    csv = one_window_csv(tmp_path, extra={50: f"2.48,0.1,{value},9.8,0,0,0"})
+    rc, out, err = run_cli(capsys, model[1], csv)
+    assert rc == 0 and "nan" not in out.lower() and len(activities(out)) == 1
+    assert "line 52: acc_y = " in err and "beyond any IMU's range" in err
+    rc, out, err = run_cli(capsys, model[1], csv, "--strict")
+    assert rc == 2 and out == "" and "in.csv, line 52" in err
+
+
+def test_an_overlong_line_is_an_error_naming_it(tmp_path, capsys, model):
+    csv = one_window_csv(tmp_path, extra={3: "1," * 50_000})
+    rc, out, err = run_cli(capsys, model[1], csv)
+    assert rc == 2 and "in.csv, line 5: longer than 4,096 characters" in err

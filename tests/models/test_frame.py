@@ -1,0 +1,85 @@
+"""The input frames: gravity-aligned (tilt factored out) and heading-aligned (tilt and heading)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from crosshar.augment import random_rotation_matrices
+from crosshar.models.frame import gravity_align, heading_align
+from crosshar.models.scaling import InputScaler
+
+
+def walking(b: int = 6, t: int = 120, seed: int = 0) -> torch.Tensor:
+    """Windows with gravity in a random device direction and a skewed forward/back sway."""
+    g = torch.Generator().manual_seed(seed)
+    time = torch.arange(t) / 20.0
+    up = torch.nn.functional.normalize(torch.randn(b, 3, generator=g), dim=-1)
+    fwd = torch.nn.functional.normalize(torch.linalg.cross(up, torch.randn(b, 3, generator=g)), dim=-1)
+    side = torch.linalg.cross(up, fwd)
+    sway = torch.sin(2 * math.pi * 1.8 * time) + 0.6 * torch.sin(4 * math.pi * 1.8 * time + 0.4)  # skewed
+    acc = 9.81 * up[:, None] + 2.0 * sway[None, :, None] * fwd[:, None] + 0.5 * torch.cos(2 * math.pi * 0.9 * time)[None, :, None] * side[:, None]
+    gyro = 1.5 * torch.sin(2 * math.pi * 0.9 * time)[None, :, None] * up[:, None] + 0.4 * sway[None, :, None] * side[:, None]
+    return torch.cat([acc, gyro], dim=-1)
+
+
+def rotate(x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    return torch.cat([x[..., :3] @ r.transpose(1, 2), x[..., 3:] @ r.transpose(1, 2)], dim=-1)
+
+
+def test_gravity_frame_puts_mean_acc_on_plus_z_with_one_rotation_for_both_sensors():
+    x = walking()
+    y = gravity_align(x)
+    mean = y[..., :3].mean(1)
+    torch.testing.assert_close(mean[:, :2], torch.zeros(6, 2), atol=1e-4, rtol=0)
+    assert (mean[:, 2] > 9.7).all()
+    torch.testing.assert_close(y[..., 3:].norm(dim=-1), x[..., 3:].norm(dim=-1))
+
+
+def test_heading_frame_is_invariant_to_any_device_orientation():
+    x = walking(b=8)
+    ref = heading_align(x)
+    turned = heading_align(rotate(x, random_rotation_matrices(8, torch.Generator().manual_seed(1))))
+    torch.testing.assert_close(turned, ref, atol=2e-3, rtol=1e-3)
+    # the gravity frame alone is not: it leaves the heading free
+    g1, g2 = gravity_align(x), gravity_align(rotate(x, random_rotation_matrices(8, torch.Generator().manual_seed(1))))
+    assert (g1 - g2).abs().max() > 0.5
+    # main horizontal motion on +x, positively skewed; mean acc on +z
+    h = ref[..., :2] - ref[..., :2].mean(1, keepdim=True)
+    assert (h[..., 0].pow(2).mean(1) > h[..., 1].pow(2).mean(1)).all()
+    assert (h[..., 0].pow(3).mean(1) > 0).all()
+
+
+def test_heading_frame_of_a_mirror_image_is_the_mirror_image_in_y():
+    """What the heading frame cannot remove is handedness: a mirrored window comes out with y (and
+    the gyro's axial parts) flipped, which is why the mirror augmentation stays needed."""
+    x = walking(b=4)
+    n = torch.tensor([0.3, -0.5, 0.2])
+    n = n / n.norm()
+    m = (torch.eye(3) - 2 * torch.outer(n, n)).expand(4, 3, 3)
+    mirrored = torch.cat([x[..., :3] @ m.transpose(1, 2), -(x[..., 3:] @ m.transpose(1, 2))], dim=-1)
+    a, b = heading_align(x), heading_align(mirrored)
+    flip = torch.tensor([1.0, -1.0, 1.0, -1.0, 1.0, -1.0])  # acc y; gyro x and z (axial)
+    torch.testing.assert_close(b, a * flip, atol=2e-3, rtol=1e-3)
+
+
+def test_still_window_keeps_its_axes_and_stays_finite():
+    x = torch.zeros(2, 120, 6)
+    x[..., 2] = 9.81
+    y = heading_align(x)
+    assert torch.isfinite(y).all()
+    torch.testing.assert_close(y, x)
+
+
+@pytest.mark.parametrize("frame", ["gravity", "heading"])
+def test_frames_export_to_onnx(tmp_path, frame):
+    ort = pytest.importorskip("onnxruntime")
+    scaler = InputScaler("physical", 6, frame=frame).eval()
+    x = walking(b=3)
+    path = tmp_path / "f.onnx"
+    torch.onnx.export(scaler, (x,), str(path), input_names=["x"], output_names=["y"],
+                      dynamic_axes={"x": {0: "b"}, "y": {0: "b"}}, dynamo=False)
+    y = ort.InferenceSession(str(path)).run(None, {"x": x.numpy()})[0]
+    torch.testing.assert_close(torch.from_numpy(y), scaler(x), atol=1e-4, rtol=1e-4)
