@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from crosshar.clitools import DataDir, console, friendly
+from crosshar.clitools import DataDir, Device, Threads, console, friendly, use_device
 
 
 def print_report(res: dict) -> None:
@@ -41,12 +41,15 @@ def cross_cmd(
     run: Annotated[Optional[Path], typer.Option("--run", help="Finetuned run folder or best.pt (default: the latest for the source; trained if none).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Results folder (default results/cross/<source>_to_<target>_<head>).")] = None,
     data_dir: DataDir = None,
+    device: Device = "auto",
+    threads: Threads = None,
 ) -> None:
     """Evaluate a source model on every window of an unseen target dataset."""
     from crosshar.evaluate.run import cross
 
+    dev = use_device(device, threads)
     src = [d.strip() for d in dataset.split(",") if d.strip()]
-    res = cross(src, target, head=head, run=run, data_dir=data_dir, out=out, log=console.print)
+    res = cross(src, target, head=head, run=run, data_dir=data_dir, out=out, log=console.print, device=dev)
     print_report(res)
 
 
@@ -61,19 +64,22 @@ def matrix_cmd(
     quick: Annotated[bool, typer.Option("--quick", help="Short schedules: the same matrix in a few minutes.")] = False,
     pretrain_epochs: Annotated[Optional[int], typer.Option("--pretrain-epochs")] = None,
     finetune_epochs: Annotated[Optional[int], typer.Option("--finetune-epochs")] = None,
+    device: Device = "auto",
+    threads: Threads = None,
 ) -> None:
     """All directed pairs x methods x heads x seeds, resumable; writes results/<name>/report.md."""
     from crosshar import paths
     from crosshar.errors import ConfigError
     from crosshar.evaluate.matrix import METHODS, MatrixConfig, run_matrix
 
+    dev = use_device(device, threads)
     ms = tuple(m.strip() for m in methods.split(",") if m.strip())
     bad = [m for m in ms if m not in METHODS]
     if bad:
         raise ConfigError(f"unknown method(s) {bad}; known: {', '.join(METHODS)}")
     mc = MatrixConfig(tuple(d.strip() for d in datasets.split(",")), tuple(h.strip() for h in heads.split(",")),
                       seeds, label_rate, methods=ms, quick=quick, pretrain_epochs=pretrain_epochs,
-                      finetune_epochs=finetune_epochs)
+                      finetune_epochs=finetune_epochs, device=str(dev))
     name = name or f"matrix-{'-'.join(mc.datasets)}{'-quick' if quick else ''}"
     report = run_matrix(mc, paths.home() / "results" / name, log=console.print)
     console.print(report.read_text())

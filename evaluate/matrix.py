@@ -42,6 +42,7 @@ class MatrixConfig:
     quick: bool = False
     pretrain_epochs: int | None = None  # None: configs/pretrain.toml (quick: 6)
     finetune_epochs: int | None = None  # None: configs/finetune.toml (quick: 12)
+    device: str = "cpu"  # where training and scoring run (crosshar.device.resolve_device)
 
 
 REF_WINDOWS = 1700  # the schedule in configs/pretrain.toml is sized for ~1,700 windows (UCI)
@@ -76,7 +77,7 @@ def pretrain_run(root: Path, source: str, method: str, seed: int, mc: MatrixConf
     n = len(prepare(source, None, C.load("window")))
     job = PretrainJob((source,), C.load("window"), C.load("encoder"), C.load("augment"), _pretrain_cfg(method, mc, seed, n))
     log(f"pretraining {method} on {source} (seed {seed})")
-    return run(job, out=d, resume=(d / "last.pt").is_file(), log=lambda *_: None, progress=False)
+    return run(job, out=d, resume=(d / "last.pt").is_file(), log=lambda *_: None, progress=False, device=mc.device)
 
 
 def finetune_run(root: Path, source: str, method: str, head: str, seed: int, mc: MatrixConfig, log,
@@ -98,7 +99,7 @@ def finetune_run(root: Path, source: str, method: str, head: str, seed: int, mc:
     classes = source_classes(mc.label_space, (source,), window, None)
     job = FinetuneJob((source,), window, fcfg, C.load("augment_finetune"), classes, mc.label_space,
                       None if encoder is None else str(encoder), C.head_config(head), exclude_subjects=exclude)
-    return run(job, out=d, log=lambda *_: None, progress=False)
+    return run(job, out=d, log=lambda *_: None, progress=False, device=mc.device)
 
 
 def run_matrix(mc: MatrixConfig, root: Path, log: Callable[[str], None] = print) -> Path:
@@ -127,6 +128,7 @@ def run_matrix(mc: MatrixConfig, root: Path, log: Callable[[str], None] = print)
                         exclude = tuple(split["val_subjects"])  # held out of pretraining too
                     ft = finetune_run(root, source, method, head, seed, mc, log, enc, exclude)
                     model, meta = clf.load(ft)
+                    model.to(mc.device)
                     for target in todo:
                         tws = windows[target]
                         if method == "oracle":

@@ -23,6 +23,7 @@ from crosshar.data.labels import LabelSpace
 from crosshar.data.sources import apply_split, load_sources, split_by_subject
 from crosshar.data.splits import label_subset
 from crosshar.data.windows import CHANNELS, WindowSet
+from crosshar.device import Precision, batch_to, place, resolve_device, take
 from crosshar.errors import ConfigError, CrossharError
 from crosshar.losses import CenterLoss
 from crosshar.metrics import classification_report
@@ -71,17 +72,33 @@ def _smote(X: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndar
     return Xr.reshape(-1, *X.shape[1:]).astype(np.float32), yr
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict(model: clf.HARClassifier, X: np.ndarray, batch: int = 512) -> np.ndarray:
-    """(N, T, C) -> (N, K) logits."""
+    """(N, T, C) -> (N, K) logits, computed on the model's device."""
     model.eval()
     if len(X) == 0:
         return np.zeros((0, model.head.fc.out_features), np.float32)  # every registered head ends in .fc
-    return torch.cat([model(torch.from_numpy(X[i:i + batch])) for i in range(0, len(X), batch)]).numpy()
+    dev = next(model.parameters()).device
+    return torch.cat([model(batch_to(torch.from_numpy(X[i:i + batch]), dev)).cpu()
+                      for i in range(0, len(X), batch)]).numpy()
 
 
-def evaluate(model: clf.HARClassifier, X: np.ndarray, y: np.ndarray, classes: list[str]) -> dict:
-    pred = predict(model, X).argmax(1)
+@torch.no_grad()  # not inference_mode: cached training features later feed autograd
+def encode(model: clf.HARClassifier, X: np.ndarray, batch: int = 512) -> torch.Tensor:
+    """(N, T, C) -> (N, T, D) head inputs on the model's device, for a frozen encoder (eval mode)."""
+    dev = next(model.parameters()).device
+    return torch.cat([model.features(batch_to(torch.from_numpy(X[i:i + batch]), dev)) for i in range(0, len(X), batch)])
+
+
+def evaluate(model: clf.HARClassifier, X: np.ndarray, y: np.ndarray, classes: list[str],
+             feats: torch.Tensor | None = None, batch: int = 512) -> dict:
+    """Metrics on (X, y); `feats` = encode(model, X) skips the (frozen) encoder."""
+    if feats is None:
+        pred = predict(model, X, batch).argmax(1)
+    else:
+        model.eval()
+        with torch.inference_mode():
+            pred = torch.cat([model.head(feats[i:i + batch]).cpu() for i in range(0, len(feats), batch)]).numpy().argmax(1)
     return classification_report(y, pred, classes)
 
 
@@ -119,8 +136,14 @@ def build_model(job: FinetuneJob) -> tuple[clf.HARClassifier, dict]:
 
 
 def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], None] = print,
-        progress: bool = True) -> Path:
-    """Finetune; returns the run folder (best.pt = the selected classifier, run.json = metrics)."""
+        progress: bool = True, device: str | torch.device = "cpu") -> Path:
+    """Finetune; returns the run folder (best.pt = the selected classifier, run.json = metrics).
+
+    `device`: "cpu", "cuda", "auto", ... (crosshar.device.resolve_device). With a frozen encoder
+    the validation windows are encoded once (and the training windows too when nothing augments
+    them): the encoder is then a fixed function.
+    """
+    dev = resolve_device(device)
     cfg = job.finetune
     seed_all(cfg.seed)
     model, meta = build_model(job)
@@ -157,7 +180,8 @@ def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], No
             p.requires_grad_(False)
     if meta["scaling"] == "source_stats" and job.encoder_run is None:
         model.scaler.fit(torch.from_numpy(train.X))
-    center = CenterLoss(len(job.classes), model.head.feature_dim) if cfg.center_loss > 0 else None
+    model.to(dev)
+    center = CenterLoss(len(job.classes), model.head.feature_dim).to(dev) if cfg.center_loss > 0 else None
     params = [p for p in model.parameters() if p.requires_grad] + (list(center.parameters()) if center else [])
     if cfg.optimizer == "lion":
         from lion_pytorch import Lion
@@ -168,7 +192,13 @@ def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], No
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.epochs, 1))
     aug = Augmenter(job.augment, job.window.n_channels) if cfg.augment else None
     tb = TB(run_dir / "tb")
-    Xtr_t, ytr_t = torch.from_numpy(Xtr), torch.from_numpy(ytr).long()
+    frozen = model.encoder is not None and cfg.freeze
+    if frozen:
+        model.encoder.eval()
+    Fva = encode(model, val.X) if frozen else None
+    Xtr_t = encode(model, Xtr) if frozen and aug is None else place(torch.from_numpy(Xtr), dev)
+    ytr_t = place(torch.from_numpy(ytr).long(), dev)
+    prec = Precision(dev)
     best, history, bad_epochs = {"macro_f1": -1.0, "epoch": 0}, [], 0
     t0 = time.time()
     for epoch in range(cfg.epochs):
@@ -179,28 +209,28 @@ def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], No
             model.encoder.eval()
         tot, n = 0.0, 0
         for idx in torch.randperm(len(Xtr_t), generator=g).split(cfg.batch_size):
-            x, y = Xtr_t[idx], ytr_t[idx]
+            x, y = take(Xtr_t, idx, dev), take(ytr_t, idx, dev)
             if len(idx) < 2:
                 continue
             if aug is not None:
                 x = aug(x, g)
-            feats = model.features(x)
-            if center is not None:
-                f = model.head.forward_features(feats)
-                logits = model.head.fc(f)  # every registered head ends in .fc
-                loss = F.cross_entropy(logits, y) + cfg.center_loss * center(f, y)
-            else:
-                loss = F.cross_entropy(model.head(feats), y)
+            with prec.autocast():
+                feats = x if frozen and aug is None else model.features(x)  # cached features when frozen
+                if center is not None:
+                    f = model.head.forward_features(feats)
+                    logits = model.head.fc(f)  # every registered head ends in .fc
+                    loss = F.cross_entropy(logits, y) + cfg.center_loss * center(f.float(), y)
+                else:
+                    loss = F.cross_entropy(model.head(feats), y)
+            loss = loss.float()
             if not torch.isfinite(loss):
                 raise CrossharError(f"non-finite loss at epoch {epoch + 1}; lower the learning rate")
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 5.0)
-            opt.step()
+            prec.step(loss, opt, params, 5.0)
             tot += float(loss.detach()) * len(idx)
             n += len(idx)
         sched.step()
-        va = evaluate(model, val.X, yva, list(job.classes))
+        va = evaluate(model, val.X, yva, list(job.classes), feats=Fva)
         rec = {"epoch": epoch + 1, "train_loss": tot / max(n, 1), "val_accuracy": va["accuracy"], "val_macro_f1": va["macro_f1"]}
         history.append(rec)
         tb.scalars(epoch + 1, **{f"finetune/{k}": v for k, v in rec.items() if k != "epoch"})
