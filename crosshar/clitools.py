@@ -20,6 +20,16 @@ err_console = Console(stderr=True)
 
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Folder holding the raw datasets (default: $CROSSHAR_DATA).")]
 OnBad = Annotated[str, typer.Option("--on-bad", help="'error' (default): stop at the first bad row; 'skip': skip bad rows and report each.")]
+Device = Annotated[str, typer.Option("--device", help="'auto' (CUDA when PyTorch sees a GPU, else the CPU), 'cpu', 'cuda' or 'cuda:N'.")]
+Threads = Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads for PyTorch (default: $OMP_NUM_THREADS, else min(2, cores): polite on a shared box).")]
+
+
+def use_device(device: str, threads: int | None) -> Any:
+    """Apply --threads and resolve --device (see crosshar.device); returns the torch.device."""
+    from crosshar.device import resolve_device, set_threads
+
+    set_threads(threads)
+    return resolve_device(device)
 
 
 def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:

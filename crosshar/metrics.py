@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from imblearn.metrics import geometric_mean_score
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 
 def classification_report(y_true: np.ndarray, y_pred: np.ndarray, class_names: list[str]) -> dict:
@@ -12,6 +10,9 @@ def classification_report(y_true: np.ndarray, y_pred: np.ndarray, class_names: l
 
     Classes are indexed 0..K-1 in `class_names`; classes absent from y_true still get a row.
     """
+    from imblearn.metrics import geometric_mean_score  # scikit-learn and imbalanced-learn import in seconds:
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support  # only here
+
     labels = list(range(len(class_names)))
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     present = [c for c in labels if (y_true == c).any()]

@@ -16,6 +16,7 @@ import torch.distributed as dist
 
 from crosshar import paths
 from crosshar.data.store import atomic_write_json
+from crosshar.device import dist_backend
 
 
 def seed_all(seed: int) -> None:
@@ -50,15 +51,27 @@ class Dist:
         return self.rank == 0
 
 
-def init_distributed() -> Dist:
-    """Join the process group torchrun set up (gloo on CPU, nccl on GPU); a no-op otherwise."""
+def init_distributed(device: torch.device | str = "cpu") -> Dist:
+    """Join the process group torchrun set up; a no-op otherwise.
+
+    The backend follows the device the tensors live on (crosshar.device.dist_backend): NCCL for
+    CUDA, gloo for the CPU, even where a GPU is visible (NCCL cannot reduce CPU tensors).
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Dist()
     if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
+        dist.init_process_group(dist_backend(torch.device(device)))
     return Dist(dist.get_rank(), dist.get_world_size())
+
+
+def rank_device(device: torch.device) -> torch.device:
+    """The device of this process: with torchrun on CUDA, GPU $LOCAL_RANK (made current)."""
+    if device.type == "cuda" and device.index is None and "LOCAL_RANK" in os.environ:
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    return device
 
 
 def sync_buffers(module: torch.nn.Module, ctx: Dist) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from crosshar.clitools import DataDir, console, friendly
+from crosshar.clitools import DataDir, Device, Threads, console, friendly, use_device
 
 
 def print_report(res: dict) -> None:
@@ -42,12 +42,15 @@ def cross_cmd(
     out: Annotated[Optional[Path], typer.Option("--out", help="Results folder (default results/cross/<source>_to_<target>_<head>).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite the results folder if it holds an earlier evaluation.")] = False,
     data_dir: DataDir = None,
+    device: Device = "auto",
+    threads: Threads = None,
 ) -> None:
     """Evaluate a source model on every window of an unseen target dataset."""
     from crosshar.evaluate.run import cross
 
+    dev = use_device(device, threads)
     src = [d.strip() for d in dataset.split(",") if d.strip()]
-    res = cross(src, target, head=head, run=run, data_dir=data_dir, out=out, log=console.print, force=force)
+    res = cross(src, target, head=head, run=run, data_dir=data_dir, out=out, log=console.print, force=force, device=dev)
     print_report(res)
 
 
@@ -67,6 +70,8 @@ def matrix_cmd(
     shard: Annotated[str, typer.Option("--shard", help="K/N: run the K-th of N shards (N processes can share one folder).")] = "0/1",
     report_only: Annotated[bool, typer.Option("--report-only", help="Train nothing: rewrite report.md from the rows already in results/<name>.")] = False,
     preset: Annotated[str, typer.Option("--preset", help="Head preset of every finetune: default or paper (docs/paper_presets.md).")] = "default",
+    device: Device = "auto",
+    threads: Threads = None,
 ) -> None:
     """All directed pairs x methods x heads x seeds, resumable; writes results/<name>/report.md."""
     from crosshar import config as C
@@ -74,6 +79,7 @@ def matrix_cmd(
     from crosshar.errors import ConfigError
     from crosshar.evaluate.matrix import MatrixConfig, run_matrix
 
+    dev = use_device(device, threads)
     def split(v: str) -> tuple[str, ...]:
         return tuple(x.strip() for x in v.split(",") if x.strip())
 
@@ -83,7 +89,8 @@ def matrix_cmd(
         raise ConfigError(f"--shard must look like K/N (e.g. 0/2), got {shard!r}") from None
     mc = MatrixConfig(split(datasets), split(heads), seeds, label_rate, methods=split(methods), quick=quick,
                       pretrain_epochs=pretrain_epochs, finetune_epochs=finetune_epochs,
-                      targets_only=split(targets_only), shard=(k, n), preset=preset)
+                      targets_only=split(targets_only), shard=(k, n), preset=preset,
+                      device=str(dev))
     for h in mc.heads:  # a missing preset is an error before any training
         C.head_preset(h, preset)
     name = name or f"matrix-{'-'.join(mc.datasets)}{'-quick' if quick else ''}{'' if preset == 'default' else '-' + preset}"

@@ -99,6 +99,7 @@ class MatrixConfig:
     finetune_epochs: int | None = None  # None: configs/finetune.toml (quick: 12)
     targets_only: tuple[str, ...] = ()
     shard: tuple[int, int] = (0, 1)  # (K, N): this process runs the K-th of N shards
+    device: str = "cpu"  # where training and scoring run (crosshar.device.resolve_device)
     preset: str = "default"  # head preset of every finetune whose method has no recipe ("paper": docs/paper_presets.md)
 
     def __post_init__(self) -> None:
@@ -174,7 +175,7 @@ def pretrain_run(root: Path, sources: tuple[str, ...], m: Method, seed: int, mc:
     n = sum(len(prepare(s, None, window)) for s in sources)
     job = PretrainJob(sources, window, cfgs["encoder"], cfgs["augment"], pretrain_cfg(m, cfgs["pretrain"], mc, seed, n))
     log(f"pretraining {key} on {'+'.join(sources)} (seed {seed})")
-    return run(job, out=d, resume=(d / "last.pt").is_file(), log=lambda *_: None, progress=False)
+    return run(job, out=d, resume=(d / "last.pt").is_file(), log=lambda *_: None, progress=False, device=mc.device)
 
 
 def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, seed: int, mc: MatrixConfig, window,
@@ -207,7 +208,7 @@ def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, see
     job = FinetuneJob(sources, window, fcfg, cfgs["augment_finetune"], classes, mc.label_space,
                       None if encoder is None else str(encoder), head_cfg,
                       scaling=enc_cfg.input_scaling, frame=enc_cfg.input_frame, exclude_subjects=exclude)
-    return run(job, out=d, log=lambda *_: None, progress=False)
+    return run(job, out=d, log=lambda *_: None, progress=False, device=mc.device)
 
 
 def target_profile(target: str) -> C.WindowConfig:
@@ -293,6 +294,7 @@ def run_matrix(mc: MatrixConfig, root: Path, log: Callable[[str], None] = print,
             exclude = tuple(json.loads((enc / "run.json").read_text())["split"]["val_subjects"])
         ft = finetune_run(root, cell.sources, m, cell.head, cell.seed, mc, cell.window, enc, exclude)
         model, meta = clf.load(ft)
+        model.to(mc.device)
         for target in todo:
             tws = ws_of(target, cell.window)
             if m.oracle:

@@ -17,6 +17,7 @@ from crosshar.data.io import DataFolder
 from crosshar.data.labels import LabelSpace
 from crosshar.data.sources import load_sources
 from crosshar.data.store import atomic_write_json, get_dataset, prepare
+from crosshar.device import resolve_device
 from crosshar.errors import CrossharError
 from crosshar.evaluate import guard
 from crosshar.finetune.run import predict
@@ -90,7 +91,7 @@ def confusion_png(report: dict, path: Path, title: str) -> None:
 
 
 def train_default(source: list[str], window: WindowConfig, head: str, label_space: str, label_rate: float,
-                  data_dir, log: Callable[[str], None]) -> Path:
+                  data_dir, log: Callable[[str], None], device: str | torch.device = "cpu") -> Path:
     """Pretrain (unless a matching pretraining run exists) and finetune with the default configs."""
     from crosshar.finetune.run import FinetuneJob
     from crosshar.finetune.run import run as finetune
@@ -108,7 +109,7 @@ def train_default(source: list[str], window: WindowConfig, head: str, label_spac
         log(f"no pretraining run of {tag} with windows {window.to_dict()}: pretraining one with the default configs")
         job = PretrainJob(tuple(source), window, C.load("encoder"), C.load("augment"), C.load("pretrain"),
                           None if data_dir is None else str(data_dir))
-        enc = str(pretrain(job, log=log))
+        enc = str(pretrain(job, log=log, device=device))
     else:
         log(f"using pretraining run {enc}")
     # the target's label set plays no part in training: predictions are mapped to it at evaluation
@@ -116,15 +117,18 @@ def train_default(source: list[str], window: WindowConfig, head: str, label_spac
     fcfg = C.load("finetune", head=head, label_rate=label_rate)
     fjob = FinetuneJob(tuple(source), window, fcfg, C.load("augment_finetune"), classes, label_space, enc,
                        C.head_config(fcfg.head), data_dir=None if data_dir is None else str(data_dir))
-    return finetune(fjob, log=log, progress=False)
+    return finetune(fjob, log=log, progress=False, device=device)
 
 
 def cross(source: list[str], target: str, head: str | None = None, run: str | Path | None = None,
-          data_dir=None, out: Path | None = None, log: Callable[[str], None] = print, force: bool = False) -> dict:
+          data_dir=None, out: Path | None = None, log: Callable[[str], None] = print, force: bool = False,
+          device: str | torch.device = "cpu") -> dict:
     """Evaluate a source model on every window of `target`; write results JSON and confusion PNG.
 
     An existing results folder is not overwritten unless `force` (CrossharError naming it).
+    Training (when no run matches) and prediction run on `device` (crosshar.device.resolve_device).
     """
+    device = resolve_device(device)
     guard.check_names(source, target)
     ccfg = C.load("cross", head=head)
     need = target_window(target, data_dir)
@@ -142,8 +146,9 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
                 break
         if run is None:
             log(f"no finetuned run of {'+'.join(source)} matches; training one with the default configs")
-            run = train_default(source, want, ccfg.head, ccfg.label_space, ccfg.label_rate, data_dir, log)
+            run = train_default(source, want, ccfg.head, ccfg.label_space, ccfg.label_rate, data_dir, log, device)
     model, meta = clf.load(run)
+    model.to(device)
     guard.check_run(meta, target)
     name = f"{'+'.join(meta['source'])}_to_{target}_{meta['head']}"
     out = Path(out) if out is not None else paths.home() / "results" / "cross" / name

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from crosshar.clitools import DataDir, OnBad, console, friendly
+from crosshar.clitools import DataDir, Device, OnBad, Threads, console, friendly, use_device
 
 
 def resolve_encoder(dataset: str, encoder: Path | None, no_pretrain: bool, log=console.print) -> str | None:
@@ -49,12 +49,15 @@ def finetune_cmd(
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default runs/finetune/<dataset>-<time>).")] = None,
     data_dir: DataDir = None,
     on_bad: OnBad = "error",
+    device: Device = "auto",
+    threads: Threads = None,
 ) -> None:
     """Train a head with a fraction of the source labels on the pretrained encoder's embeddings."""
     from crosshar import config as C
     from crosshar.finetune.run import FinetuneJob, run
     from crosshar.finetune.setup import default_window, source_classes
 
+    dev = use_device(device, threads)
     datasets = tuple(d.strip() for d in dataset.split(",") if d.strip())
     fcfg = C.load("finetune", config, label_rate=label_rate, head=head, freeze=freeze)
     head_cfg, fcfg = C.head_preset(fcfg.head, preset, fcfg, head_config)
@@ -65,4 +68,4 @@ def finetune_cmd(
     job = FinetuneJob(datasets, window, fcfg, C.load("augment_finetune"), classes, label_space, enc,
                       head_cfg, data_dir=None if data_dir is None else str(data_dir),
                       on_bad=on_bad)
-    run(job, out=out, log=console.print)
+    run(job, out=out, log=console.print, device=dev)

@@ -23,6 +23,7 @@ from crosshar.data.labels import LabelSpace
 from crosshar.data.sources import apply_split, load_sources, split_by_subject
 from crosshar.data.splits import label_subset
 from crosshar.data.windows import CHANNELS, WindowSet
+from crosshar.device import Precision, batch_to, place, resolve_device, take
 from crosshar.errors import ConfigError, CrossharError
 from crosshar.losses import CenterLoss
 from crosshar.metrics import classification_report
@@ -71,32 +72,39 @@ def _smote(X: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndar
     return Xr.reshape(-1, *X.shape[1:]).astype(np.float32), yr
 
 
-@torch.no_grad()
+def model_device(model: torch.nn.Module) -> torch.device:
+    """Where the model's parameters live (CPU for a model without parameters)."""
+    return next(model.parameters(), torch.empty(0)).device
+
+
+@torch.inference_mode()
 def predict(model: clf.HARClassifier, X: np.ndarray, batch: int = 512) -> np.ndarray:
-    """(N, T, C) -> (N, K) logits."""
+    """(N, T, C) -> (N, K) logits, computed on the model's device."""
     model.eval()
     if len(X) == 0:
         return np.zeros((0, model.head.fc.out_features), np.float32)  # every registered head ends in .fc
-    return torch.cat([model(torch.from_numpy(X[i:i + batch])) for i in range(0, len(X), batch)]).numpy()
+    dev = model_device(model)
+    return torch.cat([model(batch_to(torch.from_numpy(X[i:i + batch]), dev)).cpu()
+                      for i in range(0, len(X), batch)]).numpy()
+
+
+@torch.no_grad()  # not inference_mode: cached training features later feed autograd
+def encode(model: clf.HARClassifier, X: np.ndarray, batch: int = 512) -> torch.Tensor:
+    """(N, T, C) -> (N, T, D) head inputs on the model's device, for a frozen encoder (eval mode)."""
+    dev = model_device(model)
+    return torch.cat([model.features(batch_to(torch.from_numpy(X[i:i + batch]), dev)) for i in range(0, len(X), batch)])
 
 
 def evaluate(model: clf.HARClassifier, X: np.ndarray, y: np.ndarray, classes: list[str],
-             features: torch.Tensor | None = None) -> dict:
-    """Metrics on (X, y); with `features` (the frozen encoder's output for X) only the head runs."""
-    if features is None:
-        pred = predict(model, X).argmax(1)
+             feats: torch.Tensor | None = None, batch: int = 512) -> dict:
+    """Metrics on (X, y); `feats` = encode(model, X) skips the (frozen) encoder."""
+    if feats is None:
+        pred = predict(model, X, batch).argmax(1)
     else:
         model.eval()
-        with torch.no_grad():
-            pred = torch.cat([model.head(f) for f in features.split(512)]).argmax(1).numpy()
+        with torch.inference_mode():
+            pred = torch.cat([model.head(feats[i:i + batch]).cpu() for i in range(0, len(feats), batch)]).numpy().argmax(1)
     return classification_report(y, pred, classes)
-
-
-@torch.no_grad()
-def frozen_features(model: clf.HARClassifier, X: np.ndarray, batch: int = 512) -> torch.Tensor:
-    """(N, T, C) -> (N, T, D) head inputs, computed once: a frozen encoder gives the same every epoch."""
-    model.eval()
-    return torch.cat([model.features(torch.from_numpy(X[i:i + batch])) for i in range(0, len(X), batch)])
 
 
 def encode_labels(ws: WindowSet, space: LabelSpace) -> tuple[WindowSet, np.ndarray]:
@@ -160,8 +168,14 @@ def make_optimizer(cfg: FinetuneConfig, params: list) -> tuple[torch.optim.Optim
 
 
 def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], None] = print,
-        progress: bool = True) -> Path:
-    """Finetune; returns the run folder (best.pt = the selected classifier, run.json = metrics)."""
+        progress: bool = True, device: str | torch.device = "cpu") -> Path:
+    """Finetune; returns the run folder (best.pt = the selected classifier, run.json = metrics).
+
+    `device`: "cpu", "cuda", "auto", ... (crosshar.device.resolve_device). With a frozen encoder
+    the validation windows are encoded once (and the training windows too when nothing augments
+    them): the encoder is then a fixed function.
+    """
+    dev = resolve_device(device)
     cfg = job.finetune
     seed_all(cfg.seed)
     model, meta = build_model(job)
@@ -198,17 +212,22 @@ def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], No
             p.requires_grad_(False)
     if meta["scaling"] == "source_stats" and job.encoder_run is None:
         model.scaler.fit(torch.from_numpy(train.X))
+    model.to(dev)
     center_dim = len(job.classes) if cfg.center_on == "logits" else model.head.feature_dim
-    center = CenterLoss(len(job.classes), center_dim) if cfg.center_loss > 0 else None
+    center = CenterLoss(len(job.classes), center_dim).to(dev) if cfg.center_loss > 0 else None
     params = [p for p in model.parameters() if p.requires_grad] + (list(center.parameters()) if center else [])
     opt, sched = make_optimizer(cfg, params)
     aug = Augmenter(job.augment, job.window.n_channels) if cfg.augment else None
     tb = TB(run_dir / "tb")
-    Xtr_t, ytr_t = torch.from_numpy(Xtr), torch.from_numpy(ytr).long()
+    frozen = model.encoder is not None and cfg.freeze
+    if frozen:
+        model.encoder.eval()
+    Fva = encode(model, val.X) if frozen else None
+    Xtr_t = encode(model, Xtr) if frozen and aug is None else place(torch.from_numpy(Xtr), dev)
+    ytr_t = place(torch.from_numpy(ytr).long(), dev)
+    prec = Precision(dev)
     best, history, bad_epochs = {"macro_f1": -1.0, "epoch": 0}, [], 0
     t0 = time.time()
-    frozen = model.encoder is not None and cfg.freeze
-    val_feats = frozen_features(model, val.X) if frozen else None
     for epoch in range(cfg.epochs):
         g = generator(cfg.seed, epoch)
         torch.manual_seed(cfg.seed * 7919 + epoch)
@@ -217,29 +236,29 @@ def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], No
             model.encoder.eval()
         tot, n = 0.0, 0
         for idx in torch.randperm(len(Xtr_t), generator=g).split(cfg.batch_size):
-            x, y = Xtr_t[idx], ytr_t[idx]
+            x, y = take(Xtr_t, idx, dev), take(ytr_t, idx, dev)
             if len(idx) < 2:
                 continue
             if aug is not None:
                 x = aug(x, g)
-            feats = model.features(x)
-            if center is not None:
-                f = model.head.forward_features(feats)
-                logits = model.head.fc(f)  # every registered head ends in .fc
-                loss = F.cross_entropy(logits, y) + cfg.center_loss * center(logits if cfg.center_on == "logits" else f, y)
-            else:
-                loss = F.cross_entropy(model.head(feats), y)
+            with prec.autocast():
+                feats = x if frozen and aug is None else model.features(x)  # cached features when frozen
+                if center is not None:
+                    f = model.head.forward_features(feats)
+                    logits = model.head.fc(f)  # every registered head ends in .fc
+                    loss = F.cross_entropy(logits, y) + cfg.center_loss * center(
+                        (logits if cfg.center_on == "logits" else f).float(), y)
+                else:
+                    loss = F.cross_entropy(model.head(feats), y)
+            loss = loss.float()
             if not torch.isfinite(loss):
                 raise CrossharError(f"non-finite loss at epoch {epoch + 1}; lower the learning rate")
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            opt.step()
+            prec.step(loss, opt, params, cfg.grad_clip)
             tot += float(loss.detach()) * len(idx)
             n += len(idx)
         sched.step()
-        va = evaluate(model, val.X, yva, list(job.classes), val_feats)
+        va = evaluate(model, val.X, yva, list(job.classes), feats=Fva)
         rec = {"epoch": epoch + 1, "train_loss": tot / max(n, 1), "val_accuracy": va["accuracy"], "val_macro_f1": va["macro_f1"]}
         history.append(rec)
         tb.scalars(epoch + 1, **{f"finetune/{k}": v for k, v in rec.items() if k != "epoch"})

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from crosshar.clitools import DataDir, OnBad, console, friendly
+from crosshar.clitools import DataDir, Device, OnBad, Threads, console, friendly, use_device
 
 
 @friendly
@@ -26,11 +26,14 @@ def pretrain_cmd(
     on_bad: OnBad = "error",
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
     preset: Annotated[str, typer.Option("--preset", help="'default' (crosshar's recipe) or 'paper' (CrossHAR as published: configs/recipes/paper.toml).")] = "default",
+    device: Device = "auto",
+    threads: Threads = None,
 ) -> None:
     """Hierarchical self-supervised pretraining (CrossHAR) of a shared encoder on unlabelled source windows."""
     from crosshar import config as C
     from crosshar.pretrain.run import PretrainJob, run
 
+    dev = use_device(device, threads)
     pcfg = C.load("pretrain", config, preset, seed=seed)
     if epochs is not None:
         s1 = round(epochs * pcfg.stage1_epochs / max(pcfg.epochs, 1))
@@ -41,7 +44,7 @@ def pretrain_cmd(
         encoder=C.load("encoder", encoder_config, preset), augment=C.load("augment", augment_config, preset),
         pretrain=pcfg, data_dir=None if data_dir is None else str(data_dir), on_bad=on_bad,
     )
-    run(job, out=out, resume=resume, log=console.print, progress=not quiet)
+    run(job, out=out, resume=resume, log=console.print, progress=not quiet, device=dev)
 
 
 @friendly
@@ -50,6 +53,8 @@ def embed_cmd(
     encoder: Annotated[Path, typer.Option("--encoder", help="Pretraining run folder or checkpoint.")],
     out: Annotated[Optional[Path], typer.Option("--out", help="Output .npz (default embed_<dataset>.npz).")] = None,
     data_dir: DataDir = None,
+    device: Device = "auto",
+    threads: Threads = None,
 ) -> None:
     """Write the encoder's (N, T, D) embeddings of a dataset's windows, with labels and subjects, to .npz."""
     import numpy as np
@@ -58,9 +63,10 @@ def embed_cmd(
     from crosshar.config import WindowConfig
     from crosshar.pretrain.run import embed, load_encoder
 
+    dev = use_device(device, threads)
     enc, scaler, jd = load_encoder(encoder)
     ws = prepare(dataset, data_dir, WindowConfig.from_dict(jd["window"]))
-    E = embed(enc, scaler, ws.X)
+    E = embed(enc, scaler, ws.X, device=dev)
     out = out or Path(f"embed_{dataset}.npz")
     import io
 

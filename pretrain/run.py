@@ -23,12 +23,13 @@ from crosshar import checkpoint
 from crosshar.augment import Augmenter
 from crosshar.config import AugmentConfig, EncoderConfig, PretrainConfig, WindowConfig
 from crosshar.data.sources import load_sources, split_by_subject
+from crosshar.device import Precision, batch_to, place, resolve_device, take
 from crosshar.errors import CrossharError
 from crosshar.models.encoder import Encoder
 from crosshar.models.pretrainer import CrossHARPretrainer
 from crosshar.models.scaling import InputScaler
 from crosshar.training import (TB, Dist, batches, cosine_lr, find_runs, generator, git_commit, init_distributed,
-                               new_run_dir, sync_buffers, write_run_info)
+                               new_run_dir, rank_device, sync_buffers, write_run_info)
 
 FORMAT = "crosshar-pretrain/1"
 CHECKPOINT_KEYS = ("model", "job", "split")  # what load_encoder reads
@@ -66,8 +67,11 @@ def stage_of(epoch: int, cfg: PretrainConfig) -> int:
 
 
 def train_one_epoch(model, opt, X: torch.Tensor, aug: Augmenter, job: PretrainJob, epoch: int, ctx: Dist,
-                    step0: int, total_steps: int, on_batch: Callable[[int, dict], None]) -> dict:
+                    step0: int, total_steps: int, on_batch: Callable[[int, dict], None],
+                    prec: Precision | None = None) -> dict:
+    """One epoch over X (on the CPU or already on prec.device; batches are moved there)."""
     cfg = job.pretrain
+    prec = prec or Precision(X.device)
     stage = stage_of(epoch, cfg)
     g = generator(cfg.seed, epoch, ctx.rank)
     g_order = generator(cfg.seed, epoch, 10_000)  # same order on every rank
@@ -81,19 +85,18 @@ def train_one_epoch(model, opt, X: torch.Tensor, aug: Augmenter, job: PretrainJo
         lr = cosine_lr(step, total_steps, warm, cfg.lr) if cfg.lr_schedule == "cosine" else cfg.lr
         for pg in opt.param_groups:
             pg["lr"] = lr
-        x = X[idx]
-        if stage == 1:
-            out = model(aug(x, g), None, 1, g)
-        else:
-            v1, v2 = aug.two_views(x, g, job.pretrain.views)
-            out = model(v1, v2, 2, g)
-        loss = out["loss"]
+        x = take(X, idx, prec.device)
+        with prec.autocast():
+            if stage == 1:
+                out = model(aug(x, g), None, 1, g)
+            else:
+                v1, v2 = aug.two_views(x, g, job.pretrain.views)
+                out = model(v1, v2, 2, g)
+        loss = out["loss"].float()
         if not torch.isfinite(loss):
             raise CrossharError(f"non-finite loss at epoch {epoch + 1}, step {step}: {out}; lower the learning rate")
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gn = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
+        gn = prec.step(loss, opt, model.parameters(), cfg.grad_clip)
         step += 1
         for k, v in out.items():
             sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(idx)
@@ -103,28 +106,36 @@ def train_one_epoch(model, opt, X: torch.Tensor, aug: Augmenter, job: PretrainJo
 
 
 @torch.no_grad()
-def evaluate(model, X: torch.Tensor, job: PretrainJob, stage: int) -> dict:
+def evaluate(model, X: torch.Tensor, job: PretrainJob, stage: int, prec: Precision | None = None) -> dict:
     """Loss on held-out subjects with fixed masks and views (comparable across epochs)."""
+    prec = prec or Precision(X.device)
     model.eval()
     g = generator(job.pretrain.seed, 999_983)
     aug = Augmenter(job.augment, job.window.n_channels)
     sums: dict[str, float] = {}
     for i in range(0, len(X), 512):
-        x = X[i:i + 512]
-        if stage == 1:
-            out = model(x, None, 1, g)
-        else:
-            v1, v2 = aug.two_views(x, g, job.pretrain.views)
-            out = model(v1, v2, 2, g)
+        x = batch_to(X[i:i + 512], prec.device)
+        with prec.autocast():
+            if stage == 1:
+                out = model(x, None, 1, g)
+            else:
+                v1, v2 = aug.two_views(x, g, job.pretrain.views)
+                out = model(v1, v2, 2, g)
         for k, v in out.items():
             sums[k] = sums.get(k, 0.0) + float(v) * len(x)
     return {k: v / max(len(X), 1) for k, v in sums.items()}
 
 
 def run(job: PretrainJob, out: str | Path | None = None, resume: bool = False,
-        log: Callable[[str], None] = print, progress: bool = True) -> Path:
-    """Pretrain an encoder; returns the run folder (best.pt, last.pt, run.json, tb/)."""
-    ctx = init_distributed()
+        log: Callable[[str], None] = print, progress: bool = True, device: str | torch.device = "cpu") -> Path:
+    """Pretrain an encoder; returns the run folder (best.pt, last.pt, run.json, tb/).
+
+    `device`: "cpu", "cuda", "auto", ... (crosshar.device.resolve_device); with torchrun on CUDA each
+    rank takes GPU $LOCAL_RANK. The training windows move to the device once when they fit.
+    """
+    dev = resolve_device(device)
+    ctx = init_distributed(dev)
+    dev = rank_device(dev)
     cfg = job.pretrain
     torch.manual_seed(cfg.seed)
     ws = load_sources(list(job.datasets), job.data_dir, job.window, job.on_bad)
@@ -140,7 +151,11 @@ def run(job: PretrainJob, out: str | Path | None = None, resume: bool = False,
     Xva = torch.from_numpy(val.X)
     if job.encoder.input_scaling == "source_stats":
         model.scaler.fit(Xtr)
-    ddp_model = DDP(model, find_unused_parameters=True) if ctx.world > 1 else model
+    model.to(dev)
+    Xtr, Xva = place(Xtr, dev), place(Xva, dev)
+    prec = Precision(dev)
+    ddp_model = (DDP(model, device_ids=[dev.index] if dev.type == "cuda" else None, find_unused_parameters=True)
+                 if ctx.world > 1 else model)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     aug = Augmenter(job.augment, job.window.n_channels)
     steps_per_epoch = len(train) // ctx.world // cfg.batch_size or 1
@@ -180,10 +195,10 @@ def run(job: PretrainJob, out: str | Path | None = None, resume: bool = False,
                 bar.advance(nb, m)
                 tb.scalars(m["step"], **{"train/step_loss": m["loss"], "train/lr": m["lr"], "train/grad_norm": m["grad_norm"]})
 
-            tr = train_one_epoch(ddp_model, opt, Xtr, aug, job, epoch, ctx, step, total_steps, on_batch)
+            tr = train_one_epoch(ddp_model, opt, Xtr, aug, job, epoch, ctx, step, total_steps, on_batch, prec)
             step += int(tr.pop("steps"))
             sync_buffers(model, ctx)
-            va = evaluate(model, Xva, job, stage)
+            va = evaluate(model, Xva, job, stage, prec)
             wps = len(train) / (time.time() - t0)
             rec = {"epoch": epoch + 1, "stage": stage, "train": tr, "val": va, "windows_per_s": wps,
                    "seconds": time.time() - t0}
@@ -287,10 +302,15 @@ def load_encoder(path: str | Path) -> tuple[Encoder, InputScaler, dict]:
     return m.encoder.eval(), m.scaler.eval(), jd
 
 
-def embed(encoder: Encoder, scaler: InputScaler, X: np.ndarray, batch: int = 512) -> np.ndarray:
-    """(N, T, C) windows -> (N, T, D) float32 embeddings."""
+def embed(encoder: Encoder, scaler: InputScaler, X: np.ndarray, batch: int = 512,
+          device: str | torch.device = "cpu") -> np.ndarray:
+    """(N, T, C) windows -> (N, T, D) float32 embeddings (computed on `device`, returned on the CPU)."""
+    dev = resolve_device(device)
+    encoder.to(dev)
+    scaler.to(dev)
     out = []
-    with torch.no_grad():
+    with torch.inference_mode():
         for i in range(0, len(X), batch):
-            out.append(encoder.forward_features(scaler(torch.from_numpy(X[i:i + batch]))).numpy())
+            x = batch_to(torch.from_numpy(X[i:i + batch]), dev)
+            out.append(encoder.forward_features(scaler(x)).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, X.shape[1], encoder.embed_dim), np.float32)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
 from crosshar.errors import ConfigError
 
@@ -21,6 +20,8 @@ def subject_split(subjects: np.ndarray, val_fraction: float, seed: int) -> tuple
     if len(uniq) < 2:
         raise ConfigError(f"a subject-wise split needs at least 2 subjects, got {len(uniq)}")
     n_val = min(max(1, int(round(val_fraction * len(uniq)))), len(uniq) - 1)
+    from sklearn.model_selection import GroupShuffleSplit
+
     gss = GroupShuffleSplit(n_splits=1, test_size=n_val, random_state=seed)
     tr, va = next(gss.split(np.zeros(len(subjects)), groups=subjects))
     return np.sort(tr), np.sort(va)
@@ -46,6 +47,8 @@ def label_subset(y: np.ndarray, rate: float, seed: int) -> np.ndarray:
     if n_keep >= len(y):
         return idx
     try:
+        from sklearn.model_selection import train_test_split
+
         keep, _ = train_test_split(idx, train_size=n_keep, stratify=y, random_state=seed)
     except ValueError:  # a class with a single window cannot be stratified
         rng = np.random.default_rng(seed)

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from crosshar.config import WindowConfig
 from crosshar.data.recording import Recording
@@ -25,6 +24,8 @@ def resample(x: np.ndarray, rate_in: float, rate_out: float) -> np.ndarray:
 
     The rate ratio is approximated by a fraction with denominator <= 1000 (exact for 50 -> 20 Hz).
     """
+    from scipy.signal import resample_poly  # here, not at module level: importing scipy.signal costs seconds
+
     if abs(rate_in - rate_out) < 1e-9:
         return x.astype(np.float32, copy=False)
     frac = Fraction(rate_out / rate_in).limit_denominator(1000)

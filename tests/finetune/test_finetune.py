@@ -81,7 +81,7 @@ def test_finetune_writes_a_loadable_classifier(synth_root, pre_run, tmp_path, pr
 def test_model_selection_sees_only_validation_subjects(synth_root, pre_run, tmp_path, monkeypatch):
     seen = []
     real = fr.evaluate
-    monkeypatch.setattr(fr, "evaluate", lambda model, X, y, classes, feats=None: seen.append(X.copy()) or real(model, X, y, classes, feats))
+    monkeypatch.setattr(fr, "evaluate", lambda model, X, y, classes, **kw: seen.append(X.copy()) or real(model, X, y, classes, **kw))
     d = run(fjob(synth_root, pre_run, epochs=2), out=tmp_path / "ft", log=quiet, progress=False)
     info = json.loads((d / "run.json").read_text())
     assert len(seen) == 2  # one validation pass per epoch
@@ -104,7 +104,7 @@ def test_smote_never_touches_validation_windows(synth_root, pre_run, tmp_path, m
     monkeypatch.setattr(BorderlineSMOTE, "fit_resample", spy)
     seen = []
     real_eval = fr.evaluate
-    monkeypatch.setattr(fr, "evaluate", lambda model, X, y, classes, feats=None: seen.append(len(X)) or real_eval(model, X, y, classes, feats))
+    monkeypatch.setattr(fr, "evaluate", lambda model, X, y, classes, **kw: seen.append(len(X)) or real_eval(model, X, y, classes, **kw))
     logs = []
     d = run(fjob(synth_root, pre_run, smote=True, epochs=1), out=tmp_path / "ft", log=logs.append, progress=False)
     info = json.loads((d / "run.json").read_text())
@@ -170,3 +170,21 @@ def test_paper_recipe_center_loss_on_logits_adam_and_step_schedule(synth_root, p
              step_epochs=1, step_gamma=0.5, epochs=2, lr=1e-3), out=tmp_path / "ft", log=quiet, progress=False)
     assert widths and set(widths) == {len(CLASSES)}
     assert lrs[0] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(5e-4)
+
+
+def test_frozen_encoder_encodes_validation_once_with_the_same_predictions(synth_root, pre_run, tmp_path, monkeypatch):
+    """The cached validation features give exactly the logits of the full model, and are computed once."""
+    calls = []
+    real_encode = fr.encode
+    monkeypatch.setattr(fr, "encode", lambda model, X, *a: calls.append(len(X)) or real_encode(model, X, *a))
+    d = run(fjob(synth_root, pre_run, epochs=3), out=tmp_path / "ft", log=quiet, progress=False)
+    info = json.loads((d / "run.json").read_text())
+    assert calls == [info["n_val"]]  # once, not once per epoch (training windows are augmented: not cached)
+    model, meta = clf.load(d)
+    X = val_windows(synth_root, info["split"])
+    y = np.zeros(len(X), dtype=np.int64)
+    a = fr.evaluate(model, X, y, list(CLASSES))
+    b = fr.evaluate(model, X, y, list(CLASSES), feats=real_encode(model, X))
+    assert a == b
+    with torch.no_grad():
+        np.testing.assert_array_equal(fr.predict(model, X), model.head(real_encode(model, X)).numpy())

@@ -1,0 +1,137 @@
+"""CPU cost of the default pipeline, stage by stage: pretrain -> finetune -> cross.
+
+    python benchmarks/train_speed.py [--epochs 2] [--finetune-epochs 10] [--targets motion]
+                                     [--threads 1] [--compare results/train_speed_before.json]
+                                     [--out results/train_speed]
+
+Runs, each in its own process and with its own fresh CROSSHAR_HOME, exactly what a user types:
+
+    crosshar data prepare -d uci (and each target)     (not counted: a one-off cache)
+    crosshar pretrain -d uci --epochs E --quiet
+    crosshar finetune -d uci -lr 0.1 --encoder RUN [--epochs F]
+    crosshar cross -d uci -td motion --run RUN
+
+with OMP_NUM_THREADS=MKL_NUM_THREADS=--threads, and reports per stage the CPU seconds (user + system
+of the stage's process, from wait4), peak resident memory (ru_maxrss), wall seconds, windows processed
+and windows per CPU second. Windows processed: pretraining, training windows x epochs; finetuning,
+labelled windows x epochs run; cross, the target's windows scored. CPU seconds, not wall seconds, are
+the comparable figure on a shared machine. It uses only the standard library and the `crosshar`
+command line, so the same script measures an older commit (`--python` of that commit's venv).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def run_stage(cmd: list[str], env: dict[str, str]) -> dict:
+    """Run one command; (cpu_s, peak_mb, wall_s) of its process tree, from wait4."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out = p.stdout.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - t0
+    if p.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({p.returncode}):\n{out.decode(errors='replace')[-3000:]}")
+    return {"cpu_s": ru.ru_utime + ru.ru_stime, "peak_mb": ru.ru_maxrss / 1024, "wall_s": wall,
+            "log": out.decode(errors="replace")}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-d", "--dataset", default="uci")
+    ap.add_argument("--targets", default="motion", help="comma-separated target datasets for `cross`")
+    ap.add_argument("--epochs", type=int, default=None, help="pretraining epochs (default: configs/pretrain.toml)")
+    ap.add_argument("--finetune-epochs", type=int, default=None, help="default: configs/finetune.toml")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--python", default=sys.executable, help="the Python whose crosshar is measured")
+    ap.add_argument("--label", default=None, help="name of this measurement (default: the git commit)")
+    ap.add_argument("--compare", default=None, help="a previous JSON output to print side by side")
+    ap.add_argument("--out", default=None, help="write OUT.json and OUT.md")
+    args = ap.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="crosshar-train-speed-"))
+    env = dict(os.environ, CROSSHAR_HOME=str(home), OMP_NUM_THREADS=str(args.threads),
+               MKL_NUM_THREADS=str(args.threads), PYTHONWARNINGS="ignore", COLUMNS="200")
+    cli = [args.python, "-m", "crosshar"]
+    targets = [t for t in args.targets.split(",") if t]
+    for ds in [args.dataset, *targets]:
+        run_stage(cli + ["data", "prepare", "-d", ds], env)
+    pre, fin = home / "pre", home / "fin"
+    rows = []
+    ep = ["--epochs", str(args.epochs)] if args.epochs else []
+    r = run_stage(cli + ["pretrain", "-d", args.dataset, "--quiet", "--out", str(pre)] + ep, env)
+    info = json.loads((pre / "run.json").read_text())
+    rows.append({"stage": "pretrain", "windows": info["n_train"] * len(info["history"]), **r})
+    fep = ["--epochs", str(args.finetune_epochs)] if args.finetune_epochs else []
+    r = run_stage(cli + ["finetune", "-d", args.dataset, "-lr", "0.1", "--encoder", str(pre), "--out", str(fin)] + fep, env)
+    info = json.loads((fin / "run.json").read_text())
+    rows.append({"stage": "finetune", "windows": info["n_labelled"] * len(info["history"]), **r})
+    f1 = {}
+    for t in targets:
+        res = home / f"cross-{t}"
+        r = run_stage(cli + ["cross", "-d", args.dataset, "-td", t, "--run", str(fin), "--out", str(res)], env)
+        m = json.loads((res / "results.json").read_text())["metrics"]
+        f1[t] = m["macro_f1"]
+        rows.append({"stage": f"cross {t}", "windows": m["n"], **r})
+    for row in rows:
+        row["windows_per_cpu_s"] = row["windows"] / max(row["cpu_s"], 1e-9)
+        row.pop("log")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=Path(subprocess.run([args.python, "-c", "import crosshar,os;print(os.path.dirname(crosshar.__file__))"],
+                                                    capture_output=True, text=True).stdout.strip() or ".")).stdout.strip()
+    doc = {"label": args.label or commit, "commit": commit, "dataset": args.dataset, "targets": targets,
+           "pretrain_epochs": args.epochs, "finetune_epochs": args.finetune_epochs, "threads": args.threads,
+           "rows": rows, "total_cpu_s": sum(r["cpu_s"] for r in rows), "macro_f1": f1,
+           "machine": platform.processor() or platform.machine(), "python": platform.python_version(),
+           "command": " ".join(["python", "benchmarks/train_speed.py"] + sys.argv[1:])}
+    before = json.loads(Path(args.compare).read_text()) if args.compare else None
+    md = to_markdown(doc, before)
+    print(md)
+    if args.out:
+        Path(args.out + ".json").write_text(json.dumps(doc, indent=1) + "\n")
+        Path(args.out + ".md").write_text(md)
+
+
+def to_markdown(doc: dict, before: dict | None = None) -> str:
+    lines = [f"Default pipeline, {doc['dataset']} -> {', '.join(doc['targets'])}, {doc['threads']} thread(s), "
+             f"pretraining epochs {doc['pretrain_epochs'] or 'default'}, finetuning epochs "
+             f"{doc['finetune_epochs'] or 'default'} ({doc['machine']}, Python {doc['python']})", "",
+             f"Command: `{doc['command']}`", ""]
+    head = "| stage | windows | CPU s | windows / CPU s | peak RSS (MB) | wall s |"
+    sep = "|---|---:|---:|---:|---:|---:|"
+    if before:
+        head += f" CPU s ({before['label']}) | CPU ratio | peak RSS ({before['label']}) |"
+        sep += "---:|---:|---:|"
+    lines += [f"Measured: {doc['label']}", "", head, sep]
+    old = {r["stage"]: r for r in before["rows"]} if before else {}
+    for r in doc["rows"]:
+        cells = [r["stage"], f"{r['windows']:,}", f"{r['cpu_s']:.1f}", f"{r['windows_per_cpu_s']:,.0f}",
+                 f"{r['peak_mb']:.0f}", f"{r['wall_s']:.1f}"]
+        if before:
+            o = old.get(r["stage"])
+            cells += ["-", "-", "-"] if o is None else [f"{o['cpu_s']:.1f}", f"{o['cpu_s'] / max(r['cpu_s'], 1e-9):.2f}x less",
+                                                        f"{o['peak_mb']:.0f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    tot = f"| total | | {doc['total_cpu_s']:.1f} | | | |"
+    if before:
+        tot += f" {before['total_cpu_s']:.1f} | {before['total_cpu_s'] / max(doc['total_cpu_s'], 1e-9):.2f}x less | |"
+    lines += [tot, ""]
+    f1 = ", ".join(f"{doc['dataset']} -> {t} {100 * v:.1f}" for t, v in doc["macro_f1"].items())
+    if before:
+        f1 += " (" + before["label"] + ": " + ", ".join(f"{100 * v:.1f}" for v in before["macro_f1"].values()) + ")"
+    lines += [f"Macro-F1: {f1}", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
