@@ -9,6 +9,7 @@ resolved configs are written next to every checkpoint (`asdict`).
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -79,7 +80,7 @@ class WindowConfig(_Config):
     normalize: str = "none"  # "none" (physical units) or "zscore_subject" (per subject and channel)
 
     def __post_init__(self) -> None:
-        _check(self.rate_hz > 0, f"rate_hz must be > 0, got {self.rate_hz}")
+        _check(self.rate_hz > 0 and math.isfinite(self.rate_hz), f"rate_hz must be > 0, got {self.rate_hz}")
         _check(self.window > 1, f"window must be > 1, got {self.window}")
         _check(self.stride >= 1, f"stride must be >= 1, got {self.stride}")
         _check(self.channels in ("acc+gyro", "acc"), f"channels must be 'acc+gyro' or 'acc', got {self.channels!r}")

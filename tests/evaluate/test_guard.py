@@ -67,3 +67,94 @@ def test_encoder_pretrained_on_the_target_is_refused(tmp_path, as_file):
 def test_model_trained_on_the_target_is_refused(tmp_path):
     with pytest.raises(LeakageError, match="also a source"):
         guard.check_run({"source": ["uci", "motion"], "pretrain_run": None}, "motion")
+
+
+# ---- near-copies (issue 10): shifted, rounded or resampled copies under other names
+
+
+def recordings(name: str, n_subjects: int, seed: int, seconds: float = 60.0):
+    """Band-limited random motion plus gravity at 50 Hz: every subject and seed genuinely different."""
+    from crosshar.data.recording import GRAVITY, Recording
+
+    rng = np.random.default_rng(seed)
+    n = int(seconds * 50)
+    out = []
+    for s in range(n_subjects):
+        x = rng.standard_normal((n + 20, 6))
+        x = np.stack([np.convolve(x[:, k], np.ones(12) / 12, "valid")[:n] for k in range(6)], 1) * 3.0
+        x[:, 2] += GRAVITY
+        out.append(Recording(acc=x[:, :3], gyro=x[:, 3:] / 3, rate=50.0, labels=np.full(n, "walking"),
+                             subject=f"{name}:{s:02d}", dataset=name, source=f"{name}/{s}.csv").validate())
+    return out
+
+
+def windows(recs, name):
+    from crosshar.config import WindowConfig
+    from crosshar.data.windows import make_windows
+
+    return make_windows(recs, WindowConfig(), name)
+
+
+def renamed(recs, name, acc=lambda a: a, gyro=lambda g: g, start=0):
+    from dataclasses import replace
+
+    return [replace(r, acc=acc(r.acc[start:].astype(np.float64)), gyro=gyro(r.gyro[start:].astype(np.float64)),
+                    labels=r.labels[start:], subject=r.subject.replace("uci", name), dataset=name).validate()
+            for r in recs]
+
+
+@pytest.mark.parametrize("how", ["first sample dropped", "rounded to 5 decimals (in g)", "resampled 50 -> 49 Hz"])
+def test_near_copies_under_other_names_are_refused(how):
+    from dataclasses import replace
+
+    from crosshar.data.recording import GRAVITY
+
+    recs = recordings("uci", 4, seed=0)
+    if how == "first sample dropped":
+        copy = renamed(recs, "mylab", start=1)
+    elif how.startswith("rounded"):
+        copy = renamed(recs, "mylab", acc=lambda a: np.round(a / GRAVITY, 5) * GRAVITY, gyro=lambda g: np.round(g, 5))
+    else:
+        from crosshar.data.windows import resample
+
+        copy = [replace(r, acc=resample(r.acc, 50, 49), gyro=resample(r.gyro, 50, 49), rate=49.0,
+                        labels=r.labels[: len(resample(r.acc, 50, 49))], subject=r.subject.replace("uci", "mylab"),
+                        dataset="mylab").validate() for r in recs]
+    src, tgt = windows(recs, "uci"), windows(copy, "mylab")
+    assert not set(src.content_hashes().tolist()) & set(tgt.content_hashes().tolist())  # no bit-identical window
+    with pytest.raises(LeakageError, match=r"4 target subject\(s\) of mylab are near-copies of uci .*e\.g\. mylab:0\d: "
+                                           r"\d+ of \d+ moving windows lie within 0.35 .* of windows of uci:0\d"):
+        guard.check_windows(src, tgt)
+
+
+def test_genuinely_different_recordings_pass():
+    src, tgt = windows(recordings("uci", 4, seed=0), "uci"), windows(recordings("mylab", 4, seed=1), "mylab")
+    assert guard.near_copies(src, tgt) == []
+    guard.check_windows(src, tgt)
+
+
+def test_one_copied_subject_among_others_is_named():
+    recs = recordings("uci", 4, seed=0)
+    mixed = recordings("mylab", 3, seed=1) + renamed(recs[2:3], "mylab", start=1)
+    mixed[-1].subject = "mylab:99"
+    found = guard.near_copies(windows(recs, "uci"), windows(mixed, "mylab"))
+    assert [c["subject"] for c in found] == ["mylab:99"] and list(found[0]["source_subjects"]) == ["uci:02"]
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_real_datasets_are_not_near_copies_but_a_shifted_copy_is(real_data):
+    from crosshar.data.base import BadRows
+    from crosshar.data.io import DataFolder
+    from crosshar.data.store import get_dataset, prepare
+
+    ws = {d: prepare(d, real_data) for d in ("uci", "motion", "wisdm")}
+    for s in ws:
+        for t in ws:
+            if s != t:
+                assert guard.near_copies(ws[s], ws[t]) == [], (s, t)
+    ds = get_dataset("uci")
+    recs = ds.load(DataFolder(ds.locate(real_data)), BadRows())
+    copy = windows(renamed(recs, "mylab", start=1), "mylab")
+    found = guard.near_copies(ws["uci"], copy)
+    assert len(found) == 30 and all(c["matched"] >= 0.8 * c["compared"] for c in found)
