@@ -118,11 +118,34 @@ def export_cmd(
         err_console.print(f"[yellow]warning:[/] the int8 model agrees with the float one on only "
                           f"{100 * q['top1_agreement_vs_fp32']:.0f}% of the windows; prefer the float model or try "
                           f"--int8-mode {'dynamic' if q['mode'] == 'static' else 'static'}")
+    deploy = f
+    if q is not None:
+        deploy = _faster_of(meta, f, q)
     if target is not None:
         rep["target"] = _target_table(meta, target, data_dir, [("fp32", f["path"])] + ([(f"int8 {q['mode']}", q["path"])] if q else []))
-    console.print(f"run it without torch: crosshar-run {q['path'] if q else f['path']} recording.csv", highlight=False)
+    console.print(f"run it without torch: crosshar-run {deploy['path']} recording.csv", highlight=False)
     if report is not None:
         atomic_write_json(report, rep)
+
+
+def _faster_of(meta: dict[str, Any], f: dict[str, Any], q: dict[str, Any]) -> dict[str, Any]:
+    """Time fp32 and int8 here (one thread, CPU time) and say which one to deploy: int8 only if it pays."""
+    from crosshar.bench import ort_latency_ms
+    from crosshar.config import WindowConfig
+    from crosshar.export import physical_windows
+
+    w = WindowConfig.from_dict(meta["window"])
+    x1 = physical_windows(1, w.window, w.n_channels, w.rate_hz, seed=3)
+    f["latency_ms"], q["latency_ms"] = ort_latency_ms(f["path"], x1), ort_latency_ms(q["path"], x1)
+    if q["latency_ms"] >= f["latency_ms"]:
+        console.print(f"[yellow]int8 does not pay on this CPU[/]: {q['latency_ms']:.2f} ms per window against "
+                      f"{f['latency_ms']:.2f} ms for fp32 (batch 1, one thread, CPU time); deploy the fp32 model "
+                      f"(int8 only saves size: {q['size_bytes'] / 1e3:.0f} kB vs {f['size_bytes'] / 1e3:.0f} kB)",
+                      highlight=False, soft_wrap=True)
+        return f
+    console.print(f"int8 is {f['latency_ms'] / q['latency_ms']:.2f}x faster than fp32 here "
+                  f"({q['latency_ms']:.2f} vs {f['latency_ms']:.2f} ms per window, one thread)", highlight=False)
+    return q
 
 
 @friendly

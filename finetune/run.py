@@ -91,6 +91,7 @@ def predict(model: clf.HARClassifier, X: np.ndarray, batch: int = 512) -> np.nda
 @torch.no_grad()  # not inference_mode: cached training features later feed autograd
 def encode(model: clf.HARClassifier, X: np.ndarray, batch: int = 512) -> torch.Tensor:
     """(N, T, C) -> (N, T, D) head inputs on the model's device, for a frozen encoder (eval mode)."""
+    model.eval()
     dev = model_device(model)
     return torch.cat([model.features(batch_to(torch.from_numpy(X[i:i + batch]), dev)) for i in range(0, len(X), batch)])
 
