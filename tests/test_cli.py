@@ -21,7 +21,7 @@ COMMANDS = {
     "embed": ["--dataset", "--encoder", "--out", "--data-dir"],
     "finetune": ["--dataset", "--label-rate", "--head", "--encoder", "--no-pretrain", "--freeze", "--smote", "--optimizer",
                  "--center-loss", "--preset", "--data-dir"],
-    "cross": ["--dataset", "--target", "--head", "--run", "--out", "--data-dir"],
+    "cross": ["--dataset", "--target", "--head", "--run", "--out", "--force", "--data-dir"],
     "matrix": ["--datasets", "--heads", "--seeds", "--label-rate", "--methods", "--quick", "--preset"],
     "export": ["--run", "--out", "--int8", "--opset"],
     "bench": ["--head", "--run", "--repeats", "--out"],
