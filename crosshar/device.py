@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+
 import torch
 
 from crosshar.errors import CrossharError
