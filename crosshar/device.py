@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Iterator
 
 import torch
 
@@ -144,16 +143,5 @@ def take(X: torch.Tensor, idx, device: torch.device) -> torch.Tensor:
     return batch_to(X[idx.to(X.device)], device)
 
 
-@contextlib.contextmanager
-def threads(n: int) -> Iterator[None]:
-    """torch.set_num_threads(n) inside the block, the previous count after it."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
 __all__ = ["DEVICES", "resolve_device", "default_threads", "set_threads", "dist_backend", "amp_dtype", "Precision",
-           "fits", "place", "take", "batch_to", "threads"]
+           "fits", "place", "take", "batch_to"]
