@@ -17,7 +17,22 @@ TRAIN_MODULES = {"torch", "scipy", "sklearn", "imblearn", "einops", "lion_pytorc
 console = Console()
 err_console = Console(stderr=True)
 
-DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Folder holding the raw datasets (default: $CROSSHAR_DATA).")]
+def dataset_names() -> str:
+    """The registered public datasets, for help texts."""
+    import crosshar.data  # noqa: F401  (registers the loaders)
+    from crosshar.registry import DATASETS
+
+    return ", ".join(n for n in DATASETS.names() if n != "custom")
+
+
+def split_list(value: str) -> list[str]:
+    """`a,b` -> [a, b]: how every command reads a list (datasets, heads, methods)."""
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Folder holding the raw public datasets (default: $CROSSHAR_DATA).")]
+Sources = Annotated[str, typer.Option("-d", "--dataset", "--datasets", help=f"Source dataset(s), comma-separated: {dataset_names()}; or a folder holding crosshar.toml.")]
+Force = Annotated[bool, typer.Option("--force", help="Replace an earlier result of the same name.")]
 OnBad = Annotated[str, typer.Option("--on-bad", help="'error' (default): stop at the first bad row; 'skip': skip bad rows and report each.")]
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from crosshar.clitools import DataDir, console, friendly
+from crosshar.clitools import DataDir, Force, Sources, console, dataset_names, err_console, friendly, split_list
 
 
 def print_report(res: dict) -> None:
@@ -35,18 +35,29 @@ def print_report(res: dict) -> None:
 
 @friendly
 def cross_cmd(
-    dataset: Annotated[str, typer.Option("-d", "--dataset", help="Source dataset(s), comma-separated.")] = "uci",
-    target: Annotated[str, typer.Option("-td", "--target", help="Target dataset, never seen in training or model selection.")] = "hhar",
+    dataset: Sources = "uci",
+    target: Annotated[str, typer.Option("-td", "--target", help=f"Target, never seen in training or model selection: one of {dataset_names()}, or a folder holding crosshar.toml (your own data, read in place).")] = "hhar",
     head: Annotated[Optional[str], typer.Option("--head", help="Head of the model to use or train.")] = None,
     run: Annotated[Optional[Path], typer.Option("--run", help="Finetuned run folder or best.pt (default: the latest for the source; trained if none).")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Results folder (default results/cross/<source>_to_<target>_<head>).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Results folder (default $CROSSHAR_HOME/results/cross/<source>_to_<target>_<head>).")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="Results folder name under $CROSSHAR_HOME/results/cross/, to keep an earlier result.")] = None,
+    force: Force = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Evaluate a source model on every window of an unseen target dataset."""
+    """Evaluate a source model on every window of an unseen target dataset (or your own folder).
+
+    When no finetuned model matches, one is trained with the default configs (said beforehand,
+    with an estimate of the time); interrupted, the same command resumes that training.
+    """
     from crosshar.evaluate.run import cross
 
-    src = [d.strip() for d in dataset.split(",") if d.strip()]
-    res = cross(src, target, head=head, run=run, data_dir=data_dir, out=out, log=console.print)
+    try:
+        res = cross(split_list(dataset), target, head=head, run=run, data_dir=data_dir, out=out, log=console.print,
+                    force=force, name=name)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]: run the same command again to resume; the pretraining "
+                          "continues from its last finished epoch (a finetuning starts over: it is short)")
+        raise typer.Exit(130) from None
     print_report(res)
 
 
