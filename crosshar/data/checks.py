@@ -25,6 +25,8 @@ from crosshar.errors import DataError
 STILL_REL_STD = 0.02  # a still second: std(|acc|) below 2 % of its mean
 GRAVITY_WARN = 0.10  # relative deviation of the median at rest that earns a warning
 GRAVITY_ERROR = 0.5  # beyond x1.5 or below x0.5: the unit is wrong
+MIN_STILL_S = 5  # still seconds a recording needs for its own gravity figure
+QUIET_REL_STD = 0.05  # seconds where |acc| varies less than this: rotation dominates d(acc)/dt
 SLOPE_MIN_SIGNAL = 1e-3  # mean (−ω × acc)² in (m/s³)² below which rotation is too small to judge
 SLOPE_WARN = 0.3  # slopes below this are flagged (mirrored frame gives about −1)
 
@@ -49,17 +51,30 @@ def gravity_at_rest(recs: list[Recording]) -> dict:
     whose own median is more than GRAVITY_WARN away from 9.81."""
     all_m, all_s, off = [], [], []
     for r in recs:
+        if r.extra.get("gravity_removed"):  # a watch's linear acceleration (BasicMotions): nothing to check
+            continue
         m, s = still_norms(r.acc, r.rate)
         all_m.append(m)
         all_s.append(s)
-        own = m[s] if s.any() else m
-        if len(own) and abs(float(np.median(own)) / GRAVITY - 1) > GRAVITY_WARN:
-            off.append((r.source, round(float(np.median(own)), 2)))
+        if s.sum() >= MIN_STILL_S and abs(float(np.median(m[s])) / GRAVITY - 1) > GRAVITY_WARN:
+            off.append((r.source, round(float(np.median(m[s])), 2)))
     m, s = np.concatenate(all_m) if all_m else np.zeros(0), np.concatenate(all_s) if all_s else np.zeros(0, bool)
     if len(m) == 0:
         return {"median_ms2": None, "still_seconds": 0, "recordings_off": []}
     med = float(np.median(m[s] if s.any() else m))
     return {"median_ms2": round(med, 3), "still_seconds": int(s.sum()), "recordings_off": off}
+
+
+def rotation_terms(acc: np.ndarray, gyro: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """(d(acc)/dt, −ω × acc), each (n, 3), both smoothed over 1 s."""
+    k = max(int(rate), 1)
+
+    def smooth(x: np.ndarray) -> np.ndarray:
+        c = np.cumsum(np.pad(x.astype(np.float64), ((k // 2 + 1, k - k // 2), (0, 0)), mode="edge"), axis=0)
+        return (c[k:] - c[:-k])[: len(x)] / k
+
+    a, w = smooth(acc), smooth(gyro)
+    return np.gradient(a, 1 / rate, axis=0), -np.cross(w, a)
 
 
 def rotation_slope(acc: np.ndarray, gyro: np.ndarray, rate: float) -> tuple[float, float]:
@@ -69,32 +84,33 @@ def rotation_slope(acc: np.ndarray, gyro: np.ndarray, rate: float) -> tuple[floa
     for slowly moving recordings the slope is close to +1 when acc and gyro share one
     right-handed frame, and close to −1 when the gyro sign is flipped.
     """
-    k = max(int(rate), 1)
-
-    def smooth(x: np.ndarray) -> np.ndarray:
-        c = np.cumsum(np.pad(x.astype(np.float64), ((k // 2 + 1, k - k // 2), (0, 0)), mode="edge"), axis=0)
-        return (c[k:] - c[:-k])[: len(x)] / k
-
     if len(acc) < 3:
         return 0.0, 0.0
-    a, w = smooth(acc), smooth(gyro)
-    d = np.gradient(a, 1 / rate, axis=0)
-    p = -np.cross(w, a)
+    d, p = rotation_terms(acc, gyro, rate)
     return float((d * p).sum()), float((p * p).sum())
 
 
 def handedness(recs: list[Recording]) -> dict:
-    """The rotation slope over every recording with a gyroscope (None when there is too little rotation)."""
+    """The rotation slope over the quiet seconds (|acc| nearly constant, so that turning, not
+    moving, changes acc) of every recording with a gyroscope; None when too little rotation."""
     num = den = 0.0
     n = 0
     for r in recs:
-        if r.gyro is None:
+        if r.gyro is None or len(r) < 3 or r.extra.get("gravity_removed"):
             continue
-        a, b = rotation_slope(r.acc, r.gyro, r.rate)
-        num, den, n = num + a, den + b, n + len(r)
+        k = max(int(round(r.rate)), 2)
+        m = len(r) // k
+        if m == 0:
+            continue
+        norm = np.linalg.norm(r.acc[: m * k].astype(np.float64), axis=1).reshape(m, k)
+        quiet = np.repeat(norm.std(1) < QUIET_REL_STD * np.maximum(norm.mean(1), 1e-9), k)
+        d, p = rotation_terms(r.acc[: m * k], r.gyro[: m * k], r.rate)
+        num += float((d[quiet] * p[quiet]).sum())
+        den += float((p[quiet] * p[quiet]).sum())
+        n += int(quiet.sum())
     if n == 0 or den / n < SLOPE_MIN_SIGNAL:
-        return {"slope": None}
-    return {"slope": round(num / den, 3)}
+        return {"slope": None, "quiet_seconds": 0}
+    return {"slope": round(num / den, 3), "quiet_seconds": int(n / max(recs[0].rate, 1))}
 
 
 def physical_checks(recs: list[Recording], where: str) -> tuple[dict, list[str]]:

@@ -166,3 +166,21 @@ def test_a_custom_name_may_not_be_a_registered_dataset(tmp_path):
     write_tree(tmp_path / "x", custom_files(name="uci", subjects=(1,)))
     with pytest.raises(ConfigError, match="name = 'uci' is a registered dataset"):
         prepare(str(tmp_path / "x"))
+
+
+def test_real_datasets_pass_and_a_mirrored_one_fails(real_data):
+    """On real UCI recordings: gravity at rest near 9.81, slope near +1; mirrored, about −1."""
+    from crosshar.data.base import BadRows
+    from crosshar.data.store import resolve
+
+    r = resolve("uci", real_data)
+    recs = r.dataset.load(r.folder, BadRows())[::4]
+    figures, warnings = physical_checks(recs, "uci")
+    print(f"\n[uci] {figures}")
+    assert warnings == [] and abs(figures["gravity"]["median_ms2"] - GRAVITY) < 0.5
+    assert figures["handedness"]["slope"] > 0.9
+    m = axes_matrix(["-x", "y", "z"])
+    for x in recs:
+        x.acc, x.gyro = x.acc @ m.T, x.gyro @ m.T
+    figures, warnings = physical_checks(recs, "uci")
+    assert figures["handedness"]["slope"] < -0.9 and any("mirrored" in w for w in warnings)

@@ -15,8 +15,7 @@ import crosshar.evaluate.run as er
 from crosshar.data.windows import WindowSet
 from crosshar.errors import CrossharError, LeakageError
 from crosshar.evaluate.run import cross, regenerate, score
-from rawfmt import write_tree
-from synthdata import WINDOW, custom_files, home, synth, synth_root, tiny_configs  # noqa: F401
+from synthdata import WINDOW, custom_files, home, synth, synth_root, tiny_configs, write_tree  # noqa: F401
 
 CROSSHAR4 = ["walking", "upstairs", "downstairs", "sitting&standing"]
 
@@ -108,7 +107,9 @@ def test_cross_end_to_end(synth, home, tiny_configs, monkeypatch):
     # a second evaluation re-uses the finetuned run instead of training
     monkeypatch.setattr(er, "train_default", lambda *a, **k: pytest.fail("retrained"))
     logs.clear()
-    res2 = cross(["uci"], "motion", log=logs.append)
+    with pytest.raises(CrossharError, match="earlier result"):  # never overwritten unless asked
+        cross(["uci"], "motion", log=logs.append)
+    res2 = cross(["uci"], "motion", log=logs.append, force=True)
     assert any("using the latest matching finetuned run" in m for m in logs)
     assert res2["metrics"] == stored["metrics"]
 
@@ -116,7 +117,7 @@ def test_cross_end_to_end(synth, home, tiny_configs, monkeypatch):
     info = json.loads(pre[0].read_text())
     pre[0].write_text(json.dumps(info | {"datasets": ["uci", "motion"]}))
     with pytest.raises(LeakageError, match="pretrained on 'motion'"):
-        cross(["uci"], "motion", run=ft[0].parent, log=logs.append)
+        cross(["uci"], "motion", run=ft[0].parent, log=logs.append, force=True)
 
 
 def _tree(root) -> dict:
