@@ -42,6 +42,8 @@ def cross_cmd(
     out: Annotated[Optional[Path], typer.Option("--out", help="Results folder (default $CROSSHAR_HOME/results/cross/<source>_to_<target>_<head>).")] = None,
     name: Annotated[Optional[str], typer.Option("--name", help="Results folder name under $CROSSHAR_HOME/results/cross/, to keep an earlier result.")] = None,
     force: Force = False,
+    pretrain_epochs: Annotated[Optional[int], typer.Option("--pretrain-epochs", help="Epochs of the pretraining that cross starts when no model matches (default: configs/pretrain.toml).")] = None,
+    finetune_epochs: Annotated[Optional[int], typer.Option("--finetune-epochs", help="Epochs of the finetuning that cross starts when no model matches (default: configs/finetune.toml).")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Evaluate a source model on every window of an unseen target dataset (or your own folder).
@@ -53,7 +55,7 @@ def cross_cmd(
 
     try:
         res = cross(split_list(dataset), target, head=head, run=run, data_dir=data_dir, out=out, log=console.print,
-                    force=force, name=name)
+                    force=force, name=name, pretrain_epochs=pretrain_epochs, finetune_epochs=finetune_epochs)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]: run the same command again to resume; the pretraining "
                           "continues from its last finished epoch (a finetuning starts over: it is short)")
@@ -63,26 +65,31 @@ def cross_cmd(
 
 @friendly
 def matrix_cmd(
-    datasets: Annotated[str, typer.Option("--datasets", help="Datasets, comma-separated; every directed pair is run.")] = "uci,motion,wisdm",
-    heads: Annotated[str, typer.Option("--heads", help="Heads, comma-separated.")] = "transformer",
-    seeds: Annotated[int, typer.Option("--seeds", help="Seeds per cell.")] = 3,
-    label_rate: Annotated[float, typer.Option("--label-rate", help="Fraction of source labels.")] = 0.1,
+    datasets: Annotated[str, typer.Option("-d", "--dataset", "--datasets", help=f"Datasets, comma-separated ({dataset_names()}); every directed pair is run.")] = "uci,motion,wisdm",
+    heads: Annotated[str, typer.Option("--head", "--heads", help="Heads, comma-separated.")] = "transformer",
+    seeds: Annotated[int, typer.Option("--n-seeds", "--seeds", help="How many seeds per cell (0, 1, ... n-1); not a seed value.")] = 3,
+    label_rate: Annotated[float, typer.Option("-lr", "--label-rate", help="Fraction of source labels.")] = 0.1,
     methods: Annotated[str, typer.Option("--methods", help="Comma-separated subset of scratch,scratch_aug,mask,contrast,crosshar,oracle.")] = "scratch,scratch_aug,mask,contrast,crosshar,oracle",
-    name: Annotated[Optional[str], typer.Option("--name", help="Report folder results/<name> (default from the options).")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="Report folder $CROSSHAR_HOME/results/<name> (default from the options).")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Short schedules: the same matrix in a few minutes.")] = False,
-    pretrain_epochs: Annotated[Optional[int], typer.Option("--pretrain-epochs")] = None,
-    finetune_epochs: Annotated[Optional[int], typer.Option("--finetune-epochs")] = None,
+    pretrain_epochs: Annotated[Optional[int], typer.Option("--pretrain-epochs", help="Pretraining epochs (default: the config's, or the quick schedule's).")] = None,
+    finetune_epochs: Annotated[Optional[int], typer.Option("--finetune-epochs", help="Finetuning epochs (default: the config's, or the quick schedule's).")] = None,
+    data_dir: DataDir = None,
 ) -> None:
     """All directed pairs x methods x heads x seeds, resumable; writes results/<name>/report.md."""
     from crosshar import paths
     from crosshar.errors import ConfigError
     from crosshar.evaluate.matrix import METHODS, MatrixConfig, run_matrix
 
-    ms = tuple(m.strip() for m in methods.split(",") if m.strip())
+    import os
+
+    if data_dir is not None:  # the matrix reads every dataset through the data folder's default
+        os.environ[paths.ENV_DATA] = str(paths.data_dir(data_dir))
+    ms = tuple(split_list(methods))
     bad = [m for m in ms if m not in METHODS]
     if bad:
         raise ConfigError(f"unknown method(s) {bad}; known: {', '.join(METHODS)}")
-    mc = MatrixConfig(tuple(d.strip() for d in datasets.split(",")), tuple(h.strip() for h in heads.split(",")),
+    mc = MatrixConfig(tuple(split_list(datasets)), tuple(split_list(heads)),
                       seeds, label_rate, methods=ms, quick=quick, pretrain_epochs=pretrain_epochs,
                       finetune_epochs=finetune_epochs)
     name = name or f"matrix-{'-'.join(mc.datasets)}{'-quick' if quick else ''}"

@@ -15,7 +15,7 @@ from crosshar import paths
 from crosshar.config import WindowConfig
 from crosshar.data.labels import LabelSpace
 from crosshar.data.sources import load_sources
-from crosshar.data.store import atomic_write_json, check_specs, prepare, resolve
+from crosshar.data.store import atomic_write_json, check_specs, is_folder_spec, prepare, resolve
 from crosshar.errors import CrossharError
 from crosshar.evaluate import guard
 from crosshar.finetune.run import predict
@@ -132,7 +132,8 @@ def _minutes(s: float) -> str:
 
 
 def train_default(source: list[str], window: WindowConfig, head: str, label_space: str, label_rate: float,
-                  data_dir, log: Callable[[str], None]) -> Path:
+                  data_dir, log: Callable[[str], None], pretrain_epochs: int | None = None,
+                  finetune_epochs: int | None = None) -> Path:
     """Pretrain (unless a matching pretraining run exists) and finetune with the default configs.
 
     An interrupted pretraining (a run with last.pt but not finished, same configs) is resumed.
@@ -149,9 +150,13 @@ def train_default(source: list[str], window: WindowConfig, head: str, label_spac
         if d["configs"]["window"] == window.to_dict():
             enc = str(p)
             break
-    fcfg = C.load("finetune", head=head, label_rate=label_rate)
+    fcfg = C.load("finetune", head=head, label_rate=label_rate, epochs=finetune_epochs)
     if enc is None:
-        job = PretrainJob(tuple(source), window, C.load("encoder"), C.load("augment"), C.load("pretrain"),
+        pcfg = C.load("pretrain")
+        if pretrain_epochs is not None:  # split between the stages in the config's proportion
+            s1 = round(pretrain_epochs * pcfg.stage1_epochs / max(pcfg.epochs, 1))
+            pcfg = pcfg.replace(stage1_epochs=s1, stage2_epochs=pretrain_epochs - s1)
+        job = PretrainJob(tuple(source), window, C.load("encoder"), C.load("augment"), pcfg,
                           None if data_dir is None else str(data_dir))
         want = {"window": window.to_dict(), "encoder": job.encoder.to_dict(), "augment": job.augment.to_dict(),
                 "pretrain": job.pretrain.to_dict()}
@@ -178,7 +183,7 @@ def train_default(source: list[str], window: WindowConfig, head: str, label_spac
     classes = source_classes(label_space, tuple(source), window, data_dir)
     fjob = FinetuneJob(tuple(source), window, fcfg, C.load("augment_finetune"), classes, label_space, enc,
                        C.head_config(fcfg.head), data_dir=None if data_dir is None else str(data_dir))
-    return finetune(fjob, log=log, progress=False)
+    return finetune(fjob, log=log, progress=True)
 
 
 def _epochs_done(run_dir: Path) -> int:
@@ -206,13 +211,16 @@ def refuse_overwrite(out: Path, force: bool) -> None:
 
 def cross(source: list[str], target: str, head: str | None = None, run: str | Path | None = None,
           data_dir=None, out: Path | None = None, log: Callable[[str], None] = print,
-          force: bool = False, name: str | None = None) -> dict:
+          force: bool = False, name: str | None = None, pretrain_epochs: int | None = None,
+          finetune_epochs: int | None = None) -> dict:
     """Evaluate a source model on every window of `target`; write results JSON and confusion PNG.
 
     `target` is a registered dataset (read from `data_dir`) or a folder holding crosshar.toml
     (read in place, named after its descriptor's `name` in results and reports).
     """
     check_specs([*source, target])  # before anything is announced or trained
+    if any(is_folder_spec(s) for s in source):
+        raise CrossharError("a folder of your own data is a target (-td); sources are registered datasets")
     tname = resolve(target, data_dir).name
     guard.check_names(source, tname)
     ccfg = C.load("cross", head=head)
@@ -233,7 +241,8 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
                 break
         if run is None:
             log(f"no finetuned run of {'+'.join(source)} matches; training one with the default configs")
-            run = train_default(source, want, ccfg.head, ccfg.label_space, ccfg.label_rate, data_dir, log)
+            run = train_default(source, want, ccfg.head, ccfg.label_space, ccfg.label_rate, data_dir, log,
+                                pretrain_epochs, finetune_epochs)
     model, meta = clf.load(run)
     guard.check_run(meta, tname)
     out = results_dir(list(meta["source"]), tname, meta["head"], out, name)

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from crosshar.clitools import DataDir, OnBad, console, friendly
+from crosshar.clitools import DataDir, OnBad, console, dataset_names, friendly
 
 
 def resolve_encoder(dataset: str, encoder: Path | None, no_pretrain: bool, log=console.print) -> str | None:
@@ -31,7 +31,7 @@ def resolve_encoder(dataset: str, encoder: Path | None, no_pretrain: bool, log=c
 
 @friendly
 def finetune_cmd(
-    dataset: Annotated[str, typer.Option("-d", "--dataset", help="Source dataset(s), comma-separated.")] = "uci",
+    dataset: Annotated[str, typer.Option("-d", "--dataset", help=f"Source dataset(s), comma-separated: {dataset_names()}.")] = "uci",
     label_rate: Annotated[Optional[float], typer.Option("-lr", "--label-rate", help="Fraction of source training windows that keep their labels (0.1 = 10 %).")] = None,
     head: Annotated[Optional[str], typer.Option("--head", help="Registered head: din, danhar, mag_res2net, cnn_lstm_attn, transformer, gru, linear.")] = None,
     encoder: Annotated[Optional[Path], typer.Option("--encoder", help="Pretraining run folder or checkpoint (default: the latest for the dataset).")] = None,
@@ -40,8 +40,8 @@ def finetune_cmd(
     label_space: Annotated[str, typer.Option("--label-space", help="Named label space, intersected with the dataset's labels.")] = "crosshar4",
     config: Annotated[Optional[Path], typer.Option("--config", help="Finetune config TOML (default configs/finetune.toml).")] = None,
     head_config: Annotated[Optional[Path], typer.Option("--head-config", help="Head config TOML (default configs/heads/<head>.toml).")] = None,
-    epochs: Annotated[Optional[int], typer.Option("--epochs")] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed")] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Most epochs (early stopping on source validation; default configs/finetune.toml).")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed (one value; `matrix --n-seeds` counts seeds).")] = None,
     smote: Annotated[Optional[bool], typer.Option("--smote/--no-smote", help="Borderline-SMOTE on training windows.")] = None,
     optimizer: Annotated[Optional[str], typer.Option("--optimizer", help="adamw or lion.")] = None,
     center_loss: Annotated[Optional[float], typer.Option("--center-loss", help="Weight of the center loss.")] = None,

@@ -152,6 +152,29 @@ def test_cross_on_your_own_folder(synth, home, tiny_configs, tmp_path):
     assert cross(["uci"], str(lab), log=logs.append, force=True)["metrics"] == stored["metrics"]
 
 
+@pytest.mark.slow
+def test_cross_resumes_its_own_training_after_an_interrupt(synth, home, tiny_configs, monkeypatch):
+    import crosshar.pretrain.run as pr
+
+    real, calls = pr.train_one_epoch, []
+
+    def interrupted(*a, **k):
+        calls.append(a[5])  # the epoch
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(pr, "train_one_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        cross(["uci"], "motion", log=lambda *_: None)
+    assert not list((home / "results").glob("**/results.json"))
+    logs = []
+    cross(["uci"], "motion", log=logs.append)
+    assert any("resuming the interrupted one" in m and "at epoch 2/2" in m for m in logs)
+    assert calls == [0, 1, 1]  # epoch 0 was not trained again
+    assert len(list((home / "runs" / "pretrain").glob("*/run.json"))) == 1
+
+
 def test_unknown_target_fails_before_anything_is_announced(synth, home, monkeypatch):
     monkeypatch.setattr(er, "train_default", lambda *a, **k: pytest.fail("trained before refusing"))
     logs = []
