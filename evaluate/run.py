@@ -15,7 +15,7 @@ from crosshar import paths
 from crosshar.config import WindowConfig
 from crosshar.data.labels import LabelSpace
 from crosshar.data.sources import load_sources
-from crosshar.data.store import atomic_write_json, check_specs, is_folder_spec, prepare, resolve
+from crosshar.data.store import atomic_write_json, check_specs, is_folder_spec, kept_dropped, prepare, resolve
 from crosshar.errors import CrossharError
 from crosshar.evaluate import guard
 from crosshar.finetune.run import predict
@@ -252,6 +252,9 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
         raise CrossharError(f"the model {run} uses windows {mwin.to_dict()}, but {tname} needs {need.to_dict()}; "
                             f"omit --run to train a matching model")
     tws = prepare(target, data_dir, need if need is not None else mwin)
+    log(f"{tname}: {kept_dropped(tws.manifest)}")
+    for w in tws.manifest.get("warnings", []):
+        log(f"warning: {w}")
     sws = load_sources(list(meta["source"]), data_dir, mwin)
     guard.check_windows(sws, tws)
     t0 = time.time()
