@@ -184,3 +184,15 @@ def test_real_datasets_pass_and_a_mirrored_one_fails(real_data):
         x.acc, x.gyro = x.acc @ m.T, x.gyro @ m.T
     figures, warnings = physical_checks(recs, "uci")
     assert figures["handedness"]["slope"] < -0.9 and any("mirrored" in w for w in warnings)
+
+
+def test_skipped_rows_are_counted_per_reason():
+    k = Tally(recordings=2, labelled_windows=5).to_dict()
+    skipped = [{"file": "a.csv", "line": i, "problem": p} for i, p in enumerate(
+        ["NaN or infinite value", "NaN or infinite value", "unknown label 'run': it is not in the [labels] table",
+         "time stamp 1040 does not increase"])]
+    text = kept_dropped({"kept": k, "skipped": skipped})
+    assert text.startswith("kept 5 labelled windows from 2 recordings; dropped: ")
+    assert "2 bad item(s): NaN or infinite value" in text
+    assert "1 bad item(s): unknown label …: it is not in the [labels] table" in text
+    assert "1 bad item(s): time stamp … does not increase" in text
