@@ -15,10 +15,39 @@ from crosshar.errors import CrossharError
 TRAIN_MODULES = {"torch", "scipy", "sklearn", "imblearn", "einops", "lion_pytorch", "tensorboard", "matplotlib",
                  "onnx", "onnxscript", "thop"}
 
+def _flags_without_a_type() -> None:
+    """Typer prints `<bool>` in the type column of flags (`--quick <bool>`), as if they took a value."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+
+    def display_type_rich(self, ctx):  # type: ignore[no-untyped-def]
+        return None if getattr(self, "is_flag", False) else shown(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_without_a_type()
+
 console = Console()
 err_console = Console(stderr=True)
 
-DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Folder holding the raw datasets (default: $CROSSHAR_DATA).")]
+def dataset_names() -> str:
+    """The registered public datasets, for help texts."""
+    import crosshar.data  # noqa: F401  (registers the loaders)
+    from crosshar.registry import DATASETS
+
+    return ", ".join(n for n in DATASETS.names() if n != "custom")
+
+
+def split_list(value: str) -> list[str]:
+    """`a,b` -> [a, b]: how every command reads a list (datasets, heads, methods)."""
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Folder holding the raw public datasets (default: $CROSSHAR_DATA).")]
+Sources = Annotated[str, typer.Option("-d", "--dataset", "--datasets", help=f"Source dataset(s), comma-separated: {dataset_names()}.")]
+Force = Annotated[bool, typer.Option("--force", help="Replace an earlier result of the same name.")]
 OnBad = Annotated[str, typer.Option("--on-bad", help="'error' (default): stop at the first bad row; 'skip': skip bad rows and report each.")]
 Device = Annotated[str, typer.Option("--device", help="'auto' (CUDA when PyTorch sees a GPU, else the CPU), 'cpu', 'cuda' or 'cuda:N'.")]
 Threads = Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads for PyTorch (default: $OMP_NUM_THREADS, else min(2, cores): polite on a shared box).")]

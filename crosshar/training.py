@@ -166,3 +166,35 @@ class TB:
         if self.w is not None:
             self.w.flush()
             self.w.close()
+
+
+class EpochBar:
+    """A rich bar over epochs and steps with total and ETA (nothing when disabled).
+
+    Args:
+        epochs: total epochs; steps: steps per epoch (the bar counts steps).
+    """
+
+    def __init__(self, description: str, epochs: int, steps: int, enabled: bool = True):
+        self.enabled = enabled
+        if enabled:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                       TimeRemainingColumn)
+
+            self.p = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
+                              TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
+            self.p.start()
+            self.task = self.p.add_task(description, total=epochs * steps, info="")
+            self.epochs = epochs
+
+    def step(self, n: int = 1) -> None:
+        if self.enabled:
+            self.p.update(self.task, advance=n)
+
+    def epoch(self, epoch: int, info: str = "") -> None:
+        if self.enabled:
+            self.p.update(self.task, info=f"epoch {epoch}/{self.epochs} {info}")
+
+    def close(self) -> None:
+        if self.enabled:
+            self.p.stop()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from crosshar.clitools import DataDir, Device, Threads, console, friendly, use_device
+from crosshar.clitools import (DataDir, Device, Force, Sources, Threads, console, dataset_names, err_console, friendly,
+                               split_list, use_device)
 
 
 def print_report(res: dict) -> None:
@@ -35,35 +37,48 @@ def print_report(res: dict) -> None:
 
 @friendly
 def cross_cmd(
-    dataset: Annotated[str, typer.Option("-d", "--dataset", help="Source dataset(s), comma-separated.")] = "uci",
-    target: Annotated[str, typer.Option("-td", "--target", help="Target dataset, never seen in training or model selection.")] = "hhar",
+    dataset: Sources = "uci",
+    target: Annotated[str, typer.Option("-td", "--target", help=f"Target, never seen in training or model selection: one of {dataset_names()}, or a folder holding crosshar.toml (your own data, read in place).")] = "hhar",
     head: Annotated[Optional[str], typer.Option("--head", help="Head of the model to use or train.")] = None,
     run: Annotated[Optional[Path], typer.Option("--run", help="Finetuned run folder or best.pt (default: the latest for the source; trained if none).")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Results folder (default results/cross/<source>_to_<target>_<head>).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite the results folder if it holds an earlier evaluation.")] = False,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Results folder (default $CROSSHAR_HOME/results/cross/<source>_to_<target>_<head>).")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="Results folder name under $CROSSHAR_HOME/results/cross/, to keep an earlier result.")] = None,
+    force: Force = False,
+    pretrain_epochs: Annotated[Optional[int], typer.Option("--pretrain-epochs", help="Epochs of the pretraining that cross starts when no model matches (default: configs/pretrain.toml).")] = None,
+    finetune_epochs: Annotated[Optional[int], typer.Option("--finetune-epochs", help="Epochs of the finetuning that cross starts when no model matches (default: configs/finetune.toml).")] = None,
     data_dir: DataDir = None,
     device: Device = "auto",
     threads: Threads = None,
 ) -> None:
-    """Evaluate a source model on every window of an unseen target dataset."""
+    """Evaluate a source model on every window of an unseen target dataset (or your own folder).
+
+    When no finetuned model matches, one is trained with the default configs (said beforehand,
+    with an estimate of the time); interrupted, the same command resumes that training.
+    """
     from crosshar.evaluate.run import cross
 
     dev = use_device(device, threads)
-    src = [d.strip() for d in dataset.split(",") if d.strip()]
-    res = cross(src, target, head=head, run=run, data_dir=data_dir, out=out, log=console.print, force=force, device=dev)
+    try:
+        res = cross(split_list(dataset), target, head=head, run=run, data_dir=data_dir, out=out, log=console.print,
+                    force=force, name=name, pretrain_epochs=pretrain_epochs, finetune_epochs=finetune_epochs,
+                    device=dev)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]: run the same command again to resume; the pretraining "
+                          "continues from its last finished epoch (a finetuning starts over: it is short)")
+        raise typer.Exit(130) from None
     print_report(res)
 
 
 @friendly
 def matrix_cmd(
-    datasets: Annotated[str, typer.Option("--datasets", "-d", help="Datasets, comma-separated; every directed pair is run.")] = "uci,motion,wisdm",
+    datasets: Annotated[str, typer.Option("-d", "--dataset", "--datasets", help=f"Datasets, comma-separated ({dataset_names()}); every directed pair is run.")] = "uci,motion,wisdm",
     targets_only: Annotated[str, typer.Option("--targets-only", help="Datasets used only as targets (e.g. hhar), comma-separated.")] = "",
-    heads: Annotated[str, typer.Option("--heads", help="Heads, comma-separated.")] = "din",
-    seeds: Annotated[int, typer.Option("--seeds", help="Number of seeds per cell (0, 1, ... seeds-1).")] = 3,
-    label_rate: Annotated[float, typer.Option("--label-rate", "-lr", help="Fraction of source labels.")] = 0.1,
+    heads: Annotated[str, typer.Option("--head", "--heads", help="Heads, comma-separated.")] = "din",
+    seeds: Annotated[int, typer.Option("--n-seeds", "--seeds", help="How many seeds per cell (0, 1, ... n-1); not a seed value.")] = 3,
+    label_rate: Annotated[float, typer.Option("-lr", "--label-rate", help="Fraction of source labels.")] = 0.1,
     methods: Annotated[str, typer.Option("--methods", help="Comma-separated rows (see `evaluate/matrix.py`): scratch, mask, contrast, crosshar, crosshar_nomirror, crosshar_device, crosshar_full, crosshar_paper, multi, oracle, oracle_full.")] = ",".join(
         ("scratch", "mask", "contrast", "crosshar", "crosshar_nomirror", "crosshar_device", "crosshar_paper", "multi", "oracle", "oracle_full")),
-    name: Annotated[Optional[str], typer.Option("--name", help="Report folder results/<name> (default from the options).")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="Report folder $CROSSHAR_HOME/results/<name> (default from the options).")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Short schedules: the same matrix in a few minutes.")] = False,
     pretrain_epochs: Annotated[Optional[int], typer.Option("--pretrain-epochs", help="Pretraining epochs for a ~1,700-window source (scaled down for larger ones).")] = None,
     finetune_epochs: Annotated[Optional[int], typer.Option("--finetune-epochs", help="Finetuning epochs (default configs/finetune.toml).")] = None,
@@ -72,6 +87,7 @@ def matrix_cmd(
     preset: Annotated[str, typer.Option("--preset", help="Head preset of every finetune: default or paper (docs/paper_presets.md).")] = "default",
     device: Device = "auto",
     threads: Threads = None,
+    data_dir: DataDir = None,
 ) -> None:
     """All directed pairs x methods x heads x seeds, resumable; writes results/<name>/report.md."""
     from crosshar import config as C
@@ -79,17 +95,18 @@ def matrix_cmd(
     from crosshar.errors import ConfigError
     from crosshar.evaluate.matrix import MatrixConfig, run_matrix
 
+    if data_dir is not None:  # the matrix reads every dataset through the data folder's default
+        os.environ[paths.ENV_DATA] = str(paths.data_dir(data_dir))
     dev = use_device(device, threads)
-    def split(v: str) -> tuple[str, ...]:
-        return tuple(x.strip() for x in v.split(",") if x.strip())
+    split = split_list
 
     try:
         k, n = (int(x) for x in shard.split("/"))
     except ValueError:
         raise ConfigError(f"--shard must look like K/N (e.g. 0/2), got {shard!r}") from None
-    mc = MatrixConfig(split(datasets), split(heads), seeds, label_rate, methods=split(methods), quick=quick,
+    mc = MatrixConfig(tuple(split(datasets)), tuple(split(heads)), seeds, label_rate, methods=tuple(split(methods)), quick=quick,
                       pretrain_epochs=pretrain_epochs, finetune_epochs=finetune_epochs,
-                      targets_only=split(targets_only), shard=(k, n), preset=preset,
+                      targets_only=tuple(split(targets_only)), shard=(k, n), preset=preset,
                       device=str(dev))
     for h in mc.heads:  # a missing preset is an error before any training
         C.head_preset(h, preset)

@@ -13,10 +13,9 @@ import torch
 from crosshar import config as C
 from crosshar import paths
 from crosshar.config import WindowConfig
-from crosshar.data.io import DataFolder
 from crosshar.data.labels import LabelSpace
 from crosshar.data.sources import load_sources
-from crosshar.data.store import atomic_write_json, get_dataset, prepare
+from crosshar.data.store import atomic_write_json, check_specs, is_folder_spec, kept_dropped, prepare, resolve
 from crosshar.device import resolve_device
 from crosshar.errors import CrossharError
 from crosshar.evaluate import guard
@@ -28,13 +27,13 @@ from crosshar.training import find_runs, git_commit
 
 def target_window(target: str, data_dir) -> WindowConfig | None:
     """The target's fixed window profile (pre-windowed data such as hhar_sa_adatime), or None."""
-    ds = get_dataset(target)
-    return ds.profile(DataFolder(ds.locate(paths.data_dir(data_dir))))
+    r = resolve(target, data_dir)
+    return r.dataset.profile(r.folder)
 
 
 def target_has_gyro(target: str, data_dir) -> bool:
-    ds = get_dataset(target)
-    return ds.has_gyro(DataFolder(ds.locate(paths.data_dir(data_dir))))
+    r = resolve(target, data_dir)
+    return r.dataset.has_gyro(r.folder)
 
 
 def finetuned_runs(source: str) -> list[tuple[Path, dict]]:
@@ -90,9 +89,56 @@ def confusion_png(report: dict, path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def estimate_seconds(job, n_windows: int, finetune_epochs: int, label_rate: float) -> tuple[float, float, str]:
+    """(pretraining s, finetuning s, how measured) for `job` on `n_windows` source windows.
+
+    Throughput comes from the newest earlier pretraining run on this machine with the same encoder
+    and batch size, else from timing two training steps of each stage now (a few seconds).
+    """
+    from crosshar.pretrain.run import Model
+
+    cfg = job.pretrain
+    for _, d in find_runs("pretrain", None, finished=None):
+        hist = d.get("history") or []
+        if hist and d["configs"].get("encoder") == job.encoder.to_dict() and \
+                d["configs"]["pretrain"].get("batch_size") == cfg.batch_size:
+            wps = float(np.median([h["windows_per_s"] for h in hist]))
+            how = f"{wps:,.0f} windows/s measured in an earlier run"
+            break
+    else:
+        from crosshar.augment import Augmenter
+
+        model, aug = Model(job), Augmenter(job.augment, job.window.n_channels)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(cfg.batch_size, job.window.window, job.window.n_channels) + 3.0
+        times = []
+        for stage in (1, 1, 2, 2):  # the first step of each stage warms up
+            t0 = time.perf_counter()
+            out = model(aug(x, g), None, 1, g) if stage == 1 else model(*aug.two_views(x, g), 2, g)
+            opt.zero_grad()
+            out["loss"].backward()
+            opt.step()
+            times.append(time.perf_counter() - t0)
+        per_step = (times[1] * cfg.stage1_epochs + times[3] * (cfg.epochs - cfg.stage1_epochs)) / max(cfg.epochs, 1)
+        wps = cfg.batch_size / max(per_step, 1e-6)
+        how = f"{wps:,.0f} windows/s timed just now"
+    pre = cfg.epochs * n_windows * (1 - cfg.val_fraction) / wps
+    fine = finetune_epochs * n_windows * label_rate / (wps * 1.5)  # a head step costs about 2/3 of a pretraining one
+    return pre, fine, how
+
+
+def _minutes(s: float) -> str:
+    return f"{s / 60:.0f} min" if s >= 90 else f"{s:.0f} s"
+
+
 def train_default(source: list[str], window: WindowConfig, head: str, label_space: str, label_rate: float,
-                  data_dir, log: Callable[[str], None], device: str | torch.device = "cpu") -> Path:
-    """Pretrain (unless a matching pretraining run exists) and finetune with the default configs."""
+                  data_dir, log: Callable[[str], None], pretrain_epochs: int | None = None,
+                  finetune_epochs: int | None = None, device: str | torch.device = "cpu") -> Path:
+    """Pretrain (unless a matching pretraining run exists) and finetune with the default configs.
+
+    An interrupted pretraining (a run with last.pt but not finished, same configs) is resumed.
+    """
     from crosshar.finetune.run import FinetuneJob
     from crosshar.finetune.run import run as finetune
     from crosshar.finetune.setup import source_classes
@@ -105,37 +151,89 @@ def train_default(source: list[str], window: WindowConfig, head: str, label_spac
         if d["configs"]["window"] == window.to_dict():
             enc = str(p)
             break
+    fcfg = C.load("finetune", head=head, label_rate=label_rate, epochs=finetune_epochs)
     if enc is None:
-        log(f"no pretraining run of {tag} with windows {window.to_dict()}: pretraining one with the default configs")
-        job = PretrainJob(tuple(source), window, C.load("encoder"), C.load("augment"), C.load("pretrain"),
+        pcfg = C.load("pretrain")
+        if pretrain_epochs is not None:  # split between the stages in the config's proportion
+            s1 = round(pretrain_epochs * pcfg.stage1_epochs / max(pcfg.epochs, 1))
+            pcfg = pcfg.replace(stage1_epochs=s1, stage2_epochs=pretrain_epochs - s1)
+        job = PretrainJob(tuple(source), window, C.load("encoder"), C.load("augment"), pcfg,
                           None if data_dir is None else str(data_dir))
-        enc = str(pretrain(job, log=log, device=device))
+        want = {"window": window.to_dict(), "encoder": job.encoder.to_dict(), "augment": job.augment.to_dict(),
+                "pretrain": job.pretrain.to_dict()}
+        resume = next((p for p, d in find_runs("pretrain", tag, finished=False)
+                       if (p / "last.pt").is_file() and d.get("configs") == want), None)
+        n = len(load_sources(list(source), data_dir, window))
+        pre_s, fine_s, how = estimate_seconds(job, n, fcfg.epochs, label_rate)
+        done = 0
+        if resume is not None:
+            done = len(json.loads((resume / "run.json").read_text()).get("history") or [])
+            done = max(done, _epochs_done(resume))
+        left = pre_s * (1 - done / max(job.pretrain.epochs, 1))
+        log(f"no finished pretraining run of {tag} with windows {window.to_dict()}: "
+            + (f"resuming the interrupted one in {resume} at epoch {done + 1}/{job.pretrain.epochs}"
+               if resume is not None else f"pretraining an encoder with the default configs "
+               f"({job.pretrain.epochs} epochs on {n:,} windows)")
+            + f", then finetuning head {head} ({fcfg.epochs} epochs at most, {label_rate:.0%} of the labels); "
+            f"about {_minutes(left + fine_s)} in all ({how}). Ctrl-C is safe: rerunning the same "
+            f"command resumes the pretraining from its last finished epoch")
+        enc = str(pretrain(job, out=resume, resume=resume is not None, log=log, device=device))
     else:
         log(f"using pretraining run {enc}")
     # the target's label set plays no part in training: predictions are mapped to it at evaluation
     classes = source_classes(label_space, tuple(source), window, data_dir)
-    fcfg = C.load("finetune", head=head, label_rate=label_rate)
     fjob = FinetuneJob(tuple(source), window, fcfg, C.load("augment_finetune"), classes, label_space, enc,
                        C.head_config(fcfg.head), data_dir=None if data_dir is None else str(data_dir))
-    return finetune(fjob, log=log, progress=False, device=device)
+    return finetune(fjob, log=log, progress=True, device=device)
+
+
+def _epochs_done(run_dir: Path) -> int:
+    """Finished epochs of an interrupted pretraining run (from last.pt)."""
+    from crosshar import checkpoint
+
+    try:
+        return int(checkpoint.load(run_dir / "last.pt")["epoch"]) + 1
+    except Exception:  # an unreadable last.pt: the pretraining run reports it when it resumes
+        return 0
+
+
+def results_dir(source: list[str], target: str, head: str, out: Path | None, name: str | None) -> Path:
+    """--out, else results/cross/<--name>, else results/cross/<source>_to_<target>_<head> (under $CROSSHAR_HOME)."""
+    if out is not None:
+        return Path(out)
+    return paths.home() / "results" / "cross" / (name or f"{'+'.join(source)}_to_{target}_{head}")
+
+
+def refuse_overwrite(out: Path, force: bool) -> None:
+    if (out / "results.json").exists() and not force:
+        raise CrossharError(f"{out / 'results.json'} holds an earlier result; pass --force to replace it, "
+                            "or --name NAME (or --out DIR) to keep both")
 
 
 def cross(source: list[str], target: str, head: str | None = None, run: str | Path | None = None,
-          data_dir=None, out: Path | None = None, log: Callable[[str], None] = print, force: bool = False,
-          device: str | torch.device = "cpu") -> dict:
+          data_dir=None, out: Path | None = None, log: Callable[[str], None] = print,
+          force: bool = False, name: str | None = None, pretrain_epochs: int | None = None,
+          finetune_epochs: int | None = None, device: str | torch.device = "cpu") -> dict:
     """Evaluate a source model on every window of `target`; write results JSON and confusion PNG.
 
-    An existing results folder is not overwritten unless `force` (CrossharError naming it).
-    Training (when no run matches) and prediction run on `device` (crosshar.device.resolve_device).
+    `target` is a registered dataset (read from `data_dir`) or a folder holding crosshar.toml
+    (read in place, named after its descriptor's `name` in results and reports). Training (when no
+    run matches) and prediction run on `device` (crosshar.device.resolve_device).
     """
     device = resolve_device(device)
-    guard.check_names(source, target)
+    check_specs([*source, target])  # before anything is announced or trained
+    if any(is_folder_spec(s) for s in source):
+        raise CrossharError("a folder of your own data is a target (-td); sources are registered datasets")
+    tname = resolve(target, data_dir).name
+    guard.check_names(source, tname)
     ccfg = C.load("cross", head=head)
+    if run is None:
+        refuse_overwrite(results_dir(source, tname, head or ccfg.head, out, name), force)
     need = target_window(target, data_dir)
     if need is None and not target_has_gyro(target, data_dir):
         need = C.load("window", channels="acc")
     if need is not None:
-        log(f"{target} is declared as {need.channels} windows of {need.window} samples at {need.rate_hz:g} Hz, "
+        log(f"{tname} is declared as {need.channels} windows of {need.window} samples at {need.rate_hz:g} Hz, "
             f"normalize={need.normalize}: the source model must use the same channels, window and normalisation")
     if run is None:
         want = need or C.load("window")
@@ -146,29 +244,31 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
                 break
         if run is None:
             log(f"no finetuned run of {'+'.join(source)} matches; training one with the default configs")
-            run = train_default(source, want, ccfg.head, ccfg.label_space, ccfg.label_rate, data_dir, log, device)
+            run = train_default(source, want, ccfg.head, ccfg.label_space, ccfg.label_rate, data_dir, log,
+                                pretrain_epochs, finetune_epochs, device)
     model, meta = clf.load(run)
     model.to(device)
-    guard.check_run(meta, target)
-    name = f"{'+'.join(meta['source'])}_to_{target}_{meta['head']}"
-    out = Path(out) if out is not None else paths.home() / "results" / "cross" / name
-    if (out / "results.json").is_file() and not force:
-        raise CrossharError(f"{out / 'results.json'} exists (an earlier evaluation); pass --force to overwrite it "
-                            f"or --out DIR to write elsewhere")
+    guard.check_run(meta, tname)
+    out = results_dir(list(meta["source"]), tname, meta["head"], out, name)
+    refuse_overwrite(out, force)
     mwin = WindowConfig.from_dict(meta["window"])
     if need is not None and mwin != need:
-        raise CrossharError(f"the model {run} uses windows {mwin.to_dict()}, but {target} needs {need.to_dict()}; "
+        raise CrossharError(f"the model {run} uses windows {mwin.to_dict()}, but {tname} needs {need.to_dict()}; "
                             f"omit --run to train a matching model")
     tws = prepare(target, data_dir, need if need is not None else mwin)
+    log(f"{tname}: {kept_dropped(tws.manifest)}")
+    for w in tws.manifest.get("warnings", []):
+        log(f"warning: {w}")
     sws = load_sources(list(meta["source"]), data_dir, mwin)
     guard.check_windows(sws, tws)
     t0 = time.time()
     report, y, pred, space = score(model, meta, tws)
     seconds = time.time() - t0
     out.mkdir(parents=True, exist_ok=True)
-    confusion_png(report, out / "confusion.png", f"{'+'.join(meta['source'])} -> {target} ({meta['head']})")
+    confusion_png(report, out / "confusion.png", f"{'+'.join(meta['source'])} -> {tname} ({meta['head']})")
     results = {
-        "source": meta["source"], "target": target, "head": meta["head"], "run": str(run),
+        "source": meta["source"], "target": tname, "head": meta["head"], "run": str(run),
+        "target_folder": tws.manifest.get("root") if tname != target else None,
         "metrics": report, "eval_classes": list(space.classes), "model_classes": meta["classes"],
         "y_true": y.tolist(), "y_pred": pred.tolist(), "seconds": round(seconds, 2),
         "git_commit": git_commit(), "model_meta": {k: v for k, v in meta.items() if k != "history"},

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from crosshar.clitools import DataDir, Device, OnBad, Threads, console, friendly, use_device
+from crosshar.clitools import DataDir, Device, OnBad, Threads, console, dataset_names, friendly, use_device
 
 
 def resolve_encoder(dataset: str, encoder: Path | None, no_pretrain: bool, log=console.print) -> str | None:
@@ -31,7 +31,7 @@ def resolve_encoder(dataset: str, encoder: Path | None, no_pretrain: bool, log=c
 
 @friendly
 def finetune_cmd(
-    dataset: Annotated[str, typer.Option("-d", "--dataset", help="Source dataset(s), comma-separated.")] = "uci",
+    dataset: Annotated[str, typer.Option("-d", "--dataset", help=f"Source dataset(s), comma-separated: {dataset_names()}.")] = "uci",
     label_rate: Annotated[Optional[float], typer.Option("-lr", "--label-rate", help="Fraction of source training windows that keep their labels (0.1 = 10 %).")] = None,
     head: Annotated[Optional[str], typer.Option("--head", help="Registered head: din, danhar, mag_res2net, cnn_lstm_attn, transformer, gru, linear.")] = None,
     encoder: Annotated[Optional[Path], typer.Option("--encoder", help="Pretraining run folder or checkpoint (default: the latest for the dataset).")] = None,
@@ -41,8 +41,8 @@ def finetune_cmd(
     config: Annotated[Optional[Path], typer.Option("--config", help="Finetune config TOML (default configs/finetune.toml).")] = None,
     head_config: Annotated[Optional[Path], typer.Option("--head-config", help="Head config TOML (default: the preset's, configs/heads/<head>[.<preset>].toml).")] = None,
     preset: Annotated[str, typer.Option("--preset", help="Head preset: default (ours) or paper (the paper's model and training recipe; docs/paper_presets.md). Options given here override it.")] = "default",
-    epochs: Annotated[Optional[int], typer.Option("--epochs")] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed")] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Most epochs (early stopping on source validation; default configs/finetune.toml).")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed (one value; `matrix --n-seeds` counts seeds).")] = None,
     smote: Annotated[Optional[bool], typer.Option("--smote/--no-smote", help="Borderline-SMOTE on training windows.")] = None,
     optimizer: Annotated[Optional[str], typer.Option("--optimizer", help="adamw, adam or lion.")] = None,
     center_loss: Annotated[Optional[float], typer.Option("--center-loss", help="Weight of the center loss.")] = None,

@@ -8,6 +8,7 @@ classifier (crosshar.models.classifier) that `crosshar cross` and `crosshar expo
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ from crosshar.metrics import classification_report
 from crosshar.models import classifier as clf
 from crosshar.models.heads import create_head
 from crosshar.models.scaling import InputScaler
-from crosshar.training import TB, generator, git_commit, new_run_dir, seed_all, write_run_info
+from crosshar.training import TB, EpochBar, generator, git_commit, new_run_dir, seed_all, write_run_info
 
 
 @dataclass(frozen=True)
@@ -229,6 +230,7 @@ def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], No
     prec = Precision(dev)
     best, history, bad_epochs = {"macro_f1": -1.0, "epoch": 0}, [], 0
     t0 = time.time()
+    bar = EpochBar(f"finetuning {cfg.head}", cfg.epochs, math.ceil(len(Xtr_t) / cfg.batch_size), enabled=progress)
     for epoch in range(cfg.epochs):
         g = generator(cfg.seed, epoch)
         torch.manual_seed(cfg.seed * 7919 + epoch)
@@ -258,6 +260,7 @@ def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], No
             prec.step(loss, opt, params, cfg.grad_clip)
             tot += float(loss.detach()) * len(idx)
             n += len(idx)
+            bar.step()
         sched.step()
         va = evaluate(model, val.X, yva, list(job.classes), feats=Fva)
         rec = {"epoch": epoch + 1, "train_loss": tot / max(n, 1), "val_accuracy": va["accuracy"], "val_macro_f1": va["macro_f1"]}
@@ -272,9 +275,11 @@ def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], No
         if progress:
             log(f"epoch {epoch + 1:3d} loss {rec['train_loss']:.4f} val acc {va['accuracy']:.3f} "
                 f"macro-F1 {va['macro_f1']:.3f}{' *' if bad_epochs == 0 else ''}")
+        bar.epoch(epoch + 1, f"val macro-F1 {va['macro_f1']:.3f}")
         if bad_epochs >= cfg.patience:
             log(f"early stop: no validation gain for {cfg.patience} epochs")
             break
+    bar.close()
     tb.close()
     info = {"kind": "finetune", "finished": True, "source": "+".join(job.datasets), "datasets": list(job.datasets),
             "head": cfg.head, "classes": list(job.classes), "label_space": job.label_space,

@@ -7,12 +7,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from crosshar.clitools import DataDir, Device, OnBad, Threads, console, friendly, use_device
+from crosshar.clitools import DataDir, Device, OnBad, Threads, console, dataset_names, friendly, use_device
 
 
 @friendly
 def pretrain_cmd(
-    dataset: Annotated[str, typer.Option("-d", "--dataset", help="Source dataset(s), comma-separated: uci or uci,motion. Never the target.")] = "uci",
+    dataset: Annotated[str, typer.Option("-d", "--dataset", help=f"Source dataset(s), comma-separated ({dataset_names()}), e.g. uci or uci,motion. Never the target.")] = "uci",
     config: Annotated[Optional[Path], typer.Option("--config", help="Pretraining config TOML (default configs/pretrain.toml).")] = None,
     encoder_config: Annotated[Optional[Path], typer.Option("--encoder-config", help="Encoder config TOML (default configs/encoder.toml).")] = None,
     augment_config: Annotated[Optional[Path], typer.Option("--augment-config", help="Augmentation config TOML (default configs/augment.toml).")] = None,
@@ -24,7 +24,7 @@ def pretrain_cmd(
     channels: Annotated[Optional[str], typer.Option("--channels", help="'acc+gyro' (default) or 'acc'.")] = None,
     data_dir: DataDir = None,
     on_bad: OnBad = "error",
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     preset: Annotated[str, typer.Option("--preset", help="'default' (crosshar's recipe) or 'paper' (CrossHAR as published: configs/recipes/paper.toml).")] = "default",
     device: Device = "auto",
     threads: Threads = None,
@@ -49,7 +49,7 @@ def pretrain_cmd(
 
 @friendly
 def embed_cmd(
-    dataset: Annotated[str, typer.Option("-d", "--dataset", help="Prepared dataset to embed.")],
+    dataset: Annotated[str, typer.Option("-d", "--dataset", help=f"Dataset to embed: one of {dataset_names()}, or a folder holding crosshar.toml.")],
     encoder: Annotated[Path, typer.Option("--encoder", help="Pretraining run folder or checkpoint.")],
     out: Annotated[Optional[Path], typer.Option("--out", help="Output .npz (default embed_<dataset>.npz).")] = None,
     data_dir: DataDir = None,

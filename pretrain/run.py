@@ -183,7 +183,8 @@ def run(job: PretrainJob, out: str | Path | None = None, resume: bool = False,
         log(f"pretraining on {len(train):,} windows from {len(split['train_subjects'])} subjects of {tag} "
             f"(validation: {len(val):,} windows, {len(split['val_subjects'])} subjects); run folder {run_dir}")
     tb = TB(run_dir / "tb", enabled=ctx.main)
-    bar = _Bar(cfg.epochs, steps_per_epoch, enabled=progress and ctx.main)
+    bar = _Bar(cfg.epochs, steps_per_epoch, enabled=progress and ctx.main,
+               batch_size=cfg.batch_size, start_epoch=start_epoch)
     t_start = time.time()
     try:
         for epoch in range(start_epoch, cfg.epochs):
@@ -249,17 +250,22 @@ def _latest_unfinished(tag: str) -> Path | None:
 
 
 class _Bar:
-    """A rich progress bar with losses and windows/s (quiet when disabled)."""
+    """Rich progress bars with totals and ETAs: the whole run (steps) and the current epoch
+    (windows), with losses and windows/s (quiet when disabled)."""
 
-    def __init__(self, epochs: int, steps: int, enabled: bool):
+    def __init__(self, epochs: int, steps: int, enabled: bool, batch_size: int = 1, start_epoch: int = 0):
         self.enabled = enabled
         self.epochs = epochs
+        self.steps, self.batch = steps, batch_size
         if enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                       TimeRemainingColumn)
 
             self.p = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                              TimeElapsedColumn(), TextColumn("{task.fields[info]}"))
+                              TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                              TextColumn("{task.fields[info]}"))
             self.p.start()
+            self.all = self.p.add_task("all epochs (steps)", total=epochs * steps, completed=start_epoch * steps, info="")
             self.task = None
         self.t = time.time()
         self.seen = 0
@@ -268,7 +274,8 @@ class _Bar:
         if self.enabled:
             if self.task is not None:
                 self.p.remove_task(self.task)
-            self.task = self.p.add_task(f"epoch {epoch + 1}/{self.epochs} stage {stage}", total=None, info="")
+            self.task = self.p.add_task(f"epoch {epoch + 1}/{self.epochs} stage {stage} (windows)",
+                                        total=self.steps * self.batch, info="")
         self.t, self.seen = time.time(), 0
 
     def advance(self, n: int, m: dict) -> None:
@@ -276,6 +283,7 @@ class _Bar:
         if self.enabled:
             wps = self.seen / max(time.time() - self.t, 1e-9)
             self.p.update(self.task, advance=n, info=f"loss {m['loss']:.4f} lr {m['lr']:.2e} {wps:,.0f} win/s")
+            self.p.update(self.all, advance=1)
 
     def done_epoch(self, rec: dict, improved: bool) -> None:
         if self.enabled:

@@ -151,3 +151,53 @@ def tiny_configs(monkeypatch):
 
     monkeypatch.setattr(C, "load", load)
     return tiny
+
+
+# ---- your own data: a folder with crosshar.toml
+
+CUSTOM_TOML = """name = "{name}"
+rate_hz = 50
+files = "*.csv"
+acc_columns = ["ax", "ay", "az"]
+gyro_columns = ["gx", "gy", "gz"]
+acc_unit = "{acc_unit}"
+label_column = "activity"
+subject_from_filename = '^(?P<subject>P\\d+)_'
+{extra}
+[labels]
+walk = "walking"
+up = "upstairs"
+down = "downstairs"
+sit = "sitting"
+stand = "standing"
+idle = ""
+"""
+CUSTOM_CODES = {"walking": "walk", "upstairs": "up", "downstairs": "down", "sitting": "sit", "standing": "stand"}
+
+
+def custom_csv(acc: np.ndarray, gyro: np.ndarray, labels: list[str]) -> str:
+    lines = ["ax,ay,az,gx,gy,gz,activity"]
+    for a, g, lab in zip(acc, gyro, labels):
+        lines.append(",".join(f"{v:.5f}" for v in (*a, *g)) + f",{lab}")
+    return "\n".join(lines) + "\n"
+
+
+def custom_files(name: str = "mylab", subjects=(1, 2, 3), segment: int = SEGMENT, idle: int = 400,
+                 acc_unit: str = "g", scale: float = 1.0, extra: str = "", seed: int = 2) -> dict[str, str]:
+    """{logical path: text} of a custom dataset: one CSV per subject holding every activity once
+    and an unlabelled ("idle") stretch, in g, with crosshar.toml."""
+    rng = np.random.default_rng(seed)
+    files = {"crosshar.toml": CUSTOM_TOML.format(name=name, acc_unit=acc_unit, extra=extra)}
+    for s in subjects:
+        accs, gyros, labels = [], [], []
+        for act in ACTS:
+            a, g = activity_signal(act, segment, rng, phase=float(rng.uniform(0, 1)))
+            accs.append(a)
+            gyros.append(g)
+            labels += [CUSTOM_CODES[act]] * segment
+        a, g = activity_signal("standing", idle, rng)
+        accs.append(a)
+        gyros.append(g)
+        labels += ["idle"] * idle
+        files[f"P{s:02d}_day1.csv"] = custom_csv(np.concatenate(accs) * scale, np.concatenate(gyros), labels)
+    return files

@@ -21,8 +21,9 @@ COMMANDS = {
     "embed": ["--dataset", "--encoder", "--out", "--data-dir"],
     "finetune": ["--dataset", "--label-rate", "--head", "--encoder", "--no-pretrain", "--freeze", "--smote", "--optimizer",
                  "--center-loss", "--preset", "--data-dir"],
-    "cross": ["--dataset", "--target", "--head", "--run", "--out", "--force", "--data-dir"],
-    "matrix": ["--datasets", "--heads", "--seeds", "--label-rate", "--methods", "--quick", "--preset"],
+    "cross": ["--dataset", "--target", "--head", "--run", "--out", "--name", "--force", "--data-dir"],
+    "matrix": ["--dataset", "--datasets", "--head", "--heads", "--n-seeds", "--seeds", "--label-rate", "--methods",
+               "--quick", "--preset", "--data-dir"],
     "export": ["--run", "--out", "--int8", "--opset"],
     "bench": ["--head", "--run", "--repeats", "--out"],
     "data list": ["--data-dir"],
@@ -50,6 +51,22 @@ def test_help_of_every_command(cmd):
     assert f"crosshar {cmd}" in " ".join(res.output.split())  # usage line
     for opt in COMMANDS[cmd]:
         assert opt in res.output, (cmd, opt)
+
+
+def test_one_vocabulary_in_the_help():
+    """Flags show no value type, every option has help, -d/-td list the datasets."""
+    import re
+
+    wide = {"COLUMNS": "250", "TERMINAL_WIDTH": "250"}
+    for cmd in COMMANDS:
+        out = runner.invoke(app, [*cmd.split(), "--help"], env=wide).output
+        assert "<bool>" not in out, cmd
+        for line in out.splitlines():
+            cells = [c for c in re.split(r"\s{2,}", line.strip("│ ")) if c and c != "*"]
+            if cells and cells[0].startswith("--"):  # an option's row: it needs more than names and a type
+                assert not all(c.startswith(("-", "<", "[")) for c in cells), (cmd, line)
+    out = " ".join(runner.invoke(app, ["cross", "--help"], env=wide).output.split())
+    assert "uci, wisdm" in out and "folder holding crosshar.toml" in out
 
 
 def test_root_help_lists_every_command_and_version():
@@ -93,6 +110,26 @@ def test_missing_data_folder_is_a_clean_error(tmp_path, home, monkeypatch):
 
 def test_unknown_dataset_is_a_clean_error(synth, home):
     assert_refused(invoke("data", "prepare", "-d", "nosuch"), "unknown dataset 'nosuch'", "uci")
+    res = invoke("cross", "-d", "uci", "-td", "ucii")
+    assert_refused(res, "unknown dataset 'ucii'", "motion", "uci", "crosshar.toml")
+    assert "training" not in res.output  # refused before anything is announced
+
+
+def test_unset_data_folder_says_how_to_set_it(home, monkeypatch, tmp_path):
+    monkeypatch.delenv("CROSSHAR_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)  # no ./data here
+    assert_refused(invoke("data", "prepare", "-d", "uci"), "set CROSSHAR_DATA", "--data-dir")
+
+
+def test_home_defaults_to_a_per_user_folder(monkeypatch, tmp_path):
+    from crosshar import paths
+
+    monkeypatch.delenv("CROSSHAR_HOME", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.chdir(tmp_path)
+    assert paths.home() == tmp_path / "xdg" / "crosshar"
+    monkeypatch.setenv("CROSSHAR_HOME", str(tmp_path / "h"))
+    assert paths.home() == tmp_path / "h"
 
 
 def test_finetune_encoder_and_no_pretrain_exclude_each_other(synth, home):

@@ -58,6 +58,10 @@ class Dataset:
     sha256: ClassVar[str] = ""  # of the archive at `url`, when known
     size: ClassVar[int] = 0  # bytes of the archive at `url`, when known
     citation: ClassVar[str] = ""
+    # runs labelled "" become unlabelled windows (pretraining only) instead of being dropped;
+    # off for the public datasets, whose unlabelled stretches are mostly transitions between
+    # scripted activities, so that their prepared windows stay comparable with the literature
+    keeps_unlabelled: ClassVar[bool] = False
 
     def locate(self, data_dir: str | Path) -> Path:
         """The dataset's folder under `data_dir`; MissingDataError naming the layout otherwise."""

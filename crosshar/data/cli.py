@@ -9,11 +9,12 @@ import typer
 from rich.table import Table
 
 from crosshar import paths
-from crosshar.clitools import DataDir, OnBad, console, friendly
+from crosshar.clitools import DataDir, OnBad, console, dataset_names, friendly
 
 app = typer.Typer(help="List, download, prepare and inspect datasets.", no_args_is_help=True)
 
-Name = Annotated[str, typer.Option("-d", "--dataset", help="Registered dataset name (see `crosshar data list`).")]
+Name = Annotated[str, typer.Option("-d", "--dataset", help=f"A dataset: one of {dataset_names()}, or a folder holding crosshar.toml (your own data).")]
+Registered = Annotated[str, typer.Option("-d", "--dataset", help=f"A registered dataset: one of {dataset_names()}.")]
 
 
 @app.command("list")
@@ -45,13 +46,34 @@ def list_cmd(data_dir: DataDir = None) -> None:
                 found = "[red]not found[/]"
         prep = len(cached(name))
         t.add_row(name, ds.title, found, f"{prep} version(s)" if prep else "no", ds.url or "(see README)")
+    for name, roots in own_datasets().items():
+        n = len(cached(name))
+        t.add_row(name, "your own data (crosshar.toml)", ", ".join(roots), f"{n} version(s)", "-")
     console.print(t)
+
+
+def own_datasets() -> dict[str, list[str]]:
+    """{descriptor name: folders} of your own datasets prepared so far (from the cache's manifests)."""
+    from crosshar.registry import DATASETS
+
+    found: dict[str, list[str]] = {}
+    for m in sorted(paths.cache_dir().glob("*.json")):
+        try:
+            man = json.loads(m.read_text())
+        except (OSError, ValueError):
+            continue
+        name = man.get("dataset")
+        if isinstance(name, str) and name not in DATASETS and "root" in man:
+            roots = found.setdefault(name, [])
+            if man["root"] not in roots:
+                roots.append(man["root"])
+    return found
 
 
 @app.command("download")
 @friendly
 def download_cmd(
-    dataset: Name,
+    dataset: Registered,
     source: Annotated[Optional[str], typer.Option("--from", help="Local archive or mirror URL instead of the official address.")] = None,
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Where to unpack (default: $CROSSHAR_DATA or ./data).")] = None,
 ) -> None:
@@ -89,18 +111,19 @@ def prepare_cmd(
     window: Annotated[Optional[int], typer.Option(help="Samples per window (default 120).")] = None,
     stride: Annotated[Optional[int], typer.Option(help="Samples between window starts (default = window).")] = None,
     channels: Annotated[Optional[str], typer.Option(help="'acc+gyro' or 'acc'.")] = None,
-    config: Annotated[Optional[Path], typer.Option(help="A window config TOML (configs/window.toml).")] = None,
-    rebuild: Annotated[bool, typer.Option(help="Ignore the cache.")] = False,
+    window_config: Annotated[Optional[Path], typer.Option("--window-config", "--config", help="A window config TOML (default configs/window.toml).")] = None,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Ignore the cache and prepare again.")] = False,
 ) -> None:
-    """Read the raw files, resample, window and cache; print windows per class and per subject."""
+    """Read the raw files, resample, window and cache; print windows per class and per subject,
+    what was kept and dropped (per reason), and the physical checks (gravity, handedness)."""
     from rich.progress import Progress, SpinnerColumn, TimeElapsedColumn
 
     from crosshar import config as C
-    from crosshar.data.io import DataFolder
-    from crosshar.data.store import get_dataset, prepare
+    from crosshar.data.store import kept_dropped, prepare, resolve
 
-    ds = get_dataset(dataset)
-    folder = DataFolder(ds.locate(paths.data_dir(data_dir)))
+    config = window_config
+    r = resolve(dataset, data_dir)
+    ds, folder = r.dataset, r.folder
     wcfg = None
     if ds.profile(folder) is None or any(v is not None for v in (config, rate, window, stride, channels)):
         base = C.load("window", config)
@@ -109,20 +132,37 @@ def prepare_cmd(
         wcfg = base.replace(rate_hz=rate, window=window, channels=channels,
                             stride=stride if stride is not None else (window if window is not None else None))
     with Progress(SpinnerColumn(), "[progress.description]{task.description}", TimeElapsedColumn(), console=console, transient=True) as p:
-        p.add_task(f"preparing {dataset} (reading raw files, resampling, windowing)", total=None)
+        p.add_task(f"preparing {r.name} (reading raw files, resampling, windowing)", total=None)
         ws = prepare(dataset, data_dir, wcfg, on_bad=on_bad, rebuild=rebuild, log=console.print)
     _print_counts(ws)
+    console.print(kept_dropped(ws.manifest), soft_wrap=True, highlight=False)
+    _print_checks(ws.manifest)
     if ws.manifest.get("skipped"):
         console.print(f"[yellow]skipped {len(ws.manifest['skipped'])} bad item(s)[/]; see the manifest for each")
-    console.print(f"cache: {paths.cache_dir()}/{dataset}-{ws.manifest['key']}.npz")
+    console.print(f"cache: {paths.cache_dir()}/{r.name}-{ws.manifest['key']}.npz")
+
+
+def _print_checks(man: dict) -> None:
+    c = man.get("checks") or {}
+    g, h = c.get("gravity") or {}, c.get("handedness") or {}
+    if g.get("median_ms2") is not None:
+        slope = h.get("slope")
+        console.print(f"checks: median |acc| at rest {g['median_ms2']:.2f} m/s² over {g['still_seconds']:,} still "
+                      f"seconds (9.81 expected); rotation slope d(acc)/dt vs −ω×acc "
+                      f"{'n/a (no gyroscope or too little rotation)' if slope is None else f'{slope:+.2f} (+1 expected)'}",
+                      highlight=False)
+    for w in man.get("warnings", []):
+        console.print(f"[yellow]warning[/]: {w}", highlight=False, soft_wrap=True)
 
 
 @app.command("info")
 @friendly
 def info_cmd(dataset: Name, data_dir: DataDir = None) -> None:
     """Show the manifests of a dataset's prepared versions (config, counts, provenance)."""
-    from crosshar.data.store import cached, read_manifest
+    from crosshar.data.store import cached, is_folder_spec, kept_dropped, read_manifest, resolve
 
+    if is_folder_spec(dataset):
+        dataset = resolve(dataset).name
     found = cached(dataset)
     if not found:
         console.print(f"{dataset}: not prepared yet; run `crosshar data prepare -d {dataset}`")
@@ -136,3 +176,5 @@ def info_cmd(dataset: Name, data_dir: DataDir = None) -> None:
                       f"({man['n_files']} files, fingerprint {man['fingerprint']}), window {man['window']}")
         console.print(f"  per class: {man['per_class']}", soft_wrap=True)
         console.print(f"  subjects: {len(man['per_subject'])}; skipped items: {len(man['skipped'])}")
+        console.print(f"  {kept_dropped(man)}", soft_wrap=True, highlight=False)
+        _print_checks(man)

@@ -24,6 +24,10 @@ docs/custom_data.md. The descriptor's keys (unknown keys are an error):
     timestamp_unit        "s", "ms", "us" or "ns"                               default "s"
     max_gap_s             a longer gap between time stamps starts a new recording default 1.0
     position, device      free text, e.g. "pocket", "Pixel 7"                   optional
+    axes                  device axes in crosshar's frame, e.g. ["-y", "x", "z"]  default ["x", "y", "z"]
+                          (applied to acc and gyro together, after units and sign_convention)
+    join                  join consecutive files of one subject and activity    default false
+                          into one recording (files cut into short pieces)
     [labels]              table: your label -> canonical name (crosshar.data.labels.VOCAB);
                           "" marks a label as unlabelled. Without it, labels must be canonical.
 
@@ -95,6 +99,8 @@ class CustomDescriptor(_Config):
     labels: dict = field(default_factory=dict)
     position: str | None = None
     device: str | None = None
+    axes: tuple = ("x", "y", "z")
+    join: bool = False
 
     def __post_init__(self) -> None:
         def need(cond: bool, msg: str) -> None:
@@ -151,6 +157,8 @@ class CustomDescriptor(_Config):
                  "(or \"\" for unlabelled)")
         for key in ("position", "device"):
             need(getattr(self, key) is None or isinstance(getattr(self, key), str), f"{key} must be text")
+        axes_matrix(self.axes)
+        need(isinstance(self.join, bool), "join must be true or false")
 
     def _check_ref(self, key: str, ref: object) -> None:
         if isinstance(ref, bool) or not isinstance(ref, (str, int)):
@@ -186,6 +194,7 @@ class Custom(Dataset):
     layouts = f"a folder with {DESCRIPTOR} and CSV files (see docs/custom_data.md)"
     url = ""
     citation = ""
+    keeps_unlabelled = True  # "" in [labels] or an empty label cell: windows for pretraining
 
     def locate(self, data_dir: str | Path) -> Path:
         """`data_dir` itself when it holds crosshar.toml, else `<data_dir>/custom`."""
@@ -215,7 +224,7 @@ class Custom(Dataset):
         recs: list[Recording] = []
         for e in files:
             recs += self._file(folder, e, desc, bad)
-        return recs
+        return join_consecutive(recs) if desc.join else recs
 
     def _file(self, folder: DataFolder, e: Entry, desc: CustomDescriptor, bad: BadRows) -> list[Recording]:
         tf = TextFile(folder, e)
@@ -244,6 +253,9 @@ class Custom(Dataset):
         if desc.gyro_columns is not None:
             gyro = np.stack([rows[f"gyro{k}"] for k in range(3)], axis=1)
             gyro = gyro * (math.pi / 180 if desc.gyro_unit == "deg/s" else 1.0)
+        if tuple(desc.axes) != ("x", "y", "z"):
+            m = axes_matrix(desc.axes)
+            acc, gyro = acc @ m.T, None if gyro is None else gyro @ m.T
         recs = []
         for subject, sl in _subject_runs(rows["subject"]):
             if "t" in rows.cols:
@@ -267,6 +279,48 @@ class Custom(Dataset):
                     extra={"first_line": int(rows.lines[idx][0]), "resampled": t is not None},
                 ).validate())
         return recs
+
+
+def axes_matrix(axes) -> np.ndarray:
+    """(3, 3) signed permutation M with v_crosshar = M @ v_device, from e.g. ["-y", "x", "z"].
+
+    Entry k names the device axis (with an optional sign) that becomes crosshar's axis k. It is
+    applied to acc and gyro alike: a rotation (det +1) re-mounts the device; a reflection (det -1)
+    mirrors both sensors and the handedness check at prepare time will flag it.
+    """
+    ok = isinstance(axes, (list, tuple)) and len(axes) == 3 and all(
+        isinstance(a, str) and re.fullmatch(r"[+-]?[xyz]", a) for a in axes)
+    if not ok or sorted(a[-1] for a in axes) != ["x", "y", "z"]:
+        raise ValueError(f"axes must name x, y and z once each, with an optional sign, e.g. [\"-y\", \"x\", \"z\"]; "
+                         f"got {axes!r}")
+    m = np.zeros((3, 3))
+    for k, a in enumerate(axes):
+        m[k, "xyz".index(a[-1])] = -1.0 if a.startswith("-") else 1.0
+    return m
+
+
+def join_consecutive(recs: list[Recording]) -> list[Recording]:
+    """Join recordings that follow one another (file order) and share a subject and a single
+    activity: a session exported as many short files becomes one recording, so that its windows
+    can straddle the file boundaries."""
+    out: list[Recording] = []
+    for r in recs:
+        prev = out[-1] if out else None
+        one = len(r) and (r.labels == r.labels[0]).all()
+        if (prev is not None and one and prev.subject == r.subject and (prev.labels == r.labels[0]).all()
+                and prev.rate == r.rate and (prev.gyro is None) == (r.gyro is None)):
+            n = prev.extra.get("joined", 1) + 1
+            out[-1] = Recording(
+                acc=np.concatenate([prev.acc, r.acc]),
+                gyro=None if r.gyro is None else np.concatenate([prev.gyro, r.gyro]),
+                rate=r.rate, labels=np.concatenate([prev.labels, r.labels]), subject=r.subject,
+                dataset=r.dataset, source=prev.extra.get("first_source", prev.source) + f" (+{n - 1} joined)",
+                device=r.device, position=r.position, session=prev.session,
+                extra=prev.extra | {"joined": n, "first_source": prev.extra.get("first_source", prev.source)},
+            ).validate()
+        else:
+            out.append(r)
+    return out
 
 
 def _columns(tf: TextFile, desc: CustomDescriptor, bad: BadRows) -> list[Col] | None:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 import time
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -22,17 +24,73 @@ from crosshar import paths
 from crosshar.config import WindowConfig
 from crosshar.data.base import BadRows, Dataset
 from crosshar.data.io import DataFolder
-from crosshar.data.windows import WindowSet, make_windows
+from crosshar.data.checks import physical_checks
+from crosshar.data.windows import Tally, WindowSet, make_windows
 from crosshar.errors import ConfigError, DataError
 from crosshar.registry import DATASETS
 
-PREP_VERSION = 2
+PREP_VERSION = 3  # 3: kept/dropped tally, physical checks, unlabelled windows of custom data
 
 
 def get_dataset(name: str) -> Dataset:
     import crosshar.data  # noqa: F401  (registers the loaders)
 
     return DATASETS.get(name)()
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A dataset ready to read: its name (registered, or the descriptor's `name` for a folder of
+    your own data), its loader and its folder."""
+
+    name: str
+    dataset: Dataset
+    folder: DataFolder
+
+
+def is_folder_spec(spec: str | Path) -> bool:
+    """True when `spec` names a folder of your own data (it holds crosshar.toml) rather than a
+    registered dataset."""
+    from crosshar.data.custom import DESCRIPTOR
+
+    p = Path(spec)
+    return str(spec) not in DATASETS and (p.name == DESCRIPTOR and p.is_file() or (p / DESCRIPTOR).is_file())
+
+
+def resolve(spec: str | Path, data_dir: str | Path | None = None) -> Resolved:
+    """A registered dataset found under the data folder (`--data-dir` / $CROSSHAR_DATA), or a
+    folder holding `crosshar.toml`, read in place and named after its descriptor.
+
+    The two are independent: a folder target never needs the data folder, so
+    `cross -d uci -td ./mylab` reads uci from $CROSSHAR_DATA and mylab from ./mylab.
+    """
+    import crosshar.data  # noqa: F401  (registers the loaders)
+    from crosshar.data.custom import DESCRIPTOR, read_descriptor
+
+    if is_folder_spec(spec):
+        p = Path(spec)
+        folder = DataFolder(p.parent if p.name == DESCRIPTOR else p)
+        name = read_descriptor(folder).name
+        if name in DATASETS and name != "custom":
+            raise ConfigError(f"{folder.root / DESCRIPTOR}: name = {name!r} is a registered dataset; "
+                              f"give your data a name of its own")
+        return Resolved(name, get_dataset("custom"), folder)
+    spec = str(spec)
+    if spec not in DATASETS:
+        hint = (f"; {spec} has no {DESCRIPTOR} (see docs/custom_data.md)" if Path(spec).is_dir()
+                else " or a folder holding crosshar.toml (your own data, docs/custom_data.md)")
+        raise ConfigError(f"unknown dataset {spec!r}; give one of {', '.join(DATASETS.names())}{hint}")
+    ds = get_dataset(spec)
+    return Resolved(spec, ds, DataFolder(ds.locate(paths.data_dir(data_dir))))
+
+
+def check_specs(specs: list[str]) -> None:
+    """Fail at once (before any training) on a name that is neither registered nor a data folder."""
+    import crosshar.data  # noqa: F401
+
+    for s in specs:
+        if s not in DATASETS and not is_folder_spec(s):
+            resolve(s)
 
 
 def resolve_window_config(ds: Dataset, folder: DataFolder, cfg: WindowConfig | None) -> WindowConfig:
@@ -86,13 +144,14 @@ def prepare(
     """Windows of dataset `name`, from the cache when it is current, else built and cached.
 
     Args:
-        name: registered dataset name (`crosshar data list`).
-        data_dir: folder holding the raw datasets (default: --data-dir / $CROSSHAR_DATA).
+        name: registered dataset name (`crosshar data list`), or a folder holding crosshar.toml
+            (then the windows, the cache and every report carry the descriptor's name).
+        data_dir: folder holding the registered datasets (default: --data-dir / $CROSSHAR_DATA).
         cfg: window config; None = the dataset's fixed profile or the default.
         on_bad: "error" (default) or "skip" (skip bad rows and report them in the manifest).
     """
-    ds = get_dataset(name)
-    folder = DataFolder(ds.locate(paths.data_dir(data_dir)))
+    r = resolve(name, data_dir)
+    name, ds, folder = r.name, r.dataset, r.folder
     cfg = resolve_window_config(ds, folder, cfg)
     files = ds.files(folder)
     if not files:
@@ -116,12 +175,15 @@ def prepare(
             bad(f"{len(no_gyro)} recording(s) have no gyroscope and cannot give 6-channel windows, e.g. "
                 f"{no_gyro[0].source}", folder.root)
             recs = [r for r in recs if r.gyro is not None]
-    ws = make_windows(recs, cfg, name)
+    checks, warnings = ({}, []) if ds.profile(folder) is not None else physical_checks(recs, str(folder.root))
+    tally = Tally()
+    ws = make_windows(recs, cfg, name, keep_unlabelled=ds.keeps_unlabelled, tally=tally)
     seconds = cfg.window / cfg.rate_hz
     short = sum(len(r) / r.rate < seconds for r in recs)
     if len(ws) == 0:
         raise DataError(f"dataset {name!r} gives no window of {cfg.window} samples ({seconds:g} s): "
-                        + _why_no_windows(recs, short, seconds, bad), folder.root)
+                        + _why_no_windows(recs, short, seconds, bad) + "; "
+                        + kept_dropped({"kept": tally.to_dict(), "skipped": []}), folder.root)
     if short and log:
         log(f"{short} of {len(recs)} recordings are shorter than one window ({seconds:g} s) and gave no window")
     per_class, per_subject = ws.counts()
@@ -135,8 +197,12 @@ def prepare(
         "n_recordings": len(recs),
         "n_short_recordings": int(short),
         "n_windows": len(ws),
+        "n_unlabelled_windows": tally.unlabelled_windows,
         "per_class": per_class,
         "per_subject": per_subject,
+        "kept": tally.to_dict(),
+        "checks": checks,
+        "warnings": warnings,
         "skipped": [{"file": p, "line": ln, "problem": m} for p, ln, m in bad.skipped],
         "prep_version": PREP_VERSION,
         "seconds": round(time.time() - t0, 2),
@@ -144,6 +210,9 @@ def prepare(
     }
     if log and bad.skipped:
         log(bad.report())
+    for w in warnings:
+        if log:
+            log(f"warning: {w}")
     buf = _npz_bytes(ws)
     atomic_write_bytes(npz, buf)
     atomic_write_json(man, ws.manifest)
@@ -195,6 +264,33 @@ def _npz_bytes(ws: WindowSet) -> bytes:
     np.savez(b, X=ws.X, labels=ws.labels.astype(str), subjects=ws.subjects.astype(str),
              sessions=ws.sessions.astype(str))
     return b.getvalue()
+
+
+def kept_dropped(manifest: dict) -> str:
+    """What prepare kept and dropped, per reason, in one paragraph (from a manifest)."""
+    k = manifest.get("kept") or {}
+    if not k:
+        return "(no kept/dropped figures in this cache; rebuild with --rebuild)"
+    kept = f"kept {k['labelled_windows']:,} labelled windows"
+    if k["unlabelled_windows"]:
+        kept += f" and {k['unlabelled_windows']:,} unlabelled windows (pretraining only)"
+    kept += f" from {k['recordings']:,} recordings"
+    drops = []
+    if k["short_recordings"]:
+        drops.append(f"{k['short_recordings']:,} recording(s) shorter than one window ({k['short_recording_s']:,.0f} s, "
+                     f"e.g. {', '.join(k['short_examples'])}; `join = true` in crosshar.toml joins consecutive files)")
+    if k["short_runs_s"]:
+        drops.append(f"{k['short_runs_s']:,.0f} s in labelled stretches shorter than one window")
+    if k["unlabelled_s"]:
+        drops.append(f"{k['unlabelled_s']:,.0f} s unlabelled (this dataset keeps no unlabelled windows)")
+    if k["tails_s"]:
+        drops.append(f"{k['tails_s']:,.0f} s at the ends of stretches (less than one stride)")
+    reasons: dict[str, int] = {}
+    for item in manifest.get("skipped", []):
+        why = re.sub(r"'[^']*'|-?\d+(\.\d+)?(e-?\d+)?", "…", item["problem"])
+        reasons[why] = reasons.get(why, 0) + 1
+    drops += [f"{n:,} bad item(s): {why}" for why, n in sorted(reasons.items(), key=lambda kv: -kv[1])]
+    return kept + "; dropped: " + ("; ".join(drops) if drops else "nothing")
 
 
 def cached(name: str, cache: str | Path | None = None) -> list[Path]:

@@ -1,6 +1,9 @@
 """Recordings to canonical windows: anti-aliased resampling, fixed-length windows, channel sets.
 
-A window is kept only when every sample in it carries the same (non-empty) label. Resampling uses
+A window is kept only when every sample in it carries the same label. Runs labelled "" (unlabelled)
+give unlabelled windows when the dataset asks for them (they feed self-supervised pretraining;
+finetuning and evaluation skip them), and are dropped otherwise. `Tally` counts what was kept and
+what was dropped, per reason, so that `crosshar data prepare` can say it. Resampling uses
 scipy's polyphase filter (`resample_poly`), which low-pass filters before decimating, unlike the
 block means of LIMU-BERT's preprocessing.
 """
@@ -85,12 +88,32 @@ class WindowSet:
         return dict(zip(lab.tolist(), nl.tolist())), dict(zip(sub.tolist(), ns.tolist()))
 
 
-def window_recording(rec: Recording, cfg: WindowConfig) -> tuple[np.ndarray, np.ndarray]:
+@dataclass
+class Tally:
+    """What windowing kept and dropped, in recordings and seconds (at the window rate)."""
+
+    recordings: int = 0
+    labelled_windows: int = 0
+    unlabelled_windows: int = 0
+    short_recordings: int = 0  # shorter than one window: nothing of them is kept
+    short_recording_s: float = 0.0
+    short_runs_s: float = 0.0  # labelled runs shorter than one window
+    unlabelled_s: float = 0.0  # unlabelled runs, when unlabelled windows are not kept
+    tails_s: float = 0.0  # the end of a run after its last full window
+    short_examples: list = field(default_factory=list)  # a few sources of short recordings
+
+    def to_dict(self) -> dict:
+        return {k: (round(v, 1) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+
+
+def window_recording(rec: Recording, cfg: WindowConfig, keep_unlabelled: bool = False,
+                     tally: Tally | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Cut one recording into windows.
 
     Returns:
-        X: (N, T, C) float32, labels: (N,) str. Windows whose labels disagree or are empty are dropped
-        (that is the definition of a window, not a data problem).
+        X: (N, T, C) float32, labels: (N,) str. Windows are laid within runs of one label; runs
+        labelled "" give windows labelled "" only with `keep_unlabelled`. `tally` (when given)
+        counts what is dropped: runs shorter than a window, the tail of each run.
     """
     if cfg.channels == "acc+gyro":
         if rec.gyro is None:
@@ -107,10 +130,37 @@ def window_recording(rec: Recording, cfg: WindowConfig) -> tuple[np.ndarray, np.
     bounds = np.flatnonzero(labels[1:] != labels[:-1]) + 1
     run_start = np.concatenate([[0], bounds])
     run_end = np.concatenate([bounds, [len(labels)]])
-    starts_l = [np.arange(a, b - T + 1, s) for a, b in zip(run_start, run_end) if labels[a] != "" and b - a >= T]
+    use = [(a, b) for a, b in zip(run_start, run_end) if keep_unlabelled or labels[a] != ""]
+    starts_l = [np.arange(a, b - T + 1, s) for a, b in use if b - a >= T]
     starts = np.concatenate(starts_l).astype(np.int64) if starts_l else np.zeros(0, np.int64)
+    if tally is not None:
+        _count(tally, rec, labels, run_start, run_end, starts, cfg, keep_unlabelled)
     idx = starts[:, None] + np.arange(T)[None, :]
     return sig[idx], labels[starts]
+
+
+def _count(t: Tally, rec: Recording, labels: np.ndarray, run_start, run_end, starts, cfg: WindowConfig,
+           keep_unlabelled: bool) -> None:
+    T, hz = cfg.window, cfg.rate_hz
+    t.recordings += 1
+    n_unl = int((labels[starts] == "").sum()) if len(starts) else 0
+    t.unlabelled_windows += n_unl
+    t.labelled_windows += len(starts) - n_unl
+    if len(labels) < T:
+        t.short_recordings += 1
+        t.short_recording_s += len(labels) / hz
+        if len(t.short_examples) < 3:
+            t.short_examples.append(f"{rec.source} ({len(labels) / hz:.1f} s)")
+        return
+    for a, b in zip(run_start, run_end):
+        n = int(b - a)
+        if labels[a] == "" and not keep_unlabelled:
+            t.unlabelled_s += n / hz
+        elif n < T:
+            t.short_runs_s += n / hz
+        else:
+            covered = ((n - T) // cfg.stride) * cfg.stride + T
+            t.tails_s += (n - covered) / hz
 
 
 def zscore_by_subject(X: np.ndarray, subjects: np.ndarray) -> np.ndarray:
@@ -125,11 +175,12 @@ def zscore_by_subject(X: np.ndarray, subjects: np.ndarray) -> np.ndarray:
     return out
 
 
-def make_windows(recs: list[Recording], cfg: WindowConfig, dataset: str) -> WindowSet:
+def make_windows(recs: list[Recording], cfg: WindowConfig, dataset: str, keep_unlabelled: bool = False,
+                 tally: Tally | None = None) -> WindowSet:
     """Window every recording and stack them. Recordings lacking gyro are an error for 6 channels."""
     xs, ls, ss, es = [], [], [], []
     for r in recs:
-        X, lab = window_recording(r, cfg)
+        X, lab = window_recording(r, cfg, keep_unlabelled, tally)
         xs.append(X)
         ls.append(lab.astype(str))
         ss.append(np.full(len(X), r.subject, dtype=object))

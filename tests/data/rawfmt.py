@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from crosshar.data.checks import rotation_slope  # noqa: F401  (re-exported for the loader tests)
 from crosshar.data.io import DataFolder
 from crosshar.errors import MissingDataError
 
@@ -139,22 +140,3 @@ def real_folder(dataset) -> DataFolder:
         return DataFolder(dataset.locate(root))
     except MissingDataError as e:
         pytest.skip(f"real data absent: {e}")
-
-
-def rotation_slope(acc: np.ndarray, gyro: np.ndarray, rate: float) -> tuple[float, float]:
-    """(numerator, denominator) of the slope of d(acc)/dt against -omega x acc, both smoothed 1 s.
-
-    A vector fixed in the world (gravity) turns in the device frame as dv/dt = -omega x v, so
-    for slowly moving recordings the slope is close to +1 when acc and gyro share one
-    right-handed frame, and close to -1 when the gyro sign is flipped.
-    """
-    k = max(int(rate), 1)
-
-    def smooth(x: np.ndarray) -> np.ndarray:
-        c = np.cumsum(np.pad(x.astype(np.float64), ((k // 2 + 1, k - k // 2), (0, 0)), mode="edge"), axis=0)
-        return (c[k:] - c[:-k])[: len(x)] / k
-
-    a, w = smooth(acc), smooth(gyro)
-    d = np.gradient(a, 1 / rate, axis=0)
-    p = -np.cross(w, a)
-    return float((d * p).sum()), float((p * p).sum())

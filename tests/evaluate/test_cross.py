@@ -15,7 +15,7 @@ import crosshar.evaluate.run as er
 from crosshar.data.windows import WindowSet
 from crosshar.errors import CrossharError, LeakageError
 from crosshar.evaluate.run import cross, regenerate, score
-from synthdata import WINDOW, home, synth, synth_root, tiny_configs  # noqa: F401
+from synthdata import WINDOW, custom_files, home, synth, synth_root, tiny_configs, write_tree  # noqa: F401
 
 CROSSHAR4 = ["walking", "upstairs", "downstairs", "sitting&standing"]
 
@@ -107,9 +107,8 @@ def test_cross_end_to_end(synth, home, tiny_configs, monkeypatch):
     # a second evaluation re-uses the finetuned run instead of training
     monkeypatch.setattr(er, "train_default", lambda *a, **k: pytest.fail("retrained"))
     logs.clear()
-    with pytest.raises(CrossharError, match="results.json exists .*--force"):  # never overwritten silently
+    with pytest.raises(CrossharError, match="earlier result"):  # never overwritten unless asked
         cross(["uci"], "motion", log=logs.append)
-    assert json.loads((out / "results.json").read_text()) == stored
     res2 = cross(["uci"], "motion", log=logs.append, force=True)
     assert any("using the latest matching finetuned run" in m for m in logs)
     assert res2["metrics"] == stored["metrics"]
@@ -118,7 +117,70 @@ def test_cross_end_to_end(synth, home, tiny_configs, monkeypatch):
     info = json.loads(pre[0].read_text())
     pre[0].write_text(json.dumps(info | {"datasets": ["uci", "motion"]}))
     with pytest.raises(LeakageError, match="pretrained on 'motion'"):
-        cross(["uci"], "motion", run=ft[0].parent, log=logs.append)
+        cross(["uci"], "motion", run=ft[0].parent, log=logs.append, force=True)
+
+
+def _tree(root) -> dict:
+    return {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(root.rglob("*"))}
+
+
+@pytest.mark.slow
+def test_cross_on_your_own_folder(synth, home, tiny_configs, tmp_path):
+    """`cross -d uci -td ./mylab`: the source comes from the data folder, the target from its own
+    folder (no symlinks, nothing written into either), and everything is named after the
+    descriptor's `name`. A second run keeps the first result unless --force or a new name."""
+    lab = tmp_path / "elsewhere" / "mylab_export"
+    write_tree(lab, custom_files(name="mylab"))
+    before_src, before_lab = _tree(synth), _tree(lab)
+    logs = []
+    res = cross(["uci"], str(lab), log=logs.append)
+    out = home / "results" / "cross" / "uci_to_mylab_linear"
+    assert res["out"] == str(out) and res["target"] == "mylab"
+    stored = json.loads((out / "results.json").read_text())
+    assert stored["target"] == "mylab" and stored["target_folder"] == str(lab)
+    assert stored["metrics"]["n"] == 3 * 5 * 2  # 3 subjects x 5 activities x 2 windows: every labelled window
+    man = stored["target_manifest"]
+    assert man["dataset"] == "mylab" and man["n_unlabelled_windows"] == 3  # the idle stretches, not scored
+    assert list((home / "cache").glob("mylab-*.npz")) and not list((home / "cache").glob("custom-*"))
+    assert _tree(synth) == before_src and _tree(lab) == before_lab  # neither data folder was touched
+    assert any("about" in m and "in all" in m for m in logs)  # the implicit training was announced with a time
+
+    with pytest.raises(CrossharError, match="earlier result.*--force"):
+        cross(["uci"], str(lab), log=logs.append)
+    again = cross(["uci"], str(lab), log=logs.append, name="second")
+    assert again["out"] == str(home / "results" / "cross" / "second")
+    assert cross(["uci"], str(lab), log=logs.append, force=True)["metrics"] == stored["metrics"]
+
+
+@pytest.mark.slow
+def test_cross_resumes_its_own_training_after_an_interrupt(synth, home, tiny_configs, monkeypatch):
+    import crosshar.pretrain.run as pr
+
+    real, calls = pr.train_one_epoch, []
+
+    def interrupted(*a, **k):
+        calls.append(a[5])  # the epoch
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(pr, "train_one_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        cross(["uci"], "motion", log=lambda *_: None)
+    assert not list((home / "results").glob("**/results.json"))
+    logs = []
+    cross(["uci"], "motion", log=logs.append)
+    assert any("resuming the interrupted one" in m and "at epoch 2/2" in m for m in logs)
+    assert calls == [0, 1, 1]  # epoch 0 was not trained again
+    assert len(list((home / "runs" / "pretrain").glob("*/run.json"))) == 1
+
+
+def test_unknown_target_fails_before_anything_is_announced(synth, home, monkeypatch):
+    monkeypatch.setattr(er, "train_default", lambda *a, **k: pytest.fail("trained before refusing"))
+    logs = []
+    with pytest.raises(CrossharError, match="unknown dataset 'ucii'.*motion.*uci.*crosshar.toml"):
+        cross(["uci"], "ucii", log=logs.append)
+    assert logs == []
 
 
 def test_cross_refuses_a_source_as_target(synth, home, monkeypatch):
@@ -141,10 +203,12 @@ def test_regenerate_recomputes_from_predictions(tmp_path):
 
 
 def test_committed_results_regenerate():
-    """Every results.json committed under results/ reproduces its metrics from its stored predictions."""
+    """Every results.json committed under results/ or docs/results/ reproduces its metrics from its
+    stored predictions."""
     from pathlib import Path
 
-    found = sorted((Path(__file__).resolve().parents[2] / "results").glob("**/results.json"))
+    repo = Path(__file__).resolve().parents[2]
+    found = sorted([*(repo / "results").glob("**/results.json"), *(repo / "docs" / "results").glob("**/results.json")])
     if not found:
         pytest.skip("no committed results under results/")
     for f in found:

@@ -1,0 +1,150 @@
+"""Physical sanity checks run on every dataset when it is prepared.
+
+Two laws every phone or watch obeys, whatever the dataset's format says:
+
+- **Gravity at rest.** Acceleration is stored in m/s² with gravity included, so a still device
+  reads |acc| ≈ 9.81. The median |acc| over still seconds (|acc| nearly constant) that reads
+  96 m/s² means g was declared for data already in m/s²; 1.0 means the reverse; 7.9 is a badly
+  calibrated device (or a scale error) worth a warning.
+- **Handedness of acc vs gyro.** A vector fixed in the world (gravity) turns in the device frame
+  as d(acc)/dt = −ω × acc. Smoothed over 1 s, the least-squares slope of d(acc)/dt on −ω × acc is
+  about +1 when acc and gyro share one right-handed frame and about −1 when one of them is
+  mirrored (a flipped axis, a swapped pair, or a gyro sign convention error).
+
+A failed check names the measured figure. Gross unit errors stop `prepare` (`CheckError`); the
+rest are warnings kept in the manifest and printed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from crosshar.data.recording import GRAVITY, Recording
+from crosshar.errors import DataError
+
+STILL_REL_STD = 0.02  # a still second: std(|acc|) below 2 % of its mean
+GRAVITY_WARN = 0.10  # relative deviation of the median at rest that earns a warning
+GRAVITY_ERROR = 0.5  # beyond x1.5 or below x0.5: the unit is wrong
+MIN_STILL_S = 5  # still seconds a recording needs for its own gravity figure
+QUIET_REL_STD = 0.05  # seconds where |acc| varies less than this: rotation dominates d(acc)/dt
+SLOPE_MIN_SIGNAL = 1e-3  # mean (−ω × acc)² in (m/s³)² below which rotation is too small to judge
+SLOPE_WARN = 0.3  # slopes below this are flagged (mirrored frame gives about −1)
+
+
+class CheckError(DataError):
+    """A physical check failed so badly that the data cannot be right (e.g. wrong units)."""
+
+
+def still_norms(acc: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """(mean |acc| per 1-s block, mask of still blocks) of an (n, 3) signal."""
+    k = max(int(round(rate)), 2)
+    n = len(acc) // k
+    if n == 0:
+        return np.zeros(0), np.zeros(0, bool)
+    norm = np.linalg.norm(acc[: n * k].astype(np.float64), axis=1).reshape(n, k)
+    mean = norm.mean(1)
+    return mean, norm.std(1) < STILL_REL_STD * np.maximum(mean, 1e-9)
+
+
+def gravity_at_rest(recs: list[Recording]) -> dict:
+    """Median |acc| over still seconds (over all seconds when none is still), and the recordings
+    whose own median is more than GRAVITY_WARN away from 9.81."""
+    all_m, all_s, off = [], [], []
+    for r in recs:
+        if r.extra.get("gravity_removed"):  # a watch's linear acceleration (BasicMotions): nothing to check
+            continue
+        m, s = still_norms(r.acc, r.rate)
+        all_m.append(m)
+        all_s.append(s)
+        if s.sum() >= MIN_STILL_S and abs(float(np.median(m[s])) / GRAVITY - 1) > GRAVITY_WARN:
+            off.append((r.source, round(float(np.median(m[s])), 2)))
+    m, s = np.concatenate(all_m) if all_m else np.zeros(0), np.concatenate(all_s) if all_s else np.zeros(0, bool)
+    if len(m) == 0:
+        return {"median_ms2": None, "still_seconds": 0, "recordings_off": []}
+    med = float(np.median(m[s] if s.any() else m))
+    return {"median_ms2": round(med, 3), "still_seconds": int(s.sum()), "recordings_off": off}
+
+
+def rotation_terms(acc: np.ndarray, gyro: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """(d(acc)/dt, −ω × acc), each (n, 3), both smoothed over 1 s."""
+    k = max(int(rate), 1)
+
+    def smooth(x: np.ndarray) -> np.ndarray:
+        c = np.cumsum(np.pad(x.astype(np.float64), ((k // 2 + 1, k - k // 2), (0, 0)), mode="edge"), axis=0)
+        return (c[k:] - c[:-k])[: len(x)] / k
+
+    a, w = smooth(acc), smooth(gyro)
+    return np.gradient(a, 1 / rate, axis=0), -np.cross(w, a)
+
+
+def rotation_slope(acc: np.ndarray, gyro: np.ndarray, rate: float) -> tuple[float, float]:
+    """(numerator, denominator) of the slope of d(acc)/dt against −ω × acc, both smoothed 1 s.
+
+    A vector fixed in the world (gravity) turns in the device frame as dv/dt = −ω × v, so
+    for slowly moving recordings the slope is close to +1 when acc and gyro share one
+    right-handed frame, and close to −1 when the gyro sign is flipped.
+    """
+    if len(acc) < 3:
+        return 0.0, 0.0
+    d, p = rotation_terms(acc, gyro, rate)
+    return float((d * p).sum()), float((p * p).sum())
+
+
+def handedness(recs: list[Recording]) -> dict:
+    """The rotation slope over the quiet seconds (|acc| nearly constant, so that turning, not
+    moving, changes acc) of every recording with a gyroscope; None when too little rotation."""
+    num = den = 0.0
+    n = 0
+    for r in recs:
+        if r.gyro is None or len(r) < 3 or r.extra.get("gravity_removed"):
+            continue
+        k = max(int(round(r.rate)), 2)
+        m = len(r) // k
+        if m == 0:
+            continue
+        norm = np.linalg.norm(r.acc[: m * k].astype(np.float64), axis=1).reshape(m, k)
+        quiet = np.repeat(norm.std(1) < QUIET_REL_STD * np.maximum(norm.mean(1), 1e-9), k)
+        d, p = rotation_terms(r.acc[: m * k], r.gyro[: m * k], r.rate)
+        num += float((d[quiet] * p[quiet]).sum())
+        den += float((p[quiet] * p[quiet]).sum())
+        n += int(quiet.sum())
+    if n == 0 or den / n < SLOPE_MIN_SIGNAL:
+        return {"slope": None, "quiet_seconds": 0}
+    return {"slope": round(num / den, 3), "quiet_seconds": int(n / max(recs[0].rate, 1))}
+
+
+def physical_checks(recs: list[Recording], where: str) -> tuple[dict, list[str]]:
+    """(figures for the manifest, warnings) of the gravity and handedness checks.
+
+    Raises:
+        CheckError: the median |acc| at rest is off by more than a factor 1.5 (a unit error).
+    """
+    grav, hand = gravity_at_rest(recs), handedness(recs)
+    warnings: list[str] = []
+    med = grav["median_ms2"]
+    if med is not None:
+        ratio = med / GRAVITY
+        basis = f"over {grav['still_seconds']:,} still seconds" if grav["still_seconds"] else "over all data (no still second found)"
+        if ratio > 1 + GRAVITY_ERROR or ratio < 1 - GRAVITY_ERROR:
+            hint = ("acceleration declared in g but already in m/s²? (acc_unit = \"m/s^2\")" if ratio > 5
+                    else "acceleration in g but declared in m/s²? (acc_unit = \"g\")" if ratio < 0.2
+                    else "check the acceleration unit and scale")
+            raise CheckError(f"median |acc| at rest is {med:.3g} m/s² {basis}, expected 9.81 "
+                             f"(gravity included): {hint}", where)
+        if abs(ratio - 1) > GRAVITY_WARN:
+            warnings.append(f"{where}: median |acc| at rest is {med:.3g} m/s² {basis}, expected 9.81: "
+                            "a calibration or scale error?")
+    if grav["recordings_off"]:
+        src, v = grav["recordings_off"][0]
+        warnings.append(f"{where}: {len(grav['recordings_off'])} recording(s) read |acc| far from 9.81 at rest, "
+                        f"e.g. {src}: {v} m/s²")
+    slope = hand["slope"]
+    if slope is not None and slope < SLOPE_WARN:
+        why = ("one sensor's frame is mirrored (an axis sign, a swapped pair of axes, or the gyro's sign "
+               "convention); fix the columns or the gyro unit/sign" if slope < -SLOPE_WARN else
+               "the gyroscope does not follow the accelerometer (misaligned in time, another device, "
+               "or a mixed-up column)")
+        warnings.append(f"{where}: acc and gyro disagree on the rotation: d(acc)/dt ≈ {slope:.2f} × "
+                        f"(−ω × acc), expected +1: {why}")
+    return {"gravity": {k: v for k, v in grav.items() if k != "recordings_off"} | {
+        "recordings_off": len(grav["recordings_off"])}, "handedness": hand}, warnings
