@@ -389,8 +389,16 @@ def write_report(mc: MatrixConfig, rows: list[dict], root: Path) -> None:
         six = [(s, t) for s, t in pairs if t in mc.datasets]
         avg6 = {m: _pair_means(hr, head, m, six) for m in methods}
         if six:
+            def avg_text(m: str, v: list[float]) -> str:
+                n = int(np.sum(~np.isnan(v)))
+                return f"{m} {100 * np.nanmean(v):.1f}" + ("" if n == len(six) else f" (over {n} pairs only)")
+
             L.append(f"Average macro-F1 over the {len(six)} pairs among {', '.join(mc.datasets)}: "
-                     + ", ".join(f"{m} {100 * np.nanmean(v):.1f}" for m, v in avg6.items() if not np.all(np.isnan(v))))
+                     + ", ".join(avg_text(m, v) for m, v in avg6.items() if not np.all(np.isnan(v))))
+            same = [i for i in range(len(six)) if all(not np.isnan(v[i]) for v in avg6.values())]
+            if 0 < len(same) < len(six) and len(avg6) > 1:
+                L.append(f"On the {len(same)} pairs where every method has a cell: "
+                         + ", ".join(f"{m} {100 * np.mean([v[i] for i in same]):.1f}" for m, v in avg6.items()))
             L.append("")
         if "multi" in mc.methods:
             mt = sorted({r["target"] for r in hr if r["method"] == "multi"})

@@ -54,13 +54,13 @@ def list_cmd(data_dir: DataDir = None) -> None:
 
 def own_datasets() -> dict[str, list[str]]:
     """{descriptor name: folders} of your own datasets prepared so far (from the cache's manifests)."""
+    from crosshar.data.store import read_manifest
     from crosshar.registry import DATASETS
 
     found: dict[str, list[str]] = {}
     for m in sorted(paths.cache_dir().glob("*.json")):
-        try:
-            man = json.loads(m.read_text())
-        except (OSError, ValueError):
+        man = read_manifest(m)
+        if man is None:
             continue
         name = man.get("dataset")
         if isinstance(name, str) and name not in DATASETS and "root" in man:

@@ -46,7 +46,7 @@ def raw_files(acc_extra: list[str] = (), gyro_extra: list[str] = ()) -> dict[str
     acc = csv_rows(ta, acc_of, "a", "nexus4", "nexus4_1", gt)
     acc[10], acc[11] = acc[11], acc[10]  # out of order in the file: normal for HHAR
     dup = acc[20].split(",")
-    dup[3:6] = ["999.0", "999.0", "999.0"]  # same Creation_Time as row 20: the first one is kept
+    dup[3:6] = ["99.0", "99.0", "99.0"]  # same Creation_Time as row 20: the first one is kept
     acc.insert(21, ",".join(dup))
     acc += csv_rows(T0 + np.arange(150) * 6_666_667, acc_of, "b", "s3", "s3_1", ["sit"] * 150)
     tg = T0 + 3_000_000 + k * 10_000_000
@@ -76,7 +76,7 @@ def test_raw_phones_on_a_uniform_grid(tmp_path, how):
         assert (r.subject, r.device, r.position) == ("hhar:a", "nexus4", "waist pouch")
         t = r.acc[:, 0]  # seconds since T0 on the grid
         np.testing.assert_allclose(np.diff(t), 1 / r.rate, atol=1e-5)
-        np.testing.assert_allclose(r.acc, acc_of(t), atol=1e-4)  # the duplicate's 999s are gone
+        np.testing.assert_allclose(r.acc, acc_of(t), atol=1e-4)  # the duplicate's 99s are gone
         np.testing.assert_allclose(r.gyro, gyro_of(t), atol=1e-4)
         assert r.extra["null_rows"] == 150 and r.extra["duplicate_timestamps"] == 1 and r.extra["gyro"]
     assert stand.acc[0, 0] == pytest.approx(0.003, abs=2e-3) and walk.acc[0, 0] > 3.4  # split at the null gap
@@ -110,7 +110,8 @@ def test_bad_header_and_timestamps_not_in_ns(tmp_path):
         load(tmp_path)
     assert e.value.line == 1
     head = ",".join(HEADER)
-    ms = csv_rows(np.arange(100) * 10, acc_of, "c", "s3", "s3_1", ["sit"] * 100)  # ms, not ns
+    still = lambda t: np.stack([0 * t, 9.8 + 0 * t, 0 * t], axis=-1)  # noqa: E731  (plausible values)
+    ms = csv_rows(np.arange(100) * 10, still, "c", "s3", "s3_1", ["sit"] * 100)  # ms, not ns
     write_tree(tmp_path / "hhar2", {**raw_files(), RAW + "Phones_accelerometer.csv": "\n".join([head, *ms]) + "\n"})
     with pytest.raises(DataError, match="expected nanoseconds"):
         HHAR().load(DataFolder(tmp_path / "hhar2"), BadRows())
