@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from crosshar.clitools import (DataDir, Device, Force, Sources, Threads, console, dataset_names, err_console, friendly,
+from crosshar.clitools import (DataDir, Device, Force, OnBad, Sources, Threads, console, dataset_names, err_console, friendly,
                                split_list, use_device)
 
 
@@ -47,6 +47,7 @@ def cross_cmd(
     pretrain_epochs: Annotated[Optional[int], typer.Option("--pretrain-epochs", help="Epochs of the pretraining that cross starts when no model matches (default: configs/pretrain.toml).")] = None,
     finetune_epochs: Annotated[Optional[int], typer.Option("--finetune-epochs", help="Epochs of the finetuning that cross starts when no model matches (default: configs/finetune.toml).")] = None,
     data_dir: DataDir = None,
+    on_bad: OnBad = "error",
     device: Device = "auto",
     threads: Threads = None,
 ) -> None:
@@ -61,7 +62,7 @@ def cross_cmd(
     try:
         res = cross(split_list(dataset), target, head=head, run=run, data_dir=data_dir, out=out, log=console.print,
                     force=force, name=name, pretrain_epochs=pretrain_epochs, finetune_epochs=finetune_epochs,
-                    device=dev)
+                    device=dev, on_bad=on_bad)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]: run the same command again to resume; the pretraining "
                           "continues from its last finished epoch (a finetuning starts over: it is short)")

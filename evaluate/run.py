@@ -213,11 +213,12 @@ def refuse_overwrite(out: Path, force: bool) -> None:
 def cross(source: list[str], target: str, head: str | None = None, run: str | Path | None = None,
           data_dir=None, out: Path | None = None, log: Callable[[str], None] = print,
           force: bool = False, name: str | None = None, pretrain_epochs: int | None = None,
-          finetune_epochs: int | None = None, device: str | torch.device = "cpu") -> dict:
+          finetune_epochs: int | None = None, device: str | torch.device = "cpu", on_bad: str = "error") -> dict:
     """Evaluate a source model on every window of `target`; write results JSON and confusion PNG.
 
     `target` is a registered dataset (read from `data_dir`) or a folder holding crosshar.toml
-    (read in place, named after its descriptor's `name` in results and reports). Training (when no
+    (read in place, named after its descriptor's `name` in results and reports); `on_bad` is how bad
+    rows of either are handled ("error" or "skip", each skipped row reported). Training (when no
     run matches) and prediction run on `device` (crosshar.device.resolve_device).
     """
     device = resolve_device(device)
@@ -255,11 +256,11 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
     if need is not None and mwin != need:
         raise CrossharError(f"the model {run} uses windows {mwin.to_dict()}, but {tname} needs {need.to_dict()}; "
                             f"omit --run to train a matching model")
-    tws = prepare(target, data_dir, need if need is not None else mwin)
+    tws = prepare(target, data_dir, need if need is not None else mwin, on_bad=on_bad)
     log(f"{tname}: {kept_dropped(tws.manifest)}")
     for w in tws.manifest.get("warnings", []):
         log(f"warning: {w}")
-    sws = load_sources(list(meta["source"]), data_dir, mwin)
+    sws = load_sources(list(meta["source"]), data_dir, mwin, on_bad)
     guard.check_windows(sws, tws)
     t0 = time.time()
     report, y, pred, space = score(model, meta, tws)
