@@ -37,7 +37,7 @@ from crosshar import config as C
 from crosshar.data.store import atomic_write_bytes, prepare
 from crosshar.errors import ConfigError
 from crosshar.evaluate import guard
-from crosshar.evaluate.run import score, target_has_gyro, target_window
+from crosshar.evaluate.run import score, target_needs
 from crosshar.models import classifier as clf
 
 
@@ -213,10 +213,7 @@ def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, see
 
 def target_profile(target: str) -> C.WindowConfig:
     """The window config a model must use to be scored on `target` (acc-only, pre-windowed data...)."""
-    need = target_window(target, None)
-    if need is None and not target_has_gyro(target, None):
-        need = C.load("window", channels="acc")
-    return need or C.load("window")
+    return target_needs(target, None) or C.load("window")
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,15 @@ def target_has_gyro(target: str, data_dir) -> bool:
     return r.dataset.has_gyro(r.folder)
 
 
+def target_needs(target: str, data_dir) -> WindowConfig | None:
+    """The window config a source model must use to be scored on `target`: its fixed profile
+    (pre-windowed data), acc-only windows when it has no gyroscope, else None (any model fits)."""
+    need = target_window(target, data_dir)
+    if need is None and not target_has_gyro(target, data_dir):
+        need = C.load("window", channels="acc")
+    return need
+
+
 def finetuned_runs(source: str) -> list[tuple[Path, dict]]:
     """(folder, run.json) of finished finetuning runs of a source that have a best.pt, newest first."""
     return [(p, d) for p, d in find_runs("finetune", source) if (p / "best.pt").is_file()]
@@ -230,9 +239,7 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
     ccfg = C.load("cross", head=head)
     if run is None:
         refuse_overwrite(results_dir(source, tname, head or ccfg.head, out, name), force)
-    need = target_window(target, data_dir)
-    if need is None and not target_has_gyro(target, data_dir):
-        need = C.load("window", channels="acc")
+    need = target_needs(target, data_dir)
     if need is not None:
         log(f"{tname} is declared as {need.channels} windows of {need.window} samples at {need.rate_hz:g} Hz, "
             f"normalize={need.normalize}: the source model must use the same channels, window and normalisation")
