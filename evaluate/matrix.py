@@ -265,6 +265,7 @@ def run_matrix(mc: MatrixConfig, root: Path, log: Callable[[str], None] = print,
     rows_path = root / "rows.jsonl"
     if report_only:
         write_report(mc, read_rows(rows_path), root)
+        _plot(mc, root, log)
         return root / "report.md"
     rows = read_rows(rows_path)
     have = {(r["source"], r["target"], r["method"], r["head"], r["seed"]) for r in rows}
@@ -315,11 +316,15 @@ def run_matrix(mc: MatrixConfig, root: Path, log: Callable[[str], None] = print,
     timing = {"wall_s": time.time() - t_start, "cpu_s": time.process_time() - cpu_start}
     append_timing(root, mc, timing)
     write_report(mc, read_rows(rows_path), root)
+    _plot(mc, root, log)
+    return root / "report.md"
+
+
+def _plot(mc: MatrixConfig, root: Path, log: Callable[[str], None]) -> None:
     try:
-        embedding_plot(mc, root, {d: ws_of(d, C.load("window")) for d in mc.datasets})
+        embedding_plot(mc, root, {d: prepare(d, None, C.load("window")) for d in mc.datasets})
     except Exception as e:  # noqa: BLE001  (the plot is a nicety; the report is written)
         log(f"embedding plot skipped: {e}")
-    return root / "report.md"
 
 
 def read_rows(path: Path) -> list[dict]:
