@@ -42,6 +42,8 @@ class FinetuneJob:
         datasets: source dataset names.
         classes: the label space the head is trained on (vocabulary nodes).
         encoder_run: pretraining run folder, or None for a head on raw windows (no pretraining).
+        random_encoder: without encoder_run, the encoder architecture randomly initialised instead of
+            none (trained with the head unless `freeze`): the exact no-pretraining counterpart.
         exclude_subjects: subjects that must not be used at all (the oracle's test subjects).
     """
 
@@ -58,6 +60,8 @@ class FinetuneJob:
     data_dir: str | None = None
     on_bad: str = "error"
     exclude_subjects: tuple[str, ...] = ()
+    random_encoder: bool = False  # no encoder run: put a randomly initialised encoder (configs/encoder.toml) under the head
+
 
 
 def _smote(X: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -124,6 +128,11 @@ def build_model(job: FinetuneJob) -> tuple[clf.HARClassifier, dict]:
         default = C.load("encoder")
         scaling, frame = job.scaling or default.input_scaling, job.frame or default.input_frame
         scaler = InputScaler(scaling, job.window.n_channels, frame=frame)
+        if job.random_encoder:
+            from crosshar.models.encoder import Encoder
+
+            default = default.replace(input_scaling=scaling, input_frame=frame)
+            enc, enc_cfg = Encoder(default, job.window.n_channels, max_len=job.window.window), default.to_dict()
     else:
         from crosshar.pretrain.run import load_encoder
 
