@@ -327,12 +327,15 @@ def _ok(ok: bool | None) -> str:
     return "n/a" if ok is None else ("yes" if ok else "NO")
 
 
-def write_results(out: str | Path, rows: list[dict[str, Any]], targets: list[dict[str, Any]]) -> list[Path]:
-    """`out` as JSON (.json) or markdown (.md); any other suffix writes both `<out>.json` and `<out>.md`."""
+def write_results(out: str | Path, rows: list[dict[str, Any]], targets: list[dict[str, Any]],
+                  command: str | None = None) -> list[Path]:
+    """`out` as JSON (.json) or markdown (.md); any other suffix writes both `<out>.json` and `<out>.md`.
+
+    `command`: the command line that regenerates the files, written into both."""
     from crosshar.data.store import atomic_write_bytes, atomic_write_json
 
     out = Path(out)
-    doc = {"rows": rows, "targets": targets, "environment": environment(),
+    doc = {"command": command, "rows": rows, "targets": targets, "environment": environment(),
            "method": __doc__.split("\n\n")[1].replace("\n", " ")}
     paths = []
     if out.suffix in (".json", ".md"):
@@ -343,7 +346,8 @@ def write_results(out: str | Path, rows: list[dict[str, Any]], targets: list[dic
         if p.suffix == ".json":
             atomic_write_json(p, doc)
         else:
-            atomic_write_bytes(p, to_markdown(rows, targets).encode())
+            head = f"Regenerate: `{command}`\n\n" if command else ""
+            atomic_write_bytes(p, (head + to_markdown(rows, targets)).encode())
         paths.append(p)
     return paths
 

@@ -235,7 +235,11 @@ def bench_cmd(
     console.print(f"{env['processor']}, Python {env['python']}, torch {env['torch']}, onnxruntime {env['onnxruntime']}",
                   highlight=False)
     if out is not None:
-        for p in bench.write_results(out, rows, targets):
+        import shlex
+        import sys
+
+        command = "crosshar bench " + shlex.join(sys.argv[2:]) if sys.argv[1:2] == ["bench"] else None
+        for p in bench.write_results(out, rows, targets, command):
             console.print(f"wrote {p}", highlight=False)
 
 
