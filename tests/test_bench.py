@@ -98,3 +98,5 @@ def test_bench_command(tmp_path):
     assert md.startswith("| head |") and md.count("onnx-int8") == 3  # linear is not the default head: no targets
     res = CliRunner().invoke(app, ["bench", "--head", "nope", "--no-memory"])
     assert res.exit_code == 2 and "unknown head 'nope'" in res.output
+    res = CliRunner().invoke(app, ["bench", "--target", "motion", "--no-memory"])
+    assert res.exit_code == 2 and "--target needs --run" in res.output
