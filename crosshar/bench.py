@@ -5,8 +5,9 @@ budget. Every ONNX model is the file `crosshar export` writes, opened by the run
 
 Latency is per window at batch 1 on ONE thread (torch.set_num_threads(1); onnxruntime with one
 intra-op and one inter-op thread), in CPU time of the calling thread (time.thread_time: other
-processes on a shared machine do not inflate it), the median of `repeats` timed calls after warm-up:
-a Pi classifying one stream does exactly this. Without a run, each head is benchmarked on exactly
+processes on a shared machine do not inflate it), over `repeats` timed calls after warm-up, the models
+interleaved in 5 rounds and the least disturbed round's median kept (`_interleaved`): a Pi
+classifying one stream does exactly this. Without a run, each head is benchmarked on exactly
 the graph `crosshar export` writes for the default pipeline (the default encoder, input scaling and
 input frame). Throughput is windows per second at batch 64, also on
 one thread. Memory is the peak resident set size (VmHWM) of a fresh Python process that imports
@@ -93,6 +94,21 @@ def _time_calls(fn: Callable[[], Any], repeats: int, warmup: int = 3) -> float:
     return statistics.median(ts)
 
 
+def _interleaved(fns: list[Callable[[], Any]], repeats: int, rounds: int = 5) -> list[float]:
+    """CPU seconds of one call of each fn: `rounds` rounds, each timing every fn in turn (median of
+    repeats / rounds calls, _time_calls); per fn, the least disturbed round (the minimum of its round
+    medians). Other processes only ever add time, even thread CPU time (shared caches and cores), and
+    interleaving gives every model the same conditions: on a loaded machine, timing the models one
+    after another once made the same float graph look 30 % slower under another name.
+    """
+    per = max(3, repeats // rounds)
+    ts: list[list[float]] = [[] for _ in fns]
+    for _ in range(rounds):
+        for i, fn in enumerate(fns):
+            ts[i].append(_time_calls(fn, per))
+    return [min(t) for t in ts]
+
+
 def ort_latency_ms(path: str | Path, window: np.ndarray, repeats: int = 50, quantization: str | None = None) -> float:
     """Median single-thread CPU milliseconds of one onnxruntime call on `window` (1, T, C)."""
     sess = ort_session(Path(path), 1, quantization)
@@ -138,16 +154,17 @@ def bench_model(model: torch.nn.Module, meta: dict[str, Any], workdir: Path, *, 
             break  # recurrent heads: static fell back to dynamic
         int8s.append(export_int8(rep["fp32"]["path"], workdir / f"{name}.{mode}.int8.onnx", meta, mode=mode,
                                  calib_windows=calib_windows, windows=windows, labels=labels))
-    rows = []
+    onnx = [(r, ort_session(Path(r["path"]), 1, r.get("mode"))) for r in [rep["fp32"]] + int8s]
     model.eval()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         with torch.inference_mode():
             t1x, tbx = torch.from_numpy(x1), torch.from_numpy(xb)
-            lat = _time_calls(lambda: model(t1x), repeats)
+            lats = _interleaved([lambda: model(t1x)] + [lambda s=s: s.run(None, {"window": x1}) for _, s in onnx],
+                                repeats)
             tb = _time_calls(lambda: model(tbx), n_tp, warmup=1)
-        torch_row = {**base, "backend": "pytorch", "size_bytes": None, "latency_ms": lat * 1e3,
+        torch_row = {**base, "backend": "pytorch", "size_bytes": None, "latency_ms": lats[0] * 1e3,
                      "throughput": batch / tb, "rss_mb": None, "model_rss_mb": None}
         if labels is not None and windows is not None:
             torch_row["macro_f1"] = _macro_f1(labels, torch_probabilities(model, windows).argmax(1), meta["classes"])
@@ -155,11 +172,9 @@ def bench_model(model: torch.nn.Module, meta: dict[str, Any], workdir: Path, *, 
             torch_row["target_macro_f1"] = target_f1(lambda X: torch_probabilities(model, X))
     finally:
         torch.set_num_threads(threads)
-    rows.append(torch_row)
-    for r in [rep["fp32"]] + int8s:
+    rows = [torch_row]
+    for (r, sess), lat in zip(onnx, lats[1:]):
         path, mode = Path(r["path"]), r.get("mode")
-        sess = ort_session(path, 1, mode)
-        lat = _time_calls(lambda: sess.run(None, {"window": x1}), repeats)
         tb = _time_calls(lambda: sess.run(None, {"window": xb}), n_tp, warmup=1)
         rss, model_rss = _memory(path, T, C, mode) if memory else (None, None)
         row = {**base, "backend": "onnx-fp32" if mode is None else "onnx-int8", "size_bytes": r["size_bytes"],
