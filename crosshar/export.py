@@ -11,13 +11,16 @@ PyTorch on the same windows; a float model that differs by more than FP32_TOL in
 is an error. The int8 model is compared with the float one and the agreement is reported (int8
 changes the numbers by design, so it is measured rather than bounded).
 
-int8 (`quantize`): by default onnxruntime static quantisation in QDQ format (int8 weights per
-output channel, uint8 activations calibrated with min/max on windows of the source training
-subjects); graphs with recurrent layers (LSTM, GRU), which static quantisation leaves in float, get
-dynamic quantisation instead (int8 weights, activations quantised on the fly), and the report says
-which one was used. `int8_mode="dynamic"` asks for dynamic quantisation everywhere: on x86 CPUs
-without VNNI it was the faster of the two for the transformer heads (see `crosshar bench`); which one
-is faster on a given ARM board is for the benchmark to tell there.
+int8 (`quantize`): by default weight-only ("weights"): int8 weights per output channel for the
+weight-carrying ops, activations in float, written by onnxruntime's static QDQ quantiser with the
+activations' quantise/dequantise pairs removed. The session helper (crosshar.runtime.session) folds
+the weights back to float when it loads the model, because the sidecar records the mode: the
+smallest file, at float speed and nearly float accuracy. "static" is full QDQ (uint8 activations
+calibrated with min/max on windows of the source training subjects; recurrent graphs, which static
+quantisation leaves in float, get dynamic instead and the report says so); "dynamic" quantises
+activations on the fly. On x86 CPUs without VNNI the integer kernels of static and dynamic are
+slower than float (see `crosshar bench`); which one is faster on a given ARM board is for the
+benchmark to tell there.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from crosshar.data.windows import CHANNELS
 from crosshar.errors import CrossharError
 from crosshar.models import classifier
 from crosshar.models.scaling import GRAVITY
+from crosshar.runtime.session import ort_session
 from crosshar.runtime.sidecar import SIDECAR_FORMAT, sha256_file, sidecar_path, validate
 
 FP32_TOL = 1e-4  # max |p_onnx - p_torch| over all windows and classes for the float model
@@ -46,6 +50,7 @@ RECURRENT_OPS = {"LSTM", "GRU", "RNN"}
 # Ops quantised by static QDQ: the weight-carrying ones. Quantising the element-wise ops, layer norms
 # and softmaxes as well saves no weight and costs accuracy for these small models.
 QUANT_OPS = ("Conv", "MatMul", "Gemm")
+INT8_MODES = ("weights", "static", "dynamic")  # the first is the default (see quantize)
 
 
 class ExportCheckError(CrossharError):
@@ -94,18 +99,6 @@ def torch_probabilities(model: nn.Module, windows: np.ndarray, batch: int = 256)
         for i in range(0, len(windows), batch):
             out.append(torch.softmax(model(torch.from_numpy(windows[i:i + batch])), -1).numpy())
     return np.concatenate(out)
-
-
-def ort_session(path: str | Path, threads: int | None = 1):
-    """An onnxruntime CPU session (one intra-op thread by default: checks stay polite on shared CPUs)."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    if threads is not None:
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
 def ort_probabilities(sess, windows: np.ndarray, batch: int = 256) -> np.ndarray:
@@ -261,7 +254,7 @@ def export_onnx(
     calib_windows: np.ndarray | None = None,
     opset: int = 17,
     *,
-    int8_mode: str = "static",
+    int8_mode: str = INT8_MODES[0],
     windows: np.ndarray | None = None,
     labels: np.ndarray | None = None,
     windows_source: str = "given",
@@ -283,7 +276,7 @@ def export_model(
     calib_windows: np.ndarray | None = None,
     opset: int = 17,
     *,
-    int8_mode: str = "static",
+    int8_mode: str = INT8_MODES[0],
     windows: np.ndarray | None = None,
     labels: np.ndarray | None = None,
     windows_source: str = "given",
@@ -300,7 +293,8 @@ def export_model(
         calib_windows: (N, T, C) windows of the source training subjects to calibrate int8
             activations; None = random physical-looking windows (the report says so).
         opset: ONNX opset.
-        int8_mode: "static" (calibrated QDQ; recurrent graphs fall back to dynamic) or "dynamic".
+        int8_mode: "weights" (int8 weights, float activations: the smallest file at float speed),
+            "static" (calibrated QDQ; recurrent graphs fall back to dynamic) or "dynamic".
         windows: (N, T, C) windows to compare ONNX with PyTorch (ideally the source validation
             windows); None = 64 random physical-looking windows.
         labels: (N,) class indices (into meta["classes"], -1 = ignore) of `windows`: adds accuracy
@@ -321,8 +315,8 @@ def export_model(
     out_path = Path(out_path)
     if out_path.suffix != ".onnx":
         raise CrossharError(f"the output must end in .onnx, got {out_path}")
-    if int8_mode not in ("static", "dynamic"):
-        raise CrossharError(f"int8 mode must be 'static' or 'dynamic', got {int8_mode!r}")
+    if int8_mode not in INT8_MODES:
+        raise CrossharError(f"int8 mode must be one of {', '.join(INT8_MODES)}, got {int8_mode!r}")
     w = WindowConfig.from_dict(meta["window"])
     windows = _check_windows(windows, w, "check windows")
     win_src = windows_source
@@ -384,7 +378,7 @@ def export_int8(
     q_path: str | Path,
     meta: dict[str, Any],
     *,
-    mode: str = "static",
+    mode: str = INT8_MODES[0],
     calib_windows: np.ndarray | None = None,
     windows: np.ndarray | None = None,
     labels: np.ndarray | None = None,
@@ -419,7 +413,7 @@ def export_int8(
         onnx.checker.check_model(str(q_path))
         if p_fp32 is None:
             p_fp32 = ort_probabilities(ort_session(fp32_path), windows)
-        p_int8 = ort_probabilities(ort_session(q_path), windows)
+        p_int8 = ort_probabilities(ort_session(q_path, quantization=info["mode"]), windows)
     except BaseException:
         q_path.unlink(missing_ok=True)
         raise
@@ -519,8 +513,55 @@ class _WindowReader:
         self._i = 0
 
 
+def _quantize_weights(src: Path, dst: Path, calib_windows: np.ndarray) -> None:
+    """Weight-only int8 QDQ of `src` into `dst` (see quantize); CrossharError if onnxruntime fails."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    # the activation ranges are discarded, so a few windows calibrate enough for the quantiser to run
+    reader = type("Reader", (_WindowReader, CalibrationDataReader), {})(calib_windows[:8])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quantize_static(str(src), str(dst), reader, quant_format=QuantFormat.QDQ,
+                            op_types_to_quantize=list(QUANT_OPS), per_channel=True, reduce_range=False,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            extra_options={"WeightSymmetric": True, "QuantizeBias": False})
+    except Exception as e:  # noqa: BLE001  (onnxruntime's own exception types)
+        raise CrossharError(f"{src}: weight-only int8 quantisation failed ({type(e).__name__}: {e})") from None
+    _drop_activation_qdq(dst)
+
+
+def _drop_activation_qdq(path: Path) -> int:
+    """Remove QuantizeLinear -> DequantizeLinear pairs on activations, keeping the weights' DequantizeLinear.
+
+    Returns the number of pairs removed. A weight's DequantizeLinear reads an int8 initializer; an
+    activation's reads the output of a QuantizeLinear, whose consumers are rewired to its float input.
+    """
+    import onnx
+
+    model = onnx.load(str(path))
+    g = model.graph
+    inits = {i.name for i in g.initializer}
+    q_in = {n.output[0]: n.input[0] for n in g.node if n.op_type == "QuantizeLinear" and n.input[0] not in inits}
+    dq_in = {n.output[0]: q_in[n.input[0]] for n in g.node if n.op_type == "DequantizeLinear" and n.input[0] in q_in}
+    if any(o.name in dq_in for o in g.output):
+        raise CrossharError(f"{path}: a graph output is quantised; cannot make the model weight-only")
+    nodes = [n for n in g.node if not (n.op_type == "QuantizeLinear" and n.output[0] in q_in)
+             and not (n.op_type == "DequantizeLinear" and n.output[0] in dq_in)]
+    for n in nodes:
+        for j, name in enumerate(n.input):
+            n.input[j] = dq_in.get(name, name)
+    used = {i for n in nodes for i in n.input}
+    live = [i for i in g.initializer if i.name in used]  # the activations' scales and zero points go
+    del g.node[:], g.initializer[:]
+    g.node.extend(nodes)
+    g.initializer.extend(live)
+    onnx.save(model, str(path))
+    return len(dq_in)
+
+
 def quantize(fp32_path: str | Path, int8_path: str | Path, calib_windows: np.ndarray,
-             mode: str = "static") -> dict[str, Any]:
+             mode: str = INT8_MODES[0]) -> dict[str, Any]:
     """Quantise an exported model to int8; returns what was done (mode, reason, options).
 
     static: QDQ format, weights int8 per output channel (symmetric), activations uint8
@@ -528,8 +569,13 @@ def quantize(fp32_path: str | Path, int8_path: str | Path, calib_windows: np.nda
         hold nearly all weights and time; the rest, the output softmax included, stays float
         (probabilities keep their resolution). A graph with recurrent
         ops, which static quantisation leaves in float, or one it fails on, goes dynamic instead.
+    weights: int8 weights per output channel (symmetric, full range) of QUANT_OPS, activations in
+        float: onnxruntime's static QDQ quantiser, then the activations' QuantizeLinear ->
+        DequantizeLinear pairs removed (_drop_activation_qdq). The file is the smallest; loaded with
+        crosshar.runtime.session.ort_session, the weights are dequantised once, so it runs at float
+        speed and nearly float accuracy. On x86 without VNNI it is the fastest int8 model (results/bench.md).
     dynamic: int8 weights per output channel; activations quantised on the fly per tensor.
-    Both use 7-bit weights (reduce_range): x86 CPUs without VNNI saturate the uint8 x int8 products
+    static and dynamic use 7-bit weights (reduce_range): x86 CPUs without VNNI saturate the uint8 x int8 products
     of full-range weights; the cost is one bit of weight precision.
     """
     import onnx
@@ -551,7 +597,15 @@ def quantize(fp32_path: str | Path, int8_path: str | Path, calib_windows: np.nda
             info["preprocess"] = "quant_pre_process (shape inference)"
         except Exception as e:  # noqa: BLE001  (pre-processing helps the quantiser but is optional)
             pre, info["preprocess"] = fp32_path, f"none ({type(e).__name__}: {e})"
-        if mode == "static" and not recurrent:
+        if mode == "weights":
+            _quantize_weights(pre, out, calib_windows)
+            info.update(mode="weights", format="QDQ, weights only", per_channel=True, weights="int8 (symmetric)",
+                        activations="float32", op_types=list(QUANT_OPS),
+                        session="session.disable_quant_qdq = 1: the DequantizeLinear of each weight is folded "
+                                "into a float weight when the session loads (crosshar.runtime.session)")
+            if recurrent:
+                info["float_ops"] = recurrent  # static QDQ leaves recurrent weights in float
+        elif mode == "static" and not recurrent:
             reader = type("Reader", (_WindowReader, CalibrationDataReader), {})(calib_windows)
             try:
                 with warnings.catch_warnings():
@@ -583,7 +637,7 @@ def quantize(fp32_path: str | Path, int8_path: str | Path, calib_windows: np.nda
                 raise CrossharError(f"{fp32_path}: int8 quantisation failed ({type(e).__name__}: {e})") from None
             info.update(mode="dynamic", format="QOperator", per_channel=True, weights="int8 (7-bit range)",
                         activations="uint8, quantised on the fly")
-        left = sorted({n.op_type for n in onnx.load(str(out)).graph.node} & (RECURRENT_OPS - {"LSTM"}))
+        left = [] if mode == "weights" else sorted({n.op_type for n in onnx.load(str(out)).graph.node} & (RECURRENT_OPS - {"LSTM"}))
         if left:
             info["float_ops"] = left  # GRU / RNN have no int8 kernel in onnxruntime
         atomic_write_bytes(int8_path, out.read_bytes())

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from crosshar.errors import DataError
+from crosshar.runtime.session import ort_session, quantization_mode
 from crosshar.runtime.sidecar import SIDECAR_FORMAT, check_graph, read_sidecar, sha256_file, sidecar_path
 
 __all__ = ["OnnxModel", "SIDECAR_FORMAT", "read_sidecar", "sha256_file", "sidecar_path"]
@@ -26,16 +27,11 @@ class OnnxModel:
     """
 
     def __init__(self, model_path: str | Path, threads: int | None = None):
-        import onnxruntime as ort
-
         self.path = Path(model_path)
         self.meta = read_sidecar(self.path)
-        so = ort.SessionOptions()
-        if threads is not None:
-            so.intra_op_num_threads = threads
-            so.inter_op_num_threads = 1
+        self.quantization = quantization_mode(self.meta)
         try:
-            self.session = ort.InferenceSession(str(self.path), so, providers=["CPUExecutionProvider"])
+            self.session = ort_session(self.path, threads, self.quantization)
         except Exception as e:  # noqa: BLE001  (onnxruntime raises its own exception types)
             raise DataError(f"onnxruntime cannot load the model ({str(e).strip().splitlines()[0] if str(e).strip() else e})",
                             self.path) from None
