@@ -316,7 +316,7 @@ def _ok(ok: bool | None) -> str:
 
 def write_results(out: str | Path, rows: list[dict[str, Any]], targets: list[dict[str, Any]]) -> list[Path]:
     """`out` as JSON (.json) or markdown (.md); any other suffix writes both `<out>.json` and `<out>.md`."""
-    from crosshar.data.store import atomic_write_bytes, atomic_write_json
+    from crosshar.atomic import atomic_write_bytes, atomic_write_json
 
     out = Path(out)
     doc = {"rows": rows, "targets": targets, "environment": environment(),

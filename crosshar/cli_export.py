@@ -82,7 +82,7 @@ def export_cmd(
     target: Annotated[Optional[str], typer.Option("--target", "-td", help="Also score fp32 and int8 on every window of this unseen target dataset.")] = None,
 ) -> None:
     """Export a finetuned classifier to ONNX (raw windows in, probabilities out) and check it against PyTorch."""
-    from crosshar.data.store import atomic_write_json
+    from crosshar.atomic import atomic_write_json
     from crosshar.export import export_onnx
     from crosshar.models import classifier
 

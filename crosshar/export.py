@@ -34,11 +34,11 @@ from torch import nn
 
 from crosshar import __version__
 from crosshar.config import WindowConfig
-from crosshar.data.store import atomic_write_bytes, atomic_write_json
+from crosshar.atomic import atomic_write_bytes, atomic_write_json
 from crosshar.data.windows import CHANNELS
 from crosshar.errors import CrossharError
 from crosshar.models import classifier
-from crosshar.models.scaling import GRAVITY
+from crosshar.limits import GRAVITY
 from crosshar.runtime.sidecar import SIDECAR_FORMAT, sha256_file, sidecar_path, validate
 
 FP32_TOL = 1e-4  # max |p_onnx - p_torch| over all windows and classes for the float model

@@ -15,7 +15,7 @@ import torch
 import torch.distributed as dist
 
 from crosshar import paths
-from crosshar.data.store import atomic_write_json
+from crosshar.atomic import atomic_write_json
 from crosshar.device import dist_backend
 
 

@@ -34,7 +34,8 @@ from typing import Callable
 import numpy as np
 
 from crosshar import config as C
-from crosshar.data.store import atomic_write_bytes, prepare
+from crosshar.atomic import atomic_write_bytes
+from crosshar.data.store import prepare
 from crosshar.errors import ConfigError
 from crosshar.evaluate import guard
 from crosshar.evaluate.run import score, target_needs

@@ -15,7 +15,8 @@ from crosshar import paths
 from crosshar.config import WindowConfig
 from crosshar.data.labels import LabelSpace
 from crosshar.data.sources import load_sources
-from crosshar.data.store import atomic_write_json, check_specs, is_folder_spec, kept_dropped, prepare, resolve
+from crosshar.atomic import atomic_write_json
+from crosshar.data.store import check_specs, is_folder_spec, kept_dropped, prepare, resolve
 from crosshar.device import resolve_device
 from crosshar.errors import CrossharError
 from crosshar.evaluate import guard

@@ -59,7 +59,8 @@ def embed_cmd(
     """Write the encoder's (N, T, D) embeddings of a dataset's windows, with labels and subjects, to .npz."""
     import numpy as np
 
-    from crosshar.data.store import atomic_write_bytes, prepare
+    from crosshar.atomic import atomic_write_bytes
+    from crosshar.data.store import prepare
     from crosshar.config import WindowConfig
     from crosshar.pretrain.run import embed, load_encoder
 

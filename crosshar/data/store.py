@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ from typing import Callable
 import numpy as np
 
 from crosshar import paths
+from crosshar.atomic import atomic_write_bytes, atomic_write_json
 from crosshar.config import WindowConfig
 from crosshar.data.base import BadRows, Dataset
 from crosshar.data.io import DataFolder
@@ -51,7 +50,7 @@ class Resolved:
 def is_folder_spec(spec: str | Path) -> bool:
     """True when `spec` names a folder of your own data (it holds crosshar.toml) rather than a
     registered dataset."""
-    from crosshar.data.custom import DESCRIPTOR
+    from crosshar.data.readers.custom import DESCRIPTOR
 
     p = Path(spec)
     return str(spec) not in DATASETS and (p.name == DESCRIPTOR and p.is_file() or (p / DESCRIPTOR).is_file())
@@ -65,7 +64,7 @@ def resolve(spec: str | Path, data_dir: str | Path | None = None) -> Resolved:
     `cross -d uci -td ./mylab` reads uci from $CROSSHAR_DATA and mylab from ./mylab.
     """
     import crosshar.data  # noqa: F401  (registers the loaders)
-    from crosshar.data.custom import DESCRIPTOR, read_descriptor
+    from crosshar.data.readers.custom import DESCRIPTOR, read_descriptor
 
     if is_folder_spec(spec):
         p = Path(spec)
@@ -107,24 +106,6 @@ def resolve_window_config(ds: Dataset, folder: DataFolder, cfg: WindowConfig | N
             f"channels {prof.channels}, normalize {prof.normalize}); it cannot be windowed as {cfg}"
         )
     return prof
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
 
 
 def _key(name: str, cfg: WindowConfig, fingerprint: str, on_bad: str) -> str:

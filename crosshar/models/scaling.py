@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from crosshar.limits import GRAVITY  # noqa: F401  (re-exported)
+from crosshar.limits import GRAVITY
 from crosshar.models.frame import gravity_align, heading_align
 
 MODES = ("physical", "source_stats", "instance")

@@ -12,7 +12,7 @@ import pytest
 
 from crosshar.config import WindowConfig
 from crosshar.data.base import BadRows
-from crosshar.data.hhar import ADATIME_LABELS, HEADER, HHAR, RATE_ADATIME
+from crosshar.data.readers.hhar import ADATIME_LABELS, HEADER, HHAR, RATE_ADATIME
 from crosshar.data.io import DataFolder
 from crosshar.errors import DataError, MissingDataError
 from crosshar.registry import DATASETS

@@ -9,7 +9,8 @@ import torch
 
 from crosshar.config import EncoderConfig, PretrainConfig
 from crosshar.losses import masked_mse
-from crosshar.models import GRAVITY, CrossHARPretrainer, Encoder, InputScaler
+from crosshar.models import CrossHARPretrainer, Encoder, InputScaler
+from crosshar.limits import GRAVITY
 
 ENC = EncoderConfig(d_model=32, d_ff=64, n_heads=4, n_layers=1, dropout=0.0)
 
