@@ -22,7 +22,7 @@ from crosshar.data.store import prepare
 from crosshar.evaluate.run import score
 from crosshar.finetune.run import FinetuneJob
 from crosshar.finetune.run import run as finetune
-from crosshar.finetune.setup import source_classes
+from crosshar.finetune.labels import source_classes
 from crosshar.models import classifier as clf
 from crosshar.pretrain.run import PretrainJob
 from crosshar.pretrain.run import run as pretrain

@@ -21,7 +21,7 @@ from crosshar import config as C
 from crosshar.data.store import prepare
 from crosshar.evaluate.run import score
 from crosshar.finetune.run import FinetuneJob, run
-from crosshar.finetune.setup import default_window, source_classes
+from crosshar.finetune.labels import default_window, source_classes
 from crosshar.models import classifier as clf
 from crosshar.models.heads import list_heads
 

@@ -14,7 +14,7 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 from crosshar.errors import ConfigError
 
@@ -62,6 +62,12 @@ class _Config:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_saved(cls, d: dict[str, Any], source: str = "<checkpoint>") -> Self:
+        """A config as written next to an older checkpoint: fields since removed (`REMOVED`) are
+        dropped, anything else unknown is still an error."""
+        return cls.from_dict({k: v for k, v in d.items() if k not in getattr(cls, "REMOVED", ())}, source)
 
 
 def _check(cond: bool, msg: str) -> None:
@@ -140,6 +146,8 @@ class AugmentConfig(_Config):
 class PretrainConfig(_Config):
     """Hierarchical pretraining: stage 1 masked reconstruction, stage 2 masked + contrastive."""
 
+    REMOVED: ClassVar[tuple[str, ...]] = ("num_workers",)  # in checkpoints written before it went
+
     stage1_epochs: int = 5  # masked reconstruction only
     stage2_epochs: int = 5  # masked reconstruction + NT-Xent
     batch_size: int = 256
@@ -160,7 +168,6 @@ class PretrainConfig(_Config):
     views: str = "physical"  # stage-2 views: "physical" (two augmentations) or "tstcc" (CrossHAR's weak/strong)
     val_fraction: float = 0.2  # fraction of source training subjects held out for validation
     seed: int = 0
-    num_workers: int = 0
 
     def __post_init__(self) -> None:
         _check(self.stage1_epochs >= 0 and self.stage2_epochs >= 0, "epochs must be >= 0")

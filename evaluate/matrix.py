@@ -182,7 +182,7 @@ def pretrain_run(root: Path, sources: tuple[str, ...], m: Method, seed: int, mc:
 def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, seed: int, mc: MatrixConfig, window,
                  encoder: Path | None, exclude: tuple[str, ...] = ()) -> Path:
     from crosshar.finetune.run import FinetuneJob, run
-    from crosshar.finetune.setup import source_classes
+    from crosshar.finetune.labels import source_classes
 
     cfgs = method_configs(m, window)
     head_name = cfgs["finetune"].head if m.recipe != "default" else head  # a recipe brings its own head

@@ -151,7 +151,7 @@ def train_default(source: list[str], window: WindowConfig, head: str, label_spac
     """
     from crosshar.finetune.run import FinetuneJob
     from crosshar.finetune.run import run as finetune
-    from crosshar.finetune.setup import source_classes
+    from crosshar.finetune.labels import source_classes
     from crosshar.pretrain.run import PretrainJob
     from crosshar.pretrain.run import run as pretrain
 

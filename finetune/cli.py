@@ -55,7 +55,7 @@ def finetune_cmd(
     """Train a head with a fraction of the source labels on the pretrained encoder's embeddings."""
     from crosshar import config as C
     from crosshar.finetune.run import FinetuneJob, run
-    from crosshar.finetune.setup import default_window, source_classes
+    from crosshar.finetune.labels import default_window, source_classes
 
     dev = use_device(device, threads)
     datasets = tuple(d.strip() for d in dataset.split(",") if d.strip())

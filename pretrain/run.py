@@ -303,7 +303,7 @@ def load_encoder(path: str | Path) -> tuple[Encoder, InputScaler, dict]:
     jd = ck["job"]
     with checkpoint.reading(path):
         job = PretrainJob(tuple(jd["datasets"]), WindowConfig.from_dict(jd["window"]), EncoderConfig.from_dict(jd["encoder"]),
-                          AugmentConfig.from_dict(jd["augment"]), PretrainConfig.from_dict(jd["pretrain"]))
+                          AugmentConfig.from_dict(jd["augment"]), PretrainConfig.from_saved(jd["pretrain"]))
         m = Model(job)
         m.load_state_dict(ck["model"])
     jd = dict(jd, split=ck["split"], path=str(path))

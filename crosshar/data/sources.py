@@ -22,6 +22,7 @@ def concat(sets: list[WindowSet]) -> WindowSet:
         np.concatenate([s.X for s in sets]), np.concatenate([s.labels for s in sets]),
         np.concatenate([s.subjects for s in sets]), np.concatenate([s.sessions for s in sets]),
         "+".join(s.dataset for s in sets), cfg, {s.dataset: s.manifest for s in sets},
+        np.concatenate([s.datasets for s in sets]),
     )
 
 
@@ -33,7 +34,7 @@ def load_sources(names: list[str], data_dir: str | Path | None, wcfg: WindowConf
 def split_by_subject(ws: WindowSet, val_fraction: float, seed: int) -> tuple[WindowSet, WindowSet, dict]:
     """(train, val, split record). Each dataset is split separately so every source has val subjects."""
     tr_idx, va_idx = [], []
-    datasets = np.array([s.split(":", 1)[0] for s in ws.subjects])
+    datasets = ws.datasets
     for d in np.unique(datasets):
         idx = np.flatnonzero(datasets == d)
         tr, va = subject_split(ws.subjects[idx], val_fraction, seed)

@@ -78,8 +78,6 @@ class CrossHARPretrainer(nn.Module):
         encoder: an Encoder (its `embed_dim` and `cfg.n_heads`, `cfg.d_ff` size the branches).
         cfg: PretrainConfig (masking, temperature, stage 2 weights, proj_dim).
         n_channels: C, 3 or 6.
-        scaler: module applied to the views first (an InputScaler, whose buffers are then saved
-            with the pretrainer); None means the views are already scaled.
 
     Example:
         >>> out = model(v1, v2, stage=2, generator=g)  # doctest: +SKIP
@@ -88,7 +86,6 @@ class CrossHARPretrainer(nn.Module):
 
     def __init__(
         self, encoder: Encoder, cfg: PretrainConfig | None = None, n_channels: int = 6,
-        scaler: nn.Module | None = None,
     ):
         super().__init__()
         cfg = cfg if cfg is not None else PretrainConfig()
@@ -100,7 +97,6 @@ class CrossHARPretrainer(nn.Module):
         self.cfg = cfg
         self.n_channels = n_channels
         self.encoder = encoder
-        self.scaler = scaler if scaler is not None else nn.Identity()
         # LIMU-BERT's decoder: Linear, GELU, LayerNorm, Linear to the channels
         self.decoder = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.LayerNorm(d), nn.Linear(d, n_channels))
         self.aggregator = SequenceAggregator(d, n_heads, d_ff, dropout)
@@ -145,7 +141,7 @@ class CrossHARPretrainer(nn.Module):
         """Named losses of one batch.
 
         Args:
-            view1: (B, T, C) first augmented view (physical units if a scaler was given).
+            view1: (B, T, C) first augmented view (already scaled: InputScaler runs before the pretrainer).
             view2: (B, T, C) second view of the same windows; required in stage 2.
             stage: 1 (masked reconstruction) or 2 (+ contrastive).
             generator: randomness of the masks (default: torch's global generator).
@@ -161,7 +157,6 @@ class CrossHARPretrainer(nn.Module):
         if view2 is not None and view2.shape != view1.shape:
             raise ValueError(f"views differ in shape: {tuple(view1.shape)} vs {tuple(view2.shape)}")
         x = view1 if view2 is None else torch.cat([view1, view2], dim=0)
-        x = self.scaler(x)
         x_masked, m = self.mask(x, generator)
         h = self.encode(x_masked)
         mse = masked_mse(self.reconstruct(h), x, m)

@@ -150,7 +150,7 @@ def test_report_checks_targets_and_flags_an_oracle_below_transfer(tmp_path):
 def test_matrix_preset_reaches_every_finetune(tmp_path, monkeypatch):
     """`--preset paper`: each finetune of a recipe-less method gets the paper's head options and
     recipe, in a run folder that names the preset (no clash with default runs)."""
-    import crosshar.finetune.setup as fs
+    import crosshar.finetune.labels as fs
     from crosshar.evaluate.matrix import METHODS, finetune_run
 
     jobs = []
