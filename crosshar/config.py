@@ -182,6 +182,9 @@ class PretrainConfig(_Config):
         return self.stage1_epochs + self.stage2_epochs
 
 
+HEAD_INPUTS = ("embedding", "embedding+window")
+
+
 @dataclass(frozen=True)
 class FinetuneConfig(_Config):
     """Supervised training of a head on the encoder's embeddings with a fraction of labels."""
@@ -189,6 +192,8 @@ class FinetuneConfig(_Config):
     label_rate: float = 0.1  # fraction of source training windows that keep their labels
     head: str = "din"  # registered head name (best on the cross-dataset and UCI-HAR benchmarks)
     freeze: bool = True  # freeze the encoder (False: finetune it end to end)
+    head_input: str = "embedding"  # what the head reads: the encoder's "embedding", or "embedding+window"
+    # (the embedding concatenated with the scaled, framed input window: a skip connection past the encoder)
     epochs: int = 40
     batch_size: int = 32  # small: 10 % of a dataset is a few hundred windows; steps, not epochs, train the head
     lr: float = 1e-3
@@ -214,6 +219,7 @@ class FinetuneConfig(_Config):
         _check(self.step_epochs >= 1 and 0 < self.step_gamma <= 1, "step_epochs must be >= 1 and step_gamma in (0, 1]")
         _check(self.center_on in ("features", "logits"), f"center_on must be features or logits, got {self.center_on!r}")
         _check(self.grad_clip >= 0, f"grad_clip must be >= 0, got {self.grad_clip}")
+        _check(self.head_input in HEAD_INPUTS, f"head_input must be one of {HEAD_INPUTS}, got {self.head_input!r}")
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,18 @@ the same head; each row changes only the factor its name says (`METHODS`):
   crosshar_nomirror  crosshar without the left/right mirror augmentation (pretraining and finetuning)
   crosshar_device    crosshar in the device frame instead of the gravity-aligned frame
   crosshar_full      crosshar with the encoder finetuned end to end instead of frozen
+  crosshar_skip      crosshar whose head reads the embedding and the input window side by side
+                     (a skip connection past the frozen encoder)
   crosshar_paper     CrossHAR as published (`configs/recipes/paper.toml`, with its own transformer
                      classifier whatever --heads says): the reference
+  crosshar_wide      crosshar pretrained on every matrix dataset but the target (unlabelled windows), finetuned
+                     on the source's labels only: what more unlabelled data buys, at the same labels as scratch
   multi              crosshar pretrained and finetuned on every other dataset (leave one dataset out)
   oracle             in-domain ceiling: crosshar on the target's own training subjects, same label
                      rate, tested on its held-out subjects
   oracle_full        the same with 100 % of the target's training labels
+  oracle_scratch     in-domain ceiling without pretraining (scratch on the target's training subjects,
+                     same label rate): the ceiling at 10 % of labels is the better of the two oracles
 
 Each finished cell is appended to rows.jsonl (one line, written at once); a rerun skips what is
 there. `--shard K/N` splits the work by (seed, pretraining source) so that N processes can share
@@ -52,6 +58,8 @@ class Method:
         frame: None (the encoder config's), "device" or "gravity".
         recipe: config recipe ("default" or "paper", see crosshar.config.recipe).
         full: finetune the encoder end to end.
+        head_input: FinetuneConfig.head_input (None: the finetune config's).
+        wide: pretraining on every dataset of the matrix but the target; labels from the source only.
         multi: sources = every other dataset of the matrix.
         oracle: train on the target's own training subjects, test on its held-out subjects.
         label_rate: overrides the matrix's label rate (oracle_full: 1.0).
@@ -63,6 +71,8 @@ class Method:
     frame: str | None = None
     recipe: str = "default"
     full: bool = False
+    head_input: str | None = None
+    wide: bool = False
     multi: bool = False
     oracle: bool = False
     label_rate: float | None = None
@@ -76,13 +86,17 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("crosshar_nomirror", mirror=False),
     Method("crosshar_device", frame="device"),
     Method("crosshar_full", full=True),
+    Method("crosshar_skip", head_input="embedding+window"),
     Method("crosshar_paper", recipe="paper"),
+    Method("crosshar_wide", wide=True),
     Method("multi", multi=True),
     Method("oracle", oracle=True),
     Method("oracle_full", oracle=True, label_rate=1.0),
+    Method("oracle_scratch", pretrain=None, oracle=True),
 ]}
+CEILING = ("oracle", "oracle_scratch")  # the in-domain recipes at the matrix's label rate
 DEFAULT_METHODS = ("scratch", "mask", "contrast", "crosshar", "crosshar_nomirror", "crosshar_device",
-                   "crosshar_paper", "multi", "oracle", "oracle_full")
+                   "crosshar_paper", "multi", "oracle", "oracle_full", "oracle_scratch")
 
 
 @dataclass(frozen=True)
@@ -158,7 +172,7 @@ def _window_tag(window: C.WindowConfig) -> str:
 
 def _pretrain_key(m: Method) -> str:
     """The pretraining run a method uses: methods that differ only after pretraining share one
-    (crosshar_full, multi's is per source set, the oracles reuse the target's crosshar run)."""
+    (crosshar_full, multi's and crosshar_wide's are per source set, the oracles reuse the target's crosshar run)."""
     if m.pretrain in ("mask", "contrast"):
         return m.pretrain
     parts = ["crosshar"] + (["nomirror"] if not m.mirror else []) + ([m.frame] if m.frame else [])
@@ -180,7 +194,9 @@ def pretrain_run(root: Path, sources: tuple[str, ...], m: Method, seed: int, mc:
 
 
 def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, seed: int, mc: MatrixConfig, window,
-                 encoder: Path | None, exclude: tuple[str, ...] = ()) -> Path:
+                 encoder: Path | None, exclude: tuple[str, ...] = (), tag: str = "") -> Path:
+    """The method's finetuning run (resumed when finished); `tag` names what else makes it unique
+    (crosshar_wide: its pretraining sources)."""
     from crosshar.finetune.run import FinetuneJob, run
     from crosshar.finetune.labels import source_classes
 
@@ -191,8 +207,8 @@ def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, see
     if preset != "default":  # the paper's model and finetuning recipe (crosshar finetune --preset)
         head_cfg, ft = C.head_preset(head_name, preset, cfgs["finetune"])
         cfgs["finetune"] = ft
-    tag = head_name if preset == "default" else f"{head_name}@{preset}"
-    d = root / "runs" / f"finetune-{'+'.join(sources)}-{m.name}-{tag}{_window_tag(window)}-s{seed}"
+    head_tag = head_name if preset == "default" else f"{head_name}@{preset}"
+    d = root / "runs" / f"finetune-{'+'.join(sources)}-{m.name}-{head_tag}{tag}{_window_tag(window)}-s{seed}"
     if _done(d) and (d / "best.pt").is_file():
         return d
     if d.exists():
@@ -203,13 +219,19 @@ def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, see
     if epochs and m.recipe != "default":  # the recipe's own schedule, scaled like the default one
         epochs = max(1, round(epochs * cfgs["finetune"].epochs / C.load("finetune").epochs))
     fcfg = cfgs["finetune"].replace(head=head_name, label_rate=m.label_rate or mc.label_rate, seed=seed,
-                                    freeze=not m.full, epochs=epochs)
+                                    freeze=not m.full, epochs=epochs,
+                                    head_input=m.head_input or cfgs["finetune"].head_input)
     classes = source_classes(mc.label_space, sources, window, None)
     enc_cfg = cfgs["encoder"]
     job = FinetuneJob(sources, window, fcfg, cfgs["augment_finetune"], classes, mc.label_space,
                       None if encoder is None else str(encoder), head_cfg,
                       scaling=enc_cfg.input_scaling, frame=enc_cfg.input_frame, exclude_subjects=exclude)
     return run(job, out=d, log=lambda *_: None, progress=False, device=mc.device)
+
+
+def wide_sources(mc: MatrixConfig, target: str) -> tuple[str, ...]:
+    """crosshar_wide's pretraining data for `target`: every dataset of the matrix but the target."""
+    return tuple(d for d in mc.datasets if d != target)
 
 
 def target_profile(target: str) -> C.WindowConfig:
@@ -248,6 +270,10 @@ def plan(mc: MatrixConfig) -> list[Cell]:
                         if len(srcs) >= 2:
                             cells.append(Cell(srcs, name, head, seed, profiles[t], (t,)))
                     continue
+                if m.wide:  # one pretraining per target: each (source, target) is its own model
+                    for s in mc.datasets:
+                        cells += [Cell((s,), name, head, seed, profiles[t], (t,)) for t in all_targets if t != s]
+                    continue
                 for s in mc.datasets:
                     by_window: dict[C.WindowConfig, list[str]] = {}
                     for t in all_targets:
@@ -256,7 +282,11 @@ def plan(mc: MatrixConfig) -> list[Cell]:
                     for w, ts in by_window.items():
                         cells.append(Cell((s,), name, head, seed, w, tuple(ts)))
     k, n = mc.shard
-    return [c for c in cells if zlib.crc32(f"{c.seed}|{'+'.join(c.sources)}".encode()) % n == k]
+
+    def pretrained_on(c: Cell) -> tuple[str, ...]:  # cells sharing a pretraining run share a shard
+        return wide_sources(mc, c.targets[0]) if METHODS[c.method].wide else c.sources
+
+    return [c for c in cells if zlib.crc32(f"{c.seed}|{'+'.join(pretrained_on(c))}".encode()) % n == k]
 
 
 def run_matrix(mc: MatrixConfig, root: Path, log: Callable[[str], None] = print, report_only: bool = False) -> Path:
@@ -285,13 +315,14 @@ def run_matrix(mc: MatrixConfig, root: Path, log: Callable[[str], None] = print,
         if not todo:
             continue
         t0, c0 = time.time(), time.process_time()
-        enc = pretrain_run(root, cell.sources, m, cell.seed, mc, cell.window, log) if m.pretrain else None
+        pre_sources = wide_sources(mc, cell.targets[0]) if m.wide else cell.sources
+        enc = pretrain_run(root, pre_sources, m, cell.seed, mc, cell.window, log) if m.pretrain else None
         exclude: tuple[str, ...] = ()
-        if m.oracle:  # the target's held-out subjects: out of pretraining (its split) and of finetuning
-            if enc is None:
-                raise ConfigError("an oracle needs a pretraining run")
-            exclude = tuple(json.loads((enc / "run.json").read_text())["split"]["val_subjects"])
-        ft = finetune_run(root, cell.sources, m, cell.head, cell.seed, mc, cell.window, enc, exclude)
+        if m.oracle:  # the target's held-out subjects (its crosshar run's split): out of pretraining and finetuning
+            split_run = enc or pretrain_run(root, cell.sources, METHODS["crosshar"], cell.seed, mc, cell.window, log)
+            exclude = tuple(json.loads((split_run / "run.json").read_text())["split"]["val_subjects"])
+        ft = finetune_run(root, cell.sources, m, cell.head, cell.seed, mc, cell.window, enc, exclude,
+                          tag=f"-pre{'+'.join(pre_sources)}" if m.wide else "")
         model, meta = clf.load(ft)
         model.to(mc.device)
         for target in todo:
@@ -299,7 +330,7 @@ def run_matrix(mc: MatrixConfig, root: Path, log: Callable[[str], None] = print,
             if m.oracle:
                 tws = tws.by_subjects(exclude)
             else:
-                for s in cell.sources:
+                for s in dict.fromkeys(cell.sources + pre_sources):  # labelled and unlabelled training data
                     guard.check_names([s], target)
                     guard.check_windows(ws_of(s, cell.window), tws)
             rep, *_ = score(model, meta, tws)
@@ -307,6 +338,7 @@ def run_matrix(mc: MatrixConfig, root: Path, log: Callable[[str], None] = print,
                    "seed": cell.seed,
                    "accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"], "weighted_f1": rep["weighted_f1"],
                    "classes": rep["classes"], "per_class_f1": {c: v["f1"] for c, v in rep["per_class"].items()},
+                   "confusion": rep["confusion"],
                    "n": rep["n"], "source_val_f1": json.loads((ft / "run.json").read_text())["best"]["macro_f1"],
                    "seconds": round(time.time() - t0, 1), "cpu_seconds": round(time.process_time() - c0, 1)}
             rows.append(row)
@@ -358,9 +390,57 @@ def _pair_means(rows: list[dict], head: str, method: str, pairs: list[tuple[str,
             for s, t in pairs]
 
 
-def _oracle(rows: list[dict], head: str, target: str, method: str = "oracle") -> float:
-    v = _vals(rows, target=target, method=method, head=head)
+def coarsened_macro_f1(confusion: list[list[int]], classes: list[str], coarser: list[str], space: str) -> float:
+    """Macro-F1 of a confusion matrix over `classes` re-read in the `coarser` classes (e.g. upstairs and
+    downstairs both counted as "stairs"): merging classes of a confusion matrix is exact. True classes
+    with no coarser counterpart are dropped; predictions into them count as errors."""
+    from crosshar.data.labels import LabelSpace
+
+    proj = LabelSpace(tuple(classes), space).project_to(LabelSpace(tuple(coarser), space))
+    k = len(coarser)
+    cm = np.zeros((k, k + 1))  # last column: predicted a class the coarser space does not have
+    for i, row in enumerate(np.asarray(confusion)):
+        if proj[i] >= 0:
+            for j, n in enumerate(row):
+                cm[proj[i], proj[j] if proj[j] >= 0 else k] += n
+    tp = np.diag(cm[:, :k])
+    support, predicted = cm.sum(1), cm[:, :k].sum(0)
+    f1 = 2 * tp / np.maximum(support + predicted, 1)
+    return float(f1[support > 0].mean()) if (support > 0).any() else np.nan
+
+
+def _oracle(rows: list[dict], head: str, target: str, method: str = "oracle", classes: list[str] | None = None,
+            space: str = "crosshar4") -> float:
+    """The in-domain ceiling on `target`, mean over seeds; with `classes`, scored in those classes
+    (a pair's label space) from the oracle's confusion matrix, so that it is compared like with like."""
+    rs = [r for r in rows if r["target"] == target and r["method"] == method and r["head"] == head]
+    if classes is None or any(list(r["classes"]) == list(classes) for r in rs):
+        v = [r["macro_f1"] for r in rs if classes is None or list(r["classes"]) == list(classes)]
+    else:
+        v = [coarsened_macro_f1(r["confusion"], r["classes"], classes, space) for r in rs if "confusion" in r]
     return float(np.mean(v)) if v else np.nan
+
+
+def _ceiling(hr: list[dict], head: str, s: str, t: str, space: str) -> float:
+    """The in-domain ceiling of pair s -> t: the best of the CEILING oracles on t, in the pair's classes."""
+    v = [_oracle(hr, head, t, o, _pair_classes(hr, s, t), space) for o in CEILING]
+    return float(np.nanmax(v)) if not np.all(np.isnan(v)) else np.nan
+
+
+def _oracle_cell(hr: list[dict], head: str, s: str, t: str, o: str, space: str) -> str:
+    """The oracle's table cell for a pair: as scored, or re-read in the pair's classes (marked *)."""
+    classes = _pair_classes(hr, s, t)
+    rs = [r for r in hr if r["target"] == t and r["method"] == o]
+    if classes is None or not rs or list(rs[0]["classes"]) == classes:
+        return _ms([r["macro_f1"] for r in rs])
+    v = [coarsened_macro_f1(r["confusion"], r["classes"], classes, space) for r in rs if "confusion" in r]
+    return f"{_ms(v)}*" if v else "-"
+
+
+def _pair_classes(rows: list[dict], source: str, target: str) -> list[str] | None:
+    """The classes a pair is scored in (its transfer rows'), or None when it has none."""
+    return next((list(r["classes"]) for r in rows if (r["source"], r["target"]) == (source, target)
+                 and not METHODS[r["method"]].oracle and "classes" in r), None)
 
 
 def write_report(mc: MatrixConfig, rows: list[dict], root: Path) -> None:
@@ -381,11 +461,14 @@ def write_report(mc: MatrixConfig, rows: list[dict], root: Path) -> None:
     for head in mc.heads:
         hr = [r for r in rows if r["head"] == head]
         pairs = sorted({(r["source"], r["target"]) for r in hr if not METHODS[r["method"]].oracle and not METHODS[r["method"]].multi})
+        if oracles:
+            L += ["Oracle cells marked * are the target's in-domain model re-read in the pair's classes (from its "
+                  "confusion matrix: e.g. upstairs and downstairs merged into stairs when the source is wisdm).", ""]
         L += [f"## Head: {head}", "", "| source → target | " + " | ".join(methods) + "".join(f" | {o} (target)" for o in oracles) + " |",
               "|---|" + "---|" * (len(methods) + len(oracles))]
         for s, t in pairs:
             cells = [_ms(_vals(hr, source=s, target=t, method=m)) for m in methods]
-            cells += [_ms(_vals(hr, target=t, method=o)) for o in oracles]
+            cells += [_oracle_cell(hr, head, s, t, o, mc.label_space) for o in oracles]
             L.append(f"| {s} → {t} | " + " | ".join(cells) + " |")
         L.append("")
         avg = {m: _pair_means(hr, head, m, pairs) for m in methods}
@@ -448,23 +531,24 @@ def _targets(mc: MatrixConfig, hr: list[dict], head: str, six: list, avg6: dict)
     if "crosshar" in mean and "scratch" in mean:
         d = 100 * (mean["crosshar"] - mean["scratch"])
         L.append(f"- crosshar − scratch (same input pipeline): **{d:+.1f} points** (target ≥ +10): {'met' if d >= 10 else 'not met'}")
-    for o in ("oracle", "oracle_full"):
-        if "crosshar" in avg6 and o in mc.methods:
-            orc = np.array([_oracle(hr, head, t, o) for _, t in six])
-            ratio = float(np.nanmean(np.array(avg6["crosshar"]) / orc))
-            if not np.isnan(ratio):
-                L.append(f"- crosshar / {o}: **{100 * ratio:.0f} %** (target ≥ 90 %): {'met' if ratio >= 0.9 else 'not met'}")
+    if "crosshar" in avg6 and any(o in mc.methods for o in CEILING):
+        orc = np.array([_ceiling(hr, head, s, t, mc.label_space) for s, t in six])
+        ratio = float(np.nanmean(np.array(avg6["crosshar"]) / orc))
+        if not np.isnan(ratio):
+            L.append(f"- crosshar / oracle (the better of {', '.join(CEILING)} per target, in each pair's classes): "
+                     f"**{100 * ratio:.0f} %** (target ≥ 90 %): {'met' if ratio >= 0.9 else 'not met'}")
     if "crosshar" in avg6 and "scratch" in avg6:
         below = [f"{s} → {t} ({100 * a:.1f} < {100 * b:.1f})" for (s, t), a, b in zip(six, avg6["crosshar"], avg6["scratch"]) if a < b]
         L.append(f"- pairs where crosshar is below scratch: {', '.join(below) if below else 'none'}")
     defects = []
-    for o in ("oracle", "oracle_full"):
-        for t in sorted({t for _, t in six}):
-            orc = _oracle(hr, head, t, o)
-            best = max([np.mean(v) for m in mean for s, tt in six if tt == t
-                        if (v := _vals(hr, source=s, target=t, method=m, head=head))] or [np.nan])
+    for o in ("ceiling", "oracle_full"):
+        for s, t in six:  # like with like: the oracle re-read in the pair's classes
+            orc = (_ceiling(hr, head, s, t, mc.label_space) if o == "ceiling"
+                   else _oracle(hr, head, t, o, _pair_classes(hr, s, t), mc.label_space))
+            best = max([np.mean(v) for m in mean if (v := _vals(hr, source=s, target=t, method=m, head=head))] or [np.nan])
             if not np.isnan(orc) and best > orc:
-                defects.append(f"{o} on {t} ({100 * orc:.1f}) is below a transfer result ({100 * best:.1f})")
+                defects.append(f"{'oracle' if o == 'ceiling' else o} on {t} ({100 * orc:.1f}) is below {s} → {t} "
+                               f"({100 * best:.1f})")
     L.append(f"- **defects**: {'; '.join(defects)}" if defects else "- defects: no oracle below a transfer result")
     return L + [""]
 

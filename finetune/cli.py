@@ -37,6 +37,7 @@ def finetune_cmd(
     encoder: Annotated[Optional[Path], typer.Option("--encoder", help="Pretraining run folder or checkpoint (default: the latest for the dataset).")] = None,
     no_pretrain: Annotated[bool, typer.Option("--no-pretrain", help="No encoder: the head reads the scaled raw windows.")] = False,
     freeze: Annotated[Optional[bool], typer.Option("--freeze/--full", help="Freeze the encoder (default) or finetune it end to end.")] = None,
+    head_input: Annotated[Optional[str], typer.Option("--head-input", help="What the head reads: embedding (default) or embedding+window (the scaled window beside the embedding).")] = None,
     label_space: Annotated[str, typer.Option("--label-space", help="Named label space, intersected with the dataset's labels.")] = "crosshar4",
     config: Annotated[Optional[Path], typer.Option("--config", help="Finetune config TOML (default configs/finetune.toml).")] = None,
     head_config: Annotated[Optional[Path], typer.Option("--head-config", help="Head config TOML (default: the preset's, configs/heads/<head>[.<preset>].toml).")] = None,
@@ -59,7 +60,7 @@ def finetune_cmd(
 
     dev = use_device(device, threads)
     datasets = tuple(d.strip() for d in dataset.split(",") if d.strip())
-    fcfg = C.load("finetune", config, label_rate=label_rate, head=head, freeze=freeze)
+    fcfg = C.load("finetune", config, label_rate=label_rate, head=head, freeze=freeze, head_input=head_input)
     head_cfg, fcfg = C.head_preset(fcfg.head, preset, fcfg, head_config)
     fcfg = fcfg.replace(epochs=epochs, seed=seed, smote=smote, optimizer=optimizer, center_loss=center_loss)
     enc = resolve_encoder("+".join(datasets), encoder, no_pretrain)

@@ -133,13 +133,15 @@ def build_model(job: FinetuneJob) -> tuple[clf.HARClassifier, dict]:
                               f"but finetuning asks for {job.window.to_dict()}")
         enc_cfg, split, scaling = jd["encoder"], jd["split"], jd["encoder"]["input_scaling"]
         frame = jd["encoder"].get("input_frame", "device")
-    in_dim = enc.embed_dim if enc is not None else job.window.n_channels
-    head = create_head(job.finetune.head, in_dim, len(job.classes), seq_len=job.window.window, **job.head_cfg)
-    model = clf.HARClassifier(scaler, enc, head)
+    skip = enc is not None and job.finetune.head_input == "embedding+window"
+    head = create_head(job.finetune.head, clf.head_dim(enc, job.window.n_channels, skip), len(job.classes),
+                       seq_len=job.window.window, **job.head_cfg)
+    model = clf.HARClassifier(scaler, enc, head, skip=skip)
     meta = {
         "window": job.window.to_dict(), "channels": list(CHANNELS[job.window.channels]),
         "classes": list(job.classes), "label_space": job.label_space, "encoder": enc_cfg,
         "head": job.finetune.head, "head_cfg": dict(job.head_cfg), "scaling": scaling, "frame": frame,
+        "head_input": "embedding+window" if skip else "embedding",
         "source": list(job.datasets), "pretrain_run": job.encoder_run, "pretrain_split": split,
         "units": {"acc": "m/s^2 including gravity", "gyro": "rad/s"}, "sign_convention": "android",
     }

@@ -28,18 +28,24 @@ class HARClassifier(nn.Module):
         scaler: InputScaler (physical / source statistics), saved with the model.
         encoder: a pretrained Encoder, or None to feed the head the scaled raw window (D = C).
         head: a registered head taking (B, T, D).
+        skip: the head reads the encoder's embedding concatenated with the scaled window
+            (D = embed_dim + C; `FinetuneConfig.head_input = "embedding+window"`).
     """
 
-    def __init__(self, scaler: nn.Module, encoder: nn.Module | None, head: nn.Module):
+    def __init__(self, scaler: nn.Module, encoder: nn.Module | None, head: nn.Module, skip: bool = False):
         super().__init__()
         self.scaler = scaler
         self.encoder = encoder
         self.head = head
+        self.skip = skip and encoder is not None
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, T, C) physical units -> (B, T, D) head input."""
         x = self.scaler(x)
-        return self.encoder.forward_features(x) if self.encoder is not None else x
+        if self.encoder is None:
+            return x
+        h = self.encoder.forward_features(x)
+        return torch.cat([h, x], dim=-1) if self.skip else h
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, T, C) -> logits (B, K)."""
@@ -54,9 +60,18 @@ def build(meta: dict[str, Any]) -> HARClassifier:
     enc = None
     if meta.get("encoder") is not None:
         enc = Encoder(EncoderConfig.from_dict(meta["encoder"]), n_channels=C, max_len=w.window)
-    in_dim = enc.embed_dim if enc is not None else C
-    head = create_head(meta["head"], in_dim, len(meta["classes"]), seq_len=w.window, **meta.get("head_cfg", {}))
-    return HARClassifier(scaler, enc, head)
+    skip = enc is not None and meta.get("head_input", "embedding") == "embedding+window"
+    head = create_head(meta["head"], head_dim(enc, C, skip), len(meta["classes"]), seq_len=w.window,
+                       **meta.get("head_cfg", {}))
+    return HARClassifier(scaler, enc, head, skip=skip)
+
+
+def head_dim(encoder: Encoder | None, n_channels: int, skip: bool) -> int:
+    """The width D of the head's input: the embedding's (plus the window's channels with `skip`), or
+    the window's channels without an encoder."""
+    if encoder is None:
+        return n_channels
+    return encoder.embed_dim + (n_channels if skip else 0)
 
 
 def save(path: str | Path, model: HARClassifier, meta: dict[str, Any]) -> None:

@@ -30,13 +30,13 @@ def _ft_configs(root, name: str) -> dict:
 @pytest.mark.slow
 def test_matrix_all_methods_one_input_pipeline_and_resume(synth, home, tiny_configs, monkeypatch):
     mc = MatrixConfig(("uci", "motion"), ("linear",), seeds=1, label_rate=0.5, pretrain_epochs=2, finetune_epochs=2,
-                      methods=CROSS + ("oracle", "oracle_full"))
+                      methods=CROSS + ("crosshar_skip", "oracle", "oracle_full", "oracle_scratch"))
     root = home / "results" / "m"
     report = run_matrix(mc, root, log=lambda *_: None)
     rows = [json.loads(l) for l in (root / "rows.jsonl").read_text().splitlines()]
     cells = {(r["source"], r["target"], r["method"]) for r in rows}
-    assert cells == ({(s, t, m) for s, t in [("uci", "motion"), ("motion", "uci")] for m in CROSS}
-                     | {(t, t, o) for t in ("uci", "motion") for o in ("oracle", "oracle_full")})
+    assert cells == ({(s, t, m) for s, t in [("uci", "motion"), ("motion", "uci")] for m in CROSS + ("crosshar_skip",)}
+                     | {(t, t, o) for t in ("uci", "motion") for o in ("oracle", "oracle_full", "oracle_scratch")})
     assert len(rows) == len(cells)
     assert all(0 <= r["macro_f1"] <= 1 and r["n"] > 0 and r["cpu_seconds"] >= 0 for r in rows)
     # the oracle is tested on the target's held-out subjects only, not on all of its windows
@@ -65,6 +65,11 @@ def test_matrix_all_methods_one_input_pipeline_and_resume(synth, home, tiny_conf
     assert paper["pretrain"]["mask_per_window"] and paper["augment"]["mirror_p"] == 0
     pm = _meta(root, "finetune-uci-crosshar_paper-transformer-s0")
     assert pm["head"] == "transformer" and pm["head_cfg"]["d_ff"] == 2048
+    # crosshar_skip: the head reads the embedding and the window; oracle_scratch: no encoder, same test subjects
+    assert _meta(root, "finetune-uci-crosshar_skip-linear-s0")["head_input"] == "embedding+window"
+    assert _meta(root, "finetune-uci-oracle_scratch-linear-s0")["encoder"] is None
+    orc = {r["method"]: r for r in rows if r["target"] == "uci" and r["method"].startswith("oracle")}
+    assert orc["oracle"]["n"] == orc["oracle_scratch"]["n"] and "confusion" in orc["oracle"]
     # oracle_full uses every training label of the target
     assert _ft_configs(root, "finetune-uci-oracle_full-linear-s0")["finetune"]["label_rate"] == 1.0
     # the "mask" method pretrains stage 1 only, "contrast" stage 2 only with no reconstruction
@@ -89,9 +94,13 @@ def test_matrix_all_methods_one_input_pipeline_and_resume(synth, home, tiny_conf
 
 def test_plan_leave_one_dataset_out_and_shards(monkeypatch):
     monkeypatch.setattr(M, "target_profile", lambda t: C.WindowConfig(channels="acc") if t == "hhar" else C.WindowConfig())
-    mc = MatrixConfig(("uci", "motion", "wisdm"), ("din",), seeds=2, methods=("crosshar", "multi", "oracle"),
+    mc = MatrixConfig(("uci", "motion", "wisdm"), ("din",), seeds=2, methods=("crosshar", "multi", "oracle", "crosshar_wide"),
                       targets_only=("hhar",))
     cells = M.plan(mc)
+    # crosshar_wide: one model per pair, pretrained on every matrix dataset but the target
+    wide = {(c.sources, c.targets) for c in cells if c.method == "crosshar_wide" and c.seed == 0}
+    assert len(wide) == 9 and (("uci",), ("motion",)) in wide and (("uci",), ("hhar",)) in wide
+    assert M.wide_sources(mc, "motion") == ("uci", "wisdm") and M.wide_sources(mc, "hhar") == mc.datasets
     multi = {(c.sources, c.targets) for c in cells if c.method == "multi" and c.seed == 0}
     assert multi == {(("motion", "wisdm"), ("uci",)), (("uci", "wisdm"), ("motion",)),
                      (("uci", "motion"), ("wisdm",)), (("uci", "motion", "wisdm"), ("hhar",))}
@@ -102,9 +111,10 @@ def test_plan_leave_one_dataset_out_and_shards(monkeypatch):
     # shards partition the cells, keeping each (seed, sources) together
     parts = [M.plan(MatrixConfig(**{**mc.__dict__, "shard": (k, 3)})) for k in range(3)]
     assert sorted(map(repr, sum(parts, []))) == sorted(map(repr, cells))
-    for p in parts:
-        keys = {(c.seed, c.sources) for c in p}
-        assert not any(keys & {(c.seed, c.sources) for c in q} for q in parts if q is not p)
+    for p in parts:  # (crosshar_wide: keyed by its pretraining sources)
+        keys = {(c.seed, M.wide_sources(mc, c.targets[0]) if c.method == "crosshar_wide" else c.sources) for c in p}
+        assert not any(keys & {(c.seed, M.wide_sources(mc, c.targets[0]) if c.method == "crosshar_wide" else c.sources)
+                               for c in q} for q in parts if q is not p)
 
 
 def test_unknown_method_and_bad_shard_are_config_errors():
@@ -142,7 +152,7 @@ def test_report_checks_targets_and_flags_an_oracle_below_transfer(tmp_path):
     assert "crosshar − scratch (same input pipeline): **+7.5 points** (target ≥ +10): not met" in text
     assert "crosshar − crosshar_paper: **+20.0 points** (target ≥ +5): met" in text
     assert "pairs where crosshar is below scratch: motion → uci (60.0 < 65.0)" in text
-    assert "oracle on motion (70.0) is below a transfer result (80.0)" in text
+    assert "oracle on motion (70.0) is below uci → motion (80.0)" in text
     assert "| uci → motion | crosshar | 0.80 | 0.40 |" in text
     assert "80.0 ± 0.0 (1)" in text
 
@@ -165,3 +175,22 @@ def test_matrix_preset_reaches_every_finetune(tmp_path, monkeypatch):
     assert (job.finetune.optimizer, job.finetune.lr_schedule, job.finetune.epochs) == ("adam", "step", 1)
     finetune_run(tmp_path, ("uci",), METHODS["crosshar_paper"], "danhar", 0, mc, window, None)
     assert jobs[1].finetune.head == "transformer" and "channels" not in jobs[1].head_cfg  # a recipe keeps its head
+
+
+def test_oracle_is_compared_in_the_pairs_classes():
+    """A 4-class oracle on motion against wisdm -> motion (3 classes, stairs merged): its confusion
+    matrix is re-read with upstairs and downstairs merged, exactly."""
+    from crosshar.evaluate.matrix import coarsened_macro_f1
+
+    classes = ["walking", "upstairs", "downstairs", "sitting&standing"]
+    cm = [[10, 0, 0, 0], [0, 5, 5, 0], [0, 5, 5, 0], [0, 0, 0, 10]]  # stairs direction a coin toss
+    three = ["walking", "stairs", "sitting&standing"]
+    assert coarsened_macro_f1(cm, classes, three, "crosshar4") == pytest.approx(1.0)
+    assert coarsened_macro_f1(cm, classes, classes, "crosshar4") == pytest.approx(0.75)
+    oracle = {"source": "motion", "target": "motion", "method": "oracle", "head": "din", "seed": 0, "macro_f1": 0.75,
+              "accuracy": 0.75, "classes": classes, "confusion": cm, "cpu_seconds": 1.0}
+    tr = {"source": "wisdm", "target": "motion", "method": "crosshar", "head": "din", "seed": 0, "macro_f1": 0.9,
+          "accuracy": 0.9, "classes": three, "cpu_seconds": 1.0}
+    assert M._oracle([oracle], "din", "motion", "oracle", three) == pytest.approx(1.0)
+    assert M._ceiling([oracle, tr], "din", "wisdm", "motion", "crosshar4") == pytest.approx(1.0)
+    assert M._oracle_cell([oracle, tr], "din", "wisdm", "motion", "oracle", "crosshar4") == "100.0 ± 0.0 (1)*"

@@ -188,3 +188,23 @@ def test_frozen_encoder_encodes_validation_once_with_the_same_predictions(synth_
     assert a == b
     with torch.no_grad():
         np.testing.assert_array_equal(fr.predict(model, X), model.head(real_encode(model, X)).numpy())
+
+
+def test_head_input_embedding_plus_window_reaches_the_head(synth_root, pre_run, tmp_path):
+    """head_input = "embedding+window": the head reads D + C features, the last C of which are the
+    scaled window itself; the checkpoint rebuilds the same model."""
+    d = run(fjob(synth_root, pre_run, label_rate=0.3, head_input="embedding+window"), out=tmp_path / "ft",
+            log=quiet, progress=False)
+    model, meta = clf.load(d / "best.pt")
+    assert meta["head_input"] == "embedding+window" and model.skip
+    x = torch.randn(2, WINDOW.window, 6)
+    with torch.no_grad():
+        f = model.features(x)
+        assert f.shape == (2, WINDOW.window, model.encoder.embed_dim + 6)
+        assert torch.allclose(f[..., -6:], model.scaler(x))
+        assert torch.allclose(f[..., :-6], model.encoder.forward_features(model.scaler(x)))
+
+
+def test_unknown_head_input_is_refused():
+    with pytest.raises(ConfigError, match="head_input"):
+        TINY_FINETUNE.replace(head_input="window")
