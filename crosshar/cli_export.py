@@ -15,7 +15,7 @@ from crosshar.errors import CrossharError
 def _resolve_run(run: Path | None) -> Path:
     if run is not None:
         return run
-    from crosshar.training import latest_run
+    from crosshar.train.runs import latest_run
 
     found = latest_run("finetune")
     if found is None:
@@ -45,8 +45,8 @@ def _target_table(meta: dict[str, Any], target: str, data_dir: Path | None, mode
     """Accuracy and macro-F1 of the exported models on an unseen target (same label mapping as `crosshar cross`)."""
     from crosshar.config import WindowConfig
     from crosshar.data.store import prepare
-    from crosshar.evaluate import guard
-    from crosshar.evaluate.run import score
+    from crosshar import guard
+    from crosshar.inference import score
     from crosshar.export import ort_probabilities, ort_session
 
     guard.check_names(list(meta["source"]), target)

@@ -10,7 +10,7 @@ import pytest
 
 from crosshar.data.windows import WindowSet
 from crosshar.errors import LeakageError
-from crosshar.evaluate import guard
+from crosshar import guard
 from synthdata import WINDOW
 
 
