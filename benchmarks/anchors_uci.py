@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from crosshar import config as C
-from crosshar.complexity import count_params, latency_ms, macs_per_window
+from crosshar.tools.complexity import count_params, latency_ms, macs_per_window
 from crosshar.config import WindowConfig
 from crosshar.data.labels import LabelSpace
 from crosshar.data.readers.uci import TEST_SUBJECTS as UCI_HAR_TEST_SUBJECTS

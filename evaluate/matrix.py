@@ -4,6 +4,8 @@ Every method runs the same input pipeline (frame, scaling), the same finetuning 
 the same head; each row changes only the factor its name says (`METHODS`):
 
   scratch            no pretraining: the head reads the input pipeline's windows directly
+  scratch_encoder    no pretraining, but the encoder architecture (randomly initialised) under the head,
+                     trained end to end: the exact counterpart of crosshar_full
   mask               masked-reconstruction-only pretraining (LIMU-BERT-like), frozen encoder + head
   contrast           contrastive-only pretraining, frozen encoder + head
   crosshar           hierarchical pretraining (masked, then masked + contrastive): the method
@@ -62,6 +64,7 @@ class Method:
         frame: None (the encoder config's), "device" or "gravity".
         recipe: config recipe ("default" or "paper", see crosshar.config.recipe).
         full: finetune the encoder end to end.
+        random_encoder: without pretraining, a randomly initialised encoder under the head.
         head_input: FinetuneConfig.head_input (None: the finetune config's).
         wide: pretraining on every dataset of the matrix but the target; labels from the source only.
         multi: sources = every other dataset of the matrix.
@@ -75,6 +78,7 @@ class Method:
     frame: str | None = None
     recipe: str = "default"
     full: bool = False
+    random_encoder: bool = False
     head_input: str | None = None
     wide: bool = False
     multi: bool = False
@@ -84,6 +88,7 @@ class Method:
 
 METHODS: dict[str, Method] = {m.name: m for m in [
     Method("scratch", pretrain=None),
+    Method("scratch_encoder", pretrain=None, random_encoder=True, full=True),
     Method("mask", pretrain="mask"),
     Method("contrast", pretrain="contrast"),
     Method("crosshar"),
@@ -224,7 +229,8 @@ def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, see
     enc_cfg = cfgs["encoder"]
     job = finetuning.FinetuneJob(sources, window, fcfg, cfgs["augment_finetune"], classes, mc.label_space,
                       None if encoder is None else str(encoder), head_cfg,
-                      pipeline=InputPipeline.of_encoder(enc_cfg), exclude_subjects=exclude)
+                      pipeline=InputPipeline.of_encoder(enc_cfg), exclude_subjects=exclude,
+                      random_encoder=m.random_encoder)
     return finetuning.run(job, out=d, log=lambda *_: None, progress=False, device=mc.device)
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import typer
 from typer.testing import CliRunner
 
-from crosshar import bench
-from crosshar.cli_export import bench_cmd
+from crosshar.tools import bench
+from crosshar.tools.cli import bench_cmd
 from crosshar.config import EncoderConfig
 from crosshar.export import physical_windows
 

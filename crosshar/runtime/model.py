@@ -17,6 +17,24 @@ from crosshar.runtime.sidecar import SIDECAR_FORMAT, check_graph, read_sidecar, 
 __all__ = ["OnnxModel", "SIDECAR_FORMAT", "read_sidecar", "sha256_file", "sidecar_path"]
 
 
+def ort_session(path: str | Path, threads: int | None = 1, log_severity: int = 3):
+    """An onnxruntime CPU session: the one place sessions are made (runtime, export checks, bench).
+
+    Args:
+        threads: intra-op threads (one inter-op thread); 1 keeps checks and latency predictable on
+            shared CPUs; None leaves onnxruntime's default (all cores).
+        log_severity: onnxruntime's log level (3: errors only; 2: warnings too).
+    """
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    if threads is not None:
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+    so.log_severity_level = log_severity
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
 class OnnxModel:
     """An exported classifier in an onnxruntime session.
 
@@ -26,16 +44,10 @@ class OnnxModel:
     """
 
     def __init__(self, model_path: str | Path, threads: int | None = None):
-        import onnxruntime as ort
-
         self.path = Path(model_path)
         self.meta = read_sidecar(self.path)
-        so = ort.SessionOptions()
-        if threads is not None:
-            so.intra_op_num_threads = threads
-            so.inter_op_num_threads = 1
         try:
-            self.session = ort.InferenceSession(str(self.path), so, providers=["CPUExecutionProvider"])
+            self.session = ort_session(self.path, threads, log_severity=2)
         except Exception as e:  # noqa: BLE001  (onnxruntime raises its own exception types)
             raise DataError(f"onnxruntime cannot load the model ({str(e).strip().splitlines()[0] if str(e).strip() else e})",
                             self.path) from None

@@ -30,6 +30,7 @@ from crosshar.losses import CenterLoss
 from crosshar.data.store import prepare
 from crosshar.inference import encode, evaluate, load_encoder, pretrain_window
 from crosshar.models import classifier as clf
+from crosshar.models.encoder import Encoder
 from crosshar.models.heads import create_head
 from crosshar.models.scaling import InputPipeline
 from crosshar.train.progress import TB, EpochBar
@@ -45,6 +46,8 @@ class FinetuneJob:
         datasets: source dataset names.
         classes: the label space the head is trained on (vocabulary nodes).
         encoder_run: pretraining run folder, or None for a head on raw windows (no pretraining).
+        random_encoder: without encoder_run, the encoder architecture randomly initialised instead of
+            none (trained with the head unless `freeze`): the exact no-pretraining counterpart.
         exclude_subjects: subjects that must not be used at all (the oracle's test subjects).
     """
 
@@ -60,6 +63,7 @@ class FinetuneJob:
     data_dir: str | None = None
     on_bad: str = "error"
     exclude_subjects: tuple[str, ...] = ()
+    random_encoder: bool = False  # no encoder run: put a randomly initialised encoder (configs/encoder.toml) under the head
 
 
 def default_window(encoder_run: str | None) -> WindowConfig:
@@ -106,6 +110,11 @@ def build_model(job: FinetuneJob) -> tuple[clf.HARClassifier, dict]:
     if job.encoder_run is None:  # the same input pipeline as a pretrained model's, unless told otherwise
         pipeline = job.pipeline or InputPipeline.default()
         scaler = pipeline.scaler(job.window.n_channels)
+        if job.random_encoder:
+            from crosshar import config as C
+
+            cfg = C.load("encoder").replace(input_scaling=pipeline.scaling, input_frame=pipeline.frame)
+            enc, enc_cfg = Encoder(cfg, job.window.n_channels, max_len=job.window.window), cfg.to_dict()
     else:
         enc, scaler, jd = load_encoder(job.encoder_run)
         if WindowConfig.from_dict(jd["window"]) != job.window:

@@ -30,12 +30,12 @@ def _ft_configs(root, name: str) -> dict:
 @pytest.mark.slow
 def test_matrix_all_methods_one_input_pipeline_and_resume(synth, home, tiny_configs, monkeypatch):
     mc = MatrixConfig(("uci", "motion"), ("linear",), seeds=1, label_rate=0.5, pretrain_epochs=2, finetune_epochs=2,
-                      methods=CROSS + ("crosshar_skip", "oracle", "oracle_full", "oracle_scratch"))
+                      methods=CROSS + ("crosshar_skip", "scratch_encoder", "oracle", "oracle_full", "oracle_scratch"))
     root = home / "results" / "m"
     report = run_matrix(mc, root, log=lambda *_: None)
     rows = [json.loads(l) for l in (root / "rows.jsonl").read_text().splitlines()]
     cells = {(r["source"], r["target"], r["method"]) for r in rows}
-    assert cells == ({(s, t, m) for s, t in [("uci", "motion"), ("motion", "uci")] for m in CROSS + ("crosshar_skip",)}
+    assert cells == ({(s, t, m) for s, t in [("uci", "motion"), ("motion", "uci")] for m in CROSS + ("crosshar_skip", "scratch_encoder")}
                      | {(t, t, o) for t in ("uci", "motion") for o in ("oracle", "oracle_full", "oracle_scratch")})
     assert len(rows) == len(cells)
     assert all(0 <= r["macro_f1"] <= 1 and r["n"] > 0 and r["cpu_seconds"] >= 0 for r in rows)
@@ -68,6 +68,10 @@ def test_matrix_all_methods_one_input_pipeline_and_resume(synth, home, tiny_conf
     # crosshar_skip: the head reads the embedding and the window; oracle_scratch: no encoder, same test subjects
     assert _meta(root, "finetune-uci-crosshar_skip-linear-s0")["head_input"] == "embedding+window"
     assert _meta(root, "finetune-uci-oracle_scratch-linear-s0")["encoder"] is None
+    # scratch_encoder: crosshar_full's architecture and finetuning, without the pretraining
+    se, cf = _meta(root, "finetune-uci-scratch_encoder-linear-s0"), _meta(root, "finetune-uci-crosshar_full-linear-s0")
+    assert se["encoder"] == cf["encoder"] and se["pretrain_run"] is None and cf["pretrain_run"] is not None
+    assert _ft_configs(root, "finetune-uci-scratch_encoder-linear-s0")["finetune"]["freeze"] is False
     orc = {r["method"]: r for r in rows if r["target"] == "uci" and r["method"].startswith("oracle")}
     assert orc["oracle"]["n"] == orc["oracle_scratch"]["n"] and "confusion" in orc["oracle"]
     # oracle_full uses every training label of the target

@@ -130,7 +130,7 @@ def export_cmd(
 
 def _faster_of(meta: dict[str, Any], f: dict[str, Any], q: dict[str, Any]) -> dict[str, Any]:
     """Time fp32 and int8 here (one thread, CPU time) and say which one to deploy: int8 only if it pays."""
-    from crosshar.bench import ort_latency_ms
+    from crosshar.tools.bench import ort_latency_ms
     from crosshar.config import WindowConfig
     from crosshar.export import physical_windows
 
@@ -161,7 +161,7 @@ def bench_cmd(
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the results: FILE.json, FILE.md, or a stem for both.")] = None,
 ) -> None:
     """Size, single-thread latency, throughput and memory: PyTorch eager vs ONNX fp32 vs ONNX int8."""
-    from crosshar import bench
+    from crosshar.tools import bench
     from crosshar.config import load
     from crosshar.models import classifier
 

@@ -37,6 +37,7 @@ from crosshar.data.windows import CHANNELS
 from crosshar.export import export_int8, export_model, physical_windows, torch_probabilities
 from crosshar.models import classifier
 from crosshar.models.scaling import InputPipeline
+from crosshar.runtime.model import ort_session
 
 TARGET_INT8_BYTES = 1_000_000
 TARGET_SPEEDUP = 3.0
@@ -93,19 +94,8 @@ def _time_calls(fn: Callable[[], Any], repeats: int, warmup: int = 3) -> float:
 
 def ort_latency_ms(path: str | Path, window: np.ndarray, repeats: int = 50) -> float:
     """Median single-thread CPU milliseconds of one onnxruntime call on `window` (1, T, C)."""
-    sess = _ort_session(Path(path))
+    sess = ort_session(path)
     return 1e3 * _time_calls(lambda: sess.run(None, {"window": window}), repeats)
-
-
-def _ort_session(path: Path):
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.log_severity_level = 3
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
 def _memory(path: Path, T: int, C: int) -> tuple[float | None, float | None]:
@@ -157,7 +147,7 @@ def bench_model(model: torch.nn.Module, meta: dict[str, Any], workdir: Path, *, 
     rows.append(torch_row)
     for backend, r in [("onnx-fp32", rep["fp32"])] + int8s:
         path = Path(r["path"])
-        sess = _ort_session(path)
+        sess = ort_session(path)
         lat = _time_calls(lambda: sess.run(None, {"window": x1}), repeats)
         tb = _time_calls(lambda: sess.run(None, {"window": xb}), n_tp, warmup=1)
         rss, model_rss = _memory(path, T, C) if memory else (None, None)
