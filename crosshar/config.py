@@ -247,7 +247,8 @@ def recipe(name: str | None) -> dict[str, dict[str, Any]]:
 
     "default" is the shipped configs as they are; "paper" (`configs/recipes/paper.toml`) is
     CrossHAR as published, reproduced in crosshar's code. Tables: encoder, augment,
-    augment_finetune, pretrain, finetune, head.
+    augment_finetune, pretrain, finetune, head; `head_preset = NAME` takes the head options and
+    the [finetune] table of the recipe's head's preset file (`preset_path`) under the recipe's own.
     """
     if name in (None, "default"):
         return {}
@@ -255,9 +256,17 @@ def recipe(name: str | None) -> dict[str, dict[str, Any]]:
         raise ConfigError(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
     p = config_dir() / "recipes" / f"{name}.toml"
     try:
-        return tomllib.loads(p.read_text())
+        d = tomllib.loads(p.read_text())
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise ConfigError(f"{p}: {e}") from None
+    preset = d.pop("head_preset", None)
+    if preset is not None:  # the head's preset file is the one home of the classifier's recipe
+        head = d.get("finetune", {}).get("head") or FinetuneConfig().head
+        pd = _read_toml(preset_path(head, preset))
+        ft = pd.pop("finetune", {})
+        d["head"] = pd | d.get("head", {})
+        d["finetune"] = ft | d.get("finetune", {})
+    return d
 
 
 def load(kind: str, path: str | Path | None = None, recipe_name: str | None = None, **overrides: Any) -> Any:

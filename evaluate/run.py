@@ -168,6 +168,15 @@ def refuse_overwrite(out: Path, force: bool) -> None:
                             "or --name NAME (or --out DIR) to keep both")
 
 
+def matching_run(source: list[str], window: WindowConfig, head: str | None, log: Callable[[str], None]) -> Path | None:
+    """The latest finished finetuning run of the sources with this window (and head, when given)."""
+    for c, d in finetuned_runs("+".join(source)):  # run.json holds window and head: no weights loaded
+        if d["configs"]["window"] == window.to_dict() and (head is None or d["head"] == head):
+            log(f"using the latest matching finetuned run of {'+'.join(source)}: {c}")
+            return c
+    return None
+
+
 def cross(source: list[str], target: str, head: str | None = None, run: str | Path | None = None,
           data_dir=None, out: Path | None = None, log: Callable[[str], None] = print,
           force: bool = False, name: str | None = None, pretrain_epochs: int | None = None,
@@ -193,16 +202,11 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
         log(f"{tname} is declared as {need.channels} windows of {need.window} samples at {need.rate_hz:g} Hz, "
             f"normalize={need.normalize}: the source model must use the same channels, window and normalisation")
     if run is None:
-        want = need or C.load("window")
-        for c, d in finetuned_runs("+".join(source)):  # run.json holds window and head: no weights loaded
-            if d["configs"]["window"] == want.to_dict() and (head is None or d["head"] == head):
-                run = c
-                log(f"using the latest matching finetuned run of {'+'.join(source)}: {run}")
-                break
-        if run is None:
-            log(f"no finetuned run of {'+'.join(source)} matches; training one with the default configs")
-            run = train_default(source, want, ccfg.head, ccfg.label_space, ccfg.label_rate, data_dir, log,
-                                pretrain_epochs, finetune_epochs, device)
+        run = matching_run(source, need or C.load("window"), head, log)
+    if run is None:
+        log(f"no finetuned run of {'+'.join(source)} matches; training one with the default configs")
+        run = train_default(source, need or C.load("window"), ccfg.head, ccfg.label_space, ccfg.label_rate,
+                            data_dir, log, pretrain_epochs, finetune_epochs, device)
     model, meta = clf.load(run)
     model.to(device)
     guard.check_run(meta, tname)

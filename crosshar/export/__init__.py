@@ -24,7 +24,7 @@ from crosshar.export.checks import ort_probabilities, physical_windows, source_w
 from crosshar.export.graph_surgery import fold_static_dims
 from crosshar.export.graph import FP32_TOL, ExportCheckError, export_model, export_onnx, torch_probabilities
 from crosshar.export.quantize import export_int8, quantize
-from crosshar.runtime.model import ort_session
+from crosshar.runtime.session import ort_session
 
 __all__ = [
     "export_onnx", "export_model", "export_int8", "quantize", "source_windows", "fold_static_dims",

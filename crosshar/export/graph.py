@@ -20,7 +20,7 @@ from crosshar.export.quantize import export_int8
 from crosshar.export.sidecar import sidecar
 from crosshar.inference import in_batches
 from crosshar.models import classifier
-from crosshar.runtime.model import ort_session
+from crosshar.runtime.session import ort_session
 from crosshar.runtime.sidecar import sha256_file, sidecar_path
 
 FP32_TOL = 1e-4  # max |p_onnx - p_torch| over all windows and classes for the float model

@@ -16,7 +16,7 @@ from crosshar.errors import CrossharError
 from crosshar.export.checks import check_windows, metrics, ort_probabilities, physical_windows
 from crosshar.export.graph_surgery import unshare_gemm_weights
 from crosshar.export.sidecar import sidecar
-from crosshar.runtime.model import ort_session
+from crosshar.runtime.session import ort_session
 from crosshar.runtime.sidecar import sha256_file, sidecar_path
 
 RECURRENT_OPS = {"LSTM", "GRU", "RNN"}

@@ -12,27 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from crosshar.errors import DataError
+from crosshar.runtime.session import ort_session
 from crosshar.runtime.sidecar import SIDECAR_FORMAT, check_graph, read_sidecar, sha256_file, sidecar_path
 
 __all__ = ["OnnxModel", "SIDECAR_FORMAT", "read_sidecar", "sha256_file", "sidecar_path"]
-
-
-def ort_session(path: str | Path, threads: int | None = 1, log_severity: int = 3):
-    """An onnxruntime CPU session: the one place sessions are made (runtime, export checks, bench).
-
-    Args:
-        threads: intra-op threads (one inter-op thread); 1 keeps checks and latency predictable on
-            shared CPUs; None leaves onnxruntime's default (all cores).
-        log_severity: onnxruntime's log level (3: errors only; 2: warnings too).
-    """
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    if threads is not None:
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-    so.log_severity_level = log_severity
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
 class OnnxModel:
@@ -47,7 +30,7 @@ class OnnxModel:
         self.path = Path(model_path)
         self.meta = read_sidecar(self.path)
         try:
-            self.session = ort_session(self.path, threads, log_severity=2)
+            self.session = ort_session(self.path, threads)
         except Exception as e:  # noqa: BLE001  (onnxruntime raises its own exception types)
             raise DataError(f"onnxruntime cannot load the model ({str(e).strip().splitlines()[0] if str(e).strip() else e})",
                             self.path) from None

@@ -37,7 +37,7 @@ from crosshar.data.windows import CHANNELS
 from crosshar.export import export_int8, export_model, physical_windows, torch_probabilities
 from crosshar.models import classifier
 from crosshar.models.scaling import InputPipeline
-from crosshar.runtime.model import ort_session
+from crosshar.runtime.session import ort_session
 
 TARGET_INT8_BYTES = 1_000_000
 TARGET_SPEEDUP = 3.0
