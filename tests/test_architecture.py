@@ -50,7 +50,9 @@ def imports(name: str, path: Path) -> set[str]:
             if node.level:
                 up = pkg.split(".")[: len(pkg.split(".")) - node.level + 1]
                 base = ".".join(up + ([base] if base else []))
-            found |= {f"{base}.{a.name}" for a in node.names} | {base}
+            found |= {f"{base}.{a.name}" for a in node.names}  # a module's names, or a package's modules
+            if base != "crosshar":  # `from crosshar import config` imports crosshar.config, not the package
+                found.add(base)
     return {m for m in found if m == "crosshar" or m.startswith("crosshar.")}
 
 
