@@ -14,17 +14,18 @@ import numpy as np
 import torch
 
 from crosshar import checkpoint
-from crosshar.config import AugmentConfig, EncoderConfig, PretrainConfig, WindowConfig
+from crosshar.config import EncoderConfig, PretrainConfig, WindowConfig
 from crosshar.data.labels import LabelSpace
 from crosshar.device import batch_to, resolve_device
 from crosshar.errors import CrossharError
 from crosshar.metrics import classification_report
 from crosshar.models import classifier as clf
 from crosshar.models.encoder import Encoder
+from crosshar.models.pretrainer import CHECKPOINT_KEYS as PRETRAIN_KEYS
+from crosshar.models.pretrainer import FORMAT as PRETRAIN_FORMAT
+from crosshar.models.pretrainer import PretrainingModel
 from crosshar.models.scaling import InputScaler
 
-PRETRAIN_FORMAT = "crosshar-pretrain/1"
-PRETRAIN_KEYS = ("model", "job", "split")  # what load_encoder reads
 
 
 def model_device(model: torch.nn.Module) -> torch.device:
@@ -55,13 +56,10 @@ def pretrain_window(path: str | Path) -> WindowConfig:
 
 def load_encoder(path: str | Path) -> tuple[Encoder, InputScaler, dict]:
     """(encoder, scaler, job dict) from a pretraining run folder or checkpoint (best.pt by default)."""
-    from crosshar.train.pretrain import Model, PretrainJob
-
     ck, jd = pretrain_job(path, PRETRAIN_KEYS)
     with checkpoint.reading(path):
-        job = PretrainJob(tuple(jd["datasets"]), WindowConfig.from_dict(jd["window"]), EncoderConfig.from_dict(jd["encoder"]),
-                          AugmentConfig.from_dict(jd["augment"]), PretrainConfig.from_saved(jd["pretrain"]))
-        m = Model(job)
+        m = PretrainingModel(WindowConfig.from_dict(jd["window"]), EncoderConfig.from_dict(jd["encoder"]),
+                             PretrainConfig.from_saved(jd["pretrain"]))
         m.load_state_dict(ck["model"])
     jd = dict(jd, split=ck["split"], path=str(path))
     return m.encoder.eval(), m.scaler.eval(), jd

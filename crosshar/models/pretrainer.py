@@ -6,10 +6,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from crosshar.config import PretrainConfig
+from crosshar.config import EncoderConfig, PretrainConfig, WindowConfig
 from crosshar.losses import masked_mse, nt_xent
 from crosshar.models.encoder import Encoder, FeedForward
 from crosshar.models.masking import apply_mask, span_mask
+from crosshar.models.scaling import InputPipeline
+
+FORMAT = "crosshar-pretrain/1"  # the checkpoint format of a pretraining run (best.pt, last.pt)
+CHECKPOINT_KEYS = ("model", "job", "split")  # what loading the encoder reads
 
 
 class SequenceAggregator(nn.Module):
@@ -165,3 +169,25 @@ class CrossHARPretrainer(nn.Module):
         h1, h2 = h.chunk(2, dim=0)
         con = self.contrast(h1, h2)
         return {"mse": mse, "contrast": con, "loss": self.cfg.w_mse * mse + self.cfg.w_contrast * con}
+
+
+class PretrainingModel(nn.Module):
+    """Input pipeline + encoder + CrossHAR pretrainer: what pretraining trains and its checkpoint
+    holds (state-dict keys scaler.*, encoder.*, pretrainer.*), one module so that DDP syncs it all.
+
+    Args:
+        window: the windows' config (channels C, length T).
+        encoder: EncoderConfig (its input_scaling and input_frame give the InputPipeline).
+        pretrain: PretrainConfig.
+    """
+
+    def __init__(self, window: WindowConfig, encoder: EncoderConfig, pretrain: PretrainConfig):
+        super().__init__()
+        C = window.n_channels
+        self.scaler = InputPipeline.of_encoder(encoder).scaler(C)
+        self.encoder = Encoder(encoder, n_channels=C, max_len=window.window)
+        self.pretrainer = CrossHARPretrainer(self.encoder, pretrain, C)
+
+    def forward(self, v1: Tensor, v2: Tensor | None, stage: int, g: torch.Generator) -> dict:
+        """v1, v2: (B, T, C) physical views (v2 None in stage 1) -> the pretrainer's named losses."""
+        return self.pretrainer(self.scaler(v1), None if v2 is None else self.scaler(v2), stage=stage, generator=g)

@@ -24,16 +24,12 @@ from crosshar.config import AugmentConfig, EncoderConfig, PretrainConfig, Window
 from crosshar.data.sources import load_sources, split_by_subject
 from crosshar.device import Precision, batch_to, place, resolve_device, take
 from crosshar.errors import CrossharError
-from crosshar.inference import PRETRAIN_FORMAT, PRETRAIN_KEYS
-from crosshar.models.encoder import Encoder
-from crosshar.models.pretrainer import CrossHARPretrainer
-from crosshar.models.scaling import InputScaler
+from crosshar.models.pretrainer import CHECKPOINT_KEYS, FORMAT, PretrainingModel
 from crosshar.train.distributed import Dist, init_distributed, rank_device, sync_buffers
 from crosshar.train.progress import TB, PretrainBar
 from crosshar.train.runs import find_runs, git_commit, new_run_dir, write_run_info
 from crosshar.train.schedule import batches, cosine_lr, generator
 
-FORMAT, CHECKPOINT_KEYS = PRETRAIN_FORMAT, PRETRAIN_KEYS
 
 
 @dataclass(frozen=True)
@@ -49,18 +45,11 @@ class PretrainJob:
     on_bad: str = "error"
 
 
-class Model(torch.nn.Module):
-    """Scaler + pretrainer (which holds the encoder), so DDP syncs everything in one module."""
+class Model(PretrainingModel):
+    """The pretraining model of a job (crosshar.models.pretrainer.PretrainingModel)."""
 
     def __init__(self, job: PretrainJob):
-        super().__init__()
-        C = job.window.n_channels
-        self.scaler = InputScaler(job.encoder.input_scaling, C, frame=job.encoder.input_frame)
-        self.encoder = Encoder(job.encoder, n_channels=C, max_len=job.window.window)
-        self.pretrainer = CrossHARPretrainer(self.encoder, job.pretrain, C)
-
-    def forward(self, v1: torch.Tensor, v2: torch.Tensor | None, stage: int, g: torch.Generator) -> dict:
-        return self.pretrainer(self.scaler(v1), None if v2 is None else self.scaler(v2), stage=stage, generator=g)
+        super().__init__(job.window, job.encoder, job.pretrain)
 
 
 def split_epochs(cfg: PretrainConfig, total: int | None) -> PretrainConfig:
