@@ -3,6 +3,7 @@
     python benchmarks/train_speed.py [--epochs 2] [--finetune-epochs 10] [--targets motion]
                                      [--threads 1] [--compare results/train_speed_before.json]
                                      [--out results/train_speed]
+    python benchmarks/train_speed.py --scale-from A.json,B.json --epochs 40 --finetune-epochs 40 --out OUT
 
 Runs, each in its own process and with its own fresh CROSSHAR_HOME, exactly what a user types:
 
@@ -57,7 +58,24 @@ def main() -> None:
     ap.add_argument("--label", default=None, help="name of this measurement (default: the git commit)")
     ap.add_argument("--compare", default=None, help="a previous JSON output to print side by side")
     ap.add_argument("--out", default=None, help="write OUT.json and OUT.md")
+    ap.add_argument("--scale-from", default=None, metavar="A.json,B.json",
+                    help="run nothing: extrapolate two measurements at different epoch counts linearly to --epochs "
+                         "and --finetune-epochs (CPU = fixed + per-epoch x epochs, per stage) and write --out")
+    ap.add_argument("--macro-f1", default=None, metavar="TARGET=F1,...",
+                    help="with --scale-from: the macro-F1 measured elsewhere at those epochs (say where in --label)")
     args = ap.parse_args()
+    if args.scale_from:
+        a, b = (json.loads(Path(f).read_text()) for f in args.scale_from.split(","))
+        doc = extrapolate(a, b, args.epochs, args.finetune_epochs, args.label)
+        if args.macro_f1:
+            doc["macro_f1"] = {t: float(v) for t, v in (kv.split("=") for kv in args.macro_f1.split(","))}
+        doc["command"] = " ".join(["python", "benchmarks/train_speed.py"] + sys.argv[1:])
+        md = to_markdown(doc)
+        print(md)
+        if args.out:
+            Path(args.out + ".json").write_text(json.dumps(doc, indent=1) + "\n")
+            Path(args.out + ".md").write_text(md)
+        return
 
     home = Path(tempfile.mkdtemp(prefix="crosshar-train-speed-"))
     env = dict(os.environ, CROSSHAR_HOME=str(home), OMP_NUM_THREADS=str(args.threads),
@@ -102,6 +120,35 @@ def main() -> None:
         Path(args.out + ".md").write_text(md)
 
 
+def extrapolate(a: dict, b: dict, epochs: int, finetune_epochs: int, label: str | None = None) -> dict:
+    """Two measurements of one commit at different epoch counts -> its estimate at (epochs, finetune_epochs).
+
+    Per stage, CPU seconds and windows are fitted as fixed + per_epoch x epochs through the two points
+    (pretraining against pretraining epochs, finetuning against finetuning epochs); `cross` does not
+    depend on epochs and is averaged. Peak memory and macro-F1 are not extrapolated (F1 is left out:
+    it depends on the epochs; give the measured one separately).
+    """
+    xs = {"pretrain": ("pretrain_epochs", epochs), "finetune": ("finetune_epochs", finetune_epochs)}
+    rows = []
+    for ra, rb in zip(a["rows"], b["rows"]):
+        row = {"stage": ra["stage"], "peak_mb": max(ra["peak_mb"], rb["peak_mb"]), "wall_s": float("nan")}
+        if ra["stage"] in xs:
+            key, x = xs[ra["stage"]]
+            xa, xb = a[key], b[key]
+            for k in ("cpu_s", "windows"):
+                slope = (rb[k] - ra[k]) / (xb - xa)
+                row[k] = ra[k] + slope * (x - xa)
+            row["fixed_cpu_s"] = ra["cpu_s"] - (rb["cpu_s"] - ra["cpu_s"]) / (xb - xa) * xa
+        else:
+            row.update(cpu_s=(ra["cpu_s"] + rb["cpu_s"]) / 2, windows=ra["windows"])
+        row["windows"] = round(row["windows"])
+        row["windows_per_cpu_s"] = row["windows"] / row["cpu_s"]
+        rows.append(row)
+    return {**a, "label": label or f"{a['commit']} (scaled)", "pretrain_epochs": epochs,
+            "finetune_epochs": finetune_epochs, "rows": rows, "total_cpu_s": sum(r["cpu_s"] for r in rows),
+            "macro_f1": {}, "scaled_from": [a["label"], b["label"]]}
+
+
 def to_markdown(doc: dict, before: dict | None = None) -> str:
     lines = [f"Default pipeline, {doc['dataset']} -> {', '.join(doc['targets'])}, {doc['threads']} thread(s), "
              f"pretraining epochs {doc['pretrain_epochs'] or 'default'}, finetuning epochs "
@@ -116,18 +163,24 @@ def to_markdown(doc: dict, before: dict | None = None) -> str:
     old = {r["stage"]: r for r in before["rows"]} if before else {}
     for r in doc["rows"]:
         cells = [r["stage"], f"{r['windows']:,}", f"{r['cpu_s']:.1f}", f"{r['windows_per_cpu_s']:,.0f}",
-                 f"{r['peak_mb']:.0f}", f"{r['wall_s']:.1f}"]
+                 f"{r['peak_mb']:.0f}", "-" if r["wall_s"] != r["wall_s"] else f"{r['wall_s']:.1f}"]
         if before:
             o = old.get(r["stage"])
             cells += ["-", "-", "-"] if o is None else [f"{o['cpu_s']:.1f}", f"{o['cpu_s'] / max(r['cpu_s'], 1e-9):.2f}x less",
                                                         f"{o['peak_mb']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
-    tot = f"| total | | {doc['total_cpu_s']:.1f} | | | |"
-    if before:
-        tot += f" {before['total_cpu_s']:.1f} | {before['total_cpu_s'] / max(doc['total_cpu_s'], 1e-9):.2f}x less | |"
-    lines += [tot, ""]
+    def pipeline_cpu(d: dict) -> float:  # pretrain + finetune + cross on the first target: the issue's pipeline
+        return sum(r["cpu_s"] for r in d["rows"] if r["stage"] in ("pretrain", "finetune", f"cross {d['targets'][0]}"))
+
+    for name, fn in ((f"pipeline (pretrain, finetune, cross {doc['targets'][0]})", pipeline_cpu),
+                     ("all stages above", lambda d: d["total_cpu_s"])):
+        tot = f"| **{name}** | | **{fn(doc):.1f}** | | | |"
+        if before:
+            tot += f" **{fn(before):.1f}** | **{fn(before) / max(fn(doc), 1e-9):.2f}x less** | |"
+        lines.append(tot)
+    lines.append("")
     f1 = ", ".join(f"{doc['dataset']} -> {t} {100 * v:.1f}" for t, v in doc["macro_f1"].items())
-    if before:
+    if before and before["macro_f1"]:
         f1 += " (" + before["label"] + ": " + ", ".join(f"{100 * v:.1f}" for v in before["macro_f1"].values()) + ")"
     lines += [f"Macro-F1: {f1}", ""]
     return "\n".join(lines)

@@ -19,7 +19,8 @@ from crosshar.errors import CrossharError
 from crosshar.export import FP32_TOL, ExportCheckError, export_model, export_onnx, physical_windows, source_windows
 from crosshar.models import classifier
 from crosshar.models.heads import list_heads
-from crosshar.runtime.model import read_sidecar, sha256_file
+from crosshar.runtime.model import OnnxModel, read_sidecar, sha256_file
+from crosshar.runtime.session import SESSION_CONFIG, ort_session
 
 CHANNELS = ["acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"]
 CLASSES = ["walking", "upstairs", "downstairs", "sitting&standing"]
@@ -141,7 +142,7 @@ def test_bad_arguments_are_clear_errors(tmp_path):
         export_onnx(tmp_path / "missing.pt", tmp_path / "m.onnx")
 
 
-@pytest.mark.parametrize("mode", ["static", "dynamic"])
+@pytest.mark.parametrize("mode", ["weights", "static", "dynamic"])
 def test_int8_is_smaller_and_agrees_with_float(tmp_path, trained, mode):
     model, meta, calib = trained
     Xv, yv = synthetic_activities(128, 1)
@@ -154,7 +155,7 @@ def test_int8_is_smaller_and_agrees_with_float(tmp_path, trained, mode):
     assert rep["fp32"]["metrics"]["macro_f1"] > 0.7  # the model learned something worth quantising
     assert abs(q["metrics"]["macro_f1"] - rep["fp32"]["metrics"]["macro_f1"]) <= 0.05
     # the int8 file runs on its own and its sidecar says how it was made
-    p = ort.InferenceSession(q["path"], providers=["CPUExecutionProvider"]).run(["probs"], {"window": Xv[:5]})[0]
+    p = ort_session(q["path"], quantization=mode).run(["probs"], {"window": Xv[:5]})[0]
     assert p.shape == (5, 4) and np.isfinite(p).all()
     side = read_sidecar(q["path"])
     assert side["precision"] == "int8" and side["quantization"]["mode"] == mode
@@ -162,9 +163,55 @@ def test_int8_is_smaller_and_agrees_with_float(tmp_path, trained, mode):
         assert side["quantization"]["calibration"]["windows"].startswith("given")
 
 
+def test_weight_only_int8_keeps_float_activations_and_float_outputs(tmp_path, trained):
+    """int8 weights, no quantised activation: the outputs stay close to fp32 and the runtime, told
+    by the sidecar, folds the weights back to float when it loads the model."""
+    import onnx
+
+    model, meta, calib = trained
+    Xv, _ = synthetic_activities(64, 2)
+    rep = export_model(model, meta, tmp_path / "m.onnx", int8=True, int8_mode="weights", calib_windows=calib)
+    q = rep["int8"]
+    g = onnx.load(q["path"]).graph
+    inits = {i.name: i for i in g.initializer}
+    dq = [n for n in g.node if n.op_type == "DequantizeLinear"]
+    assert dq and not [n for n in g.node if n.op_type == "QuantizeLinear"]
+    assert all(n.input[0] in inits and inits[n.input[0]].data_type == onnx.TensorProto.INT8 for n in dq)
+    fp32 = OnnxModel(rep["fp32"]["path"]).predict(Xv)
+    m = OnnxModel(q["path"])
+    assert m.quantization == "weights" and read_sidecar(q["path"])["quantization"]["activations"] == "float32"
+    p = m.predict(Xv)
+    assert np.abs(p - fp32).max() < 0.02 and (p.argmax(1) == fp32.argmax(1)).mean() >= 0.95
+    assert q["max_abs_diff_vs_fp32"] < 0.02  # the export's own check agrees
+
+
+def test_the_session_helper_folds_weight_only_dequantisation(tmp_path, trained):
+    """With the sidecar's mode, onnxruntime runs the float graph (no DequantizeLinear, no integer
+    MatMul); without it, it would keep quantised kernels (the slower path on x86 without VNNI)."""
+    import onnx
+
+    model, meta, calib = trained
+    q = export_model(model, meta, tmp_path / "m.onnx", int8=True, calib_windows=calib)["int8"]
+    assert q["mode"] == "weights"  # the default
+
+    def optimised_ops(quantization):
+        import onnxruntime
+
+        opt = tmp_path / f"opt-{quantization}.onnx"
+        so = onnxruntime.SessionOptions()
+        so.optimized_model_filepath = str(opt)
+        for k, v in SESSION_CONFIG.get(quantization or "", {}).items():
+            so.add_session_config_entry(k, v)
+        onnxruntime.InferenceSession(q["path"], so, providers=["CPUExecutionProvider"])
+        return {n.op_type for n in onnx.load(str(opt)).graph.node}
+
+    assert not {"DequantizeLinear", "MatMulNBits", "MatMulInteger"} & optimised_ops("weights")
+    assert {"DequantizeLinear", "MatMulNBits"} & optimised_ops(None)
+
+
 def test_recurrent_heads_fall_back_to_dynamic_int8(tmp_path):
     meta = make_meta("gru", SMALL_ENCODER)
-    rep = export_model(classifier.build(meta), meta, tmp_path / "g.onnx", int8=True)
+    rep = export_model(classifier.build(meta), meta, tmp_path / "g.onnx", int8=True, int8_mode="static")
     assert rep["int8"]["mode"] == "dynamic" and "GRU" in rep["int8"]["reason"]
 
 
@@ -178,12 +225,17 @@ def _app() -> typer.Typer:
 def test_export_command(tmp_path):
     meta = make_meta("linear", None)
     classifier.save(tmp_path / "run" / "best.pt", classifier.build(meta), meta)
-    res = CliRunner().invoke(_app(), ["export", "--run", str(tmp_path / "run"), "--int8", "--random-windows",
+    res = CliRunner().invoke(_app(), ["export", "--run", str(tmp_path / "run"), "--random-windows",
                                       "--report", str(tmp_path / "report.json")])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "run" / "model.onnx").is_file() and (tmp_path / "run" / "model.int8.onnx").is_file()
     assert "int8" in res.output and "random" in res.output
-    assert json.loads((tmp_path / "report.json").read_text())["int8"]["mode"] == "static"
+    assert json.loads((tmp_path / "report.json").read_text())["int8"]["mode"] == "weights"  # the default
+    res = CliRunner().invoke(_app(), ["export", "--run", str(tmp_path / "run"), "--random-windows", "--no-int8",
+                                      "--int8-mode", "static", "--out", str(tmp_path / "f.onnx")])
+    assert res.exit_code == 0 and not (tmp_path / "f.int8.onnx").exists()
+    res = CliRunner().invoke(_app(), ["export", "--run", str(tmp_path / "run"), "--int8-mode", "nope"])
+    assert res.exit_code == 2 and "weights, static, dynamic" in res.output
 
 
 def test_export_command_errors_are_one_line(tmp_path):

@@ -16,7 +16,7 @@ from crosshar.config import WindowConfig
 from crosshar.errors import CrossharError
 from crosshar.export.checks import check_windows, metrics, ort_probabilities, physical_windows
 from crosshar.export.graph_surgery import fold_static_dims
-from crosshar.export.quantize import export_int8
+from crosshar.export.quantize import INT8_MODES, export_int8
 from crosshar.export.sidecar import sidecar
 from crosshar.inference import in_batches
 from crosshar.models import classifier
@@ -71,7 +71,7 @@ def export_onnx(
     calib_windows: np.ndarray | None = None,
     opset: int = 17,
     *,
-    int8_mode: str = "static",
+    int8_mode: str = INT8_MODES[0],
     windows: np.ndarray | None = None,
     labels: np.ndarray | None = None,
     windows_source: str = "given",
@@ -93,7 +93,7 @@ def export_model(
     calib_windows: np.ndarray | None = None,
     opset: int = 17,
     *,
-    int8_mode: str = "static",
+    int8_mode: str = INT8_MODES[0],
     windows: np.ndarray | None = None,
     labels: np.ndarray | None = None,
     windows_source: str = "given",
@@ -110,7 +110,8 @@ def export_model(
         calib_windows: (N, T, C) windows of the source training subjects to calibrate int8
             activations; None = random physical-looking windows (the report says so).
         opset: ONNX opset.
-        int8_mode: "static" (calibrated QDQ; recurrent graphs fall back to dynamic) or "dynamic".
+        int8_mode: "weights" (int8 weights, float activations: the smallest file at float speed),
+            "static" (calibrated QDQ; recurrent graphs fall back to dynamic) or "dynamic".
         windows: (N, T, C) windows to compare ONNX with PyTorch (ideally the source validation
             windows); None = 64 random physical-looking windows.
         labels: (N,) class indices (into meta["classes"], -1 = ignore) of `windows`: adds accuracy
@@ -129,8 +130,8 @@ def export_model(
     out_path = Path(out_path)
     if out_path.suffix != ".onnx":
         raise CrossharError(f"the output must end in .onnx, got {out_path}")
-    if int8_mode not in ("static", "dynamic"):
-        raise CrossharError(f"int8 mode must be 'static' or 'dynamic', got {int8_mode!r}")
+    if int8_mode not in INT8_MODES:
+        raise CrossharError(f"int8 mode must be one of {', '.join(INT8_MODES)}, got {int8_mode!r}")
     w = WindowConfig.from_dict(meta["window"])
     windows = check_windows(windows, w, "check windows")
     win_src = windows_source

@@ -1,9 +1,12 @@
-"""Rewrites of the exported ONNX graph: folding what the fixed window length makes constant, and
-un-sharing Gemm weights that onnxruntime's dynamic quantiser would break."""
+"""Rewrites of the exported ONNX graph: folding what the fixed window length makes constant,
+un-sharing Gemm weights that onnxruntime's dynamic quantiser would break, and dropping the
+activations' quantise/dequantise pairs of a weight-only int8 model."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from crosshar.errors import CrossharError
 
 import numpy as np
 
@@ -80,3 +83,32 @@ def unshare_gemm_weights(path: Path) -> int:
     if k:
         onnx.save(model, str(path))
     return k
+
+
+def drop_activation_qdq(path: Path) -> int:
+    """Remove QuantizeLinear -> DequantizeLinear pairs on activations, keeping the weights' DequantizeLinear.
+
+    Returns the number of pairs removed. A weight's DequantizeLinear reads an int8 initializer; an
+    activation's reads the output of a QuantizeLinear, whose consumers are rewired to its float input.
+    """
+    import onnx
+
+    model = onnx.load(str(path))
+    g = model.graph
+    inits = {i.name for i in g.initializer}
+    q_in = {n.output[0]: n.input[0] for n in g.node if n.op_type == "QuantizeLinear" and n.input[0] not in inits}
+    dq_in = {n.output[0]: q_in[n.input[0]] for n in g.node if n.op_type == "DequantizeLinear" and n.input[0] in q_in}
+    if any(o.name in dq_in for o in g.output):
+        raise CrossharError(f"{path}: a graph output is quantised; cannot make the model weight-only")
+    nodes = [n for n in g.node if not (n.op_type == "QuantizeLinear" and n.output[0] in q_in)
+             and not (n.op_type == "DequantizeLinear" and n.output[0] in dq_in)]
+    for n in nodes:
+        for j, name in enumerate(n.input):
+            n.input[j] = dq_in.get(name, name)
+    used = {i for n in nodes for i in n.input}
+    live = [i for i in g.initializer if i.name in used]  # the activations' scales and zero points go
+    del g.node[:], g.initializer[:]
+    g.node.extend(nodes)
+    g.initializer.extend(live)
+    onnx.save(model, str(path))
+    return len(dq_in)

@@ -21,6 +21,7 @@ _EXPORTS = {
     "read_sidecar": "crosshar.runtime.sidecar",
     "sidecar_path": "crosshar.runtime.sidecar",
     "StreamResampler": "crosshar.runtime.resample",
+    "ort_session": "crosshar.runtime.session",
 }
 
 __all__ = sorted(_EXPORTS)

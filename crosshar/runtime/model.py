@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from crosshar.errors import DataError
-from crosshar.runtime.session import ort_session
+from crosshar.runtime.session import ort_session, quantization_mode
 from crosshar.runtime.sidecar import SIDECAR_FORMAT, check_graph, read_sidecar, sha256_file, sidecar_path
 
 __all__ = ["OnnxModel", "SIDECAR_FORMAT", "read_sidecar", "sha256_file", "sidecar_path"]
@@ -29,8 +29,9 @@ class OnnxModel:
     def __init__(self, model_path: str | Path, threads: int | None = None):
         self.path = Path(model_path)
         self.meta = read_sidecar(self.path)
+        self.quantization = quantization_mode(self.meta)
         try:
-            self.session = ort_session(self.path, threads)
+            self.session = ort_session(self.path, threads, self.quantization)
         except Exception as e:  # noqa: BLE001  (onnxruntime raises its own exception types)
             raise DataError(f"onnxruntime cannot load the model ({str(e).strip().splitlines()[0] if str(e).strip() else e})",
                             self.path) from None

@@ -1,18 +1,38 @@
-"""The one home for onnxruntime sessions: the runtime, the export checks and `crosshar bench` all
-open models here (numpy + onnxruntime only: the runtime deploys without torch)."""
+"""The one home for onnxruntime sessions: runtime, export checks and `crosshar bench` all open models here.
+
+A model's quantisation (recorded in its sidecar by `crosshar export`) can need session settings:
+a weight-only int8 model ("weights": int8 weights behind DequantizeLinear, float activations) asks
+onnxruntime not to apply its QDQ rewrites (`session.disable_quant_qdq`), so that the constant
+DequantizeLinear nodes are folded into float weights when the session loads: the file keeps int8
+weights, the running graph is the float graph. Without it, onnxruntime turns each
+DequantizeLinear -> MatMul into an 8-bit MatMulNBits kernel, which is slower on x86 CPUs without
+VNNI (see results/bench.md). numpy + onnxruntime only (the runtime deploys without torch).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+# session config entries per quantisation mode (the sidecar's quantization.mode)
+SESSION_CONFIG: dict[str, dict[str, str]] = {"weights": {"session.disable_quant_qdq": "1"}}
 
 
-def ort_session(path: str | Path, threads: int | None = 1):
+def quantization_mode(meta: dict[str, Any] | None) -> str | None:
+    """The quantisation mode a sidecar records (None for a float model or no sidecar)."""
+    q = (meta or {}).get("quantization")
+    return q.get("mode") if isinstance(q, dict) else None
+
+
+def ort_session(path: str | Path, threads: int | None = 1, quantization: str | None = None):
     """An onnxruntime CPU session for an exported model.
 
     Args:
         path: the .onnx file.
         threads: intra-op threads (one inter-op thread); None = onnxruntime's default (all cores).
             One thread by default: predictable latency and polite on shared CPUs.
+        quantization: the model's quantisation mode (`quantization_mode(sidecar)`), which selects
+            the session settings it needs (SESSION_CONFIG).
     """
     import onnxruntime as ort
 
@@ -22,7 +42,9 @@ def ort_session(path: str | Path, threads: int | None = 1):
         so.inter_op_num_threads = 1
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.log_severity_level = 3
+    for key, value in SESSION_CONFIG.get(quantization or "", {}).items():
+        so.add_session_config_entry(key, value)
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
-__all__ = ["ort_session"]
+__all__ = ["ort_session", "quantization_mode", "SESSION_CONFIG"]

@@ -43,25 +43,42 @@ def _check_data(meta: dict[str, Any], data_dir: Path | None, run: Path, random_w
 
 def _target_table(meta: dict[str, Any], target: str, data_dir: Path | None, models: list[tuple[str, str]]) -> dict:
     """Accuracy and macro-F1 of the exported models on an unseen target (same label mapping as `crosshar cross`)."""
-    from crosshar.config import WindowConfig
-    from crosshar.data.store import prepare
-    from crosshar import guard
     from crosshar.inference import score
     from crosshar.export import ort_probabilities, ort_session
+    from crosshar.runtime.session import quantization_mode
+    from crosshar.runtime.sidecar import read_sidecar
 
-    guard.check_names(list(meta["source"]), target)
-    tws = prepare(target, data_dir, WindowConfig.from_dict(meta["window"]))
+    tws = _target_windows(meta, target, data_dir)
     t = Table(title=f"on the unseen target {target} ({len(tws):,} windows)", title_justify="left")
     for col in ("model", "accuracy", "macro-F1"):
         t.add_column(col, justify="left" if col == "model" else "right")
     out = {}
     for name, path in models:
-        sess = ort_session(path)
+        sess = ort_session(path, quantization=quantization_mode(read_sidecar(path)))
         rep, *_ = score(None, meta, tws, logits_fn=lambda X, s=sess: ort_probabilities(s, X))
         out[name] = {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"], "classes": rep["classes"]}
         t.add_row(name, _pct(rep["accuracy"]), _pct(rep["macro_f1"]))
     console.print(t)
     return out
+
+
+def _target_windows(meta: dict[str, Any], target: str, data_dir: Path | None):
+    """Every window of an unseen target (never one of the model's sources), as `crosshar cross` reads it."""
+    from crosshar.config import WindowConfig
+    from crosshar.data.store import prepare
+    from crosshar import guard
+
+    guard.check_names(list(meta["source"]), target)
+    return prepare(target, data_dir, WindowConfig.from_dict(meta["window"]))
+
+
+def _target_scorer(meta: dict[str, Any], target: str, data_dir: Path | None):
+    """probability function -> macro-F1 on every window of an unseen target (as `crosshar cross` scores)."""
+    from crosshar.inference import score
+
+    tws = _target_windows(meta, target, data_dir)
+    console.print(f"scoring every model on the unseen target {target} ({len(tws):,} windows)", highlight=False)
+    return lambda probs: score(None, meta, tws, logits_fn=probs)[0]["macro_f1"]
 
 
 def _pct(v: float | None) -> str:
@@ -72,8 +89,8 @@ def _pct(v: float | None) -> str:
 def export_cmd(
     run: Annotated[Optional[Path], typer.Option("--run", help="Finetuned checkpoint (best.pt) or its run folder; default: the latest finetune run.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output .onnx file (default: model.onnx in the run folder). The sidecar is written next to it as .json.")] = None,
-    int8: Annotated[bool, typer.Option("--int8", help="Also write an int8 model <out>.int8.onnx, calibrated on source training windows.")] = False,
-    int8_mode: Annotated[str, typer.Option("--int8-mode", help="'static' (calibrated QDQ; recurrent heads fall back to dynamic) or 'dynamic'.")] = "static",
+    int8: Annotated[bool, typer.Option("--int8/--no-int8", help="Also write an int8 model <out>.int8.onnx (the one to deploy when it is as fast as fp32).")] = True,
+    int8_mode: Annotated[str, typer.Option("--int8-mode", help="'weights' (int8 weights, float activations: smallest, float speed), 'static' (calibrated QDQ; recurrent heads fall back to dynamic) or 'dynamic'.")] = "weights",
     data_dir: DataDir = None,
     random_windows: Annotated[bool, typer.Option("--random-windows", help="Check on random physical-looking windows instead of the source validation windows.")] = False,
     max_windows: Annotated[int, typer.Option("--max-windows", help="Most validation windows used for the checks.")] = 512,
@@ -129,23 +146,33 @@ def export_cmd(
 
 
 def _faster_of(meta: dict[str, Any], f: dict[str, Any], q: dict[str, Any]) -> dict[str, Any]:
-    """Time fp32 and int8 here (one thread, CPU time) and say which one to deploy: int8 only if it pays."""
+    """Time fp32 and int8 here (one thread, CPU time) and say which one to deploy: int8 only if it pays.
+
+    A weight-only int8 model runs the float graph once loaded, so it pays by size unless it measures
+    clearly slower (SAME_SPEED) than fp32.
+    """
     from crosshar.tools.bench import ort_latency_ms
     from crosshar.config import WindowConfig
     from crosshar.export import physical_windows
 
     w = WindowConfig.from_dict(meta["window"])
     x1 = physical_windows(1, w.window, w.n_channels, w.rate_hz, seed=3)
-    f["latency_ms"], q["latency_ms"] = ort_latency_ms(f["path"], x1), ort_latency_ms(q["path"], x1)
-    if q["latency_ms"] >= f["latency_ms"]:
+    f["latency_ms"] = ort_latency_ms(f["path"], x1)
+    q["latency_ms"] = ort_latency_ms(q["path"], x1, quantization=q["mode"])
+    slack = SAME_SPEED if q["mode"] == "weights" else 1.0
+    if q["latency_ms"] >= slack * f["latency_ms"]:
         console.print(f"[yellow]int8 does not pay on this CPU[/]: {q['latency_ms']:.2f} ms per window against "
                       f"{f['latency_ms']:.2f} ms for fp32 (batch 1, one thread, CPU time); deploy the fp32 model "
                       f"(int8 only saves size: {q['size_bytes'] / 1e3:.0f} kB vs {f['size_bytes'] / 1e3:.0f} kB)",
                       highlight=False, soft_wrap=True)
         return f
-    console.print(f"int8 is {f['latency_ms'] / q['latency_ms']:.2f}x faster than fp32 here "
-                  f"({q['latency_ms']:.2f} vs {f['latency_ms']:.2f} ms per window, one thread)", highlight=False)
+    console.print(f"deploy int8 ({q['mode']}): {q['size_bytes'] / 1e3:.0f} kB vs {f['size_bytes'] / 1e3:.0f} kB, "
+                  f"{q['latency_ms']:.2f} vs {f['latency_ms']:.2f} ms per window for fp32 (one thread, CPU time)",
+                  highlight=False, soft_wrap=True)
     return q
+
+
+SAME_SPEED = 1.15  # a weight-only int8 model within 15 % of fp32's latency counts as equally fast (timing noise)
 
 
 @friendly
@@ -159,32 +186,37 @@ def bench_cmd(
     batch: Annotated[int, typer.Option("--batch", min=1, help="Batch size of the throughput measurement.")] = 64,
     memory: Annotated[bool, typer.Option("--memory/--no-memory", help="Measure peak RSS of the runtime in a fresh process per ONNX model.")] = True,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the results: FILE.json, FILE.md, or a stem for both.")] = None,
+    target: Annotated[Optional[str], typer.Option("--target", "-td", help="With --run: macro-F1 of every model on every window of this unseen target dataset.")] = None,
 ) -> None:
     """Size, single-thread latency, throughput and memory: PyTorch eager vs ONNX fp32 vs ONNX int8."""
     from crosshar.tools import bench
     from crosshar.config import load
     from crosshar.models import classifier
 
-    windows = labels = calib = None
+    windows = labels = calib = target_f1 = None
+    if target is not None and run is None:
+        raise CrossharError("--target needs --run (a finetuned model to score on the target)")
     if run is not None:
         _, meta = classifier.load(run)
         data = _check_data(meta, data_dir, run, False, 512)
         if data is not None:
             windows, labels, calib = data["windows"], data["labels"], data["calib"]
+        if target is not None:
+            target_f1 = _target_scorer(meta, target, data_dir)
     enc = load("encoder", encoder_config)
     with console.status("benchmarking...") as status:
         rows = bench.run_bench(head or None, encoder=enc, raw=raw, run=run, windows=windows, labels=labels,
-                               calib_windows=calib, repeats=repeats, batch=batch, memory=memory,
+                               calib_windows=calib, target_f1=target_f1, repeats=repeats, batch=batch, memory=memory,
                                log=lambda s: status.update(s))
     t = Table(title=f"one thread: latency per window at batch 1 (median), throughput at batch {batch}, "
                     "peak RSS of a fresh numpy + onnxruntime process", title_justify="left")
-    for col in ("head", "encoder", "backend", "kB", "ms b1", "speed-up", "win/s", "RSS MB", "F1"):
+    for col in ("head", "encoder", "backend", "kB", "ms b1", "speed-up", "win/s", "RSS MB", "F1", "target F1"):
         left = col in ("head", "encoder", "backend")
         t.add_column(col, justify="left" if left else "right", no_wrap=left)
     for r in rows:
         c = bench.row_cells(r)
         backend = {"pytorch": "torch", "onnx-fp32": "fp32"}.get(r["backend"], f"int8 {r.get('quantization', '')}")
-        t.add_row(c[0], c[1], backend, c[3], c[4], c[5], c[6], c[7], c[9])
+        t.add_row(c[0], c[1], backend, c[3], c[4], c[5], c[6], c[7], c[9], c[10])
     console.print(t)
     targets = bench.check_targets(rows, None if run is None else rows[0]["head"])
     if not targets:
@@ -193,17 +225,21 @@ def bench_cmd(
     else:
         judged = rows[0]["head"] if run is not None else "default encoder + default head"
         tt = Table(title=f"deployment targets ({judged})", title_justify="left")
-        for col in ("target", "value", "met"):
+        for col in ("model", "target", "value", "met"):
             tt.add_column(col)
         for x in targets:
             mark = {True: "[green]yes[/]", False: "[red]no[/]", None: "n/a"}[x["ok"]]
-            tt.add_row(x["target"], x["value"], mark)
+            tt.add_row(x["model"], x["target"], x["value"], mark)
         console.print(tt)
     env = bench.environment()
     console.print(f"{env['processor']}, Python {env['python']}, torch {env['torch']}, onnxruntime {env['onnxruntime']}",
                   highlight=False)
     if out is not None:
-        for p in bench.write_results(out, rows, targets):
+        import shlex
+        import sys
+
+        command = "crosshar bench " + shlex.join(sys.argv[2:]) if sys.argv[1:2] == ["bench"] else None
+        for p in bench.write_results(out, rows, targets, command):
             console.print(f"wrote {p}", highlight=False)
 
 

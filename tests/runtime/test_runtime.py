@@ -16,7 +16,7 @@ import torch
 from crosshar.config import EncoderConfig, WindowConfig
 from crosshar.data.windows import resample
 from crosshar.errors import DataError
-from crosshar.export import export_model
+from crosshar.export import export_int8, export_model
 from crosshar.models import classifier
 from crosshar.runtime.cli import main
 from crosshar.runtime.recognizer import Activity, Notice, Recognizer, RunningZScore, Smoother
@@ -41,14 +41,16 @@ def activity_windows(n: int, seed: int) -> np.ndarray:
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     """(torch model, exported .onnx path) of a small random classifier at 20 Hz, windows of 120."""
-    meta = {"window": WindowConfig().to_dict(), "channels": CHANNELS, "classes": CLASSES, "label_space": "crosshar4",
-            "encoder": EncoderConfig(n_layers=1, d_model=24, d_ff=48, n_heads=2).to_dict(), "head": "linear",
-            "head_cfg": {}, "scaling": "physical", "source": ["uci"], "metrics": {}}
     torch.manual_seed(0)
-    m = classifier.build(meta).eval()
+    m = classifier.build(META).eval()
     path = tmp_path_factory.mktemp("model") / "har.onnx"
-    export_model(m, meta, path)
+    export_model(m, META, path)
     return m, path
+
+
+META = {"window": WindowConfig().to_dict(), "channels": CHANNELS, "classes": CLASSES, "label_space": "crosshar4",
+        "encoder": EncoderConfig(n_layers=1, d_model=24, d_ff=48, n_heads=2).to_dict(), "head": "linear",
+        "head_cfg": {}, "scaling": "physical", "source": ["uci"], "metrics": {}}
 
 
 def write_csv(path: Path, t: np.ndarray, X: np.ndarray, header: bool = True, extra: dict[int, str] | None = None) -> Path:
@@ -237,8 +239,11 @@ def test_library_strict_mode_and_notices(model):
         strict.feed(0.0, [1.0, 2.0])
 
 
-def test_runtime_imports_and_runs_without_torch(model):
+@pytest.mark.parametrize("precision", ["fp32", "int8 weights"])
+def test_runtime_imports_and_runs_without_torch(model, tmp_path, precision):
     _, path = model
+    if precision != "fp32":  # the default int8 export: its sidecar tells the runtime how to open it
+        path = Path(export_int8(path, tmp_path / "har.int8.onnx", META, mode="weights")["path"])
     code = f"""
 import sys
 sys.modules["torch"] = None  # any `import torch` now fails
