@@ -18,12 +18,13 @@ import numpy as np
 import torch
 
 from crosshar import config as C
-from crosshar.complexity import count_params, latency_ms, macs_per_window
+from crosshar.tools.complexity import count_params, latency_ms, macs_per_window
 from crosshar.config import WindowConfig
 from crosshar.data.labels import LabelSpace
-from crosshar.data.splits import UCI_HAR_TEST_SUBJECTS
+from crosshar.data.readers.uci import TEST_SUBJECTS as UCI_HAR_TEST_SUBJECTS
 from crosshar.data.store import prepare
-from crosshar.finetune.run import FinetuneJob, evaluate, run
+from crosshar.inference import evaluate
+from crosshar.train.finetune import FinetuneJob, run
 from crosshar.models import classifier as clf
 from crosshar.models.heads import create_head, list_heads
 

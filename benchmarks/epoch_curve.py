@@ -19,13 +19,13 @@ import torch
 
 from crosshar import config as C
 from crosshar.data.store import prepare
-from crosshar.evaluate.run import score
-from crosshar.finetune.run import FinetuneJob
-from crosshar.finetune.run import run as finetune
-from crosshar.finetune.setup import source_classes
+from crosshar.inference import score
+from crosshar.train.finetune import FinetuneJob
+from crosshar.train.finetune import run as finetune
+from crosshar.train.finetune import source_classes
 from crosshar.models import classifier as clf
-from crosshar.pretrain.run import PretrainJob
-from crosshar.pretrain.run import run as pretrain
+from crosshar.train.pretrain import PretrainJob
+from crosshar.train.pretrain import run as pretrain
 
 
 def one(source: str, targets: list[str], epochs: int, seed: int, full: bool, root: Path) -> dict:

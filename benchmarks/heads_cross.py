@@ -19,9 +19,9 @@ import torch
 
 from crosshar import config as C
 from crosshar.data.store import prepare
-from crosshar.evaluate.run import score
-from crosshar.finetune.run import FinetuneJob, run
-from crosshar.finetune.setup import default_window, source_classes
+from crosshar.inference import score
+from crosshar.train.finetune import FinetuneJob, run
+from crosshar.train.finetune import default_window, source_classes
 from crosshar.models import classifier as clf
 from crosshar.models.heads import list_heads
 
@@ -39,7 +39,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     src = (args.dataset,)
-    w = default_window(args.encoder, src, None)
+    w = default_window(args.encoder)
     classes = source_classes("crosshar4", src, w, None)
     targets = args.targets.split(",")
     rows = []

@@ -19,7 +19,7 @@ import numpy as np
 
 from crosshar.config import WindowConfig
 from crosshar.data.store import prepare
-from crosshar.evaluate.run import score
+from crosshar.inference import score
 from crosshar.models import classifier as clf
 
 

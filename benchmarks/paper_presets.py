@@ -31,9 +31,10 @@ import torch
 from anchors_uci import WINDOW, standard_split  # the same protocol (benchmarks/ is on sys.path)
 from crosshar import config as C
 from crosshar import paths
-from crosshar.complexity import count_params, macs_per_window
-from crosshar.data.store import atomic_write_json
-from crosshar.finetune.run import FinetuneJob, evaluate, run
+from crosshar.tools.complexity import count_params, macs_per_window
+from crosshar.atomic import atomic_write_json
+from crosshar.inference import evaluate
+from crosshar.train.finetune import FinetuneJob, run
 from crosshar.models import classifier as clf
 from crosshar.models.heads import create_head
 

@@ -16,7 +16,7 @@ import time
 import torch
 
 from crosshar import config as C
-from crosshar.pretrain.run import PretrainJob, run
+from crosshar.train.pretrain import PretrainJob, run
 
 
 def main() -> None:

@@ -438,8 +438,27 @@ def tstcc_views(x: Tensor, g: torch.Generator, scale_mean: float = 2.0, scale_st
 # composition
 # ---------------------------------------------------------------------------------------------
 
+def enabled_steps(cfg: AugmentConfig, gyro: bool = True) -> list[tuple[str, tuple]]:
+    """(registered augmentation, its arguments after (x, g)) for every operation `cfg` enables, in
+    physical order; a zero disables an operation, and without gyro its gyro-only parts."""
+    steps = [
+        ("time_warp", cfg.cadence > 0, (cfg.cadence,)),
+        ("body_amplitude", cfg.body_amplitude > 0, (cfg.body_amplitude,)),
+        ("rotate", cfg.rotation_p > 0, (cfg.rotation_p,)),
+        ("permute_axes", cfg.axis_permute_p > 0, (cfg.axis_permute_p,)),
+        ("mirror", cfg.mirror_p > 0, (cfg.mirror_p,)),
+        ("yaw", cfg.yaw_deg > 0, (cfg.yaw_deg,)),
+        ("tilt", cfg.tilt_deg > 0, (cfg.tilt_deg,)),
+        ("gain_bias", cfg.gain_std > 0 or cfg.bias_acc > 0 or (gyro and cfg.bias_gyro > 0),
+         (cfg.gain_std, cfg.bias_acc, cfg.bias_gyro)),
+        ("noise", cfg.noise_acc > 0 or (gyro and cfg.noise_gyro > 0), (cfg.noise_acc, cfg.noise_gyro)),
+    ]
+    return [(name, args) for name, on, args in steps if on]
+
+
 class Augmenter:
-    """All enabled augmentations of an AugmentConfig, composed in physical order.
+    """All enabled augmentations of an AugmentConfig, composed in physical order, each called
+    through the augmentation registry (`enabled_steps`).
 
     Order: time warp and body-position amplitude (the motion itself), device orientation and side of the
     body (rotation, axis permutation, mirror, heading, tilt),
@@ -461,32 +480,15 @@ class Augmenter:
             raise ValueError(f"n_channels must be 3 or 6, got {n_channels}")
         self.cfg = cfg
         self.n_channels = n_channels
+        self.steps = enabled_steps(cfg, gyro=n_channels == 6)
 
     def __call__(self, x: Tensor, g: torch.Generator) -> Tensor:
         """x: (B, T, C) physical units -> (B, T, C) augmented, same dtype and device."""
         _check_window(x)
         if x.shape[-1] != self.n_channels:
             raise ValueError(f"Augmenter built for {self.n_channels} channels, got {x.shape[-1]}")
-        cfg = self.cfg
-        gyro = self.n_channels == 6
-        if cfg.cadence > 0:
-            x = time_warp(x, g, cfg.cadence)
-        if cfg.body_amplitude > 0:
-            x = body_amplitude(x, g, cfg.body_amplitude)
-        if cfg.rotation_p > 0:
-            x = rotate(x, g, cfg.rotation_p)
-        if cfg.axis_permute_p > 0:
-            x = permute_axes(x, g, cfg.axis_permute_p)
-        if cfg.mirror_p > 0:
-            x = mirror(x, g, cfg.mirror_p)
-        if cfg.yaw_deg > 0:
-            x = yaw(x, g, cfg.yaw_deg)
-        if cfg.tilt_deg > 0:
-            x = tilt(x, g, cfg.tilt_deg)
-        if cfg.gain_std > 0 or cfg.bias_acc > 0 or (gyro and cfg.bias_gyro > 0):
-            x = gain_bias(x, g, cfg.gain_std, cfg.bias_acc, cfg.bias_gyro)
-        if cfg.noise_acc > 0 or (gyro and cfg.noise_gyro > 0):
-            x = noise(x, g, cfg.noise_acc, cfg.noise_gyro)
+        for name, args in self.steps:
+            x = AUGMENTATIONS.get(name)(x, g, *args)
         return x
 
     def two_views(self, x: Tensor, g: torch.Generator, kind: str = "physical") -> tuple[Tensor, Tensor]:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from crosshar.data.store import atomic_write_bytes, atomic_write_json
+from crosshar.atomic import atomic_write_bytes, atomic_write_json
 from crosshar.errors import CrossharError
 
 

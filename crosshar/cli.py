@@ -31,7 +31,7 @@ def main(
 
 
 def _register() -> None:
-    from crosshar.cli_export import bench_cmd, export_cmd
+    from crosshar.tools.cli import bench_cmd, export_cmd
     from crosshar.data.cli import app as data_app
     from crosshar.evaluate.cli import cross_cmd, matrix_cmd
     from crosshar.finetune.cli import finetune_cmd

@@ -14,7 +14,7 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 from crosshar.errors import ConfigError
 
@@ -62,6 +62,12 @@ class _Config:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_saved(cls, d: dict[str, Any], source: str = "<checkpoint>") -> Self:
+        """A config as written next to an older checkpoint: fields since removed (`REMOVED`) are
+        dropped, anything else unknown is still an error."""
+        return cls.from_dict({k: v for k, v in d.items() if k not in getattr(cls, "REMOVED", ())}, source)
 
 
 def _check(cond: bool, msg: str) -> None:
@@ -140,6 +146,8 @@ class AugmentConfig(_Config):
 class PretrainConfig(_Config):
     """Hierarchical pretraining: stage 1 masked reconstruction, stage 2 masked + contrastive."""
 
+    REMOVED: ClassVar[tuple[str, ...]] = ("num_workers",)  # in checkpoints written before it went
+
     stage1_epochs: int = 5  # masked reconstruction only
     stage2_epochs: int = 5  # masked reconstruction + NT-Xent
     batch_size: int = 256
@@ -160,7 +168,6 @@ class PretrainConfig(_Config):
     views: str = "physical"  # stage-2 views: "physical" (two augmentations) or "tstcc" (CrossHAR's weak/strong)
     val_fraction: float = 0.2  # fraction of source training subjects held out for validation
     seed: int = 0
-    num_workers: int = 0
 
     def __post_init__(self) -> None:
         _check(self.stage1_epochs >= 0 and self.stage2_epochs >= 0, "epochs must be >= 0")
@@ -240,7 +247,8 @@ def recipe(name: str | None) -> dict[str, dict[str, Any]]:
 
     "default" is the shipped configs as they are; "paper" (`configs/recipes/paper.toml`) is
     CrossHAR as published, reproduced in crosshar's code. Tables: encoder, augment,
-    augment_finetune, pretrain, finetune, head.
+    augment_finetune, pretrain, finetune, head; `head_preset = NAME` takes the head options and
+    the [finetune] table of the recipe's head's preset file (`preset_path`) under the recipe's own.
     """
     if name in (None, "default"):
         return {}
@@ -248,9 +256,17 @@ def recipe(name: str | None) -> dict[str, dict[str, Any]]:
         raise ConfigError(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
     p = config_dir() / "recipes" / f"{name}.toml"
     try:
-        return tomllib.loads(p.read_text())
+        d = tomllib.loads(p.read_text())
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise ConfigError(f"{p}: {e}") from None
+    preset = d.pop("head_preset", None)
+    if preset is not None:  # the head's preset file is the one home of the classifier's recipe
+        head = d.get("finetune", {}).get("head") or FinetuneConfig().head
+        pd = _read_toml(preset_path(head, preset))
+        ft = pd.pop("finetune", {})
+        d["head"] = pd | d.get("head", {})
+        d["finetune"] = ft | d.get("finetune", {})
+    return d
 
 
 def load(kind: str, path: str | Path | None = None, recipe_name: str | None = None, **overrides: Any) -> Any:

@@ -1,4 +1,4 @@
-"""One tiny registry, used for datasets, encoders, heads and augmentations (after timm's)."""
+"""One tiny registry, used for datasets, heads and augmentations (after timm's)."""
 
 from __future__ import annotations
 

@@ -42,10 +42,15 @@ from typing import Callable
 import numpy as np
 
 from crosshar import config as C
-from crosshar.data.store import atomic_write_bytes, prepare
+from crosshar.atomic import atomic_write_bytes
+from crosshar.data.store import prepare
 from crosshar.errors import ConfigError
-from crosshar.evaluate import guard
-from crosshar.evaluate.run import score, target_needs
+from crosshar import guard
+from crosshar.data.sources import target_needs
+from crosshar.inference import embed, load_encoder, score
+from crosshar.models.scaling import InputPipeline
+from crosshar.train import finetune as finetuning
+from crosshar.train import pretrain as pretraining
 from crosshar.models import classifier as clf
 
 
@@ -184,26 +189,21 @@ def _pretrain_key(m: Method) -> str:
 
 
 def pretrain_run(root: Path, sources: tuple[str, ...], m: Method, seed: int, mc: MatrixConfig, window, log) -> Path:
-    from crosshar.pretrain.run import PretrainJob, run
-
     key = _pretrain_key(m)
     d = root / "runs" / f"pretrain-{'+'.join(sources)}-{key}{_window_tag(window)}-s{seed}"
     if _done(d):
         return d
     cfgs = method_configs(m, window)
     n = sum(len(prepare(s, None, window)) for s in sources)
-    job = PretrainJob(sources, window, cfgs["encoder"], cfgs["augment"], pretrain_cfg(m, cfgs["pretrain"], mc, seed, n))
+    job = pretraining.PretrainJob(sources, window, cfgs["encoder"], cfgs["augment"], pretrain_cfg(m, cfgs["pretrain"], mc, seed, n))
     log(f"pretraining {key} on {'+'.join(sources)} (seed {seed})")
-    return run(job, out=d, resume=(d / "last.pt").is_file(), log=lambda *_: None, progress=False, device=mc.device)
+    return pretraining.run(job, out=d, resume=(d / "last.pt").is_file(), log=lambda *_: None, progress=False, device=mc.device)
 
 
 def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, seed: int, mc: MatrixConfig, window,
                  encoder: Path | None, exclude: tuple[str, ...] = (), tag: str = "") -> Path:
     """The method's finetuning run (resumed when finished); `tag` names what else makes it unique
     (crosshar_wide: its pretraining sources)."""
-    from crosshar.finetune.run import FinetuneJob, run
-    from crosshar.finetune.setup import source_classes
-
     cfgs = method_configs(m, window)
     head_name = cfgs["finetune"].head if m.recipe != "default" else head  # a recipe brings its own head
     head_cfg = C.head_config(head_name, recipe_name=m.recipe)
@@ -225,13 +225,13 @@ def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, see
     fcfg = cfgs["finetune"].replace(head=head_name, label_rate=m.label_rate or mc.label_rate, seed=seed,
                                     freeze=not m.full, epochs=epochs,
                                     head_input=m.head_input or cfgs["finetune"].head_input)
-    classes = source_classes(mc.label_space, sources, window, None)
+    classes = finetuning.source_classes(mc.label_space, sources, window, None)
     enc_cfg = cfgs["encoder"]
-    job = FinetuneJob(sources, window, fcfg, cfgs["augment_finetune"], classes, mc.label_space,
+    job = finetuning.FinetuneJob(sources, window, fcfg, cfgs["augment_finetune"], classes, mc.label_space,
                       None if encoder is None else str(encoder), head_cfg,
-                      scaling=enc_cfg.input_scaling, frame=enc_cfg.input_frame, exclude_subjects=exclude,
+                      pipeline=InputPipeline.of_encoder(enc_cfg), exclude_subjects=exclude,
                       random_encoder=m.random_encoder)
-    return run(job, out=d, log=lambda *_: None, progress=False, device=mc.device)
+    return finetuning.run(job, out=d, log=lambda *_: None, progress=False, device=mc.device)
 
 
 def wide_sources(mc: MatrixConfig, target: str) -> tuple[str, ...]:
@@ -585,7 +585,6 @@ def embedding_plot(mc: MatrixConfig, root: Path, windows: dict) -> None:
 
     from crosshar.data.labels import LabelSpace
     from crosshar.models.encoder import Encoder
-    from crosshar.pretrain.run import embed, load_encoder
 
     src = mc.datasets[0]
     d = root / "runs" / f"pretrain-{src}-crosshar-s0"

@@ -13,63 +13,23 @@ import torch
 from crosshar import config as C
 from crosshar import paths
 from crosshar.config import WindowConfig
-from crosshar.data.labels import LabelSpace
-from crosshar.data.sources import load_sources
-from crosshar.data.store import atomic_write_json, check_specs, is_folder_spec, kept_dropped, prepare, resolve
+from crosshar.atomic import atomic_write_json
+from crosshar.data.store import check_specs, is_folder_spec, kept_dropped, prepare, resolve
 from crosshar.device import resolve_device
 from crosshar.errors import CrossharError
-from crosshar.evaluate import guard
-from crosshar.finetune.run import predict
+from crosshar import guard
+from crosshar.data.sources import load_sources, target_needs
+from crosshar.inference import score
+from crosshar.train import finetune as finetuning
+from crosshar.train import pretrain as pretraining
 from crosshar.metrics import classification_report
 from crosshar.models import classifier as clf
-from crosshar.training import find_runs, git_commit
-
-
-def target_window(target: str, data_dir) -> WindowConfig | None:
-    """The target's fixed window profile (pre-windowed data such as hhar_sa_adatime), or None."""
-    r = resolve(target, data_dir)
-    return r.dataset.profile(r.folder)
-
-
-def target_has_gyro(target: str, data_dir) -> bool:
-    r = resolve(target, data_dir)
-    return r.dataset.has_gyro(r.folder)
-
-
-def target_needs(target: str, data_dir) -> WindowConfig | None:
-    """The window config a source model must use to be scored on `target`: its fixed profile
-    (pre-windowed data), acc-only windows when it has no gyroscope, else None (any model fits)."""
-    need = target_window(target, data_dir)
-    if need is None and not target_has_gyro(target, data_dir):
-        need = C.load("window", channels="acc")
-    return need
+from crosshar.train.runs import find_runs, git_commit
 
 
 def finetuned_runs(source: str) -> list[tuple[Path, dict]]:
     """(folder, run.json) of finished finetuning runs of a source that have a best.pt, newest first."""
     return [(p, d) for p, d in find_runs("finetune", source) if (p / "best.pt").is_file()]
-
-
-def score(model: clf.HARClassifier | None, meta: dict, target_ws,
-          logits_fn: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[dict, np.ndarray, np.ndarray, LabelSpace]:
-    """Metrics of the model on the target windows in the intersected label space.
-
-    Predictions are made in the model's classes and mapped up the hierarchy to the evaluation
-    classes (e.g. upstairs and downstairs predictions both count as WISDM's "stairs"); model
-    classes with no evaluation counterpart are masked out of the argmax. `logits_fn` (windows ->
-    (N, K) scores) replaces the PyTorch model, e.g. an onnxruntime session.
-    """
-    train_space = LabelSpace(tuple(meta["classes"]), meta.get("label_space", ""))
-    eval_space = train_space.intersect(set(target_ws.labels.tolist()))
-    y = eval_space.encode(target_ws.labels)
-    keep = np.flatnonzero(y >= 0)
-    if len(keep) == 0:
-        raise CrossharError(f"no target window of {target_ws.dataset} falls in the classes {eval_space.classes}")
-    proj = train_space.project_to(eval_space)
-    logits = (logits_fn or (lambda X: predict(model, X)))(target_ws.X[keep]).astype(np.float64)
-    logits[:, proj < 0] = -np.inf
-    pred = proj[logits.argmax(1)]
-    return classification_report(y[keep], pred, list(eval_space.classes)), y[keep], pred, eval_space
 
 
 def confusion_png(report: dict, path: Path, title: str) -> None:
@@ -104,8 +64,6 @@ def estimate_seconds(job, n_windows: int, finetune_epochs: int, label_rate: floa
     Throughput comes from the newest earlier pretraining run on this machine with the same encoder
     and batch size, else from timing two training steps of each stage now (a few seconds).
     """
-    from crosshar.pretrain.run import Model
-
     cfg = job.pretrain
     for _, d in find_runs("pretrain", None, finished=None):
         hist = d.get("history") or []
@@ -117,7 +75,7 @@ def estimate_seconds(job, n_windows: int, finetune_epochs: int, label_rate: floa
     else:
         from crosshar.augment import Augmenter
 
-        model, aug = Model(job), Augmenter(job.augment, job.window.n_channels)
+        model, aug = pretraining.Model(job), Augmenter(job.augment, job.window.n_channels)
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
         g = torch.Generator().manual_seed(0)
         x = torch.randn(cfg.batch_size, job.window.window, job.window.n_channels) + 3.0
@@ -148,12 +106,6 @@ def train_default(source: list[str], window: WindowConfig, head: str, label_spac
 
     An interrupted pretraining (a run with last.pt but not finished, same configs) is resumed.
     """
-    from crosshar.finetune.run import FinetuneJob
-    from crosshar.finetune.run import run as finetune
-    from crosshar.finetune.setup import source_classes
-    from crosshar.pretrain.run import PretrainJob
-    from crosshar.pretrain.run import run as pretrain
-
     tag = "+".join(source)
     enc = None
     for p, d in find_runs("pretrain", tag):
@@ -162,11 +114,8 @@ def train_default(source: list[str], window: WindowConfig, head: str, label_spac
             break
     fcfg = C.load("finetune", head=head, label_rate=label_rate, epochs=finetune_epochs)
     if enc is None:
-        pcfg = C.load("pretrain")
-        if pretrain_epochs is not None:  # split between the stages in the config's proportion
-            s1 = round(pretrain_epochs * pcfg.stage1_epochs / max(pcfg.epochs, 1))
-            pcfg = pcfg.replace(stage1_epochs=s1, stage2_epochs=pretrain_epochs - s1)
-        job = PretrainJob(tuple(source), window, C.load("encoder"), C.load("augment"), pcfg,
+        pcfg = pretraining.split_epochs(C.load("pretrain"), pretrain_epochs)
+        job = pretraining.PretrainJob(tuple(source), window, C.load("encoder"), C.load("augment"), pcfg,
                           None if data_dir is None else str(data_dir))
         want = {"window": window.to_dict(), "encoder": job.encoder.to_dict(), "augment": job.augment.to_dict(),
                 "pretrain": job.pretrain.to_dict()}
@@ -186,14 +135,14 @@ def train_default(source: list[str], window: WindowConfig, head: str, label_spac
             + f", then finetuning head {head} ({fcfg.epochs} epochs at most, {label_rate:.0%} of the labels); "
             f"about {_minutes(left + fine_s)} in all ({how}). Ctrl-C is safe: rerunning the same "
             f"command resumes the pretraining from its last finished epoch")
-        enc = str(pretrain(job, out=resume, resume=resume is not None, log=log, device=device))
+        enc = str(pretraining.run(job, out=resume, resume=resume is not None, log=log, device=device))
     else:
         log(f"using pretraining run {enc}")
     # the target's label set plays no part in training: predictions are mapped to it at evaluation
-    classes = source_classes(label_space, tuple(source), window, data_dir)
-    fjob = FinetuneJob(tuple(source), window, fcfg, C.load("augment_finetune"), classes, label_space, enc,
+    classes = finetuning.source_classes(label_space, tuple(source), window, data_dir)
+    fjob = finetuning.FinetuneJob(tuple(source), window, fcfg, C.load("augment_finetune"), classes, label_space, enc,
                        C.head_config(fcfg.head), data_dir=None if data_dir is None else str(data_dir))
-    return finetune(fjob, log=log, progress=True, device=device)
+    return finetuning.run(fjob, log=log, progress=True, device=device)
 
 
 def _epochs_done(run_dir: Path) -> int:
@@ -217,6 +166,15 @@ def refuse_overwrite(out: Path, force: bool) -> None:
     if (out / "results.json").exists() and not force:
         raise CrossharError(f"{out / 'results.json'} holds an earlier result; pass --force to replace it, "
                             "or --name NAME (or --out DIR) to keep both")
+
+
+def matching_run(source: list[str], window: WindowConfig, head: str | None, log: Callable[[str], None]) -> Path | None:
+    """The latest finished finetuning run of the sources with this window (and head, when given)."""
+    for c, d in finetuned_runs("+".join(source)):  # run.json holds window and head: no weights loaded
+        if d["configs"]["window"] == window.to_dict() and (head is None or d["head"] == head):
+            log(f"using the latest matching finetuned run of {'+'.join(source)}: {c}")
+            return c
+    return None
 
 
 def cross(source: list[str], target: str, head: str | None = None, run: str | Path | None = None,
@@ -244,16 +202,11 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
         log(f"{tname} is declared as {need.channels} windows of {need.window} samples at {need.rate_hz:g} Hz, "
             f"normalize={need.normalize}: the source model must use the same channels, window and normalisation")
     if run is None:
-        want = need or C.load("window")
-        for c, d in finetuned_runs("+".join(source)):  # run.json holds window and head: no weights loaded
-            if d["configs"]["window"] == want.to_dict() and (head is None or d["head"] == head):
-                run = c
-                log(f"using the latest matching finetuned run of {'+'.join(source)}: {run}")
-                break
-        if run is None:
-            log(f"no finetuned run of {'+'.join(source)} matches; training one with the default configs")
-            run = train_default(source, want, ccfg.head, ccfg.label_space, ccfg.label_rate, data_dir, log,
-                                pretrain_epochs, finetune_epochs, device)
+        run = matching_run(source, need or C.load("window"), head, log)
+    if run is None:
+        log(f"no finetuned run of {'+'.join(source)} matches; training one with the default configs")
+        run = train_default(source, need or C.load("window"), ccfg.head, ccfg.label_space, ccfg.label_rate,
+                            data_dir, log, pretrain_epochs, finetune_epochs, device)
     model, meta = clf.load(run)
     model.to(device)
     guard.check_run(meta, tname)

@@ -10,25 +10,6 @@ import typer
 from crosshar.clitools import DataDir, Device, OnBad, Threads, console, dataset_names, friendly, use_device
 
 
-def resolve_encoder(dataset: str, encoder: Path | None, no_pretrain: bool, log=console.print) -> str | None:
-    """--encoder PATH, else the latest finished pretraining run of the dataset (said aloud), else an error."""
-    from crosshar.errors import CrossharError
-    from crosshar.training import latest_run
-
-    if no_pretrain:
-        if encoder is not None:
-            raise CrossharError("--encoder and --no-pretrain exclude each other")
-        return None
-    if encoder is not None:
-        return str(encoder)
-    found = latest_run("pretrain", dataset)
-    if found is None:
-        raise CrossharError(f"no finished pretraining run for {dataset} under runs/pretrain; run "
-                            f"`crosshar pretrain -d {dataset}` first, pass --encoder PATH, or use --no-pretrain")
-    log(f"using the latest pretraining run for {dataset}: {found}")
-    return str(found)
-
-
 @friendly
 def finetune_cmd(
     dataset: Annotated[str, typer.Option("-d", "--dataset", help=f"Source dataset(s), comma-separated: {dataset_names()}.")] = "uci",
@@ -55,18 +36,13 @@ def finetune_cmd(
 ) -> None:
     """Train a head with a fraction of the source labels on the pretrained encoder's embeddings."""
     from crosshar import config as C
-    from crosshar.finetune.run import FinetuneJob, run
-    from crosshar.finetune.setup import default_window, source_classes
+    from crosshar.finetune.run import make_job, resolve_encoder, run
 
     dev = use_device(device, threads)
     datasets = tuple(d.strip() for d in dataset.split(",") if d.strip())
     fcfg = C.load("finetune", config, label_rate=label_rate, head=head, freeze=freeze, head_input=head_input)
     head_cfg, fcfg = C.head_preset(fcfg.head, preset, fcfg, head_config)
     fcfg = fcfg.replace(epochs=epochs, seed=seed, smote=smote, optimizer=optimizer, center_loss=center_loss)
-    enc = resolve_encoder("+".join(datasets), encoder, no_pretrain)
-    window = default_window(enc, datasets, data_dir)
-    classes = source_classes(label_space, datasets, window, data_dir, on_bad)
-    job = FinetuneJob(datasets, window, fcfg, C.load("augment_finetune"), classes, label_space, enc,
-                      head_cfg, data_dir=None if data_dir is None else str(data_dir),
-                      on_bad=on_bad)
+    enc = resolve_encoder("+".join(datasets), encoder, no_pretrain, log=console.print)
+    job = make_job(datasets, fcfg, head_cfg, enc, label_space, data_dir, on_bad)
     run(job, out=out, log=console.print, device=dev)

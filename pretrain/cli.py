@@ -30,20 +30,12 @@ def pretrain_cmd(
     threads: Threads = None,
 ) -> None:
     """Hierarchical self-supervised pretraining (CrossHAR) of a shared encoder on unlabelled source windows."""
-    from crosshar import config as C
-    from crosshar.pretrain.run import PretrainJob, run
+    from crosshar.pretrain.run import make_job, run
 
     dev = use_device(device, threads)
-    pcfg = C.load("pretrain", config, preset, seed=seed)
-    if epochs is not None:
-        s1 = round(epochs * pcfg.stage1_epochs / max(pcfg.epochs, 1))
-        pcfg = pcfg.replace(stage1_epochs=s1, stage2_epochs=epochs - s1)
-    job = PretrainJob(
-        datasets=tuple(d.strip() for d in dataset.split(",") if d.strip()),
-        window=C.load("window", window_config, channels=channels),
-        encoder=C.load("encoder", encoder_config, preset), augment=C.load("augment", augment_config, preset),
-        pretrain=pcfg, data_dir=None if data_dir is None else str(data_dir), on_bad=on_bad,
-    )
+    job = make_job(tuple(d.strip() for d in dataset.split(",") if d.strip()), preset, config=config,
+                   encoder_config=encoder_config, augment_config=augment_config, window_config=window_config,
+                   epochs=epochs, seed=seed, channels=channels, data_dir=data_dir, on_bad=on_bad)
     run(job, out=out, resume=resume, log=console.print, progress=not quiet, device=dev)
 
 
@@ -57,20 +49,7 @@ def embed_cmd(
     threads: Threads = None,
 ) -> None:
     """Write the encoder's (N, T, D) embeddings of a dataset's windows, with labels and subjects, to .npz."""
-    import numpy as np
-
-    from crosshar.data.store import atomic_write_bytes, prepare
-    from crosshar.config import WindowConfig
-    from crosshar.pretrain.run import embed, load_encoder
+    from crosshar.pretrain.run import embed_to_file
 
     dev = use_device(device, threads)
-    enc, scaler, jd = load_encoder(encoder)
-    ws = prepare(dataset, data_dir, WindowConfig.from_dict(jd["window"]))
-    E = embed(enc, scaler, ws.X, device=dev)
-    out = out or Path(f"embed_{dataset}.npz")
-    import io
-
-    b = io.BytesIO()
-    np.savez(b, embeddings=E, labels=ws.labels, subjects=ws.subjects)
-    atomic_write_bytes(out, b.getvalue())
-    console.print(f"{out}: embeddings {E.shape} from {jd['path']}")
+    embed_to_file(dataset, encoder, out or Path(f"embed_{dataset}.npz"), data_dir, dev, log=console.print)

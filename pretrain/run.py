@@ -1,324 +1,49 @@
-"""Hierarchical self-supervised pretraining (CrossHAR): stage 1 masked reconstruction, stage 2
-masked reconstruction + NT-Xent between two physically augmented views.
+"""The pretrain stage: `crosshar pretrain` and `crosshar embed` as compositions of library calls.
 
-`run(...)` does the set-up; `train_one_epoch` and `evaluate` stay short. Every epoch writes
-`last.pt` atomically (model, optimiser, history); the best validation loss of the final stage
-writes `best.pt`. Randomness is drawn from generators seeded by (seed, epoch, rank), so a run
-resumed from `last.pt` ends with exactly the weights of an uninterrupted run.
+Training itself is crosshar.train.pretrain (shared with `crosshar cross` and `crosshar matrix`);
+loading and embedding are crosshar.inference.
 """
 
 from __future__ import annotations
 
-import math
-import time
-from dataclasses import dataclass
+import io
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import torch
-from torch.nn.parallel import DistributedDataParallel as DDP
 
-from crosshar import checkpoint
-from crosshar.augment import Augmenter
-from crosshar.config import AugmentConfig, EncoderConfig, PretrainConfig, WindowConfig
-from crosshar.data.sources import load_sources, split_by_subject
-from crosshar.device import Precision, batch_to, place, resolve_device, take
-from crosshar.errors import CrossharError
-from crosshar.models.encoder import Encoder
-from crosshar.models.pretrainer import CrossHARPretrainer
-from crosshar.models.scaling import InputScaler
-from crosshar.training import (TB, Dist, batches, cosine_lr, find_runs, generator, git_commit, init_distributed,
-                               new_run_dir, rank_device, sync_buffers, write_run_info)
-
-FORMAT = "crosshar-pretrain/1"
-CHECKPOINT_KEYS = ("model", "job", "split")  # what load_encoder reads
+from crosshar import config as C
+from crosshar.atomic import atomic_write_bytes
+from crosshar.config import WindowConfig
+from crosshar.data.store import prepare
+from crosshar.inference import embed, load_encoder
+from crosshar.train.pretrain import PretrainJob, run, split_epochs
 
 
-@dataclass(frozen=True)
-class PretrainJob:
-    """Everything one pretraining run needs, resolved."""
-
-    datasets: tuple[str, ...]
-    window: WindowConfig
-    encoder: EncoderConfig
-    augment: AugmentConfig
-    pretrain: PretrainConfig
-    data_dir: str | None = None
-    on_bad: str = "error"
-
-
-class Model(torch.nn.Module):
-    """Scaler + pretrainer (which holds the encoder), so DDP syncs everything in one module."""
-
-    def __init__(self, job: PretrainJob):
-        super().__init__()
-        C = job.window.n_channels
-        self.scaler = InputScaler(job.encoder.input_scaling, C, frame=job.encoder.input_frame)
-        self.encoder = Encoder(job.encoder, n_channels=C, max_len=job.window.window)
-        self.pretrainer = CrossHARPretrainer(self.encoder, job.pretrain, C)
-
-    def forward(self, v1: torch.Tensor, v2: torch.Tensor | None, stage: int, g: torch.Generator) -> dict:
-        return self.pretrainer(self.scaler(v1), None if v2 is None else self.scaler(v2), stage=stage, generator=g)
+def make_job(datasets: tuple[str, ...], preset: str = "default", *, config: Path | None = None,
+             encoder_config: Path | None = None, augment_config: Path | None = None,
+             window_config: Path | None = None, epochs: int | None = None, seed: int | None = None,
+             channels: str | None = None, data_dir: Path | None = None, on_bad: str = "error") -> PretrainJob:
+    """The job the command line describes: config files (or the packaged ones), the preset, overrides."""
+    pcfg = C.load("pretrain", config, preset, seed=seed)
+    return PretrainJob(
+        datasets=datasets, window=C.load("window", window_config, channels=channels),
+        encoder=C.load("encoder", encoder_config, preset), augment=C.load("augment", augment_config, preset),
+        pretrain=split_epochs(pcfg, epochs), data_dir=None if data_dir is None else str(data_dir), on_bad=on_bad,
+    )
 
 
-def stage_of(epoch: int, cfg: PretrainConfig) -> int:
-    return 1 if epoch < cfg.stage1_epochs else 2
+def embed_to_file(dataset: str, encoder: Path, out: Path, data_dir: Path | None, device,
+                  log: Callable[[str], None] = print) -> Path:
+    """Write the encoder's (N, T, D) embeddings of a dataset's windows, with labels and subjects, to .npz."""
+    enc, scaler, jd = load_encoder(encoder)
+    ws = prepare(dataset, data_dir, WindowConfig.from_dict(jd["window"]))
+    E = embed(enc, scaler, ws.X, device=device)
+    b = io.BytesIO()
+    np.savez(b, embeddings=E, labels=ws.labels, subjects=ws.subjects)
+    atomic_write_bytes(out, b.getvalue())
+    log(f"{out}: embeddings {E.shape} from {jd['path']}")
+    return out
 
 
-def train_one_epoch(model, opt, X: torch.Tensor, aug: Augmenter, job: PretrainJob, epoch: int, ctx: Dist,
-                    step0: int, total_steps: int, on_batch: Callable[[int, dict], None],
-                    prec: Precision | None = None) -> dict:
-    """One epoch over X (on the CPU or already on prec.device; batches are moved there)."""
-    cfg = job.pretrain
-    prec = prec or Precision(X.device)
-    stage = stage_of(epoch, cfg)
-    g = generator(cfg.seed, epoch, ctx.rank)
-    g_order = generator(cfg.seed, epoch, 10_000)  # same order on every rank
-    torch.manual_seed(cfg.seed * 100_003 + epoch * 101 + ctx.rank)  # dropout
-    model.train()
-    sums: dict[str, float] = {}
-    n = 0
-    step = step0
-    warm = cfg.warmup_epochs * max(1, math.ceil(len(X) / (cfg.batch_size * ctx.world)))
-    for idx in batches(len(X), cfg.batch_size, g_order, ctx, drop_last=True):
-        lr = cosine_lr(step, total_steps, warm, cfg.lr) if cfg.lr_schedule == "cosine" else cfg.lr
-        for pg in opt.param_groups:
-            pg["lr"] = lr
-        x = take(X, idx, prec.device)
-        with prec.autocast():
-            if stage == 1:
-                out = model(aug(x, g), None, 1, g)
-            else:
-                v1, v2 = aug.two_views(x, g, job.pretrain.views)
-                out = model(v1, v2, 2, g)
-        loss = out["loss"].float()
-        if not torch.isfinite(loss):
-            raise CrossharError(f"non-finite loss at epoch {epoch + 1}, step {step}: {out}; lower the learning rate")
-        opt.zero_grad(set_to_none=True)
-        gn = prec.step(loss, opt, model.parameters(), cfg.grad_clip)
-        step += 1
-        for k, v in out.items():
-            sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(idx)
-        n += len(idx)
-        on_batch(len(idx), {"loss": float(loss.detach()), "lr": lr, "grad_norm": float(gn), "step": step})
-    return {k: v / max(n, 1) for k, v in sums.items()} | {"steps": step - step0}
-
-
-@torch.no_grad()
-def evaluate(model, X: torch.Tensor, job: PretrainJob, stage: int, prec: Precision | None = None) -> dict:
-    """Loss on held-out subjects with fixed masks and views (comparable across epochs)."""
-    prec = prec or Precision(X.device)
-    model.eval()
-    g = generator(job.pretrain.seed, 999_983)
-    aug = Augmenter(job.augment, job.window.n_channels)
-    sums: dict[str, float] = {}
-    for i in range(0, len(X), 512):
-        x = batch_to(X[i:i + 512], prec.device)
-        with prec.autocast():
-            if stage == 1:
-                out = model(x, None, 1, g)
-            else:
-                v1, v2 = aug.two_views(x, g, job.pretrain.views)
-                out = model(v1, v2, 2, g)
-        for k, v in out.items():
-            sums[k] = sums.get(k, 0.0) + float(v) * len(x)
-    return {k: v / max(len(X), 1) for k, v in sums.items()}
-
-
-def run(job: PretrainJob, out: str | Path | None = None, resume: bool = False,
-        log: Callable[[str], None] = print, progress: bool = True, device: str | torch.device = "cpu") -> Path:
-    """Pretrain an encoder; returns the run folder (best.pt, last.pt, run.json, tb/).
-
-    `device`: "cpu", "cuda", "auto", ... (crosshar.device.resolve_device); with torchrun on CUDA each
-    rank takes GPU $LOCAL_RANK. The training windows move to the device once when they fit.
-    """
-    dev = resolve_device(device)
-    ctx = init_distributed(dev)
-    dev = rank_device(dev)
-    cfg = job.pretrain
-    torch.manual_seed(cfg.seed)
-    ws = load_sources(list(job.datasets), job.data_dir, job.window, job.on_bad)
-    train, val, split = split_by_subject(ws, cfg.val_fraction, cfg.seed)
-    tag = "+".join(job.datasets)
-    if resume and out is None:
-        out = _latest_unfinished(tag)
-        if out is None:
-            raise CrossharError(f"--resume: no pretraining run for {tag} found under runs/pretrain; pass --out DIR")
-    run_dir = new_run_dir("pretrain", tag, out) if ctx.main else Path(out or ".")
-    model = Model(job)
-    Xtr = torch.from_numpy(train.X)
-    Xva = torch.from_numpy(val.X)
-    if job.encoder.input_scaling == "source_stats":
-        model.scaler.fit(Xtr)
-    model.to(dev)
-    Xtr, Xva = place(Xtr, dev), place(Xva, dev)
-    prec = Precision(dev)
-    ddp_model = (DDP(model, device_ids=[dev.index] if dev.type == "cuda" else None, find_unused_parameters=True)
-                 if ctx.world > 1 else model)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    aug = Augmenter(job.augment, job.window.n_channels)
-    steps_per_epoch = len(train) // ctx.world // cfg.batch_size or 1
-    total_steps = steps_per_epoch * cfg.epochs
-    start_epoch, step, history, best = 0, 0, [], {"stage": 0, "val_loss": math.inf, "epoch": -1}
-    last = run_dir / "last.pt"
-    if resume and last.is_file():
-        ck = checkpoint.load(last, FORMAT, keys=CHECKPOINT_KEYS + ("optimizer", "epoch", "step", "history", "best"))
-        _check_same_job(ck, job, last)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        start_epoch, step, history, best = ck["epoch"] + 1, ck["step"], ck["history"], ck["best"]
-        log(f"resuming {run_dir} at epoch {start_epoch + 1}/{cfg.epochs}")
-    elif resume:
-        log(f"--resume: {last} not found; starting from scratch")
-    info = {
-        "kind": "pretrain", "source": tag, "datasets": list(job.datasets), "finished": False,
-        "configs": {"window": job.window.to_dict(), "encoder": job.encoder.to_dict(),
-                    "augment": job.augment.to_dict(), "pretrain": cfg.to_dict()},
-        "split": split, "n_train": len(train), "n_val": len(val), "world_size": ctx.world,
-        "data": ws.manifest, "git_commit": git_commit(),
-    }
-    if ctx.main:
-        write_run_info(run_dir, info)
-        log(f"pretraining on {len(train):,} windows from {len(split['train_subjects'])} subjects of {tag} "
-            f"(validation: {len(val):,} windows, {len(split['val_subjects'])} subjects); run folder {run_dir}")
-    tb = TB(run_dir / "tb", enabled=ctx.main)
-    bar = _Bar(cfg.epochs, steps_per_epoch, enabled=progress and ctx.main,
-               batch_size=cfg.batch_size, start_epoch=start_epoch)
-    t_start = time.time()
-    try:
-        for epoch in range(start_epoch, cfg.epochs):
-            stage = stage_of(epoch, cfg)
-            t0 = time.time()
-            bar.epoch(epoch, stage)
-
-            def on_batch(nb: int, m: dict) -> None:
-                bar.advance(nb, m)
-                tb.scalars(m["step"], **{"train/step_loss": m["loss"], "train/lr": m["lr"], "train/grad_norm": m["grad_norm"]})
-
-            tr = train_one_epoch(ddp_model, opt, Xtr, aug, job, epoch, ctx, step, total_steps, on_batch, prec)
-            step += int(tr.pop("steps"))
-            sync_buffers(model, ctx)
-            va = evaluate(model, Xva, job, stage, prec)
-            wps = len(train) / (time.time() - t0)
-            rec = {"epoch": epoch + 1, "stage": stage, "train": tr, "val": va, "windows_per_s": wps,
-                   "seconds": time.time() - t0}
-            history.append(rec)
-            tb.scalars(epoch + 1, **{f"train/{k}": v for k, v in tr.items()}, **{f"val/{k}": v for k, v in va.items()},
-                       **{"train/windows_per_s": wps})
-            improved = stage > best["stage"] or va["loss"] < best["val_loss"]
-            if improved:
-                best = {"stage": stage, "val_loss": va["loss"], "epoch": epoch + 1}
-            if ctx.main:
-                state = {"format": FORMAT, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                         "epoch": epoch, "step": step, "history": history, "best": best,
-                         "job": _job_dict(job), "split": split}
-                if improved:
-                    checkpoint.save(run_dir / "best.pt", state)
-                checkpoint.save(last, state)
-            bar.done_epoch(rec, improved)
-    finally:
-        bar.close()
-        tb.close()
-    if ctx.main:
-        info.update(finished=True, history=history, best=best, seconds=round(time.time() - t_start, 1))
-        write_run_info(run_dir, info)
-        log(f"done: best validation loss {best['val_loss']:.4f} (stage {best['stage']}, epoch {best['epoch']}); "
-            f"{run_dir / 'best.pt'}")
-    return run_dir
-
-
-def _job_dict(job: PretrainJob) -> dict:
-    return {"datasets": list(job.datasets), "window": job.window.to_dict(), "encoder": job.encoder.to_dict(),
-            "augment": job.augment.to_dict(), "pretrain": job.pretrain.to_dict()}
-
-
-def _check_same_job(ck: dict, job: PretrainJob, path: Path) -> None:
-    old = ck.get("job", {})
-    new = _job_dict(job)
-    diff = [k for k in new if old.get(k) != new[k] and k != "pretrain"]
-    pre_old = {k: v for k, v in old.get("pretrain", {}).items()}
-    pre_new = new["pretrain"]
-    diff += [f"pretrain.{k}" for k in pre_new if pre_old.get(k) != pre_new[k]]
-    if diff:
-        raise CrossharError(f"{path}: cannot resume: the configuration differs in {', '.join(diff)}")
-
-
-def _latest_unfinished(tag: str) -> Path | None:
-    runs = [p for p, _ in find_runs("pretrain", tag, finished=False) if (p / "last.pt").is_file()]
-    return runs[0] if runs else None
-
-
-class _Bar:
-    """Rich progress bars with totals and ETAs: the whole run (steps) and the current epoch
-    (windows), with losses and windows/s (quiet when disabled)."""
-
-    def __init__(self, epochs: int, steps: int, enabled: bool, batch_size: int = 1, start_epoch: int = 0):
-        self.enabled = enabled
-        self.epochs = epochs
-        self.steps, self.batch = steps, batch_size
-        if enabled:
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                       TimeRemainingColumn)
-
-            self.p = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                              TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                              TextColumn("{task.fields[info]}"))
-            self.p.start()
-            self.all = self.p.add_task("all epochs (steps)", total=epochs * steps, completed=start_epoch * steps, info="")
-            self.task = None
-        self.t = time.time()
-        self.seen = 0
-
-    def epoch(self, epoch: int, stage: int) -> None:
-        if self.enabled:
-            if self.task is not None:
-                self.p.remove_task(self.task)
-            self.task = self.p.add_task(f"epoch {epoch + 1}/{self.epochs} stage {stage} (windows)",
-                                        total=self.steps * self.batch, info="")
-        self.t, self.seen = time.time(), 0
-
-    def advance(self, n: int, m: dict) -> None:
-        self.seen += n
-        if self.enabled:
-            wps = self.seen / max(time.time() - self.t, 1e-9)
-            self.p.update(self.task, advance=n, info=f"loss {m['loss']:.4f} lr {m['lr']:.2e} {wps:,.0f} win/s")
-            self.p.update(self.all, advance=1)
-
-    def done_epoch(self, rec: dict, improved: bool) -> None:
-        if self.enabled:
-            tr, va = rec["train"], rec["val"]
-            parts = " ".join(f"{k} {v:.4f}" for k, v in va.items())
-            self.p.console.print(f"epoch {rec['epoch']:3d} stage {rec['stage']} train loss {tr['loss']:.4f} "
-                                 f"| val {parts} | {rec['windows_per_s']:,.0f} win/s{' *' if improved else ''}")
-
-    def close(self) -> None:
-        if self.enabled:
-            self.p.stop()
-
-
-def load_encoder(path: str | Path) -> tuple[Encoder, InputScaler, dict]:
-    """(encoder, scaler, job dict) from a pretraining run folder or checkpoint (best.pt by default)."""
-    ck = checkpoint.load(path, FORMAT, keys=CHECKPOINT_KEYS)
-    jd = ck["job"]
-    with checkpoint.reading(path):
-        job = PretrainJob(tuple(jd["datasets"]), WindowConfig.from_dict(jd["window"]), EncoderConfig.from_dict(jd["encoder"]),
-                          AugmentConfig.from_dict(jd["augment"]), PretrainConfig.from_dict(jd["pretrain"]))
-        m = Model(job)
-        m.load_state_dict(ck["model"])
-    jd = dict(jd, split=ck["split"], path=str(path))
-    return m.encoder.eval(), m.scaler.eval(), jd
-
-
-def embed(encoder: Encoder, scaler: InputScaler, X: np.ndarray, batch: int = 512,
-          device: str | torch.device = "cpu") -> np.ndarray:
-    """(N, T, C) windows -> (N, T, D) float32 embeddings (computed on `device`, returned on the CPU)."""
-    dev = resolve_device(device)
-    encoder.to(dev)
-    scaler.to(dev)
-    out = []
-    with torch.inference_mode():
-        for i in range(0, len(X), batch):
-            x = batch_to(torch.from_numpy(X[i:i + batch]), dev)
-            out.append(encoder.forward_features(scaler(x)).float().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, X.shape[1], encoder.embed_dim), np.float32)
+__all__ = ["PretrainJob", "make_job", "run", "embed_to_file", "embed", "load_encoder"]

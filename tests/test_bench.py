@@ -9,8 +9,8 @@ import numpy as np
 import typer
 from typer.testing import CliRunner
 
-from crosshar import bench
-from crosshar.cli_export import bench_cmd
+from crosshar.tools import bench
+from crosshar.tools.cli import bench_cmd
 from crosshar.config import EncoderConfig
 from crosshar.export import physical_windows
 
@@ -59,12 +59,19 @@ def test_the_f1_target_compares_with_pytorch():
 
 
 def test_bench_times_the_graph_export_writes_for_the_default_pipeline():
-    """Without --run, a head on the default encoder gets the default input frame, as finetuning gives it."""
+    """Without --run, every head gets the input pipeline finetuning gives it: the default encoder's
+    (gravity frame), and for a head on raw windows the configured default too (`--no-pretrain`)."""
     from crosshar.models import classifier
+    from crosshar.models.scaling import InputPipeline
+    from crosshar.train.finetune import FinetuneJob, build_model
+    from synthdata import AUGMENT, TINY_FINETUNE, WINDOW
 
     enc = EncoderConfig()
-    assert classifier.build(bench.bench_meta("linear", enc)).scaler.frame == enc.input_frame
-    assert classifier.build(bench.bench_meta("linear", None)).scaler.frame == "device"
+    assert classifier.build(bench.bench_meta("linear", enc)).scaler.frame == enc.input_frame == "gravity"
+    raw = classifier.build(bench.bench_meta("linear", None)).scaler
+    assert (raw.mode, raw.frame) == (InputPipeline.default().scaling, InputPipeline.default().frame) == ("physical", "gravity")
+    _, meta = build_model(FinetuneJob(("uci",), WINDOW, TINY_FINETUNE.replace(head="linear"), AUGMENT, ("walking", "sitting")))
+    assert InputPipeline.of_meta(meta) == InputPipeline.of_meta(bench.bench_meta("linear", None))
 
 
 def test_latency_is_thread_cpu_time(monkeypatch):

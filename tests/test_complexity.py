@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from crosshar.complexity import (
+from crosshar.tools.complexity import (
     count_params, format_table, head_complexity, latency_ms, macs_per_window,
 )
 from crosshar.models.heads.common import DotProductSelfAttention, MultiHeadAttention

@@ -8,11 +8,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-import crosshar.training as training
+import crosshar.train.distributed as training
 from crosshar import checkpoint, device
 from crosshar.cli import app
 from crosshar.errors import CrossharError
-from crosshar.pretrain.run import PretrainJob, run
+from crosshar.train.pretrain import PretrainJob, run
 from synthdata import AUGMENT, TINY_ENCODER, TINY_PRETRAIN, WINDOW, home, synth, synth_root  # noqa: F401
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU visible to PyTorch here")
@@ -125,7 +125,7 @@ def test_cpu_results_do_not_depend_on_how_the_cpu_is_named(synth, home, monkeypa
 
 @CUDA
 def test_pretrain_and_finetune_on_cuda(synth_root, home):
-    import crosshar.finetune.run as fr
+    import crosshar.train.finetune as fr
     from crosshar.models import classifier as clf
     from synthdata import TINY_FINETUNE
 

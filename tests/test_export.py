@@ -13,7 +13,7 @@ import typer
 from torch import nn
 from typer.testing import CliRunner
 
-from crosshar.cli_export import export_cmd
+from crosshar.tools.cli import export_cmd
 from crosshar.config import EncoderConfig, WindowConfig
 from crosshar.errors import CrossharError
 from crosshar.export import FP32_TOL, ExportCheckError, export_model, export_onnx, physical_windows, source_windows

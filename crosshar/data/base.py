@@ -9,6 +9,7 @@ from typing import ClassVar
 from crosshar.config import WindowConfig
 from crosshar.data.io import DataFolder, Entry
 from crosshar.data.recording import Recording
+from crosshar.data.windows import WindowSet
 from crosshar.errors import DataError, MissingDataError
 
 
@@ -80,12 +81,17 @@ class Dataset:
         raise NotImplementedError
 
     def load(self, folder: DataFolder, bad: BadRows) -> list[Recording]:
-        """Every recording in the folder, validated (`Recording.validate`)."""
+        """Every recording in the folder, validated (`Recording.validate`); raw data only."""
         raise NotImplementedError
 
     def profile(self, folder: DataFolder) -> WindowConfig | None:
         """A fixed window profile the data imposes (pre-windowed data), or None for raw data."""
         return None
+
+    def windows(self, folder: DataFolder, bad: BadRows) -> "WindowSet":
+        """The windows as shipped, for pre-windowed data (`profile` is not None): the profile's
+        window length and channels, before its normalisation; labels canonical."""
+        raise NotImplementedError
 
     def has_gyro(self, folder: DataFolder) -> bool:
         return True

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from crosshar.data.recording import GRAVITY, Recording
+from crosshar.data.recording import Recording
+from crosshar.limits import GRAVITY
 from crosshar.errors import DataError
 
 STILL_REL_STD = 0.02  # a still second: std(|acc|) below 2 % of its mean

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from crosshar.data.base import Dataset
-from crosshar.data.store import atomic_write_json
+from crosshar.atomic import atomic_write_json
 from crosshar.errors import DataError
 
 RECORD = ".crosshar-downloads.json"

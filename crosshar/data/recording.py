@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from crosshar.errors import DataError
-from crosshar.limits import ACC_LIMIT, GRAVITY, GYRO_LIMIT
+from crosshar.limits import ACC_LIMIT, GYRO_LIMIT
 
-__all__ = ["GRAVITY", "Recording", "out_of_range", "range_problem"]
+__all__ = ["Recording", "out_of_range", "range_problem"]
 
 
 def out_of_range(values: np.ndarray, limit: float | np.ndarray) -> np.ndarray:

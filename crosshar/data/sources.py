@@ -1,4 +1,5 @@
-"""Source data for training: one or several prepared datasets, split by subject."""
+"""Source data for training (one or several prepared datasets, split by subject) and what a target
+dataset asks of a source model."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from crosshar import config
 from crosshar.config import WindowConfig
 from crosshar.data.splits import subject_split
-from crosshar.data.store import prepare
+from crosshar.data.store import prepare, resolve
 from crosshar.data.windows import WindowSet
 
 
@@ -22,6 +24,7 @@ def concat(sets: list[WindowSet]) -> WindowSet:
         np.concatenate([s.X for s in sets]), np.concatenate([s.labels for s in sets]),
         np.concatenate([s.subjects for s in sets]), np.concatenate([s.sessions for s in sets]),
         "+".join(s.dataset for s in sets), cfg, {s.dataset: s.manifest for s in sets},
+        np.concatenate([s.datasets for s in sets]),
     )
 
 
@@ -33,7 +36,7 @@ def load_sources(names: list[str], data_dir: str | Path | None, wcfg: WindowConf
 def split_by_subject(ws: WindowSet, val_fraction: float, seed: int) -> tuple[WindowSet, WindowSet, dict]:
     """(train, val, split record). Each dataset is split separately so every source has val subjects."""
     tr_idx, va_idx = [], []
-    datasets = np.array([s.split(":", 1)[0] for s in ws.subjects])
+    datasets = ws.datasets
     for d in np.unique(datasets):
         idx = np.flatnonzero(datasets == d)
         tr, va = subject_split(ws.subjects[idx], val_fraction, seed)
@@ -49,3 +52,23 @@ def split_by_subject(ws: WindowSet, val_fraction: float, seed: int) -> tuple[Win
 def apply_split(ws: WindowSet, split: dict) -> tuple[WindowSet, WindowSet]:
     """Re-use a recorded split (e.g. the pretraining run's) so validation subjects stay held out."""
     return ws.by_subjects(split["train_subjects"]), ws.by_subjects(split["val_subjects"])
+
+
+def target_window(target: str, data_dir) -> WindowConfig | None:
+    """The target's fixed window profile (pre-windowed data such as hhar_sa_adatime), or None."""
+    r = resolve(target, data_dir)
+    return r.dataset.profile(r.folder)
+
+
+def target_has_gyro(target: str, data_dir) -> bool:
+    r = resolve(target, data_dir)
+    return r.dataset.has_gyro(r.folder)
+
+
+def target_needs(target: str, data_dir) -> WindowConfig | None:
+    """The window config a source model must use to be scored on `target`: its fixed profile
+    (pre-windowed data), acc-only windows when it has no gyroscope, else None (any model fits)."""
+    need = target_window(target, data_dir)
+    if need is None and not target_has_gyro(target, data_dir):
+        need = config.load("window", channels="acc")
+    return need

@@ -6,7 +6,6 @@ import numpy as np
 
 from crosshar.errors import ConfigError
 
-UCI_HAR_TEST_SUBJECTS = (2, 4, 9, 10, 12, 13, 18, 20, 24)
 
 
 def subject_split(subjects: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -25,13 +24,6 @@ def subject_split(subjects: np.ndarray, val_fraction: float, seed: int) -> tuple
     gss = GroupShuffleSplit(n_splits=1, test_size=n_val, random_state=seed)
     tr, va = next(gss.split(np.zeros(len(subjects)), groups=subjects))
     return np.sort(tr), np.sort(va)
-
-
-def uci_har_split(subjects: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The standard UCI-HAR split: test subjects 2, 4, 9, 10, 12, 13, 18, 20, 24; the rest train."""
-    nums = np.array([int(str(s).split(":")[-1]) for s in subjects])
-    test = np.isin(nums, UCI_HAR_TEST_SUBJECTS)
-    return np.flatnonzero(~test), np.flatnonzero(test)
 
 
 def label_subset(y: np.ndarray, rate: float, seed: int) -> np.ndarray:

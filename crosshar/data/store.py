@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
@@ -21,15 +19,17 @@ from typing import Callable
 import numpy as np
 
 from crosshar import paths
+from crosshar.atomic import atomic_write_bytes, atomic_write_json
 from crosshar.config import WindowConfig
 from crosshar.data.base import BadRows, Dataset
 from crosshar.data.io import DataFolder
 from crosshar.data.checks import physical_checks
-from crosshar.data.windows import Tally, WindowSet, make_windows
+from crosshar.data.windows import Tally, WindowSet, make_windows, normalize
 from crosshar.errors import ConfigError, DataError
 from crosshar.registry import DATASETS
 
-PREP_VERSION = 3  # 3: kept/dropped tally, physical checks, unlabelled windows of custom data
+PREP_VERSION = 3  # 3: kept/dropped tally, physical checks, unlabelled windows of custom data (unchanged when
+# pre-windowed data began to be read as windows: the same windows, only its manifest counts no recordings)
 
 
 def get_dataset(name: str) -> Dataset:
@@ -51,7 +51,7 @@ class Resolved:
 def is_folder_spec(spec: str | Path) -> bool:
     """True when `spec` names a folder of your own data (it holds crosshar.toml) rather than a
     registered dataset."""
-    from crosshar.data.custom import DESCRIPTOR
+    from crosshar.data.readers.custom import DESCRIPTOR
 
     p = Path(spec)
     return str(spec) not in DATASETS and (p.name == DESCRIPTOR and p.is_file() or (p / DESCRIPTOR).is_file())
@@ -65,7 +65,7 @@ def resolve(spec: str | Path, data_dir: str | Path | None = None) -> Resolved:
     `cross -d uci -td ./mylab` reads uci from $CROSSHAR_DATA and mylab from ./mylab.
     """
     import crosshar.data  # noqa: F401  (registers the loaders)
-    from crosshar.data.custom import DESCRIPTOR, read_descriptor
+    from crosshar.data.readers.custom import DESCRIPTOR, read_descriptor
 
     if is_folder_spec(spec):
         p = Path(spec)
@@ -109,24 +109,6 @@ def resolve_window_config(ds: Dataset, folder: DataFolder, cfg: WindowConfig | N
     return prof
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
-
-
 def _key(name: str, cfg: WindowConfig, fingerprint: str, on_bad: str) -> str:
     s = json.dumps([name, cfg.to_dict(), fingerprint, on_bad, PREP_VERSION], sort_keys=True)
     return hashlib.sha256(s.encode()).hexdigest()[:12]
@@ -168,6 +150,43 @@ def prepare(
             log(f"the cache {npz.name} is damaged or inconsistent: rebuilding it")
     t0 = time.time()
     bad = BadRows(on_bad)
+    built = _build_prewindowed(ds, folder, cfg, name, bad) if ds.profile(folder) is not None else \
+        _build_from_recordings(ds, folder, cfg, name, bad, log)
+    ws = built.windows
+    ws.manifest = {
+        "dataset": name, "title": ds.title, "root": str(folder.root), "window": cfg.to_dict(),
+        "fingerprint": fp, "n_files": len(files), "n_recordings": built.n_recordings,
+        "n_short_recordings": built.n_short, "n_windows": len(ws),
+        "n_unlabelled_windows": built.tally.unlabelled_windows, "per_class": ws.counts()[0],
+        "per_subject": ws.counts()[1], "kept": built.tally.to_dict(), "checks": built.checks,
+        "warnings": built.warnings, "skipped": [{"file": p, "line": ln, "problem": m} for p, ln, m in bad.skipped],
+        "prep_version": PREP_VERSION, "seconds": round(time.time() - t0, 2), "key": key,
+    }
+    if log and bad.skipped:
+        log(bad.report())
+    for w in built.warnings:
+        if log:
+            log(f"warning: {w}")
+    atomic_write_bytes(npz, _npz_bytes(ws))
+    atomic_write_json(man, ws.manifest)
+    return ws
+
+
+@dataclass
+class _Built:
+    """Windows freshly built from the raw files, with what the manifest reports about them."""
+
+    windows: WindowSet
+    n_recordings: int
+    n_short: int
+    tally: Tally
+    checks: dict
+    warnings: list
+
+
+def _build_from_recordings(ds: Dataset, folder: DataFolder, cfg: WindowConfig, name: str, bad: BadRows,
+                           log: Callable[[str], None] | None) -> _Built:
+    """Raw data: recordings -> physical checks -> windows (DataError when none results)."""
     recs = ds.load(folder, bad)
     if cfg.channels == "acc+gyro":
         no_gyro = [r for r in recs if r.gyro is None]
@@ -175,7 +194,7 @@ def prepare(
             bad(f"{len(no_gyro)} recording(s) have no gyroscope and cannot give 6-channel windows, e.g. "
                 f"{no_gyro[0].source}", folder.root)
             recs = [r for r in recs if r.gyro is not None]
-    checks, warnings = ({}, []) if ds.profile(folder) is not None else physical_checks(recs, str(folder.root))
+    checks, warnings = physical_checks(recs, str(folder.root))
     tally = Tally()
     ws = make_windows(recs, cfg, name, keep_unlabelled=ds.keeps_unlabelled, tally=tally)
     seconds = cfg.window / cfg.rate_hz
@@ -186,37 +205,19 @@ def prepare(
                         + kept_dropped({"kept": tally.to_dict(), "skipped": []}), folder.root)
     if short and log:
         log(f"{short} of {len(recs)} recordings are shorter than one window ({seconds:g} s) and gave no window")
-    per_class, per_subject = ws.counts()
-    ws.manifest = {
-        "dataset": name,
-        "title": ds.title,
-        "root": str(folder.root),
-        "window": cfg.to_dict(),
-        "fingerprint": fp,
-        "n_files": len(files),
-        "n_recordings": len(recs),
-        "n_short_recordings": int(short),
-        "n_windows": len(ws),
-        "n_unlabelled_windows": tally.unlabelled_windows,
-        "per_class": per_class,
-        "per_subject": per_subject,
-        "kept": tally.to_dict(),
-        "checks": checks,
-        "warnings": warnings,
-        "skipped": [{"file": p, "line": ln, "problem": m} for p, ln, m in bad.skipped],
-        "prep_version": PREP_VERSION,
-        "seconds": round(time.time() - t0, 2),
-        "key": key,
-    }
-    if log and bad.skipped:
-        log(bad.report())
-    for w in warnings:
-        if log:
-            log(f"warning: {w}")
-    buf = _npz_bytes(ws)
-    atomic_write_bytes(npz, buf)
-    atomic_write_json(man, ws.manifest)
-    return ws
+    return _Built(ws, len(recs), int(short), tally, checks, warnings)
+
+
+def _build_prewindowed(ds: Dataset, folder: DataFolder, cfg: WindowConfig, name: str, bad: BadRows) -> _Built:
+    """Data shipped as fixed windows: read as they are, then the profile's normalisation."""
+    ws = ds.windows(folder, bad)
+    if len(ws) == 0:
+        raise DataError(f"dataset {name!r} holds no readable window"
+                        + (f" ({len(bad.skipped)} bad item(s) skipped)" if bad.skipped else ""), folder.root)
+    X = normalize(ws.X, ws.subjects, cfg)
+    ws = WindowSet(X, ws.labels, ws.subjects, ws.sessions, name, cfg)
+    tally = Tally(labelled_windows=len(ws))
+    return _Built(ws, 0, 0, tally, {}, [])
 
 
 def _why_no_windows(recs: list, short: int, seconds: float, bad: BadRows) -> str:
@@ -274,7 +275,7 @@ def kept_dropped(manifest: dict) -> str:
     kept = f"kept {k['labelled_windows']:,} labelled windows"
     if k["unlabelled_windows"]:
         kept += f" and {k['unlabelled_windows']:,} unlabelled windows (pretraining only)"
-    kept += f" from {k['recordings']:,} recordings"
+    kept += f" from {k['recordings']:,} recordings" if k["recordings"] else " (shipped as fixed windows)"
     drops = []
     if k["short_recordings"]:
         drops.append(f"{k['short_recordings']:,} recording(s) shorter than one window ({k['short_recording_s']:,.0f} s, "

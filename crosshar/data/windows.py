@@ -51,9 +51,10 @@ class WindowSet:
         labels: (N,) str fine canonical labels (crosshar.data.labels.VOCAB).
         subjects: (N,) str subject ids ("uci:07").
         sessions: (N,) str recording ids.
-        dataset: registered dataset name.
+        dataset: registered dataset name ("uci+motion" for stacked sets).
         config: the WindowConfig the windows were made with.
         manifest: provenance (raw-file fingerprint, counts, skipped items...).
+        datasets: (N,) str, the dataset each window comes from (default: `dataset` for all).
     """
 
     X: np.ndarray
@@ -63,13 +64,18 @@ class WindowSet:
     dataset: str
     config: WindowConfig
     manifest: dict = field(default_factory=dict)
+    datasets: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.datasets is None:
+            self.datasets = np.full(len(self.X), self.dataset)
 
     def __len__(self) -> int:
         return int(self.X.shape[0])
 
     def subset(self, idx: np.ndarray) -> "WindowSet":
         return WindowSet(self.X[idx], self.labels[idx], self.subjects[idx], self.sessions[idx],
-                         self.dataset, self.config, self.manifest)
+                         self.dataset, self.config, self.manifest, self.datasets[idx])
 
     def by_subjects(self, subjects) -> "WindowSet":
         return self.subset(np.flatnonzero(np.isin(self.subjects, list(subjects))))
@@ -190,6 +196,11 @@ def make_windows(recs: list[Recording], cfg: WindowConfig, dataset: str, keep_un
     labels = np.concatenate(ls).astype(str) if ls else np.zeros(0, str)
     subjects = np.concatenate(ss).astype(str) if ss else np.zeros(0, str)
     sessions = np.concatenate(es).astype(str) if es else np.zeros(0, str)
+    return WindowSet(normalize(X, subjects, cfg), labels, subjects, sessions, dataset, cfg)
+
+
+def normalize(X: np.ndarray, subjects: np.ndarray, cfg: WindowConfig) -> np.ndarray:
+    """(N, T, C) windows -> float32 windows normalised as `cfg.normalize` says."""
     if cfg.normalize == "zscore_subject" and len(X):
         X = zscore_by_subject(X, subjects)
-    return WindowSet(X.astype(np.float32), labels, subjects, sessions, dataset, cfg)
+    return X.astype(np.float32)

@@ -6,12 +6,12 @@ Heads live in crosshar.models.heads (one file per head); this package re-exports
 
 from crosshar.models.encoder import Encoder, FeedForward, SelfAttention, TransformerBlock
 from crosshar.models.masking import apply_mask, sample_span_lengths, span_length_probs, span_mask
-from crosshar.models.pretrainer import CrossHARPretrainer, SequenceAggregator
-from crosshar.models.scaling import GRAVITY, InputScaler
+from crosshar.models.pretrainer import CrossHARPretrainer, PretrainingModel, SequenceAggregator
+from crosshar.models.scaling import InputScaler
 
 __all__ = [
     "Encoder", "TransformerBlock", "SelfAttention", "FeedForward",
-    "InputScaler", "GRAVITY",
+    "InputScaler",
     "span_mask", "apply_mask", "span_length_probs", "sample_span_lengths",
-    "CrossHARPretrainer", "SequenceAggregator",
+    "CrossHARPretrainer", "PretrainingModel", "SequenceAggregator",
 ]

@@ -6,10 +6,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from crosshar.config import PretrainConfig
+from crosshar.config import EncoderConfig, PretrainConfig, WindowConfig
 from crosshar.losses import masked_mse, nt_xent
 from crosshar.models.encoder import Encoder, FeedForward
 from crosshar.models.masking import apply_mask, span_mask
+from crosshar.models.scaling import InputPipeline
+
+FORMAT = "crosshar-pretrain/1"  # the checkpoint format of a pretraining run (best.pt, last.pt)
+CHECKPOINT_KEYS = ("model", "job", "split")  # what loading the encoder reads
 
 
 class SequenceAggregator(nn.Module):
@@ -78,8 +82,6 @@ class CrossHARPretrainer(nn.Module):
         encoder: an Encoder (its `embed_dim` and `cfg.n_heads`, `cfg.d_ff` size the branches).
         cfg: PretrainConfig (masking, temperature, stage 2 weights, proj_dim).
         n_channels: C, 3 or 6.
-        scaler: module applied to the views first (an InputScaler, whose buffers are then saved
-            with the pretrainer); None means the views are already scaled.
 
     Example:
         >>> out = model(v1, v2, stage=2, generator=g)  # doctest: +SKIP
@@ -88,7 +90,6 @@ class CrossHARPretrainer(nn.Module):
 
     def __init__(
         self, encoder: Encoder, cfg: PretrainConfig | None = None, n_channels: int = 6,
-        scaler: nn.Module | None = None,
     ):
         super().__init__()
         cfg = cfg if cfg is not None else PretrainConfig()
@@ -100,7 +101,6 @@ class CrossHARPretrainer(nn.Module):
         self.cfg = cfg
         self.n_channels = n_channels
         self.encoder = encoder
-        self.scaler = scaler if scaler is not None else nn.Identity()
         # LIMU-BERT's decoder: Linear, GELU, LayerNorm, Linear to the channels
         self.decoder = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.LayerNorm(d), nn.Linear(d, n_channels))
         self.aggregator = SequenceAggregator(d, n_heads, d_ff, dropout)
@@ -145,7 +145,7 @@ class CrossHARPretrainer(nn.Module):
         """Named losses of one batch.
 
         Args:
-            view1: (B, T, C) first augmented view (physical units if a scaler was given).
+            view1: (B, T, C) first augmented view (already scaled: InputScaler runs before the pretrainer).
             view2: (B, T, C) second view of the same windows; required in stage 2.
             stage: 1 (masked reconstruction) or 2 (+ contrastive).
             generator: randomness of the masks (default: torch's global generator).
@@ -161,7 +161,6 @@ class CrossHARPretrainer(nn.Module):
         if view2 is not None and view2.shape != view1.shape:
             raise ValueError(f"views differ in shape: {tuple(view1.shape)} vs {tuple(view2.shape)}")
         x = view1 if view2 is None else torch.cat([view1, view2], dim=0)
-        x = self.scaler(x)
         x_masked, m = self.mask(x, generator)
         h = self.encode(x_masked)
         mse = masked_mse(self.reconstruct(h), x, m)
@@ -170,3 +169,25 @@ class CrossHARPretrainer(nn.Module):
         h1, h2 = h.chunk(2, dim=0)
         con = self.contrast(h1, h2)
         return {"mse": mse, "contrast": con, "loss": self.cfg.w_mse * mse + self.cfg.w_contrast * con}
+
+
+class PretrainingModel(nn.Module):
+    """Input pipeline + encoder + CrossHAR pretrainer: what pretraining trains and its checkpoint
+    holds (state-dict keys scaler.*, encoder.*, pretrainer.*), one module so that DDP syncs it all.
+
+    Args:
+        window: the windows' config (channels C, length T).
+        encoder: EncoderConfig (its input_scaling and input_frame give the InputPipeline).
+        pretrain: PretrainConfig.
+    """
+
+    def __init__(self, window: WindowConfig, encoder: EncoderConfig, pretrain: PretrainConfig):
+        super().__init__()
+        C = window.n_channels
+        self.scaler = InputPipeline.of_encoder(encoder).scaler(C)
+        self.encoder = Encoder(encoder, n_channels=C, max_len=window.window)
+        self.pretrainer = CrossHARPretrainer(self.encoder, pretrain, C)
+
+    def forward(self, v1: Tensor, v2: Tensor | None, stage: int, g: torch.Generator) -> dict:
+        """v1, v2: (B, T, C) physical views (v2 None in stage 1) -> the pretrainer's named losses."""
+        return self.pretrainer(self.scaler(v1), None if v2 is None else self.scaler(v2), stage=stage, generator=g)

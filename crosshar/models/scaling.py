@@ -1,12 +1,15 @@
-"""Input scaling in front of the encoder, kept as buffers so it is saved and exported with it."""
+"""The input pipeline in front of the encoder: InputScaler (scaling + frame, kept as buffers so it is
+saved and exported with the model) and InputPipeline, the one description of it."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from crosshar.limits import GRAVITY  # noqa: F401  (re-exported)
+from crosshar.limits import GRAVITY
 from crosshar.models.frame import gravity_align, heading_align
 
 MODES = ("physical", "source_stats", "instance")
@@ -105,3 +108,43 @@ class InputScaler(nn.Module):
 
     def extra_repr(self) -> str:
         return f"mode={self.mode!r}, n_channels={self.n_channels}"
+
+
+@dataclass(frozen=True)
+class InputPipeline:
+    """What happens to a window before the encoder (or a head on raw windows): the one home of the
+    input pipeline. Its defaults come from configs/encoder.toml (`input_scaling`, `input_frame`); a
+    pretraining run fixes it for every model built on its encoder; a finetuned checkpoint records it
+    in its meta ("scaling", "frame"), which export, bench and the runtime read back.
+
+    Attributes:
+        scaling: "physical", "source_stats" or "instance" (InputScaler's mode).
+        frame: "device", "gravity" or "heading" (crosshar.models.frame).
+    """
+
+    scaling: str = "physical"
+    frame: str = "gravity"
+
+    @classmethod
+    def default(cls) -> "InputPipeline":
+        """The configured default (configs/encoder.toml), as a model trained now would use it."""
+        from crosshar import config as C
+
+        return cls.of_encoder(C.load("encoder"))
+
+    @classmethod
+    def of_encoder(cls, cfg) -> "InputPipeline":
+        """The pipeline an EncoderConfig (or its dict) names."""
+        d = cfg if isinstance(cfg, dict) else cfg.to_dict()
+        return cls(d["input_scaling"], d.get("input_frame", "device"))
+
+    @classmethod
+    def of_meta(cls, meta: dict) -> "InputPipeline":
+        """The pipeline a finetuned checkpoint's meta records (older ones: the device frame)."""
+        return cls(meta["scaling"], meta.get("frame", "device"))
+
+    def to_meta(self) -> dict[str, str]:
+        return {"scaling": self.scaling, "frame": self.frame}
+
+    def scaler(self, n_channels: int) -> InputScaler:
+        return InputScaler(self.scaling, n_channels, frame=self.frame)

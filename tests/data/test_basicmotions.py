@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from crosshar.data.base import BadRows
-from crosshar.data.basicmotions import CLASSES, BasicMotions
+from crosshar.data.readers.basicmotions import CLASSES, BasicMotions
 from crosshar.data.io import DataFolder
 from crosshar.errors import DataError, MissingDataError
 from crosshar.registry import DATASETS

@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 
 from crosshar.config import WindowConfig
 from crosshar.data.checks import CheckError, physical_checks, rotation_slope
-from crosshar.data.custom import axes_matrix
-from crosshar.data.recording import GRAVITY, Recording
+from crosshar.data.readers.custom import axes_matrix
+from crosshar.data.recording import Recording
+from crosshar.limits import GRAVITY
 from crosshar.data.store import kept_dropped, prepare
 from crosshar.data.windows import Tally, make_windows
 from crosshar.errors import ConfigError

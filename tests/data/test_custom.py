@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from crosshar.data.base import BadRows
-from crosshar.data.custom import Custom, CustomDescriptor
+from crosshar.data.readers.custom import Custom, CustomDescriptor
 from crosshar.data.io import DataFolder
-from crosshar.data.recording import GRAVITY
+from crosshar.limits import GRAVITY
 from crosshar.errors import ConfigError, DataError, MissingDataError
 from crosshar.registry import DATASETS
 from rawfmt import write_tree

@@ -12,7 +12,7 @@ import pytest
 
 from crosshar.config import WindowConfig
 from crosshar.data.base import BadRows
-from crosshar.data.hhar import ADATIME_LABELS, HEADER, HHAR, RATE_ADATIME
+from crosshar.data.readers.hhar import ADATIME_LABELS, HEADER, HHAR, RATE_ADATIME
 from crosshar.data.io import DataFolder
 from crosshar.errors import DataError, MissingDataError
 from crosshar.registry import DATASETS
@@ -142,16 +142,21 @@ def adatime(root, users=(0, 3), n=6, y=None, x=None):
         (root / f"test_{u}.npz").write_bytes(npz_bytes(xs, ys))
 
 
+def windows(root, on_bad: str = "error"):
+    bad = BadRows(on_bad)
+    return HHAR().windows(DataFolder(HHAR().locate(root)), bad), bad
+
+
 def test_adatime_windows(tmp_path):
     adatime(tmp_path / "hhar_sa_adatime")
     folder = DataFolder(HHAR().locate(tmp_path))
-    recs = HHAR().load(folder, BadRows())
-    assert len(recs) == 12 and {r.subject for r in recs} == {"hhar:0", "hhar:3"}
-    assert [r.session for r in recs[:3]] == ["0_0", "0_1", "0_2"]
-    assert [r.labels[0] for r in recs[:6]] == ["biking", "sitting", "downstairs", "upstairs", "standing", "walking"]
-    for r in recs:
-        assert r.acc.shape == (128, 3) and r.gyro is None and r.rate == RATE_ADATIME
-        assert r.extra["zscored"] and r.extra["prewindowed"]
+    ws = HHAR().windows(folder, BadRows())
+    assert len(ws) == 12 and set(ws.subjects.tolist()) == {"hhar:0", "hhar:3"}
+    assert ws.sessions[:3].tolist() == ["0_0", "0_1", "0_2"]
+    assert ws.labels[:6].tolist() == ["biking", "sitting", "downstairs", "upstairs", "standing", "walking"]
+    assert ws.X.shape == (12, 128, 3) and ws.X.dtype == np.float32 and set(ws.datasets.tolist()) == {"hhar"}
+    with pytest.raises(DataError, match="fixed windows"):  # not one fake recording per window
+        HHAR().load(folder, BadRows())
     assert HHAR().profile(folder) == WindowConfig(rate_hz=50.0, window=128, stride=128, channels="acc",
                                                   normalize="zscore_subject")
     assert not HHAR().has_gyro(folder)
@@ -160,18 +165,18 @@ def test_adatime_windows(tmp_path):
 def test_adatime_bad_windows(tmp_path):
     adatime(tmp_path / "hhar_sa_adatime", users=(0,), y=np.array([0, 6, 2, 3, 4, 5], np.int32))
     with pytest.raises(DataError, match="window 1: unknown label id 6") as e:
-        load(tmp_path)
+        windows(tmp_path)
     assert e.value.path.endswith("test_0.npz")
-    recs, bad = load(tmp_path, "skip")
-    assert len(bad.skipped) == 1 and [r.session for r in recs] == ["0_0", "0_2", "0_3", "0_4", "0_5"]
+    ws, bad = windows(tmp_path, "skip")
+    assert len(bad.skipped) == 1 and ws.sessions.tolist() == ["0_0", "0_2", "0_3", "0_4", "0_5"]
     x = np.zeros((6, 128, 3))
     x[4, 7, 1] = np.nan
     adatime(tmp_path / "nan" / "hhar", users=(2,), x=x)
     with pytest.raises(DataError, match="window 4: NaN"):
-        load(tmp_path / "nan")
+        windows(tmp_path / "nan")
     adatime(tmp_path / "shape" / "hhar", users=(2,), x=np.zeros((6, 3, 128)))
     with pytest.raises(DataError, match=r"expected samples \(N, 128, 3\)"):
-        load(tmp_path / "shape")
+        windows(tmp_path / "shape")
 
 
 def test_adatime_inside_a_zip_and_gz(tmp_path):
@@ -181,8 +186,8 @@ def test_adatime_inside_a_zip_and_gz(tmp_path):
     with zipfile.ZipFile(root / "HHAR_SA.zip", "w") as zf:
         zf.writestr("HHAR_SA/test_1.npz", npz_bytes(x, y))
     (root / "test_2.npz.gz").write_bytes(gzip.compress(npz_bytes(x, y)))
-    recs, _ = load(tmp_path)
-    assert [(r.subject, r.labels[0]) for r in recs] == [
+    ws, _ = windows(tmp_path)
+    assert list(zip(ws.subjects.tolist(), ws.labels.tolist())) == [
         ("hhar:1", "standing"), ("hhar:1", "walking"), ("hhar:2", "standing"), ("hhar:2", "walking")]
 
 
@@ -211,15 +216,15 @@ def test_real_hhar_adatime():
     if HHAR().profile(folder) is None:
         pytest.skip("the HHAR folder found holds the raw layout, not AdaTime's windows")
     t0 = time.perf_counter()
-    recs = HHAR().load(folder, BadRows())
-    print(f"\nHHAR (AdaTime windows): {len(recs)} windows in {time.perf_counter() - t0:.2f} s")
-    assert len(recs) == 4436
-    assert len({r.subject for r in recs}) == 9
-    labels = np.array([r.labels[0] for r in recs])
+    ws = HHAR().windows(folder, BadRows())
+    print(f"\nHHAR (AdaTime windows): {len(ws)} windows in {time.perf_counter() - t0:.2f} s")
+    assert len(ws) == 4436
+    assert len(set(ws.subjects.tolist())) == 9
+    labels = ws.labels
     counts = dict(zip(*np.unique(labels, return_counts=True)))
     assert counts == {"biking": 854, "sitting": 630, "downstairs": 733, "upstairs": 736,
                       "standing": 648, "walking": 835}
-    x = np.stack([r.acc for r in recs])  # (N, 128, 3)
+    x = ws.X  # (N, 128, 3)
     # the label ids: the two still classes barely move inside a window, every other class does
     motion = x.std(axis=1).mean(axis=1)
     for lab in ("sitting", "standing"):

@@ -9,9 +9,10 @@ import pytest
 
 from crosshar.data.base import BadRows
 from crosshar.data.io import DataFolder, read_bytes
-from crosshar.data.motionsense import ACTIVITIES, MotionSense
-from crosshar.data.recording import GRAVITY
-from crosshar.data.uci import UCI, read_table
+from crosshar.data.readers.motionsense import ACTIVITIES, MotionSense
+from crosshar.limits import GRAVITY
+from crosshar.data.readers.uci import UCI
+from crosshar.data.rows import read_table
 from crosshar.errors import DataError, MissingDataError
 from crosshar.registry import DATASETS
 from rawfmt import motionsense_a_text, motionsense_xyz_text, real_folder, rotation_slope, write_tree

@@ -7,7 +7,7 @@ import pytest
 
 from crosshar.data.base import BadRows
 from crosshar.data.io import DataFolder
-from crosshar.data.shoaib import LABELS, Shoaib
+from crosshar.data.readers.shoaib import LABELS, Shoaib
 from crosshar.errors import DataError, MissingDataError
 from crosshar.registry import DATASETS
 from rawfmt import write_tree

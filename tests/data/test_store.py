@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import crosshar.atomic as atomic
 import crosshar.data.store as store
 from crosshar.config import WindowConfig
 from crosshar.data.store import cached, prepare
-from crosshar.data.uci import UCI
+from crosshar.data.readers.uci import UCI
 from crosshar.errors import DataError
 from synthdata import uci_files  # noqa: E402  (also puts rawfmt on the path)
 from rawfmt import write_tree  # noqa: E402
@@ -86,11 +87,11 @@ def test_cache_written_atomically(data, loads, tmp_path, monkeypatch):
     def fail(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(store.os, "replace", fail)
+    monkeypatch.setattr(atomic.os, "replace", fail)
     with pytest.raises(OSError, match="disk full"):
         prepare("uci", data)
     assert not (tmp_path / "home" / "cache").exists() or cache_files(tmp_path / "home") == []  # no half cache
-    monkeypatch.setattr(store.os, "replace", real)
+    monkeypatch.setattr(atomic.os, "replace", real)
     prepare("uci", data)
     files = cache_files(tmp_path / "home")
     assert len(files) == 2 and not any(f.endswith(".tmp") for f in files)

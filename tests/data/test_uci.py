@@ -9,8 +9,9 @@ import pytest
 
 from crosshar.data.base import BadRows
 from crosshar.data.io import DataFolder
-from crosshar.data.recording import GRAVITY
-from crosshar.data.uci import ACTIVITIES, UCI, read_table
+from crosshar.limits import GRAVITY
+from crosshar.data.readers.uci import ACTIVITIES, UCI
+from crosshar.data.rows import read_table
 from crosshar.errors import DataError, MissingDataError
 from crosshar.registry import DATASETS
 from rawfmt import real_folder, rotation_slope, uci_har_files, uci_labels_text, uci_raw_text, windows, write_tree

@@ -3,7 +3,7 @@ import pytest
 
 from crosshar.config import WindowConfig
 from crosshar.data.recording import Recording
-from crosshar.data.splits import label_subset, subject_split, uci_har_split
+from crosshar.data.splits import label_subset, subject_split
 from crosshar.data.windows import make_windows, resample, window_recording
 from crosshar.errors import ConfigError, DataError
 
@@ -68,13 +68,6 @@ def test_subject_split_is_by_subject_and_seeded():
 
     with pytest.raises(ConfigError):
         subject_split(np.array(["a"] * 5), 0.2, 0)
-
-
-def test_uci_har_split():
-    subjects = np.array([f"uci:{i:02d}" for i in range(1, 31)])
-    tr, te = uci_har_split(subjects)
-    assert sorted(int(s[-2:]) for s in subjects[te]) == [2, 4, 9, 10, 12, 13, 18, 20, 24]
-    assert len(tr) == 21
 
 
 def test_label_subset_stratified():

@@ -9,7 +9,7 @@ import pytest
 
 from crosshar.data.base import BadRows
 from crosshar.data.io import DataFolder
-from crosshar.data.wisdm import ACTIVITIES, WISDM, WISDMWatch
+from crosshar.data.readers.wisdm import ACTIVITIES, WISDM, WISDMWatch
 from crosshar.errors import DataError, MissingDataError
 from crosshar.registry import DATASETS
 from rawfmt import real_folder, rotation_slope, write_tree

@@ -14,7 +14,8 @@ from torch import nn
 import crosshar.evaluate.run as er
 from crosshar.data.windows import WindowSet
 from crosshar.errors import CrossharError, LeakageError
-from crosshar.evaluate.run import cross, regenerate, score
+from crosshar.evaluate.run import cross, regenerate
+from crosshar.inference import score
 from synthdata import WINDOW, custom_files, home, synth, synth_root, tiny_configs, write_tree  # noqa: F401
 
 CROSSHAR4 = ["walking", "upstairs", "downstairs", "sitting&standing"]
@@ -156,7 +157,7 @@ def test_cross_on_your_own_folder(synth, home, tiny_configs, tmp_path):
 
 @pytest.mark.slow
 def test_cross_resumes_its_own_training_after_an_interrupt(synth, home, tiny_configs, monkeypatch):
-    import crosshar.pretrain.run as pr
+    import crosshar.train.pretrain as pr
 
     real, calls = pr.train_one_epoch, []
 

@@ -10,7 +10,7 @@ import pytest
 
 from crosshar.data.windows import WindowSet
 from crosshar.errors import LeakageError
-from crosshar.evaluate import guard
+from crosshar import guard
 from synthdata import WINDOW
 
 
@@ -74,7 +74,8 @@ def test_model_trained_on_the_target_is_refused(tmp_path):
 
 def recordings(name: str, n_subjects: int, seed: int, seconds: float = 60.0):
     """Band-limited random motion plus gravity at 50 Hz: every subject and seed genuinely different."""
-    from crosshar.data.recording import GRAVITY, Recording
+    from crosshar.data.recording import Recording
+    from crosshar.limits import GRAVITY
 
     rng = np.random.default_rng(seed)
     n = int(seconds * 50)
@@ -107,7 +108,7 @@ def renamed(recs, name, acc=lambda a: a, gyro=lambda g: g, start=0):
 def test_near_copies_under_other_names_are_refused(how):
     from dataclasses import replace
 
-    from crosshar.data.recording import GRAVITY
+    from crosshar.limits import GRAVITY
 
     recs = recordings("uci", 4, seed=0)
     if how == "first sample dropped":

@@ -8,8 +8,8 @@ import json
 import pytest
 
 import crosshar.evaluate.matrix as M
-import crosshar.finetune.run as fr
-import crosshar.pretrain.run as pr
+import crosshar.train.finetune as fr
+import crosshar.train.pretrain as pr
 from crosshar import checkpoint
 from crosshar import config as C
 from crosshar.evaluate.matrix import METHODS, MatrixConfig, Method, run_matrix, write_report
@@ -164,7 +164,7 @@ def test_report_checks_targets_and_flags_an_oracle_below_transfer(tmp_path):
 def test_matrix_preset_reaches_every_finetune(tmp_path, monkeypatch):
     """`--preset paper`: each finetune of a recipe-less method gets the paper's head options and
     recipe, in a run folder that names the preset (no clash with default runs)."""
-    import crosshar.finetune.setup as fs
+    import crosshar.train.finetune as fs
     from crosshar.evaluate.matrix import METHODS, finetune_run
 
     jobs = []

@@ -10,16 +10,17 @@ import numpy as np
 import pytest
 import torch
 
-import crosshar.finetune.run as fr
+import crosshar.train.finetune as fr
 from crosshar import checkpoint
 from crosshar.config import WindowConfig
 from crosshar.data.labels import LabelSpace
 from crosshar.data.store import prepare
 from crosshar.errors import ConfigError
-from crosshar.finetune.run import FinetuneJob, run
+from crosshar.inference import predict
+from crosshar.train.finetune import FinetuneJob, run
 from crosshar.models import classifier as clf
-from crosshar.pretrain.run import PretrainJob
-from crosshar.pretrain.run import run as pretrain
+from crosshar.train.pretrain import PretrainJob
+from crosshar.train.pretrain import run as pretrain
 from synthdata import AUGMENT, TINY_ENCODER, TINY_FINETUNE, TINY_PRETRAIN, WINDOW, synth_root  # noqa: F401
 
 CLASSES = ("walking", "upstairs", "downstairs", "sitting&standing")
@@ -187,7 +188,7 @@ def test_frozen_encoder_encodes_validation_once_with_the_same_predictions(synth_
     b = fr.evaluate(model, X, y, list(CLASSES), feats=real_encode(model, X))
     assert a == b
     with torch.no_grad():
-        np.testing.assert_array_equal(fr.predict(model, X), model.head(real_encode(model, X)).numpy())
+        np.testing.assert_array_equal(predict(model, X), model.head(real_encode(model, X)).numpy())
 
 
 def test_head_input_embedding_plus_window_reaches_the_head(synth_root, pre_run, tmp_path):

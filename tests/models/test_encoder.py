@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from crosshar.config import EncoderConfig
-from crosshar.models import GRAVITY, Encoder, InputScaler, TransformerBlock
+from crosshar.models import Encoder, InputScaler, TransformerBlock
+from crosshar.limits import GRAVITY
 
 SMALL = dict(d_model=32, d_ff=64, n_heads=4)
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from crosshar import config as C
 from crosshar.errors import ConfigError
-from crosshar.finetune.run import make_optimizer
+from crosshar.train.finetune import make_optimizer
 from crosshar.losses import CenterLoss
 from crosshar.models.heads import create_head, head_options, list_heads
 from crosshar.models.heads.mag_res2net import GatedRes2NetBlock

@@ -9,7 +9,8 @@ import torch
 
 from crosshar.config import EncoderConfig, PretrainConfig
 from crosshar.losses import masked_mse
-from crosshar.models import GRAVITY, CrossHARPretrainer, Encoder, InputScaler
+from crosshar.models import CrossHARPretrainer, Encoder
+from crosshar.limits import GRAVITY
 
 ENC = EncoderConfig(d_model=32, d_ff=64, n_heads=4, n_layers=1, dropout=0.0)
 
@@ -28,12 +29,12 @@ def synthetic_windows(b: int = 16, t: int = 40, c: int = 6, seed: int = 0) -> to
     x = torch.sin(2 * math.pi * freq * time[None, :, None] + phase)
     x[..., :3] = 3.0 * x[..., :3]
     x[..., 2] += GRAVITY
-    return x.float()
+    return x.float() / torch.tensor([GRAVITY] * 3 + [1.0] * (c - 3))  # scaled as InputScaler("physical")
 
 
 def make(c: int = 6, **cfg) -> CrossHARPretrainer:
     torch.manual_seed(0)
-    return CrossHARPretrainer(Encoder(ENC, n_channels=c), PretrainConfig(**cfg), c, InputScaler("physical", c))
+    return CrossHARPretrainer(Encoder(ENC, n_channels=c), PretrainConfig(**cfg), c)
 
 
 @pytest.mark.parametrize("c", [3, 6])
@@ -62,11 +63,11 @@ def test_bad_calls_are_rejected():
         model(x, x[:, :20], stage=2)
 
 
-def test_target_is_the_unmasked_scaled_input():
+def test_target_is_the_unmasked_input():
     model = make().eval()
-    x = synthetic_windows()
+    x = synthetic_windows()  # already scaled: the InputScaler runs before the pretrainer
     out = model(x, stage=1, generator=gen(3))
-    scaled = x / torch.tensor([GRAVITY] * 3 + [1.0] * 3)
+    scaled = x
     x_masked, mask = model.mask(scaled, gen(3))  # same generator state: the same mask
     assert mask.sum(1).eq(round(0.15 * x.shape[1])).all()
     assert (x_masked[mask] == 0).any() and torch.equal(x_masked[~mask], scaled[~mask])
@@ -108,7 +109,7 @@ def test_contrast_only_branch_and_state_dict():
     assert model.project(h).shape == (8, 16)
     assert torch.isfinite(model.contrast(h, h + 0.1))
     keys = model.state_dict().keys()
-    assert "scaler.scale" in keys and any(k.startswith("encoder.") for k in keys)
+    assert any(k.startswith("encoder.") for k in keys) and not any(k.startswith("scaler.") for k in keys)
 
 
 def test_aggregator_equals_a_full_cls_transformer_layer():

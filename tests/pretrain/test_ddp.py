@@ -30,7 +30,7 @@ def _worker(rank: int, world: int, port: int, data: str, tmp: str) -> None:
     torch.set_num_threads(1)
     import torch.distributed as dist
 
-    import crosshar.pretrain.run as pr
+    import crosshar.train.pretrain as pr
 
     models = []
 
@@ -71,7 +71,7 @@ def test_two_cpu_ranks_end_identical_and_only_rank0_writes(synth_root, tmp_path)
     ck = checkpoint.load(out0 / "last.pt")["model"]
     assert all(torch.equal(ck[k], w0[k]) for k in w0)
     torch.manual_seed(TINY_PRETRAIN.seed)
-    import crosshar.pretrain.run as pr
+    import crosshar.train.pretrain as pr
 
     init = pr.Model(pr.PretrainJob(("uci",), WINDOW, TINY_ENCODER, AUGMENT, TINY_PRETRAIN)).state_dict()
     assert any(not torch.equal(init[k], w0[k]) for k in w0 if w0[k].is_floating_point())

@@ -10,10 +10,11 @@ import shutil
 import pytest
 import torch
 
-import crosshar.pretrain.run as pr
+import crosshar.train.pretrain as pr
 from crosshar import checkpoint
 from crosshar.errors import CrossharError
-from crosshar.pretrain.run import PretrainJob, load_encoder, run
+from crosshar.inference import load_encoder
+from crosshar.train.pretrain import PretrainJob, run
 from synthdata import AUGMENT, TINY_ENCODER, TINY_PRETRAIN, WINDOW, home, synth, synth_root  # noqa: F401
 
 

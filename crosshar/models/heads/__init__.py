@@ -51,11 +51,7 @@ def head_options(name: str) -> dict[str, Any]:
 
 def default_config_path(name: str) -> Path:
     """`configs/heads/<name>.toml`: the packaged copy, or the source tree's when not installed."""
-    try:
-        root = config_dir()
-    except ModuleNotFoundError:  # a source checkout used without `pip install -e .`
-        root = Path(__file__).resolve().parents[3] / "configs"
-    return root / "heads" / f"{name}.toml"
+    return config_dir() / "heads" / f"{name}.toml"
 
 
 def _check_options(name: str, given: dict[str, Any], source: str) -> None:

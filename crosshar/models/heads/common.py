@@ -2,7 +2,7 @@
 
 Attention is written out with plain `nn.Linear`, `matmul` and `softmax` instead of
 `nn.MultiheadAttention`: PyTorch's fused inference fast path has no ONNX export, and thop cannot
-see inside `nn.MultiheadAttention`; `crosshar.complexity` counts `MultiHeadAttention` and
+see inside `nn.MultiheadAttention`; `crosshar.tools.complexity` counts `MultiHeadAttention` and
 `DotProductSelfAttention` with its own rules.
 """
 

@@ -15,7 +15,7 @@ from crosshar.errors import CrossharError
 def _resolve_run(run: Path | None) -> Path:
     if run is not None:
         return run
-    from crosshar.training import latest_run
+    from crosshar.train.runs import latest_run
 
     found = latest_run("finetune")
     if found is None:
@@ -43,7 +43,7 @@ def _check_data(meta: dict[str, Any], data_dir: Path | None, run: Path, random_w
 
 def _target_table(meta: dict[str, Any], target: str, data_dir: Path | None, models: list[tuple[str, str]]) -> dict:
     """Accuracy and macro-F1 of the exported models on an unseen target (same label mapping as `crosshar cross`)."""
-    from crosshar.evaluate.run import score
+    from crosshar.inference import score
     from crosshar.export import ort_probabilities, ort_session
     from crosshar.runtime.session import quantization_mode
     from crosshar.runtime.sidecar import read_sidecar
@@ -66,7 +66,7 @@ def _target_windows(meta: dict[str, Any], target: str, data_dir: Path | None):
     """Every window of an unseen target (never one of the model's sources), as `crosshar cross` reads it."""
     from crosshar.config import WindowConfig
     from crosshar.data.store import prepare
-    from crosshar.evaluate import guard
+    from crosshar import guard
 
     guard.check_names(list(meta["source"]), target)
     return prepare(target, data_dir, WindowConfig.from_dict(meta["window"]))
@@ -74,7 +74,7 @@ def _target_windows(meta: dict[str, Any], target: str, data_dir: Path | None):
 
 def _target_scorer(meta: dict[str, Any], target: str, data_dir: Path | None):
     """probability function -> macro-F1 on every window of an unseen target (as `crosshar cross` scores)."""
-    from crosshar.evaluate.run import score
+    from crosshar.inference import score
 
     tws = _target_windows(meta, target, data_dir)
     console.print(f"scoring every model on the unseen target {target} ({len(tws):,} windows)", highlight=False)
@@ -99,7 +99,7 @@ def export_cmd(
     target: Annotated[Optional[str], typer.Option("--target", "-td", help="Also score fp32 and int8 on every window of this unseen target dataset.")] = None,
 ) -> None:
     """Export a finetuned classifier to ONNX (raw windows in, probabilities out) and check it against PyTorch."""
-    from crosshar.data.store import atomic_write_json
+    from crosshar.atomic import atomic_write_json
     from crosshar.export import export_onnx
     from crosshar.models import classifier
 
@@ -151,7 +151,7 @@ def _faster_of(meta: dict[str, Any], f: dict[str, Any], q: dict[str, Any]) -> di
     A weight-only int8 model runs the float graph once loaded, so it pays by size unless it measures
     clearly slower (SAME_SPEED) than fp32.
     """
-    from crosshar.bench import ort_latency_ms
+    from crosshar.tools.bench import ort_latency_ms
     from crosshar.config import WindowConfig
     from crosshar.export import physical_windows
 
@@ -189,7 +189,7 @@ def bench_cmd(
     target: Annotated[Optional[str], typer.Option("--target", "-td", help="With --run: macro-F1 of every model on every window of this unseen target dataset.")] = None,
 ) -> None:
     """Size, single-thread latency, throughput and memory: PyTorch eager vs ONNX fp32 vs ONNX int8."""
-    from crosshar import bench
+    from crosshar.tools import bench
     from crosshar.config import load
     from crosshar.models import classifier
 

@@ -59,7 +59,8 @@ from crosshar.config import _Config
 from crosshar.data.base import BadRows, Dataset
 from crosshar.data.io import DataFolder, Entry, read_bytes
 from crosshar.data.labels import VOCAB
-from crosshar.data.recording import GRAVITY, Recording, out_of_range, range_problem
+from crosshar.data.recording import Recording, out_of_range, range_problem
+from crosshar.limits import GRAVITY
 from crosshar.data.rows import Col, Rows, TextFile
 from crosshar.data.timegrid import NS, grid, interpolate, nearest
 from crosshar.errors import ConfigError, DataError, MissingDataError

@@ -1,6 +1,6 @@
 """Model cost: parameters, multiply-accumulates per window (thop) and CPU latency per window.
 
-Run `python -m crosshar.complexity` for a table of every registered head on encoder embeddings
+Run `python -m crosshar.tools.complexity` for a table of every registered head on encoder embeddings
 (D = 72) and on raw windows (D = 6).
 """
 

@@ -46,8 +46,9 @@ import numpy as np
 
 from crosshar.data.base import BadRows, Dataset
 from crosshar.data.io import DataFolder, Entry
-from crosshar.data.recording import GRAVITY, Recording
-from crosshar.data.uci import Table, read_table
+from crosshar.data.recording import Recording
+from crosshar.limits import GRAVITY
+from crosshar.data.rows import Table, read_table
 from crosshar.errors import MissingDataError
 from crosshar.limits import ACC_LIMIT, GYRO_LIMIT
 from crosshar.registry import DATASETS

@@ -41,6 +41,7 @@ from crosshar.data.windows import CHANNELS
 from crosshar.export import export_int8, export_model, ort_probabilities, physical_windows, torch_probabilities
 from crosshar.runtime.session import ort_session
 from crosshar.models import classifier
+from crosshar.models.scaling import InputPipeline
 
 TARGET_INT8_BYTES = 1_000_000
 TARGET_SPEEDUP = 3.0
@@ -68,13 +69,14 @@ print(base, peak_kib())
 
 
 def bench_meta(head: str, encoder: EncoderConfig | None, window: WindowConfig | None = None) -> dict[str, Any]:
-    """The checkpoint meta of an untrained classifier, for architecture benchmarks."""
+    """The checkpoint meta of an untrained classifier, for architecture benchmarks: the input pipeline
+    a model trained now would get (its encoder's, or the configured default for a head on raw
+    windows, as `crosshar finetune --no-pretrain` builds it)."""
     w = window or WindowConfig()
+    pipeline = InputPipeline.default() if encoder is None else InputPipeline.of_encoder(encoder)
     return {"window": w.to_dict(), "channels": list(CHANNELS[w.channels]), "classes": CLASSES,
             "label_space": "crosshar4", "encoder": None if encoder is None else encoder.to_dict(),
-            "head": head, "head_cfg": {}, "scaling": "physical", "source": [], "metrics": {},
-            # the frame finetuning gives a model on this encoder (finetune.run.build_model); raw heads: device
-            "frame": "device" if encoder is None else encoder.input_frame}
+            "head": head, "head_cfg": {}, "source": [], "metrics": {}, **pipeline.to_meta()}
 
 
 def _time_calls(fn: Callable[[], Any], repeats: int, warmup: int = 3) -> float:
@@ -347,7 +349,7 @@ def write_results(out: str | Path, rows: list[dict[str, Any]], targets: list[dic
     """`out` as JSON (.json) or markdown (.md); any other suffix writes both `<out>.json` and `<out>.md`.
 
     `command`: the command line that regenerates the files, written into both."""
-    from crosshar.data.store import atomic_write_bytes, atomic_write_json
+    from crosshar.atomic import atomic_write_bytes, atomic_write_json
 
     out = Path(out)
     doc = {"command": command, "rows": rows, "targets": targets, "environment": environment(),

@@ -21,9 +21,8 @@ down. Two layouts are read; the raw one is preferred when present (`locate`).
 2. AdaTime's preprocessed windows (`HHAR_SA`; Ragab et al. 2023), e.g. as in
    `hhar_sa_adatime/`: `test_<u>.npz` (also `train_`/`val_`), u = 0..8, with `samples` float64
    (N, 128, 3) acc x y z z-normalised per user (physical units and gravity's magnitude are lost),
-   and `labels` int 0..5. Each window becomes one Recording of 128 samples, acc only, with
-   `extra = {"zscored": True, "prewindowed": True}`; `profile()` fixes the window profile to
-   the data's own (50 Hz, 128, stride 128, acc, zscore_subject).
+   and `labels` int 0..5. These are read as windows (`windows()`), not as recordings: `profile()`
+   fixes the window profile to the data's own (50 Hz, 128, stride 128, acc, zscore_subject).
 
    Label ids. AdaTime's config names the classes [bike, sit, stand, walk, stairs_up,
    stairs_down], but the arrays do not fit that order: ids 1 and 4 are the only still classes
@@ -58,10 +57,11 @@ from crosshar.config import WindowConfig
 from crosshar.data.base import BadRows, Dataset
 from crosshar.data.io import DataFolder, Entry, read_bytes
 from crosshar.data.recording import Recording, out_of_range, range_problem
+from crosshar.data.windows import WindowSet
 from crosshar.data.rows import Col, Rows, TextFile, codes
 from crosshar.data.timegrid import NS, grid, interpolate, intersect, median_rate, nearest, sort_unique, spans
-from crosshar.errors import MissingDataError
-from crosshar.limits import limit_of
+from crosshar.errors import DataError, MissingDataError
+from crosshar.limits import ACC_LIMIT, limit_of
 from crosshar.registry import DATASETS
 
 GT: dict[str, str] = {
@@ -147,15 +147,26 @@ class HHAR(Dataset):
 
     def load(self, folder: DataFolder, bad: BadRows) -> list[Recording]:
         raw = self._raw(folder)
-        if raw is not None:
-            acc, gyro = raw
-            if gyro is None:
-                raise MissingDataError(f"{acc.display()} has no Phones_gyroscope.csv next to it")
-            return self._load_raw(folder, acc, gyro, bad)
+        if raw is None:
+            if self._npz(folder):
+                raise DataError("HHAR is shipped here as AdaTime's fixed windows: read them with "
+                                "windows() (crosshar.data.store.prepare does)", folder.root)
+            raise MissingDataError(f"no HHAR files under {folder.root}. Expected: {self.layouts}")
+        acc, gyro = raw
+        if gyro is None:
+            raise MissingDataError(f"{acc.display()} has no Phones_gyroscope.csv next to it")
+        return self._load_raw(folder, acc, gyro, bad)
+
+    def windows(self, folder: DataFolder, bad: BadRows) -> WindowSet:
+        """AdaTime's windows as shipped (before the profile's per-subject z-normalisation)."""
         npz = self._npz(folder)
         if not npz:
             raise MissingDataError(f"no HHAR files under {folder.root}. Expected: {self.layouts}")
-        return [r for split, user, e in npz for r in self._load_npz(folder, split, user, e, bad)]
+        parts = [self._read_npz(e, split, user, bad) for split, user, e in npz]
+        parts = [p for p in parts if p is not None]
+        cat = (lambda i, empty: np.concatenate([p[i] for p in parts]) if parts else empty)
+        return WindowSet(cat(0, np.zeros((0, WINDOW_ADATIME, 3), np.float32)), cat(1, np.zeros(0, str)),
+                         cat(2, np.zeros(0, str)), cat(3, np.zeros(0, str)), self.name, self.profile(folder))
 
     # ---- layout 1: raw CSVs
 
@@ -221,45 +232,39 @@ class HHAR(Dataset):
 
     # ---- layout 2: AdaTime windows
 
-    def _load_npz(self, folder: DataFolder, split: str, user: str, e: Entry, bad: BadRows) -> list[Recording]:
+    def _read_npz(self, e: Entry, split: str, user: str, bad: BadRows) -> tuple[np.ndarray, ...] | None:
+        """(X (n, 128, 3) float32, labels, subjects, sessions) of one file's good windows."""
         try:
             with np.load(io.BytesIO(read_bytes(e)), allow_pickle=False) as z:
                 data = {k: z[k] for k in z.files}
         except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
             bad(f"not a readable .npz file ({err})", e.display())
-            return []
+            return None
         if "samples" not in data or "labels" not in data:
             bad(f"expected arrays 'samples' and 'labels', found {sorted(data)}", e.display())
-            return []
+            return None
         x, y = data["samples"], data["labels"]
         if x.ndim != 3 or x.shape[1:] != (WINDOW_ADATIME, 3) or y.shape != (len(x),):
             bad(f"expected samples (N, {WINDOW_ADATIME}, 3) and labels (N,), got {x.shape} and {y.shape}", e.display())
-            return []
+            return None
         if not np.issubdtype(y.dtype, np.integer):
             bad(f"labels must be integers, got {y.dtype}", e.display())
-            return []
-        recs = []
-        prefix = user if split == "test" else f"{user}_{split}"
+            return None
+        keep = []
         for i in range(len(x)):
+            problem = ""
             if not 0 <= y[i] < len(ADATIME_LABELS):
-                bad(f"window {i}: unknown label id {int(y[i])}; HHAR_SA has 0..{len(ADATIME_LABELS) - 1}", e.display())
-                continue
-            if not np.isfinite(x[i]).all():
-                bad(f"window {i}: NaN or infinite value", e.display())
-                continue
-            recs.append(Recording(
-                acc=x[i],
-                gyro=None,
-                rate=RATE_ADATIME,
-                labels=np.full(WINDOW_ADATIME, ADATIME_LABELS[int(y[i])]),
-                subject=f"hhar:{user}",
-                dataset=self.name,
-                source=f"{e.display()}, window {i}",
-                position=POSITION,
-                session=f"{prefix}_{i}",
-                extra={"zscored": True, "prewindowed": True, "split": split},
-            ).validate())
-        return recs
+                problem = f"unknown label id {int(y[i])}; HHAR_SA has 0..{len(ADATIME_LABELS) - 1}"
+            elif out_of_range(x[i], ACC_LIMIT).any():
+                problem = range_problem(x[i][out_of_range(x[i], ACC_LIMIT)][0], ACC_LIMIT)
+            if problem:
+                bad(f"window {i}: {problem}", e.display())
+            else:
+                keep.append(i)
+        prefix = user if split == "test" else f"{user}_{split}"
+        k = np.array(keep, dtype=np.int64)
+        return (x[k].astype(np.float32), np.array(ADATIME_LABELS)[y[k].astype(np.int64)],
+                np.full(len(k), f"hhar:{user}").astype(str), np.array([f"{prefix}_{i}" for i in keep], dtype=str))
 
 
 def _read_raw(folder: DataFolder, entry: Entry, bad: BadRows, drop_null: bool) -> tuple[Rows, dict] | None:

@@ -1,0 +1,36 @@
+"""Atomic file writes: a temporary file in the same folder, fsynced, then renamed over the target.
+
+An interrupted write never leaves a half file. Used by the window cache, checkpoints, run folders,
+exports and reports; it imports nothing heavier than the standard library.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> None:
+    """`obj` as indented, key-sorted JSON (values JSON cannot hold are written as str)."""
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+__all__ = ["atomic_write_bytes", "atomic_write_json"]

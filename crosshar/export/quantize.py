@@ -1,0 +1,219 @@
+"""int8 quantisation of an exported float graph with onnxruntime's quantiser (static QDQ, or
+dynamic for recurrent graphs), and the int8 model's check against the float one."""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crosshar.atomic import atomic_write_bytes, atomic_write_json
+from crosshar.config import WindowConfig
+from crosshar.errors import CrossharError
+from crosshar.export.checks import check_windows, metrics, ort_probabilities, physical_windows
+from crosshar.export.graph_surgery import drop_activation_qdq, unshare_gemm_weights
+from crosshar.export.sidecar import sidecar
+from crosshar.runtime.session import ort_session
+from crosshar.runtime.sidecar import sha256_file, sidecar_path
+
+RECURRENT_OPS = {"LSTM", "GRU", "RNN"}
+# Ops quantised by static QDQ: the weight-carrying ones. Quantising the element-wise ops, layer norms
+# and softmaxes as well saves no weight and costs accuracy for these small models.
+QUANT_OPS = ("Conv", "MatMul", "Gemm")
+INT8_MODES = ("weights", "static", "dynamic")  # the first is the default (see quantize)
+
+
+def export_int8(
+    fp32_path: str | Path,
+    q_path: str | Path,
+    meta: dict[str, Any],
+    *,
+    mode: str = INT8_MODES[0],
+    calib_windows: np.ndarray | None = None,
+    windows: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+    opset: int = 17,
+    exported_from: str | None = None,
+    windows_source: str = "given",
+    p_fp32: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Quantise an exported float model, compare it with the float one, write its sidecar.
+
+    Returns:
+        {path, size_bytes, sha256, mode, ..., top1_agreement_vs_fp32, max_abs_diff_vs_fp32,
+        [metrics: accuracy and macro-F1 on labelled windows]}.
+    """
+    import onnx
+
+    fp32_path, q_path = Path(fp32_path), Path(q_path)
+    w = WindowConfig.from_dict(meta["window"])
+    calib_windows = check_windows(calib_windows, w, "calibration windows")
+    windows = check_windows(windows, w, "check windows")
+    if windows is None:
+        windows = physical_windows(64, w.window, w.n_channels, w.rate_hz, seed=0)
+        windows_source = "random physical-looking"
+    calib_src = "given (source training subjects)"
+    if calib_windows is None:
+        calib_windows = physical_windows(128, w.window, w.n_channels, w.rate_hz, seed=1)
+        calib_src = "random physical-looking: calibrate on real windows for a faithful int8 model"
+    info = quantize(fp32_path, q_path, calib_windows, mode=mode)
+    if info["mode"] == "static":
+        info["calibration"] = {"n_windows": len(calib_windows), "windows": calib_src, "method": "MinMax"}
+    try:
+        onnx.checker.check_model(str(q_path))
+        if p_fp32 is None:
+            p_fp32 = ort_probabilities(ort_session(fp32_path), windows)
+        p_int8 = ort_probabilities(ort_session(q_path, quantization=info["mode"]), windows)
+    except BaseException:
+        q_path.unlink(missing_ok=True)
+        raise
+    checks: dict[str, Any] = {
+        "top1_agreement_vs_fp32": float((p_int8.argmax(1) == p_fp32.argmax(1)).mean()),
+        "max_abs_diff_vs_fp32": float(np.abs(p_int8 - p_fp32).max()),
+        "n_windows": len(windows), "windows": windows_source,
+    }
+    if labels is not None:
+        checks["metrics"] = metrics(labels, p_int8.argmax(1), meta["classes"])
+        checks["metrics_fp32"] = metrics(labels, p_fp32.argmax(1), meta["classes"])
+    q_side = sidecar_path(q_path)
+    atomic_write_json(q_side, sidecar(meta, q_path, opset, exported_from=exported_from, precision="int8",
+                                      quantization=info, checks=checks))
+    return {"path": str(q_path), "sidecar": str(q_side), "size_bytes": q_path.stat().st_size,
+            "sha256": sha256_file(q_path), "size_ratio": q_path.stat().st_size / fp32_path.stat().st_size,
+            **info, **checks}
+
+
+class _WindowReader:
+    """onnxruntime CalibrationDataReader over (N, T, C) windows, in batches."""
+
+    def __init__(self, windows: np.ndarray, batch: int = 32):
+        self.windows, self.batch = windows, batch
+        self.rewind()
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        if self._i >= len(self.windows):
+            return None
+        x = self.windows[self._i:self._i + self.batch]
+        self._i += self.batch
+        return {"window": x}
+
+    def rewind(self) -> None:
+        self._i = 0
+
+
+def quantize(fp32_path: str | Path, int8_path: str | Path, calib_windows: np.ndarray,
+             mode: str = INT8_MODES[0]) -> dict[str, Any]:
+    """Quantise an exported model to int8; returns what was done (mode, reason, options).
+
+    static: QDQ format, weights int8 per output channel (symmetric), activations uint8
+        (asymmetric, min/max over `calib_windows`), for the weight-carrying ops (QUANT_OPS), which
+        hold nearly all weights and time; the rest, the output softmax included, stays float
+        (probabilities keep their resolution). A graph with recurrent
+        ops, which static quantisation leaves in float, or one it fails on, goes dynamic instead.
+    weights: int8 weights per output channel (symmetric, full range) of QUANT_OPS, activations in
+        float: onnxruntime's static QDQ quantiser, then the activations' QuantizeLinear ->
+        DequantizeLinear pairs removed (drop_activation_qdq). The file is the smallest; loaded with
+        crosshar.runtime.session.ort_session, the weights are dequantised once, so it runs at float
+        speed and nearly float accuracy. On x86 without VNNI it is the fastest int8 model (results/bench.md).
+    dynamic: int8 weights per output channel; activations quantised on the fly per tensor.
+    static and dynamic use 7-bit weights (reduce_range): x86 CPUs without VNNI saturate the uint8 x int8 products
+    of full-range weights; the cost is one bit of weight precision.
+    """
+    import onnx
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    fp32_path, int8_path = Path(fp32_path), Path(int8_path)
+    ops = {n.op_type for n in onnx.load(str(fp32_path)).graph.node}
+    recurrent = sorted(ops & RECURRENT_OPS)
+    info: dict[str, Any] = {"requested": mode}
+    with tempfile.TemporaryDirectory() as tmp:
+        pre, out = Path(tmp) / "pre.onnx", Path(tmp) / "q.onnx"
+        try:  # shape inference for the quantiser (graph optimisation is left to the runtime session)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                quant_pre_process(str(fp32_path), str(pre), skip_optimization=True)
+            info["preprocess"] = "quant_pre_process (shape inference)"
+        except Exception as e:  # noqa: BLE001  (pre-processing helps the quantiser but is optional)
+            pre, info["preprocess"] = fp32_path, f"none ({type(e).__name__}: {e})"
+        if mode == "weights":
+            _quantize_weights(pre, out, calib_windows)
+            info.update(mode="weights", format="QDQ, weights only", per_channel=True, weights="int8 (symmetric)",
+                        activations="float32", op_types=list(QUANT_OPS),
+                        session="session.disable_quant_qdq = 1: the DequantizeLinear of each weight is folded "
+                                "into a float weight when the session loads (crosshar.runtime.session)")
+            if recurrent:
+                info["float_ops"] = recurrent  # static QDQ leaves recurrent weights in float
+        elif mode == "static" and not recurrent:
+            _static(pre, out, calib_windows, info)
+        elif mode == "static":
+            info["reason"] = f"recurrent op(s) {', '.join(recurrent)}: static quantisation would leave them in float"
+        if not out.is_file():
+            if pre == fp32_path:
+                pre = Path(tmp) / "pre.onnx"
+                pre.write_bytes(fp32_path.read_bytes())
+            _dynamic(pre, out, fp32_path, info)
+        left = [] if mode == "weights" else sorted({n.op_type for n in onnx.load(str(out)).graph.node}
+                                                   & (RECURRENT_OPS - {"LSTM"}))
+        if left:
+            info["float_ops"] = left  # GRU / RNN have no int8 kernel in onnxruntime
+        atomic_write_bytes(int8_path, out.read_bytes())
+    return info
+
+
+def _quantize_weights(src: Path, dst: Path, calib_windows: np.ndarray) -> None:
+    """Weight-only int8 QDQ of `src` into `dst` (see quantize); CrossharError if onnxruntime fails."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    # the activation ranges are discarded, so a few windows calibrate enough for the quantiser to run
+    reader = type("Reader", (_WindowReader, CalibrationDataReader), {})(calib_windows[:8])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quantize_static(str(src), str(dst), reader, quant_format=QuantFormat.QDQ,
+                            op_types_to_quantize=list(QUANT_OPS), per_channel=True, reduce_range=False,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            extra_options={"WeightSymmetric": True, "QuantizeBias": False})
+    except Exception as e:  # noqa: BLE001  (onnxruntime's own exception types)
+        raise CrossharError(f"{src}: weight-only int8 quantisation failed ({type(e).__name__}: {e})") from None
+    drop_activation_qdq(dst)
+
+
+def _static(pre: Path, out: Path, calib_windows: np.ndarray, info: dict[str, Any]) -> None:
+    """Static QDQ quantisation of the weight-carrying ops; on failure `out` is absent and `info` says why."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    reader = type("Reader", (_WindowReader, CalibrationDataReader), {})(calib_windows)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quantize_static(
+                str(pre), str(out), reader, quant_format=QuantFormat.QDQ,
+                op_types_to_quantize=list(QUANT_OPS), per_channel=True, reduce_range=True,
+                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            )
+        info.update(mode="static", format="QDQ", per_channel=True, weights="int8 (7-bit range)",
+                    activations="uint8, calibrated", op_types=list(QUANT_OPS))
+    except Exception as e:  # noqa: BLE001  (fall back, and say why)
+        info["reason"] = f"static quantisation failed ({type(e).__name__}: {e})"
+        out.unlink(missing_ok=True)
+
+
+def _dynamic(pre: Path, out: Path, fp32_path: Path, info: dict[str, Any]) -> None:
+    """Dynamic quantisation (int8 weights, activations on the fly); a CrossharError when it fails."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    unshare_gemm_weights(pre)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quantize_dynamic(str(pre), str(out), per_channel=True, reduce_range=True,
+                             weight_type=QuantType.QInt8,
+                             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    except Exception as e:  # noqa: BLE001  (onnxruntime's own exception types)
+        raise CrossharError(f"{fp32_path}: int8 quantisation failed ({type(e).__name__}: {e})") from None
+    info.update(mode="dynamic", format="QOperator", per_channel=True, weights="int8 (7-bit range)",
+                activations="uint8, quantised on the fly")

@@ -1,0 +1,130 @@
+"""Using trained models: loading them, embedding, predicting and scoring windows.
+
+The library's one home for inference, shared by every stage and tool: `load_encoder` (a
+pretraining checkpoint), `crosshar.models.classifier.load` (a finetuned one), both through
+`crosshar.checkpoint.load`; `in_batches` runs any module over (N, T, C) windows in batches.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from crosshar import checkpoint
+from crosshar.config import EncoderConfig, PretrainConfig, WindowConfig
+from crosshar.data.labels import LabelSpace
+from crosshar.device import batch_to, resolve_device
+from crosshar.errors import CrossharError
+from crosshar.metrics import classification_report
+from crosshar.models import classifier as clf
+from crosshar.models.encoder import Encoder
+from crosshar.models.pretrainer import CHECKPOINT_KEYS as PRETRAIN_KEYS
+from crosshar.models.pretrainer import FORMAT as PRETRAIN_FORMAT
+from crosshar.models.pretrainer import PretrainingModel
+from crosshar.models.scaling import InputScaler
+
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """Where the model's parameters live (CPU for a model without parameters)."""
+    return next(model.parameters(), torch.empty(0)).device
+
+
+def in_batches(fn: Callable[[torch.Tensor], torch.Tensor], X: np.ndarray, device: torch.device,
+               batch: int = 512, cpu: bool = True) -> list[torch.Tensor]:
+    """fn over (N, ...) numpy windows, `batch` at a time on `device`; the outputs (moved to the CPU
+    unless `cpu` is False), one per batch, for the caller to concatenate."""
+    outs = [fn(batch_to(torch.from_numpy(X[i:i + batch]), device)) for i in range(0, len(X), batch)]
+    return [o.cpu() for o in outs] if cpu else outs
+
+
+def pretrain_job(path: str | Path, keys: tuple[str, ...] = ("job",)) -> tuple[dict, dict]:
+    """(checkpoint, its job dict) of a pretraining run folder or checkpoint."""
+    ck = checkpoint.load(path, PRETRAIN_FORMAT, keys=keys)
+    return ck, ck["job"]
+
+
+def pretrain_window(path: str | Path) -> WindowConfig:
+    """The window config a pretraining run used (without building its model)."""
+    _, jd = pretrain_job(path)
+    with checkpoint.reading(path):
+        return WindowConfig.from_dict(jd["window"])
+
+
+def load_encoder(path: str | Path) -> tuple[Encoder, InputScaler, dict]:
+    """(encoder, scaler, job dict) from a pretraining run folder or checkpoint (best.pt by default)."""
+    ck, jd = pretrain_job(path, PRETRAIN_KEYS)
+    with checkpoint.reading(path):
+        m = PretrainingModel(WindowConfig.from_dict(jd["window"]), EncoderConfig.from_dict(jd["encoder"]),
+                             PretrainConfig.from_saved(jd["pretrain"]))
+        m.load_state_dict(ck["model"])
+    jd = dict(jd, split=ck["split"], path=str(path))
+    return m.encoder.eval(), m.scaler.eval(), jd
+
+
+def embed(encoder: Encoder, scaler: InputScaler, X: np.ndarray, batch: int = 512,
+          device: str | torch.device = "cpu") -> np.ndarray:
+    """(N, T, C) windows -> (N, T, D) float32 embeddings (computed on `device`, returned on the CPU)."""
+    dev = resolve_device(device)
+    encoder.to(dev)
+    scaler.to(dev)
+    with torch.inference_mode():
+        out = in_batches(lambda x: encoder.forward_features(scaler(x)).float(), X, dev, batch)
+    return torch.cat(out).numpy() if out else np.zeros((0, X.shape[1], encoder.embed_dim), np.float32)
+
+
+@torch.inference_mode()
+def predict(model: clf.HARClassifier, X: np.ndarray, batch: int = 512) -> np.ndarray:
+    """(N, T, C) -> (N, K) logits, computed on the model's device."""
+    model.eval()
+    if len(X) == 0:
+        return np.zeros((0, model.head.fc.out_features), np.float32)  # every registered head ends in .fc
+    return torch.cat(in_batches(model, X, model_device(model), batch)).numpy()
+
+
+@torch.no_grad()  # not inference_mode: cached training features later feed autograd
+def encode(model: clf.HARClassifier, X: np.ndarray, batch: int = 512) -> torch.Tensor:
+    """(N, T, C) -> (N, T, D) head inputs on the model's device, for a frozen encoder (eval mode)."""
+    model.eval()
+    return torch.cat(in_batches(model.features, X, model_device(model), batch, cpu=False))
+
+
+def evaluate(model: clf.HARClassifier, X: np.ndarray, y: np.ndarray, classes: list[str],
+             feats: torch.Tensor | None = None, batch: int = 512) -> dict:
+    """Metrics on (X, y); `feats` = encode(model, X) skips the (frozen) encoder."""
+    if feats is None:
+        pred = predict(model, X, batch).argmax(1)
+    else:
+        model.eval()
+        with torch.inference_mode():
+            pred = torch.cat([model.head(feats[i:i + batch]).cpu() for i in range(0, len(feats), batch)]).numpy().argmax(1)
+    return classification_report(y, pred, classes)
+
+
+def score(model: clf.HARClassifier | None, meta: dict, target_ws,
+          logits_fn: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[dict, np.ndarray, np.ndarray, LabelSpace]:
+    """Metrics of the model on the target windows in the intersected label space.
+
+    Predictions are made in the model's classes and mapped up the hierarchy to the evaluation
+    classes (e.g. upstairs and downstairs predictions both count as WISDM's "stairs"); model
+    classes with no evaluation counterpart are masked out of the argmax. `logits_fn` (windows ->
+    (N, K) scores) replaces the PyTorch model, e.g. an onnxruntime session.
+    """
+    train_space = LabelSpace(tuple(meta["classes"]), meta.get("label_space", ""))
+    eval_space = train_space.intersect(set(target_ws.labels.tolist()))
+    y = eval_space.encode(target_ws.labels)
+    keep = np.flatnonzero(y >= 0)
+    if len(keep) == 0:
+        raise CrossharError(f"no target window of {target_ws.dataset} falls in the classes {eval_space.classes}")
+    proj = train_space.project_to(eval_space)
+    logits = (logits_fn or (lambda X: predict(model, X)))(target_ws.X[keep]).astype(np.float64)
+    logits[:, proj < 0] = -np.inf
+    pred = proj[logits.argmax(1)]
+    return classification_report(y[keep], pred, list(eval_space.classes)), y[keep], pred, eval_space
+
+
+__all__ = ["load_encoder", "pretrain_job", "pretrain_window", "embed", "predict", "encode", "evaluate", "score",
+           "in_batches", "model_device", "PRETRAIN_FORMAT"]

@@ -1,0 +1,350 @@
+"""Finetuning: a registered head on the (frozen or trainable) pretrained encoder, with a fraction of
+the source labels; model selection on held-out *source* subjects only.
+
+Training windows may be oversampled with Borderline-SMOTE (imbalanced-learn) and augmented on the
+fly; validation windows never are. The best checkpoint (validation macro-F1) is a self-contained
+classifier (crosshar.models.classifier) that `crosshar cross` and `crosshar export` load alone.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from crosshar.augment import Augmenter
+from crosshar.config import AugmentConfig, FinetuneConfig, WindowConfig
+from crosshar.data.labels import LabelSpace
+from crosshar.data.sources import apply_split, load_sources, split_by_subject
+from crosshar.data.splits import label_subset
+from crosshar.data.windows import CHANNELS, WindowSet
+from crosshar.device import Precision, place, resolve_device, take
+from crosshar.errors import ConfigError, CrossharError
+from crosshar.losses import CenterLoss
+from crosshar.data.store import prepare
+from crosshar.inference import encode, evaluate, load_encoder, pretrain_window
+from crosshar.models import classifier as clf
+from crosshar.models.encoder import Encoder
+from crosshar.models.heads import create_head
+from crosshar.models.scaling import InputPipeline
+from crosshar.train.progress import TB, EpochBar
+from crosshar.train.runs import git_commit, new_run_dir, write_run_info
+from crosshar.train.schedule import generator, seed_all
+
+
+@dataclass(frozen=True)
+class FinetuneJob:
+    """One finetuning run, resolved.
+
+    Attributes:
+        datasets: source dataset names.
+        classes: the label space the head is trained on (vocabulary nodes).
+        encoder_run: pretraining run folder, or None for a head on raw windows (no pretraining).
+        random_encoder: without encoder_run, the encoder architecture randomly initialised instead of
+            none (trained with the head unless `freeze`): the exact no-pretraining counterpart.
+        exclude_subjects: subjects that must not be used at all (the oracle's test subjects).
+    """
+
+    datasets: tuple[str, ...]
+    window: WindowConfig
+    finetune: FinetuneConfig
+    augment: AugmentConfig
+    classes: tuple[str, ...]
+    label_space: str = "crosshar4"
+    encoder_run: str | None = None
+    head_cfg: dict = field(default_factory=dict)
+    pipeline: InputPipeline | None = None  # no encoder run: input scaling and frame (None: the configured default)
+    data_dir: str | None = None
+    on_bad: str = "error"
+    exclude_subjects: tuple[str, ...] = ()
+    random_encoder: bool = False  # no encoder run: put a randomly initialised encoder (configs/encoder.toml) under the head
+
+
+def default_window(encoder_run: str | None) -> WindowConfig:
+    """The pretraining run's window config, else the packaged default."""
+    from crosshar import config as C
+
+    return pretrain_window(encoder_run) if encoder_run is not None else C.load("window")
+
+
+def source_classes(space: str, datasets: tuple[str, ...], window: WindowConfig, data_dir, on_bad: str = "error",
+                   extra_label_sets: tuple[set, ...] = ()) -> tuple[str, ...]:
+    """The named space intersected with the source datasets' pooled label set (and any extra sets).
+
+    The sources' labels are pooled: a class that one source has at a finer level than another
+    (UCI's upstairs/downstairs against WISDM's stairs) stays fine, and the windows with the
+    coarser label are left out of the supervised part (they still feed pretraining).
+    """
+    pooled = set().union(*(set(prepare(d, data_dir, window, on_bad=on_bad).labels.tolist()) for d in datasets))
+    return LabelSpace.named(space).intersect(pooled, *extra_label_sets).classes
+
+
+def _smote(X: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Borderline-SMOTE on flattened training windows (never validation or test data)."""
+    from imblearn.over_sampling import BorderlineSMOTE
+
+    counts = np.bincount(y)
+    k = int(min(5, counts[counts > 0].min() - 1))
+    if k < 1 or len(np.unique(y)) < 2:
+        return X, y
+    sm = BorderlineSMOTE(random_state=seed, k_neighbors=k, m_neighbors=min(10, len(y) - 1))
+    Xr, yr = sm.fit_resample(X.reshape(len(X), -1), y)
+    return Xr.reshape(-1, *X.shape[1:]).astype(np.float32), yr
+
+
+def encode_labels(ws: WindowSet, space: LabelSpace) -> tuple[WindowSet, np.ndarray]:
+    y = space.encode(ws.labels)
+    keep = np.flatnonzero(y >= 0)
+    return ws.subset(keep), y[keep]
+
+
+def build_model(job: FinetuneJob) -> tuple[clf.HARClassifier, dict]:
+    """The classifier and its checkpoint meta (encoder from the pretraining run when given)."""
+    enc, enc_cfg, split = None, None, None
+    if job.encoder_run is None:  # the same input pipeline as a pretrained model's, unless told otherwise
+        pipeline = job.pipeline or InputPipeline.default()
+        scaler = pipeline.scaler(job.window.n_channels)
+        if job.random_encoder:
+            from crosshar import config as C
+
+            cfg = C.load("encoder").replace(input_scaling=pipeline.scaling, input_frame=pipeline.frame)
+            enc, enc_cfg = Encoder(cfg, job.window.n_channels, max_len=job.window.window), cfg.to_dict()
+    else:
+        enc, scaler, jd = load_encoder(job.encoder_run)
+        if WindowConfig.from_dict(jd["window"]) != job.window:
+            raise ConfigError(f"the pretraining run {job.encoder_run} used windows {jd['window']}, "
+                              f"but finetuning asks for {job.window.to_dict()}")
+        enc_cfg, split, pipeline = jd["encoder"], jd["split"], InputPipeline.of_encoder(jd["encoder"])
+    skip = enc is not None and job.finetune.head_input == "embedding+window"
+    head = create_head(job.finetune.head, clf.head_dim(enc, job.window.n_channels, skip), len(job.classes),
+                       seq_len=job.window.window, **job.head_cfg)
+    model = clf.HARClassifier(scaler, enc, head, skip=skip)
+    meta = {
+        "window": job.window.to_dict(), "channels": list(CHANNELS[job.window.channels]),
+        "classes": list(job.classes), "label_space": job.label_space, "encoder": enc_cfg,
+        "head": job.finetune.head, "head_cfg": dict(job.head_cfg), **pipeline.to_meta(),
+        "head_input": "embedding+window" if skip else "embedding",
+        "source": list(job.datasets), "pretrain_run": job.encoder_run, "pretrain_split": split,
+        "units": {"acc": "m/s^2 including gravity", "gyro": "rad/s"}, "sign_convention": "android",
+    }
+    return model, meta
+
+
+def make_optimizer(cfg: FinetuneConfig, params: list) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """The optimiser and per-epoch schedule a finetune config names.
+
+    Lion runs at a third of `lr` with three times the weight decay (the ratio MAG-Res2Net found,
+    Sec. 4.3); "step" multiplies the rate by `step_gamma` every `step_epochs` (DanHAR's schedule).
+    """
+    if cfg.optimizer == "lion":
+        from lion_pytorch import Lion
+
+        opt = Lion(params, lr=cfg.lr / 3, weight_decay=cfg.weight_decay * 3)
+    elif cfg.optimizer == "adam":
+        opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    else:
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.lr_schedule == "step":
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.step_epochs, gamma=cfg.step_gamma)
+    elif cfg.lr_schedule == "constant":
+        sched = torch.optim.lr_scheduler.ConstantLR(opt, factor=1.0)
+    else:
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.epochs, 1))
+    return opt, sched
+
+
+@dataclass
+class _Data:
+    """The windows one finetuning run trains and selects on."""
+
+    Xtr: np.ndarray  # (n, T, C) labelled training windows (after oversampling)
+    ytr: np.ndarray  # (n,) class indices
+    val: WindowSet  # labelled validation windows (held-out source subjects)
+    yva: np.ndarray
+    split: dict  # the subject split used
+    n_labelled: int  # labelled training windows before oversampling
+    n_train: int  # labelled training windows in all (before the label rate)
+    train_X: np.ndarray  # every labelled training window (for source statistics)
+
+
+def load_data(job: FinetuneJob, meta: dict, log: Callable[[str], None]) -> _Data:
+    """Source windows, split by subject (the pretraining run's split when there is one), labelled in
+    the job's classes, cut to the label rate, oversampled when asked."""
+    cfg = job.finetune
+    space = LabelSpace(job.classes, job.label_space)
+    ws = load_sources(list(job.datasets), job.data_dir, job.window, job.on_bad)
+    if job.exclude_subjects:
+        ws = ws.subset(np.flatnonzero(~np.isin(ws.subjects, list(job.exclude_subjects))))
+    if meta["pretrain_split"] is not None and not job.exclude_subjects:
+        train, val = apply_split(ws, meta["pretrain_split"])
+        split = meta["pretrain_split"]
+    else:
+        train, val, split = split_by_subject(ws, cfg.val_fraction, cfg.seed)
+    train, ytr_all = encode_labels(train, space)
+    val, yva = encode_labels(val, space)
+    if len(val) == 0 or len(train) == 0:
+        raise CrossharError(f"no labelled windows in the {'validation' if len(train) else 'training'} subjects "
+                            f"for classes {list(job.classes)}")
+    keep = label_subset(ytr_all, cfg.label_rate, cfg.seed)
+    Xtr, ytr = train.X[keep], ytr_all[keep]
+    missing = sorted(set(range(len(job.classes))) - set(ytr.tolist()))
+    if missing:
+        raise CrossharError(f"the labelled subset has no window of {[job.classes[i] for i in missing]}")
+    if cfg.smote:
+        n0 = len(Xtr)
+        Xtr, ytr = _smote(Xtr, ytr, cfg.seed)
+        log(f"Borderline-SMOTE: {n0} -> {len(Xtr)} training windows (validation untouched)")
+    return _Data(Xtr, ytr, val, yva, split, int(len(keep)), int(len(train)), train.X)
+
+
+@dataclass
+class _Trainer:
+    """What one epoch of finetuning needs besides the model and the windows."""
+
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LRScheduler  # stepped once per epoch
+    params: list
+    cfg: FinetuneConfig
+    aug: Augmenter | None
+    center: CenterLoss | None
+    cached: bool  # the training tensor holds the frozen encoder's features, not windows
+    prec: Precision
+
+
+def train_one_epoch(model: clf.HARClassifier, X: torch.Tensor, y: torch.Tensor, tr: _Trainer, epoch: int,
+                    on_step: Callable[[], None] = lambda: None) -> float:
+    """One epoch over (X, y) in seeded random order; returns the mean training loss.
+
+    X: (n, T, C) windows, or (n, T, D) cached head inputs when `tr.cached`; y: (n,) class indices.
+    """
+    cfg, dev = tr.cfg, tr.prec.device
+    g = generator(cfg.seed, epoch)
+    torch.manual_seed(cfg.seed * 7919 + epoch)
+    model.train()
+    if model.encoder is not None and cfg.freeze:
+        model.encoder.eval()
+    tot, n = 0.0, 0
+    for idx in torch.randperm(len(X), generator=g).split(cfg.batch_size):
+        x, yb = take(X, idx, dev), take(y, idx, dev)
+        if len(idx) < 2:
+            continue
+        if tr.aug is not None:
+            x = tr.aug(x, g)
+        with tr.prec.autocast():
+            loss = _loss(model, x if tr.cached else model.features(x), yb, tr)  # cached features when frozen
+        loss = loss.float()
+        if not torch.isfinite(loss):
+            raise CrossharError(f"non-finite loss at epoch {epoch + 1}; lower the learning rate")
+        tr.opt.zero_grad(set_to_none=True)
+        tr.prec.step(loss, tr.opt, tr.params, cfg.grad_clip)
+        tot += float(loss.detach()) * len(idx)
+        n += len(idx)
+        on_step()
+    return tot / max(n, 1)
+
+
+def _loss(model: clf.HARClassifier, feats: torch.Tensor, y: torch.Tensor, tr: _Trainer) -> torch.Tensor:
+    """Cross-entropy, plus the weighted center loss on the head's features or logits when asked."""
+    if tr.center is None:
+        return F.cross_entropy(model.head(feats), y)
+    f = model.head.forward_features(feats)
+    logits = model.head.fc(f)  # every registered head ends in .fc
+    on = logits if tr.cfg.center_on == "logits" else f
+    return F.cross_entropy(logits, y) + tr.cfg.center_loss * tr.center(on.float(), y)
+
+
+def _trainer(model: clf.HARClassifier, job: FinetuneJob, dev: torch.device) -> _Trainer:
+    """Frozen encoder, center loss, optimiser and augmentation of a finetuning run."""
+    cfg = job.finetune
+    if model.encoder is not None and cfg.freeze:
+        for p in model.encoder.parameters():
+            p.requires_grad_(False)
+    center_dim = len(job.classes) if cfg.center_on == "logits" else model.head.feature_dim
+    center = CenterLoss(len(job.classes), center_dim).to(dev) if cfg.center_loss > 0 else None
+    params = [p for p in model.parameters() if p.requires_grad] + (list(center.parameters()) if center else [])
+    opt, sched = make_optimizer(cfg, params)
+    aug = Augmenter(job.augment, job.window.n_channels) if cfg.augment else None
+    frozen = model.encoder is not None and cfg.freeze
+    return _Trainer(opt, sched, params, cfg, aug, center, frozen and aug is None, Precision(dev))
+
+
+def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], None] = print,
+        progress: bool = True, device: str | torch.device = "cpu") -> Path:
+    """Finetune; returns the run folder (best.pt = the selected classifier, run.json = metrics).
+
+    `device`: "cpu", "cuda", "auto", ... (crosshar.device.resolve_device). With a frozen encoder
+    the validation windows are encoded once (and the training windows too when nothing augments
+    them): the encoder is then a fixed function.
+    """
+    dev = resolve_device(device)
+    cfg = job.finetune
+    seed_all(cfg.seed)
+    model, meta = build_model(job)
+    d = load_data(job, meta, log)
+    run_dir = new_run_dir("finetune", "+".join(job.datasets), out)
+    log(f"finetuning head {cfg.head} on {len(d.Xtr):,} labelled windows ({cfg.label_rate:.0%} of {d.n_train:,}) "
+        f"of {'+'.join(job.datasets)}; classes {list(job.classes)}; model selection on {len(d.val):,} windows of "
+        f"{len(d.split['val_subjects'])} held-out source subjects; encoder: "
+        f"{job.encoder_run or 'none (head on raw windows)'}; run folder {run_dir}")
+    if meta["scaling"] == "source_stats" and job.encoder_run is None:
+        model.scaler.fit(torch.from_numpy(d.train_X))
+    model.to(dev)
+    tr = _trainer(model, job, dev)
+    if model.encoder is not None and cfg.freeze:
+        model.encoder.eval()
+    Fva = encode(model, d.val.X) if model.encoder is not None and cfg.freeze else None
+    Xtr_t = encode(model, d.Xtr) if tr.cached else place(torch.from_numpy(d.Xtr), dev)
+    ytr_t = place(torch.from_numpy(d.ytr).long(), dev)
+    t0 = time.time()
+    best, history = _epochs(model, meta, job, tr, Xtr_t, ytr_t, d, Fva, run_dir, log, progress)
+    info = {"kind": "finetune", "finished": True, "source": "+".join(job.datasets), "datasets": list(job.datasets),
+            "head": cfg.head, "classes": list(job.classes), "label_space": job.label_space,
+            "encoder_run": job.encoder_run, "configs": {"finetune": cfg.to_dict(), "augment": job.augment.to_dict(),
+            "window": job.window.to_dict(), "head": dict(job.head_cfg)}, "split": d.split,
+            "exclude_subjects": list(job.exclude_subjects), "n_labelled": d.n_labelled, "n_train_windows": d.n_train,
+            "n_val": int(len(d.val)), "best": best, "history": history, "seconds": round(time.time() - t0, 1),
+            "git_commit": git_commit()}
+    write_run_info(run_dir, info)
+    log(f"best source-validation macro-F1 {best['macro_f1']:.3f} (accuracy {best.get('accuracy', 0):.3f}) "
+        f"at epoch {best['epoch']}; {run_dir / 'best.pt'}")
+    return run_dir
+
+
+def _epochs(model: clf.HARClassifier, meta: dict, job: FinetuneJob, tr: _Trainer, X: torch.Tensor, y: torch.Tensor,
+            d: _Data, Fva: torch.Tensor | None, run_dir: Path, log: Callable[[str], None],
+            progress: bool) -> tuple[dict, list]:
+    """Train with early stopping on source-validation macro-F1; best.pt keeps the best epoch.
+    Returns (best, history)."""
+    cfg = job.finetune
+    tb = TB(run_dir / "tb")
+    best, history, bad_epochs = {"macro_f1": -1.0, "epoch": 0}, [], 0
+    bar = EpochBar(f"finetuning {cfg.head}", cfg.epochs, math.ceil(len(X) / cfg.batch_size), enabled=progress)
+    for epoch in range(cfg.epochs):
+        loss = train_one_epoch(model, X, y, tr, epoch, bar.step)
+        tr.sched.step()
+        va = evaluate(model, d.val.X, d.yva, list(job.classes), feats=Fva)
+        rec = {"epoch": epoch + 1, "train_loss": loss, "val_accuracy": va["accuracy"], "val_macro_f1": va["macro_f1"]}
+        history.append(rec)
+        tb.scalars(epoch + 1, **{f"finetune/{k}": v for k, v in rec.items() if k != "epoch"})
+        if va["macro_f1"] > best["macro_f1"]:
+            best = {"macro_f1": va["macro_f1"], "accuracy": va["accuracy"], "epoch": epoch + 1}
+            bad_epochs = 0
+            clf.save(run_dir / "best.pt", model, meta | {"metrics": {"source_val": va}, "history": history})
+        else:
+            bad_epochs += 1
+        if progress:
+            log(f"epoch {epoch + 1:3d} loss {rec['train_loss']:.4f} val acc {va['accuracy']:.3f} "
+                f"macro-F1 {va['macro_f1']:.3f}{' *' if bad_epochs == 0 else ''}")
+        bar.epoch(epoch + 1, f"val macro-F1 {va['macro_f1']:.3f}")
+        if bad_epochs >= cfg.patience:
+            log(f"early stop: no validation gain for {cfg.patience} epochs")
+            break
+    bar.close()
+    tb.close()
+    return best, history

@@ -1,0 +1,163 @@
+"""The dependency rules of the layout, checked on the source (ast, nothing imported):
+
+- a stage (crosshar.pretrain, crosshar.finetune, crosshar.evaluate) imports no other stage;
+- the library (everything else under crosshar/) imports no stage; only the root command
+  (crosshar/cli.py) composes the stage apps;
+- the Raspberry Pi runtime (crosshar.runtime) imports neither torch nor the rest of the library
+  beyond `limits` and `errors`.
+
+docs/architecture.md holds the picture of which package imports which; it is generated from the
+same parse (`python tests/test_architecture.py --write`) and this test fails when it is stale.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STAGES = ("pretrain", "finetune", "evaluate")
+SOURCES = {"crosshar": ROOT / "crosshar", **{f"crosshar.{s}": ROOT / s for s in STAGES}}
+ROOT_COMMAND = "crosshar.cli"  # the root typer app: it registers the stage commands
+RUNTIME_MAY_IMPORT = ("crosshar.runtime", "crosshar.limits", "crosshar.errors")
+DOC = ROOT / "docs" / "architecture.md"
+
+
+def modules() -> dict[str, Path]:
+    """Dotted module name -> file, for the library and the stages (installed inside crosshar)."""
+    out = {}
+    for prefix, folder in SOURCES.items():
+        for f in sorted(folder.rglob("*.py")):
+            rel = f.relative_to(folder).with_suffix("").parts
+            if prefix == "crosshar" and rel[0] in STAGES:
+                continue
+            name = ".".join((prefix, *rel))
+            out[name.removesuffix(".__init__")] = f
+    return out
+
+
+def imports(name: str, path: Path) -> set[str]:
+    """Every crosshar module `path` imports, at module level or inside a function."""
+    found = set()
+    pkg = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                up = pkg.split(".")[: len(pkg.split(".")) - node.level + 1]
+                base = ".".join(up + ([base] if base else []))
+            found |= {f"{base}.{a.name}" for a in node.names}  # a module's names, or a package's modules
+            if base != "crosshar":  # `from crosshar import config` imports crosshar.config, not the package
+                found.add(base)
+    return {m for m in found if m == "crosshar" or m.startswith("crosshar.")}
+
+
+def group(module: str) -> str:
+    """The package a module belongs to in the picture: crosshar.<first part> (a stage, a subpackage
+    or a top-level module of the library)."""
+    parts = module.split(".")
+    return ".".join(parts[:2])
+
+
+def stage_of(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in STAGES else None
+
+
+def violations() -> list[str]:
+    known = modules()
+    bad = []
+    for name, path in known.items():
+        mine = stage_of(name)
+        for imp in sorted(imports(name, path)):
+            theirs = stage_of(imp)
+            if theirs and theirs != mine and name != ROOT_COMMAND:
+                who = f"stage {mine}" if mine else "the library"
+                bad.append(f"{path.relative_to(ROOT)}: {who} imports stage {theirs} ({imp})")
+            if name.startswith("crosshar.runtime") and not imp.startswith(RUNTIME_MAY_IMPORT):
+                bad.append(f"{path.relative_to(ROOT)}: the runtime imports {imp}")
+        if name.startswith("crosshar.runtime") and _imports_torch(path):
+            bad.append(f"{path.relative_to(ROOT)}: the runtime imports torch")
+    return bad
+
+
+def _imports_torch(path: Path) -> bool:
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                 else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+        if any(n == "torch" or n.startswith("torch.") for n in names):
+            return True
+    return False
+
+
+def edges() -> dict[str, set[str]]:
+    """package -> the packages it imports (within crosshar, self-imports left out)."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for name, path in modules().items():
+        g = group(name)
+        out[g]
+        for imp in imports(name, path):
+            if group(imp) != g and group(imp) in {group(m) for m in modules()}:
+                out[g].add(group(imp))
+    return out
+
+
+def picture() -> str:
+    """docs/architecture.md: the rules, then the dependency graph (mermaid and a plain list)."""
+    e = edges()
+    stages = [f"crosshar.{s}" for s in STAGES]
+    ids = {g: g.replace("crosshar.", "").replace(".", "_") or "crosshar" for g in e}
+    L = ["# Architecture: which package imports which", "",
+         "Generated by `python tests/test_architecture.py --write` from the source (ast); "
+         "`tests/test_architecture.py` fails when this file is stale or a rule is broken.", "",
+         "Rules: a stage (`pretrain/`, `finetune/`, `evaluate/`, installed as `crosshar.pretrain`, ...) imports "
+         "no other stage; the library (the rest of `crosshar/`) imports no stage, except the root command "
+         f"`{ROOT_COMMAND}`, which registers the stage commands; the runtime (`crosshar.runtime`, "
+         "numpy + onnxruntime) imports neither torch nor the library beyond `limits` and `errors`.", "",
+         "```mermaid", "flowchart TD"]
+    L.append("  subgraph stages")
+    L += [f"    {ids[s]}[{s}]" for s in stages if s in e]
+    L.append("  end")
+    L += [f"  {ids[g]}[{g}]" for g in sorted(e) if g not in stages]
+    L += [f"  {ids[a]} --> {ids[b]}" for a in sorted(e) for b in sorted(e[a])]
+    L += ["```", "", "| package | imports |", "|---|---|"]
+    L += [f"| `{a}` | {', '.join(f'`{b}`' for b in sorted(e[a])) or '-'} |" for a in sorted(e)]
+    return "\n".join(L) + "\n"
+
+
+def test_no_stage_imports_another_and_the_library_imports_no_stage():
+    assert violations() == []
+
+
+def test_the_rules_catch_a_stage_import(tmp_path, monkeypatch):
+    """The check itself can fail: a library module that imports a stage is reported."""
+    lib = tmp_path / "crosshar"
+    (lib / "sub").mkdir(parents=True)
+    (lib / "sub" / "bad.py").write_text("def f():\n    from crosshar.evaluate.run import cross\n")
+    (lib / "runtime").mkdir()
+    (lib / "runtime" / "m.py").write_text("import torch\nfrom crosshar.models import classifier\n")
+    stage = tmp_path / "finetune"
+    stage.mkdir()
+    (stage / "run.py").write_text("from crosshar.pretrain.run import run\nfrom ..evaluate import guard\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    monkeypatch.setattr(sys.modules[__name__], "SOURCES", {"crosshar": lib, "crosshar.finetune": stage})
+    found = violations()
+    assert any("the library imports stage evaluate" in v for v in found), found
+    assert any("stage finetune imports stage pretrain" in v for v in found), found
+    assert any("stage finetune imports stage evaluate" in v for v in found), found
+    assert any("runtime imports torch" in v for v in found) and any("runtime imports crosshar.models" in v for v in found)
+
+
+def test_architecture_doc_is_current():
+    assert DOC.is_file() and DOC.read_text() == picture(), "run `python tests/test_architecture.py --write`"
+
+
+if __name__ == "__main__":
+    if "--write" in sys.argv:
+        DOC.write_text(picture())
+        print(f"wrote {DOC}")
+    print("\n".join(violations()) or "no violations")
