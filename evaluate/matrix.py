@@ -426,7 +426,7 @@ def _oracle(rows: list[dict], head: str, target: str, method: str = "oracle", cl
     return float(np.mean(v)) if v else np.nan
 
 
-def _ceiling(hr: list[dict], head: str, s: str, t: str, space: str) -> float:
+def ceiling(hr: list[dict], head: str, s: str, t: str, space: str) -> float:
     """The in-domain ceiling of pair s -> t: the best of the CEILING oracles on t, in the pair's classes."""
     v = [_oracle(hr, head, t, o, _pair_classes(hr, s, t), space) for o in CEILING]
     return float(np.nanmax(v)) if not np.all(np.isnan(v)) else np.nan
@@ -449,10 +449,8 @@ def _pair_classes(rows: list[dict], source: str, target: str) -> list[str] | Non
 
 
 def write_report(mc: MatrixConfig, rows: list[dict], root: Path) -> None:
-    import os
-    import platform
-
-    timing = read_rows(root / "timing.jsonl")
+    """report.md: per head, the pair x method table, the averages, leave-one-out, the targets and the
+    stairs; then the time the rows took and the command that made them."""
     methods = [m for m in mc.methods if not METHODS[m].oracle and not METHODS[m].multi]
     oracles = [m for m in mc.methods if METHODS[m].oracle]
     L = [f"# Cross-dataset matrix: {', '.join(mc.datasets)}"
@@ -463,67 +461,88 @@ def write_report(mc: MatrixConfig, rows: list[dict], root: Path) -> None:
          f"scored; no target data touches training or model selection (the oracles excepted, by definition). "
          f"{'QUICK setting (short schedules). ' if mc.quick else ''}", "",
          "Methods (each changes one factor of `crosshar`; `evaluate/matrix.py`): " + ", ".join(f"`{m}`" for m in mc.methods) + ".", ""]
+    if oracles:
+        L += ["Oracle cells marked * are the target's in-domain model re-read in the pair's classes (from its "
+              "confusion matrix: e.g. upstairs and downstairs merged into stairs when the source is wisdm).", ""]
     for head in mc.heads:
-        hr = [r for r in rows if r["head"] == head]
-        pairs = sorted({(r["source"], r["target"]) for r in hr if not METHODS[r["method"]].oracle and not METHODS[r["method"]].multi})
-        if oracles:
-            L += ["Oracle cells marked * are the target's in-domain model re-read in the pair's classes (from its "
-                  "confusion matrix: e.g. upstairs and downstairs merged into stairs when the source is wisdm).", ""]
-        L += [f"## Head: {head}", "", "| source → target | " + " | ".join(methods) + "".join(f" | {o} (target)" for o in oracles) + " |",
-              "|---|" + "---|" * (len(methods) + len(oracles))]
-        for s, t in pairs:
-            cells = [_ms(_vals(hr, source=s, target=t, method=m)) for m in methods]
-            cells += [_oracle_cell(hr, head, s, t, o, mc.label_space) for o in oracles]
-            L.append(f"| {s} → {t} | " + " | ".join(cells) + " |")
-        L.append("")
-        avg = {m: _pair_means(hr, head, m, pairs) for m in methods}
-        six = [(s, t) for s, t in pairs if t in mc.datasets]
-        avg6 = {m: _pair_means(hr, head, m, six) for m in methods}
-        if six:
-            def avg_text(m: str, v: list[float]) -> str:
-                n = int(np.sum(~np.isnan(v)))
-                return f"{m} {100 * np.nanmean(v):.1f}" + ("" if n == len(six) else f" (over {n} pairs only)")
+        L += _head_section(mc, [r for r in rows if r["head"] == head], head, methods, oracles)
+    L += _time_section(rows, read_rows(root / "timing.jsonl"))
+    L += ["", "Embedding plot (PCA of mean-pooled embeddings, coloured by dataset and by class, random vs pretrained "
+          "encoder, same input pipeline): `embeddings.png`.", "", f"Command: `{_command(mc, root)}` "
+          f"(with `--shard K/N` for N processes).", ""]
+    atomic_write_bytes(root / "report.md", "\n".join(L).encode())
 
-            L.append(f"Average macro-F1 over the {len(six)} pairs among {', '.join(mc.datasets)}: "
-                     + ", ".join(avg_text(m, v) for m, v in avg6.items() if not np.all(np.isnan(v))))
-            same = [i for i in range(len(six)) if all(not np.isnan(v[i]) for v in avg6.values())]
-            if 0 < len(same) < len(six) and len(avg6) > 1:
-                L.append(f"On the {len(same)} pairs where every method has a cell: "
-                         + ", ".join(f"{m} {100 * np.mean([v[i] for i in same]):.1f}" for m, v in avg6.items()))
-            L.append("")
-        if "multi" in mc.methods:
-            mt = sorted({r["target"] for r in hr if r["method"] == "multi"})
-            if mt:
-                L += ["Leave one dataset out (`multi`: pretrain and finetune on every other dataset):", "",
-                      "| sources → target | multi | best single source (crosshar) |", "|---|---|---|"]
-                for t in mt:
-                    srcs = next(r["source"] for r in hr if r["method"] == "multi" and r["target"] == t)
-                    single = [np.mean(v) for s, _ in pairs if _ == t and (v := _vals(hr, source=s, target=t, method="crosshar"))]
-                    L.append(f"| {srcs} → {t} | {_ms(_vals(hr, target=t, method='multi'))} | "
-                             f"{100 * max(single):.1f} |" if single else f"| {srcs} → {t} | {_ms(_vals(hr, target=t, method='multi'))} | - |")
-                L.append("")
-        L += _targets(mc, hr, head, six, avg6)
-        L += _stairs(hr, head)
-    L += ["## Time", ""]
+
+def _head_section(mc: MatrixConfig, hr: list[dict], head: str, methods: list[str], oracles: list[str]) -> list[str]:
+    """One head's table (pairs x methods, oracles), averages, leave-one-out table, targets and stairs."""
+    pairs = sorted({(r["source"], r["target"]) for r in hr if not METHODS[r["method"]].oracle and not METHODS[r["method"]].multi})
+    L = [f"## Head: {head}", "", "| source → target | " + " | ".join(methods) + "".join(f" | {o} (target)" for o in oracles) + " |",
+         "|---|" + "---|" * (len(methods) + len(oracles))]
+    for s, t in pairs:
+        cells = [_ms(_vals(hr, source=s, target=t, method=m)) for m in methods]
+        cells += [_oracle_cell(hr, head, s, t, o, mc.label_space) for o in oracles]
+        L.append(f"| {s} → {t} | " + " | ".join(cells) + " |")
+    L.append("")
+    six = [(s, t) for s, t in pairs if t in mc.datasets]
+    avg6 = {m: _pair_means(hr, head, m, six) for m in methods}
+    if six:
+        L += _averages(mc, six, avg6)
+    if "multi" in mc.methods:
+        L += _multi_table(hr, pairs)
+    return L + _targets(mc, hr, head, six, avg6) + _stairs(hr, head)
+
+
+def _averages(mc: MatrixConfig, six: list, avg6: dict) -> list[str]:
+    def avg_text(m: str, v: list[float]) -> str:
+        n = int(np.sum(~np.isnan(v)))
+        return f"{m} {100 * np.nanmean(v):.1f}" + ("" if n == len(six) else f" (over {n} pairs only)")
+
+    L = [f"Average macro-F1 over the {len(six)} pairs among {', '.join(mc.datasets)}: "
+         + ", ".join(avg_text(m, v) for m, v in avg6.items() if not np.all(np.isnan(v)))]
+    same = [i for i in range(len(six)) if all(not np.isnan(v[i]) for v in avg6.values())]
+    if 0 < len(same) < len(six) and len(avg6) > 1:
+        L.append(f"On the {len(same)} pairs where every method has a cell: "
+                 + ", ".join(f"{m} {100 * np.mean([v[i] for i in same]):.1f}" for m, v in avg6.items()))
+    return L + [""]
+
+
+def _multi_table(hr: list[dict], pairs: list) -> list[str]:
+    mt = sorted({r["target"] for r in hr if r["method"] == "multi"})
+    if not mt:
+        return []
+    L = ["Leave one dataset out (`multi`: pretrain and finetune on every other dataset):", "",
+         "| sources → target | multi | best single source (crosshar) |", "|---|---|---|"]
+    for t in mt:
+        srcs = next(r["source"] for r in hr if r["method"] == "multi" and r["target"] == t)
+        single = [np.mean(v) for s, tt in pairs if tt == t and (v := _vals(hr, source=s, target=t, method="crosshar"))]
+        L.append(f"| {srcs} → {t} | {_ms(_vals(hr, target=t, method='multi'))} | "
+                 + (f"{100 * max(single):.1f} |" if single else "- |"))
+    return L + [""]
+
+
+def _time_section(rows: list[dict], timing: list[dict]) -> list[str]:
+    import os
+    import platform
+
+    L = ["## Time", ""]
     if timing:
-        L.append("| invocation (shard) | wall | process CPU | finished |")
-        L.append("|---|---|---|---|")
-        for t in timing:
-            L.append(f"| {t['shard'][0]}/{t['shard'][1]} | {t['wall_s'] / 60:.1f} min | {t['cpu_s'] / 60:.1f} min | {t['finished']} |")
+        L += ["| invocation (shard) | wall | process CPU | finished |", "|---|---|---|---|"]
+        L += [f"| {t['shard'][0]}/{t['shard'][1]} | {t['wall_s'] / 60:.1f} min | {t['cpu_s'] / 60:.1f} min | {t['finished']} |"
+              for t in timing]
         L.append("")
     L.append(f"Cells: {len(rows)}; sum of per-cell process CPU {sum(r.get('cpu_seconds', 0) for r in rows) / 60:.1f} min "
              f"(a cell's CPU includes its pretraining when it ran it); machine {platform.node() or '?'}, "
              f"{os.cpu_count()} CPU cores.")
-    L += ["", "Embedding plot (PCA of mean-pooled embeddings, coloured by dataset and by class, random vs pretrained "
-          "encoder, same input pipeline): `embeddings.png`.", "",
-          f"Command: `crosshar matrix --datasets {','.join(mc.datasets)}"
-          f"{f' --targets-only {chr(44).join(mc.targets_only)}' if mc.targets_only else ''} --heads {','.join(mc.heads)} "
-          f"--seeds {mc.seeds} --methods {','.join(mc.methods)} --label-rate {mc.label_rate}{' --quick' if mc.quick else ''}"
-          f"{f' --pretrain-epochs {mc.pretrain_epochs}' if mc.pretrain_epochs else ''}"
-          f"{f' --finetune-epochs {mc.finetune_epochs}' if mc.finetune_epochs else ''}"
-          f"{f' --preset {mc.preset}' if mc.preset != 'default' else ''} --name {root.name}` "
-          f"(with `--shard K/N` for N processes).", ""]
-    atomic_write_bytes(root / "report.md", "\n".join(L).encode())
+    return L
+
+
+def _command(mc: MatrixConfig, root: Path) -> str:
+    return (f"crosshar matrix --datasets {','.join(mc.datasets)}"
+            f"{f' --targets-only {chr(44).join(mc.targets_only)}' if mc.targets_only else ''} --heads {','.join(mc.heads)} "
+            f"--seeds {mc.seeds} --methods {','.join(mc.methods)} --label-rate {mc.label_rate}{' --quick' if mc.quick else ''}"
+            f"{f' --pretrain-epochs {mc.pretrain_epochs}' if mc.pretrain_epochs else ''}"
+            f"{f' --finetune-epochs {mc.finetune_epochs}' if mc.finetune_epochs else ''}"
+            f"{f' --preset {mc.preset}' if mc.preset != 'default' else ''} --name {root.name}")
 
 
 def _targets(mc: MatrixConfig, hr: list[dict], head: str, six: list, avg6: dict) -> list[str]:
@@ -537,18 +556,22 @@ def _targets(mc: MatrixConfig, hr: list[dict], head: str, six: list, avg6: dict)
         d = 100 * (mean["crosshar"] - mean["scratch"])
         L.append(f"- crosshar − scratch (same input pipeline): **{d:+.1f} points** (target ≥ +10): {'met' if d >= 10 else 'not met'}")
     if "crosshar" in avg6 and any(o in mc.methods for o in CEILING):
-        orc = np.array([_ceiling(hr, head, s, t, mc.label_space) for s, t in six])
+        orc = np.array([ceiling(hr, head, s, t, mc.label_space) for s, t in six])
         ratio = float(np.nanmean(np.array(avg6["crosshar"]) / orc))
         if not np.isnan(ratio):
             L.append(f"- crosshar / oracle (the better of {', '.join(CEILING)} per target, in each pair's classes): "
                      f"**{100 * ratio:.0f} %** (target ≥ 90 %): {'met' if ratio >= 0.9 else 'not met'}")
+    if "crosshar_full" in mean and "scratch_encoder" in mean:
+        d = 100 * (mean["crosshar_full"] - mean["scratch_encoder"])
+        L.append(f"- what pretraining gives the encoder (crosshar_full − scratch_encoder, both trained end to end): "
+                 f"**{d:+.1f} points**")
     if "crosshar" in avg6 and "scratch" in avg6:
         below = [f"{s} → {t} ({100 * a:.1f} < {100 * b:.1f})" for (s, t), a, b in zip(six, avg6["crosshar"], avg6["scratch"]) if a < b]
         L.append(f"- pairs where crosshar is below scratch: {', '.join(below) if below else 'none'}")
     defects = []
     for o in ("ceiling", "oracle_full"):
         for s, t in six:  # like with like: the oracle re-read in the pair's classes
-            orc = (_ceiling(hr, head, s, t, mc.label_space) if o == "ceiling"
+            orc = (ceiling(hr, head, s, t, mc.label_space) if o == "ceiling"
                    else _oracle(hr, head, t, o, _pair_classes(hr, s, t), mc.label_space))
             best = max([np.mean(v) for m in mean if (v := _vals(hr, source=s, target=t, method=m, head=head))] or [np.nan])
             if not np.isnan(orc) and best > orc:
