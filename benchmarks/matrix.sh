@@ -15,10 +15,8 @@ step() {  # step METHODS SEEDS [more matrix options]
 step scratch,crosshar,oracle,oracle_scratch 3 --heads din                # the method against its baselines
 step crosshar_paper 2 --heads din                                        # the published recipe
 step scratch_encoder,crosshar_full,crosshar_skip 2 --heads din           # what pretraining buys the encoder
-step crosshar_wide,crosshar_nomirror 2 --heads din                       # more unlabelled data; the mirror
-step crosshar_full 1 --heads din                                         # (kept: wisdm rows of an earlier run)
-step mask,contrast,multi 1 --heads din                                   # the stages alone; leave one dataset out
-step scratch,crosshar 2 --heads din --targets-only hhar                  # an acc-only, z-normalised target
-step scratch,crosshar 2 --heads transformer                              # CrossHAR's own head
+step crosshar_nomirror,crosshar_wide,multi,mask,contrast 1 --heads din   # the mirror, more data, the stages alone
+step scratch,crosshar 1 --heads din --targets-only hhar                  # an acc-only, z-normalised target
+step scratch,crosshar 1 --heads transformer                              # CrossHAR's own head
 crosshar matrix "${common[@]}" --heads din,transformer --targets-only hhar --seeds 3 --report-only \
   --methods scratch,scratch_encoder,crosshar,crosshar_full,crosshar_skip,crosshar_wide,crosshar_nomirror,mask,contrast,crosshar_paper,multi,oracle,oracle_scratch

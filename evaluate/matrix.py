@@ -557,7 +557,8 @@ def _targets(mc: MatrixConfig, hr: list[dict], head: str, six: list, avg6: dict)
         L.append(f"- crosshar − scratch (same input pipeline): **{d:+.1f} points** (target ≥ +10): {'met' if d >= 10 else 'not met'}")
     if "crosshar" in avg6 and any(o in mc.methods for o in CEILING):
         orc = np.array([ceiling(hr, head, s, t, mc.label_space) for s, t in six])
-        ratio = float(np.nanmean(np.array(avg6["crosshar"]) / orc))
+        r = np.array(avg6["crosshar"]) / orc
+        ratio = float(np.nanmean(r)) if not np.all(np.isnan(r)) else np.nan
         if not np.isnan(ratio):
             L.append(f"- crosshar / oracle (the better of {', '.join(CEILING)} per target, in each pair's classes): "
                      f"**{100 * ratio:.0f} %** (target ≥ 90 %): {'met' if ratio >= 0.9 else 'not met'}")
