@@ -31,7 +31,6 @@ from crosshar.train.runs import find_runs, git_commit, new_run_dir, write_run_in
 from crosshar.train.schedule import batches, cosine_lr, generator
 
 
-
 @dataclass(frozen=True)
 class PretrainJob:
     """Everything one pretraining run needs, resolved."""
