@@ -8,7 +8,8 @@ from torch import Tensor, nn
 
 from crosshar.config import EncoderConfig, PretrainConfig, WindowConfig
 from crosshar.losses import masked_mse, nt_xent
-from crosshar.models.encoder import Encoder, FeedForward
+from crosshar.models.attention import FeedForward
+from crosshar.models.encoder import Encoder
 from crosshar.models.masking import apply_mask, span_mask
 from crosshar.models.scaling import InputPipeline
 

@@ -1,9 +1,8 @@
 """Building blocks shared by the heads: input checks, sinusoidal positions, attention.
 
-Attention is written out with plain `nn.Linear`, `matmul` and `softmax` instead of
-`nn.MultiheadAttention`: PyTorch's fused inference fast path has no ONNX export, and thop cannot
-see inside `nn.MultiheadAttention`; `crosshar.tools.complexity` counts `MultiHeadAttention` and
-`DotProductSelfAttention` with its own rules.
+Multi-head attention and the transformer block are the encoder's (`crosshar.models.attention`, re-exported
+here); `DotProductSelfAttention` is the CNN-LSTM paper's parameter-free layer. `crosshar.tools.complexity`
+counts both attentions with its own rules (thop cannot see their matrix products).
 """
 
 from __future__ import annotations
@@ -12,6 +11,8 @@ import math
 
 import torch
 from torch import nn
+
+from crosshar.models.attention import MultiHeadAttention, TransformerBlock  # noqa: F401  (re-exported)
 
 
 def check_input(x: torch.Tensor, in_dim: int, head: str) -> None:
@@ -59,43 +60,6 @@ class SinusoidalPositions(nn.Module):
         return x + self.pe[:t]
 
 
-class MultiHeadAttention(nn.Module):
-    """Scaled dot-product attention with `n_heads` heads.
-
-    Args:
-        dim: model width d (divisible by n_heads).
-        n_heads: number of heads.
-        dropout: dropout on the attention weights.
-
-    forward(q: (B, Tq, d), kv: (B, Tk, d) or None for self-attention) -> (B, Tq, d)
-    """
-
-    def __init__(self, dim: int, n_heads: int, dropout: float = 0.0):
-        super().__init__()
-        if dim % n_heads:
-            raise ValueError(f"width {dim} is not divisible by n_heads {n_heads}")
-        self.dim, self.n_heads = dim, n_heads
-        self.scale = 1.0 / math.sqrt(dim // n_heads)
-        self.q = nn.Linear(dim, dim)
-        self.k = nn.Linear(dim, dim)
-        self.v = nn.Linear(dim, dim)
-        self.out = nn.Linear(dim, dim)
-        self.drop = nn.Dropout(dropout)
-
-    def _split(self, x: torch.Tensor) -> torch.Tensor:
-        b, t, _ = x.shape
-        return x.reshape(b, t, self.n_heads, -1).transpose(1, 2)  # (B, h, T, d/h)
-
-    def forward(self, q: torch.Tensor, kv: torch.Tensor | None = None) -> torch.Tensor:
-        kv = q if kv is None else kv
-        b, tq, _ = q.shape
-        qh, kh, vh = self._split(self.q(q)), self._split(self.k(kv)), self._split(self.v(kv))
-        att = (qh @ kh.transpose(-2, -1)) * self.scale  # (B, h, Tq, Tk)
-        att = self.drop(att.softmax(dim=-1))
-        y = (att @ vh).transpose(1, 2).reshape(b, tq, self.dim)  # (B, Tq, d)
-        return self.out(y)
-
-
 class DotProductSelfAttention(nn.Module):
     """Parameter-free dot-product self-attention, `softmax(s * h h^T) h`.
 
@@ -119,35 +83,3 @@ class DotProductSelfAttention(nn.Module):
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         att = (h @ h.transpose(1, 2)) * self.scale  # (B, T, T)
         return att.softmax(dim=-1) @ h
-
-
-class TransformerBlock(nn.Module):
-    """One transformer encoder layer: self-attention and a ReLU feed-forward, each residual.
-
-    Args:
-        dim: model width d.
-        n_heads: attention heads.
-        d_ff: feed-forward width.
-        dropout: dropout on attention weights and after each sub-layer.
-        norm_first: pre-norm (True) or post-norm as `nn.TransformerEncoderLayer`'s default (False).
-
-    forward(x: (B, T, d)) -> (B, T, d)
-    """
-
-    def __init__(self, dim: int, n_heads: int, d_ff: int, dropout: float = 0.1,
-                 norm_first: bool = False):
-        super().__init__()
-        self.norm_first = norm_first
-        self.attn = MultiHeadAttention(dim, n_heads, dropout)
-        self.ff = nn.Sequential(
-            nn.Linear(dim, d_ff), nn.ReLU(), nn.Dropout(dropout), nn.Linear(d_ff, dim)
-        )
-        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.drop1, self.drop2 = nn.Dropout(dropout), nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.norm_first:
-            x = x + self.drop1(self.attn(self.norm1(x)))
-            return x + self.drop2(self.ff(self.norm2(x)))
-        x = self.norm1(x + self.drop1(self.attn(x)))
-        return self.norm2(x + self.drop2(self.ff(x)))

@@ -45,8 +45,8 @@ class CoAttention(nn.Module):
     def __init__(self, dim: int, n_heads: int, dropout: float):
         super().__init__()
         self.norm_l, self.norm_g = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.g2l = MultiHeadAttention(dim, n_heads, dropout)
-        self.l2g = MultiHeadAttention(dim, n_heads, dropout)
+        self.g2l = MultiHeadAttention(dim, n_heads, dropout, cross=True)
+        self.l2g = MultiHeadAttention(dim, n_heads, dropout, cross=True)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, l: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,7 +60,8 @@ class InteractiveBlock(nn.Module):
     def __init__(self, dim: int, n_heads: int, d_ff: int, kernel_size: int, dropout: float):
         super().__init__()
         self.local = LocalConvBlock(dim, kernel_size)
-        self.glob = TransformerBlock(dim, n_heads, d_ff, dropout, norm_first=True)
+        self.glob = TransformerBlock(dim, n_heads, d_ff, dropout, norm="pre", activation="relu",
+                                     attn_dropout=dropout, ff_dropout=dropout)
         self.co = CoAttention(dim, n_heads, dropout)
 
     def forward(self, l: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -22,9 +22,9 @@ class TransformerHead(nn.Module):
       460 k parameters, nine times CrossHAR's ~52 k-parameter encoder, which defeats the point
       of a light head on frozen embeddings and of a Raspberry Pi deployment; the `paper`
       preset (`d_ff = 2048`, Adam 1e-3, batch 128, 100 epochs) restores CrossHAR's classifier.
-    - The attention layer is written out (`common.MultiHeadAttention`) rather than
-      `nn.TransformerEncoderLayer`, so that it exports to ONNX (the fused fast path does not)
-      and its MACs are counted; the arithmetic is the same.
+    - The layer is crosshar's one transformer block (`crosshar.models.attention`, post-norm, ReLU,
+      dropout as `nn.TransformerEncoderLayer`) rather than `nn.TransformerEncoderLayer`, so that it
+      exports to ONNX (the fused fast path does not) and its MACs are counted; the arithmetic is the same.
     - Works on raw windows too (D = 6 or 3): the first linear layer just maps D -> 100.
 
     Args:
@@ -49,7 +49,8 @@ class TransformerHead(nn.Module):
         self.pos = SinusoidalPositions(d_model, max_len=max(seq_len, 512))
         self.drop = nn.Dropout(dropout)
         self.blocks = nn.Sequential(
-            *[TransformerBlock(d_model, n_heads, d_ff, dropout) for _ in range(n_layers)]
+            *[TransformerBlock(d_model, n_heads, d_ff, dropout, norm="post", activation="relu", attn_dropout=dropout,
+                               ff_dropout=dropout) for _ in range(n_layers)]
         )
         self.fc = nn.Linear(d_model, num_classes)
 
