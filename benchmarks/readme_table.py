@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-ORDER = ("scratch", "crosshar", "scratch_encoder", "crosshar_full", "crosshar_skip", "crosshar_wide", "crosshar_nomirror",
-         "crosshar_device", "mask", "contrast", "crosshar_paper")
+ORDER = ("scratch", "crosshar", "scratch_encoder", "crosshar_full", "crosshar_skip", "crosshar_wide",
+         "crosshar_upright", "crosshar_nomirror", "crosshar_device", "mask", "contrast", "crosshar_paper")
 
 
 def table(rows: list[dict], head: str = "din") -> str:

@@ -11,6 +11,8 @@ the same head; each row changes only the factor its name says (`METHODS`):
   crosshar           hierarchical pretraining (masked, then masked + contrastive): the method
   crosshar_nomirror  crosshar without the left/right mirror augmentation (pretraining and finetuning)
   crosshar_device    crosshar in the device frame instead of the gravity-aligned frame
+  crosshar_upright   crosshar whose pretraining views keep gravity upright: a tilt of up to ~10 degrees instead
+                     of a random SO(3) orientation (the pretraining augmentation becomes the finetuning one)
   crosshar_full      crosshar with the encoder finetuned end to end instead of frozen
   crosshar_skip      crosshar whose head reads the embedding and the input window side by side
                      (a skip connection past the frozen encoder)
@@ -61,6 +63,8 @@ class Method:
     Attributes:
         pretrain: "crosshar" (hierarchical), "mask", "contrast", or None (no pretraining).
         mirror: left/right mirror augmentation in pretraining and finetuning.
+        upright: pretraining draws the finetuning augmentation's small tilt instead of a random SO(3)
+            orientation, so the encoder learns from windows whose gravity points up, as it is used.
         frame: None (the encoder config's), "device" or "gravity".
         recipe: config recipe ("default" or "paper", see crosshar.config.recipe).
         full: finetune the encoder end to end.
@@ -75,6 +79,7 @@ class Method:
     name: str
     pretrain: str | None = "crosshar"
     mirror: bool = True
+    upright: bool = False
     frame: str | None = None
     recipe: str = "default"
     full: bool = False
@@ -94,6 +99,7 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("crosshar"),
     Method("crosshar_nomirror", mirror=False),
     Method("crosshar_device", frame="device"),
+    Method("crosshar_upright", upright=True),
     Method("crosshar_full", full=True),
     Method("crosshar_skip", head_input="embedding+window"),
     Method("crosshar_paper", recipe="paper"),
@@ -144,6 +150,8 @@ def method_configs(m: Method, window: C.WindowConfig) -> dict:
     enc = C.load("encoder", recipe_name=r, input_frame=m.frame)
     aug = C.load("augment", recipe_name=r)
     aug_ft = C.load("augment_finetune", recipe_name=r)
+    if m.upright:
+        aug = aug.replace(rotation_p=0.0, tilt_deg=aug_ft.tilt_deg)
     if not m.mirror:
         aug, aug_ft = aug.replace(mirror_p=0.0), aug_ft.replace(mirror_p=0.0)
     if window.normalize != "none":  # z-normalised windows (hhar_sa_adatime) carry no gravity to align
@@ -184,7 +192,8 @@ def _pretrain_key(m: Method) -> str:
     (crosshar_full, multi's and crosshar_wide's are per source set, the oracles reuse the target's crosshar run)."""
     if m.pretrain in ("mask", "contrast"):
         return m.pretrain
-    parts = ["crosshar"] + (["nomirror"] if not m.mirror else []) + ([m.frame] if m.frame else [])
+    parts = (["crosshar"] + (["nomirror"] if not m.mirror else []) + (["upright"] if m.upright else [])
+             + ([m.frame] if m.frame else []))
     return "_".join(parts + ([m.recipe] if m.recipe != "default" else []))
 
 

@@ -134,8 +134,18 @@ def test_pretrain_keys_share_runs_only_where_pretraining_is_identical():
     keys = {name: M._pretrain_key(m) for name, m in METHODS.items() if m.pretrain}
     assert keys["crosshar_full"] == keys["oracle"] == keys["oracle_full"] == keys["multi"] == "crosshar"
     assert len({keys[k] for k in ("mask", "contrast", "crosshar", "crosshar_nomirror", "crosshar_device",
-                                   "crosshar_paper")}) == 6
+                                   "crosshar_upright", "crosshar_paper")}) == 7
     assert M._pretrain_key(Method("x", mirror=False, frame="device")) == "crosshar_nomirror_device"
+
+
+def test_upright_changes_the_pretraining_orientation_only():
+    w = C.load("window")
+    base, up = M.method_configs(METHODS["crosshar"], w), M.method_configs(METHODS["crosshar_upright"], w)
+    assert base["augment"].rotation_p == 1.0 and up["augment"].rotation_p == 0.0
+    assert up["augment"].tilt_deg == up["augment_finetune"].tilt_deg > 0
+    # the only change is the orientation draw: the finetuning augmentation and every other config are the same
+    assert up["augment"].replace(rotation_p=1.0, tilt_deg=base["augment"].tilt_deg) == base["augment"]
+    assert {k: v for k, v in up.items() if k != "augment"} == {k: v for k, v in base.items() if k != "augment"}
 
 
 def test_report_checks_targets_and_flags_an_oracle_below_transfer(tmp_path):
