@@ -396,6 +396,8 @@ def _vals(rows: list[dict], key: str = "macro_f1", **match) -> list[float]:
 def _ms(v: list[float]) -> str:
     if not v:
         return "-"
+    if len(v) == 1:  # one seed has no spread to show
+        return f"{100 * v[0]:.1f} (1)"
     return f"{100 * np.mean(v):.1f} ± {100 * np.std(v):.1f}" + (f" ({len(v)})" if len(v) != 3 else "")
 
 
