@@ -9,6 +9,8 @@ through `_load_from_state_dict` key maps.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -18,6 +20,17 @@ def _rename(state_dict: dict, prefix: str, old: str, new: str) -> None:
     for suffix in ("weight", "bias"):
         if prefix + f"{old}.{suffix}" in state_dict:
             state_dict[prefix + f"{new}.{suffix}"] = state_dict.pop(prefix + f"{old}.{suffix}")
+
+
+def _linear_blocks(dim: int, n: int) -> nn.Linear:
+    """nn.Linear(dim, n * dim) whose n row blocks are drawn one after another exactly as n separate
+    nn.Linear(dim, dim) would be (weight, then bias, per block: PyTorch's default initialisation)."""
+    lin = torch.nn.utils.skip_init(nn.Linear, dim, n * dim)
+    with torch.no_grad():
+        for i in range(n):
+            nn.init.kaiming_uniform_(lin.weight[i * dim:(i + 1) * dim], a=math.sqrt(5))
+            nn.init.uniform_(lin.bias[i * dim:(i + 1) * dim], -1 / math.sqrt(dim), 1 / math.sqrt(dim))
+    return lin
 
 
 class MultiHeadAttention(nn.Module):
@@ -34,20 +47,25 @@ class MultiHeadAttention(nn.Module):
         n_heads: attention heads.
         dropout: dropout on the attention weights while training (0: the fused kernel).
         cross: the cross-attention layout (forward then needs `kv`).
+        separate_init: draw the q, k and v blocks (and the output) as separate D x D `nn.Linear`s, in
+            that order, as the heads' former layout did, so that a seed gives the weights it gave before
+            the layouts were unified (the encoder's attention was always fused: False).
 
     forward(x: (B, Tq, D), kv: (B, Tk, D), or None for self-attention) -> (B, Tq, D)
     """
 
-    def __init__(self, dim: int, n_heads: int, dropout: float = 0.0, cross: bool = False):
+    def __init__(self, dim: int, n_heads: int, dropout: float = 0.0, cross: bool = False,
+                 separate_init: bool = False):
         super().__init__()
         if dim % n_heads:
             raise ValueError(f"width {dim} is not divisible by n_heads {n_heads}")
         self.dim, self.n_heads, self.dropout, self.cross = dim, n_heads, dropout, cross
         self.scale = (dim // n_heads) ** -0.5
+        fused = (lambda n: _linear_blocks(dim, n)) if separate_init else (lambda n: nn.Linear(dim, n * dim))
         if cross:
-            self.q, self.kv = nn.Linear(dim, dim), nn.Linear(dim, 2 * dim)
+            self.q, self.kv = nn.Linear(dim, dim), fused(2)
         else:
-            self.qkv = nn.Linear(dim, 3 * dim)
+            self.qkv = fused(3)
         self.proj = nn.Linear(dim, dim)
 
     def _heads(self, x: Tensor, n: int) -> tuple[Tensor, ...]:
@@ -118,18 +136,21 @@ class TransformerBlock(nn.Module):
         activation: feed-forward activation, "gelu" (the encoder) or "relu" (the heads, as
             `nn.TransformerEncoderLayer`).
         attn_dropout: dropout on the attention weights (0 keeps the fused kernel; the heads use it).
+        separate_init: MultiHeadAttention's (the heads: True, as their former layout).
+        separate_init: MultiHeadAttention's (the heads: True, as their former layout).
         ff_dropout: dropout inside the feed-forward, after the activation (the heads use it).
 
     forward(x: (B, T, D)) -> (B, T, D)
     """
 
     def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float = 0.1, norm: str = "pre",
-                 activation: str = "gelu", attn_dropout: float = 0.0, ff_dropout: float = 0.0):
+                 activation: str = "gelu", attn_dropout: float = 0.0, ff_dropout: float = 0.0,
+                 separate_init: bool = False):
         super().__init__()
         if norm not in ("pre", "post"):
             raise ValueError(f"norm must be 'pre' or 'post', got {norm!r}")
         self.pre_norm = norm == "pre"
-        self.attn = MultiHeadAttention(d_model, n_heads, attn_dropout)
+        self.attn = MultiHeadAttention(d_model, n_heads, attn_dropout, separate_init=separate_init)
         self.ff = FeedForward(d_model, d_ff, activation, ff_dropout)
         self.norm1 = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model)

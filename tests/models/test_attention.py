@@ -79,3 +79,19 @@ def test_block_norms_and_activation_are_options():
             assert blk(x).shape == x.shape
     names = set(TransformerBlock(16, 4, 32).state_dict())
     assert {"attn.qkv.weight", "attn.proj.weight", "ff.fc1.weight", "ff.fc2.weight"} <= names
+
+
+@pytest.mark.parametrize("cross", [False, True])
+def test_separate_init_draws_the_weights_the_former_head_layout_drew(cross):
+    """A seed gives the heads the weights it gave before the layouts were unified (q, k, v, out as
+    separate linears, drawn in that order), so earlier results reproduce."""
+    d = 12
+    torch.manual_seed(3)
+    old = {f"{n}.{s}": p.detach().clone() for n in ("q", "k", "v", "out")
+           for s, p in torch.nn.Linear(d, d).named_parameters()}
+    torch.manual_seed(3)
+    new = MultiHeadAttention(d, 3, cross=cross, separate_init=True)
+    mapped = MultiHeadAttention(d, 3, cross=cross)
+    mapped.load_state_dict(old)
+    for name, p in mapped.state_dict().items():
+        torch.testing.assert_close(new.state_dict()[name], p, rtol=0, atol=0)

@@ -45,8 +45,8 @@ class CoAttention(nn.Module):
     def __init__(self, dim: int, n_heads: int, dropout: float):
         super().__init__()
         self.norm_l, self.norm_g = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.g2l = MultiHeadAttention(dim, n_heads, dropout, cross=True)
-        self.l2g = MultiHeadAttention(dim, n_heads, dropout, cross=True)
+        self.g2l = MultiHeadAttention(dim, n_heads, dropout, cross=True, separate_init=True)
+        self.l2g = MultiHeadAttention(dim, n_heads, dropout, cross=True, separate_init=True)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, l: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,7 +61,7 @@ class InteractiveBlock(nn.Module):
         super().__init__()
         self.local = LocalConvBlock(dim, kernel_size)
         self.glob = TransformerBlock(dim, n_heads, d_ff, dropout, norm="pre", activation="relu",
-                                     attn_dropout=dropout, ff_dropout=dropout)
+                                     attn_dropout=dropout, ff_dropout=dropout, separate_init=True)
         self.co = CoAttention(dim, n_heads, dropout)
 
     def forward(self, l: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -50,7 +50,7 @@ class TransformerHead(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.blocks = nn.Sequential(
             *[TransformerBlock(d_model, n_heads, d_ff, dropout, norm="post", activation="relu", attn_dropout=dropout,
-                               ff_dropout=dropout) for _ in range(n_layers)]
+                               ff_dropout=dropout, separate_init=True) for _ in range(n_layers)]
         )
         self.fc = nn.Linear(d_model, num_classes)
 
