@@ -15,8 +15,10 @@ step() {  # step METHODS SEEDS [more matrix options]
 step scratch,crosshar,oracle,oracle_scratch 3 --heads din                # the method against its baselines
 step crosshar_paper 2 --heads din                                        # the published recipe
 step scratch_encoder,crosshar_full,crosshar_skip 2 --heads din           # what pretraining buys the encoder
-step crosshar_nomirror,crosshar_wide,multi,mask,contrast 1 --heads din   # the mirror, more data, the stages alone
-step scratch,crosshar 1 --heads din --targets-only hhar                  # an acc-only, z-normalised target
-step scratch,crosshar 1 --heads transformer                              # CrossHAR's own head
+step crosshar_upright 3 --heads din                                      # pretraining views with gravity kept upright
+step crosshar_nomirror,crosshar_wide,mask,contrast 2 --heads din         # the mirror, more data, the stages alone
+step multi 1 --heads din                                                 # leave one dataset out
+step scratch,crosshar 3 --heads din --targets-only hhar                  # an acc-only, z-normalised target
+step scratch,crosshar 3 --heads transformer                              # CrossHAR's own head
 crosshar matrix "${common[@]}" --heads din,transformer --targets-only hhar --seeds 3 --report-only \
-  --methods scratch,scratch_encoder,crosshar,crosshar_full,crosshar_skip,crosshar_wide,crosshar_nomirror,mask,contrast,crosshar_paper,multi,oracle,oracle_scratch
+  --methods scratch,scratch_encoder,crosshar,crosshar_full,crosshar_skip,crosshar_wide,crosshar_upright,crosshar_nomirror,mask,contrast,crosshar_paper,multi,oracle,oracle_scratch

@@ -46,7 +46,7 @@ import numpy as np
 from crosshar import config as C
 from crosshar.atomic import atomic_write_bytes
 from crosshar.data.store import prepare
-from crosshar.errors import ConfigError
+from crosshar.errors import ConfigError, CrossharError
 from crosshar import guard
 from crosshar.data.sources import target_needs
 from crosshar.inference import embed, load_encoder, score
@@ -374,8 +374,38 @@ def _plot(mc: MatrixConfig, root: Path, log: Callable[[str], None]) -> None:
         log(f"embedding plot skipped: {e}")
 
 
+def _numbered_jsonl(path: Path) -> list[tuple[int, dict]]:
+    """(line number, JSON object) of each non-blank line (none if the file is absent); CrossharError
+    naming the line that is not a JSON object."""
+    if not path.is_file():
+        return []
+    out = []
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError as e:
+            raise CrossharError(f"{path}:{i}: not a JSON row ({e})") from None
+        if not isinstance(obj, dict):
+            raise CrossharError(f"{path}:{i}: not a JSON object")
+        out.append((i, obj))
+    return out
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [obj for _, obj in _numbered_jsonl(path)]
+
+
 def read_rows(path: Path) -> list[dict]:
-    return [json.loads(l) for l in path.read_text().splitlines() if l.strip()] if path.is_file() else []
+    """rows.jsonl's rows; CrossharError naming the line of a row whose method this version does not know
+    (a file written by another version of crosshar) rather than a traceback in the report."""
+    rows = _numbered_jsonl(path)
+    for i, row in rows:
+        if row.get("method") not in METHODS:
+            raise CrossharError(f"{path}:{i}: unknown method {row.get('method')!r} (known: {', '.join(METHODS)}); "
+                                f"was the file written by another version of crosshar?")
+    return [row for _, row in rows]
 
 
 def append_timing(root: Path, mc: MatrixConfig, timing: dict) -> None:
@@ -477,7 +507,7 @@ def write_report(mc: MatrixConfig, rows: list[dict], root: Path) -> None:
               "confusion matrix: e.g. upstairs and downstairs merged into stairs when the source is wisdm).", ""]
     for head in mc.heads:
         L += _head_section(mc, [r for r in rows if r["head"] == head], head, methods, oracles)
-    L += _time_section(rows, read_rows(root / "timing.jsonl"))
+    L += _time_section(rows, read_jsonl(root / "timing.jsonl"))
     L += ["", "Embedding plot (PCA of mean-pooled embeddings, coloured by dataset and by class, random vs pretrained "
           "encoder, same input pipeline): `embeddings.png`.", "", f"Command: `{_command(mc, root)}` "
           f"(with `--shard K/N` for N processes).", ""]

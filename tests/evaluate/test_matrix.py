@@ -208,3 +208,16 @@ def test_oracle_is_compared_in_the_pairs_classes():
     assert M._oracle([oracle], "din", "motion", "oracle", three) == pytest.approx(1.0)
     assert M.ceiling([oracle, tr], "din", "wisdm", "motion", "crosshar4") == pytest.approx(1.0)
     assert M._oracle_cell([oracle, tr], "din", "wisdm", "motion", "oracle", "crosshar4") == "100.0 (1)*"
+
+
+def test_rows_from_another_version_or_broken_lines_are_a_clear_error(tmp_path):
+    from crosshar.errors import CrossharError
+
+    p = tmp_path / "rows.jsonl"
+    p.write_text(json.dumps({"method": "crosshar", "macro_f1": 0.5}) + "\n\n" + json.dumps({"method": "magic"}) + "\n")
+    with pytest.raises(CrossharError, match=r"rows.jsonl:3: unknown method 'magic'"):
+        M.read_rows(p)
+    p.write_text(json.dumps({"method": "crosshar"}) + "\n{not json\n")
+    with pytest.raises(CrossharError, match=r"rows.jsonl:2: not a JSON row"):
+        M.read_rows(p)
+    assert M.read_rows(tmp_path / "absent.jsonl") == []
