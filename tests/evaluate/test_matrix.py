@@ -146,6 +146,8 @@ def test_upright_changes_the_pretraining_orientation_only():
     # the only change is the orientation draw: the finetuning augmentation and every other config are the same
     assert up["augment"].replace(rotation_p=1.0, tilt_deg=base["augment"].tilt_deg) == base["augment"]
     assert {k: v for k, v in up.items() if k != "augment"} == {k: v for k, v in base.items() if k != "augment"}
+    # what the README tells users: `crosshar pretrain --augment-config configs/augment_finetune.toml` is this row
+    assert up["augment"] == up["augment_finetune"] == C.load("augment", path=C.config_dir() / "augment_finetune.toml")
 
 
 def test_report_checks_targets_and_flags_an_oracle_below_transfer(tmp_path):
