@@ -136,9 +136,8 @@ class TransformerBlock(nn.Module):
         activation: feed-forward activation, "gelu" (the encoder) or "relu" (the heads, as
             `nn.TransformerEncoderLayer`).
         attn_dropout: dropout on the attention weights (0 keeps the fused kernel; the heads use it).
-        separate_init: MultiHeadAttention's (the heads: True, as their former layout).
-        separate_init: MultiHeadAttention's (the heads: True, as their former layout).
         ff_dropout: dropout inside the feed-forward, after the activation (the heads use it).
+        separate_init: MultiHeadAttention's (the heads: True, as their former layout).
 
     forward(x: (B, T, D)) -> (B, T, D)
     """
