@@ -1,9 +1,10 @@
 """CPU cost of the default pipeline, stage by stage: pretrain -> finetune -> cross.
 
-    python benchmarks/train_speed.py [--epochs 2] [--finetune-epochs 10] [--targets motion]
+    python benchmarks/train_speed.py [--epochs 2] [--finetune-epochs 10] [--targets motion] [--seed 0]
                                      [--threads 1] [--compare results/train_speed_before.json]
                                      [--out results/train_speed]
     python benchmarks/train_speed.py --scale-from A.json,B.json --epochs 40 --finetune-epochs 40 --out OUT
+    python benchmarks/train_speed.py --summarize 'results/train_speed/*.json' --out results/train_speed_seeds
 
 Runs, each in its own process and with its own fresh CROSSHAR_HOME, exactly what a user types:
 
@@ -23,9 +24,11 @@ command line, so the same script measures an older commit (`--python` of that co
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,9 +37,12 @@ from pathlib import Path
 
 
 def run_stage(cmd: list[str], env: dict[str, str]) -> dict:
-    """Run one command; (cpu_s, peak_mb, wall_s) of its process tree, from wait4."""
+    """Run one command; (cpu_s, peak_mb, wall_s) of its process tree, from wait4.
+
+    It runs in CROSSHAR_HOME, not here: `python -m crosshar` puts its working directory first on
+    sys.path, so from a checkout it would import that checkout's package instead of --python's."""
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    p = subprocess.Popen(cmd, env=env, cwd=env["CROSSHAR_HOME"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     out = p.stdout.read()
     _, status, ru = os.wait4(p.pid, 0)
     p.returncode = os.waitstatus_to_exitcode(status)
@@ -54,6 +60,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=None, help="pretraining epochs (default: configs/pretrain.toml)")
     ap.add_argument("--finetune-epochs", type=int, default=None, help="default: configs/finetune.toml")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=None, help="seed of pretraining and finetuning (default: the configs')")
     ap.add_argument("--python", default=sys.executable, help="the Python whose crosshar is measured")
     ap.add_argument("--label", default=None, help="name of this measurement (default: the git commit)")
     ap.add_argument("--compare", default=None, help="a previous JSON output to print side by side")
@@ -63,7 +70,19 @@ def main() -> None:
                          "and --finetune-epochs (CPU = fixed + per-epoch x epochs, per stage) and write --out")
     ap.add_argument("--macro-f1", default=None, metavar="TARGET=F1,...",
                     help="with --scale-from: the macro-F1 measured elsewhere at those epochs (say where in --label)")
+    ap.add_argument("--summarize", default=None, metavar="GLOB",
+                    help="run nothing: mean +- std over seeds of the measurements matching GLOB (JSON outputs of this "
+                         "script), one row per commit and schedule")
+    ap.add_argument("--baseline", default=None, metavar="COMMIT",
+                    help="with --summarize: the commit whose runs the CPU ratios divide (default: the first file's)")
     args = ap.parse_args()
+    if args.summarize:
+        md = summarize(sorted(Path(f) for f in glob.glob(args.summarize)), " ".join(["python", "benchmarks/train_speed.py"] + sys.argv[1:]),
+                       args.baseline)
+        print(md)
+        if args.out:
+            Path(args.out + ".md").write_text(md)
+        return
     if args.scale_from:
         a, b = (json.loads(Path(f).read_text()) for f in args.scale_from.split(","))
         doc = extrapolate(a, b, args.epochs, args.finetune_epochs, args.label)
@@ -87,11 +106,12 @@ def main() -> None:
     pre, fin = home / "pre", home / "fin"
     rows = []
     ep = ["--epochs", str(args.epochs)] if args.epochs else []
-    r = run_stage(cli + ["pretrain", "-d", args.dataset, "--quiet", "--out", str(pre)] + ep, env)
+    seed = ["--seed", str(args.seed)] if args.seed is not None else []
+    r = run_stage(cli + ["pretrain", "-d", args.dataset, "--quiet", "--out", str(pre)] + ep + seed, env)
     info = json.loads((pre / "run.json").read_text())
     rows.append({"stage": "pretrain", "windows": info["n_train"] * len(info["history"]), **r})
     fep = ["--epochs", str(args.finetune_epochs)] if args.finetune_epochs else []
-    r = run_stage(cli + ["finetune", "-d", args.dataset, "-lr", "0.1", "--encoder", str(pre), "--out", str(fin)] + fep, env)
+    r = run_stage(cli + ["finetune", "-d", args.dataset, "-lr", "0.1", "--encoder", str(pre), "--out", str(fin)] + fep + seed, env)
     info = json.loads((fin / "run.json").read_text())
     rows.append({"stage": "finetune", "windows": info["n_labelled"] * len(info["history"]), **r})
     f1 = {}
@@ -106,9 +126,10 @@ def main() -> None:
         row.pop("log")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=Path(subprocess.run([args.python, "-c", "import crosshar,os;print(os.path.dirname(crosshar.__file__))"],
-                                                    capture_output=True, text=True).stdout.strip() or ".")).stdout.strip()
+                                                    capture_output=True, text=True, cwd=home).stdout.strip() or ".")).stdout.strip()
     doc = {"label": args.label or commit, "commit": commit, "dataset": args.dataset, "targets": targets,
            "pretrain_epochs": args.epochs, "finetune_epochs": args.finetune_epochs, "threads": args.threads,
+           "seed": args.seed,
            "rows": rows, "total_cpu_s": sum(r["cpu_s"] for r in rows), "macro_f1": f1,
            "machine": platform.processor() or platform.machine(), "python": platform.python_version(),
            "command": " ".join(["python", "benchmarks/train_speed.py"] + sys.argv[1:])}
@@ -149,6 +170,46 @@ def extrapolate(a: dict, b: dict, epochs: int, finetune_epochs: int, label: str 
             "macro_f1": {}, "scaled_from": [a["label"], b["label"]]}
 
 
+def pipeline_cpu(d: dict) -> float:
+    """CPU seconds of the issue's pipeline: pretrain + finetune + cross on the first target."""
+    return sum(r["cpu_s"] for r in d["rows"] if r["stage"] in ("pretrain", "finetune", f"cross {d['targets'][0]}"))
+
+
+def summarize(files: list[Path], command: str, baseline: str | None = None) -> str:
+    """Mean +- std over seeds of measured (not scaled) runs, grouped by commit and epochs, the baseline's
+    rows first; CPU ratios against the baseline commit's runs (default: the first file's commit)."""
+    if not files:
+        sys.exit("--summarize: no file matches")
+    groups: dict[tuple, list[dict]] = {}
+    for f in files:
+        d = json.loads(f.read_text())
+        if "scaled_from" in d:
+            continue
+        groups.setdefault((d["commit"], d["pretrain_epochs"], d["finetune_epochs"]), []).append(d)
+    if not groups:
+        sys.exit("--summarize: only scaled estimates match; nothing measured to summarise")
+    baseline = baseline or next(iter(groups))[0]
+    if not any(k[0] == baseline for k in groups):
+        sys.exit(f"--baseline {baseline}: no measured run of that commit among {sorted({k[0] for k in groups})}")
+    groups = dict(sorted(groups.items(), key=lambda kv: (kv[0][0] != baseline, kv[0][1] or 0)))
+    ms = lambda xs: f"{statistics.mean(xs):.1f} ± {statistics.stdev(xs):.1f}" if len(xs) > 1 else f"{xs[0]:.1f}"
+    targets = list(next(iter(groups.values()))[0]["targets"])
+    base = statistics.mean(pipeline_cpu(d) for k, ds in groups.items() if k[0] == baseline for d in ds)
+    lines = ["Default pipeline measured per seed (one thread; CPU seconds = user + system of each stage's process):",
+             "mean ± std over the seeds. Pretraining / finetuning epochs: the commit's defaults where '-'.", "",
+             f"Command: `{command}`", "",
+             "| commit | pretraining epochs | finetuning epochs | seeds | pretrain CPU s | finetune CPU s | "
+             f"pipeline CPU s | CPU vs {baseline} | " + " | ".join(f"macro-F1 → {t}" for t in targets) + " |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(targets)]
+    for (commit, pe, fe), ds in groups.items():
+        stage = lambda name: ms([next(r["cpu_s"] for r in d["rows"] if r["stage"] == name) for d in ds])
+        cpu = [pipeline_cpu(d) for d in ds]
+        f1 = [ms([100 * d["macro_f1"][t] for d in ds]) for t in targets]
+        lines.append(f"| {commit} | {pe or '-'} | {fe or '-'} | {len(ds)} | {stage('pretrain')} | {stage('finetune')} | "
+                     f"{ms(cpu)} | {'baseline' if commit == baseline else f'{base / statistics.mean(cpu):.2f}x less'} | " + " | ".join(f1) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def to_markdown(doc: dict, before: dict | None = None) -> str:
     lines = [f"Default pipeline, {doc['dataset']} -> {', '.join(doc['targets'])}, {doc['threads']} thread(s), "
              f"pretraining epochs {doc['pretrain_epochs'] or 'default'}, finetuning epochs "
@@ -169,9 +230,6 @@ def to_markdown(doc: dict, before: dict | None = None) -> str:
             cells += ["-", "-", "-"] if o is None else [f"{o['cpu_s']:.1f}", f"{o['cpu_s'] / max(r['cpu_s'], 1e-9):.2f}x less",
                                                         f"{o['peak_mb']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
-    def pipeline_cpu(d: dict) -> float:  # pretrain + finetune + cross on the first target: the issue's pipeline
-        return sum(r["cpu_s"] for r in d["rows"] if r["stage"] in ("pretrain", "finetune", f"cross {d['targets'][0]}"))
-
     for name, fn in ((f"pipeline (pretrain, finetune, cross {doc['targets'][0]})", pipeline_cpu),
                      ("all stages above", lambda d: d["total_cpu_s"])):
         tot = f"| **{name}** | | **{fn(doc):.1f}** | | | |"

@@ -148,8 +148,8 @@ class PretrainConfig(_Config):
 
     REMOVED: ClassVar[tuple[str, ...]] = ("num_workers",)  # in checkpoints written before it went
 
-    stage1_epochs: int = 5  # masked reconstruction only
-    stage2_epochs: int = 5  # masked reconstruction + NT-Xent
+    stage1_epochs: int = 1  # masked reconstruction only (configs/pretrain.toml says why so few)
+    stage2_epochs: int = 1  # masked reconstruction + NT-Xent
     batch_size: int = 256
     lr: float = 2e-3  # peak learning rate (AdamW, linear warm-up then cosine decay)
     warmup_epochs: int = 2
