@@ -196,7 +196,7 @@ def summarize(files: list[Path], command: str, baseline: str | None = None) -> s
     targets = list(next(iter(groups.values()))[0]["targets"])
     base = statistics.mean(pipeline_cpu(d) for k, ds in groups.items() if k[0] == baseline for d in ds)
     lines = ["Default pipeline measured per seed (one thread; CPU seconds = user + system of each stage's process):",
-             "mean ± std over the seeds. Pretraining / finetuning epochs: the commit's defaults where '-'.", "",
+             "mean ± sample standard deviation over the seeds. Pretraining / finetuning epochs: the commit's defaults where '-'.", "",
              f"Command: `{command}`", "",
              "| commit | pretraining epochs | finetuning epochs | seeds | pretrain CPU s | finetune CPU s | "
              f"pipeline CPU s | CPU vs {baseline} | " + " | ".join(f"macro-F1 → {t}" for t in targets) + " |",
