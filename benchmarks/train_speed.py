@@ -1,10 +1,10 @@
 """CPU cost of the default pipeline, stage by stage: pretrain -> finetune -> cross.
 
     python benchmarks/train_speed.py [--epochs 2] [--finetune-epochs 10] [--targets motion] [--seed 0]
-                                     [--threads 1] [--compare results/train_speed_before.json]
+                                     [--threads 1] [--compare results/train_speed/before_s0.json]
                                      [--out results/train_speed]
     python benchmarks/train_speed.py --scale-from A.json,B.json --epochs 40 --finetune-epochs 40 --out OUT
-    python benchmarks/train_speed.py --summarize 'results/train_speed/*.json' --out results/train_speed_seeds
+    python benchmarks/train_speed.py --summarize 'results/train_speed/*.json' --baseline 64b9963
 
 Runs, each in its own process and with its own fresh CROSSHAR_HOME, exactly what a user types:
 
