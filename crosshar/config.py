@@ -209,6 +209,7 @@ class FinetuneConfig(_Config):
     smote: bool = False  # Borderline-SMOTE oversampling of training windows (MAG-Res2Net recipe)
     val_fraction: float = 0.2
     patience: int = 15  # early stopping on validation macro-F1
+    ties: str = "first"  # equal validation macro-F1: keep the "first" epoch's model, or the "last" (more trained) one
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -220,6 +221,8 @@ class FinetuneConfig(_Config):
         _check(self.center_on in ("features", "logits"), f"center_on must be features or logits, got {self.center_on!r}")
         _check(self.grad_clip >= 0, f"grad_clip must be >= 0, got {self.grad_clip}")
         _check(self.head_input in HEAD_INPUTS, f"head_input must be one of {HEAD_INPUTS}, got {self.head_input!r}")
+        _check(self.ties in ("first", "last"), f"ties must be first or last, got {self.ties!r}")
+        _check(self.patience >= 1, f"patience must be >= 1, got {self.patience}")
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ the same head; each row changes only the factor its name says (`METHODS`):
                      on the source's labels only: what more unlabelled data buys, at the same labels as scratch
   multi              crosshar pretrained and finetuned on every other dataset (leave one dataset out)
   oracle             in-domain ceiling: crosshar on the target's own training subjects, same label
-                     rate, tested on its held-out subjects
+                     rate, tested on its held-out subjects, trained to convergence (all epochs; of equal
+                     validation scores the last epoch's model)
   oracle_full        the same with 100 % of the target's training labels
   oracle_scratch     in-domain ceiling without pretraining (scratch on the target's training subjects,
                      same label rate): the ceiling at 10 % of labels is the better of the two oracles
@@ -74,6 +75,10 @@ class Method:
         multi: sources = every other dataset of the matrix.
         oracle: train on the target's own training subjects, test on its held-out subjects.
         label_rate: overrides the matrix's label rate (oracle_full: 1.0).
+
+    Oracles are trained to convergence: every finetuning epoch runs (no early stopping) and, of the
+    epochs with the best validation macro-F1, the last is kept (FinetuneConfig.ties), since the
+    target's own validation subjects saturate (macro-F1 1.0) long before the head has converged.
     """
 
     name: str
@@ -234,6 +239,8 @@ def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, see
     fcfg = cfgs["finetune"].replace(head=head_name, label_rate=m.label_rate or mc.label_rate, seed=seed,
                                     freeze=not m.full, epochs=epochs,
                                     head_input=m.head_input or cfgs["finetune"].head_input)
+    if m.oracle:  # trained to convergence (see Method)
+        fcfg = fcfg.replace(patience=fcfg.epochs, ties="last")
     classes = finetuning.source_classes(mc.label_space, sources, window, None)
     enc_cfg = cfgs["encoder"]
     job = finetuning.FinetuneJob(sources, window, fcfg, cfgs["augment_finetune"], classes, mc.label_space,

@@ -76,6 +76,12 @@ def test_matrix_all_methods_one_input_pipeline_and_resume(synth, home, tiny_conf
     assert orc["oracle"]["n"] == orc["oracle_scratch"]["n"] and "confusion" in orc["oracle"]
     # oracle_full uses every training label of the target
     assert _ft_configs(root, "finetune-uci-oracle_full-linear-s0")["finetune"]["label_rate"] == 1.0
+    # oracles train to convergence (every epoch, the last of equal validation scores); transfer rows stop early
+    for name in ("oracle", "oracle_full", "oracle_scratch"):
+        ft = _ft_configs(root, f"finetune-uci-{name}-linear-s0")["finetune"]
+        assert ft["ties"] == "last" and ft["patience"] == ft["epochs"], name
+    ft = _ft_configs(root, "finetune-uci-crosshar-linear-s0")["finetune"]
+    assert ft["ties"] == "first" and ft["patience"] == C.load("finetune").patience
     # the "mask" method pretrains stage 1 only, "contrast" stage 2 only with no reconstruction
     mask = json.loads((root / "runs" / "pretrain-uci-mask-s0" / "run.json").read_text())
     contrast = json.loads((root / "runs" / "pretrain-uci-contrast-s0" / "run.json").read_text())

@@ -92,6 +92,25 @@ def test_model_selection_sees_only_validation_subjects(synth_root, pre_run, tmp_
     assert info["n_val"] == len(expect)
 
 
+@pytest.mark.parametrize("ties, best_epoch, epochs_run", [("first", 1, 3), ("last", 6, 6)])
+def test_a_saturated_validation_score_keeps_training_only_with_ties_last(synth_root, tmp_path, monkeypatch,
+                                                                         ties, best_epoch, epochs_run):
+    # every epoch scores the same (as a validation set at macro-F1 1.0 does): "first" keeps epoch 1 and
+    # stops after `patience` epochs without gain; "last" keeps the latest epoch and runs them all
+    monkeypatch.setattr(fr, "evaluate", lambda *a, **kw: {"accuracy": 1.0, "macro_f1": 1.0})
+    d = run(fjob(synth_root, None, epochs=6, patience=2, ties=ties), out=tmp_path / "ft", log=quiet, progress=False)
+    info = json.loads((d / "run.json").read_text())
+    assert info["best"]["epoch"] == best_epoch and len(info["history"]) == epochs_run
+    assert clf.load(d / "best.pt")[1]["history"][-1]["epoch"] == best_epoch  # best.pt is that epoch's model
+
+
+def test_improves_and_ties_are_checked():
+    assert fr.improves(0.9, 0.8) and not fr.improves(0.8, 0.8) and fr.improves(0.8, 0.8, "last")
+    assert not fr.improves(0.7, 0.8, "last")
+    with pytest.raises(ConfigError, match="ties"):
+        TINY_FINETUNE.replace(ties="middle")
+
+
 def test_smote_never_touches_validation_windows(synth_root, pre_run, tmp_path, monkeypatch):
     from imblearn.over_sampling import BorderlineSMOTE
 
