@@ -22,8 +22,7 @@ the same head; each row changes only the factor its name says (`METHODS`):
                      on the source's labels only: what more unlabelled data buys, at the same labels as scratch
   multi              crosshar pretrained and finetuned on every other dataset (leave one dataset out)
   oracle             in-domain ceiling: crosshar on the target's own training subjects, same label
-                     rate, tested on its held-out subjects, trained to convergence (all epochs; of equal
-                     validation scores the last epoch's model)
+                     rate, tested on its held-out subjects, trained to convergence (see Method)
   oracle_full        the same with 100 % of the target's training labels
   oracle_scratch     in-domain ceiling without pretraining (scratch on the target's training subjects,
                      same label rate): the ceiling at 10 % of labels is the better of the two oracles
