@@ -84,7 +84,8 @@ def matrix_cmd(
     quick: Annotated[bool, typer.Option("--quick", help="Short schedules: the same matrix in a few minutes.")] = False,
     pretrain_epochs: Annotated[Optional[int], typer.Option("--pretrain-epochs", help="Pretraining epochs for a ~1,700-window source (scaled down for larger ones).")] = None,
     finetune_epochs: Annotated[Optional[int], typer.Option("--finetune-epochs", help="Finetuning epochs (default configs/finetune.toml).")] = None,
-    shard: Annotated[str, typer.Option("--shard", help="K/N: run the K-th of N shards (N processes can share one folder).")] = "0/1",
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes sharing the work (each claims the next group of cells nobody holds); --threads is per worker (default: cores / jobs).")] = 1,
+    shard: Annotated[str, typer.Option("--shard", help="K/N: only the K-th of N fixed subsets of the work (e.g. one per machine); processes on one folder already share the rest dynamically.")] = "0/1",
     report_only: Annotated[bool, typer.Option("--report-only", help="Train nothing: rewrite report.md from the rows already in results/<name>.")] = False,
     preset: Annotated[str, typer.Option("--preset", help="Head preset of every finetune: default or paper (docs/paper_presets.md).")] = "default",
     device: Device = "auto",
@@ -113,5 +114,6 @@ def matrix_cmd(
     for h in mc.heads:  # a missing preset is an error before any training
         C.head_preset(h, preset)
     name = name or f"matrix-{'-'.join(mc.datasets)}{'-quick' if quick else ''}{'' if preset == 'default' else '-' + preset}"
-    report = run_matrix(mc, paths.home() / "results" / name, log=console.print, report_only=report_only)
+    report = run_matrix(mc, paths.home() / "results" / name, log=console.print, report_only=report_only, jobs=jobs,
+                        threads=threads)
     console.print(report.read_text())

@@ -28,13 +28,19 @@ the same head; each row changes only the factor its name says (`METHODS`):
                      same label rate): the ceiling at 10 % of labels is the better of the two oracles
 
 Each finished cell is appended to rows.jsonl (one line, written at once); a rerun skips what is
-there. `--shard K/N` splits the work by (seed, pretraining source) so that N processes can share
-one matrix folder.
+there. The work is grouped by pretraining run (`group_key`: the cells that share one stay in one
+process) and processes sharing a matrix folder divide it dynamically: each claims the next group
+nobody holds (`claims/`, one file per group, created exclusively; a claim whose process has died is
+taken over), so the work stays balanced however unequal the groups are. `--jobs N` starts N such
+workers; `--shard K/N` restricts a process to a fixed subset of the groups (e.g. one per machine).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import socket
 import time
 import zlib
 from dataclasses import dataclass
@@ -302,24 +308,110 @@ def plan(mc: MatrixConfig) -> list[Cell]:
                     for w, ts in by_window.items():
                         cells.append(Cell((s,), name, head, seed, w, tuple(ts)))
     k, n = mc.shard
-
-    def pretrained_on(c: Cell) -> tuple[str, ...]:  # cells sharing a pretraining run share a shard
-        return wide_sources(mc, c.targets[0]) if METHODS[c.method].wide else c.sources
-
-    return [c for c in cells if zlib.crc32(f"{c.seed}|{'+'.join(pretrained_on(c))}".encode()) % n == k]
+    return [c for c in cells if zlib.crc32(group_key(mc, c).encode()) % n == k]
 
 
-def run_matrix(mc: MatrixConfig, root: Path, log: Callable[[str], None] = print, report_only: bool = False) -> Path:
+def group_key(mc: MatrixConfig, c: Cell) -> str:
+    """The unit of work a process claims: cells that share a pretraining run share a key, so one process
+    trains it and the others never wait for it or train it twice. The oracles share the target's crosshar
+    run (its split names their held-out subjects); a row without pretraining is a group of its own."""
+    m = METHODS[c.method]
+    pre = wide_sources(mc, c.targets[0]) if m.wide else c.sources
+    if m.pretrain:
+        run = _pretrain_key(m)
+    elif m.oracle:
+        run = _pretrain_key(METHODS["crosshar"])
+    else:
+        run = f"{c.method}|{c.head}|{'+'.join(c.targets)}"
+    return f"s{c.seed}|{'+'.join(pre)}|{run}{_window_tag(c.window)}"
+
+
+def groups(mc: MatrixConfig, cells: list[Cell]) -> list[list[Cell]]:
+    """`cells` by group_key, the groups with more cells first (the longest work first balances best)."""
+    by_key: dict[str, list[Cell]] = {}
+    for c in cells:
+        by_key.setdefault(group_key(mc, c), []).append(c)
+    return sorted(by_key.values(), key=len, reverse=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def claim(root: Path, key: str) -> Path | None:
+    """Claim group `key` for this process: the claim file's path, or None when another living process
+    holds it. A claim left by a process that has died on this host is taken over; one from another host
+    is respected (remove `claims/` by hand when that host's run is known to be dead)."""
+    d = root / "claims"
+    d.mkdir(parents=True, exist_ok=True)
+    path = d / (hashlib.sha1(key.encode()).hexdigest()[:16] + ".json")
+    me = {"key": key, "pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                held = json.loads(path.read_text())
+            except (OSError, ValueError):  # being written this instant, or garbage: a living claim either way
+                return None
+            if held.get("host") == me["host"] and isinstance(held.get("pid"), int) and not _alive(held["pid"]):
+                path.unlink(missing_ok=True)  # its process died: take it over
+                continue
+            return None
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(me))
+        return path
+    return None
+
+
+def run_matrix(mc: MatrixConfig, root: Path, log: Callable[[str], None] = print, report_only: bool = False,
+               jobs: int = 1, threads: int | None = None) -> Path:
     """Run every missing cell of this shard, then write report.md, rows.jsonl and plots under `root`.
-    With `report_only`, train nothing: rewrite report.md from the rows already there."""
+    With `report_only`, train nothing: rewrite report.md from the rows already there. With `jobs` > 1,
+    that many worker processes share the work (`work`), each with `threads` PyTorch threads (default:
+    the machine's cores divided among them)."""
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {jobs}")
+    root.mkdir(parents=True, exist_ok=True)
+    if not report_only:
+        if jobs > 1:
+            _spawn_workers(mc, root, jobs, threads, log)
+        else:
+            work(mc, root, log)
+    write_report(mc, read_rows(root / "rows.jsonl"), root)
+    _plot(mc, root, log)
+    return root / "report.md"
+
+
+def _worker(mc: MatrixConfig, root: Path, worker: int, jobs: int, threads: int) -> None:
+    from crosshar.device import set_threads
+
+    set_threads(threads)
+    work(mc, root, lambda msg: print(f"[{worker + 1}/{jobs}] {msg}", flush=True), label=(worker, jobs))
+
+
+def _spawn_workers(mc: MatrixConfig, root: Path, jobs: int, threads: int | None, log: Callable[[str], None]) -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    threads = threads or max(1, (os.cpu_count() or 1) // jobs)
+    log(f"{jobs} workers, {threads} thread(s) each")
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for f in [pool.submit(_worker, mc, root, i, jobs, threads) for i in range(jobs)]:
+            f.result()
+
+
+def work(mc: MatrixConfig, root: Path, log: Callable[[str], None] = print, label: tuple[int, int] | None = None) -> None:
+    """Train and score every missing cell of this shard's groups that no other process holds, one group
+    at a time (`claim`); append each row to rows.jsonl and this invocation's time to timing.jsonl."""
     root.mkdir(parents=True, exist_ok=True)
     rows_path = root / "rows.jsonl"
-    if report_only:
-        write_report(mc, read_rows(rows_path), root)
-        _plot(mc, root, log)
-        return root / "report.md"
-    rows = read_rows(rows_path)
-    have = {(r["source"], r["target"], r["method"], r["head"], r["seed"]) for r in rows}
     t_start, cpu_start = time.time(), time.process_time()
     windows: dict[tuple[str, C.WindowConfig], object] = {}
 
@@ -328,49 +420,66 @@ def run_matrix(mc: MatrixConfig, root: Path, log: Callable[[str], None] = print,
             windows[(name, w)] = prepare(name, None, w)
         return windows[(name, w)]
 
-    for cell in plan(mc):
-        m = METHODS[cell.method]
-        src_tag = "+".join(cell.sources)
-        todo = [t for t in cell.targets if (src_tag, t, cell.method, cell.head, cell.seed) not in have]
-        if not todo:
+    def missing(cell: Cell, have: set) -> list[str]:
+        return [t for t in cell.targets if ("+".join(cell.sources), t, cell.method, cell.head, cell.seed) not in have]
+
+    for group in groups(mc, plan(mc)):
+        if not any(missing(c, read_keys(rows_path)) for c in group):
             continue
-        t0, c0 = time.time(), time.process_time()
-        pre_sources = wide_sources(mc, cell.targets[0]) if m.wide else cell.sources
-        enc = pretrain_run(root, pre_sources, m, cell.seed, mc, cell.window, log) if m.pretrain else None
-        exclude: tuple[str, ...] = ()
-        if m.oracle:  # the target's held-out subjects (its crosshar run's split): out of pretraining and finetuning
-            split_run = enc or pretrain_run(root, cell.sources, METHODS["crosshar"], cell.seed, mc, cell.window, log)
-            exclude = tuple(json.loads((split_run / "run.json").read_text())["split"]["val_subjects"])
-        ft = finetune_run(root, cell.sources, m, cell.head, cell.seed, mc, cell.window, enc, exclude,
-                          tag=f"-pre{'+'.join(pre_sources)}" if m.wide else "")
-        model, meta = clf.load(ft)
-        model.to(mc.device)
-        for target in todo:
-            tws = ws_of(target, cell.window)
-            if m.oracle:
-                tws = tws.by_subjects(exclude)
-            else:
-                for s in dict.fromkeys(cell.sources + pre_sources):  # labelled and unlabelled training data
-                    guard.check_names([s], target)
-                    guard.check_windows(ws_of(s, cell.window), tws)
-            rep, *_ = score(model, meta, tws)
-            row = {"source": src_tag, "target": target, "method": cell.method, "head": cell.head, "preset": mc.preset,
-                   "seed": cell.seed,
-                   "accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"], "weighted_f1": rep["weighted_f1"],
-                   "classes": rep["classes"], "per_class_f1": {c: v["f1"] for c, v in rep["per_class"].items()},
-                   "confusion": rep["confusion"],
-                   "n": rep["n"], "source_val_f1": json.loads((ft / "run.json").read_text())["best"]["macro_f1"],
-                   "seconds": round(time.time() - t0, 1), "cpu_seconds": round(time.process_time() - c0, 1)}
-            rows.append(row)
-            with open(rows_path, "a") as f:
-                f.write(json.dumps(row) + "\n")
-            log(f"{src_tag:>12} -> {target:<6} {cell.method:<17} {cell.head:<12} seed {cell.seed}: "
-                f"macro-F1 {rep['macro_f1']:.3f} acc {rep['accuracy']:.3f}")
-    timing = {"wall_s": time.time() - t_start, "cpu_s": time.process_time() - cpu_start}
-    append_timing(root, mc, timing)
-    write_report(mc, read_rows(rows_path), root)
-    _plot(mc, root, log)
-    return root / "report.md"
+        held = claim(root, group_key(mc, group[0]))
+        if held is None:
+            continue  # another process is on it
+        try:
+            for cell in group:
+                _run_cell(mc, root, cell, missing(cell, read_keys(rows_path)), ws_of, log)
+        finally:
+            held.unlink(missing_ok=True)
+    append_timing(root, label or mc.shard, {"wall_s": time.time() - t_start, "cpu_s": time.process_time() - cpu_start})
+
+
+def read_keys(rows_path: Path) -> set[tuple]:
+    """(source, target, method, head, seed) of every row already in rows.jsonl."""
+    return {(r["source"], r["target"], r["method"], r["head"], r["seed"]) for r in read_rows(rows_path)}
+
+
+def _run_cell(mc: MatrixConfig, root: Path, cell: Cell, todo: list[str], ws_of: Callable, log: Callable[[str], None]) -> None:
+    """Train (or resume) one cell's model and score it on the targets `todo`, a row each in rows.jsonl."""
+    if not todo:
+        return
+    rows_path = root / "rows.jsonl"
+    m = METHODS[cell.method]
+    src_tag = "+".join(cell.sources)
+    t0, c0 = time.time(), time.process_time()
+    pre_sources = wide_sources(mc, cell.targets[0]) if m.wide else cell.sources
+    enc = pretrain_run(root, pre_sources, m, cell.seed, mc, cell.window, log) if m.pretrain else None
+    exclude: tuple[str, ...] = ()
+    if m.oracle:  # the target's held-out subjects (its crosshar run's split): out of pretraining and finetuning
+        split_run = enc or pretrain_run(root, cell.sources, METHODS["crosshar"], cell.seed, mc, cell.window, log)
+        exclude = tuple(json.loads((split_run / "run.json").read_text())["split"]["val_subjects"])
+    ft = finetune_run(root, cell.sources, m, cell.head, cell.seed, mc, cell.window, enc, exclude,
+                      tag=f"-pre{'+'.join(pre_sources)}" if m.wide else "")
+    model, meta = clf.load(ft)
+    model.to(mc.device)
+    for target in todo:
+        tws = ws_of(target, cell.window)
+        if m.oracle:
+            tws = tws.by_subjects(exclude)
+        else:
+            for s in dict.fromkeys(cell.sources + pre_sources):  # labelled and unlabelled training data
+                guard.check_names([s], target)
+                guard.check_windows(ws_of(s, cell.window), tws)
+        rep, *_ = score(model, meta, tws)
+        row = {"source": src_tag, "target": target, "method": cell.method, "head": cell.head, "preset": mc.preset,
+               "seed": cell.seed,
+               "accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"], "weighted_f1": rep["weighted_f1"],
+               "classes": rep["classes"], "per_class_f1": {c: v["f1"] for c, v in rep["per_class"].items()},
+               "confusion": rep["confusion"],
+               "n": rep["n"], "source_val_f1": json.loads((ft / "run.json").read_text())["best"]["macro_f1"],
+               "seconds": round(time.time() - t0, 1), "cpu_seconds": round(time.process_time() - c0, 1)}
+        with open(rows_path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        log(f"{src_tag:>12} -> {target:<6} {cell.method:<17} {cell.head:<12} seed {cell.seed}: "
+            f"macro-F1 {rep['macro_f1']:.3f} acc {rep['accuracy']:.3f}")
 
 
 def _plot(mc: MatrixConfig, root: Path, log: Callable[[str], None]) -> None:
@@ -414,10 +523,10 @@ def read_rows(path: Path) -> list[dict]:
     return [row for _, row in rows]
 
 
-def append_timing(root: Path, mc: MatrixConfig, timing: dict) -> None:
-    """One line per invocation (shard) in timing.jsonl: wall and process CPU seconds."""
+def append_timing(root: Path, label: tuple[int, int], timing: dict) -> None:
+    """One line per invocation (shard, or worker of --jobs) in timing.jsonl: wall and process CPU seconds."""
     with open(root / "timing.jsonl", "a") as f:
-        f.write(json.dumps({"shard": list(mc.shard), **{k: round(v, 1) for k, v in timing.items()},
+        f.write(json.dumps({"shard": list(label), **{k: round(v, 1) for k, v in timing.items()},
                             "finished": time.strftime("%Y-%m-%d %H:%M:%S")}) + "\n")
 
 
@@ -516,7 +625,7 @@ def write_report(mc: MatrixConfig, rows: list[dict], root: Path) -> None:
     L += _time_section(rows, read_jsonl(root / "timing.jsonl"))
     L += ["", "Embedding plot (PCA of mean-pooled embeddings, coloured by dataset and by class, random vs pretrained "
           "encoder, same input pipeline): `embeddings.png`.", "", f"Command: `{_command(mc, root)}` "
-          f"(with `--shard K/N` for N processes).", ""]
+          f"(with `--jobs N` for N worker processes).", ""]
     atomic_write_bytes(root / "report.md", "\n".join(L).encode())
 
 
@@ -567,15 +676,30 @@ def _multi_table(hr: list[dict], pairs: list) -> list[str]:
     return L + [""]
 
 
+def _span_minutes(timing: list[dict]) -> float | None:
+    """Minutes from the earliest start (finished - wall) to the latest finish of timing.jsonl's processes."""
+    import datetime as dt
+
+    try:
+        ends = [dt.datetime.strptime(t["finished"], "%Y-%m-%d %H:%M:%S").timestamp() for t in timing]
+    except (KeyError, ValueError):
+        return None
+    return (max(ends) - min(e - t["wall_s"] for e, t in zip(ends, timing))) / 60
+
+
 def _time_section(rows: list[dict], timing: list[dict]) -> list[str]:
     import os
     import platform
 
     L = ["## Time", ""]
     if timing:
-        L += ["| invocation (shard) | wall | process CPU | finished |", "|---|---|---|---|"]
+        L += ["| process (worker K/N of --jobs N, or --shard K/N) | wall | process CPU | finished |", "|---|---|---|---|"]
         L += [f"| {t['shard'][0]}/{t['shard'][1]} | {t['wall_s'] / 60:.1f} min | {t['cpu_s'] / 60:.1f} min | {t['finished']} |"
               for t in timing]
+        span = _span_minutes(timing)
+        if span is not None:
+            L += ["", f"From the first process's start to the last one's end: **{span:.1f} min** of wall time "
+                      f"({sum(t['cpu_s'] for t in timing) / 60:.1f} min of process CPU)."]
         L.append("")
     L.append(f"Cells: {len(rows)}; sum of per-cell process CPU {sum(r.get('cpu_seconds', 0) for r in rows) / 60:.1f} min "
              f"(a cell's CPU includes its pretraining when it ran it); machine {platform.node() or '?'}, "

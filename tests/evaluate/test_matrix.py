@@ -118,13 +118,52 @@ def test_plan_leave_one_dataset_out_and_shards(monkeypatch):
     uci = [c for c in cells if c.method == "crosshar" and c.sources == ("uci",) and c.seed == 0]
     assert sorted(c.targets for c in uci) == [("hhar",), ("motion", "wisdm")]
     assert {c.targets for c in cells if c.method == "oracle" and c.seed == 1} == {("uci",), ("motion",), ("wisdm",)}
-    # shards partition the cells, keeping each (seed, sources) together
+    # shards partition the cells, keeping each pretraining run's cells together
     parts = [M.plan(MatrixConfig(**{**mc.__dict__, "shard": (k, 3)})) for k in range(3)]
     assert sorted(map(repr, sum(parts, []))) == sorted(map(repr, cells))
-    for p in parts:  # (crosshar_wide: keyed by its pretraining sources)
-        keys = {(c.seed, M.wide_sources(mc, c.targets[0]) if c.method == "crosshar_wide" else c.sources) for c in p}
-        assert not any(keys & {(c.seed, M.wide_sources(mc, c.targets[0]) if c.method == "crosshar_wide" else c.sources)
-                               for c in q} for q in parts if q is not p)
+    for p in parts:
+        assert not any({M.group_key(mc, c) for c in p} & {M.group_key(mc, c) for c in q} for q in parts if q is not p)
+
+
+def test_groups_keep_a_pretraining_run_in_one_process(monkeypatch):
+    monkeypatch.setattr(M, "target_profile", lambda t: C.WindowConfig())
+    mc = MatrixConfig(("uci", "motion", "wisdm"), ("din",), seeds=2,
+                      methods=("scratch", "crosshar", "crosshar_full", "mask", "oracle", "oracle_scratch", "multi", "crosshar_wide"))
+    cells = M.plan(mc)
+    gs = M.groups(mc, cells)
+    assert sorted(map(repr, sum(gs, []))) == sorted(map(repr, cells))
+    assert [len(g) for g in gs] == sorted((len(g) for g in gs), reverse=True)  # the largest first
+    key = {(c.method, c.sources, c.targets, c.seed): M.group_key(mc, c) for c in cells}
+    # crosshar, crosshar_full and both oracles of uci use uci's crosshar run (the oracles for its split)
+    same = {key[(m, ("uci",), t, 0)] for m, t in [("crosshar", ("motion", "wisdm")), ("crosshar_full", ("motion", "wisdm")),
+                                                     ("oracle", ("uci",)), ("oracle_scratch", ("uci",))]}
+    assert len(same) == 1
+    # multi's run on motion + wisdm is crosshar_wide's run for the target uci
+    assert key[("multi", ("motion", "wisdm"), ("uci",), 0)] == key[("crosshar_wide", ("motion",), ("uci",), 0)]
+    # mask pretrains its own run; scratch pretrains nothing: each its own group; seeds apart
+    assert key[("mask", ("uci",), ("motion", "wisdm"), 0)] not in same
+    assert key[("scratch", ("uci",), ("motion", "wisdm"), 0)] != key[("scratch", ("motion",), ("uci", "wisdm"), 0)]
+    assert key[("crosshar", ("uci",), ("motion", "wisdm"), 1)] not in same
+
+
+def test_a_claim_excludes_other_processes_until_released_or_dead(tmp_path, monkeypatch):
+    import os
+    import subprocess
+    import sys
+
+    held = M.claim(tmp_path, "s0|uci|crosshar")
+    assert held is not None and json.loads(held.read_text())["pid"] == os.getpid()
+    assert M.claim(tmp_path, "s0|uci|crosshar") is None  # held by a living process (this one)
+    assert M.claim(tmp_path, "s0|motion|crosshar") is not None  # another group is free
+    held.unlink()
+    assert M.claim(tmp_path, "s0|uci|crosshar") is not None
+    # a claim whose process has died on this host is taken over; one from another host is respected
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    path = M.claim(tmp_path, "s1|uci|crosshar")
+    path.write_text(json.dumps({"key": "s1|uci|crosshar", "pid": int(dead.stdout), "host": M.socket.gethostname()}))
+    assert M.claim(tmp_path, "s1|uci|crosshar") == path and json.loads(path.read_text())["pid"] == os.getpid()
+    path.write_text(json.dumps({"key": "s1|uci|crosshar", "pid": int(dead.stdout), "host": "elsewhere"}))
+    assert M.claim(tmp_path, "s1|uci|crosshar") is None
 
 
 def test_unknown_method_and_bad_shard_are_config_errors():
@@ -229,3 +268,43 @@ def test_rows_from_another_version_or_broken_lines_are_a_clear_error(tmp_path):
     with pytest.raises(CrossharError, match=r"rows.jsonl:2: not a JSON row"):
         M.read_rows(p)
     assert M.read_rows(tmp_path / "absent.jsonl") == []
+
+
+def test_a_group_held_elsewhere_is_left_to_its_holder(synth, home, monkeypatch):
+    mc = MatrixConfig(("uci", "motion"), ("linear",), seeds=1, label_rate=0.5, finetune_epochs=1, methods=("scratch",))
+    root = home / "results" / "m"
+    cells = M.plan(mc)
+    other = M.claim(root, M.group_key(mc, cells[0]))  # this process stands in for another worker
+    M.work(mc, root, log=lambda *_: None)
+    done = {(r["source"], r["target"]) for r in M.read_rows(root / "rows.jsonl")}
+    assert done == {(cells[1].sources[0], t) for t in cells[1].targets}
+    other.unlink()
+    M.work(mc, root, log=lambda *_: None)  # released: the next invocation does it, and nothing twice
+    rows = M.read_rows(root / "rows.jsonl")
+    assert sorted((r["source"], r["target"]) for r in rows) == [("motion", "uci"), ("uci", "motion")]
+    assert not list((root / "claims").iterdir())
+
+
+@pytest.mark.slow
+def test_jobs_share_the_work_and_do_every_cell_once(synth, home):
+    mc = MatrixConfig(("uci", "motion"), ("linear",), seeds=2, label_rate=0.5, finetune_epochs=1, methods=("scratch",))
+    root = home / "results" / "m"
+    run_matrix(mc, root, log=lambda *_: None, jobs=2, threads=1)
+    rows = M.read_rows(root / "rows.jsonl")
+    assert sorted((r["source"], r["target"], r["seed"]) for r in rows) == sorted(
+        (s, t, k) for s, t in [("uci", "motion"), ("motion", "uci")] for k in (0, 1))
+    timing = M.read_jsonl(root / "timing.jsonl")
+    assert sorted(t["shard"] for t in timing) == [[0, 2], [1, 2]]
+    assert (root / "report.md").is_file() and not list((root / "claims").iterdir())
+    with pytest.raises(M.ConfigError, match="jobs"):
+        run_matrix(mc, root, jobs=0)
+
+
+def test_time_section_spans_first_start_to_last_end():
+    timing = [{"shard": [0, 2], "wall_s": 600.0, "cpu_s": 590.0, "finished": "2026-12-02 10:10:00"},
+              {"shard": [1, 2], "wall_s": 300.0, "cpu_s": 290.0, "finished": "2026-12-02 10:20:00"}]
+    # worker 0 ran 10:00-10:10, worker 1 10:15-10:20: 20 minutes from the first start to the last end
+    assert M._span_minutes(timing) == pytest.approx(20.0)
+    text = "\n".join(M._time_section([], timing))
+    assert "**20.0 min** of wall time" in text and "14.7 min of process CPU" in text
+    assert M._span_minutes([{"shard": [0, 1], "wall_s": 1.0}]) is None
