@@ -30,12 +30,12 @@ def _ft_configs(root, name: str) -> dict:
 @pytest.mark.slow
 def test_matrix_all_methods_one_input_pipeline_and_resume(synth, home, tiny_configs, monkeypatch):
     mc = MatrixConfig(("uci", "motion"), ("linear",), seeds=1, label_rate=0.5, pretrain_epochs=2, finetune_epochs=2,
-                      methods=CROSS + ("crosshar_skip", "scratch_encoder", "oracle", "oracle_full", "oracle_scratch"))
+                      methods=CROSS + ("crosshar_skip", "scratch_encoder", "scratch_frozen", "oracle", "oracle_full", "oracle_scratch"))
     root = home / "results" / "m"
     report = run_matrix(mc, root, log=lambda *_: None)
     rows = [json.loads(l) for l in (root / "rows.jsonl").read_text().splitlines()]
     cells = {(r["source"], r["target"], r["method"]) for r in rows}
-    assert cells == ({(s, t, m) for s, t in [("uci", "motion"), ("motion", "uci")] for m in CROSS + ("crosshar_skip", "scratch_encoder")}
+    assert cells == ({(s, t, m) for s, t in [("uci", "motion"), ("motion", "uci")] for m in CROSS + ("crosshar_skip", "scratch_encoder", "scratch_frozen")}
                      | {(t, t, o) for t in ("uci", "motion") for o in ("oracle", "oracle_full", "oracle_scratch")})
     assert len(rows) == len(cells)
     assert all(0 <= r["macro_f1"] <= 1 and r["n"] > 0 and r["cpu_seconds"] >= 0 for r in rows)
@@ -72,6 +72,11 @@ def test_matrix_all_methods_one_input_pipeline_and_resume(synth, home, tiny_conf
     se, cf = _meta(root, "finetune-uci-scratch_encoder-linear-s0"), _meta(root, "finetune-uci-crosshar_full-linear-s0")
     assert se["encoder"] == cf["encoder"] and se["pretrain_run"] is None and cf["pretrain_run"] is not None
     assert _ft_configs(root, "finetune-uci-scratch_encoder-linear-s0")["finetune"]["freeze"] is False
+    # scratch_frozen: crosshar's architecture and frozen encoder, without the pretraining
+    sf, hc = _meta(root, "finetune-uci-scratch_frozen-linear-s0"), _meta(root, "finetune-uci-crosshar-linear-s0")
+    assert sf["encoder"] == hc["encoder"] and sf["pretrain_run"] is None and hc["pretrain_run"] is not None
+    assert _ft_configs(root, "finetune-uci-scratch_frozen-linear-s0")["finetune"] == \
+        _ft_configs(root, "finetune-uci-crosshar-linear-s0")["finetune"]
     orc = {r["method"]: r for r in rows if r["target"] == "uci" and r["method"].startswith("oracle")}
     assert orc["oracle"]["n"] == orc["oracle_scratch"]["n"] and "confusion" in orc["oracle"]
     # oracle_full uses every training label of the target
