@@ -423,18 +423,17 @@ def work(mc: MatrixConfig, root: Path, log: Callable[[str], None] = print, label
             windows[(name, w)] = prepare(name, None, w)
         return windows[(name, w)]
 
-    def missing(cell: Cell, have: set) -> list[str]:
-        return [t for t in cell.targets if ("+".join(cell.sources), t, cell.method, cell.head, cell.seed) not in have]
-
     for group in groups(mc, plan(mc)):
-        if not any(missing(c, read_keys(rows_path)) for c in group):
+        have = read_keys(rows_path)
+        if not any(missing(c, have) for c in group):
             continue
         held = claim(root, group_key(mc, group[0]))
         if held is None:
             continue  # another process is on it
         try:
+            have = read_keys(rows_path)  # the group may have been finished between the check and the claim
             for cell in group:
-                _run_cell(mc, root, cell, missing(cell, read_keys(rows_path)), ws_of, log)
+                _run_cell(mc, root, cell, missing(cell, have), ws_of, log)
         finally:
             held.unlink(missing_ok=True)
     append_timing(root, label or mc.shard, {"wall_s": time.time() - t_start, "cpu_s": time.process_time() - cpu_start})
@@ -443,6 +442,11 @@ def work(mc: MatrixConfig, root: Path, log: Callable[[str], None] = print, label
 def read_keys(rows_path: Path) -> set[tuple]:
     """(source, target, method, head, seed) of every row already in rows.jsonl."""
     return {(r["source"], r["target"], r["method"], r["head"], r["seed"]) for r in read_rows(rows_path)}
+
+
+def missing(cell: Cell, have: set[tuple]) -> list[str]:
+    """The targets of `cell` that have no row in `have` (read_keys)."""
+    return [t for t in cell.targets if ("+".join(cell.sources), t, cell.method, cell.head, cell.seed) not in have]
 
 
 def _run_cell(mc: MatrixConfig, root: Path, cell: Cell, todo: list[str], ws_of: Callable, log: Callable[[str], None]) -> None:
