@@ -340,28 +340,36 @@ def noise(x: Tensor, g: torch.Generator, noise_acc: float = 0.05, noise_gyro: fl
 
 
 @AUGMENTATIONS.register("body_amplitude")
-def body_amplitude(x: Tensor, g: torch.Generator, spread: float = 0.5) -> Tensor:
+def body_amplitude(x: Tensor, g: torch.Generator, spread: float = 0.5, gyro_spread: float = 0.0) -> Tensor:
     """Scale the motion, not gravity: the same activity measured at another body position.
 
     A phone in a trouser pocket swings with the thigh and sees roughly twice the dynamic
     acceleration and rotation rate of a phone on the waist; gravity is 1 g wherever it sits. Per
-    window, acc = mean + s * (acc - mean) and gyro = s * gyro, with s log-uniform in
-    [1 / (1 + spread), 1 + spread]; the window mean (the gravity estimate) is untouched.
+    window, acc = mean + s * (acc - mean) and gyro = s * r * gyro, with s log-uniform in
+    [1 / (1 + spread), 1 + spread] and r log-uniform in [1 / (1 + gyro_spread), 1 + gyro_spread]; the
+    window mean (the gravity estimate) is untouched. r is the lever arm: how much a position rotates
+    for the same linear motion (walking: gyro std / vertical acc std is 0.34 s on a waist belt, 0.45 in
+    a thigh pocket, 0.61 for WISDM's pocket; results/body_position.md).
 
     Args:
         x: (B, T, C) physical units.
-        spread: 0 disables; 0.5 gives factors in [0.67, 1.5].
+        spread: 0 disables s; 0.5 gives factors in [0.67, 1.5].
+        gyro_spread: 0 disables r (and draws nothing, so the stream of s is the same either way).
     """
     _check_window(x)
-    if spread <= 0:
+    if spread <= 0 and (gyro_spread <= 0 or x.shape[-1] != 6):
         return x
-    lo = -torch.log1p(torch.tensor(spread)).item()
-    s = torch.exp(lo + (-2 * lo) * _rand((x.shape[0], 1, 1), g, x))
+
+    def draw(a: float) -> Tensor:  # (B, 1, 1) log-uniform in [1 / (1 + a), 1 + a]
+        lo = -torch.log1p(torch.tensor(a)).item()
+        return torch.exp(lo + (-2 * lo) * _rand((x.shape[0], 1, 1), g, x))
+
+    s = draw(spread) if spread > 0 else torch.ones((x.shape[0], 1, 1), dtype=x.dtype, device=x.device)
     acc = x[..., :3]
     mean = acc.mean(dim=1, keepdim=True)
     parts = [mean + s * (acc - mean)]
     if x.shape[-1] == 6:
-        parts.append(s * x[..., 3:])
+        parts.append(s * (draw(gyro_spread) if gyro_spread > 0 else 1.0) * x[..., 3:])
     return torch.cat(parts, dim=-1)
 
 
@@ -443,7 +451,8 @@ def enabled_steps(cfg: AugmentConfig, gyro: bool = True) -> list[tuple[str, tupl
     physical order; a zero disables an operation, and without gyro its gyro-only parts."""
     steps = [
         ("time_warp", cfg.cadence > 0, (cfg.cadence,)),
-        ("body_amplitude", cfg.body_amplitude > 0, (cfg.body_amplitude,)),
+        ("body_amplitude", cfg.body_amplitude > 0 or (gyro and cfg.gyro_amplitude > 0),
+         (cfg.body_amplitude, cfg.gyro_amplitude)),
         ("rotate", cfg.rotation_p > 0, (cfg.rotation_p,)),
         ("permute_axes", cfg.axis_permute_p > 0, (cfg.axis_permute_p,)),
         ("mirror", cfg.mirror_p > 0, (cfg.mirror_p,)),

@@ -136,6 +136,7 @@ class AugmentConfig(_Config):
     noise_gyro: float = 0.01  # additive white noise std on gyro (rad/s)
     cadence: float = 0.1  # time-warp: speed factor ~ U(1 - cadence, 1 + cadence)
     body_amplitude: float = 1.5  # motion (not gravity) scaled by s in [1/(1+a), 1+a]: another body position
+    gyro_amplitude: float = 0.0  # gyro further scaled by r in [1/(1+a), 1+a]: another lever arm (rotation per motion)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

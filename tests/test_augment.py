@@ -239,6 +239,22 @@ def test_body_amplitude_scales_motion_not_gravity():
     assert torch.equal(body_amplitude(x, gen(3), spread=0.0), x)
 
 
+def test_gyro_amplitude_scales_rotation_per_window_and_leaves_the_default_stream():
+    from crosshar.augment import body_amplitude
+
+    x = imu_windows()
+    base = body_amplitude(x, gen(3), spread=0.5)
+    y = body_amplitude(x, gen(3), spread=0.5, gyro_spread=0.5)
+    torch.testing.assert_close(y[..., :3], base[..., :3])  # acc: the same draw of s as without gyro_spread
+    r = y[..., 3:].norm(dim=(1, 2)) / base[..., 3:].norm(dim=(1, 2))  # the lever-arm factor alone
+    assert r.min() >= 1 / 1.5 - 1e-4 and r.max() <= 1.5 + 1e-4 and r.std() > 0.05
+    only = body_amplitude(x, gen(3), spread=0.0, gyro_spread=0.5)  # r without s: acc untouched
+    torch.testing.assert_close(only[..., :3], x[..., :3])
+    assert not torch.allclose(only[..., 3:], x[..., 3:])
+    acc_only = imu_windows(c=3)
+    assert torch.equal(body_amplitude(acc_only, gen(3), spread=0.0, gyro_spread=0.5), acc_only)
+
+
 # -- mirror ---------------------------------------------------------------------------------
 
 def _rotation_law(x: torch.Tensor, rate: float = 20.0) -> float:
