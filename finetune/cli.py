@@ -17,6 +17,7 @@ def finetune_cmd(
     head: Annotated[Optional[str], typer.Option("--head", help="Registered head: din, danhar, mag_res2net, cnn_lstm_attn, transformer, gru, linear.")] = None,
     encoder: Annotated[Optional[Path], typer.Option("--encoder", help="Pretraining run folder or checkpoint (default: the latest for the dataset).")] = None,
     no_pretrain: Annotated[bool, typer.Option("--no-pretrain", help="No encoder: the head reads the scaled raw windows.")] = False,
+    random_encoder: Annotated[bool, typer.Option("--random-encoder", help="No pretraining, but the encoder architecture, randomly initialised, under the head; trained end to end unless --freeze (the matrix's scratch_encoder, its best row: results/matrix-encoder/).")] = False,
     freeze: Annotated[Optional[bool], typer.Option("--freeze/--full", help="Freeze the encoder (default) or finetune it end to end.")] = None,
     head_input: Annotated[Optional[str], typer.Option("--head-input", help="What the head reads: embedding (default) or embedding+window (the scaled window beside the embedding).")] = None,
     label_space: Annotated[str, typer.Option("--label-space", help="Named label space, intersected with the dataset's labels.")] = "crosshar4",
@@ -36,13 +37,18 @@ def finetune_cmd(
 ) -> None:
     """Train a head with a fraction of the source labels on the pretrained encoder's embeddings."""
     from crosshar import config as C
+    from crosshar.errors import CrossharError
     from crosshar.finetune.run import make_job, resolve_encoder, run
 
     dev = use_device(device, threads)
     datasets = tuple(d.strip() for d in dataset.split(",") if d.strip())
+    if random_encoder and freeze is None:
+        freeze = False  # a random encoder is trained with the head unless told to stay frozen
     fcfg = C.load("finetune", config, label_rate=label_rate, head=head, freeze=freeze, head_input=head_input)
     head_cfg, fcfg = C.head_preset(fcfg.head, preset, fcfg, head_config)
     fcfg = fcfg.replace(epochs=epochs, seed=seed, smote=smote, optimizer=optimizer, center_loss=center_loss)
-    enc = resolve_encoder("+".join(datasets), encoder, no_pretrain, log=console.print)
-    job = make_job(datasets, fcfg, head_cfg, enc, label_space, data_dir, on_bad)
+    if random_encoder and (no_pretrain or encoder is not None):
+        raise CrossharError("--random-encoder excludes --encoder and --no-pretrain")
+    enc = resolve_encoder("+".join(datasets), encoder, no_pretrain or random_encoder, log=console.print)
+    job = make_job(datasets, fcfg, head_cfg, enc, label_space, data_dir, on_bad, random_encoder=random_encoder)
     run(job, out=out, log=console.print, device=dev)

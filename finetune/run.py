@@ -32,12 +32,14 @@ def resolve_encoder(dataset: str, encoder: Path | None, no_pretrain: bool, log: 
 
 
 def make_job(datasets: tuple[str, ...], fcfg: FinetuneConfig, head_cfg: dict, encoder: str | None,
-             label_space: str, data_dir: Path | None, on_bad: str = "error") -> FinetuneJob:
-    """The job: the encoder's window config, and the label space intersected with the sources' labels."""
+             label_space: str, data_dir: Path | None, on_bad: str = "error", random_encoder: bool = False) -> FinetuneJob:
+    """The job: the encoder's window config, and the label space intersected with the sources' labels
+    (`random_encoder`, without `encoder`: the encoder architecture randomly initialised under the head)."""
     window = default_window(encoder)
     classes = source_classes(label_space, datasets, window, data_dir, on_bad)
     return FinetuneJob(datasets, window, fcfg, C.load("augment_finetune"), classes, label_space, encoder,
-                       head_cfg, data_dir=None if data_dir is None else str(data_dir), on_bad=on_bad)
+                       head_cfg, data_dir=None if data_dir is None else str(data_dir), on_bad=on_bad,
+                       random_encoder=random_encoder)
 
 
 __all__ = ["FinetuneJob", "make_job", "resolve_encoder", "run"]

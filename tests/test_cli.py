@@ -19,7 +19,7 @@ runner = CliRunner()
 COMMANDS = {
     "pretrain": ["--dataset", "--config", "--encoder-config", "--epochs", "--out", "--seed", "--resume", "--data-dir", "--on-bad"],
     "embed": ["--dataset", "--encoder", "--out", "--data-dir"],
-    "finetune": ["--dataset", "--label-rate", "--head", "--encoder", "--no-pretrain", "--freeze", "--smote", "--optimizer",
+    "finetune": ["--dataset", "--label-rate", "--head", "--encoder", "--no-pretrain", "--random-encoder", "--freeze", "--smote", "--optimizer",
                  "--center-loss", "--preset", "--data-dir"],
     "cross": ["--dataset", "--target", "--head", "--run", "--out", "--name", "--force", "--data-dir"],
     "matrix": ["--dataset", "--datasets", "--head", "--heads", "--n-seeds", "--seeds", "--label-rate", "--methods",
@@ -134,6 +134,21 @@ def test_home_defaults_to_a_per_user_folder(monkeypatch, tmp_path):
 
 def test_finetune_encoder_and_no_pretrain_exclude_each_other(synth, home):
     assert_refused(invoke("finetune", "-d", "uci", "--encoder", "X", "--no-pretrain"), "exclude each other")
+
+
+def test_finetune_random_encoder_trains_the_encoder_end_to_end(synth, home, tmp_path):
+    """--random-encoder: no pretraining run needed, the encoder under the head, trained with it."""
+    from crosshar.models import classifier
+
+    assert_refused(invoke("finetune", "-d", "uci", "--random-encoder", "--no-pretrain"), "excludes")
+    res = invoke("finetune", "-d", "uci", "--random-encoder", "--epochs", "1", "--out", str(tmp_path / "ft"))
+    assert res.exit_code == 0, res.output
+    info = json.loads((tmp_path / "ft" / "run.json").read_text())
+    assert info["configs"]["finetune"]["freeze"] is False
+    model, meta = classifier.load(tmp_path / "ft")
+    assert model.encoder is not None and meta["encoder"] is not None
+    res = invoke("finetune", "-d", "uci", "--random-encoder", "--freeze", "--epochs", "1", "--out", str(tmp_path / "fz"))
+    assert res.exit_code == 0 and json.loads((tmp_path / "fz" / "run.json").read_text())["configs"]["finetune"]["freeze"] is True
 
 
 def test_finetune_without_a_pretraining_run_says_what_to_do(synth, home):
