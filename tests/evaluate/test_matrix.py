@@ -243,6 +243,22 @@ def test_matrix_preset_reaches_every_finetune(tmp_path, monkeypatch):
     assert jobs[1].finetune.head == "transformer" and "channels" not in jobs[1].head_cfg  # a recipe keeps its head
 
 
+def test_narrow_oracles_change_only_the_finetuning_amplitude_and_count_in_the_ceiling():
+    w = M.C.load("window")
+    base, narrow = M.method_configs(M.METHODS["oracle"], w), M.method_configs(M.METHODS["oracle_narrow"], w)
+    assert narrow["augment_finetune"] == base["augment_finetune"].replace(body_amplitude=0.5)
+    assert narrow["augment"] == base["augment"] and narrow["encoder"] == base["encoder"]
+    assert base["augment_finetune"].body_amplitude != 0.5  # the default spans body positions
+    mc = M.MatrixConfig(("uci", "motion"), ("din",))  # the narrow oracle shares the target's crosshar pretraining
+    assert M.group_key(mc, M.Cell(("uci",), "oracle_narrow", "din", 0, w, ("uci",))) \
+        == M.group_key(mc, M.Cell(("uci",), "crosshar", "din", 0, w, ("motion",)))
+    classes = ["walking", "upstairs", "downstairs", "sitting&standing"]
+    row = {"source": "uci", "target": "uci", "head": "din", "seed": 0, "classes": classes, "cpu_seconds": 1.0}
+    rows = [{**row, "method": "oracle", "macro_f1": 0.8}, {**row, "method": "oracle_scratch_narrow", "macro_f1": 0.9},
+            {**row, "source": "motion", "method": "crosshar", "macro_f1": 0.85}]
+    assert M.ceiling(rows, "din", "motion", "uci", "crosshar4") == pytest.approx(0.9)  # the best oracle run
+
+
 def test_oracle_is_compared_in_the_pairs_classes():
     """A 4-class oracle on motion against wisdm -> motion (3 classes, stairs merged): its confusion
     matrix is re-read with upstairs and downstairs merged, exactly."""
@@ -305,11 +321,15 @@ def test_jobs_share_the_work_and_do_every_cell_once(synth, home):
         run_matrix(mc, root, jobs=0)
 
 
-def test_time_section_spans_first_start_to_last_end():
+def test_time_section_counts_the_time_some_process_ran():
     timing = [{"shard": [0, 2], "wall_s": 600.0, "cpu_s": 590.0, "finished": "2026-12-02 10:10:00"},
-              {"shard": [1, 2], "wall_s": 300.0, "cpu_s": 290.0, "finished": "2026-12-02 10:20:00"}]
-    # worker 0 ran 10:00-10:10, worker 1 10:15-10:20: 20 minutes from the first start to the last end
-    assert M._span_minutes(timing) == pytest.approx(20.0)
+              {"shard": [1, 2], "wall_s": 720.0, "cpu_s": 700.0, "finished": "2026-12-02 10:13:00"}]
+    # workers 0 (10:00-10:10) and 1 (10:01-10:13) of one run: from the first start to the last end
+    assert M._span_minutes(timing) == pytest.approx(13.0)
     text = "\n".join(M._time_section([], timing))
-    assert "**20.0 min** of wall time" in text and "14.7 min of process CPU" in text
+    assert "**13.0 min**" in text and "first start to last end: 13.0 min" in text and "21.5 min of process CPU" in text
+    # rows added hours later by another invocation (14:00-14:05) add their 5 minutes, not the gap
+    later = timing + [{"shard": [0, 1], "wall_s": 300.0, "cpu_s": 290.0, "finished": "2026-12-02 14:05:00"}]
+    assert M._span_minutes(later) == pytest.approx(18.0)
+    assert M._span_minutes(later, union=False) == pytest.approx(245.0)
     assert M._span_minutes([{"shard": [0, 1], "wall_s": 1.0}]) is None
