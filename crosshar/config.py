@@ -211,6 +211,7 @@ class FinetuneConfig(_Config):
     val_fraction: float = 0.2
     patience: int = 15  # early stopping on validation macro-F1
     ties: str = "first"  # equal validation macro-F1: keep the "first" epoch's model, or the "last" (more trained) one
+    coarse_labels: bool = False  # windows labelled coarser than the classes (WISDM's stairs) train on their sum
     seed: int = 0
 
     def __post_init__(self) -> None:

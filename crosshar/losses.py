@@ -7,6 +7,26 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
+def partial_cross_entropy(logits: Tensor, y: Tensor, allowed: Tensor) -> Tensor:
+    """Cross-entropy where a target may be a set of classes: -log of the set's summed probability.
+
+    A window labelled only "stairs" (WISDM) trains a head whose classes are upstairs and downstairs
+    on P(upstairs) + P(downstairs): the marginal likelihood of what the label says, no more.
+
+    Args:
+        logits: (B, K).
+        y: (B,) codes: k < K is class k, K + g the g-th set of classes.
+        allowed: (K + G, K) bool; row k < K is the one-hot of class k (so those rows give plain
+            cross-entropy), row K + g marks the classes of set g.
+
+    Returns:
+        Scalar mean over the batch.
+    """
+    logits = logits.float()
+    inside = logits.masked_fill(~allowed[y], float("-inf"))
+    return (torch.logsumexp(logits, -1) - torch.logsumexp(inside, -1)).mean()
+
+
 def masked_mse(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
     """Mean squared error over the masked time steps and all channels (LIMU-BERT's loss).
 

@@ -94,3 +94,23 @@ def test_center_loss_matches_reference_and_pulls_centers():
         torch.testing.assert_close(loss_fn.centers[k].detach(), feats[labels == k].mean(0), atol=1e-3, rtol=0)
     with pytest.raises(ValueError):
         loss_fn(feats, torch.full((10,), 3))
+
+
+def test_partial_cross_entropy_is_cross_entropy_on_fine_labels_and_the_sets_likelihood_on_coarse_ones():
+    import torch.nn.functional as F
+
+    from crosshar.losses import partial_cross_entropy
+
+    torch.manual_seed(0)
+    logits = torch.randn(5, 4)
+    allowed = torch.cat([torch.eye(4, dtype=torch.bool), torch.tensor([[False, True, True, False]])])
+    fine = torch.tensor([0, 1, 2, 3, 1])
+    torch.testing.assert_close(partial_cross_entropy(logits, fine, allowed), F.cross_entropy(logits, fine))
+    coarse = torch.full((5,), 4)  # "stairs": upstairs or downstairs
+    p = logits.softmax(-1)
+    torch.testing.assert_close(partial_cross_entropy(logits, coarse, allowed), -(p[:, 1] + p[:, 2]).log().mean())
+    # no gradient pushes upstairs against downstairs: only the set's total against the rest
+    lg = logits.clone().requires_grad_(True)
+    partial_cross_entropy(lg, coarse, allowed).backward()
+    g = lg.grad
+    torch.testing.assert_close(g[:, 1] / g[:, 2], (p[:, 1] / p[:, 2]))

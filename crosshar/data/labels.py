@@ -100,6 +100,13 @@ class LabelSpace:
                 return i
         return -1
 
+    def covered(self, label: str) -> tuple[int, ...]:
+        """Indices of the classes lying under `label` when it is coarser than them (WISDM's "stairs"
+        over upstairs and downstairs); () when a class covers `label` or nothing lies under it."""
+        if not label or self.class_of(label) >= 0:
+            return ()
+        return tuple(i for i, c in enumerate(self.classes) if is_under(c, label))
+
     def encode(self, labels: Iterable[str]) -> np.ndarray:
         """(n,) int64 class indices, -1 for labels outside the space."""
         labels = np.asarray(list(labels) if not isinstance(labels, np.ndarray) else labels)

@@ -26,7 +26,7 @@ from crosshar.data.splits import label_subset
 from crosshar.data.windows import CHANNELS, WindowSet
 from crosshar.device import Precision, place, resolve_device, take
 from crosshar.errors import ConfigError, CrossharError
-from crosshar.losses import CenterLoss
+from crosshar.losses import CenterLoss, partial_cross_entropy
 from crosshar.data.store import prepare
 from crosshar.inference import encode, evaluate, load_encoder, pretrain_window
 from crosshar.models import classifier as clf
@@ -79,7 +79,8 @@ def source_classes(space: str, datasets: tuple[str, ...], window: WindowConfig, 
 
     The sources' labels are pooled: a class that one source has at a finer level than another
     (UCI's upstairs/downstairs against WISDM's stairs) stays fine, and the windows with the
-    coarser label are left out of the supervised part (they still feed pretraining).
+    coarser label are left out of the supervised part (they still feed pretraining), or, with
+    FinetuneConfig.coarse_labels, train on the summed probability of the classes under it.
     """
     pooled = set().union(*(set(prepare(d, data_dir, window, on_bad=on_bad).labels.tolist()) for d in datasets))
     return LabelSpace.named(space).intersect(pooled, *extra_label_sets).classes
@@ -98,10 +99,22 @@ def _smote(X: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndar
     return Xr.reshape(-1, *X.shape[1:]).astype(np.float32), yr
 
 
-def encode_labels(ws: WindowSet, space: LabelSpace) -> tuple[WindowSet, np.ndarray]:
+def encode_labels(ws: WindowSet, space: LabelSpace, coarse: bool = False
+                  ) -> tuple[WindowSet, np.ndarray, tuple[tuple[int, ...], ...]]:
+    """(labelled windows, codes, groups). Code k < K is class k. With `coarse`, a window whose label
+    covers several classes (WISDM's "stairs" over upstairs and downstairs, beside UCI's fine labels)
+    is kept too, with code K + g, groups[g] being those classes (it trains on their summed
+    probability: crosshar.losses.partial_cross_entropy); without, it is left out."""
     y = space.encode(ws.labels)
+    groups: list[tuple[int, ...]] = []
+    if coarse:
+        for lab in np.unique(ws.labels[y < 0]):
+            cov = space.covered(str(lab))
+            if len(cov) >= 2:
+                groups += [cov] if cov not in groups else []
+                y[(ws.labels == lab) & (y < 0)] = len(space) + groups.index(cov)
     keep = np.flatnonzero(y >= 0)
-    return ws.subset(keep), y[keep]
+    return ws.subset(keep), y[keep], tuple(groups)
 
 
 def build_model(job: FinetuneJob) -> tuple[clf.HARClassifier, dict]:
@@ -164,13 +177,14 @@ class _Data:
     """The windows one finetuning run trains and selects on."""
 
     Xtr: np.ndarray  # (n, T, C) labelled training windows (after oversampling)
-    ytr: np.ndarray  # (n,) class indices
+    ytr: np.ndarray  # (n,) class indices, or K + g for a window labelled with groups[g] (a coarser label)
     val: WindowSet  # labelled validation windows (held-out source subjects)
     yva: np.ndarray
     split: dict  # the subject split used
     n_labelled: int  # labelled training windows before oversampling
     n_train: int  # labelled training windows in all (before the label rate)
     train_X: np.ndarray  # every labelled training window (for source statistics)
+    groups: tuple[tuple[int, ...], ...] = ()  # the class sets of coarse labels (encode_labels)
 
 
 def load_data(job: FinetuneJob, meta: dict, log: Callable[[str], None]) -> _Data:
@@ -186,21 +200,23 @@ def load_data(job: FinetuneJob, meta: dict, log: Callable[[str], None]) -> _Data
         split = meta["pretrain_split"]
     else:
         train, val, split = split_by_subject(ws, cfg.val_fraction, cfg.seed)
-    train, ytr_all = encode_labels(train, space)
-    val, yva = encode_labels(val, space)
+    train, ytr_all, groups = encode_labels(train, space, coarse=cfg.coarse_labels)  # selection: fine labels only
+    val, yva, _ = encode_labels(val, space)
     if len(val) == 0 or len(train) == 0:
         raise CrossharError(f"no labelled windows in the {'validation' if len(train) else 'training'} subjects "
                             f"for classes {list(job.classes)}")
     keep = label_subset(ytr_all, cfg.label_rate, cfg.seed)
     Xtr, ytr = train.X[keep], ytr_all[keep]
-    missing = sorted(set(range(len(job.classes))) - set(ytr.tolist()))
+    K = len(job.classes)
+    seen = {c for c in ytr.tolist() if c < K} | {i for c in set(ytr.tolist()) if c >= K for i in groups[c - K]}
+    missing = sorted(set(range(K)) - seen)
     if missing:
         raise CrossharError(f"the labelled subset has no window of {[job.classes[i] for i in missing]}")
     if cfg.smote:
         n0 = len(Xtr)
         Xtr, ytr = _smote(Xtr, ytr, cfg.seed)
         log(f"Borderline-SMOTE: {n0} -> {len(Xtr)} training windows (validation untouched)")
-    return _Data(Xtr, ytr, val, yva, split, int(len(keep)), int(len(train)), train.X)
+    return _Data(Xtr, ytr, val, yva, split, int(len(keep)), int(len(train)), train.X, groups)
 
 
 @dataclass
@@ -215,6 +231,7 @@ class _Trainer:
     center: CenterLoss | None
     cached: bool  # the training tensor holds the frozen encoder's features, not windows
     prec: Precision
+    allowed: torch.Tensor | None = None  # (K + G, K) bool when coarse labels train (partial_cross_entropy)
 
 
 def train_one_epoch(model: clf.HARClassifier, X: torch.Tensor, y: torch.Tensor, tr: _Trainer, epoch: int,
@@ -250,17 +267,22 @@ def train_one_epoch(model: clf.HARClassifier, X: torch.Tensor, y: torch.Tensor, 
 
 
 def _loss(model: clf.HARClassifier, feats: torch.Tensor, y: torch.Tensor, tr: _Trainer) -> torch.Tensor:
-    """Cross-entropy, plus the weighted center loss on the head's features or logits when asked."""
+    """Cross-entropy (over a class set where a label is coarser: partial_cross_entropy), plus the
+    weighted center loss on the head's features or logits when asked (fine labels only)."""
+    ce = F.cross_entropy if tr.allowed is None else (lambda lg, t: partial_cross_entropy(lg, t, tr.allowed))
     if tr.center is None:
-        return F.cross_entropy(model.head(feats), y)
+        return ce(model.head(feats), y)
     f = model.head.forward_features(feats)
     logits = model.head.fc(f)  # every registered head ends in .fc
     on = logits if tr.cfg.center_on == "logits" else f
-    return F.cross_entropy(logits, y) + tr.cfg.center_loss * tr.center(on.float(), y)
+    fine = y < logits.shape[-1]
+    return ce(logits, y) + tr.cfg.center_loss * tr.center(on[fine].float(), y[fine])
 
 
-def _trainer(model: clf.HARClassifier, job: FinetuneJob, dev: torch.device) -> _Trainer:
-    """Frozen encoder, center loss, optimiser and augmentation of a finetuning run."""
+def _trainer(model: clf.HARClassifier, job: FinetuneJob, dev: torch.device,
+             groups: tuple[tuple[int, ...], ...] = ()) -> _Trainer:
+    """Frozen encoder, center loss, optimiser and augmentation of a finetuning run (`groups`: the class
+    sets of coarse labels, load_data's)."""
     cfg = job.finetune
     if model.encoder is not None and cfg.freeze:
         for p in model.encoder.parameters():
@@ -271,7 +293,14 @@ def _trainer(model: clf.HARClassifier, job: FinetuneJob, dev: torch.device) -> _
     opt, sched = make_optimizer(cfg, params)
     aug = Augmenter(job.augment, job.window.n_channels) if cfg.augment else None
     frozen = model.encoder is not None and cfg.freeze
-    return _Trainer(opt, sched, params, cfg, aug, center, frozen and aug is None, Precision(dev))
+    allowed = None
+    if groups:
+        K = len(job.classes)
+        sets = torch.zeros(len(groups), K, dtype=torch.bool)
+        for g, cls in enumerate(groups):
+            sets[g, list(cls)] = True
+        allowed = torch.cat([torch.eye(K, dtype=torch.bool), sets]).to(dev)
+    return _Trainer(opt, sched, params, cfg, aug, center, frozen and aug is None, Precision(dev), allowed)
 
 
 def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], None] = print,
@@ -295,7 +324,10 @@ def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], No
     if meta["scaling"] == "source_stats" and job.encoder_run is None:
         model.scaler.fit(torch.from_numpy(d.train_X))
     model.to(dev)
-    tr = _trainer(model, job, dev)
+    tr = _trainer(model, job, dev, d.groups)
+    for g, cls in enumerate(d.groups):
+        log(f"{int((d.ytr == len(job.classes) + g).sum()):,} labelled windows say only one of "
+            f"{[job.classes[i] for i in cls]}: they train on those classes' summed probability")
     if model.encoder is not None and cfg.freeze:
         model.encoder.eval()
     Fva = encode(model, d.val.X) if model.encoder is not None and cfg.freeze else None

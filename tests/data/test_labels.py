@@ -27,6 +27,12 @@ def test_wisdm_merges_stairs():
     assert y.tolist() == [1, 1, 1, 2, -1, -1, 0]
 
 
+def test_a_coarser_label_covers_the_classes_under_it():
+    s = LabelSpace.named("crosshar4")
+    assert s.covered("stairs") == (1, 2)
+    assert s.covered("upstairs") == () and s.covered("sitting") == () and s.covered("lying") == () and s.covered("") == ()
+
+
 def test_predictions_project_up_the_hierarchy():
     train = LabelSpace.named("crosshar4")
     ev = train.intersect(WISDM)

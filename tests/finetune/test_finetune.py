@@ -228,3 +228,18 @@ def test_head_input_embedding_plus_window_reaches_the_head(synth_root, pre_run, 
 def test_unknown_head_input_is_refused():
     with pytest.raises(ConfigError, match="head_input"):
         TINY_FINETUNE.replace(head_input="window")
+
+
+def test_coarse_labels_are_kept_as_class_sets_for_training():
+    """uci+wisdm: WISDM's "stairs" windows train upstairs-or-downstairs instead of being dropped."""
+    from crosshar.data.windows import WindowSet
+
+    labels = np.array(["walking", "upstairs", "stairs", "downstairs", "stairs", "lying", "sitting"])
+    ws = WindowSet(np.zeros((7, 4, 6), np.float32), labels, np.array(["s"] * 7), np.array(["r"] * 7), "x",
+                   WindowConfig(window=4, stride=4))
+    space = LabelSpace.named("crosshar4")
+    kept, y, groups = fr.encode_labels(ws, space, coarse=True)
+    assert groups == ((1, 2),) and y.tolist() == [0, 1, 4, 2, 4, 3]
+    assert kept.labels.tolist() == ["walking", "upstairs", "stairs", "downstairs", "stairs", "sitting"]
+    kept, y, groups = fr.encode_labels(ws, space)  # validation: fine labels only
+    assert groups == () and y.tolist() == [0, 1, 2, 3]
