@@ -193,6 +193,7 @@ class FinetuneConfig(_Config):
     label_rate: float = 0.1  # fraction of source training windows that keep their labels
     head: str = "din"  # registered head name (best on the cross-dataset and UCI-HAR benchmarks)
     freeze: bool = True  # freeze the encoder (False: finetune it end to end)
+    encoder_lr_scale: float = 1.0  # an encoder trained end to end learns at lr x this (the head at lr)
     head_input: str = "embedding"  # what the head reads: the encoder's "embedding", or "embedding+window"
     # (the embedding concatenated with the scaled, framed input window: a skip connection past the encoder)
     epochs: int = 40
@@ -225,6 +226,7 @@ class FinetuneConfig(_Config):
         _check(self.head_input in HEAD_INPUTS, f"head_input must be one of {HEAD_INPUTS}, got {self.head_input!r}")
         _check(self.ties in ("first", "last"), f"ties must be first or last, got {self.ties!r}")
         _check(self.patience >= 1, f"patience must be >= 1, got {self.patience}")
+        _check(0 < self.encoder_lr_scale <= 10, f"encoder_lr_scale must be in (0, 10], got {self.encoder_lr_scale}")
 
 
 @dataclass(frozen=True)

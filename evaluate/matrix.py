@@ -16,6 +16,8 @@ the same head; each row changes only the factor its name says (`METHODS`):
   crosshar_upright   crosshar whose pretraining views keep gravity upright: a tilt of up to ~10 degrees instead
                      of a random SO(3) orientation (the pretraining augmentation becomes the finetuning one)
   crosshar_full      crosshar with the encoder finetuned end to end instead of frozen
+  crosshar_full_slow crosshar_full with the encoder learning at a tenth of the head's rate (the usual way to
+                     finetune a pretrained encoder without erasing it; FinetuneConfig.encoder_lr_scale)
   crosshar_skip      crosshar whose head reads the embedding and the input window side by side
                      (a skip connection past the frozen encoder)
   crosshar_paper     CrossHAR as published (`configs/recipes/paper.toml`, with its own transformer
@@ -87,6 +89,7 @@ class Method:
         oracle: train on the target's own training subjects, test on its held-out subjects.
         label_rate: overrides the matrix's label rate (oracle_full: 1.0).
         amplitude: the finetuning augmentation's body_amplitude (None: configs/augment_finetune.toml's).
+        encoder_lr: FinetuneConfig.encoder_lr_scale when the encoder is trained (None: the config's).
 
     Oracles are trained to convergence: every finetuning epoch runs (no early stopping) and, of the
     epochs with the best validation macro-F1, the last is kept (FinetuneConfig.ties), since the
@@ -107,6 +110,7 @@ class Method:
     oracle: bool = False
     label_rate: float | None = None
     amplitude: float | None = None
+    encoder_lr: float | None = None
 
 
 METHODS: dict[str, Method] = {m.name: m for m in [
@@ -120,6 +124,7 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("crosshar_device", frame="device"),
     Method("crosshar_upright", upright=True),
     Method("crosshar_full", full=True),
+    Method("crosshar_full_slow", full=True, encoder_lr=0.1),
     Method("crosshar_skip", head_input="embedding+window"),
     Method("crosshar_paper", recipe="paper"),
     Method("crosshar_wide", wide=True),
@@ -257,7 +262,8 @@ def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, see
         epochs = max(1, round(epochs * cfgs["finetune"].epochs / C.load("finetune").epochs))
     fcfg = cfgs["finetune"].replace(head=head_name, label_rate=m.label_rate or mc.label_rate, seed=seed,
                                     freeze=not m.full, epochs=epochs,
-                                    head_input=m.head_input or cfgs["finetune"].head_input)
+                                    head_input=m.head_input or cfgs["finetune"].head_input,
+                                    encoder_lr_scale=m.encoder_lr or cfgs["finetune"].encoder_lr_scale)
     if m.oracle:  # trained to convergence (see Method)
         fcfg = fcfg.replace(patience=fcfg.epochs, ties="last")
     classes = finetuning.source_classes(mc.label_space, sources, window, None)

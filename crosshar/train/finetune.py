@@ -149,20 +149,25 @@ def build_model(job: FinetuneJob) -> tuple[clf.HARClassifier, dict]:
     return model, meta
 
 
-def make_optimizer(cfg: FinetuneConfig, params: list) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+def make_optimizer(cfg: FinetuneConfig, params: list, encoder_params: list = ()) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
     """The optimiser and per-epoch schedule a finetune config names.
 
     Lion runs at a third of `lr` with three times the weight decay (the ratio MAG-Res2Net found,
     Sec. 4.3); "step" multiplies the rate by `step_gamma` every `step_epochs` (DanHAR's schedule).
+    `encoder_params` (a trained encoder's) run at `encoder_lr_scale` times the rate of `params`.
     """
+    lr = cfg.lr / 3 if cfg.optimizer == "lion" else cfg.lr
+    groups = [{"params": list(params), "lr": lr}]
+    if len(encoder_params):
+        groups.append({"params": list(encoder_params), "lr": lr * cfg.encoder_lr_scale})
     if cfg.optimizer == "lion":
         from lion_pytorch import Lion
 
-        opt = Lion(params, lr=cfg.lr / 3, weight_decay=cfg.weight_decay * 3)
+        opt = Lion(groups, lr=lr, weight_decay=cfg.weight_decay * 3)
     elif cfg.optimizer == "adam":
-        opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        opt = torch.optim.Adam(groups, lr=lr, weight_decay=cfg.weight_decay)
     else:
-        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        opt = torch.optim.AdamW(groups, lr=lr, weight_decay=cfg.weight_decay)
     if cfg.lr_schedule == "step":
         sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.step_epochs, gamma=cfg.step_gamma)
     elif cfg.lr_schedule == "constant":
@@ -290,7 +295,8 @@ def _trainer(model: clf.HARClassifier, job: FinetuneJob, dev: torch.device,
     center_dim = len(job.classes) if cfg.center_on == "logits" else model.head.feature_dim
     center = CenterLoss(len(job.classes), center_dim).to(dev) if cfg.center_loss > 0 else None
     params = [p for p in model.parameters() if p.requires_grad] + (list(center.parameters()) if center else [])
-    opt, sched = make_optimizer(cfg, params)
+    enc = {id(p) for p in model.encoder.parameters()} if model.encoder is not None else set()
+    opt, sched = make_optimizer(cfg, [p for p in params if id(p) not in enc], [p for p in params if id(p) in enc])
     aug = Augmenter(job.augment, job.window.n_channels) if cfg.augment else None
     frozen = model.encoder is not None and cfg.freeze
     allowed = None

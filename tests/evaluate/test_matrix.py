@@ -243,6 +243,25 @@ def test_matrix_preset_reaches_every_finetune(tmp_path, monkeypatch):
     assert jobs[1].finetune.head == "transformer" and "channels" not in jobs[1].head_cfg  # a recipe keeps its head
 
 
+def test_full_slow_differs_from_full_in_the_encoder_rate_only(tmp_path, monkeypatch):
+    """crosshar_full_slow: crosshar_full's pretraining run and finetune job, with the encoder at 0.1 x lr."""
+    import crosshar.train.finetune as fs
+    from crosshar.evaluate.matrix import METHODS, finetune_run
+
+    jobs = []
+    monkeypatch.setattr(fs, "source_classes", lambda *a, **k: ("walking", "sitting&standing"))
+    monkeypatch.setattr(fr, "run", lambda job, out, **k: jobs.append(job) or out)
+    mc = MatrixConfig(("uci", "motion"), ("din",), seeds=1, finetune_epochs=1)
+    window = C.load("window")
+    for name in ("crosshar_full", "crosshar_full_slow"):
+        finetune_run(tmp_path, ("uci",), METHODS[name], "din", 0, mc, window, tmp_path / "enc")
+    full, slow = jobs
+    assert full.finetune.encoder_lr_scale == 1.0 and slow.finetune.encoder_lr_scale == 0.1
+    assert slow.finetune.replace(encoder_lr_scale=1.0) == full.finetune and not slow.finetune.freeze
+    assert (slow.augment, slow.encoder_run, slow.head_cfg) == (full.augment, full.encoder_run, full.head_cfg)
+    assert M._pretrain_key(METHODS["crosshar_full_slow"]) == M._pretrain_key(METHODS["crosshar"])
+
+
 def test_narrow_oracles_change_only_the_finetuning_amplitude_and_count_in_the_ceiling():
     w = M.C.load("window")
     base, narrow = M.method_configs(M.METHODS["oracle"], w), M.method_configs(M.METHODS["oracle_narrow"], w)

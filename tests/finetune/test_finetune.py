@@ -162,6 +162,30 @@ def test_center_loss_and_lion(synth_root, pre_run, tmp_path, monkeypatch):
     assert clf.load(d)[1]["classes"] == list(CLASSES)
 
 
+@pytest.mark.parametrize("optimizer,base", [("adamw", 1.0), ("lion", 1 / 3)])
+def test_a_trained_encoder_learns_at_its_own_rate(synth_root, pre_run, optimizer, base):
+    """encoder_lr_scale: every encoder parameter in one group at lr x scale, the head's at lr, through
+    the schedule; a frozen encoder has no group at all."""
+    job = fjob(synth_root, pre_run, freeze=False, encoder_lr_scale=0.1, optimizer=optimizer)
+    model, _ = fr.build_model(job)
+    tr = fr._trainer(model, job, torch.device("cpu"))
+    lr = {id(p): g["lr"] for g in tr.opt.param_groups for p in g["params"]}
+    assert len(lr) == sum(1 for p in model.parameters())  # each parameter once
+    assert [lr[id(p)] for p in model.encoder.parameters()] == pytest.approx(
+        [job.finetune.lr * base * 0.1] * len(list(model.encoder.parameters())))
+    assert [lr[id(p)] for p in model.head.parameters()] == pytest.approx(
+        [job.finetune.lr * base] * len(list(model.head.parameters())))
+    tr.opt.step()
+    tr.sched.step()
+    head_g, enc_g = tr.opt.param_groups
+    assert enc_g["lr"] / head_g["lr"] == pytest.approx(0.1) and head_g["lr"] < job.finetune.lr * base
+    frozen = fjob(synth_root, pre_run, freeze=True, encoder_lr_scale=0.1)
+    m2, _ = fr.build_model(frozen)
+    assert len(fr._trainer(m2, frozen, torch.device("cpu")).opt.param_groups) == 1
+    with pytest.raises(ConfigError, match="encoder_lr_scale"):
+        TINY_FINETUNE.replace(encoder_lr_scale=0.0)
+
+
 def test_window_mismatch_with_the_encoder_is_refused(synth_root, pre_run, tmp_path):
     job = FinetuneJob(("uci",), WindowConfig(window=60, stride=60), TINY_FINETUNE, AUGMENT, CLASSES,
                       encoder_run=str(pre_run), data_dir=str(synth_root))
