@@ -213,6 +213,7 @@ class FinetuneConfig(_Config):
     patience: int = 15  # early stopping on validation macro-F1
     ties: str = "first"  # equal validation macro-F1: keep the "first" epoch's model, or the "last" (more trained) one
     coarse_labels: bool = False  # windows labelled coarser than the classes (WISDM's stairs) train on their sum
+    average_epochs: float = 0.0  # > 0: select and save a moving average of the weights over about this many epochs
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -226,6 +227,7 @@ class FinetuneConfig(_Config):
         _check(self.head_input in HEAD_INPUTS, f"head_input must be one of {HEAD_INPUTS}, got {self.head_input!r}")
         _check(self.ties in ("first", "last"), f"ties must be first or last, got {self.ties!r}")
         _check(self.patience >= 1, f"patience must be >= 1, got {self.patience}")
+        _check(self.average_epochs >= 0, f"average_epochs must be >= 0, got {self.average_epochs}")
         _check(0 < self.encoder_lr_scale <= 10, f"encoder_lr_scale must be in (0, 10], got {self.encoder_lr_scale}")
 
 

@@ -18,6 +18,9 @@ the same head; each row changes only the factor its name says (`METHODS`):
   crosshar_full      crosshar with the encoder finetuned end to end instead of frozen
   crosshar_full_slow crosshar_full with the encoder learning at a tenth of the head's rate (the usual way to
                      finetune a pretrained encoder without erasing it; FinetuneConfig.encoder_lr_scale)
+  scratch_avg, crosshar_avg, scratch_encoder_avg
+                     those rows with the model selected and saved as a moving average of the weights over about
+                     5 epochs (FinetuneConfig.average_epochs; weight averaging for robustness under shift)
   crosshar_skip      crosshar whose head reads the embedding and the input window side by side
                      (a skip connection past the frozen encoder)
   crosshar_paper     CrossHAR as published (`configs/recipes/paper.toml`, with its own transformer
@@ -90,6 +93,7 @@ class Method:
         label_rate: overrides the matrix's label rate (oracle_full: 1.0).
         amplitude: the finetuning augmentation's body_amplitude (None: configs/augment_finetune.toml's).
         encoder_lr: FinetuneConfig.encoder_lr_scale when the encoder is trained (None: the config's).
+        average: FinetuneConfig.average_epochs (None: the config's).
 
     Oracles are trained to convergence: every finetuning epoch runs (no early stopping) and, of the
     epochs with the best validation macro-F1, the last is kept (FinetuneConfig.ties), since the
@@ -111,6 +115,7 @@ class Method:
     label_rate: float | None = None
     amplitude: float | None = None
     encoder_lr: float | None = None
+    average: float | None = None
 
 
 METHODS: dict[str, Method] = {m.name: m for m in [
@@ -125,6 +130,9 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("crosshar_upright", upright=True),
     Method("crosshar_full", full=True),
     Method("crosshar_full_slow", full=True, encoder_lr=0.1),
+    Method("scratch_avg", pretrain=None, average=5.0),
+    Method("crosshar_avg", average=5.0),
+    Method("scratch_encoder_avg", pretrain=None, random_encoder=True, full=True, average=5.0),
     Method("crosshar_skip", head_input="embedding+window"),
     Method("crosshar_paper", recipe="paper"),
     Method("crosshar_wide", wide=True),
@@ -263,7 +271,8 @@ def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, see
     fcfg = cfgs["finetune"].replace(head=head_name, label_rate=m.label_rate or mc.label_rate, seed=seed,
                                     freeze=not m.full, epochs=epochs,
                                     head_input=m.head_input or cfgs["finetune"].head_input,
-                                    encoder_lr_scale=m.encoder_lr or cfgs["finetune"].encoder_lr_scale)
+                                    encoder_lr_scale=m.encoder_lr or cfgs["finetune"].encoder_lr_scale,
+                                    average_epochs=cfgs["finetune"].average_epochs if m.average is None else m.average)
     if m.oracle:  # trained to convergence (see Method)
         fcfg = fcfg.replace(patience=fcfg.epochs, ties="last")
     classes = finetuning.source_classes(mc.label_space, sources, window, None)

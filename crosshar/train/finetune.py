@@ -237,6 +237,11 @@ class _Trainer:
     cached: bool  # the training tensor holds the frozen encoder's features, not windows
     prec: Precision
     allowed: torch.Tensor | None = None  # (K + G, K) bool when coarse labels train (partial_cross_entropy)
+    average: torch.optim.swa_utils.AveragedModel | None = None  # the moving average of the model (average_epochs)
+
+    def selected(self, model: clf.HARClassifier) -> clf.HARClassifier:
+        """The model that validation selects and best.pt saves: the moving average when there is one."""
+        return model if self.average is None else self.average.module
 
 
 def train_one_epoch(model: clf.HARClassifier, X: torch.Tensor, y: torch.Tensor, tr: _Trainer, epoch: int,
@@ -265,6 +270,8 @@ def train_one_epoch(model: clf.HARClassifier, X: torch.Tensor, y: torch.Tensor, 
             raise CrossharError(f"non-finite loss at epoch {epoch + 1}; lower the learning rate")
         tr.opt.zero_grad(set_to_none=True)
         tr.prec.step(loss, tr.opt, tr.params, cfg.grad_clip)
+        if tr.average is not None:
+            tr.average.update_parameters(model)
         tot += float(loss.detach()) * len(idx)
         n += len(idx)
         on_step()
@@ -284,10 +291,19 @@ def _loss(model: clf.HARClassifier, feats: torch.Tensor, y: torch.Tensor, tr: _T
     return ce(logits, y) + tr.cfg.center_loss * tr.center(on[fine].float(), y[fine])
 
 
+def moving_average(model: clf.HARClassifier, epochs: float, steps_per_epoch: int) -> torch.optim.swa_utils.AveragedModel:
+    """An exponential moving average of `model`'s weights and buffers (BatchNorm statistics), updated
+    once per optimiser step, whose horizon 1 / (1 - decay) is `epochs` epochs of `steps_per_epoch` steps."""
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    decay = 1.0 - 1.0 / max(epochs * steps_per_epoch, 1.0)
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
 def _trainer(model: clf.HARClassifier, job: FinetuneJob, dev: torch.device,
-             groups: tuple[tuple[int, ...], ...] = ()) -> _Trainer:
-    """Frozen encoder, center loss, optimiser and augmentation of a finetuning run (`groups`: the class
-    sets of coarse labels, load_data's)."""
+             groups: tuple[tuple[int, ...], ...] = (), n_train: int = 0) -> _Trainer:
+    """Frozen encoder, center loss, optimiser, augmentation and weight average of a finetuning run
+    (`groups`: the class sets of coarse labels, load_data's; `n_train`: training windows per epoch)."""
     cfg = job.finetune
     if model.encoder is not None and cfg.freeze:
         for p in model.encoder.parameters():
@@ -306,7 +322,9 @@ def _trainer(model: clf.HARClassifier, job: FinetuneJob, dev: torch.device,
         for g, cls in enumerate(groups):
             sets[g, list(cls)] = True
         allowed = torch.cat([torch.eye(K, dtype=torch.bool), sets]).to(dev)
-    return _Trainer(opt, sched, params, cfg, aug, center, frozen and aug is None, Precision(dev), allowed)
+    average = (moving_average(model, cfg.average_epochs, max(1, n_train // cfg.batch_size))
+               if cfg.average_epochs > 0 else None)
+    return _Trainer(opt, sched, params, cfg, aug, center, frozen and aug is None, Precision(dev), allowed, average)
 
 
 def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], None] = print,
@@ -330,7 +348,7 @@ def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], No
     if meta["scaling"] == "source_stats" and job.encoder_run is None:
         model.scaler.fit(torch.from_numpy(d.train_X))
     model.to(dev)
-    tr = _trainer(model, job, dev, d.groups)
+    tr = _trainer(model, job, dev, d.groups, len(d.Xtr))
     for g, cls in enumerate(d.groups):
         log(f"{int((d.ytr == len(job.classes) + g).sum()):,} labelled windows say only one of "
             f"{[job.classes[i] for i in cls]}: they train on those classes' summed probability")
@@ -374,14 +392,14 @@ def _epochs(model: clf.HARClassifier, meta: dict, job: FinetuneJob, tr: _Trainer
     for epoch in range(cfg.epochs):
         loss = train_one_epoch(model, X, y, tr, epoch, bar.step)
         tr.sched.step()
-        va = evaluate(model, d.val.X, d.yva, list(job.classes), feats=Fva)
+        va = evaluate(tr.selected(model), d.val.X, d.yva, list(job.classes), feats=Fva)
         rec = {"epoch": epoch + 1, "train_loss": loss, "val_accuracy": va["accuracy"], "val_macro_f1": va["macro_f1"]}
         history.append(rec)
         tb.scalars(epoch + 1, **{f"finetune/{k}": v for k, v in rec.items() if k != "epoch"})
         if improves(va["macro_f1"], best["macro_f1"], cfg.ties):
             best = {"macro_f1": va["macro_f1"], "accuracy": va["accuracy"], "epoch": epoch + 1}
             bad_epochs = 0
-            clf.save(run_dir / "best.pt", model, meta | {"metrics": {"source_val": va}, "history": history})
+            clf.save(run_dir / "best.pt", tr.selected(model), meta | {"metrics": {"source_val": va}, "history": history})
         else:
             bad_epochs += 1
         if progress:

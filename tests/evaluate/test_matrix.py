@@ -262,6 +262,25 @@ def test_full_slow_differs_from_full_in_the_encoder_rate_only(tmp_path, monkeypa
     assert M._pretrain_key(METHODS["crosshar_full_slow"]) == M._pretrain_key(METHODS["crosshar"])
 
 
+@pytest.mark.parametrize("base", ["scratch", "crosshar", "scratch_encoder"])
+def test_avg_rows_differ_from_their_base_in_the_weight_average_only(base, tmp_path, monkeypatch):
+    import crosshar.train.finetune as fs
+    from crosshar.evaluate.matrix import METHODS, finetune_run
+
+    jobs = []
+    monkeypatch.setattr(fs, "source_classes", lambda *a, **k: ("walking", "sitting&standing"))
+    monkeypatch.setattr(fr, "run", lambda job, out, **k: jobs.append(job) or out)
+    mc = MatrixConfig(("uci", "motion"), ("din",), seeds=1, finetune_epochs=1)
+    enc = None if base.startswith("scratch") else tmp_path / "enc"
+    for name in (base, base + "_avg"):
+        finetune_run(tmp_path, ("uci",), METHODS[name], "din", 0, mc, C.load("window"), enc)
+    plain, avg = jobs
+    assert plain.finetune.average_epochs == 0.0 and avg.finetune.average_epochs == 5.0
+    assert avg.finetune.replace(average_epochs=0.0) == plain.finetune
+    assert (avg.augment, avg.encoder_run, avg.random_encoder) == (plain.augment, plain.encoder_run, plain.random_encoder)
+    assert M._pretrain_key(METHODS[base + "_avg"]) == M._pretrain_key(METHODS[base])
+
+
 def test_narrow_oracles_change_only_the_finetuning_amplitude_and_count_in_the_ceiling():
     w = M.C.load("window")
     base, narrow = M.method_configs(M.METHODS["oracle"], w), M.method_configs(M.METHODS["oracle_narrow"], w)

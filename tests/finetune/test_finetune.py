@@ -186,6 +186,33 @@ def test_a_trained_encoder_learns_at_its_own_rate(synth_root, pre_run, optimizer
         TINY_FINETUNE.replace(encoder_lr_scale=0.0)
 
 
+def test_moving_average_is_what_validation_selects_and_best_pt_holds(synth_root, pre_run, tmp_path, monkeypatch):
+    """average_epochs: the averaged copy moves toward the trained weights every step (decay from the horizon),
+    validation scores it, and best.pt holds its weights and BatchNorm statistics, not the last step's."""
+    ema = fr.moving_average(torch.nn.BatchNorm1d(2), epochs=2, steps_per_epoch=5)  # decay 0.9
+    src = torch.nn.BatchNorm1d(2)
+    ema.update_parameters(src)  # the first update copies
+    with torch.no_grad():
+        src.weight.fill_(2.0)
+        src.running_mean.fill_(1.0)
+    ema.update_parameters(src)
+    assert torch.allclose(ema.module.weight, torch.full((2,), 1.1)) and torch.allclose(ema.module.running_mean, torch.full((2,), 0.1))
+
+    seen = []
+    real_eval = fr.evaluate
+    monkeypatch.setattr(fr, "evaluate", lambda m, *a, **k: seen.append(m) or real_eval(m, *a, **k))
+    d = run(fjob(synth_root, None, average_epochs=3.0, epochs=3, patience=3, ties="last"), out=tmp_path / "ft",
+            log=quiet, progress=False)
+    trained = seen[0]
+    assert all(m is trained for m in seen) and isinstance(trained, clf.HARClassifier)
+    saved, _ = clf.load(d)
+    live = {k: v for k, v in trained.state_dict().items()}
+    assert all(torch.equal(saved.state_dict()[k], live[k]) for k in live)  # best.pt = the average (ties last)
+    plain = run(fjob(synth_root, None, epochs=3, patience=3, ties="last"), out=tmp_path / "plain", log=quiet, progress=False)
+    w = clf.load(plain)[0].state_dict()
+    assert any(not torch.equal(w[k], live[k]) for k in live if live[k].is_floating_point())
+
+
 def test_window_mismatch_with_the_encoder_is_refused(synth_root, pre_run, tmp_path):
     job = FinetuneJob(("uci",), WindowConfig(window=60, stride=60), TINY_FINETUNE, AUGMENT, CLASSES,
                       encoder_run=str(pre_run), data_dir=str(synth_root))
