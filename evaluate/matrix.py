@@ -678,7 +678,7 @@ def _head_section(mc: MatrixConfig, hr: list[dict], head: str, methods: list[str
         L += _averages(mc, six, avg6)
     if "multi" in mc.methods:
         L += _multi_table(hr, pairs)
-    return L + _targets(mc, hr, head, six, avg6) + _stairs(hr, head)
+    return L + _targets(mc, hr, head, six, avg6) + _differences(hr, head, six, methods) + _stairs(hr, head)
 
 
 def _averages(mc: MatrixConfig, six: list, avg6: dict) -> list[str]:
@@ -756,6 +756,62 @@ def _command(mc: MatrixConfig, root: Path) -> str:
             f"{f' --pretrain-epochs {mc.pretrain_epochs}' if mc.pretrain_epochs else ''}"
             f"{f' --finetune-epochs {mc.finetune_epochs}' if mc.finetune_epochs else ''}"
             f"{f' --preset {mc.preset}' if mc.preset != 'default' else ''} --name {root.name}")
+
+
+# (method, reference) pairs the report compares cell by cell; "X_avg" against "X" is added where both ran
+COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crosshar", "scratch_frozen"),
+               ("crosshar_full", "scratch_encoder"), ("scratch_encoder", "scratch"), ("crosshar", "crosshar_nomirror"),
+               ("crosshar", "crosshar_device"), ("crosshar", "mask"), ("crosshar", "contrast"),
+               ("crosshar_full_slow", "crosshar_full"), ("crosshar_wide", "crosshar"), ("crosshar_upright", "crosshar"),
+               ("crosshar_skip", "crosshar"))
+
+
+def paired_difference(hr: list[dict], head: str, a: str, b: str, pairs: list[tuple[str, str]]
+                      ) -> tuple[float, float, int] | None:
+    """Macro-F1 of `a` minus `b`, averaged over `pairs`, with the half-width of its 95 % confidence
+    interval over seeds, and the number of cells compared; None unless every pair has >= 2 seeds of both.
+
+    Cells are paired by seed (a seed fixes the labelled windows and the subject split for every method).
+    The pairs are a fixed set, so the noise is the seeds': per pair the mean d_p of its n_p seed
+    differences, with variance v_p = s_p^2 / n_p; the average D = mean_p d_p has variance sum_p v_p / P^2,
+    and the interval uses Student's t with Welch-Satterthwaite degrees of freedom.
+    """
+    from scipy import stats
+
+    d, v, nu, n = [], [], [], 0
+    for s, t in pairs:
+        fa = {r["seed"]: r["macro_f1"] for r in hr if (r["source"], r["target"], r["method"], r["head"]) == (s, t, a, head)}
+        fb = {r["seed"]: r["macro_f1"] for r in hr if (r["source"], r["target"], r["method"], r["head"]) == (s, t, b, head)}
+        x = np.array([fa[k] - fb[k] for k in sorted(fa.keys() & fb.keys())])
+        if len(x) < 2:
+            return None
+        d.append(x.mean())
+        v.append(x.var(ddof=1) / len(x))
+        nu.append(len(x) - 1)
+        n += len(x)
+    var = sum(v) / len(d) ** 2
+    if var == 0:
+        return float(np.mean(d)), 0.0, n
+    df = sum(v) ** 2 / sum(vi ** 2 / k for vi, k in zip(v, nu) if vi > 0)
+    return float(np.mean(d)), float(stats.t.ppf(0.975, df) * np.sqrt(var)), n
+
+
+def _differences(hr: list[dict], head: str, six: list, methods: list[str]) -> list[str]:
+    """The COMPARISONS that ran, each as a mean difference with its 95 % interval over seeds."""
+    comps = [c for c in COMPARISONS if c[0] in methods and c[1] in methods]
+    comps += [(m, m[:-4]) for m in methods if m.endswith("_avg") and m[:-4] in methods]
+    L = []
+    for a, b in comps:
+        r = paired_difference(hr, head, a, b, six)
+        if r is not None:
+            d, h, n = r
+            sure = "" if abs(d) > h else " (the interval includes 0)"
+            L.append(f"| {a} − {b} | {100 * d:+.1f} | {100 * (d - h):+.1f} to {100 * (d + h):+.1f}{sure} | {n} |")
+    if not L:
+        return []
+    return ([f"Differences, cell by cell (paired by seed), averaged over the {len(six)} pairs, with the 95 % "
+             "interval over seeds (`paired_difference`): where it includes 0, these seeds cannot tell the two apart.", "",
+             "| comparison | points | 95 % interval | cells |", "|---|---|---|---|"] + L + [""])
 
 
 def _targets(mc: MatrixConfig, hr: list[dict], head: str, six: list, avg6: dict) -> list[str]:

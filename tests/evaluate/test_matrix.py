@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 import crosshar.evaluate.matrix as M
@@ -371,3 +372,28 @@ def test_time_section_counts_the_time_some_process_ran():
     assert M._span_minutes(later) == pytest.approx(18.0)
     assert M._span_minutes(later, union=False) == pytest.approx(245.0)
     assert M._span_minutes([{"shard": [0, 1], "wall_s": 1.0}]) is None
+
+
+def test_paired_difference_interval_over_seeds():
+    """The mean over pairs of the seed-paired differences, with a Student-t interval (Welch-Satterthwaite
+    degrees of freedom); no interval from fewer than 2 paired seeds; the report prints it."""
+    from scipy import stats
+
+    def rows(method, pair, f1s):
+        return [{"source": pair[0], "target": pair[1], "method": method, "head": "din", "seed": k, "macro_f1": f}
+                for k, f in enumerate(f1s)]
+
+    p1, p2 = ("uci", "motion"), ("motion", "uci")
+    hr = rows("a", p1, [0.80, 0.90, 0.70]) + rows("b", p1, [0.79, 0.88, 0.67])  # d = 0.01, 0.02, 0.03
+    d, h, n = M.paired_difference(hr, "din", "a", "b", [p1])
+    assert (d, n) == (pytest.approx(0.02), 3)
+    assert h == pytest.approx(stats.t.ppf(0.975, 2) * 0.01 / np.sqrt(3))
+    hr += rows("a", p2, [0.5, 0.5]) + rows("b", p2, [0.4, 0.4])  # a constant difference has no spread
+    d, h, n = M.paired_difference(hr, "din", "a", "b", [p1, p2])
+    assert (d, n) == (pytest.approx(0.06), 5)
+    assert h == pytest.approx(stats.t.ppf(0.975, 2) * np.sqrt(0.01 ** 2 / 3) / 2)  # v2 = 0: p1's df
+    assert M.paired_difference(hr, "din", "a", "b", [p2])[1] == 0.0
+    assert M.paired_difference(hr + rows("c", p1, [0.9]), "din", "c", "a", [p1]) is None  # one seed
+    table = M._differences(hr + rows("scratch", p1, [0.1, 0.2, 0.3]) + rows("crosshar", p1, [0.2, 0.2, 0.2]),
+                           "din", [p1], ["crosshar", "scratch"])
+    assert any(line.startswith("| crosshar − scratch | +0.0 |") and "includes 0" in line for line in table)
