@@ -760,7 +760,7 @@ def _command(mc: MatrixConfig, root: Path) -> str:
 
 # (method, reference) pairs the report compares cell by cell; "X_avg" against "X" is added where both ran
 COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crosshar", "scratch_frozen"),
-               ("crosshar_full", "scratch_encoder"), ("scratch_encoder", "scratch"), ("crosshar", "crosshar_nomirror"),
+               ("crosshar_full", "scratch_encoder"), ("scratch_encoder", "scratch"), ("crosshar", "scratch_encoder"), ("crosshar", "crosshar_nomirror"),
                ("crosshar", "crosshar_device"), ("crosshar", "mask"), ("crosshar", "contrast"),
                ("crosshar_full_slow", "crosshar_full"), ("crosshar_wide", "crosshar"), ("crosshar_upright", "crosshar"),
                ("crosshar_skip", "crosshar"))
