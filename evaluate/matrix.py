@@ -271,7 +271,7 @@ def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, see
     fcfg = cfgs["finetune"].replace(head=head_name, label_rate=m.label_rate or mc.label_rate, seed=seed,
                                     freeze=not m.full, epochs=epochs,
                                     head_input=m.head_input or cfgs["finetune"].head_input,
-                                    encoder_lr_scale=m.encoder_lr or cfgs["finetune"].encoder_lr_scale,
+                                    encoder_lr_scale=cfgs["finetune"].encoder_lr_scale if m.encoder_lr is None else m.encoder_lr,
                                     average_epochs=cfgs["finetune"].average_epochs if m.average is None else m.average)
     if m.oracle:  # trained to convergence (see Method)
         fcfg = fcfg.replace(patience=fcfg.epochs, ties="last")
@@ -760,10 +760,10 @@ def _command(mc: MatrixConfig, root: Path) -> str:
 
 # (method, reference) pairs the report compares cell by cell; "X_avg" against "X" is added where both ran
 COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crosshar", "scratch_frozen"),
-               ("crosshar_full", "scratch_encoder"), ("scratch_encoder", "scratch"), ("crosshar", "scratch_encoder"), ("crosshar", "crosshar_nomirror"),
-               ("crosshar", "crosshar_device"), ("crosshar", "mask"), ("crosshar", "contrast"),
-               ("crosshar_full_slow", "crosshar_full"), ("crosshar_wide", "crosshar"), ("crosshar_upright", "crosshar"),
-               ("crosshar_skip", "crosshar"))
+               ("crosshar_full", "scratch_encoder"), ("scratch_encoder", "scratch"), ("crosshar", "scratch_encoder"),
+               ("crosshar", "crosshar_nomirror"), ("crosshar", "crosshar_device"), ("crosshar", "mask"),
+               ("crosshar", "contrast"), ("crosshar_full_slow", "crosshar_full"), ("crosshar_wide", "crosshar"),
+               ("crosshar_upright", "crosshar"), ("crosshar_skip", "crosshar"))
 
 
 def paired_difference(hr: list[dict], head: str, a: str, b: str, pairs: list[tuple[str, str]]
@@ -780,8 +780,8 @@ def paired_difference(hr: list[dict], head: str, a: str, b: str, pairs: list[tup
 
     d, v, nu, n = [], [], [], 0
     for s, t in pairs:
-        fa = {r["seed"]: r["macro_f1"] for r in hr if (r["source"], r["target"], r["method"], r["head"]) == (s, t, a, head)}
-        fb = {r["seed"]: r["macro_f1"] for r in hr if (r["source"], r["target"], r["method"], r["head"]) == (s, t, b, head)}
+        fa, fb = ({r["seed"]: r["macro_f1"] for r in hr if r["method"] == m and (r["source"], r["target"], r["head"])
+                   == (s, t, head)} for m in (a, b))
         x = np.array([fa[k] - fb[k] for k in sorted(fa.keys() & fb.keys())])
         if len(x) < 2:
             return None
