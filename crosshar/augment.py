@@ -21,10 +21,11 @@ import torch
 from torch import Tensor
 
 from crosshar.config import AugmentConfig
+from crosshar.models.frame import orientation
 from crosshar.registry import AUGMENTATIONS
 
 __all__ = [
-    "rotate", "mirror", "yaw", "permute_axes", "tilt", "gain_bias", "noise", "time_warp", "Augmenter",
+    "rotate", "mirror", "yaw", "permute_axes", "tilt", "gain_bias", "noise", "time_warp", "swing", "Augmenter",
     "random_rotation_matrices", "proper_axis_permutations", "apply_frame_rotation", "apply_frame_transform",
     "horizontal_axes", "tstcc_views",
 ]
@@ -373,6 +374,41 @@ def body_amplitude(x: Tensor, g: torch.Generator, spread: float = 0.5, gyro_spre
     return torch.cat(parts, dim=-1)
 
 
+@AUGMENTATIONS.register("swing")
+def swing(x: Tensor, g: torch.Generator, spread: float = 1.0, rate_hz: float = 20.0) -> Tensor:
+    """Scale how far the device turns within the window: a body segment that swings more or less.
+
+    A phone in a trouser pocket pitches with the thigh (walking: 2.8x the rotation of a waist belt,
+    results/body_position.md), so gravity's share of each axis swings with every stride; a waist
+    recording has no such swing. The window's own rotation, R(t) integrated from its gyro, is
+    replaced by a rotation k times as fast: Q(t) with body rate k w(t), both referred to the middle
+    sample. The readings of that device are acc' = Q(t)^T R(t) acc (gravity and the motion's
+    acceleration seen from the new orientation) and gyro' = k gyro, with k log-uniform in
+    [1 / (1 + spread), 1 + spread]. A still window (w = 0) is unchanged whatever k, so no label
+    changes meaning; for a still world (acc = gravity) the result obeys d(acc')/dt = -gyro' x acc'
+    as a real recording does. The extra rotation's lever-arm acceleration is not modelled.
+
+    Args:
+        x: (B, T, 6) physical units (a 3-channel window has no gyro to integrate and is returned).
+        g: generator for all randomness.
+        spread: 0 disables; 1.0 gives k in [0.5, 2].
+        rate_hz: the windows' sample rate.
+
+    Returns:
+        (B, T, C) windows, same dtype.
+    """
+    _check_window(x)
+    if spread <= 0 or x.shape[-1] != 6:
+        return x
+    lo = -math.log1p(spread)
+    k = torch.exp(lo + (-2 * lo) * _rand((x.shape[0], 1, 1), g, x)).to(torch.float64)  # (B, 1, 1)
+    gyro = x[..., 3:].to(torch.float64)
+    dt = 1.0 / rate_hz
+    rel = orientation(k * gyro, dt).transpose(-1, -2) @ orientation(gyro, dt)  # Q^T R, (B, T, 3, 3)
+    acc = (rel @ x[..., :3].to(torch.float64)[..., None])[..., 0]
+    return torch.cat([acc, k * gyro], dim=-1).to(x.dtype)
+
+
 @AUGMENTATIONS.register("time_warp")
 def time_warp(x: Tensor, g: torch.Generator, cadence: float = 0.1) -> Tensor:
     """Cadence change: replay each window s times faster, s ~ U(1 - cadence, 1 + cadence).
@@ -446,13 +482,15 @@ def tstcc_views(x: Tensor, g: torch.Generator, scale_mean: float = 2.0, scale_st
 # composition
 # ---------------------------------------------------------------------------------------------
 
-def enabled_steps(cfg: AugmentConfig, gyro: bool = True) -> list[tuple[str, tuple]]:
+def enabled_steps(cfg: AugmentConfig, gyro: bool = True, rate_hz: float = 20.0) -> list[tuple[str, tuple]]:
     """(registered augmentation, its arguments after (x, g)) for every operation `cfg` enables, in
-    physical order; a zero disables an operation, and without gyro its gyro-only parts."""
+    physical order; a zero disables an operation, and without gyro its gyro-only parts (`rate_hz`:
+    the windows' sample rate)."""
     steps = [
         ("time_warp", cfg.cadence > 0, (cfg.cadence,)),
         ("body_amplitude", cfg.body_amplitude > 0 or (gyro and cfg.gyro_amplitude > 0),
          (cfg.body_amplitude, cfg.gyro_amplitude)),
+        ("swing", gyro and cfg.swing > 0, (cfg.swing, rate_hz)),
         ("rotate", cfg.rotation_p > 0, (cfg.rotation_p,)),
         ("permute_axes", cfg.axis_permute_p > 0, (cfg.axis_permute_p,)),
         ("mirror", cfg.mirror_p > 0, (cfg.mirror_p,)),
@@ -469,8 +507,8 @@ class Augmenter:
     """All enabled augmentations of an AugmentConfig, composed in physical order, each called
     through the augmentation registry (`enabled_steps`).
 
-    Order: time warp and body-position amplitude (the motion itself), device orientation and side of the
-    body (rotation, axis permutation, mirror, heading, tilt),
+    Order: time warp, body-position amplitude and swing (the motion itself), device orientation and
+    side of the body (rotation, axis permutation, mirror, heading, tilt),
     sensor calibration (gain and bias, in the device frame), sensor noise. A zero in the config
     disables an operation, so an all-zero AugmentConfig gives the identity. With 3 channels the
     gyro parts are skipped.
@@ -478,18 +516,20 @@ class Augmenter:
     Args:
         cfg: AugmentConfig.
         n_channels: 3 (acc) or 6 (acc + gyro); checked against every batch.
+        rate_hz: the windows' sample rate (the swing integrates the gyro).
 
     Example:
         >>> aug = Augmenter(AugmentConfig(), n_channels=6)
         >>> v1, v2 = aug.two_views(x, torch.Generator().manual_seed(0))  # doctest: +SKIP
     """
 
-    def __init__(self, cfg: AugmentConfig, n_channels: int = 6):
+    def __init__(self, cfg: AugmentConfig, n_channels: int = 6, rate_hz: float = 20.0):
         if n_channels not in (3, 6):
             raise ValueError(f"n_channels must be 3 or 6, got {n_channels}")
         self.cfg = cfg
         self.n_channels = n_channels
-        self.steps = enabled_steps(cfg, gyro=n_channels == 6)
+        self.rate_hz = rate_hz
+        self.steps = enabled_steps(cfg, gyro=n_channels == 6, rate_hz=rate_hz)
 
     def __call__(self, x: Tensor, g: torch.Generator) -> Tensor:
         """x: (B, T, C) physical units -> (B, T, C) augmented, same dtype and device."""
@@ -511,4 +551,4 @@ class Augmenter:
         return self(x, g), self(x, g)
 
     def __repr__(self) -> str:
-        return f"Augmenter({self.cfg!r}, n_channels={self.n_channels})"
+        return f"Augmenter({self.cfg!r}, n_channels={self.n_channels}, rate_hz={self.rate_hz})"

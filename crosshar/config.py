@@ -109,13 +109,13 @@ class EncoderConfig(_Config):
     dropout: float = 0.1  # dropout inside the blocks
     norm: str = "pre"  # "pre" or "post" layer norm around attention and feed-forward
     input_scaling: str = "physical"  # "physical" (acc/g, gyro rad/s), "source_stats", "instance"
-    input_frame: str = "gravity"  # "device" axes, or "gravity": each window rotated so mean acc is +z
+    input_frame: str = "gravity"  # "device" axes; "gravity": each window rotated so mean acc is +z; "heading"; "world"
 
     def __post_init__(self) -> None:
         _check(self.d_model % self.n_heads == 0, "d_model must be divisible by n_heads")
         _check(self.norm in ("pre", "post"), f"norm must be 'pre' or 'post', got {self.norm!r}")
-        _check(self.input_frame in ("device", "gravity", "heading"),
-               f"input_frame must be 'device', 'gravity' or 'heading', got {self.input_frame!r}")
+        _check(self.input_frame in ("device", "gravity", "heading", "world"),
+               f"input_frame must be 'device', 'gravity', 'heading' or 'world', got {self.input_frame!r}")
         _check(self.input_scaling in ("physical", "source_stats", "instance"),
                f"input_scaling must be physical, source_stats or instance, got {self.input_scaling!r}")
 
@@ -137,6 +137,7 @@ class AugmentConfig(_Config):
     cadence: float = 0.1  # time-warp: speed factor ~ U(1 - cadence, 1 + cadence)
     body_amplitude: float = 1.5  # motion (not gravity) scaled by s in [1/(1+a), 1+a]: another body position
     gyro_amplitude: float = 0.0  # gyro further scaled by r in [1/(1+a), 1+a]: another lever arm (rotation per motion)
+    swing: float = 0.0  # the window's own rotation k times as fast, acc turned with it, k in [1/(1+a), 1+a]
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

@@ -13,11 +13,20 @@ the same head; each row changes only the factor its name says (`METHODS`):
   crosshar           hierarchical pretraining (masked, then masked + contrastive): the method
   crosshar_nomirror  crosshar without the left/right mirror augmentation (pretraining and finetuning)
   crosshar_device    crosshar in the device frame instead of the gravity-aligned frame
+  scratch_world, crosshar_world, scratch_encoder_world
+                     those rows in the world frame instead of the gravity frame: every sample of a window
+                     expressed in the device frame of its middle sample (the gyro integrated), then gravity up;
+                     the device's turning within the window (a thigh pocket's swing) is removed
   crosshar_upright   crosshar whose pretraining views keep gravity upright: a tilt of up to ~10 degrees instead
                      of a random SO(3) orientation (the pretraining augmentation becomes the finetuning one)
   crosshar_full      crosshar with the encoder finetuned end to end instead of frozen
   crosshar_full_slow crosshar_full with the encoder learning at a tenth of the head's rate (the usual way to
                      finetune a pretrained encoder without erasing it; FinetuneConfig.encoder_lr_scale)
+  scratch_swing, crosshar_swing, scratch_encoder_swing
+                     those rows with the swing augmentation in pretraining and finetuning (AugmentConfig.swing = 1:
+                     the window's own rotation 0.5-2x as fast, acc turned with it; a segment that swings more or
+                     less, as a thigh pocket does against a waist belt)
+  crosshar_swingft   crosshar with the swing in finetuning only (crosshar's own pretrained encoder)
   scratch_avg, crosshar_avg, scratch_encoder_avg
                      those rows with the model selected and saved as a moving average of the weights over about
                      5 epochs (FinetuneConfig.average_epochs; weight averaging for robustness under shift)
@@ -82,7 +91,7 @@ class Method:
         mirror: left/right mirror augmentation in pretraining and finetuning.
         upright: pretraining draws the finetuning augmentation's small tilt instead of a random SO(3)
             orientation, so the encoder learns from windows whose gravity points up, as it is used.
-        frame: None (the encoder config's), "device" or "gravity".
+        frame: None (the encoder config's), "device", "gravity" or "world".
         recipe: config recipe ("default" or "paper", see crosshar.config.recipe).
         full: finetune the encoder end to end.
         random_encoder: without pretraining, a randomly initialised encoder under the head.
@@ -94,6 +103,8 @@ class Method:
         amplitude: the finetuning augmentation's body_amplitude (None: configs/augment_finetune.toml's).
         encoder_lr: FinetuneConfig.encoder_lr_scale when the encoder is trained (None: the config's).
         average: FinetuneConfig.average_epochs (None: the config's).
+        swing: AugmentConfig.swing in finetuning, and in pretraining unless `swing_pretrain` is False
+            (None: the configs').
 
     Oracles are trained to convergence: every finetuning epoch runs (no early stopping) and, of the
     epochs with the best validation macro-F1, the last is kept (FinetuneConfig.ties), since the
@@ -116,6 +127,8 @@ class Method:
     amplitude: float | None = None
     encoder_lr: float | None = None
     average: float | None = None
+    swing: float | None = None
+    swing_pretrain: bool = True
 
 
 METHODS: dict[str, Method] = {m.name: m for m in [
@@ -127,9 +140,16 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("crosshar"),
     Method("crosshar_nomirror", mirror=False),
     Method("crosshar_device", frame="device"),
+    Method("scratch_world", pretrain=None, frame="world"),
+    Method("crosshar_world", frame="world"),
+    Method("scratch_encoder_world", pretrain=None, random_encoder=True, full=True, frame="world"),
     Method("crosshar_upright", upright=True),
     Method("crosshar_full", full=True),
     Method("crosshar_full_slow", full=True, encoder_lr=0.1),
+    Method("scratch_swing", pretrain=None, swing=1.0),
+    Method("crosshar_swing", swing=1.0),
+    Method("scratch_encoder_swing", pretrain=None, random_encoder=True, full=True, swing=1.0),
+    Method("crosshar_swingft", swing=1.0, swing_pretrain=False),
     Method("scratch_avg", pretrain=None, average=5.0),
     Method("crosshar_avg", average=5.0),
     Method("scratch_encoder_avg", pretrain=None, random_encoder=True, full=True, average=5.0),
@@ -191,6 +211,8 @@ def method_configs(m: Method, window: C.WindowConfig) -> dict:
         aug, aug_ft = aug.replace(mirror_p=0.0), aug_ft.replace(mirror_p=0.0)
     if m.amplitude is not None:
         aug_ft = aug_ft.replace(body_amplitude=m.amplitude)
+    if m.swing is not None:
+        aug, aug_ft = aug.replace(swing=m.swing) if m.swing_pretrain else aug, aug_ft.replace(swing=m.swing)
     if window.normalize != "none":  # z-normalised windows (hhar_sa_adatime) carry no gravity to align
         enc = enc.replace(input_frame="device")
     return {"encoder": enc, "augment": aug, "augment_finetune": aug_ft,
@@ -230,7 +252,7 @@ def _pretrain_key(m: Method) -> str:
     if m.pretrain in ("mask", "contrast"):
         return m.pretrain
     parts = (["crosshar"] + (["nomirror"] if not m.mirror else []) + (["upright"] if m.upright else [])
-             + ([m.frame] if m.frame else []))
+             + ([m.frame] if m.frame else []) + ([f"swing{m.swing:g}"] if m.swing is not None and m.swing_pretrain else []))
     return "_".join(parts + ([m.recipe] if m.recipe != "default" else []))
 
 
@@ -758,7 +780,8 @@ def _command(mc: MatrixConfig, root: Path) -> str:
             f"{f' --preset {mc.preset}' if mc.preset != 'default' else ''} --name {root.name}")
 
 
-# (method, reference) pairs the report compares cell by cell; "X_avg" against "X" is added where both ran
+# (method, reference) pairs the report compares cell by cell; "X_avg", "X_swing", "X_swingft" and "X_world"
+# against "X" are added where both ran
 COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crosshar", "scratch_frozen"),
                ("crosshar_full", "scratch_encoder"), ("scratch_encoder", "scratch"), ("crosshar", "scratch_encoder"),
                ("crosshar", "crosshar_nomirror"), ("crosshar", "crosshar_device"), ("crosshar", "mask"),
@@ -799,7 +822,8 @@ def paired_difference(hr: list[dict], head: str, a: str, b: str, pairs: list[tup
 def _differences(hr: list[dict], head: str, six: list, methods: list[str]) -> list[str]:
     """The COMPARISONS that ran, each as a mean difference with its 95 % interval over seeds."""
     comps = [c for c in COMPARISONS if c[0] in methods and c[1] in methods]
-    comps += [(m, m[:-4]) for m in methods if m.endswith("_avg") and m[:-4] in methods]
+    comps += [(m, base) for m in methods for suffix in ("_avg", "_swing", "_swingft", "_world")
+              if m.endswith(suffix) and (base := m[: -len(suffix)]) in methods]
     L = []
     for a, b in comps:
         r = paired_difference(hr, head, a, b, six)

@@ -75,7 +75,7 @@ def estimate_seconds(job, n_windows: int, finetune_epochs: int, label_rate: floa
     else:
         from crosshar.augment import Augmenter
 
-        model, aug = pretraining.Model(job), Augmenter(job.augment, job.window.n_channels)
+        model, aug = pretraining.Model(job), Augmenter(job.augment, job.window.n_channels, job.window.rate_hz)
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
         g = torch.Generator().manual_seed(0)
         x = torch.randn(cfg.batch_size, job.window.window, job.window.n_channels) + 3.0

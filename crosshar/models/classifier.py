@@ -56,7 +56,7 @@ def build(meta: dict[str, Any]) -> HARClassifier:
     """An untrained HARClassifier with the architecture that `meta` describes."""
     w = WindowConfig.from_dict(meta["window"])
     C = w.n_channels
-    scaler = InputScaler(meta["scaling"], C, frame=meta.get("frame", "device"))
+    scaler = InputScaler(meta["scaling"], C, frame=meta.get("frame", "device"), rate_hz=w.rate_hz)
     enc = None
     if meta.get("encoder") is not None:
         enc = Encoder(EncoderConfig.from_dict(meta["encoder"]), n_channels=C, max_len=w.window)

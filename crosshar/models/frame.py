@@ -6,6 +6,12 @@ gravity estimate: the dynamic part averages out over 6 s) lies on +z removes the
 rotation and keeps gravity's magnitude (+9.8 on z at rest); what remains between devices is a
 rotation about the vertical (the heading), which SO(3) rotation augmentation covers. The same
 matrix is applied to acc and gyro, so the pair stays a consistent rigid-body reading.
+
+The world frame goes one step further: a phone in a trouser pocket also turns *within* the window
+(the thigh pitches with every stride), so one rotation per window leaves gravity swinging through
+the horizontal axes. Integrating the gyro gives the device's orientation at every sample
+(`orientation`); expressing every sample in the device frame of the middle sample removes that
+turning, and the gravity frame then sets +z up.
 """
 
 from __future__ import annotations
@@ -33,6 +39,57 @@ def gravity_rotation(acc: Tensor) -> Tensor:
     R = torch.stack([r0, r1, r2], dim=1)  # (B, 3, 3), rotates the flipped a onto e_z
     f = torch.cat([torch.ones_like(sign), sign, sign], dim=1)  # F = diag(f): identity or 180 deg about x
     return R * f[:, None, :]  # R @ F, written as a column scaling (ONNX has no diag_embed)
+
+
+def so3_exp(w: Tensor) -> Tensor:
+    """(..., 3, 3) rotations exp([w]x) of rotation vectors `w` (..., 3): Rodrigues' formula, written
+    with sin(a)/a and (1 - cos(a))/a^2 so that it is smooth at w = 0 and exports to ONNX."""
+    a2 = (w * w).sum(dim=-1, keepdim=True)[..., None]  # (..., 1, 1)
+    a = torch.sqrt(a2.clamp_min(1e-24))
+    small = a2 < 1e-8
+    s = torch.where(small, 1 - a2 / 6, torch.sin(a) / a)  # sin(a) / a
+    c = torch.where(small, 0.5 - a2 / 24, (1 - torch.cos(a)) / a2.clamp_min(1e-24))  # (1 - cos(a)) / a^2
+    x, y, z = w[..., 0:1], w[..., 1:2], w[..., 2:3]
+    zero = torch.zeros_like(x)
+    k = torch.cat([zero, -z, y, z, zero, -x, -y, x, zero], dim=-1).reshape(*w.shape[:-1], 3, 3)  # [w]x
+    eye = torch.eye(3, dtype=w.dtype, device=w.device)
+    return eye + s * k + c * (k @ k)
+
+
+def orientation(gyro: Tensor, dt: float) -> Tensor:
+    """The device's orientation at every sample of a window, integrated from its gyro.
+
+    Args:
+        gyro: (B, T, 3) body angular rate, rad/s.
+        dt: sample period, s.
+
+    Returns:
+        (B, T, 3, 3) R(t), taking vectors in the device frame at sample t to the device frame at the
+        middle sample T // 2 (so R(T // 2) = I): R(t + 1) = R(t) exp([w(t) dt]x). The running product is
+        a parallel prefix scan (log2 T batched products, exportable to ONNX, no loop over time).
+    """
+    b, t, _ = gyro.shape
+    p = so3_exp(gyro[:, :-1] * dt)  # (B, T - 1, 3, 3): the step from sample i to i + 1
+    shift = 1
+    while shift < t - 1:  # inclusive scan: p[i] = step_0 @ ... @ step_i
+        p = torch.cat([p[:, :shift], p[:, :-shift] @ p[:, shift:]], dim=1)
+        shift *= 2
+    eye = torch.eye(3, dtype=gyro.dtype, device=gyro.device).expand(b, 1, 3, 3)
+    r = torch.cat([eye, p], dim=1)  # (B, T, 3, 3): device(t) -> device(0)
+    return r[:, t // 2 : t // 2 + 1].transpose(-1, -2) @ r
+
+
+def world_align(x: Tensor, rate_hz: float = 20.0) -> Tensor:
+    """x: (B, T, 6) physical units -> acc and gyro in one frame fixed for the whole window: every sample
+    expressed in the device frame of the middle sample (the gyro's `orientation`), then gravity-aligned.
+    In a still world acc is then gravity alone, +z, however the device turned. A window without
+    gyro (C = 3) has no turning to remove and gets the gravity frame."""
+    if x.shape[-1] != 6:
+        return gravity_align(x)
+    r = orientation(x[..., 3:], 1.0 / rate_hz)  # (B, T, 3, 3)
+    acc = (r @ x[..., :3, None])[..., 0]
+    gyro = (r @ x[..., 3:, None])[..., 0]
+    return gravity_align(torch.cat([acc, gyro], dim=-1))
 
 
 def gravity_align(x: Tensor) -> Tensor:

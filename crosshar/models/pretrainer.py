@@ -185,7 +185,7 @@ class PretrainingModel(nn.Module):
     def __init__(self, window: WindowConfig, encoder: EncoderConfig, pretrain: PretrainConfig):
         super().__init__()
         C = window.n_channels
-        self.scaler = InputPipeline.of_encoder(encoder).scaler(C)
+        self.scaler = InputPipeline.of_encoder(encoder).scaler(C, window.rate_hz)
         self.encoder = Encoder(encoder, n_channels=C, max_len=window.window)
         self.pretrainer = CrossHARPretrainer(self.encoder, pretrain, C)
 

@@ -10,10 +10,10 @@ import torch
 from torch import Tensor, nn
 
 from crosshar.limits import GRAVITY
-from crosshar.models.frame import gravity_align, heading_align
+from crosshar.models.frame import gravity_align, heading_align, world_align
 
 MODES = ("physical", "source_stats", "instance")
-FRAMES = ("device", "gravity", "heading")
+FRAMES = ("device", "gravity", "heading", "world")
 
 
 class InputScaler(nn.Module):
@@ -36,11 +36,16 @@ class InputScaler(nn.Module):
         eps: added to the variance in "instance" mode and the floor of std in "source_stats".
         frame: "device" (the sensor's own axes) or "gravity": each window is first rotated so its
             mean acceleration lies on +z (crosshar.models.frame), acc and gyro alike; or "heading":
-            the gravity frame turned about +z so the main axis of horizontal motion is +x.
+            the gravity frame turned about +z so the main axis of horizontal motion is +x; or "world":
+            every sample first expressed in the device frame of the window's middle sample (the gyro
+            integrated), then the gravity frame: the device's turning within the window removed.
+        rate_hz: the windows' sample rate (the world frame integrates the gyro).
     """
 
-    def __init__(self, mode: str = "physical", n_channels: int = 6, eps: float = 1e-5, frame: str = "device"):
+    def __init__(self, mode: str = "physical", n_channels: int = 6, eps: float = 1e-5, frame: str = "device",
+                 rate_hz: float = 20.0):
         super().__init__()
+        self.rate_hz = rate_hz
         if frame not in FRAMES:
             raise ValueError(f"input frame must be one of {', '.join(FRAMES)}, got {frame!r}")
         self.frame = frame
@@ -96,6 +101,8 @@ class InputScaler(nn.Module):
             x = gravity_align(x)
         elif self.frame == "heading":
             x = heading_align(x)
+        elif self.frame == "world":
+            x = world_align(x, self.rate_hz)
         if self.mode == "physical":
             return x / self.scale
         if self.mode == "source_stats":
@@ -119,7 +126,7 @@ class InputPipeline:
 
     Attributes:
         scaling: "physical", "source_stats" or "instance" (InputScaler's mode).
-        frame: "device", "gravity" or "heading" (crosshar.models.frame).
+        frame: "device", "gravity", "heading" or "world" (crosshar.models.frame).
     """
 
     scaling: str = "physical"
@@ -146,5 +153,5 @@ class InputPipeline:
     def to_meta(self) -> dict[str, str]:
         return {"scaling": self.scaling, "frame": self.frame}
 
-    def scaler(self, n_channels: int) -> InputScaler:
-        return InputScaler(self.scaling, n_channels, frame=self.frame)
+    def scaler(self, n_channels: int, rate_hz: float = 20.0) -> InputScaler:
+        return InputScaler(self.scaling, n_channels, frame=self.frame, rate_hz=rate_hz)

@@ -6,7 +6,10 @@ onnxruntime not to apply its QDQ rewrites (`session.disable_quant_qdq`), so that
 DequantizeLinear nodes are folded into float weights when the session loads: the file keeps int8
 weights, the running graph is the float graph. Without it, onnxruntime turns each
 DequantizeLinear -> MatMul into an 8-bit MatMulNBits kernel, which is slower on x86 CPUs without
-VNNI (see results/bench.md). numpy + onnxruntime only (the runtime deploys without torch).
+VNNI (see results/bench.md). The folded graph would still differ from the float one by one fusion
+(an Add + LayerNormalization that only the folded graph turns into SkipLayerNormalization, which
+runs slower here), so that fusion is switched off for it (SESSION_DISABLED): the running graph then
+has the float graph's operators. numpy + onnxruntime only (the runtime deploys without torch).
 """
 
 from __future__ import annotations
@@ -16,6 +19,10 @@ from typing import Any
 
 # session config entries per quantisation mode (the sidecar's quantization.mode)
 SESSION_CONFIG: dict[str, dict[str, str]] = {"weights": {"session.disable_quant_qdq": "1"}}
+# graph optimisers switched off per quantisation mode. "weights": with SkipLayerNormFusion the folded
+# int8 model ran 0.728 ms per window against 0.692 without it (fp32: 0.653; one thread, thread CPU time,
+# 5 x 200 calls, the bench model of results/bench.md)
+SESSION_DISABLED: dict[str, list[str]] = {"weights": ["SkipLayerNormFusion"]}
 
 
 def quantization_mode(meta: dict[str, Any] | None) -> str | None:
@@ -44,7 +51,9 @@ def ort_session(path: str | Path, threads: int | None = 1, quantization: str | N
     so.log_severity_level = 3
     for key, value in SESSION_CONFIG.get(quantization or "", {}).items():
         so.add_session_config_entry(key, value)
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    disabled = SESSION_DISABLED.get(quantization or "")
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"],
+                                **({"disabled_optimizers": disabled} if disabled else {}))
 
 
-__all__ = ["ort_session", "quantization_mode", "SESSION_CONFIG"]
+__all__ = ["ort_session", "quantization_mode", "SESSION_CONFIG", "SESSION_DISABLED"]

@@ -122,7 +122,7 @@ def build_model(job: FinetuneJob) -> tuple[clf.HARClassifier, dict]:
     enc, enc_cfg, split = None, None, None
     if job.encoder_run is None:  # the same input pipeline as a pretrained model's, unless told otherwise
         pipeline = job.pipeline or InputPipeline.default()
-        scaler = pipeline.scaler(job.window.n_channels)
+        scaler = pipeline.scaler(job.window.n_channels, job.window.rate_hz)
         if job.random_encoder:
             from crosshar import config as C
 
@@ -313,7 +313,7 @@ def _trainer(model: clf.HARClassifier, job: FinetuneJob, dev: torch.device,
     params = [p for p in model.parameters() if p.requires_grad] + (list(center.parameters()) if center else [])
     enc = {id(p) for p in model.encoder.parameters()} if model.encoder is not None else set()
     opt, sched = make_optimizer(cfg, [p for p in params if id(p) not in enc], [p for p in params if id(p) in enc])
-    aug = Augmenter(job.augment, job.window.n_channels) if cfg.augment else None
+    aug = Augmenter(job.augment, job.window.n_channels, job.window.rate_hz) if cfg.augment else None
     frozen = model.encoder is not None and cfg.freeze
     allowed = None
     if groups:

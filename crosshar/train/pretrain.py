@@ -108,7 +108,7 @@ def evaluate(model, X: torch.Tensor, job: PretrainJob, stage: int, prec: Precisi
     prec = prec or Precision(X.device)
     model.eval()
     g = generator(job.pretrain.seed, 999_983)
-    aug = Augmenter(job.augment, job.window.n_channels)
+    aug = Augmenter(job.augment, job.window.n_channels, job.window.rate_hz)
     sums: dict[str, float] = {}
     for i in range(0, len(X), 512):
         x = batch_to(X[i:i + 512], prec.device)
@@ -200,7 +200,7 @@ def _epochs(job: PretrainJob, model: Model, opt, Xtr: torch.Tensor, Xva: torch.T
     prec = Precision(dev)
     ddp_model = (DDP(model, device_ids=[dev.index] if dev.type == "cuda" else None, find_unused_parameters=True)
                  if ctx.world > 1 else model)
-    aug = Augmenter(job.augment, job.window.n_channels)
+    aug = Augmenter(job.augment, job.window.n_channels, job.window.rate_hz)
     steps_per_epoch = len(Xtr) // ctx.world // cfg.batch_size or 1
     total_steps = steps_per_epoch * cfg.epochs
     tb = TB(run_dir / "tb", enabled=ctx.main)

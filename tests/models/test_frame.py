@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from crosshar.augment import random_rotation_matrices
-from crosshar.models.frame import gravity_align, heading_align
+from crosshar.models.frame import gravity_align, heading_align, orientation, so3_exp, world_align
 from crosshar.models.scaling import InputScaler
 
 
@@ -73,7 +73,7 @@ def test_still_window_keeps_its_axes_and_stays_finite():
     torch.testing.assert_close(y, x)
 
 
-@pytest.mark.parametrize("frame", ["gravity", "heading"])
+@pytest.mark.parametrize("frame", ["gravity", "heading", "world"])
 def test_frames_export_to_onnx(tmp_path, frame):
     ort = pytest.importorskip("onnxruntime")
     scaler = InputScaler("physical", 6, frame=frame).eval()
@@ -83,3 +83,66 @@ def test_frames_export_to_onnx(tmp_path, frame):
                       dynamic_axes={"x": {0: "b"}, "y": {0: "b"}}, dynamo=False)
     y = ort.InferenceSession(str(path)).run(None, {"x": x.numpy()})[0]
     torch.testing.assert_close(torch.from_numpy(y), scaler(x), atol=1e-4, rtol=1e-4)
+
+
+# -- the world frame ------------------------------------------------------------------------
+
+def test_so3_exp_is_a_rotation_by_the_vectors_angle_about_its_axis_and_smooth_at_zero():
+    w = torch.randn(50, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    r = so3_exp(w)
+    torch.testing.assert_close(r @ r.transpose(-1, -2), torch.eye(3, dtype=torch.float64).expand(50, 3, 3))
+    torch.testing.assert_close(r @ w[..., None], w[..., None])  # the axis stays put
+    angle = torch.arccos(((r.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1, 1))
+    torch.testing.assert_close(angle, w.norm(dim=-1).remainder(2 * math.pi).where(w.norm(dim=-1) < math.pi, angle))
+    torch.testing.assert_close(so3_exp(torch.zeros(2, 3)), torch.eye(3).expand(2, 3, 3))
+    tiny = torch.tensor([[1e-6, 0.0, 0.0]], dtype=torch.float64)
+    torch.testing.assert_close(so3_exp(tiny)[0, 2, 1], torch.tensor(1e-6, dtype=torch.float64))
+
+
+def test_orientation_scan_equals_the_running_product_and_is_the_identity_at_the_middle():
+    g = torch.Generator().manual_seed(2)
+    for t in (2, 7, 120):
+        gyro = torch.randn(3, t, 3, generator=g, dtype=torch.float64)
+        r = orientation(gyro, 0.05)
+        run = [torch.eye(3, dtype=torch.float64).expand(3, 3, 3)]
+        for i in range(t - 1):
+            run.append(run[-1] @ so3_exp(gyro[:, i] * 0.05))
+        ref = torch.stack(run, 1)
+        ref = ref[:, t // 2 : t // 2 + 1].transpose(-1, -2) @ ref
+        torch.testing.assert_close(r, ref)
+        torch.testing.assert_close(r[:, t // 2], torch.eye(3, dtype=torch.float64).expand(3, 3, 3))
+
+
+def _turning_in_a_still_world(b: int = 5, t: int = 120, rate: float = 20.0) -> torch.Tensor:
+    """A device turning at a varying rate about a varying axis, nothing but gravity acting on it."""
+    dt = 1.0 / rate
+    time = torch.arange(t, dtype=torch.float64) * dt
+    w = torch.stack([1.5 * torch.sin(2 * math.pi * time), 0.7 * torch.cos(2 * math.pi * 0.8 * time), 0.3 + 0 * time], -1)
+    w = w[None] * torch.linspace(0.5, 1.5, b, dtype=torch.float64)[:, None, None]
+    up = torch.nn.functional.normalize(torch.randn(b, 3, generator=torch.Generator().manual_seed(3), dtype=torch.float64), dim=-1)
+    acc = (orientation(w, dt).transpose(-1, -2) @ (9.81 * up)[:, None, :, None])[..., 0]
+    return torch.cat([acc, w], dim=-1)
+
+
+def test_world_frame_holds_gravity_still_however_the_device_turns():
+    for rate in (20.0, 100.0):
+        x = _turning_in_a_still_world(t=int(6 * rate), rate=rate)
+        y = world_align(x, rate)
+        # gravity alone: +z at every sample in the world frame; the gravity frame leaves it swinging
+        torch.testing.assert_close(y[..., :3], torch.tensor([0, 0, 9.81], dtype=torch.float64).expand_as(y[..., :3]),
+                                   atol=1e-6, rtol=0)
+        assert gravity_align(x)[..., :2].abs().max() > 3.0
+        torch.testing.assert_close(y[..., 3:].norm(dim=-1), x[..., 3:].norm(dim=-1))  # the turning rate is kept
+    acc_only = walking()[..., :3]
+    torch.testing.assert_close(world_align(acc_only), gravity_align(acc_only))
+
+
+def test_world_frame_is_invariant_to_how_far_the_device_swings_and_to_its_orientation():
+    from crosshar.augment import swing
+
+    x = walking(b=8).double()
+    ref = world_align(x)
+    y = world_align(swing(x, torch.Generator().manual_seed(4), spread=1.0))
+    torch.testing.assert_close(y[..., :3], ref[..., :3], atol=1e-6, rtol=0)  # acc: the same recording
+    turned = world_align(rotate(x, random_rotation_matrices(8, torch.Generator().manual_seed(1)).double()))
+    torch.testing.assert_close(turned[..., 2], ref[..., 2], atol=1e-6, rtol=0)  # vertical acc: any orientation
