@@ -17,6 +17,8 @@ the same head; each row changes only the factor its name says (`METHODS`):
                      those rows in the world frame instead of the gravity frame: every sample of a window
                      expressed in the device frame of its middle sample (the gyro integrated), then gravity up;
                      the device's turning within the window (a thigh pocket's swing) is removed
+  crosshar_tstcc     crosshar whose stage-2 contrastive views are CrossHAR's weak / strong TS-TCC views of one
+                     physical augmentation instead of two physical augmentations (PretrainConfig.views)
   crosshar_upright   crosshar whose pretraining views keep gravity upright: a tilt of up to ~10 degrees instead
                      of a random SO(3) orientation (the pretraining augmentation becomes the finetuning one)
   crosshar_full      crosshar with the encoder finetuned end to end instead of frozen
@@ -103,6 +105,7 @@ class Method:
         amplitude: the finetuning augmentation's body_amplitude (None: configs/augment_finetune.toml's).
         encoder_lr: FinetuneConfig.encoder_lr_scale when the encoder is trained (None: the config's).
         average: FinetuneConfig.average_epochs (None: the config's).
+        views: PretrainConfig.views, the stage-2 contrastive views (None: the config's).
         swing: AugmentConfig.swing in finetuning, and in pretraining unless `swing_pretrain` is False
             (None: the configs').
 
@@ -129,6 +132,7 @@ class Method:
     average: float | None = None
     swing: float | None = None
     swing_pretrain: bool = True
+    views: str | None = None
 
 
 METHODS: dict[str, Method] = {m.name: m for m in [
@@ -144,6 +148,7 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("crosshar_world", frame="world"),
     Method("scratch_encoder_world", pretrain=None, random_encoder=True, full=True, frame="world"),
     Method("crosshar_upright", upright=True),
+    Method("crosshar_tstcc", views="tstcc"),
     Method("crosshar_full", full=True),
     Method("crosshar_full_slow", full=True, encoder_lr=0.1),
     Method("scratch_swing", pretrain=None, swing=1.0),
@@ -215,8 +220,9 @@ def method_configs(m: Method, window: C.WindowConfig) -> dict:
         aug, aug_ft = aug.replace(swing=m.swing) if m.swing_pretrain else aug, aug_ft.replace(swing=m.swing)
     if window.normalize != "none":  # z-normalised windows (hhar_sa_adatime) carry no gravity to align
         enc = enc.replace(input_frame="device")
+    pre = C.load("pretrain", recipe_name=r)
     return {"encoder": enc, "augment": aug, "augment_finetune": aug_ft,
-            "pretrain": C.load("pretrain", recipe_name=r), "finetune": C.load("finetune", recipe_name=r)}
+            "pretrain": pre if m.views is None else pre.replace(views=m.views), "finetune": C.load("finetune", recipe_name=r)}
 
 
 def pretrain_cfg(m: Method, base: C.PretrainConfig, mc: MatrixConfig, seed: int, n_windows: int = REF_WINDOWS):
@@ -252,7 +258,8 @@ def _pretrain_key(m: Method) -> str:
     if m.pretrain in ("mask", "contrast"):
         return m.pretrain
     parts = (["crosshar"] + (["nomirror"] if not m.mirror else []) + (["upright"] if m.upright else [])
-             + ([m.frame] if m.frame else []) + ([f"swing{m.swing:g}"] if m.swing is not None and m.swing_pretrain else []))
+             + ([m.frame] if m.frame else []) + ([f"swing{m.swing:g}"] if m.swing is not None and m.swing_pretrain else [])
+             + ([m.views] if m.views is not None else []))
     return "_".join(parts + ([m.recipe] if m.recipe != "default" else []))
 
 
@@ -786,7 +793,7 @@ COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crossh
                ("crosshar_full", "scratch_encoder"), ("scratch_encoder", "scratch"), ("crosshar", "scratch_encoder"),
                ("crosshar", "crosshar_nomirror"), ("crosshar", "crosshar_device"), ("crosshar", "mask"),
                ("crosshar", "contrast"), ("crosshar_full_slow", "crosshar_full"), ("crosshar_wide", "crosshar"),
-               ("crosshar_upright", "crosshar"), ("crosshar_skip", "crosshar"))
+               ("crosshar_upright", "crosshar"), ("crosshar_skip", "crosshar"), ("crosshar_tstcc", "crosshar"))
 
 
 def paired_difference(hr: list[dict], head: str, a: str, b: str, pairs: list[tuple[str, str]]
