@@ -845,6 +845,17 @@ def _differences(hr: list[dict], head: str, six: list, methods: list[str]) -> li
              "| comparison | points | 95 % interval | cells |", "|---|---|---|---|"] + L + [""])
 
 
+def _pair_interval(hr: list[dict], head: str, s: str, t: str) -> str:
+    """"; crosshar − scratch D, 95 % interval lo to hi[, inside the noise]" for one pair (paired by seed), or ""
+    with fewer than 2 seeds of both: whether a pair below scratch is below beyond the seeds' noise."""
+    r = paired_difference(hr, head, "crosshar", "scratch", [(s, t)])
+    if r is None:
+        return ""
+    d, h, _ = r
+    return (f"; {100 * d:+.1f}, 95 % interval {100 * (d - h):+.1f} to {100 * (d + h):+.1f}"
+            f"{', inside the noise' if abs(d) <= h else ''}")
+
+
 def _targets(mc: MatrixConfig, hr: list[dict], head: str, six: list, avg6: dict) -> list[str]:
     """The accuracy issue's targets, checked against this head's rows, and the defects found."""
     L = ["Targets (averaged over the pairs among the matrix datasets):", ""]
@@ -871,7 +882,8 @@ def _targets(mc: MatrixConfig, hr: list[dict], head: str, six: list, avg6: dict)
         L.append(f"- what pretraining gives the encoder (crosshar_full − scratch_encoder, both trained end to end): "
                  f"**{d:+.1f} points**")
     if "crosshar" in avg6 and "scratch" in avg6:
-        below = [f"{s} → {t} ({100 * a:.1f} < {100 * b:.1f})" for (s, t), a, b in zip(six, avg6["crosshar"], avg6["scratch"]) if a < b]
+        below = [f"{s} → {t} ({100 * a:.1f} < {100 * b:.1f}{_pair_interval(hr, head, s, t)})"
+                 for (s, t), a, b in zip(six, avg6["crosshar"], avg6["scratch"]) if a < b]
         L.append(f"- pairs where crosshar is below scratch: {', '.join(below) if below else 'none'}")
     defects = []
     for o in ("ceiling", "oracle_full"):

@@ -397,3 +397,20 @@ def test_paired_difference_interval_over_seeds():
     table = M._differences(hr + rows("scratch", p1, [0.1, 0.2, 0.3]) + rows("crosshar", p1, [0.2, 0.2, 0.2]),
                            "din", [p1], ["crosshar", "scratch"])
     assert any(line.startswith("| crosshar − scratch | +0.0 |") and "includes 0" in line for line in table)
+
+
+def test_a_pair_below_scratch_says_whether_the_seeds_resolve_it():
+    from scipy import stats
+
+    def rows(method, f1s, pair=("wisdm", "uci")):
+        return [{"source": pair[0], "target": pair[1], "method": method, "head": "din", "seed": k, "macro_f1": f}
+                for k, f in enumerate(f1s)]
+
+    noisy = rows("crosshar", [0.80, 0.95, 0.85]) + rows("scratch", [0.90, 0.90, 0.90])  # d = -0.10, +0.05, -0.05
+    text = M._pair_interval(noisy, "din", "wisdm", "uci")
+    h = 100 * stats.t.ppf(0.975, 2) * np.std([-0.10, 0.05, -0.05], ddof=1) / np.sqrt(3)
+    assert text == f"; -3.3, 95 % interval {-3.333 - h:+.1f} to {-3.333 + h:+.1f}, inside the noise"
+    sure = rows("crosshar", [0.80, 0.81, 0.79]) + rows("scratch", [0.90, 0.90, 0.90])
+    assert M._pair_interval(sure, "din", "wisdm", "uci").startswith("; -10.0, 95 % interval -12.5 to -7.5")
+    assert "noise" not in M._pair_interval(sure, "din", "wisdm", "uci")
+    assert M._pair_interval(rows("crosshar", [0.8]) + rows("scratch", [0.9]), "din", "wisdm", "uci") == ""
