@@ -215,6 +215,7 @@ class FinetuneConfig(_Config):
     ties: str = "first"  # equal validation macro-F1: keep the "first" epoch's model, or the "last" (more trained) one
     coarse_labels: bool = False  # windows labelled coarser than the classes (WISDM's stairs) train on their sum
     average_epochs: float = 0.0  # > 0: select and save a moving average of the weights over about this many epochs
+    heading_views: int = 1  # K > 1: the saved model averages its probabilities over K turns about gravity (one in selection)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -229,6 +230,7 @@ class FinetuneConfig(_Config):
         _check(self.ties in ("first", "last"), f"ties must be first or last, got {self.ties!r}")
         _check(self.patience >= 1, f"patience must be >= 1, got {self.patience}")
         _check(self.average_epochs >= 0, f"average_epochs must be >= 0, got {self.average_epochs}")
+        _check(self.heading_views >= 1, f"heading_views must be >= 1, got {self.heading_views}")
         _check(0 < self.encoder_lr_scale <= 10, f"encoder_lr_scale must be in (0, 10], got {self.encoder_lr_scale}")
 
 

@@ -28,6 +28,10 @@ the same head; each row changes only the factor its name says (`METHODS`):
                      those rows with the swing augmentation in pretraining and finetuning (AugmentConfig.swing = 1:
                      the window's own rotation 0.5-2x as fast, acc turned with it; a segment that swings more or
                      less, as a thigh pocket does against a waist belt)
+  scratch_heading8, crosshar_heading8
+                     those rows with a heading-invariant prediction: the saved model averages its class
+                     probabilities over the window turned about gravity by 0, 45, ..., 315 degrees
+                     (FinetuneConfig.heading_views = 8); training and model selection are unchanged
   crosshar_swingft   crosshar with the swing in finetuning only (crosshar's own pretrained encoder)
   scratch_avg, crosshar_avg, scratch_encoder_avg
                      those rows with the model selected and saved as a moving average of the weights over about
@@ -106,6 +110,7 @@ class Method:
         encoder_lr: FinetuneConfig.encoder_lr_scale when the encoder is trained (None: the config's).
         average: FinetuneConfig.average_epochs (None: the config's).
         views: PretrainConfig.views, the stage-2 contrastive views (None: the config's).
+        heading_views: FinetuneConfig.heading_views (None: the config's).
         swing: AugmentConfig.swing in finetuning, and in pretraining unless `swing_pretrain` is False
             (None: the configs').
 
@@ -133,6 +138,7 @@ class Method:
     swing: float | None = None
     swing_pretrain: bool = True
     views: str | None = None
+    heading_views: int | None = None
 
 
 METHODS: dict[str, Method] = {m.name: m for m in [
@@ -155,6 +161,8 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("crosshar_swing", swing=1.0),
     Method("scratch_encoder_swing", pretrain=None, random_encoder=True, full=True, swing=1.0),
     Method("crosshar_swingft", swing=1.0, swing_pretrain=False),
+    Method("scratch_heading8", pretrain=None, heading_views=8),
+    Method("crosshar_heading8", heading_views=8),
     Method("scratch_avg", pretrain=None, average=5.0),
     Method("crosshar_avg", average=5.0),
     Method("scratch_encoder_avg", pretrain=None, random_encoder=True, full=True, average=5.0),
@@ -301,7 +309,8 @@ def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, see
                                     freeze=not m.full, epochs=epochs,
                                     head_input=m.head_input or cfgs["finetune"].head_input,
                                     encoder_lr_scale=cfgs["finetune"].encoder_lr_scale if m.encoder_lr is None else m.encoder_lr,
-                                    average_epochs=cfgs["finetune"].average_epochs if m.average is None else m.average)
+                                    average_epochs=cfgs["finetune"].average_epochs if m.average is None else m.average,
+                                    heading_views=cfgs["finetune"].heading_views if m.heading_views is None else m.heading_views)
     if m.oracle:  # trained to convergence (see Method)
         fcfg = fcfg.replace(patience=fcfg.epochs, ties="last")
     classes = finetuning.source_classes(mc.label_space, sources, window, None)
@@ -787,8 +796,8 @@ def _command(mc: MatrixConfig, root: Path) -> str:
             f"{f' --preset {mc.preset}' if mc.preset != 'default' else ''} --name {root.name}")
 
 
-# (method, reference) pairs the report compares cell by cell; "X_avg", "X_swing", "X_swingft" and "X_world"
-# against "X" are added where both ran
+# (method, reference) pairs the report compares cell by cell; "X_avg", "X_swing", "X_swingft", "X_world" and
+# "X_heading8" against "X" are added where both ran
 COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crosshar", "scratch_frozen"),
                ("crosshar_full", "scratch_encoder"), ("scratch_encoder", "scratch"), ("crosshar", "scratch_encoder"),
                ("crosshar", "crosshar_nomirror"), ("crosshar", "crosshar_device"), ("crosshar", "mask"),
@@ -829,7 +838,7 @@ def paired_difference(hr: list[dict], head: str, a: str, b: str, pairs: list[tup
 def _differences(hr: list[dict], head: str, six: list, methods: list[str]) -> list[str]:
     """The COMPARISONS that ran, each as a mean difference with its 95 % interval over seeds."""
     comps = [c for c in COMPARISONS if c[0] in methods and c[1] in methods]
-    comps += [(m, base) for m in methods for suffix in ("_avg", "_swing", "_swingft", "_world")
+    comps += [(m, base) for m in methods for suffix in ("_avg", "_swing", "_swingft", "_world", "_heading8")
               if m.endswith(suffix) and (base := m[: -len(suffix)]) in methods]
     L = []
     for a, b in comps:

@@ -71,17 +71,21 @@ def trained():
     return model.eval(), meta, X[:128]
 
 
+def exported(meta: dict, path, X: np.ndarray):
+    """(model built from meta with seed 0, onnxruntime session of its export); the export's own check passed."""
+    torch.manual_seed(0)
+    model = classifier.build(meta).eval()
+    rep = export_model(model, meta, path, windows=X)
+    assert rep["fp32"]["vs_torch_max_abs_diff"] <= FP32_TOL
+    return model, ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
 @pytest.mark.parametrize("with_encoder", [True, False], ids=["encoder", "raw"])
 @pytest.mark.parametrize("head", list_heads())
 def test_every_head_exports_and_matches_pytorch(tmp_path, head, with_encoder):
-    meta = make_meta(head, SMALL_ENCODER if with_encoder else None)
-    torch.manual_seed(0)
-    model = classifier.build(meta).eval()
     X = physical_windows(8, seed=2)
-    rep = export_model(model, meta, tmp_path / "m.onnx", windows=X)
-    assert rep["fp32"]["vs_torch_max_abs_diff"] <= FP32_TOL
     # independently of the report: the file, run at another batch size (the batch axis is dynamic)
-    sess = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    model, sess = exported(make_meta(head, SMALL_ENCODER if with_encoder else None), tmp_path / "m.onnx", X)
     assert [i.name for i in sess.get_inputs()] == ["window"] and [o.name for o in sess.get_outputs()] == ["probs"]
     for n in (1, 3):
         p = sess.run(["probs"], {"window": X[:n]})[0]
@@ -260,3 +264,13 @@ def test_export_checks_on_real_source_windows(tmp_path, real_data):
     rep = export_model(classifier.build(meta), meta, tmp_path / "u.onnx", int8=True, calib_windows=data["calib"],
                        windows=data["windows"], labels=data["labels"])
     assert rep["fp32"]["windows"] == "given" and "macro_f1" in rep["int8"]["metrics"]
+
+
+def test_a_heading_invariant_model_exports_with_its_views(tmp_path):
+    X = physical_windows(6, seed=3)
+    model, sess = exported(make_meta("din", SMALL_ENCODER) | {"heading_views": 4}, tmp_path / "m.onnx", X)
+    p = sess.run(["probs"], {"window": X[:5]})[0]
+    np.testing.assert_allclose(p, torch_probs(model, X[:5]), atol=FP32_TOL)
+    single = classifier.build(make_meta("din", SMALL_ENCODER))
+    single.load_state_dict(model.state_dict())
+    assert np.abs(p - torch_probs(single, X[:5])).max() > 1e-3  # the views are in the graph

@@ -15,6 +15,7 @@ from torch import nn
 from crosshar import checkpoint
 from crosshar.config import EncoderConfig, WindowConfig
 from crosshar.models.encoder import Encoder
+from crosshar.models.frame import heading_turns
 from crosshar.models.heads import create_head
 from crosshar.models.scaling import InputScaler
 
@@ -30,14 +31,19 @@ class HARClassifier(nn.Module):
         head: a registered head taking (B, T, D).
         skip: the head reads the encoder's embedding concatenated with the scaled window
             (D = embed_dim + C; `FinetuneConfig.head_input = "embedding+window"`).
+        heading_views: K > 1 makes the prediction heading-invariant: in eval mode the class
+            probabilities are averaged over the window turned about gravity by 0, 360/K, ... degrees
+            (`FinetuneConfig.heading_views`); training reads one view.
     """
 
-    def __init__(self, scaler: nn.Module, encoder: nn.Module | None, head: nn.Module, skip: bool = False):
+    def __init__(self, scaler: nn.Module, encoder: nn.Module | None, head: nn.Module, skip: bool = False,
+                 heading_views: int = 1):
         super().__init__()
         self.scaler = scaler
         self.encoder = encoder
         self.head = head
         self.skip = skip and encoder is not None
+        self.heading_views = heading_views
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, T, C) physical units -> (B, T, D) head input."""
@@ -48,8 +54,13 @@ class HARClassifier(nn.Module):
         return torch.cat([h, x], dim=-1) if self.skip else h
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, T, C) -> logits (B, K)."""
-        return self.head(self.features(x))
+        """x: (B, T, C) -> logits (B, K); with heading_views > 1 in eval mode, the log of the class
+        probabilities averaged over the turned views (their softmax is that average)."""
+        k = self.heading_views
+        if self.training or k <= 1:
+            return self.head(self.features(x))
+        p = torch.softmax(self.head(self.features(heading_turns(x, k))), dim=-1)
+        return torch.log(p.reshape(k, x.shape[0], -1).mean(dim=0).clamp_min(1e-12))
 
 
 def build(meta: dict[str, Any]) -> HARClassifier:
@@ -63,7 +74,7 @@ def build(meta: dict[str, Any]) -> HARClassifier:
     skip = enc is not None and meta.get("head_input", "embedding") == "embedding+window"
     head = create_head(meta["head"], head_dim(enc, C, skip), len(meta["classes"]), seq_len=w.window,
                        **meta.get("head_cfg", {}))
-    return HARClassifier(scaler, enc, head, skip=skip)
+    return HARClassifier(scaler, enc, head, skip=skip, heading_views=int(meta.get("heading_views", 1)))
 
 
 def head_dim(encoder: Encoder | None, n_channels: int, skip: bool) -> int:

@@ -16,6 +16,8 @@ turning, and the gravity frame then sets +z up.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -90,6 +92,37 @@ def world_align(x: Tensor, rate_hz: float = 20.0) -> Tensor:
     acc = (r @ x[..., :3, None])[..., 0]
     gyro = (r @ x[..., 3:, None])[..., 0]
     return gravity_align(torch.cat([acc, gyro], dim=-1))
+
+
+def heading_turns(x: Tensor, k: int) -> Tensor:
+    """The windows turned about their own gravity direction (the mean acc) by 0, 360/k, ... degrees.
+
+    A turn about gravity changes the heading of the device and nothing else a gravity frame can see
+    (in the gravity frame it is a rotation about +z); acc and gyro turn together. Exportable to ONNX.
+
+    Args:
+        x: (B, T, C) physical units, C = 3 or 6.
+        k: number of turns.
+
+    Returns:
+        (k * B, T, C): turn j of window b at row j * B + b.
+    """
+    u = x[..., :3].mean(dim=1)
+    u = u / u.norm(dim=-1, keepdim=True).clamp_min(1e-6)  # (B, 3)
+    zero = torch.zeros_like(u[:, :1])
+    ux = torch.cat([zero, -u[:, 2:3], u[:, 1:2], u[:, 2:3], zero, -u[:, 0:1], -u[:, 1:2], u[:, 0:1], zero],
+                   dim=1).reshape(-1, 3, 3)  # [u]x
+    ux2 = ux @ ux
+    eye = torch.eye(3, dtype=x.dtype, device=x.device)
+    out = []
+    for j in range(k):
+        a = 2 * math.pi * j / k
+        r = eye + math.sin(a) * ux + (1 - math.cos(a)) * ux2  # (B, 3, 3)
+        parts = [x[..., :3] @ r.transpose(1, 2)]
+        if x.shape[-1] == 6:
+            parts.append(x[..., 3:] @ r.transpose(1, 2))
+        out.append(torch.cat(parts, dim=-1))
+    return torch.cat(out, dim=0)
 
 
 def gravity_align(x: Tensor) -> Tensor:

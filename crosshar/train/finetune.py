@@ -142,7 +142,7 @@ def build_model(job: FinetuneJob) -> tuple[clf.HARClassifier, dict]:
         "window": job.window.to_dict(), "channels": list(CHANNELS[job.window.channels]),
         "classes": list(job.classes), "label_space": job.label_space, "encoder": enc_cfg,
         "head": job.finetune.head, "head_cfg": dict(job.head_cfg), **pipeline.to_meta(),
-        "head_input": "embedding+window" if skip else "embedding",
+        "head_input": "embedding+window" if skip else "embedding", "heading_views": job.finetune.heading_views,
         "source": list(job.datasets), "pretrain_run": job.encoder_run, "pretrain_split": split,
         "units": {"acc": "m/s^2 including gravity", "gyro": "rad/s"}, "sign_convention": "android",
     }

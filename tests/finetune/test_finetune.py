@@ -294,3 +294,15 @@ def test_coarse_labels_are_kept_as_class_sets_for_training():
     assert kept.labels.tolist() == ["walking", "upstairs", "stairs", "downstairs", "stairs", "sitting"]
     kept, y, groups = fr.encode_labels(ws, space)  # validation: fine labels only
     assert groups == () and y.tolist() == [0, 1, 2, 3]
+
+
+def test_heading_views_reach_the_saved_model_while_selection_reads_one_view(synth_root, pre_run, tmp_path, monkeypatch):
+    seen = []
+    real_eval = fr.evaluate
+    monkeypatch.setattr(fr, "evaluate", lambda m, *a, **k: seen.append(m.heading_views) or real_eval(m, *a, **k))
+    d = run(fjob(synth_root, None, heading_views=4, epochs=2, patience=2), out=tmp_path / "ft", log=quiet, progress=False)
+    assert seen and set(seen) == {1}  # model selection: one view
+    model, meta = clf.load(d)
+    assert meta["heading_views"] == 4 and model.heading_views == 4  # what cross, export and the runtime load
+    with pytest.raises(ConfigError, match="heading_views"):
+        TINY_FINETUNE.replace(heading_views=0)

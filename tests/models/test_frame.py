@@ -146,3 +146,52 @@ def test_world_frame_is_invariant_to_how_far_the_device_swings_and_to_its_orient
     torch.testing.assert_close(y[..., :3], ref[..., :3], atol=1e-6, rtol=0)  # acc: the same recording
     turned = world_align(rotate(x, random_rotation_matrices(8, torch.Generator().manual_seed(1)).double()))
     torch.testing.assert_close(turned[..., 2], ref[..., 2], atol=1e-6, rtol=0)  # vertical acc: any orientation
+
+
+# -- heading-invariant prediction -----------------------------------------------------------
+
+def test_heading_turns_turn_about_gravity_only():
+    from crosshar.models.frame import heading_turns
+
+    x = walking(b=3)
+    y = heading_turns(x, 4).reshape(4, 3, *x.shape[1:])
+    torch.testing.assert_close(y[0], x)  # turn 0 is the window itself
+    for j in range(4):
+        torch.testing.assert_close(y[j][..., :3].mean(1), x[..., :3].mean(1), atol=1e-4, rtol=0)  # gravity kept
+        torch.testing.assert_close(y[j][..., 3:].norm(dim=-1), x[..., 3:].norm(dim=-1))
+        # in the gravity frame the turn is a rotation about +z by 90 j degrees, the same for acc and gyro
+        g, gj = gravity_align(x), gravity_align(y[j])
+        a = math.pi / 2 * j
+        rz = torch.tensor([[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0], [0.0, 0.0, 1.0]])
+        torch.testing.assert_close(gj[..., :3], g[..., :3] @ rz.T, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(gj[..., 3:], g[..., 3:] @ rz.T, atol=1e-4, rtol=1e-4)
+
+
+def test_a_classifier_with_heading_views_is_heading_invariant_in_eval_and_unchanged_in_training():
+    from crosshar.models import classifier as clf
+    from crosshar.models.frame import heading_turns
+
+    meta = {"window": {"rate_hz": 20.0, "window": 120, "stride": 120, "channels": "acc+gyro",
+                                "normalize": "none"}, "classes": ["walking", "upstairs", "downstairs", "sitting"],
+                     "encoder": None, "head": "din", "head_cfg": {}, "scaling": "physical", "frame": "gravity"}
+    torch.manual_seed(0)
+    one = clf.build(meta)
+    torch.manual_seed(0)
+    eight = clf.build(meta | {"heading_views": 8})
+    assert one.heading_views == 1 and eight.heading_views == 8
+    x = walking(b=4)
+    turned = heading_turns(x, 8)[4 * 3: 4 * 4]  # every window turned by 135 degrees
+    with torch.no_grad():
+        eight.eval(), one.eval()
+        p, p_turned = torch.softmax(eight(x), -1), torch.softmax(eight(turned), -1)
+        torch.testing.assert_close(p, p_turned, atol=1e-5, rtol=1e-4)  # invariant to the turns it averages
+        torch.testing.assert_close(p.sum(-1), torch.ones(4))
+        assert not torch.allclose(torch.softmax(one(x), -1), torch.softmax(one(turned), -1), atol=1e-3)
+        # the average of the single-view model's probabilities over the 8 turns
+        ref = torch.softmax(one(heading_turns(x, 8)), -1).reshape(8, 4, -1).mean(0)
+        torch.testing.assert_close(p, ref, atol=1e-6, rtol=1e-5)
+        eight.train(), one.train()
+        torch.manual_seed(1)
+        a = eight(x)
+        torch.manual_seed(1)
+        torch.testing.assert_close(a, one(x))  # training reads one view
