@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from crosshar.config import AugmentConfig
-from crosshar.models.frame import orientation
+from crosshar.models.frame import orientation, so3_exp
 from crosshar.registry import AUGMENTATIONS
 
 __all__ = [
@@ -157,21 +157,6 @@ def proper_axis_permutations() -> Tensor:
 _CUBE_ROTATIONS = proper_axis_permutations()
 
 
-def _rodrigues(axis: Tensor, angle: Tensor) -> Tensor:
-    """(B, 3, 3) rotation by `angle` (B,) radians about unit `axis` (B, 3)."""
-    k = axis
-    zero = torch.zeros_like(k[:, 0])
-    kx = torch.stack([
-        zero, -k[:, 2], k[:, 1],
-        k[:, 2], zero, -k[:, 0],
-        -k[:, 1], k[:, 0], zero,
-    ], dim=1).reshape(-1, 3, 3)
-    eye = torch.eye(3, dtype=k.dtype, device=k.device).expand_as(kx)
-    s = torch.sin(angle)[:, None, None]
-    c = torch.cos(angle)[:, None, None]
-    return eye + s * kx + (1 - c) * (kx @ kx)
-
-
 def _bernoulli_choose(rot: Tensor, p: float, g: torch.Generator) -> Tensor:
     """Replace each rotation by the identity with probability 1 - p."""
     keep = torch.rand((rot.shape[0],), generator=g, device=g.device).to(rot.device) < p
@@ -276,7 +261,7 @@ def yaw(x: Tensor, g: torch.Generator, deg: float = 180.0) -> Tensor:
     fallback = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64, device=x.device).expand_as(grav)
     axis = torch.where(norm > 1e-3, grav / norm.clamp_min(1e-12), fallback)
     angle = (2 * torch.rand((x.shape[0],), generator=g, device=g.device, dtype=torch.float64) - 1).to(x.device)
-    return apply_frame_rotation(x, _rodrigues(axis, angle * math.radians(deg)))
+    return apply_frame_rotation(x, so3_exp(axis * (angle * math.radians(deg))[:, None]))
 
 
 @AUGMENTATIONS.register("tilt")
@@ -298,7 +283,7 @@ def tilt(x: Tensor, g: torch.Generator, deg: float = 5.0) -> Tensor:
     axis = horizontal_axes(x, g)
     angle = torch.randn((x.shape[0],), generator=g, device=g.device, dtype=torch.float64).to(x.device)
     angle = angle * math.radians(deg)
-    return apply_frame_rotation(x, _rodrigues(axis, angle))
+    return apply_frame_rotation(x, so3_exp(axis * angle[:, None]))
 
 
 @AUGMENTATIONS.register("gain_bias")

@@ -109,15 +109,9 @@ def heading_turns(x: Tensor, k: int) -> Tensor:
     """
     u = x[..., :3].mean(dim=1)
     u = u / u.norm(dim=-1, keepdim=True).clamp_min(1e-6)  # (B, 3)
-    zero = torch.zeros_like(u[:, :1])
-    ux = torch.cat([zero, -u[:, 2:3], u[:, 1:2], u[:, 2:3], zero, -u[:, 0:1], -u[:, 1:2], u[:, 0:1], zero],
-                   dim=1).reshape(-1, 3, 3)  # [u]x
-    ux2 = ux @ ux
-    eye = torch.eye(3, dtype=x.dtype, device=x.device)
     out = []
     for j in range(k):
-        a = 2 * math.pi * j / k
-        r = eye + math.sin(a) * ux + (1 - math.cos(a)) * ux2  # (B, 3, 3)
+        r = so3_exp(u * (2 * math.pi * j / k))  # (B, 3, 3)
         parts = [x[..., :3] @ r.transpose(1, 2)]
         if x.shape[-1] == 6:
             parts.append(x[..., 3:] @ r.transpose(1, 2))
