@@ -216,6 +216,7 @@ class FinetuneConfig(_Config):
     coarse_labels: bool = False  # windows labelled coarser than the classes (WISDM's stairs) train on their sum
     average_epochs: float = 0.0  # > 0: select and save a moving average of the weights over about this many epochs
     heading_views: int = 1  # K > 1: the saved model averages its probabilities over K turns about gravity (one in selection)
+    ensemble: int = 1  # K > 1: K heads from independent initialisations train side by side; their probabilities are averaged
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -231,6 +232,9 @@ class FinetuneConfig(_Config):
         _check(self.patience >= 1, f"patience must be >= 1, got {self.patience}")
         _check(self.average_epochs >= 0, f"average_epochs must be >= 0, got {self.average_epochs}")
         _check(self.heading_views >= 1, f"heading_views must be >= 1, got {self.heading_views}")
+        _check(self.ensemble >= 1, f"ensemble must be >= 1, got {self.ensemble}")
+        _check(self.ensemble == 1 or self.center_loss == 0,
+               "center_loss needs one head (its features): set ensemble = 1 or center_loss = 0")
         _check(0 < self.encoder_lr_scale <= 10, f"encoder_lr_scale must be in (0, 10], got {self.encoder_lr_scale}")
 
 

@@ -82,6 +82,14 @@ def amp_dtype(device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
+def _clip(params, clip: float) -> torch.Tensor:
+    """clip_grad_norm_ over `params`, or over each list of a list of parameter lists (their norms stacked)."""
+    params = list(params)
+    if params and isinstance(params[0], (list, tuple)):
+        return torch.stack([torch.nn.utils.clip_grad_norm_(g, clip) for g in params if g])
+    return torch.nn.utils.clip_grad_norm_(params, clip)
+
+
 class Precision:
     """Mixed precision for a training loop: `with prec.autocast(): loss = ...; prec.backward_step(...)`.
 
@@ -100,16 +108,19 @@ class Precision:
         return torch.autocast(self.device.type, dtype=self.dtype)
 
     def step(self, loss: torch.Tensor, opt: torch.optim.Optimizer, params, clip: float) -> torch.Tensor:
-        """backward, unscale, clip the gradient norm to `clip` (0: no clipping), optimiser step; returns the norm."""
+        """backward, unscale, clip the gradient norm to `clip` (0: no clipping), optimiser step; returns the norm.
+
+        `params`: the parameters, or a list of parameter lists whose norms are clipped (and returned) one
+        by one (an ensemble's members: each as it would be alone)."""
         clip = clip if clip > 0 else float("inf")
         if self.scaler is None:
             loss.backward()
-            gn = torch.nn.utils.clip_grad_norm_(params, clip)
+            gn = _clip(params, clip)
             opt.step()
             return gn
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(opt)
-        gn = torch.nn.utils.clip_grad_norm_(params, clip)
+        gn = _clip(params, clip)
         self.scaler.step(opt)  # skipped when the scaled gradients overflowed
         self.scaler.update()
         return gn

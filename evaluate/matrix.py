@@ -32,6 +32,10 @@ the same head; each row changes only the factor its name says (`METHODS`):
                      those rows with a heading-invariant prediction: the saved model averages its class
                      probabilities over the window turned about gravity by 0, 45, ..., 315 degrees
                      (FinetuneConfig.heading_views = 8); training and model selection are unchanged
+  scratch_ens5, crosshar_ens5, scratch_encoder_ens5
+                     those rows with a deep ensemble of 5 heads (FinetuneConfig.ensemble = 5): initialised
+                     independently, trained side by side on the same batches and labels, each on its own loss;
+                     the model averages their class probabilities (selection reads the ensemble)
   crosshar_swingft   crosshar with the swing in finetuning only (crosshar's own pretrained encoder)
   scratch_avg, crosshar_avg, scratch_encoder_avg
                      those rows with the model selected and saved as a moving average of the weights over about
@@ -111,6 +115,7 @@ class Method:
         average: FinetuneConfig.average_epochs (None: the config's).
         views: PretrainConfig.views, the stage-2 contrastive views (None: the config's).
         heading_views: FinetuneConfig.heading_views (None: the config's).
+        ensemble: FinetuneConfig.ensemble, heads in the deep ensemble (None: the config's).
         swing: AugmentConfig.swing in finetuning, and in pretraining unless `swing_pretrain` is False
             (None: the configs').
 
@@ -139,6 +144,7 @@ class Method:
     swing_pretrain: bool = True
     views: str | None = None
     heading_views: int | None = None
+    ensemble: int | None = None
 
 
 METHODS: dict[str, Method] = {m.name: m for m in [
@@ -163,6 +169,9 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("crosshar_swingft", swing=1.0, swing_pretrain=False),
     Method("scratch_heading8", pretrain=None, heading_views=8),
     Method("crosshar_heading8", heading_views=8),
+    Method("scratch_ens5", pretrain=None, ensemble=5),
+    Method("crosshar_ens5", ensemble=5),
+    Method("scratch_encoder_ens5", pretrain=None, random_encoder=True, full=True, ensemble=5),
     Method("scratch_avg", pretrain=None, average=5.0),
     Method("crosshar_avg", average=5.0),
     Method("scratch_encoder_avg", pretrain=None, random_encoder=True, full=True, average=5.0),
@@ -310,7 +319,8 @@ def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, see
                                     head_input=m.head_input or cfgs["finetune"].head_input,
                                     encoder_lr_scale=cfgs["finetune"].encoder_lr_scale if m.encoder_lr is None else m.encoder_lr,
                                     average_epochs=cfgs["finetune"].average_epochs if m.average is None else m.average,
-                                    heading_views=cfgs["finetune"].heading_views if m.heading_views is None else m.heading_views)
+                                    heading_views=cfgs["finetune"].heading_views if m.heading_views is None else m.heading_views,
+                                    ensemble=cfgs["finetune"].ensemble if m.ensemble is None else m.ensemble)
     if m.oracle:  # trained to convergence (see Method)
         fcfg = fcfg.replace(patience=fcfg.epochs, ties="last")
     classes = finetuning.source_classes(mc.label_space, sources, window, None)
@@ -796,8 +806,8 @@ def _command(mc: MatrixConfig, root: Path) -> str:
             f"{f' --preset {mc.preset}' if mc.preset != 'default' else ''} --name {root.name}")
 
 
-# (method, reference) pairs the report compares cell by cell; "X_avg", "X_swing", "X_swingft", "X_world" and
-# "X_heading8" against "X" are added where both ran
+# (method, reference) pairs the report compares cell by cell; "X_avg", "X_swing", "X_swingft", "X_world",
+# "X_heading8" and "X_ens5" against "X" are added where both ran
 COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crosshar", "scratch_frozen"),
                ("crosshar_full", "scratch_encoder"), ("scratch_encoder", "scratch"), ("crosshar", "scratch_encoder"),
                ("crosshar", "crosshar_nomirror"), ("crosshar", "crosshar_device"), ("crosshar", "mask"),
@@ -838,7 +848,7 @@ def paired_difference(hr: list[dict], head: str, a: str, b: str, pairs: list[tup
 def _differences(hr: list[dict], head: str, six: list, methods: list[str]) -> list[str]:
     """The COMPARISONS that ran, each as a mean difference with its 95 % interval over seeds."""
     comps = [c for c in COMPARISONS if c[0] in methods and c[1] in methods]
-    comps += [(m, base) for m in methods for suffix in ("_avg", "_swing", "_swingft", "_world", "_heading8")
+    comps += [(m, base) for m in methods for suffix in ("_avg", "_swing", "_swingft", "_world", "_heading8", "_ens5")
               if m.endswith(suffix) and (base := m[: -len(suffix)]) in methods]
     L = []
     for a, b in comps:

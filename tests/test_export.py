@@ -274,3 +274,18 @@ def test_a_heading_invariant_model_exports_with_its_views(tmp_path):
     single = classifier.build(make_meta("din", SMALL_ENCODER))
     single.load_state_dict(model.state_dict())
     assert np.abs(p - torch_probs(single, X[:5])).max() > 1e-3  # the views are in the graph
+
+
+def test_an_ensemble_exports_with_every_member(tmp_path):
+    X = physical_windows(6, seed=4)
+    model, sess = exported(make_meta("din", SMALL_ENCODER) | {"ensemble": 3}, tmp_path / "m.onnx", X)
+    p = sess.run(["probs"], {"window": X[:5]})[0]
+    np.testing.assert_allclose(p, torch_probs(model, X[:5]), atol=FP32_TOL)
+    members = []
+    for h in model.head.members:  # the graph's output is the mean of the members' probabilities
+        one = classifier.build(make_meta("din", SMALL_ENCODER))
+        one.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("head.")}, strict=False)
+        one.head.load_state_dict(h.state_dict())
+        members.append(torch_probs(one, X[:5]))
+    np.testing.assert_allclose(p, np.mean(members, axis=0), atol=FP32_TOL)
+    assert np.abs(members[0] - members[1]).max() > 1e-3

@@ -17,6 +17,7 @@ from crosshar.config import EncoderConfig, WindowConfig
 from crosshar.models.encoder import Encoder
 from crosshar.models.frame import heading_turns
 from crosshar.models.heads import create_head
+from crosshar.models.heads.ensemble import HeadEnsemble
 from crosshar.models.scaling import InputScaler
 
 FORMAT = "crosshar-classifier/1"
@@ -72,9 +73,17 @@ def build(meta: dict[str, Any]) -> HARClassifier:
     if meta.get("encoder") is not None:
         enc = Encoder(EncoderConfig.from_dict(meta["encoder"]), n_channels=C, max_len=w.window)
     skip = enc is not None and meta.get("head_input", "embedding") == "embedding+window"
-    head = create_head(meta["head"], head_dim(enc, C, skip), len(meta["classes"]), seq_len=w.window,
-                       **meta.get("head_cfg", {}))
+    head = make_head(meta["head"], head_dim(enc, C, skip), len(meta["classes"]), w.window, meta.get("head_cfg", {}),
+                     int(meta.get("ensemble", 1)))
     return HARClassifier(scaler, enc, head, skip=skip, heading_views=int(meta.get("heading_views", 1)))
+
+
+def make_head(name: str, in_dim: int, n_classes: int, seq_len: int, head_cfg: dict[str, Any],
+              ensemble: int = 1) -> nn.Module:
+    """The registered head `name`, or with `ensemble` K > 1 a HeadEnsemble of K of them, drawn one after
+    another from the current random state (FinetuneConfig.ensemble)."""
+    heads = [create_head(name, in_dim, n_classes, seq_len=seq_len, **head_cfg) for _ in range(ensemble)]
+    return heads[0] if ensemble == 1 else HeadEnsemble(heads)
 
 
 def head_dim(encoder: Encoder | None, n_channels: int, skip: bool) -> int:

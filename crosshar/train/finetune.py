@@ -31,7 +31,7 @@ from crosshar.data.store import prepare
 from crosshar.inference import encode, evaluate, load_encoder, pretrain_window
 from crosshar.models import classifier as clf
 from crosshar.models.encoder import Encoder
-from crosshar.models.heads import create_head
+from crosshar.models.heads.ensemble import HeadEnsemble
 from crosshar.models.scaling import InputPipeline
 from crosshar.train.progress import TB, EpochBar
 from crosshar.train.runs import git_commit, new_run_dir, write_run_info
@@ -135,14 +135,15 @@ def build_model(job: FinetuneJob) -> tuple[clf.HARClassifier, dict]:
                               f"but finetuning asks for {job.window.to_dict()}")
         enc_cfg, split, pipeline = jd["encoder"], jd["split"], InputPipeline.of_encoder(jd["encoder"])
     skip = enc is not None and job.finetune.head_input == "embedding+window"
-    head = create_head(job.finetune.head, clf.head_dim(enc, job.window.n_channels, skip), len(job.classes),
-                       seq_len=job.window.window, **job.head_cfg)
+    head = clf.make_head(job.finetune.head, clf.head_dim(enc, job.window.n_channels, skip), len(job.classes),
+                         job.window.window, dict(job.head_cfg), job.finetune.ensemble)
     model = clf.HARClassifier(scaler, enc, head, skip=skip)
     meta = {
         "window": job.window.to_dict(), "channels": list(CHANNELS[job.window.channels]),
         "classes": list(job.classes), "label_space": job.label_space, "encoder": enc_cfg,
         "head": job.finetune.head, "head_cfg": dict(job.head_cfg), **pipeline.to_meta(),
         "head_input": "embedding+window" if skip else "embedding", "heading_views": job.finetune.heading_views,
+        "ensemble": job.finetune.ensemble,
         "source": list(job.datasets), "pretrain_run": job.encoder_run, "pretrain_split": split,
         "units": {"acc": "m/s^2 including gravity", "gyro": "rad/s"}, "sign_convention": "android",
     }
@@ -238,6 +239,7 @@ class _Trainer:
     prec: Precision
     allowed: torch.Tensor | None = None  # (K + G, K) bool when coarse labels train (partial_cross_entropy)
     average: torch.optim.swa_utils.AveragedModel | None = None  # the moving average of the model (average_epochs)
+    clip_groups: list | None = None  # parameter groups whose gradient norms are clipped separately (an ensemble's members)
 
     def selected(self, model: clf.HARClassifier) -> clf.HARClassifier:
         """The model that validation selects and best.pt saves: the moving average when there is one."""
@@ -269,7 +271,7 @@ def train_one_epoch(model: clf.HARClassifier, X: torch.Tensor, y: torch.Tensor, 
         if not torch.isfinite(loss):
             raise CrossharError(f"non-finite loss at epoch {epoch + 1}; lower the learning rate")
         tr.opt.zero_grad(set_to_none=True)
-        tr.prec.step(loss, tr.opt, tr.params, cfg.grad_clip)
+        tr.prec.step(loss, tr.opt, tr.clip_groups or tr.params, cfg.grad_clip)
         if tr.average is not None:
             tr.average.update_parameters(model)
         tot += float(loss.detach()) * len(idx)
@@ -282,6 +284,9 @@ def _loss(model: clf.HARClassifier, feats: torch.Tensor, y: torch.Tensor, tr: _T
     """Cross-entropy (over a class set where a label is coarser: partial_cross_entropy), plus the
     weighted center loss on the head's features or logits when asked (fine labels only)."""
     ce = F.cross_entropy if tr.allowed is None else (lambda lg, t: partial_cross_entropy(lg, t, tr.allowed))
+    if isinstance(model.head, HeadEnsemble):  # each member on its own loss: the sum trains each as if alone
+        logits = model.head.member_logits(feats)  # (K, B, C)
+        return sum(ce(lg, y) for lg in logits)
     if tr.center is None:
         return ce(model.head(feats), y)
     f = model.head.forward_features(feats)
@@ -308,8 +313,10 @@ def _trainer(model: clf.HARClassifier, job: FinetuneJob, dev: torch.device,
     if model.encoder is not None and cfg.freeze:
         for p in model.encoder.parameters():
             p.requires_grad_(False)
-    center_dim = len(job.classes) if cfg.center_on == "logits" else model.head.feature_dim
-    center = CenterLoss(len(job.classes), center_dim).to(dev) if cfg.center_loss > 0 else None
+    center = None
+    if cfg.center_loss > 0:
+        center_dim = len(job.classes) if cfg.center_on == "logits" else model.head.feature_dim
+        center = CenterLoss(len(job.classes), center_dim).to(dev)
     params = [p for p in model.parameters() if p.requires_grad] + (list(center.parameters()) if center else [])
     enc = {id(p) for p in model.encoder.parameters()} if model.encoder is not None else set()
     opt, sched = make_optimizer(cfg, [p for p in params if id(p) not in enc], [p for p in params if id(p) in enc])
@@ -324,7 +331,13 @@ def _trainer(model: clf.HARClassifier, job: FinetuneJob, dev: torch.device,
         allowed = torch.cat([torch.eye(K, dtype=torch.bool), sets]).to(dev)
     average = (moving_average(model, cfg.average_epochs, max(1, n_train // cfg.batch_size))
                if cfg.average_epochs > 0 else None)
-    return _Trainer(opt, sched, params, cfg, aug, center, frozen and aug is None, Precision(dev), allowed, average)
+    clip_groups = None
+    if isinstance(model.head, HeadEnsemble):  # each member clipped as it would be alone; the rest together
+        members = [[p for p in m.parameters() if p.requires_grad] for m in model.head.members]
+        inside = {id(p) for g in members for p in g}
+        clip_groups = members + [[p for p in params if id(p) not in inside]]
+    return _Trainer(opt, sched, params, cfg, aug, center, frozen and aug is None, Precision(dev), allowed, average,
+                    clip_groups)
 
 
 def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], None] = print,

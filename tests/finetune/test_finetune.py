@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -306,3 +307,39 @@ def test_heading_views_reach_the_saved_model_while_selection_reads_one_view(synt
     assert meta["heading_views"] == 4 and model.heading_views == 4  # what cross, export and the runtime load
     with pytest.raises(ConfigError, match="heading_views"):
         TINY_FINETUNE.replace(heading_views=0)
+
+
+def test_an_ensemble_trains_each_member_on_its_own_loss_and_saves_them_all(synth_root, pre_run, tmp_path):
+    d = run(fjob(synth_root, None, ensemble=3, epochs=2, patience=2), out=tmp_path / "ft", log=quiet, progress=False)
+    model, meta = clf.load(d)
+    assert meta["ensemble"] == 3 and len(model.head.members) == 3  # what cross, export and the runtime load
+    w = [m.fc.weight.detach() for m in model.head.members]
+    assert not torch.equal(w[0], w[1]) and not torch.equal(w[1], w[2])  # independent initialisations
+    with pytest.raises(ConfigError, match="ensemble"):
+        TINY_FINETUNE.replace(ensemble=0)
+    with pytest.raises(ConfigError, match="center_loss"):
+        TINY_FINETUNE.replace(ensemble=2, center_loss=0.1)
+
+
+def test_an_ensemble_members_gradients_are_their_solo_gradients_clipped_one_by_one():
+    from crosshar.device import Precision
+    from crosshar.models.heads import create_head
+    from crosshar.models.heads.ensemble import HeadEnsemble
+
+    torch.manual_seed(0)
+    heads = [create_head("linear", 6, 3) for _ in range(2)]
+    solo = [create_head("linear", 6, 3) for _ in range(2)]
+    for s, h in zip(solo, heads):
+        s.load_state_dict(h.state_dict())
+    model = clf.HARClassifier(torch.nn.Identity(), None, HeadEnsemble(heads))
+    x, y = 10 * torch.randn(8, 12, 6), torch.randint(0, 3, (8,))
+    tr = SimpleNamespace(allowed=None, center=None)
+    loss = fr._loss(model, x, y, tr)
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    norms = Precision("cpu").step(loss, opt, [list(h.parameters()) for h in heads], clip=0.5)
+    assert norms.shape == (2,) and (norms > 0.5).all()  # both clipped, each to 0.5 on its own
+    for s, h in zip(solo, heads):
+        torch.nn.functional.cross_entropy(s(x), y).backward()
+        torch.nn.utils.clip_grad_norm_(s.parameters(), 0.5)
+        for ps, ph in zip(s.parameters(), h.parameters()):
+            torch.testing.assert_close(ph.grad, ps.grad)

@@ -187,3 +187,17 @@ def test_transformer_with_the_papers_feed_forward_has_crosshar_size():
     # CrossHAR's classifier (d_ff 2048) has about 460 k parameters
     n = sum(p.numel() for p in make("transformer", 72, d_ff=2048).parameters())
     assert 440_000 < n < 480_000
+
+
+def test_a_head_ensemble_averages_its_members_probabilities():
+    from crosshar.models.heads.ensemble import HeadEnsemble
+
+    torch.manual_seed(0)
+    ens = HeadEnsemble([create_head("din", 8, 4, seq_len=20) for _ in range(3)]).eval()
+    x = torch.randn(5, 20, 8)
+    lg = ens.member_logits(x)
+    assert lg.shape == (3, 5, 4) and ens.fc.out_features == 4
+    torch.testing.assert_close(torch.softmax(ens(x), -1), torch.softmax(lg, -1).mean(0))
+    assert (lg[0] - lg[1]).abs().max() > 1e-3  # members drawn one after another: different weights
+    with pytest.raises(ValueError, match="at least 2"):
+        HeadEnsemble([create_head("din", 8, 4)])
