@@ -25,7 +25,8 @@ from crosshar.models.frame import orientation, so3_exp
 from crosshar.registry import AUGMENTATIONS
 
 __all__ = [
-    "rotate", "mirror", "yaw", "permute_axes", "tilt", "gain_bias", "noise", "time_warp", "swing", "Augmenter",
+    "rotate", "mirror", "yaw", "permute_axes", "tilt", "gain_bias", "noise", "time_warp", "swing", "lever_arm",
+    "displace", "Augmenter",
     "random_rotation_matrices", "proper_axis_permutations", "apply_frame_rotation", "apply_frame_transform",
     "horizontal_axes", "tstcc_views",
 ]
@@ -394,6 +395,52 @@ def swing(x: Tensor, g: torch.Generator, spread: float = 1.0, rate_hz: float = 2
     return torch.cat([acc, k * gyro], dim=-1).to(x.dtype)
 
 
+def displace(x: Tensor, r: Tensor, rate_hz: float = 20.0) -> Tensor:
+    """The same recording from a sensor moved by `r` on the same rigid body segment.
+
+    A point at offset r (device frame, metres) from the sensor accelerates by a + alpha x r +
+    w x (w x r) (tangential and centripetal terms; alpha = dw/dt, the body rates w and alpha in the
+    device frame), and gravity and the rotation are the same there. So acc' = acc + alpha x r +
+    w x (w x r) and gyro' = gyro, with alpha estimated from the gyro by central differences.
+
+    Args:
+        x: (B, T, 6) physical units.
+        r: (B, 3) or (3,) offsets in metres, device frame.
+        rate_hz: the windows' sample rate (for alpha).
+
+    Returns:
+        (B, T, 6), same dtype.
+    """
+    gyro = x[..., 3:].to(torch.float64)
+    r = torch.as_tensor(r, dtype=torch.float64, device=x.device).expand(x.shape[0], 3)[:, None, :]  # (B, 1, 3)
+    alpha = torch.gradient(gyro, spacing=1.0 / rate_hz, dim=1)[0]
+    extra = torch.linalg.cross(alpha, r.expand_as(alpha)) + torch.linalg.cross(gyro, torch.linalg.cross(gyro, r.expand_as(gyro)))
+    return torch.cat([x[..., :3] + extra.to(x.dtype), x[..., 3:]], dim=-1)
+
+
+@AUGMENTATIONS.register("lever_arm")
+def lever_arm(x: Tensor, g: torch.Generator, reach: float = 0.3, rate_hz: float = 20.0) -> Tensor:
+    """Move the sensor on its body segment: a pocket lower or higher on the thigh, a belt further round.
+
+    A phone's place on a turning segment adds the tangential and centripetal accelerations of its
+    offset from wherever the recording was made (`displace`): walking, a thigh turning at ~2 rad/s
+    (results/body_position.md) adds several m/s^2 at 0.2 m. The offset r is drawn per window, in
+    a uniformly random direction of the device frame, with |r| ~ U(0, reach) metres.
+
+    Args:
+        x: (B, T, 6) physical units (a 3-channel window has no gyro and is returned).
+        g: generator for all randomness.
+        reach: the largest offset in metres (0 disables).
+        rate_hz: the windows' sample rate.
+    """
+    _check_window(x)
+    if reach <= 0 or x.shape[-1] != 6:
+        return x
+    d = _randn((x.shape[0], 3), g, x)
+    r = d / d.norm(dim=-1, keepdim=True).clamp_min(1e-12) * (reach * _rand((x.shape[0], 1), g, x))
+    return displace(x, r, rate_hz)
+
+
 @AUGMENTATIONS.register("time_warp")
 def time_warp(x: Tensor, g: torch.Generator, cadence: float = 0.1) -> Tensor:
     """Cadence change: replay each window s times faster, s ~ U(1 - cadence, 1 + cadence).
@@ -476,6 +523,7 @@ def enabled_steps(cfg: AugmentConfig, gyro: bool = True, rate_hz: float = 20.0) 
         ("body_amplitude", cfg.body_amplitude > 0 or (gyro and cfg.gyro_amplitude > 0),
          (cfg.body_amplitude, cfg.gyro_amplitude)),
         ("swing", gyro and cfg.swing > 0, (cfg.swing, rate_hz)),
+        ("lever_arm", gyro and cfg.lever_arm > 0, (cfg.lever_arm, rate_hz)),
         ("rotate", cfg.rotation_p > 0, (cfg.rotation_p,)),
         ("permute_axes", cfg.axis_permute_p > 0, (cfg.axis_permute_p,)),
         ("mirror", cfg.mirror_p > 0, (cfg.mirror_p,)),
@@ -492,7 +540,7 @@ class Augmenter:
     """All enabled augmentations of an AugmentConfig, composed in physical order, each called
     through the augmentation registry (`enabled_steps`).
 
-    Order: time warp, body-position amplitude and swing (the motion itself), device orientation and
+    Order: time warp, body-position amplitude, swing and lever arm (the motion itself), device orientation and
     side of the body (rotation, axis permutation, mirror, heading, tilt),
     sensor calibration (gain and bias, in the device frame), sensor noise. A zero in the config
     disables an operation, so an all-zero AugmentConfig gives the identity. With 3 channels the

@@ -138,6 +138,7 @@ class AugmentConfig(_Config):
     body_amplitude: float = 1.5  # motion (not gravity) scaled by s in [1/(1+a), 1+a]: another body position
     gyro_amplitude: float = 0.0  # gyro further scaled by r in [1/(1+a), 1+a]: another lever arm (rotation per motion)
     swing: float = 0.0  # the window's own rotation k times as fast, acc turned with it, k in [1/(1+a), 1+a]
+    lever_arm: float = 0.0  # the sensor moved by |r| ~ U(0, this) metres on its segment: acc + alpha x r + w x (w x r)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

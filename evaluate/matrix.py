@@ -37,6 +37,10 @@ the same head; each row changes only the factor its name says (`METHODS`):
                      independently, trained side by side on the same batches and labels, each on its own loss;
                      the model averages their class probabilities (selection reads the ensemble)
   crosshar_swingft   crosshar with the swing in finetuning only (crosshar's own pretrained encoder)
+  scratch_lever, crosshar_lever
+                     those rows with the lever-arm augmentation in pretraining and finetuning (AugmentConfig.lever_arm
+                     = 0.3: the sensor moved up to 0.3 m on its body segment, acc gaining alpha x r + w x (w x r))
+  crosshar_leverft   crosshar with the lever arm in finetuning only (crosshar's own pretrained encoder)
   scratch_avg, crosshar_avg, scratch_encoder_avg
                      those rows with the model selected and saved as a moving average of the weights over about
                      5 epochs (FinetuneConfig.average_epochs; weight averaging for robustness under shift)
@@ -116,6 +120,8 @@ class Method:
         views: PretrainConfig.views, the stage-2 contrastive views (None: the config's).
         heading_views: FinetuneConfig.heading_views (None: the config's).
         ensemble: FinetuneConfig.ensemble, heads in the deep ensemble (None: the config's).
+        lever: AugmentConfig.lever_arm in finetuning, and in pretraining unless `lever_pretrain` is False
+            (None: the configs').
         swing: AugmentConfig.swing in finetuning, and in pretraining unless `swing_pretrain` is False
             (None: the configs').
 
@@ -142,6 +148,8 @@ class Method:
     average: float | None = None
     swing: float | None = None
     swing_pretrain: bool = True
+    lever: float | None = None
+    lever_pretrain: bool = True
     views: str | None = None
     heading_views: int | None = None
     ensemble: int | None = None
@@ -167,6 +175,9 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("crosshar_swing", swing=1.0),
     Method("scratch_encoder_swing", pretrain=None, random_encoder=True, full=True, swing=1.0),
     Method("crosshar_swingft", swing=1.0, swing_pretrain=False),
+    Method("scratch_lever", pretrain=None, lever=0.3),
+    Method("crosshar_lever", lever=0.3),
+    Method("crosshar_leverft", lever=0.3, lever_pretrain=False),
     Method("scratch_heading8", pretrain=None, heading_views=8),
     Method("crosshar_heading8", heading_views=8),
     Method("scratch_ens5", pretrain=None, ensemble=5),
@@ -235,6 +246,8 @@ def method_configs(m: Method, window: C.WindowConfig) -> dict:
         aug_ft = aug_ft.replace(body_amplitude=m.amplitude)
     if m.swing is not None:
         aug, aug_ft = aug.replace(swing=m.swing) if m.swing_pretrain else aug, aug_ft.replace(swing=m.swing)
+    if m.lever is not None:
+        aug, aug_ft = aug.replace(lever_arm=m.lever) if m.lever_pretrain else aug, aug_ft.replace(lever_arm=m.lever)
     if window.normalize != "none":  # z-normalised windows (hhar_sa_adatime) carry no gravity to align
         enc = enc.replace(input_frame="device")
     pre = C.load("pretrain", recipe_name=r)
@@ -276,6 +289,7 @@ def _pretrain_key(m: Method) -> str:
         return m.pretrain
     parts = (["crosshar"] + (["nomirror"] if not m.mirror else []) + (["upright"] if m.upright else [])
              + ([m.frame] if m.frame else []) + ([f"swing{m.swing:g}"] if m.swing is not None and m.swing_pretrain else [])
+             + ([f"lever{m.lever:g}"] if m.lever is not None and m.lever_pretrain else [])
              + ([m.views] if m.views is not None else []))
     return "_".join(parts + ([m.recipe] if m.recipe != "default" else []))
 
@@ -806,7 +820,7 @@ def _command(mc: MatrixConfig, root: Path) -> str:
             f"{f' --preset {mc.preset}' if mc.preset != 'default' else ''} --name {root.name}")
 
 
-# (method, reference) pairs the report compares cell by cell; "X_avg", "X_swing", "X_swingft", "X_world",
+# (method, reference) pairs the report compares cell by cell; "X_avg", "X_swing", "X_swingft", "X_lever", "X_leverft", "X_world",
 # "X_heading8" and "X_ens5" against "X" are added where both ran
 COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crosshar", "scratch_frozen"),
                ("crosshar_full", "scratch_encoder"), ("scratch_encoder", "scratch"), ("crosshar", "scratch_encoder"),
@@ -848,7 +862,8 @@ def paired_difference(hr: list[dict], head: str, a: str, b: str, pairs: list[tup
 def _differences(hr: list[dict], head: str, six: list, methods: list[str]) -> list[str]:
     """The COMPARISONS that ran, each as a mean difference with its 95 % interval over seeds."""
     comps = [c for c in COMPARISONS if c[0] in methods and c[1] in methods]
-    comps += [(m, base) for m in methods for suffix in ("_avg", "_swing", "_swingft", "_world", "_heading8", "_ens5")
+    comps += [(m, base) for m in methods for suffix in ("_avg", "_swing", "_swingft", "_lever", "_leverft", "_world",
+                                                            "_heading8", "_ens5")
               if m.endswith(suffix) and (base := m[: -len(suffix)]) in methods]
     L = []
     for a, b in comps:

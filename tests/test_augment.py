@@ -6,6 +6,7 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -295,6 +296,61 @@ def test_swing_turns_the_device_k_times_as_fast_and_keeps_it_a_rigid_body_readin
         gyro_only = _law_residual(torch.cat([x[..., :3], y[..., 3:]], dim=-1), rate)
         assert after < 1.05 * before and gyro_only > 2 * before
     assert _law_residual(_turning_device(rate=200.0), 200.0) < 0.02
+
+
+# -- lever arm ------------------------------------------------------------------------------
+
+def _rigid_body_pair(r: np.ndarray, rate: float = 50.0, seconds: float = 4.0, fine: int = 40):
+    """Two sensors on one rigid body that bobs and pitches like a walking thigh, one at its origin and
+    one at offset r (body frame): their windows (1, T, 6), from positions differentiated twice on a
+    grid `fine` times finer than the sample rate (independent of the lever-arm formula)."""
+    from scipy.spatial.transform import Rotation
+
+    h = 1.0 / (rate * fine)
+    t = np.arange(int(seconds * rate * fine) + 2 * fine) * h
+    axis = np.array([0.3, 1.0, 0.2]) / np.linalg.norm([0.3, 1.0, 0.2])
+    theta = 0.6 * np.sin(2 * np.pi * 1.8 * t) + 0.1 * np.sin(2 * np.pi * 3.6 * t + 0.4)  # rad
+    R = Rotation.from_rotvec(theta[:, None] * axis)
+    origin = np.stack([0.2 * t, 0 * t, 0.03 * np.sin(2 * np.pi * 3.6 * t)], -1)  # walking forward, bobbing
+    up = np.array([0.0, 0.0, 9.81])
+    dtheta = np.gradient(theta, h)
+    out = []
+    for p in (origin, origin + R.apply(r)):
+        a = np.gradient(np.gradient(p, h, axis=0), h, axis=0)
+        out.append(np.concatenate([R.apply(a + up, inverse=True), dtheta[:, None] * axis], -1))
+    sl = slice(fine, -fine, fine)  # away from the fine grid's edges, at the sample rate
+    return [torch.from_numpy(o[sl][None]) for o in out]
+
+
+def test_displace_gives_the_reading_of_a_sensor_moved_on_the_same_rigid_body():
+    from crosshar.augment import displace
+
+    r = np.array([0.05, -0.12, 0.15])  # 0.2 m, as hip to trouser pocket
+    x, moved = _rigid_body_pair(r)
+    y = displace(x, torch.from_numpy(r), rate_hz=50.0)
+    lever = (moved - x)[..., :3].abs().max().item()
+    assert lever > 5.0  # the offset matters: several m/s^2 at 0.2 m
+    err = (y - moved)[..., :3][:, 2:-2].abs().max().item()  # central differences inside the window
+    assert err < 0.03 * lever
+    torch.testing.assert_close(y[..., 3:], x[..., 3:])  # the rotation is the same everywhere on the body
+
+
+def test_lever_arm_draws_offsets_within_reach_and_leaves_what_it_cannot_move_alone():
+    from crosshar.augment import lever_arm
+
+    x = imu_windows()
+    y1, y2 = lever_arm(x, gen(3), reach=0.3), lever_arm(x, gen(3), reach=0.3)
+    assert torch.equal(y1, y2) and y1.dtype == x.dtype and not torch.allclose(y1, x)
+    assert torch.equal(y1[..., 3:], x[..., 3:])
+    assert torch.equal(lever_arm(x, gen(3), reach=0.0), x)
+    acc = imu_windows(c=3)
+    assert torch.equal(lever_arm(acc, gen(3), reach=0.3), acc)
+    still = torch.cat([x[..., :3], torch.zeros_like(x[..., 3:])], dim=-1)
+    assert torch.equal(lever_arm(still, gen(3), reach=0.3), still)  # no rotation, no lever arm
+    from crosshar.augment import Augmenter
+
+    names = [n for n, _ in Augmenter(AugmentConfig(lever_arm=0.3), 6).steps]
+    assert names.index("lever_arm") < names.index("rotate")  # the motion first, then the device's orientation
 
 
 def test_swing_leaves_still_windows_acc_only_windows_and_spread_zero_alone():

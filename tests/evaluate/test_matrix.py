@@ -414,3 +414,34 @@ def test_a_pair_below_scratch_says_whether_the_seeds_resolve_it():
     assert M._pair_interval(sure, "din", "wisdm", "uci").startswith("; -10.0, 95 % interval -12.5 to -7.5")
     assert "noise" not in M._pair_interval(sure, "din", "wisdm", "uci")
     assert M._pair_interval(rows("crosshar", [0.8]) + rows("scratch", [0.9]), "din", "wisdm", "uci") == ""
+
+
+@pytest.mark.parametrize("row, base", [("scratch_ens5", "scratch"), ("crosshar_ens5", "crosshar"),
+                                       ("scratch_lever", "scratch"), ("crosshar_lever", "crosshar"),
+                                       ("crosshar_leverft", "crosshar")])
+def test_ensemble_and_lever_rows_differ_from_their_base_in_their_factor_only(row, base, tmp_path, monkeypatch):
+    import crosshar.train.finetune as fs
+    from crosshar.evaluate.matrix import METHODS, finetune_run
+
+    jobs = []
+    monkeypatch.setattr(fs, "source_classes", lambda *a, **k: ("walking", "sitting&standing"))
+    monkeypatch.setattr(fr, "run", lambda job, out, **k: jobs.append(job) or out)
+    mc = MatrixConfig(("uci", "motion"), ("din",), seeds=1, finetune_epochs=1)
+    enc = None if base.startswith("scratch") else tmp_path / "enc"
+    for name in (base, row):
+        finetune_run(tmp_path, ("uci",), METHODS[name], "din", 0, mc, C.load("window"), enc)
+    plain, changed = jobs
+    w = C.load("window")
+    cfg_plain, cfg_row = M.method_configs(METHODS[base], w), M.method_configs(METHODS[row], w)
+    if row.endswith("_ens5"):
+        assert plain.finetune.ensemble == 1 and changed.finetune.ensemble == 5
+        assert changed.finetune.replace(ensemble=1) == plain.finetune and changed.augment == plain.augment
+        assert M._pretrain_key(METHODS[row]) == M._pretrain_key(METHODS[base])
+    else:
+        assert plain.augment.lever_arm == 0.0 and changed.augment.lever_arm == 0.3
+        assert changed.augment.replace(lever_arm=0.0) == plain.augment and changed.finetune == plain.finetune
+        both = not row.endswith("ft")
+        assert (cfg_row["augment"].lever_arm == 0.3) == both  # pretraining too, unless "ft"
+        assert cfg_row["augment"].replace(lever_arm=0.0) == cfg_plain["augment"]
+        if METHODS[row].pretrain:  # its own pretraining run only where pretraining changes
+            assert (M._pretrain_key(METHODS[row]) == M._pretrain_key(METHODS[base])) == (not both)
