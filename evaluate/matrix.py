@@ -37,6 +37,11 @@ the same head; each row changes only the factor its name says (`METHODS`):
                      independently, trained side by side on the same batches and labels, each on its own loss;
                      the model averages their class probabilities (selection reads the ensemble)
   crosshar_swingft   crosshar with the swing in finetuning only (crosshar's own pretrained encoder)
+  scratch_last, crosshar_last, scratch_best, crosshar_best
+                     those rows with the finetuned model chosen one way: "last", every epoch runs and the last is
+                     kept (FinetuneConfig.select, the default since it was measured), or "best", the epoch with the
+                     best source-validation macro-F1 (early stopping: the default before, so the scratch and crosshar
+                     rows of every matrix committed until then)
   scratch_lever, crosshar_lever
                      those rows with the lever-arm augmentation in pretraining and finetuning (AugmentConfig.lever_arm
                      = 0.3: the sensor moved up to 0.3 m on its body segment, acc gaining alpha x r + w x (w x r))
@@ -120,6 +125,7 @@ class Method:
         views: PretrainConfig.views, the stage-2 contrastive views (None: the config's).
         heading_views: FinetuneConfig.heading_views (None: the config's).
         ensemble: FinetuneConfig.ensemble, heads in the deep ensemble (None: the config's).
+        select: FinetuneConfig.select, "best" (early stopping on the source) or "last" (None: the config's).
         lever: AugmentConfig.lever_arm in finetuning, and in pretraining unless `lever_pretrain` is False
             (None: the configs').
         swing: AugmentConfig.swing in finetuning, and in pretraining unless `swing_pretrain` is False
@@ -153,6 +159,7 @@ class Method:
     views: str | None = None
     heading_views: int | None = None
     ensemble: int | None = None
+    select: str | None = None
 
 
 METHODS: dict[str, Method] = {m.name: m for m in [
@@ -175,6 +182,10 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("crosshar_swing", swing=1.0),
     Method("scratch_encoder_swing", pretrain=None, random_encoder=True, full=True, swing=1.0),
     Method("crosshar_swingft", swing=1.0, swing_pretrain=False),
+    Method("scratch_last", pretrain=None, select="last"),
+    Method("crosshar_last", select="last"),
+    Method("scratch_best", pretrain=None, select="best"),
+    Method("crosshar_best", select="best"),
     Method("scratch_lever", pretrain=None, lever=0.3),
     Method("crosshar_lever", lever=0.3),
     Method("crosshar_leverft", lever=0.3, lever_pretrain=False),
@@ -334,9 +345,10 @@ def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, see
                                     encoder_lr_scale=cfgs["finetune"].encoder_lr_scale if m.encoder_lr is None else m.encoder_lr,
                                     average_epochs=cfgs["finetune"].average_epochs if m.average is None else m.average,
                                     heading_views=cfgs["finetune"].heading_views if m.heading_views is None else m.heading_views,
-                                    ensemble=cfgs["finetune"].ensemble if m.ensemble is None else m.ensemble)
-    if m.oracle:  # trained to convergence (see Method)
-        fcfg = fcfg.replace(patience=fcfg.epochs, ties="last")
+                                    ensemble=cfgs["finetune"].ensemble if m.ensemble is None else m.ensemble,
+                                    select=m.select or cfgs["finetune"].select)
+    if m.oracle:  # trained to convergence, selected on the target's own validation subjects (see Method)
+        fcfg = fcfg.replace(patience=fcfg.epochs, ties="last", select="best")
     classes = finetuning.source_classes(mc.label_space, sources, window, None)
     enc_cfg = cfgs["encoder"]
     job = finetuning.FinetuneJob(sources, window, fcfg, cfgs["augment_finetune"], classes, mc.label_space,
@@ -821,7 +833,7 @@ def _command(mc: MatrixConfig, root: Path) -> str:
 
 
 # (method, reference) pairs the report compares cell by cell; "X_avg", "X_swing", "X_swingft", "X_lever", "X_leverft", "X_world",
-# "X_heading8" and "X_ens5" against "X" are added where both ran
+# "X_heading8", "X_ens5", "X_last" and "X_best" against "X" are added where both ran
 COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crosshar", "scratch_frozen"),
                ("crosshar_full", "scratch_encoder"), ("scratch_encoder", "scratch"), ("crosshar", "scratch_encoder"),
                ("crosshar", "crosshar_nomirror"), ("crosshar", "crosshar_device"), ("crosshar", "mask"),
@@ -863,7 +875,7 @@ def _differences(hr: list[dict], head: str, six: list, methods: list[str]) -> li
     """The COMPARISONS that ran, each as a mean difference with its 95 % interval over seeds."""
     comps = [c for c in COMPARISONS if c[0] in methods and c[1] in methods]
     comps += [(m, base) for m in methods for suffix in ("_avg", "_swing", "_swingft", "_lever", "_leverft", "_world",
-                                                            "_heading8", "_ens5")
+                                                            "_heading8", "_ens5", "_last", "_best")
               if m.endswith(suffix) and (base := m[: -len(suffix)]) in methods]
     L = []
     for a, b in comps:

@@ -29,6 +29,7 @@ def finetune_cmd(
     smote: Annotated[Optional[bool], typer.Option("--smote/--no-smote", help="Borderline-SMOTE on training windows.")] = None,
     optimizer: Annotated[Optional[str], typer.Option("--optimizer", help="adamw, adam or lion.")] = None,
     center_loss: Annotated[Optional[float], typer.Option("--center-loss", help="Weight of the center loss.")] = None,
+    select: Annotated[Optional[str], typer.Option("--select", help="Which epoch's model to keep: last (default: every epoch runs, no selection on the source) or best (the best source-validation macro-F1, early stopping).")] = None,
     ensemble: Annotated[Optional[int], typer.Option("--ensemble", min=1, help="Heads in a deep ensemble: K heads initialised independently, trained side by side, their probabilities averaged (default configs/finetune.toml's: 1).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default runs/finetune/<dataset>-<time>).")] = None,
     data_dir: DataDir = None,
@@ -48,7 +49,7 @@ def finetune_cmd(
     fcfg = C.load("finetune", config, label_rate=label_rate, head=head, freeze=freeze, head_input=head_input)
     head_cfg, fcfg = C.head_preset(fcfg.head, preset, fcfg, head_config)
     fcfg = fcfg.replace(epochs=epochs, seed=seed, smote=smote, optimizer=optimizer, center_loss=center_loss,
-                        ensemble=ensemble)
+                        ensemble=ensemble, select=select)
     if random_encoder and (no_pretrain or encoder is not None):
         raise CrossharError("--random-encoder excludes --encoder and --no-pretrain")
     enc = resolve_encoder("+".join(datasets), encoder, no_pretrain or random_encoder, log=console.print)

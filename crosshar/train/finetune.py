@@ -396,7 +396,8 @@ def improves(score: float, best: float, ties: str = "first") -> bool:
 def _epochs(model: clf.HARClassifier, meta: dict, job: FinetuneJob, tr: _Trainer, X: torch.Tensor, y: torch.Tensor,
             d: _Data, Fva: torch.Tensor | None, run_dir: Path, log: Callable[[str], None],
             progress: bool) -> tuple[dict, list]:
-    """Train with early stopping on source-validation macro-F1; best.pt keeps the best epoch.
+    """Train with early stopping on source-validation macro-F1; best.pt keeps the best epoch (with
+    `select = "last"` every epoch runs and best.pt keeps the last: no model selection).
     Returns (best, history)."""
     cfg = job.finetune
     tb = TB(run_dir / "tb")
@@ -409,7 +410,8 @@ def _epochs(model: clf.HARClassifier, meta: dict, job: FinetuneJob, tr: _Trainer
         rec = {"epoch": epoch + 1, "train_loss": loss, "val_accuracy": va["accuracy"], "val_macro_f1": va["macro_f1"]}
         history.append(rec)
         tb.scalars(epoch + 1, **{f"finetune/{k}": v for k, v in rec.items() if k != "epoch"})
-        if improves(va["macro_f1"], best["macro_f1"], cfg.ties):
+        last = cfg.select == "last"  # no model selection: every epoch runs and the last is kept
+        if (last and epoch + 1 == cfg.epochs) or (not last and improves(va["macro_f1"], best["macro_f1"], cfg.ties)):
             best = {"macro_f1": va["macro_f1"], "accuracy": va["accuracy"], "epoch": epoch + 1}
             bad_epochs = 0
             clf.save(run_dir / "best.pt", tr.selected(model), meta | {"metrics": {"source_val": va}, "history": history})
@@ -419,7 +421,7 @@ def _epochs(model: clf.HARClassifier, meta: dict, job: FinetuneJob, tr: _Trainer
             log(f"epoch {epoch + 1:3d} loss {rec['train_loss']:.4f} val acc {va['accuracy']:.3f} "
                 f"macro-F1 {va['macro_f1']:.3f}{' *' if bad_epochs == 0 else ''}")
         bar.epoch(epoch + 1, f"val macro-F1 {va['macro_f1']:.3f}")
-        if bad_epochs >= cfg.patience:
+        if bad_epochs >= cfg.patience and not last:
             log(f"early stop: no validation gain for {cfg.patience} epochs")
             break
     bar.close()

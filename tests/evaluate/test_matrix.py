@@ -417,9 +417,11 @@ def test_a_pair_below_scratch_says_whether_the_seeds_resolve_it():
 
 
 @pytest.mark.parametrize("row, base", [("scratch_ens5", "scratch"), ("crosshar_ens5", "crosshar"),
+                                       ("scratch_last", "scratch"), ("crosshar_last", "crosshar"),
+                                       ("scratch_best", "scratch"), ("crosshar_best", "crosshar"),
                                        ("scratch_lever", "scratch"), ("crosshar_lever", "crosshar"),
                                        ("crosshar_leverft", "crosshar")])
-def test_ensemble_and_lever_rows_differ_from_their_base_in_their_factor_only(row, base, tmp_path, monkeypatch):
+def test_ensemble_last_and_lever_rows_differ_from_their_base_in_their_factor_only(row, base, tmp_path, monkeypatch):
     import crosshar.train.finetune as fs
     from crosshar.evaluate.matrix import METHODS, finetune_run
 
@@ -433,9 +435,10 @@ def test_ensemble_and_lever_rows_differ_from_their_base_in_their_factor_only(row
     plain, changed = jobs
     w = C.load("window")
     cfg_plain, cfg_row = M.method_configs(METHODS[base], w), M.method_configs(METHODS[row], w)
-    if row.endswith("_ens5"):
-        assert plain.finetune.ensemble == 1 and changed.finetune.ensemble == 5
-        assert changed.finetune.replace(ensemble=1) == plain.finetune and changed.augment == plain.augment
+    if row.endswith(("_ens5", "_last", "_best")):
+        field, value = ("ensemble", 5) if row.endswith("_ens5") else ("select", row.rsplit("_", 1)[1])
+        assert getattr(changed.finetune, field) == value and plain.finetune.select == C.load("finetune").select
+        assert changed.finetune == plain.finetune.replace(**{field: value}) and changed.augment == plain.augment
         assert M._pretrain_key(METHODS[row]) == M._pretrain_key(METHODS[base])
     else:
         assert plain.augment.lever_arm == 0.0 and changed.augment.lever_arm == 0.3

@@ -99,7 +99,7 @@ def test_a_saturated_validation_score_keeps_training_only_with_ties_last(synth_r
     # every epoch scores the same (as a validation set at macro-F1 1.0 does): "first" keeps epoch 1 and
     # stops after `patience` epochs without gain; "last" keeps the latest epoch and runs them all
     monkeypatch.setattr(fr, "evaluate", lambda *a, **kw: {"accuracy": 1.0, "macro_f1": 1.0})
-    d = run(fjob(synth_root, None, epochs=6, patience=2, ties=ties), out=tmp_path / "ft", log=quiet, progress=False)
+    d = run(fjob(synth_root, None, epochs=6, patience=2, ties=ties, select="best"), out=tmp_path / "ft", log=quiet, progress=False)
     info = json.loads((d / "run.json").read_text())
     assert info["best"]["epoch"] == best_epoch and len(info["history"]) == epochs_run
     assert clf.load(d / "best.pt")[1]["history"][-1]["epoch"] == best_epoch  # best.pt is that epoch's model
@@ -343,3 +343,15 @@ def test_an_ensemble_members_gradients_are_their_solo_gradients_clipped_one_by_o
         torch.nn.utils.clip_grad_norm_(s.parameters(), 0.5)
         for ps, ph in zip(s.parameters(), h.parameters()):
             torch.testing.assert_close(ph.grad, ps.grad)
+
+
+def test_select_last_runs_every_epoch_and_keeps_the_last(synth_root, pre_run, tmp_path, monkeypatch):
+    scores = iter([0.9, 0.5, 0.4, 0.3])  # the best epoch is the first: "best" would stop and keep it
+    real_eval = fr.evaluate
+    monkeypatch.setattr(fr, "evaluate", lambda *a, **k: real_eval(*a, **k) | {"macro_f1": next(scores)})
+    d = run(fjob(synth_root, None, select="last", epochs=4, patience=1), out=tmp_path / "ft", log=quiet, progress=False)
+    info = json.loads((d / "run.json").read_text())
+    assert [h["epoch"] for h in info["history"]] == [1, 2, 3, 4] and info["best"]["epoch"] == 4
+    assert info["best"]["macro_f1"] == 0.3
+    with pytest.raises(ConfigError, match="select"):
+        TINY_FINETUNE.replace(select="worst")
