@@ -838,7 +838,8 @@ COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crossh
                ("crosshar_full", "scratch_encoder"), ("scratch_encoder", "scratch"), ("crosshar", "scratch_encoder"),
                ("crosshar", "crosshar_nomirror"), ("crosshar", "crosshar_device"), ("crosshar", "mask"),
                ("crosshar", "contrast"), ("crosshar_full_slow", "crosshar_full"), ("crosshar_wide", "crosshar"),
-               ("crosshar_upright", "crosshar"), ("crosshar_skip", "crosshar"), ("crosshar_tstcc", "crosshar"))
+               ("crosshar_upright", "crosshar"), ("crosshar_skip", "crosshar"), ("crosshar_tstcc", "crosshar"),
+               ("crosshar_last", "scratch_last"), ("crosshar_best", "scratch_best"))
 
 
 def paired_difference(hr: list[dict], head: str, a: str, b: str, pairs: list[tuple[str, str]]
