@@ -380,8 +380,9 @@ def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], No
             "n_val": int(len(d.val)), "best": best, "history": history, "seconds": round(time.time() - t0, 1),
             "git_commit": git_commit()}
     write_run_info(run_dir, info)
-    log(f"best source-validation macro-F1 {best['macro_f1']:.3f} (accuracy {best.get('accuracy', 0):.3f}) "
-        f"at epoch {best['epoch']}; {run_dir / 'best.pt'}")
+    kept = "the last epoch" if cfg.select == "last" else "the best source-validation epoch"
+    log(f"kept {kept}, {best['epoch']}: source-validation macro-F1 {best['macro_f1']:.3f} "
+        f"(accuracy {best.get('accuracy', 0):.3f}); {run_dir / 'best.pt'}")
     return run_dir
 
 

@@ -419,6 +419,8 @@ def test_a_pair_below_scratch_says_whether_the_seeds_resolve_it():
 @pytest.mark.parametrize("row, base", [("scratch_ens5", "scratch"), ("crosshar_ens5", "crosshar"),
                                        ("scratch_last", "scratch"), ("crosshar_last", "crosshar"),
                                        ("scratch_best", "scratch"), ("crosshar_best", "crosshar"),
+                                       ("scratch_frozen_last", "scratch_frozen"),
+                                       ("scratch_encoder_last", "scratch_encoder"),
                                        ("scratch_lever", "scratch"), ("crosshar_lever", "crosshar"),
                                        ("crosshar_leverft", "crosshar")])
 def test_ensemble_last_and_lever_rows_differ_from_their_base_in_their_factor_only(row, base, tmp_path, monkeypatch):
