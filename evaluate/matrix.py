@@ -37,7 +37,8 @@ the same head; each row changes only the factor its name says (`METHODS`):
                      independently, trained side by side on the same batches and labels, each on its own loss;
                      the model averages their class probabilities (selection reads the ensemble)
   crosshar_swingft   crosshar with the swing in finetuning only (crosshar's own pretrained encoder)
-  scratch_last, crosshar_last, scratch_frozen_last, scratch_encoder_last, scratch_best, crosshar_best
+  scratch_last, crosshar_last, scratch_frozen_last, scratch_encoder_last, scratch_swing_last, crosshar_swingft_last,
+  scratch_best, crosshar_best
                      those rows with the finetuned model chosen one way: "last", every epoch runs and the last is
                      kept (FinetuneConfig.select, the default since it was measured), or "best", the epoch with the
                      best source-validation macro-F1 (early stopping: the default before, so the scratch and crosshar
@@ -186,6 +187,8 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("crosshar_last", select="last"),
     Method("scratch_frozen_last", pretrain=None, random_encoder=True, select="last"),
     Method("scratch_encoder_last", pretrain=None, random_encoder=True, full=True, select="last"),
+    Method("scratch_swing_last", pretrain=None, swing=1.0, select="last"),
+    Method("crosshar_swingft_last", swing=1.0, swing_pretrain=False, select="last"),
     Method("scratch_best", pretrain=None, select="best"),
     Method("crosshar_best", select="best"),
     Method("scratch_lever", pretrain=None, lever=0.3),
@@ -842,6 +845,7 @@ COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crossh
                ("crosshar", "contrast"), ("crosshar_full_slow", "crosshar_full"), ("crosshar_wide", "crosshar"),
                ("crosshar_upright", "crosshar"), ("crosshar_skip", "crosshar"), ("crosshar_tstcc", "crosshar"),
                ("crosshar_last", "scratch_last"), ("crosshar_best", "scratch_best"),
+               ("scratch_swing_last", "scratch_last"), ("crosshar_swingft_last", "crosshar_last"),
                ("crosshar_last", "scratch_frozen_last"), ("crosshar_last", "scratch_encoder_last"))
 
 
