@@ -17,7 +17,7 @@ from crosshar.config import EncoderConfig, WindowConfig
 from crosshar.models.encoder import Encoder
 from crosshar.models.frame import heading_turns
 from crosshar.models.heads import create_head
-from crosshar.models.heads.ensemble import HeadEnsemble
+from crosshar.models.heads.ensemble import HeadEnsemble, log_mean_probs
 from crosshar.models.scaling import InputScaler
 
 FORMAT = "crosshar-classifier/1"
@@ -60,8 +60,7 @@ class HARClassifier(nn.Module):
         k = self.heading_views
         if self.training or k <= 1:
             return self.head(self.features(x))
-        p = torch.softmax(self.head(self.features(heading_turns(x, k))), dim=-1)
-        return torch.log(p.reshape(k, x.shape[0], -1).mean(dim=0).clamp_min(1e-12))
+        return log_mean_probs(self.head(self.features(heading_turns(x, k))).reshape(k, x.shape[0], -1))
 
 
 def build(meta: dict[str, Any]) -> HARClassifier:

@@ -403,6 +403,7 @@ def _epochs(model: clf.HARClassifier, meta: dict, job: FinetuneJob, tr: _Trainer
     cfg = job.finetune
     tb = TB(run_dir / "tb")
     best, history, bad_epochs = {"macro_f1": -1.0, "epoch": 0}, [], 0
+    last = cfg.select == "last"  # no model selection: every epoch runs and the last is kept
     bar = EpochBar(f"finetuning {cfg.head}", cfg.epochs, math.ceil(len(X) / cfg.batch_size), enabled=progress)
     for epoch in range(cfg.epochs):
         loss = train_one_epoch(model, X, y, tr, epoch, bar.step)
@@ -411,7 +412,6 @@ def _epochs(model: clf.HARClassifier, meta: dict, job: FinetuneJob, tr: _Trainer
         rec = {"epoch": epoch + 1, "train_loss": loss, "val_accuracy": va["accuracy"], "val_macro_f1": va["macro_f1"]}
         history.append(rec)
         tb.scalars(epoch + 1, **{f"finetune/{k}": v for k, v in rec.items() if k != "epoch"})
-        last = cfg.select == "last"  # no model selection: every epoch runs and the last is kept
         if (last and epoch + 1 == cfg.epochs) or (not last and improves(va["macro_f1"], best["macro_f1"], cfg.ties)):
             best = {"macro_f1": va["macro_f1"], "accuracy": va["accuracy"], "epoch": epoch + 1}
             bad_epochs = 0

@@ -12,6 +12,12 @@ import torch
 from torch import nn
 
 
+def log_mean_probs(logits: torch.Tensor) -> torch.Tensor:
+    """(K, B, C) logits of K predictions -> (B, C): the log of their mean class probabilities (its softmax is
+    that mean). Shared by an ensemble's members and a model's heading views."""
+    return torch.log(torch.softmax(logits, dim=-1).mean(dim=0).clamp_min(1e-12))
+
+
 class HeadEnsemble(nn.Module):
     """K heads mapping (B, T, D) -> logits (B, C); their softmax outputs are averaged.
 
@@ -37,5 +43,4 @@ class HeadEnsemble(nn.Module):
         return torch.stack([m(x) for m in self.members])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        p = torch.softmax(self.member_logits(x), dim=-1).mean(dim=0)
-        return torch.log(p.clamp_min(1e-12))
+        return log_mean_probs(self.member_logits(x))
