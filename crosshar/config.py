@@ -219,6 +219,9 @@ class FinetuneConfig(_Config):
     average_epochs: float = 0.0  # > 0: select and save a moving average of the weights over about this many epochs
     heading_views: int = 1  # K > 1: the saved model averages its probabilities over K turns about gravity (one in selection)
     ensemble: int = 1  # K > 1: K heads from independent initialisations train side by side; their probabilities are averaged
+    unlabelled: float = 0.0  # > 0: weight of the consistency loss on the source's unlabelled training windows (FixMatch)
+    unlabelled_ratio: int = 2  # unlabelled windows per labelled window in each step (FixMatch's mu)
+    threshold: float = 0.95  # confidence above which an unlabelled window's prediction becomes its pseudo-label
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -238,6 +241,10 @@ class FinetuneConfig(_Config):
         _check(self.ensemble >= 1, f"ensemble must be >= 1, got {self.ensemble}")
         _check(self.ensemble == 1 or self.center_loss == 0,
                "center_loss needs one head (its features): set ensemble = 1 or center_loss = 0")
+        _check(self.unlabelled >= 0, f"unlabelled must be >= 0, got {self.unlabelled}")
+        _check(self.unlabelled_ratio >= 1, f"unlabelled_ratio must be >= 1, got {self.unlabelled_ratio}")
+        _check(0 <= self.threshold < 1, f"threshold must be in [0, 1), got {self.threshold}")
+        _check(self.unlabelled == 0 or self.augment, "unlabelled needs augment = true (its strong view is the augmentation)")
         _check(0 < self.encoder_lr_scale <= 10, f"encoder_lr_scale must be in (0, 10], got {self.encoder_lr_scale}")
 
 

@@ -43,6 +43,12 @@ the same head; each row changes only the factor its name says (`METHODS`):
                      kept (FinetuneConfig.select, the default since it was measured), or "best", the epoch with the
                      best source-validation macro-F1 (early stopping: the default before, so the scratch and crosshar
                      rows of every matrix committed until then)
+  scratch_semi_last, crosshar_semi_last
+                     scratch_last / crosshar_last with semi-supervised finetuning (FinetuneConfig.unlabelled = 1:
+                     FixMatch on the source's training windows that the label rate left unlabelled)
+  scratch_long_last, crosshar_long_last
+                     scratch_last / crosshar_last finetuned 3x as many epochs (FinetuneConfig.epochs 40 -> 120, the
+                     cosine schedule stretched with them): the finetuning length
   scratch_lever, crosshar_lever
                      those rows with the lever-arm augmentation in pretraining and finetuning (AugmentConfig.lever_arm
                      = 0.3: the sensor moved up to 0.3 m on its body segment, acc gaining alpha x r + w x (w x r))
@@ -126,6 +132,9 @@ class Method:
         views: PretrainConfig.views, the stage-2 contrastive views (None: the config's).
         heading_views: FinetuneConfig.heading_views (None: the config's).
         ensemble: FinetuneConfig.ensemble, heads in the deep ensemble (None: the config's).
+        epochs_scale: finetuning epochs x this (the schedule's, or the matrix's --finetune-epochs).
+        unlabelled: FinetuneConfig.unlabelled, the weight of FixMatch's loss on unlabelled source windows
+            (None: the config's).
         select: FinetuneConfig.select, "best" (early stopping on the source) or "last" (None: the config's).
         lever: AugmentConfig.lever_arm in finetuning, and in pretraining unless `lever_pretrain` is False
             (None: the configs').
@@ -161,6 +170,8 @@ class Method:
     heading_views: int | None = None
     ensemble: int | None = None
     select: str | None = None
+    unlabelled: float | None = None
+    epochs_scale: float | None = None
 
 
 METHODS: dict[str, Method] = {m.name: m for m in [
@@ -189,6 +200,10 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("scratch_encoder_last", pretrain=None, random_encoder=True, full=True, select="last"),
     Method("scratch_swing_last", pretrain=None, swing=1.0, select="last"),
     Method("crosshar_swingft_last", swing=1.0, swing_pretrain=False, select="last"),
+    Method("scratch_semi_last", pretrain=None, select="last", unlabelled=1.0),
+    Method("crosshar_semi_last", select="last", unlabelled=1.0),
+    Method("scratch_long_last", pretrain=None, select="last", epochs_scale=3.0),
+    Method("crosshar_long_last", select="last", epochs_scale=3.0),
     Method("scratch_best", pretrain=None, select="best"),
     Method("crosshar_best", select="best"),
     Method("scratch_lever", pretrain=None, lever=0.3),
@@ -344,6 +359,8 @@ def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, see
     epochs = mc.finetune_epochs or (12 if mc.quick else None)
     if epochs and m.recipe != "default":  # the recipe's own schedule, scaled like the default one
         epochs = max(1, round(epochs * cfgs["finetune"].epochs / C.load("finetune").epochs))
+    if m.epochs_scale:
+        epochs = max(1, round((epochs or cfgs["finetune"].epochs) * m.epochs_scale))
     fcfg = cfgs["finetune"].replace(head=head_name, label_rate=m.label_rate or mc.label_rate, seed=seed,
                                     freeze=not m.full, epochs=epochs,
                                     head_input=m.head_input or cfgs["finetune"].head_input,
@@ -351,7 +368,8 @@ def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, see
                                     average_epochs=cfgs["finetune"].average_epochs if m.average is None else m.average,
                                     heading_views=cfgs["finetune"].heading_views if m.heading_views is None else m.heading_views,
                                     ensemble=cfgs["finetune"].ensemble if m.ensemble is None else m.ensemble,
-                                    select=m.select or cfgs["finetune"].select)
+                                    select=m.select or cfgs["finetune"].select,
+                                    unlabelled=cfgs["finetune"].unlabelled if m.unlabelled is None else m.unlabelled)
     if m.oracle:  # trained to convergence, selected on the target's own validation subjects (see Method)
         fcfg = fcfg.replace(patience=fcfg.epochs, ties="last", select="best")
     classes = finetuning.source_classes(mc.label_space, sources, window, None)
@@ -846,7 +864,10 @@ COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crossh
                ("crosshar_upright", "crosshar"), ("crosshar_skip", "crosshar"), ("crosshar_tstcc", "crosshar"),
                ("crosshar_last", "scratch_last"), ("crosshar_best", "scratch_best"),
                ("scratch_swing_last", "scratch_last"), ("crosshar_swingft_last", "crosshar_last"),
-               ("crosshar_last", "scratch_frozen_last"), ("crosshar_last", "scratch_encoder_last"))
+               ("crosshar_last", "scratch_frozen_last"), ("crosshar_last", "scratch_encoder_last"),
+               ("scratch_semi_last", "scratch_last"), ("crosshar_semi_last", "crosshar_last"),
+               ("crosshar_semi_last", "scratch_semi_last"), ("scratch_long_last", "scratch_last"),
+               ("crosshar_long_last", "crosshar_last"), ("crosshar_long_last", "scratch_long_last"))
 
 
 def paired_difference(hr: list[dict], head: str, a: str, b: str, pairs: list[tuple[str, str]]

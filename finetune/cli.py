@@ -31,6 +31,7 @@ def finetune_cmd(
     center_loss: Annotated[Optional[float], typer.Option("--center-loss", help="Weight of the center loss.")] = None,
     select: Annotated[Optional[str], typer.Option("--select", help="Which epoch's model to keep: last (default: every epoch runs, no selection on the source) or best (the best source-validation macro-F1, early stopping).")] = None,
     ensemble: Annotated[Optional[int], typer.Option("--ensemble", min=1, help="Heads in a deep ensemble: K heads initialised independently, trained side by side, their probabilities averaged (default configs/finetune.toml's: 1).")] = None,
+    unlabelled: Annotated[Optional[float], typer.Option("--unlabelled", min=0.0, help="Semi-supervised finetuning: weight of FixMatch's loss on the source's training windows outside the label rate (0 = off, the default; configs/finetune.toml).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default runs/finetune/<dataset>-<time>).")] = None,
     data_dir: DataDir = None,
     on_bad: OnBad = "error",
@@ -49,7 +50,7 @@ def finetune_cmd(
     fcfg = C.load("finetune", config, label_rate=label_rate, head=head, freeze=freeze, head_input=head_input)
     head_cfg, fcfg = C.head_preset(fcfg.head, preset, fcfg, head_config)
     fcfg = fcfg.replace(epochs=epochs, seed=seed, smote=smote, optimizer=optimizer, center_loss=center_loss,
-                        ensemble=ensemble, select=select)
+                        ensemble=ensemble, select=select, unlabelled=unlabelled)
     if random_encoder and (no_pretrain or encoder is not None):
         raise CrossharError("--random-encoder excludes --encoder and --no-pretrain")
     enc = resolve_encoder("+".join(datasets), encoder, no_pretrain or random_encoder, log=console.print)

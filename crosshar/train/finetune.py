@@ -191,6 +191,7 @@ class _Data:
     n_train: int  # labelled training windows in all (before the label rate)
     train_X: np.ndarray  # every labelled training window (for source statistics)
     groups: tuple[tuple[int, ...], ...] = ()  # the class sets of coarse labels (encode_labels)
+    unlabelled: np.ndarray | None = None  # (m, T, C) the training windows outside the label rate (FinetuneConfig.unlabelled)
 
 
 def load_data(job: FinetuneJob, meta: dict, log: Callable[[str], None]) -> _Data:
@@ -222,7 +223,8 @@ def load_data(job: FinetuneJob, meta: dict, log: Callable[[str], None]) -> _Data
         n0 = len(Xtr)
         Xtr, ytr = _smote(Xtr, ytr, cfg.seed)
         log(f"Borderline-SMOTE: {n0} -> {len(Xtr)} training windows (validation untouched)")
-    return _Data(Xtr, ytr, val, yva, split, int(len(keep)), int(len(train)), train.X, groups)
+    unlabelled = np.delete(train.X, keep, axis=0) if cfg.unlabelled > 0 else None
+    return _Data(Xtr, ytr, val, yva, split, int(len(keep)), int(len(train)), train.X, groups, unlabelled)
 
 
 @dataclass
@@ -240,6 +242,9 @@ class _Trainer:
     allowed: torch.Tensor | None = None  # (K + G, K) bool when coarse labels train (partial_cross_entropy)
     average: torch.optim.swa_utils.AveragedModel | None = None  # the moving average of the model (average_epochs)
     clip_groups: list | None = None  # parameter groups whose gradient norms are clipped separately (an ensemble's members)
+    unlabelled: torch.Tensor | None = None  # (m, T, C) unlabelled source windows (FinetuneConfig.unlabelled > 0)
+    unlabelled_feats: torch.Tensor | None = None  # (m, T, D) their frozen encoder's features (the unaugmented view)
+    pseudo: list = field(default_factory=lambda: [0, 0])  # this epoch's [confident, drawn] unlabelled windows
 
     def selected(self, model: clf.HARClassifier) -> clf.HARClassifier:
         """The model that validation selects and best.pt saves: the moving average when there is one."""
@@ -267,6 +272,8 @@ def train_one_epoch(model: clf.HARClassifier, X: torch.Tensor, y: torch.Tensor, 
             x = tr.aug(x, g)
         with tr.prec.autocast():
             loss = _loss(model, x if tr.cached else model.features(x), yb, tr)  # cached features when frozen
+            if tr.unlabelled is not None:
+                loss = loss + cfg.unlabelled * unlabelled_loss(model, tr, g)
         loss = loss.float()
         if not torch.isfinite(loss):
             raise CrossharError(f"non-finite loss at epoch {epoch + 1}; lower the learning rate")
@@ -294,6 +301,28 @@ def _loss(model: clf.HARClassifier, feats: torch.Tensor, y: torch.Tensor, tr: _T
     on = logits if tr.cfg.center_on == "logits" else f
     fine = y < logits.shape[-1]
     return ce(logits, y) + tr.cfg.center_loss * tr.center(on[fine].float(), y[fine])
+
+
+def unlabelled_loss(model: clf.HARClassifier, tr: _Trainer, g: torch.Generator) -> torch.Tensor:
+    """FixMatch's consistency term (Sohn et al. 2020) on `unlabelled_ratio` x batch_size unlabelled
+    source windows drawn at random: each is classified unaugmented (no gradient); where the top
+    class probability reaches `threshold`, that class is the target of the same window through the
+    finetuning augmentation (the strong view). Returns the summed cross-entropy / windows drawn, a
+    scalar (0 when none is confident); counts the confident windows in tr.pseudo."""
+    cfg, dev = tr.cfg, tr.prec.device
+    n = min(len(tr.unlabelled), cfg.unlabelled_ratio * cfg.batch_size)
+    idx = torch.randint(len(tr.unlabelled), (n,), generator=g)
+    x = take(tr.unlabelled, idx, dev)
+    with torch.no_grad():
+        weak = take(tr.unlabelled_feats, idx, dev) if tr.unlabelled_feats is not None else model.features(x)
+        conf, pseudo = F.softmax(model.head(weak).float(), dim=-1).max(dim=-1)
+    sure = conf >= cfg.threshold
+    tr.pseudo[0] += int(sure.sum())
+    tr.pseudo[1] += n
+    if not bool(sure.any()):
+        return torch.zeros((), device=dev)
+    logits = model.head(model.features(tr.aug(x[sure], g)))
+    return F.cross_entropy(logits.float(), pseudo[sure], reduction="sum") / n
 
 
 def moving_average(model: clf.HARClassifier, epochs: float, steps_per_epoch: int) -> torch.optim.swa_utils.AveragedModel:
@@ -368,6 +397,11 @@ def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], No
     if model.encoder is not None and cfg.freeze:
         model.encoder.eval()
     Fva = encode(model, d.val.X) if model.encoder is not None and cfg.freeze else None
+    if d.unlabelled is not None and len(d.unlabelled):
+        tr.unlabelled = place(torch.from_numpy(d.unlabelled), dev)
+        tr.unlabelled_feats = encode(model, d.unlabelled) if model.encoder is not None and cfg.freeze else None
+        log(f"semi-supervised: {len(d.unlabelled):,} unlabelled source training windows, {cfg.unlabelled_ratio} per "
+            f"labelled one in each step, pseudo-labelled at confidence >= {cfg.threshold:g} (weight {cfg.unlabelled:g})")
     Xtr_t = encode(model, d.Xtr) if tr.cached else place(torch.from_numpy(d.Xtr), dev)
     ytr_t = place(torch.from_numpy(d.ytr).long(), dev)
     t0 = time.time()
@@ -410,6 +444,9 @@ def _epochs(model: clf.HARClassifier, meta: dict, job: FinetuneJob, tr: _Trainer
         tr.sched.step()
         va = evaluate(tr.selected(model), d.val.X, d.yva, list(job.classes), feats=Fva)
         rec = {"epoch": epoch + 1, "train_loss": loss, "val_accuracy": va["accuracy"], "val_macro_f1": va["macro_f1"]}
+        if tr.unlabelled is not None:  # the share of drawn unlabelled windows that were confident enough to train
+            rec["pseudo_labelled"] = tr.pseudo[0] / max(tr.pseudo[1], 1)
+            tr.pseudo[:] = [0, 0]
         history.append(rec)
         tb.scalars(epoch + 1, **{f"finetune/{k}": v for k, v in rec.items() if k != "epoch"})
         if (last and epoch + 1 == cfg.epochs) or (not last and improves(va["macro_f1"], best["macro_f1"], cfg.ties)):

@@ -355,3 +355,52 @@ def test_select_last_runs_every_epoch_and_keeps_the_last(synth_root, pre_run, tm
     assert info["best"]["macro_f1"] == 0.3
     with pytest.raises(ConfigError, match="select"):
         TINY_FINETUNE.replace(select="worst")
+
+
+def test_semi_supervised_finetuning_draws_only_the_unlabelled_training_windows(synth_root, pre_run, tmp_path, monkeypatch):
+    job = fjob(synth_root, pre_run, unlabelled=1.0, label_rate=0.3)
+    model, meta = fr.build_model(job)
+    d = fr.load_data(job, meta, quiet)
+    assert d.unlabelled is not None and len(d.unlabelled) == d.n_train - d.n_labelled > 0
+    assert not row_hashes(d.unlabelled) & row_hashes(d.Xtr)  # the labelled subset is not drawn again
+    assert not row_hashes(d.unlabelled) & row_hashes(val_windows(synth_root, d.split))  # nor validation windows
+    assert fr.load_data(fjob(synth_root, pre_run, label_rate=0.3), meta, quiet).unlabelled is None  # off by default
+    drawn = []
+    real = fr.unlabelled_loss
+    monkeypatch.setattr(fr, "unlabelled_loss", lambda m, tr, g: drawn.append(tr.unlabelled) or real(m, tr, g))
+    out = run(job.__class__(**{**job.__dict__, "finetune": job.finetune.replace(epochs=2, threshold=0.0)}),
+              out=tmp_path / "ft", log=quiet, progress=False)
+    hist = json.loads((out / "run.json").read_text())["history"]
+    assert drawn and all(torch.equal(t, torch.from_numpy(d.unlabelled)) for t in drawn)
+    assert [h["pseudo_labelled"] for h in hist] == [1.0, 1.0]  # threshold 0: every drawn window trains
+    with pytest.raises(ConfigError, match="augment"):
+        TINY_FINETUNE.replace(unlabelled=1.0, augment=False)
+    with pytest.raises(ConfigError, match="threshold"):
+        TINY_FINETUNE.replace(threshold=1.0)
+
+
+def test_the_unlabelled_loss_is_fixmatch_confident_argmax_of_the_plain_view_on_the_augmented_one():
+    from crosshar.device import Precision
+    from crosshar.models.heads import create_head
+
+    torch.manual_seed(0)
+    model = clf.HARClassifier(torch.nn.Identity(), None, create_head("linear", 6, 3))
+    U = torch.randn(40, 12, 6)
+    cfg = TINY_FINETUNE.replace(batch_size=8, unlabelled=1.0, unlabelled_ratio=2, threshold=0.5)
+    strong = lambda x, g: -x  # noqa: E731  a stand-in augmentation: the sign flipped
+    tr = SimpleNamespace(cfg=cfg, prec=Precision("cpu"), unlabelled=U, unlabelled_feats=None, aug=strong,
+                         pseudo=[0, 0])
+    g = torch.Generator().manual_seed(3)
+    loss = fr.unlabelled_loss(model, tr, g)
+    idx = torch.randint(40, (16,), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        p = torch.softmax(model.head(U[idx]), -1)
+    conf, y = p.max(-1)
+    sure = conf >= 0.5
+    want = torch.nn.functional.cross_entropy(model.head(-U[idx][sure]), y[sure], reduction="sum") / 16
+    torch.testing.assert_close(loss, want)
+    assert tr.pseudo == [int(sure.sum()), 16] and 0 < int(sure.sum()) < 16
+    loss.backward()
+    assert model.head.fc.weight.grad.abs().sum() > 0  # the strong view trains the head
+    tr.cfg, tr.pseudo = cfg.replace(threshold=0.99), [0, 0]
+    assert float(fr.unlabelled_loss(model, tr, torch.Generator().manual_seed(3))) == 0.0 and tr.pseudo == [0, 16]
