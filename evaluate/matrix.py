@@ -46,9 +46,9 @@ the same head; each row changes only the factor its name says (`METHODS`):
   scratch_semi_last, crosshar_semi_last
                      scratch_last / crosshar_last with semi-supervised finetuning (FinetuneConfig.unlabelled = 1:
                      FixMatch on the source's training windows that the label rate left unlabelled)
-  scratch_long_last, crosshar_long_last
+  scratch_long_last, crosshar_long_last, scratch_long6_last
                      scratch_last / crosshar_last finetuned 3x as many epochs (FinetuneConfig.epochs 40 -> 120, the
-                     cosine schedule stretched with them): the finetuning length
+                     cosine schedule stretched with them): the finetuning length; scratch_long6_last: 6x (240)
   scratch_lever, crosshar_lever
                      those rows with the lever-arm augmentation in pretraining and finetuning (AugmentConfig.lever_arm
                      = 0.3: the sensor moved up to 0.3 m on its body segment, acc gaining alpha x r + w x (w x r))
@@ -204,6 +204,7 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("crosshar_semi_last", select="last", unlabelled=1.0),
     Method("scratch_long_last", pretrain=None, select="last", epochs_scale=3.0),
     Method("crosshar_long_last", select="last", epochs_scale=3.0),
+    Method("scratch_long6_last", pretrain=None, select="last", epochs_scale=6.0),
     Method("scratch_best", pretrain=None, select="best"),
     Method("crosshar_best", select="best"),
     Method("scratch_lever", pretrain=None, lever=0.3),
@@ -867,7 +868,8 @@ COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crossh
                ("crosshar_last", "scratch_frozen_last"), ("crosshar_last", "scratch_encoder_last"),
                ("scratch_semi_last", "scratch_last"), ("crosshar_semi_last", "crosshar_last"),
                ("crosshar_semi_last", "scratch_semi_last"), ("scratch_long_last", "scratch_last"),
-               ("crosshar_long_last", "crosshar_last"), ("crosshar_long_last", "scratch_long_last"))
+               ("crosshar_long_last", "crosshar_last"), ("crosshar_long_last", "scratch_long_last"),
+               ("crosshar_last", "scratch_long_last"), ("scratch_long6_last", "scratch_long_last"))
 
 
 def paired_difference(hr: list[dict], head: str, a: str, b: str, pairs: list[tuple[str, str]]

@@ -424,7 +424,8 @@ def test_a_pair_below_scratch_says_whether_the_seeds_resolve_it():
                                        ("scratch_lever", "scratch"), ("crosshar_lever", "crosshar"),
                                        ("crosshar_leverft", "crosshar"),
                                        ("scratch_semi_last", "scratch_last"), ("crosshar_semi_last", "crosshar_last"),
-                                       ("scratch_long_last", "scratch_last"), ("crosshar_long_last", "crosshar_last")])
+                                       ("scratch_long_last", "scratch_last"), ("crosshar_long_last", "crosshar_last"),
+                                       ("scratch_long6_last", "scratch_last")])
 def test_ensemble_last_and_lever_rows_differ_from_their_base_in_their_factor_only(row, base, tmp_path, monkeypatch):
     import crosshar.train.finetune as fs
     from crosshar.evaluate.matrix import METHODS, finetune_run
@@ -439,8 +440,9 @@ def test_ensemble_last_and_lever_rows_differ_from_their_base_in_their_factor_onl
     plain, changed = jobs
     w = C.load("window")
     cfg_plain, cfg_row = M.method_configs(METHODS[base], w), M.method_configs(METHODS[row], w)
-    if row.endswith("_long_last"):  # 3x the epochs the matrix gives its base (--finetune-epochs 1 here)
-        assert changed.finetune == plain.finetune.replace(epochs=3) and changed.augment == plain.augment
+    if "_long" in row:  # 3x (6x) the epochs the matrix gives its base (--finetune-epochs 1 here)
+        scale = 6 if "_long6" in row else 3
+        assert changed.finetune == plain.finetune.replace(epochs=scale) and changed.augment == plain.augment
         assert M._pretrain_key(METHODS[row]) == M._pretrain_key(METHODS[base])
     elif row.endswith("_semi_last"):
         assert plain.finetune.unlabelled == 0.0 and changed.finetune == plain.finetune.replace(unlabelled=1.0)
