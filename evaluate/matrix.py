@@ -46,7 +46,7 @@ the same head; each row changes only the factor its name says (`METHODS`):
   scratch_semi_last, crosshar_semi_last
                      scratch_last / crosshar_last with semi-supervised finetuning (FinetuneConfig.unlabelled = 1:
                      FixMatch on the source's training windows that the label rate left unlabelled)
-  scratch_long_last, crosshar_long_last, scratch_long6_last
+  scratch_long_last, crosshar_long_last, scratch_long6_last, scratch_encoder_long_last
                      scratch_last / crosshar_last finetuned 3x as many epochs (FinetuneConfig.epochs 40 -> 120, the
                      cosine schedule stretched with them): the finetuning length; scratch_long6_last: 6x (240)
   scratch_lever, crosshar_lever
@@ -205,6 +205,7 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("scratch_long_last", pretrain=None, select="last", epochs_scale=3.0),
     Method("crosshar_long_last", select="last", epochs_scale=3.0),
     Method("scratch_long6_last", pretrain=None, select="last", epochs_scale=6.0),
+    Method("scratch_encoder_long_last", pretrain=None, random_encoder=True, full=True, select="last", epochs_scale=3.0),
     Method("scratch_best", pretrain=None, select="best"),
     Method("crosshar_best", select="best"),
     Method("scratch_lever", pretrain=None, lever=0.3),
@@ -869,7 +870,8 @@ COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crossh
                ("scratch_semi_last", "scratch_last"), ("crosshar_semi_last", "crosshar_last"),
                ("crosshar_semi_last", "scratch_semi_last"), ("scratch_long_last", "scratch_last"),
                ("crosshar_long_last", "crosshar_last"), ("crosshar_long_last", "scratch_long_last"),
-               ("crosshar_last", "scratch_long_last"), ("scratch_long6_last", "scratch_long_last"))
+               ("crosshar_last", "scratch_long_last"), ("scratch_long6_last", "scratch_long_last"),
+               ("scratch_encoder_long_last", "scratch_encoder_last"), ("scratch_encoder_long_last", "scratch_long_last"))
 
 
 def paired_difference(hr: list[dict], head: str, a: str, b: str, pairs: list[tuple[str, str]]

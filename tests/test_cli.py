@@ -151,6 +151,15 @@ def test_finetune_random_encoder_trains_the_encoder_end_to_end(synth, home, tmp_
     assert res.exit_code == 0 and json.loads((tmp_path / "fz" / "run.json").read_text())["configs"]["finetune"]["freeze"] is True
 
 
+def test_finetune_unlabelled_reaches_the_run_and_trains_on_pseudo_labels(synth, home, tmp_path):
+    res = invoke("finetune", "-d", "uci", "--no-pretrain", "--unlabelled", "0.5", "--epochs", "1", "--out", str(tmp_path / "ft"))
+    assert res.exit_code == 0, res.output
+    info = json.loads((tmp_path / "ft" / "run.json").read_text())
+    assert info["configs"]["finetune"]["unlabelled"] == 0.5 and "pseudo_labelled" in info["history"][0]
+    bad = invoke("finetune", "-d", "uci", "--no-pretrain", "--unlabelled", "-1")  # typer's own range check
+    assert bad.exit_code == 2 and "--unlabelled" in bad.output and "Traceback" not in bad.output
+
+
 def test_finetune_without_a_pretraining_run_says_what_to_do(synth, home):
     assert_refused(invoke("finetune", "-d", "uci"), "crosshar pretrain -d uci", "--no-pretrain")
 
