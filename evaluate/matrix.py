@@ -47,8 +47,8 @@ the same head; each row changes only the factor its name says (`METHODS`):
                      scratch_last / crosshar_last with semi-supervised finetuning (FinetuneConfig.unlabelled = 1:
                      FixMatch on the source's training windows that the label rate left unlabelled)
   scratch_long_last, crosshar_long_last, scratch_long6_last, scratch_encoder_long_last
-                     scratch_last / crosshar_last finetuned 3x as many epochs (FinetuneConfig.epochs 40 -> 120, the
-                     cosine schedule stretched with them): the finetuning length; scratch_long6_last: 6x (240)
+                     scratch_last / crosshar_last / scratch_encoder_last finetuned 3x as many epochs (FinetuneConfig.epochs
+                     40 -> 120, the cosine schedule stretched with them): the finetuning length; scratch_long6_last: 6x (240)
   scratch_lever, crosshar_lever
                      those rows with the lever-arm augmentation in pretraining and finetuning (AugmentConfig.lever_arm
                      = 0.3: the sensor moved up to 0.3 m on its body segment, acc gaining alpha x r + w x (w x r))

@@ -427,7 +427,7 @@ def test_a_pair_below_scratch_says_whether_the_seeds_resolve_it():
                                        ("scratch_long_last", "scratch_last"), ("crosshar_long_last", "crosshar_last"),
                                        ("scratch_long6_last", "scratch_last"),
                                        ("scratch_encoder_long_last", "scratch_encoder_last")])
-def test_ensemble_last_and_lever_rows_differ_from_their_base_in_their_factor_only(row, base, tmp_path, monkeypatch):
+def test_option_rows_differ_from_their_base_in_their_factor_only(row, base, tmp_path, monkeypatch):
     import crosshar.train.finetune as fs
     from crosshar.evaluate.matrix import METHODS, finetune_run
 
