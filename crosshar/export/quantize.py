@@ -14,7 +14,7 @@ from crosshar.atomic import atomic_write_bytes, atomic_write_json
 from crosshar.config import WindowConfig
 from crosshar.errors import CrossharError
 from crosshar.export.checks import check_windows, metrics, ort_probabilities, physical_windows
-from crosshar.export.graph_surgery import drop_activation_qdq, unshare_gemm_weights
+from crosshar.export.graph_surgery import drop_activation_qdq, drop_shape_annotations, unshare_gemm_weights
 from crosshar.export.sidecar import sidecar
 from crosshar.runtime.session import ort_session
 from crosshar.runtime.sidecar import sha256_file, sidecar_path
@@ -159,7 +159,9 @@ def quantize(fp32_path: str | Path, int8_path: str | Path, calib_windows: np.nda
                                                    & (RECURRENT_OPS - {"LSTM"}))
         if left:
             info["float_ops"] = left  # GRU / RNN have no int8 kernel in onnxruntime
-        atomic_write_bytes(int8_path, out.read_bytes())
+        model = onnx.load(str(out))
+        drop_shape_annotations(model)  # the quantiser's shape inference annotated every tensor: slower
+        atomic_write_bytes(int8_path, model.SerializeToString())
     return info
 
 
