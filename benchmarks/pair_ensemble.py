@@ -1,0 +1,120 @@
+"""Two finetuned matrix models, one prediction: their class probabilities averaged (a diagnostic).
+
+    python benchmarks/pair_ensemble.py RUNS A B [B2 ...] [--seeds N] [--out results/pair_ensemble]
+
+RUNS is a matrix folder's `runs/` (e.g. $CROSSHAR_HOME/results/matrix-seeds6/runs, after
+`crosshar matrix -d uci,motion,wisdm --heads din --seeds 6 --methods A,B --name matrix-seeds6`). For every
+seed and directed pair among uci, motion and wisdm, the DIN models of rows A and B (same source, seed and
+labelled windows) score the target alone and averaged (mean of their softmax probabilities), exactly as
+`crosshar matrix` scores a cell (crosshar.inference.score: every target window, the pair's classes).
+Each further B is another partner for A (seeds without its runs are skipped). Writes `<out>.jsonl` (one line per seed, pair and partner;
+a rerun skips what is there) and `<out>.md` (the means and the paired differences with their 95 % interval
+over seeds, `paired_difference`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from crosshar import config as C
+from crosshar.data.store import prepare
+from crosshar.evaluate.matrix import paired_difference
+from crosshar.inference import predict, score
+from crosshar.models import classifier as clf
+
+DATASETS = ("uci", "motion", "wisdm")
+PAIRS = [(s, t) for s in DATASETS for t in DATASETS if s != t]
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def run(runs: Path, a: str, partners: list[str], seeds: int, out: Path) -> list[dict]:
+    """Score every missing (seed, pair, partner); returns all rows of `<out>.jsonl`."""
+    path = out.with_suffix(".jsonl")
+    done = {(r["seed"], r["source"], r["target"], r["b"]) for r in map(json.loads, path.open())} if path.is_file() else set()
+    ws = {d: prepare(d, None, C.load("window")) for d in DATASETS}
+    for seed in range(seeds):
+        for b in partners:
+            for s in DATASETS:
+                todo = [t for (s2, t) in PAIRS if s2 == s and (seed, s, t, b) not in done]
+                if not todo:
+                    continue
+                if not (runs / f"finetune-{s}-{b}-din-s{seed}").is_dir():
+                    print(f"seed {seed} {s}: no {b} run in {runs}, skipped", flush=True)
+                    continue
+                ma, meta = clf.load(runs / f"finetune-{s}-{a}-din-s{seed}")
+                mb, meta_b = clf.load(runs / f"finetune-{s}-{b}-din-s{seed}")
+                if meta["classes"] != meta_b["classes"]:
+                    raise SystemExit(f"{a} and {b} on {s} (seed {seed}) predict different classes")
+                for t in todo:
+                    both = score(None, meta, ws[t], logits_fn=lambda X: np.log(
+                        (softmax(predict(ma, X)) + softmax(predict(mb, X))) / 2 + 1e-12))[0]
+                    row = {"seed": seed, "source": s, "target": t, "a": a, "b": b,
+                           "macro_f1_a": score(ma, meta, ws[t])[0]["macro_f1"],
+                           "macro_f1_b": score(mb, meta, ws[t])[0]["macro_f1"], "macro_f1_pair": both["macro_f1"],
+                           "per_class_f1_pair": {c: v["f1"] for c, v in both["per_class"].items()}}
+                    with path.open("a") as f:
+                        f.write(json.dumps(row) + "\n")
+                    print(f"seed {seed} {s} -> {t} {a} + {b}: {row['macro_f1_a']:.3f} / {row['macro_f1_b']:.3f} "
+                          f"-> {row['macro_f1_pair']:.3f}", flush=True)
+    return [json.loads(line) for line in path.open()]
+
+
+def report(rows: list[dict]) -> str:
+    """The markdown: per partner, the mean over the pairs and seeds, per pair, and paired differences."""
+    L = ["# Two models averaged (benchmarks/pair_ensemble.py)", "",
+         "Macro-F1 in %, DIN head, 10 % of the source's labels, mean over seeds; the pair's probabilities are the mean "
+         "of the two models' softmax outputs. Differences are paired by seed over the 6 pairs, with the 95 % interval "
+         "over seeds (`paired_difference`).", ""]
+    for b in dict.fromkeys(r["b"] for r in rows):
+        rb = [r for r in rows if r["b"] == b]
+        a = rb[0]["a"]
+        seeds = sorted({r["seed"] for r in rb if sum(1 for x in rb if x["seed"] == r["seed"]) == len(PAIRS)})
+        rb = [r for r in rb if r["seed"] in seeds]
+        name = {"a": a, "b": b, "pair": f"{a} + {b}"}
+        hr = [{"source": r["source"], "target": r["target"], "head": "din", "seed": r["seed"], "method": name[k],
+               "macro_f1": r[f"macro_f1_{k}"]} for r in rb for k in ("a", "b", "pair")]
+        L += [f"## {a} + {b} ({len(seeds)} seeds)", "",
+              "| source → target | " + " | ".join(name.values()) + " |", "|---|---|---|---|"]
+        for s, t in PAIRS:
+            cells = [100 * np.mean([r[f"macro_f1_{k}"] for r in rb if (r["source"], r["target"]) == (s, t)]) for k in name]
+            L.append(f"| {s} → {t} | " + " | ".join(f"{v:.1f}" for v in cells) + " |")
+        means = [100 * np.mean([r[f"macro_f1_{k}"] for r in rb]) for k in name]
+        L += ["| **mean of the 6 pairs** | " + " | ".join(f"**{v:.1f}**" for v in means) + " |", ""]
+        for x, y in ((name["pair"], a), (name["pair"], b), (b, a)):
+            d = paired_difference(hr, "din", x, y, PAIRS)
+            if d is not None:
+                L.append(f"- {x} − {y}: {100 * d[0]:+.1f} (95 % interval {100 * (d[0] - d[1]):+.1f} to "
+                         f"{100 * (d[0] + d[1]):+.1f})")
+        um = [r["per_class_f1_pair"] for r in rb if (r["source"], r["target"]) == ("uci", "motion")]
+        if um:
+            L.append(f"- uci → motion, the pair: upstairs / downstairs F1 {np.mean([u['upstairs'] for u in um]):.2f} / "
+                     f"{np.mean([u['downstairs'] for u in um]):.2f}")
+        L.append("")
+    return "\n".join(L)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", type=Path)
+    ap.add_argument("a")
+    ap.add_argument("b", nargs="+")
+    ap.add_argument("--seeds", type=int, default=6)
+    ap.add_argument("--out", type=Path, default=Path("results/pair_ensemble"))
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    rows = run(args.runs, args.a, args.b, args.seeds, args.out)
+    args.out.with_suffix(".md").write_text(report(rows) + "\n")
+    print(f"wrote {args.out.with_suffix('.md')}")
+
+
+if __name__ == "__main__":
+    main()
