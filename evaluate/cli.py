@@ -15,7 +15,7 @@ from crosshar.clitools import (DataDir, Device, Force, OnBad, Sources, Threads, 
 
 def print_report(res: dict) -> None:
     m = res["metrics"]
-    console.print(f"[bold]{'+'.join(res['source'])} → {res['target']}[/] (head {res['head']}, run {res['run']}): "
+    console.print(f"[bold]{'+'.join(res['source'])} → {res['target']}[/] (head {res['head']}, run {', '.join(res.get('ensemble_runs', [res['run']]))}): "
                   f"{m['n']:,} target windows in classes {res['eval_classes']}")
     console.print(f"accuracy [bold]{m['accuracy']:.4f}[/]  macro-F1 [bold]{m['macro_f1']:.4f}[/]  "
                   f"weighted F1 {m['weighted_f1']:.4f}  G-mean {m['gmean']:.4f}")
@@ -40,7 +40,7 @@ def cross_cmd(
     dataset: Sources = "uci",
     target: Annotated[str, typer.Option("-td", "--target", help=f"Target, never seen in training or model selection: one of {dataset_names()}, or a folder holding crosshar.toml (your own data, read in place).")] = "hhar",
     head: Annotated[Optional[str], typer.Option("--head", help="Head of the model to use or train.")] = None,
-    run: Annotated[Optional[Path], typer.Option("--run", help="Finetuned run folder or best.pt (default: the latest for the source; trained if none).")] = None,
+    run: Annotated[Optional[list[Path]], typer.Option("--run", help="Finetuned run folder or best.pt (default: the latest for the source; trained if none). Repeat to average several models' probabilities (same source and classes).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Results folder (default $CROSSHAR_HOME/results/cross/<source>_to_<target>_<head>).")] = None,
     name: Annotated[Optional[str], typer.Option("--name", help="Results folder name under $CROSSHAR_HOME/results/cross/, to keep an earlier result.")] = None,
     force: Force = False,
@@ -60,7 +60,7 @@ def cross_cmd(
 
     dev = use_device(device, threads)
     try:
-        res = cross(split_list(dataset), target, head=head, run=run, data_dir=data_dir, out=out, log=console.print,
+        res = cross(split_list(dataset), target, head=head, run=run or None, data_dir=data_dir, out=out, log=console.print,
                     force=force, name=name, pretrain_epochs=pretrain_epochs, finetune_epochs=finetune_epochs,
                     device=dev, on_bad=on_bad)
     except KeyboardInterrupt:

@@ -229,6 +229,11 @@ def test_pretrain_finetune_cross_embed_chain(synth, home, tmp_path):
     res = invoke("cross", "-d", "uci", "-td", "motion", "--run", str(ft), "--out", str(tmp_path / "x"))
     assert res.exit_code == 0, res.output
     assert "accuracy" in res.output and "macro-F1" in res.output and (tmp_path / "x" / "results.json").is_file()
+    # --run repeated: the models' probabilities averaged (the same run twice scores as the run alone)
+    res = invoke("cross", "-d", "uci", "-td", "motion", "--run", str(ft), "--run", str(ft), "--out", str(tmp_path / "y"))
+    assert res.exit_code == 0, res.output
+    both, alone = (json.loads((tmp_path / d / "results.json").read_text()) for d in ("y", "x"))
+    assert both["ensemble_runs"] == [str(ft)] * 2 and both["metrics"] == alone["metrics"]
 
     res = invoke("embed", "-d", "motion", "--encoder", str(pre), "--out", str(tmp_path / "e.npz"))
     assert res.exit_code == 0, res.output

@@ -14,8 +14,8 @@ from torch import nn
 import crosshar.evaluate.run as er
 from crosshar.data.windows import WindowSet
 from crosshar.errors import CrossharError, LeakageError
-from crosshar.evaluate.run import cross, regenerate
-from crosshar.inference import score
+from crosshar.evaluate.run import check_ensemble, cross, regenerate
+from crosshar.inference import ensemble_logits, score
 from synthdata import WINDOW, custom_files, home, synth, synth_root, tiny_configs, write_tree  # noqa: F401
 
 CROSSHAR4 = ["walking", "upstairs", "downstairs", "sitting&standing"]
@@ -81,6 +81,29 @@ def test_score_with_an_external_scorer_matches_the_model():
     assert seen == [5] and rep == ref
 
 
+def test_ensemble_scores_the_mean_of_the_models_probabilities():
+    """Two models, each sure of a different class for window 0; the average decides by how sure each is."""
+    a = TableModel([[4.0, 0.0, 0.0, 0.0], [0.0, 3.0, 0.0, 0.0]])
+    b = TableModel([[0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 6.0, 0.0]])
+    X = target(["walking", "upstairs"]).X
+    pa, pb = (torch.softmax(m(torch.from_numpy(X)), 1).numpy() for m in (a, b))
+    got = np.exp(ensemble_logits([a, b], X))
+    assert np.allclose(got, (pa + pb) / 2) and np.allclose(got.sum(1), 1)
+    assert got.argmax(1).tolist() == [0, 2]  # window 1: b's 6.0 outweighs a's 3.0; neither model alone decides both
+    rep, *_ = score(None, {"classes": CROSSHAR4}, target(["walking", "downstairs"]),
+                    logits_fn=lambda Z: ensemble_logits([a, b], Z))
+    assert rep["accuracy"] == 1.0
+
+
+def test_check_ensemble_names_the_run_that_differs():
+    meta = {"source": ["uci"], "window": {"window": 120}, "label_space": "crosshar4", "classes": CROSSHAR4}
+    check_ensemble([meta, dict(meta)], ["a", "b"])  # the same: fine
+    with pytest.raises(CrossharError, match=r"^b: its classes .* differs from a's"):
+        check_ensemble([meta, meta | {"classes": CROSSHAR4[::-1]}], ["a", "b"])
+    with pytest.raises(CrossharError, match=r"^c: its source \['motion'\]"):
+        check_ensemble([meta, meta, meta | {"source": ["motion"]}], ["a", "b", "c"])
+
+
 def test_a_target_without_any_model_class_is_an_error():
     with pytest.raises(CrossharError, match="no class in common"):
         score(TableModel([onehot(0)]), {"classes": ["walking", "upstairs"]}, target(["lying"]))
@@ -113,6 +136,11 @@ def test_cross_end_to_end(synth, home, tiny_configs, monkeypatch):
     res2 = cross(["uci"], "motion", log=logs.append, force=True)
     assert any("using the latest matching finetuned run" in m for m in logs)
     assert res2["metrics"] == stored["metrics"]
+
+    # several runs are averaged: the same model twice scores as the model alone, in a folder of its own
+    res3 = cross(["uci"], "motion", run=[ft[0].parent, ft[0].parent], log=logs.append)
+    assert res3["out"] == str(home / "results" / "cross" / "uci_to_motion_linear+linear")
+    assert res3["metrics"] == stored["metrics"] and res3["ensemble_runs"] == [str(ft[0].parent)] * 2
 
     # a model whose encoder saw the target is refused
     info = json.loads(pre[0].read_text())
