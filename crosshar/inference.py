@@ -85,15 +85,6 @@ def predict(model: clf.HARClassifier, X: np.ndarray, batch: int = 512) -> np.nda
     return torch.cat(in_batches(model, X, model_device(model), batch)).numpy()
 
 
-def ensemble_logits(models: list[clf.HARClassifier], X: np.ndarray, batch: int = 512) -> np.ndarray:
-    """(N, T, C) -> (N, K) log of the mean of the models' softmax probabilities (models predicting the same
-    classes in the same order): scores for `score`'s `logits_fn` that average several finetuned models."""
-    from scipy.special import softmax
-
-    p = np.mean([softmax(predict(m, X, batch).astype(np.float64), axis=1) for m in models], axis=0)
-    return np.log(np.maximum(p, 1e-300))
-
-
 @torch.no_grad()  # not inference_mode: cached training features later feed autograd
 def encode(model: clf.HARClassifier, X: np.ndarray, batch: int = 512) -> torch.Tensor:
     """(N, T, C) -> (N, T, D) head inputs on the model's device, for a frozen encoder (eval mode)."""
@@ -135,5 +126,5 @@ def score(model: clf.HARClassifier | None, meta: dict, target_ws,
     return classification_report(y[keep], pred, list(eval_space.classes)), y[keep], pred, eval_space
 
 
-__all__ = ["load_encoder", "pretrain_job", "pretrain_window", "embed", "predict", "ensemble_logits", "encode", "evaluate", "score",
+__all__ = ["load_encoder", "pretrain_job", "pretrain_window", "embed", "predict", "encode", "evaluate", "score",
            "in_batches", "model_device", "PRETRAIN_FORMAT"]

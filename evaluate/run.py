@@ -19,7 +19,7 @@ from crosshar.device import resolve_device
 from crosshar.errors import CrossharError
 from crosshar import guard
 from crosshar.data.sources import load_sources, target_needs
-from crosshar.inference import ensemble_logits, score
+from crosshar.inference import score
 from crosshar.train import finetune as finetuning
 from crosshar.train import pretrain as pretraining
 from crosshar.metrics import classification_report
@@ -177,25 +177,15 @@ def matching_run(source: list[str], window: WindowConfig, head: str | None, log:
     return None
 
 
-def check_ensemble(metas: list[dict], runs: list) -> None:
-    """Models averaged by `cross` must share source, window, label space and classes (in order); else a
-    CrossharError naming the first run that differs and how."""
-    for key in ("source", "window", "label_space", "classes"):
-        for m, r in zip(metas[1:], runs[1:]):
-            if m.get(key) != metas[0].get(key):
-                raise CrossharError(f"{r}: its {key} {m.get(key)} differs from {runs[0]}'s {metas[0].get(key)}; "
-                                    "only models of the same source, window and classes can be averaged")
-
-
 def cross(source: list[str], target: str, head: str | None = None, run: str | Path | list | None = None,
           data_dir=None, out: Path | None = None, log: Callable[[str], None] = print,
           force: bool = False, name: str | None = None, pretrain_epochs: int | None = None,
           finetune_epochs: int | None = None, device: str | torch.device = "cpu", on_bad: str = "error") -> dict:
     """Evaluate a source model on every window of `target`; write results JSON and confusion PNG.
 
-    `run` is a finetuned run (folder or best.pt), or several: their softmax probabilities are averaged
-    (`ensemble_logits`; same source, window and classes, `check_ensemble`), e.g. the head on the raw window
-    and crosshar, which together scored highest of everything measured (results/pair_ensemble.md).
+    `run` is a finetuned run (folder or best.pt), or several: their class probabilities are averaged
+    (classifier.load_runs: same source, window and classes), e.g. the head on the raw window and crosshar,
+    which together scored highest of everything measured (results/pair_ensemble.md).
 
     `target` is a registered dataset (read from `data_dir`) or a folder holding crosshar.toml
     (read in place, named after its descriptor's `name` in results and reports); `on_bad` is how bad
@@ -223,15 +213,12 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
             found = train_default(source, need or C.load("window"), ccfg.head, ccfg.label_space, ccfg.label_rate,
                                   data_dir, log, pretrain_epochs, finetune_epochs, device)
         runs = [found]
-    loaded = [clf.load(r) for r in runs]
-    for m, mm in loaded:
-        m.to(device)
+    model, meta, metas = clf.load_runs(runs)
+    model.to(device)
+    for mm in metas:
         guard.check_run(mm, tname)
-    check_ensemble([mm for _, mm in loaded], runs)
-    model, meta = loaded[0]
     run = runs[0]
-    head_name = "+".join(mm["head"] for _, mm in loaded)
-    out = results_dir(list(meta["source"]), tname, head_name, out, name)
+    out = results_dir(list(meta["source"]), tname, meta["head"], out, name)
     refuse_overwrite(out, force)
     mwin = WindowConfig.from_dict(meta["window"])
     if need is not None and mwin != need:
@@ -244,15 +231,13 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
     sws = load_sources(list(meta["source"]), data_dir, mwin, on_bad)
     guard.check_windows(sws, tws)
     t0 = time.time()
-    models = [m for m, _ in loaded]
-    report, y, pred, space = score(model, meta, tws,
-                                   logits_fn=(lambda X: ensemble_logits(models, X)) if len(models) > 1 else None)
+    report, y, pred, space = score(model, meta, tws)
     seconds = time.time() - t0
     out.mkdir(parents=True, exist_ok=True)
-    confusion_png(report, out / "confusion.png", f"{'+'.join(meta['source'])} -> {tname} ({head_name})")
+    confusion_png(report, out / "confusion.png", f"{'+'.join(meta['source'])} -> {tname} ({meta['head']})")
     results = {
-        "source": meta["source"], "target": tname, "head": head_name, "run": str(run),
-        **({"ensemble_runs": [str(r) for r in runs]} if len(runs) > 1 else {}),
+        "source": meta["source"], "target": tname, "head": meta["head"], "run": str(run),
+        **({"ensemble_runs": meta["ensemble_runs"]} if "ensemble_runs" in meta else {}),
         "target_folder": tws.manifest.get("root") if tname != target else None,
         "metrics": report, "eval_classes": list(space.classes), "model_classes": meta["classes"],
         "y_true": y.tolist(), "y_pred": pred.tolist(), "seconds": round(seconds, 2),

@@ -274,6 +274,30 @@ def test_export_command(tmp_path):
     assert res.exit_code == 2 and "weights, static, dynamic" in res.output
 
 
+def test_export_command_writes_several_runs_as_one_averaging_model(tmp_path):
+    """--run repeated: one graph whose probabilities are the runs' mean, checked against PyTorch like any model."""
+    metas = []
+    for k, name in enumerate(("a", "b")):
+        torch.manual_seed(k)
+        metas.append(make_meta("linear", None))
+        classifier.save(tmp_path / name / "best.pt", classifier.build(metas[-1]), metas[-1])
+    res = CliRunner().invoke(_app(), ["export", "--run", str(tmp_path / "a"), "--run", str(tmp_path / "b"),
+                                      "--random-windows", "--no-int8"])
+    assert res.exit_code == 0, res.output
+    side = read_sidecar(tmp_path / "a" / "ensemble.onnx")
+    assert side["head"] == "linear+linear" and str(tmp_path / "b") in side["exported_from"]
+    X = physical_windows(8, 120, 6, 20.0, seed=5)
+    (a, _), (b, _) = classifier.load(tmp_path / "a"), classifier.load(tmp_path / "b")
+    want = (torch_probs(a, X) + torch_probs(b, X)) / 2
+    assert np.abs(OnnxModel(tmp_path / "a" / "ensemble.onnx").predict(X) - want).max() < 1e-5
+    assert np.abs(want - torch_probs(a, X)).max() > 1e-3  # the two runs differ: the mean is not either one
+    metas[1]["classes"] = metas[1]["classes"][::-1]
+    classifier.save(tmp_path / "c" / "best.pt", classifier.build(metas[1]), metas[1])
+    res = CliRunner().invoke(_app(), ["export", "--run", str(tmp_path / "a"), "--run", str(tmp_path / "c"),
+                                      "--random-windows", "--no-int8"])
+    assert res.exit_code == 2 and "its classes" in res.output and "Traceback" not in res.output
+
+
 def test_export_command_errors_are_one_line(tmp_path):
     res = CliRunner().invoke(_app(), ["export", "--run", str(tmp_path / "nope.pt")])
     assert res.exit_code == 2

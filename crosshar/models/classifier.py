@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from crosshar import checkpoint
+from crosshar.errors import CrossharError
 from crosshar.config import EncoderConfig, WindowConfig
 from crosshar.models.encoder import Encoder
 from crosshar.models.frame import heading_turns
@@ -104,3 +105,38 @@ def load(path: str | Path) -> tuple[HARClassifier, dict[str, Any]]:
         model = build(ck["meta"])
         model.load_state_dict(ck["state_dict"])
     return model.eval(), ck["meta"]
+
+
+class ModelEnsemble(HeadEnsemble):
+    """Several finetuned classifiers of one source, window and classes: their class probabilities averaged.
+
+    A HeadEnsemble whose members are whole classifiers, each with its own input pipeline, encoder and head:
+    forward(x: (B, T, C) physical windows) -> (B, K), the log of the models' mean probabilities (its softmax is
+    that mean), so the ensemble scores, exports and runs as one classifier (`crosshar cross` and `crosshar
+    export` with --run repeated).
+    """
+
+    @property
+    def head(self) -> nn.Module:
+        """The first model's head (its .fc gives the number of classes)."""
+        return self.members[0].head
+
+
+ENSEMBLE_KEYS = ("source", "window", "label_space", "classes")  # what models averaged must share
+
+
+def load_runs(paths: list[str | Path]) -> tuple[nn.Module, dict[str, Any], list[dict[str, Any]]]:
+    """(model in eval mode, meta, each run's meta) for one finetuned run, or for several averaged
+    (ModelEnsemble), whose meta is the first run's with `head` naming every head ("din+din") and
+    `ensemble_runs` the runs. CrossharError, naming the run, when the runs differ in ENSEMBLE_KEYS."""
+    loaded = [load(p) for p in paths]
+    metas = [m for _, m in loaded]
+    if len(loaded) == 1:
+        return loaded[0][0], metas[0], metas
+    for key in ENSEMBLE_KEYS:
+        for m, p in zip(metas[1:], paths[1:]):
+            if m.get(key) != metas[0].get(key):
+                raise CrossharError(f"{p}: its {key} {m.get(key)} differs from {paths[0]}'s {metas[0].get(key)}; "
+                                    "only models of the same source, window and classes can be averaged")
+    meta = metas[0] | {"head": "+".join(m["head"] for m in metas), "ensemble_runs": [str(p) for p in paths]}
+    return ModelEnsemble([m for m, _ in loaded]).eval(), meta, metas

@@ -87,8 +87,8 @@ def _pct(v: float | None) -> str:
 
 @friendly
 def export_cmd(
-    run: Annotated[Optional[Path], typer.Option("--run", help="Finetuned checkpoint (best.pt) or its run folder; default: the latest finetune run.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output .onnx file (default: model.onnx in the run folder). The sidecar is written next to it as .json.")] = None,
+    run: Annotated[Optional[list[Path]], typer.Option("--run", help="Finetuned checkpoint (best.pt) or its run folder; default: the latest finetune run. Repeat to export several runs as one model averaging their probabilities (same source and classes).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output .onnx file (default: model.onnx in the (first) run folder, ensemble.onnx for several runs). The sidecar is written next to it as .json.")] = None,
     int8: Annotated[bool, typer.Option("--int8/--no-int8", help="Also write an int8 model <out>.int8.onnx (the one to deploy when it is as fast as fp32).")] = True,
     int8_mode: Annotated[str, typer.Option("--int8-mode", help="'weights' (int8 weights, float activations: smallest, float speed), 'static' (calibrated QDQ; recurrent heads fall back to dynamic) or 'dynamic'.")] = "weights",
     data_dir: DataDir = None,
@@ -100,18 +100,20 @@ def export_cmd(
 ) -> None:
     """Export a finetuned classifier to ONNX (raw windows in, probabilities out) and check it against PyTorch."""
     from crosshar.atomic import atomic_write_json
-    from crosshar.export import export_onnx
+    from crosshar.export import export_model
     from crosshar.models import classifier
 
-    run = _resolve_run(run)
-    _, meta = classifier.load(run)
+    runs = [_resolve_run(r) for r in run] if run else [_resolve_run(None)]
+    model, meta, _ = classifier.load_runs(runs)
+    run = runs[0]
     if out is None:
-        out = (run if run.is_dir() else run.parent) / "model.onnx"
+        out = (run if run.is_dir() else run.parent) / ("model.onnx" if len(runs) == 1 else "ensemble.onnx")
     data = _check_data(meta, data_dir, run, random_windows, max_windows)
-    rep = export_onnx(
-        run, out, int8=int8, calib_windows=None if data is None else data["calib"], opset=opset,
+    rep = export_model(
+        model, meta, out, int8=int8, calib_windows=None if data is None else data["calib"], opset=opset,
         int8_mode=int8_mode, windows=None if data is None else data["windows"],
         labels=None if data is None else data["labels"], windows_source="source validation",
+        exported_from=", ".join(str(r) for r in runs),
     )
     f, q = rep["fp32"], rep["int8"]
     t = Table(title=f"{run}: checked on {f['n_windows']} {f['windows']} windows", title_justify="left")

@@ -14,8 +14,9 @@ from torch import nn
 import crosshar.evaluate.run as er
 from crosshar.data.windows import WindowSet
 from crosshar.errors import CrossharError, LeakageError
-from crosshar.evaluate.run import check_ensemble, cross, regenerate
-from crosshar.inference import ensemble_logits, score
+from crosshar.evaluate.run import cross, regenerate
+from crosshar.inference import score
+from crosshar.models.classifier import ModelEnsemble
 from synthdata import WINDOW, custom_files, home, synth, synth_root, tiny_configs, write_tree  # noqa: F401
 
 CROSSHAR4 = ["walking", "upstairs", "downstairs", "sitting&standing"]
@@ -81,27 +82,19 @@ def test_score_with_an_external_scorer_matches_the_model():
     assert seen == [5] and rep == ref
 
 
-def test_ensemble_scores_the_mean_of_the_models_probabilities():
-    """Two models, each sure of a different class for window 0; the average decides by how sure each is."""
+def test_an_ensemble_scores_the_mean_of_the_models_probabilities():
+    """Two models, each sure of a different class for window 1; the average decides by how sure each is."""
     a = TableModel([[4.0, 0.0, 0.0, 0.0], [0.0, 3.0, 0.0, 0.0]])
     b = TableModel([[0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 6.0, 0.0]])
-    X = target(["walking", "upstairs"]).X
-    pa, pb = (torch.softmax(m(torch.from_numpy(X)), 1).numpy() for m in (a, b))
-    got = np.exp(ensemble_logits([a, b], X))
-    assert np.allclose(got, (pa + pb) / 2) and np.allclose(got.sum(1), 1)
-    assert got.argmax(1).tolist() == [0, 2]  # window 1: b's 6.0 outweighs a's 3.0; neither model alone decides both
-    rep, *_ = score(None, {"classes": CROSSHAR4}, target(["walking", "downstairs"]),
-                    logits_fn=lambda Z: ensemble_logits([a, b], Z))
+    x = torch.from_numpy(target(["walking", "upstairs"]).X)
+    pa, pb = (torch.softmax(m(x), 1) for m in (a, b))
+    got = torch.softmax(ModelEnsemble([a, b])(x), 1)
+    assert torch.allclose(got, (pa + pb) / 2, atol=1e-6)
+    assert got.argmax(1).tolist() == [0, 2]  # window 1: b's 6.0 outweighs a's 3.0
+    rep, *_ = score(ModelEnsemble([a, b]), {"classes": CROSSHAR4}, target(["walking", "downstairs"]))
     assert rep["accuracy"] == 1.0
-
-
-def test_check_ensemble_names_the_run_that_differs():
-    meta = {"source": ["uci"], "window": {"window": 120}, "label_space": "crosshar4", "classes": CROSSHAR4}
-    check_ensemble([meta, dict(meta)], ["a", "b"])  # the same: fine
-    with pytest.raises(CrossharError, match=r"^b: its classes .* differs from a's"):
-        check_ensemble([meta, meta | {"classes": CROSSHAR4[::-1]}], ["a", "b"])
-    with pytest.raises(CrossharError, match=r"^c: its source \['motion'\]"):
-        check_ensemble([meta, meta, meta | {"source": ["motion"]}], ["a", "b", "c"])
+    with pytest.raises(ValueError, match="at least 2"):
+        ModelEnsemble([a])
 
 
 def test_a_target_without_any_model_class_is_an_error():
