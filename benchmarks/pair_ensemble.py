@@ -24,16 +24,11 @@ import torch
 from crosshar import config as C
 from crosshar.data.store import prepare
 from crosshar.evaluate.matrix import paired_difference
-from crosshar.inference import predict, score
+from crosshar.inference import score
 from crosshar.models import classifier as clf
 
 DATASETS = ("uci", "motion", "wisdm")
 PAIRS = [(s, t) for s in DATASETS for t in DATASETS if s != t]
-
-
-def softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(1, keepdims=True))
-    return e / e.sum(1, keepdims=True)
 
 
 def run(runs: Path, a: str, partners: list[str], seeds: int, out: Path) -> list[dict]:
@@ -50,13 +45,11 @@ def run(runs: Path, a: str, partners: list[str], seeds: int, out: Path) -> list[
                 if not (runs / f"finetune-{s}-{b}-din-s{seed}").is_dir():
                     print(f"seed {seed} {s}: no {b} run in {runs}, skipped", flush=True)
                     continue
-                ma, meta = clf.load(runs / f"finetune-{s}-{a}-din-s{seed}")
-                mb, meta_b = clf.load(runs / f"finetune-{s}-{b}-din-s{seed}")
-                if meta["classes"] != meta_b["classes"]:
-                    raise SystemExit(f"{a} and {b} on {s} (seed {seed}) predict different classes")
+                # the pair as `crosshar cross --run A --run B` scores it (refused unless source and classes agree)
+                pair, meta, _ = clf.load_runs([runs / f"finetune-{s}-{m}-din-s{seed}" for m in (a, b)])
+                ma, mb = pair.members
                 for t in todo:
-                    both = score(None, meta, ws[t], logits_fn=lambda X: np.log(
-                        (softmax(predict(ma, X)) + softmax(predict(mb, X))) / 2 + 1e-12))[0]
+                    both = score(pair, meta, ws[t])[0]
                     row = {"seed": seed, "source": s, "target": t, "a": a, "b": b,
                            "macro_f1_a": score(ma, meta, ws[t])[0]["macro_f1"],
                            "macro_f1_b": score(mb, meta, ws[t])[0]["macro_f1"], "macro_f1_pair": both["macro_f1"],
