@@ -25,7 +25,7 @@ from crosshar.models.frame import orientation, so3_exp
 from crosshar.registry import AUGMENTATIONS
 
 __all__ = [
-    "rotate", "mirror", "yaw", "permute_axes", "tilt", "gain_bias", "noise", "time_warp", "swing", "lever_arm",
+    "rotate", "mirror", "yaw", "permute_axes", "tilt", "gain_bias", "noise", "time_warp", "replay", "swing", "lever_arm",
     "displace", "Augmenter",
     "random_rotation_matrices", "proper_axis_permutations", "apply_frame_rotation", "apply_frame_transform",
     "horizontal_axes", "tstcc_views",
@@ -460,11 +460,26 @@ def time_warp(x: Tensor, g: torch.Generator, cadence: float = 0.1) -> Tensor:
     _check_window(x)
     if not 0 <= cadence < 1:
         raise ValueError(f"cadence must be in [0, 1), got {cadence}")
+    speed = 1 + cadence * (2 * torch.rand((x.shape[0], 1), generator=g, device=g.device, dtype=torch.float64) - 1)
+    return replay(x, speed)
+
+
+def replay(x: Tensor, speed: Tensor | float) -> Tensor:
+    """Each window replayed `speed` times as fast (time_warp's resampling, with a given speed).
+
+    Args:
+        x: (B, T, C) windows.
+        speed: a float, or (B, 1) float64 speeds, > 0.
+
+    Returns:
+        (B, T, C): step i reads the input at time i * speed (linear interpolation), positions past the
+        last sample reflected back from it.
+    """
     b, t, c = x.shape
-    speed = 1 + cadence * (2 * torch.rand((b, 1), generator=g, device=g.device, dtype=torch.float64) - 1)
-    pos = torch.arange(t, dtype=torch.float64, device=g.device)[None, :] * speed  # (B, T)
+    speed = torch.as_tensor(speed, dtype=torch.float64)
+    pos = torch.arange(t, dtype=torch.float64, device=speed.device)[None, :] * speed  # (B, T) or (1, T)
     last = float(t - 1)
-    pos = torch.where(pos > last, 2 * last - pos, pos).clamp(0, last).to(x.device)
+    pos = torch.where(pos > last, 2 * last - pos, pos).clamp(0, last).to(x.device).expand(b, t)
     i0 = pos.floor().long().clamp(0, t - 1)
     i1 = (i0 + 1).clamp(max=t - 1)
     w = (pos - i0.to(pos.dtype)).to(x.dtype)[:, :, None]

@@ -12,7 +12,7 @@ import torch
 
 from crosshar.augment import (
     Augmenter, apply_frame_rotation, apply_frame_transform, gain_bias, mirror, noise, permute_axes,
-    proper_axis_permutations, random_rotation_matrices, rotate, tilt, time_warp, yaw,
+    proper_axis_permutations, random_rotation_matrices, rotate, tilt, time_warp, replay, yaw,
 )
 from crosshar.config import AugmentConfig
 from crosshar.registry import AUGMENTATIONS
@@ -156,6 +156,19 @@ def test_time_warp_resamples_a_ramp_at_the_drawn_speed_and_reflects_at_the_end()
     fast = speed > 1
     expected_last = 2 * (t - 1) - (t - 1) * speed[fast]  # reflected at T - 1
     torch.testing.assert_close(y[fast, -1, 0], expected_last)
+
+
+def test_replay_is_time_warp_at_a_given_speed():
+    """replay(x, s) is the time warp with the speed fixed: a ramp read s times as fast, the same
+    windows time_warp gives for the speeds it drew, and speed 1 is the identity."""
+    t = 120
+    ramp = torch.arange(t, dtype=torch.float64)[None, :, None].expand(4, t, 3).contiguous()
+    torch.testing.assert_close(replay(ramp, 0.8)[:, :, 0], 0.8 * ramp[:, :, 0])
+    x = imu_windows()
+    assert torch.equal(replay(x, 1.0), x)
+    warped = time_warp(ramp, gen(0), 0.2)
+    drawn = (warped[:, 1, 0] - warped[:, 0, 0])[:, None]
+    torch.testing.assert_close(replay(ramp, drawn), warped)
 
 
 def test_time_warp_factor_one_is_identity():

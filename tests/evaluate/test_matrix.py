@@ -201,6 +201,21 @@ def test_upright_changes_the_pretraining_orientation_only():
     assert up["augment"] == up["augment_finetune"] == C.load("augment", path=C.config_dir() / "augment_finetune.toml")
 
 
+def test_cadence_rows_change_the_time_warp_only():
+    """crosshar_cadence widens the time warp in both stages (its own pretraining run); crosshar_cadenceft in
+    finetuning only (crosshar's pretraining run); scratch_cadence is scratch with the wider warp."""
+    w = C.load("window")
+    base = M.method_configs(METHODS["crosshar"], w)
+    both, ft = M.method_configs(METHODS["crosshar_cadence"], w), M.method_configs(METHODS["crosshar_cadenceft"], w)
+    assert both["augment"].cadence == both["augment_finetune"].cadence == ft["augment_finetune"].cadence == 0.25
+    assert ft["augment"] == base["augment"] and both["augment"] == base["augment"].replace(cadence=0.25)
+    assert ft["augment_finetune"] == base["augment_finetune"].replace(cadence=0.25)
+    assert M._pretrain_key(METHODS["crosshar_cadenceft"]) == "crosshar"
+    assert M._pretrain_key(METHODS["crosshar_cadence"]) == "crosshar_cadence0.25"
+    sc = M.method_configs(METHODS["scratch_cadence"], w)
+    assert sc["augment_finetune"] == M.method_configs(METHODS["scratch"], w)["augment_finetune"].replace(cadence=0.25)
+
+
 def test_report_checks_targets_and_flags_an_oracle_below_transfer(tmp_path):
     def row(s, t, m, f1, seed=0, up=None):
         r = {"source": s, "target": t, "method": m, "head": "din", "seed": seed, "macro_f1": f1, "accuracy": f1,
@@ -218,6 +233,14 @@ def test_report_checks_targets_and_flags_an_oracle_below_transfer(tmp_path):
     text = (tmp_path / "report.md").read_text()
     assert "crosshar − scratch (same input pipeline): **+7.5 points** (target ≥ +10): not met" in text
     assert "crosshar − crosshar_paper: **+20.0 points** (target ≥ +5): met" in text
+    assert ("headroom: the in-domain ceiling averages 82.5 over these pairs, +20.0 points over scratch: "
+            "+10 fits under the ceiling") in text
+    rows[-1] = row("uci", "uci", "oracle", 0.75)  # ceiling 72.5, 10.0 over scratch
+    write_report(mc, rows, tmp_path)
+    assert "+10.0 points over scratch: +10 fits under" in (tmp_path / "report.md").read_text()
+    rows[-1] = row("uci", "uci", "oracle", 0.74)
+    write_report(mc, rows, tmp_path)
+    assert "+9.5 points over scratch: +10 would put crosshar above the ceiling" in (tmp_path / "report.md").read_text()
     assert "pairs where crosshar is below scratch: motion → uci (60.0 < 65.0)" in text
     assert "oracle on motion (70.0) is below uci → motion (80.0)" in text
     assert "| uci → motion | crosshar | 0.80 | 0.40 |" in text
