@@ -63,6 +63,8 @@ the same head; each row changes only the factor its name says (`METHODS`):
                      5 epochs (FinetuneConfig.average_epochs; weight averaging for robustness under shift)
   crosshar_skip      crosshar whose head reads the embedding and the input window side by side
                      (a skip connection past the frozen encoder)
+  crosshar_skip_long_last
+                     crosshar_skip finetuned 3x as many epochs (120), the last kept: crosshar_long_last's schedule
   crosshar_paper     CrossHAR as published (`configs/recipes/paper.toml`, with its own transformer
                      classifier whatever --heads says): the reference
   crosshar_wide      crosshar pretrained on every matrix dataset but the target (unlabelled windows), finetuned
@@ -233,6 +235,7 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("crosshar_avg", average=5.0),
     Method("scratch_encoder_avg", pretrain=None, random_encoder=True, full=True, average=5.0),
     Method("crosshar_skip", head_input="embedding+window"),
+    Method("crosshar_skip_long_last", head_input="embedding+window", select="last", epochs_scale=3.0),
     Method("crosshar_paper", recipe="paper"),
     Method("crosshar_wide", wide=True),
     Method("multi", multi=True),
@@ -879,7 +882,9 @@ COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crossh
                ("crosshar_full", "scratch_encoder"), ("scratch_encoder", "scratch"), ("crosshar", "scratch_encoder"),
                ("crosshar", "crosshar_nomirror"), ("crosshar", "crosshar_device"), ("crosshar", "mask"),
                ("crosshar", "contrast"), ("crosshar_full_slow", "crosshar_full"), ("crosshar_wide", "crosshar"),
-               ("crosshar_upright", "crosshar"), ("crosshar_skip", "crosshar"), ("crosshar_tstcc", "crosshar"),
+               ("crosshar_upright", "crosshar"), ("crosshar_skip", "crosshar"), ("crosshar_skip", "scratch"),
+               ("crosshar_skip_long_last", "crosshar_long_last"), ("crosshar_skip_long_last", "scratch_long_last"),
+               ("crosshar_tstcc", "crosshar"),
                ("crosshar_last", "scratch_last"), ("crosshar_best", "scratch_best"),
                ("scratch_swing_last", "scratch_last"), ("crosshar_swingft_last", "crosshar_last"),
                ("crosshar_last", "scratch_frozen_last"), ("crosshar_last", "scratch_encoder_last"),

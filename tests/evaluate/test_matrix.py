@@ -267,6 +267,26 @@ def test_matrix_preset_reaches_every_finetune(tmp_path, monkeypatch):
     assert jobs[1].finetune.head == "transformer" and "channels" not in jobs[1].head_cfg  # a recipe keeps its head
 
 
+def test_skip_long_differs_from_crosshar_long_in_the_head_input_only(tmp_path, monkeypatch):
+    """crosshar_skip_long_last: crosshar_long_last's pretraining run and finetune job (120 epochs, last kept),
+    with the head reading the scaled window beside the embedding."""
+    import crosshar.train.finetune as fs
+    from crosshar.evaluate.matrix import METHODS, finetune_run
+
+    jobs = []
+    monkeypatch.setattr(fs, "source_classes", lambda *a, **k: ("walking", "sitting&standing"))
+    monkeypatch.setattr(fr, "run", lambda job, out, **k: jobs.append(job) or out)
+    mc = MatrixConfig(("uci", "motion"), ("din",), seeds=1)
+    window = C.load("window")
+    for name in ("crosshar_long_last", "crosshar_skip_long_last"):
+        finetune_run(tmp_path, ("uci",), METHODS[name], "din", 0, mc, window, tmp_path / "enc")
+    long, skip = jobs
+    assert (skip.finetune.head_input, long.finetune.head_input) == ("embedding+window", "embedding")
+    assert skip.finetune.epochs == long.finetune.epochs == 3 * C.load("finetune").epochs
+    assert skip.finetune.replace(head_input="embedding") == long.finetune and skip.encoder_run == long.encoder_run
+    assert M._pretrain_key(METHODS["crosshar_skip_long_last"]) == "crosshar"
+
+
 def test_full_slow_differs_from_full_in_the_encoder_rate_only(tmp_path, monkeypatch):
     """crosshar_full_slow: crosshar_full's pretraining run and finetune job, with the encoder at 0.1 x lr."""
     import crosshar.train.finetune as fs
