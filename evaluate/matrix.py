@@ -536,9 +536,25 @@ def run_matrix(mc: MatrixConfig, root: Path, log: Callable[[str], None] = print,
     return root / "report.md"
 
 
-def _worker(mc: MatrixConfig, root: Path, worker: int, jobs: int, threads: int) -> None:
+def exit_with_parent(parent: int, period_s: float = 1.0) -> None:
+    """Exit this process as soon as `parent` is no longer its parent (killed, even with SIGKILL): a
+    `--jobs N` worker must not go on training after its `crosshar matrix` is gone. What it leaves is what
+    any interruption leaves: a finetuning run restarted, a pretraining run resumed, its claim taken over."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(period_s)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _worker(mc: MatrixConfig, root: Path, worker: int, jobs: int, threads: int, parent: int | None = None) -> None:
     from crosshar.device import set_threads
 
+    if parent is not None:
+        exit_with_parent(parent)
     set_threads(threads)
     work(mc, root, lambda msg: print(f"[{worker + 1}/{jobs}] {msg}", flush=True), label=(worker, jobs))
 
@@ -550,7 +566,7 @@ def _spawn_workers(mc: MatrixConfig, root: Path, jobs: int, threads: int | None,
     threads = threads or max(1, (os.cpu_count() or 1) // jobs)
     log(f"{jobs} workers, {threads} thread(s) each")
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for f in [pool.submit(_worker, mc, root, i, jobs, threads) for i in range(jobs)]:
+        for f in [pool.submit(_worker, mc, root, i, jobs, threads, os.getpid()) for i in range(jobs)]:
             f.result()
 
 

@@ -4,6 +4,11 @@ every row, a report that checks the targets and flags defects, and a rerun that 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -153,10 +158,6 @@ def test_groups_keep_a_pretraining_run_in_one_process(monkeypatch):
 
 
 def test_a_claim_excludes_other_processes_until_released_or_dead(tmp_path, monkeypatch):
-    import os
-    import subprocess
-    import sys
-
     held = M.claim(tmp_path, "s0|uci|crosshar")
     assert held is not None and json.loads(held.read_text())["pid"] == os.getpid()
     assert M.claim(tmp_path, "s0|uci|crosshar") is None  # held by a living process (this one)
@@ -504,3 +505,46 @@ def test_option_rows_differ_from_their_base_in_their_factor_only(row, base, tmp_
         assert cfg_row["augment"].replace(lever_arm=0.0) == cfg_plain["augment"]
         if METHODS[row].pretrain:  # its own pretraining run only where pretraining changes
             assert (M._pretrain_key(METHODS[row]) == M._pretrain_key(METHODS[base])) == (not both)
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a reparented child may wait for a reaper that a container lacks)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc (Linux)")
+def test_a_worker_exits_when_its_matrix_process_is_killed(tmp_path):
+    """`--jobs N` workers watch their parent: killing `crosshar matrix` (even with SIGKILL) stops them,
+    where they used to go on training, orphaned. While the parent lives, the worker keeps running."""
+    import signal
+
+    pid_file, ready = tmp_path / "child.pid", tmp_path / "watching"
+    # the worker is told its parent's pid, as _spawn_workers does (a parent gone before the watch starts counts)
+    child = ("import time; from pathlib import Path; from crosshar.evaluate.matrix import exit_with_parent; "
+             f"exit_with_parent(PARENT, 0.05); Path({str(ready)!r}).touch(); time.sleep(120)")
+    parent = subprocess.Popen([sys.executable, "-c",
+                               "import os, subprocess, sys, time; "
+                               f"p = subprocess.Popen([sys.executable, '-c', {child!r}.replace('PARENT', str(os.getpid()))]); "
+                               f"open({str(pid_file)!r}, 'w').write(str(p.pid)); time.sleep(120)"])
+    try:
+        for _ in range(1200):
+            if ready.is_file() and pid_file.is_file() and pid_file.read_text():
+                break
+            time.sleep(0.05)
+        worker = int(pid_file.read_text())
+        time.sleep(0.5)  # ten periods of the watch
+        assert _running(worker)  # the watch does not fire while the parent lives
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        for _ in range(600):
+            if not _running(worker):
+                break
+            time.sleep(0.05)
+        assert not _running(worker)
+    finally:
+        parent.kill()
+        if pid_file.is_file() and pid_file.read_text() and _running(int(pid_file.read_text())):
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
