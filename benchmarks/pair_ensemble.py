@@ -1,13 +1,15 @@
 """Two finetuned matrix models, one prediction: their class probabilities averaged (a diagnostic).
 
-    python benchmarks/pair_ensemble.py RUNS A B [B2 ...] [--seeds N] [--out results/pair_ensemble]
+    python benchmarks/pair_ensemble.py RUNS A B [B2 ...] [--seeds N] [--target hhar] [--out results/pair_ensemble]
 
 RUNS is a matrix folder's `runs/` (e.g. $CROSSHAR_HOME/results/matrix-seeds6/runs, after
 `crosshar matrix -d uci,motion,wisdm --heads din --seeds 6 --methods A,B --name matrix-seeds6`). For every
 seed and directed pair among uci, motion and wisdm, the DIN models of rows A and B (same source, seed and
 labelled windows) score the target alone and averaged (mean of their softmax probabilities), exactly as
 `crosshar matrix` scores a cell (crosshar.inference.score: every target window, the pair's classes).
-Each further B is another partner for A (seeds without its runs are skipped). Writes `<out>.jsonl` (one line per seed, pair and partner;
+Each further B is another partner for A (seeds without its runs are skipped). `--target T` scores the three
+sources' models on T alone instead (e.g. hhar, after `crosshar matrix ... --targets-only hhar`: the runs of T's
+window profile, `finetune-SRC-METHOD-din-w128accz-sK`). Writes `<out>.jsonl` (one line per seed, pair and partner;
 a rerun skips what is there) and `<out>.md` (the means and the paired differences with their 95 % interval
 over seeds, `paired_difference`).
 """
@@ -23,7 +25,7 @@ import torch
 
 from crosshar import config as C
 from crosshar.data.store import prepare
-from crosshar.evaluate.matrix import paired_difference
+from crosshar.evaluate.matrix import paired_difference, target_profile, window_tag
 from crosshar.inference import score
 from crosshar.models import classifier as clf
 
@@ -31,59 +33,67 @@ DATASETS = ("uci", "motion", "wisdm")
 PAIRS = [(s, t) for s in DATASETS for t in DATASETS if s != t]
 
 
-def run(runs: Path, a: str, partners: list[str], seeds: int, out: Path) -> list[dict]:
+def pairs_for(target: str | None) -> list[tuple[str, str]]:
+    """The directed pairs among DATASETS, or every dataset of them (but the target) into `target`."""
+    return PAIRS if target is None else [(s, target) for s in DATASETS if s != target]
+
+
+def run(runs: Path, a: str, partners: list[str], seeds: int, out: Path, pairs: list[tuple[str, str]] = PAIRS) -> list[dict]:
     """Score every missing (seed, pair, partner); returns all rows of `<out>.jsonl`."""
     path = out.with_suffix(".jsonl")
     done = {(r["seed"], r["source"], r["target"], r["b"]) for r in map(json.loads, path.open())} if path.is_file() else set()
-    ws = {d: prepare(d, None, C.load("window")) for d in DATASETS}
+    profile = {t: target_profile(t) for t in {t for _, t in pairs}}
+    ws = {t: prepare(t, None, w) for t, w in profile.items()}
     for seed in range(seeds):
         for b in partners:
             for s in DATASETS:
-                todo = [t for (s2, t) in PAIRS if s2 == s and (seed, s, t, b) not in done]
-                if not todo:
-                    continue
-                if not (runs / f"finetune-{s}-{b}-din-s{seed}").is_dir():
-                    print(f"seed {seed} {s}: no {b} run in {runs}, skipped", flush=True)
-                    continue
-                # the pair as `crosshar cross --run A --run B` scores it (refused unless source and classes agree)
-                pair, meta, _ = clf.load_runs([runs / f"finetune-{s}-{m}-din-s{seed}" for m in (a, b)])
-                ma, mb = pair.members
-                for t in todo:
-                    both = score(pair, meta, ws[t])[0]
-                    row = {"seed": seed, "source": s, "target": t, "a": a, "b": b,
-                           "macro_f1_a": score(ma, meta, ws[t])[0]["macro_f1"],
-                           "macro_f1_b": score(mb, meta, ws[t])[0]["macro_f1"], "macro_f1_pair": both["macro_f1"],
-                           "per_class_f1_pair": {c: v["f1"] for c, v in both["per_class"].items()}}
-                    with path.open("a") as f:
-                        f.write(json.dumps(row) + "\n")
-                    print(f"seed {seed} {s} -> {t} {a} + {b}: {row['macro_f1_a']:.3f} / {row['macro_f1_b']:.3f} "
-                          f"-> {row['macro_f1_pair']:.3f}", flush=True)
+                for tag in dict.fromkeys(window_tag(profile[t]) for s2, t in pairs if s2 == s):
+                    todo = [t for (s2, t) in pairs if s2 == s and window_tag(profile[t]) == tag and (seed, s, t, b) not in done]
+                    if not todo:
+                        continue
+                    if not (runs / f"finetune-{s}-{b}-din{tag}-s{seed}").is_dir():
+                        print(f"seed {seed} {s}: no {b} run in {runs}, skipped", flush=True)
+                        continue
+                    # the pair as `crosshar cross --run A --run B` scores it (refused unless source and classes agree)
+                    pair, meta, _ = clf.load_runs([runs / f"finetune-{s}-{m}-din{tag}-s{seed}" for m in (a, b)])
+                    ma, mb = pair.members
+                    for t in todo:
+                        both = score(pair, meta, ws[t])[0]
+                        row = {"seed": seed, "source": s, "target": t, "a": a, "b": b,
+                               "macro_f1_a": score(ma, meta, ws[t])[0]["macro_f1"],
+                               "macro_f1_b": score(mb, meta, ws[t])[0]["macro_f1"], "macro_f1_pair": both["macro_f1"],
+                               "per_class_f1_pair": {c: v["f1"] for c, v in both["per_class"].items()}}
+                        with path.open("a") as f:
+                            f.write(json.dumps(row) + "\n")
+                        print(f"seed {seed} {s} -> {t} {a} + {b}: {row['macro_f1_a']:.3f} / {row['macro_f1_b']:.3f} "
+                              f"-> {row['macro_f1_pair']:.3f}", flush=True)
     return [json.loads(line) for line in path.open()]
 
 
-def report(rows: list[dict]) -> str:
+def report(rows: list[dict], pairs: list[tuple[str, str]] = PAIRS) -> str:
     """The markdown: per partner, the mean over the pairs and seeds, per pair, and paired differences."""
     L = ["# Two models averaged (benchmarks/pair_ensemble.py)", "",
          "Macro-F1 in %, DIN head, 10 % of the source's labels, mean over seeds; the pair's probabilities are the mean "
-         "of the two models' softmax outputs. Differences are paired by seed over the 6 pairs, with the 95 % interval "
+         f"of the two models' softmax outputs. Differences are paired by seed over the {len(pairs)} pairs, with the 95 % interval "
          "over seeds (`paired_difference`).", ""]
     for b in dict.fromkeys(r["b"] for r in rows):
         rb = [r for r in rows if r["b"] == b]
         a = rb[0]["a"]
-        seeds = sorted({r["seed"] for r in rb if sum(1 for x in rb if x["seed"] == r["seed"]) == len(PAIRS)})
+        rb = [r for r in rb if (r["source"], r["target"]) in pairs]
+        seeds = sorted({r["seed"] for r in rb if sum(1 for x in rb if x["seed"] == r["seed"]) == len(pairs)})
         rb = [r for r in rb if r["seed"] in seeds]
         name = {"a": a, "b": b, "pair": f"{a} + {b}"}
         hr = [{"source": r["source"], "target": r["target"], "head": "din", "seed": r["seed"], "method": name[k],
                "macro_f1": r[f"macro_f1_{k}"]} for r in rb for k in ("a", "b", "pair")]
         L += [f"## {a} + {b} ({len(seeds)} seeds)", "",
               "| source → target | " + " | ".join(name.values()) + " |", "|---|---|---|---|"]
-        for s, t in PAIRS:
+        for s, t in pairs:
             cells = [100 * np.mean([r[f"macro_f1_{k}"] for r in rb if (r["source"], r["target"]) == (s, t)]) for k in name]
             L.append(f"| {s} → {t} | " + " | ".join(f"{v:.1f}" for v in cells) + " |")
         means = [100 * np.mean([r[f"macro_f1_{k}"] for r in rb]) for k in name]
-        L += ["| **mean of the 6 pairs** | " + " | ".join(f"**{v:.1f}**" for v in means) + " |", ""]
+        L += [f"| **mean of the {len(pairs)} pairs** | " + " | ".join(f"**{v:.1f}**" for v in means) + " |", ""]
         for x, y in ((name["pair"], a), (name["pair"], b), (b, a)):
-            d = paired_difference(hr, "din", x, y, PAIRS)
+            d = paired_difference(hr, "din", x, y, pairs)
             if d is not None:
                 L.append(f"- {x} − {y}: {100 * d[0]:+.1f} (95 % interval {100 * (d[0] - d[1]):+.1f} to "
                          f"{100 * (d[0] + d[1]):+.1f})")
@@ -101,11 +111,13 @@ def main() -> None:
     ap.add_argument("a")
     ap.add_argument("b", nargs="+")
     ap.add_argument("--seeds", type=int, default=6)
+    ap.add_argument("--target", default=None, help="score every source's models on this target only (e.g. hhar)")
     ap.add_argument("--out", type=Path, default=Path("results/pair_ensemble"))
     args = ap.parse_args()
     torch.set_num_threads(1)
-    rows = run(args.runs, args.a, args.b, args.seeds, args.out)
-    args.out.with_suffix(".md").write_text(report(rows) + "\n")
+    pairs = pairs_for(args.target)
+    rows = run(args.runs, args.a, args.b, args.seeds, args.out, pairs)
+    args.out.with_suffix(".md").write_text(report(rows, pairs) + "\n")
     print(f"wrote {args.out.with_suffix('.md')}")
 
 

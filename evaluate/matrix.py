@@ -329,7 +329,8 @@ def _done(path: Path) -> bool:
     return f.is_file() and json.loads(f.read_text()).get("finished", False)
 
 
-def _window_tag(window: C.WindowConfig) -> str:
+def window_tag(window: C.WindowConfig) -> str:
+    """The run-folder suffix of a window config: "" for the default one, e.g. "-w128accz" for hhar's profile."""
     return "" if window == C.load("window") else f"-w{window.window}{window.channels.replace('+', '')}{window.normalize[:1]}"
 
 
@@ -348,7 +349,7 @@ def _pretrain_key(m: Method) -> str:
 
 def pretrain_run(root: Path, sources: tuple[str, ...], m: Method, seed: int, mc: MatrixConfig, window, log) -> Path:
     key = _pretrain_key(m)
-    d = root / "runs" / f"pretrain-{'+'.join(sources)}-{key}{_window_tag(window)}-s{seed}"
+    d = root / "runs" / f"pretrain-{'+'.join(sources)}-{key}{window_tag(window)}-s{seed}"
     if _done(d):
         return d
     cfgs = method_configs(m, window)
@@ -370,7 +371,7 @@ def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, see
         head_cfg, ft = C.head_preset(head_name, preset, cfgs["finetune"])
         cfgs["finetune"] = ft
     head_tag = head_name if preset == "default" else f"{head_name}@{preset}"
-    d = root / "runs" / f"finetune-{'+'.join(sources)}-{m.name}-{head_tag}{tag}{_window_tag(window)}-s{seed}"
+    d = root / "runs" / f"finetune-{'+'.join(sources)}-{m.name}-{head_tag}{tag}{window_tag(window)}-s{seed}"
     if _done(d) and (d / "best.pt").is_file():
         return d
     if d.exists():
@@ -470,7 +471,7 @@ def group_key(mc: MatrixConfig, c: Cell) -> str:
         run = _pretrain_key(METHODS["crosshar"])
     else:
         run = f"{c.method}|{c.head}|{'+'.join(c.targets)}"
-    return f"s{c.seed}|{'+'.join(pre)}|{run}{_window_tag(c.window)}"
+    return f"s{c.seed}|{'+'.join(pre)}|{run}{window_tag(c.window)}"
 
 
 def groups(mc: MatrixConfig, cells: list[Cell]) -> list[list[Cell]]:

@@ -37,3 +37,19 @@ def test_report_leaves_out_seeds_missing_a_pair_and_keeps_partners_apart():
     assert "## A + B (2 seeds)" in md and "## A + C (2 seeds)" in md
     section_c = md.split("## A + C")[1]
     assert "**80.5** | **90.5** | **95.5**" in section_c
+
+
+def test_a_target_only_report_covers_the_sources_into_that_target():
+    """--target hhar: the three sources' models on hhar alone; the means and differences run over those 3 pairs."""
+    pairs = pe.pairs_for("hhar")
+    assert pairs == [("uci", "hhar"), ("motion", "hhar"), ("wisdm", "hhar")] and pe.pairs_for(None) == pe.PAIRS
+    rows = []
+    for seed in range(2):
+        for s, t in pairs:
+            rows.append({"seed": seed, "source": s, "target": t, "a": "A", "b": "B", "macro_f1_a": 0.5 + 0.1 * seed,
+                         "macro_f1_b": 0.6 + 0.1 * seed, "macro_f1_pair": 0.7 + 0.1 * seed, "per_class_f1_pair": {}})
+    md = pe.report(rows, pairs)
+    assert "## A + B (2 seeds)" in md and "| wisdm → hhar | 55.0 | 65.0 | 75.0 |" in md
+    assert "| **mean of the 3 pairs** | **55.0** | **65.0** | **75.0** |" in md
+    assert "- A + B − A: +20.0 (95 % interval +20.0 to +20.0)" in md and "over the 3 pairs" in md
+    assert "uci → motion" not in md
