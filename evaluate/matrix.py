@@ -53,7 +53,7 @@ the same head; each row changes only the factor its name says (`METHODS`):
                      those rows with the lever-arm augmentation in pretraining and finetuning (AugmentConfig.lever_arm
                      = 0.3: the sensor moved up to 0.3 m on its body segment, acc gaining alpha x r + w x (w x r))
   crosshar_leverft   crosshar with the lever arm in finetuning only (crosshar's own pretrained encoder)
-  scratch_cadence, crosshar_cadence, scratch_frozen_cadence
+  scratch_cadence, crosshar_cadence
                      those rows with a wider cadence change (AugmentConfig.cadence 0.1 -> 0.25: each window replayed
                      0.75-1.25x as fast) in pretraining and finetuning; walking steps at 1.77 Hz in UCI against 1.88
                      in MotionSense and WISDM, where WISDM's stairs step at 1.67
@@ -225,7 +225,6 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("scratch_cadence", pretrain=None, cadence=0.25),
     Method("crosshar_cadence", cadence=0.25),
     Method("crosshar_cadenceft", cadence=0.25, cadence_pretrain=False),
-    Method("scratch_frozen_cadence", pretrain=None, random_encoder=True, cadence=0.25),
     Method("scratch_heading8", pretrain=None, heading_views=8),
     Method("crosshar_heading8", heading_views=8),
     Method("scratch_ens5", pretrain=None, ensemble=5),
