@@ -108,7 +108,7 @@ class EncoderConfig(_Config):
     share_weights: bool = False  # one block applied n_layers times, as in LIMU-BERT
     dropout: float = 0.1  # dropout inside the blocks
     norm: str = "pre"  # "pre" or "post" layer norm around attention and feed-forward
-    input_scaling: str = "physical"  # "physical" (acc/g, gyro rad/s), "source_stats", "instance"
+    input_scaling: str = "physical"  # "physical" (acc/g, gyro rad/s), "source_stats", "instance", "amplitude_sqrt", "amplitude_equal"
     input_frame: str = "gravity"  # "device" axes; "gravity": each window rotated so mean acc is +z; "heading"; "world"
 
     def __post_init__(self) -> None:
@@ -116,8 +116,9 @@ class EncoderConfig(_Config):
         _check(self.norm in ("pre", "post"), f"norm must be 'pre' or 'post', got {self.norm!r}")
         _check(self.input_frame in ("device", "gravity", "heading", "world"),
                f"input_frame must be 'device', 'gravity', 'heading' or 'world', got {self.input_frame!r}")
-        _check(self.input_scaling in ("physical", "source_stats", "instance"),
-               f"input_scaling must be physical, source_stats or instance, got {self.input_scaling!r}")
+        _check(self.input_scaling in ("physical", "source_stats", "instance", "amplitude_sqrt", "amplitude_equal"),
+               "input_scaling must be physical, source_stats, instance, amplitude_sqrt or amplitude_equal, "
+               f"got {self.input_scaling!r}")
 
 
 @dataclass(frozen=True)
@@ -222,6 +223,7 @@ class FinetuneConfig(_Config):
     unlabelled: float = 0.0  # > 0: weight of the consistency loss on the source's unlabelled training windows (FixMatch)
     unlabelled_ratio: int = 2  # unlabelled windows per labelled window in each step (FixMatch's mu)
     threshold: float = 0.95  # confidence above which an unlabelled window's prediction becomes its pseudo-label
+    mixup: float = 0.0  # > 0: mixup's alpha: each batch's head inputs and labels mixed with a shuffled copy, weight ~ Beta(alpha, alpha)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -245,6 +247,8 @@ class FinetuneConfig(_Config):
         _check(self.unlabelled_ratio >= 1, f"unlabelled_ratio must be >= 1, got {self.unlabelled_ratio}")
         _check(0 <= self.threshold < 1, f"threshold must be in [0, 1), got {self.threshold}")
         _check(self.unlabelled == 0 or self.augment, "unlabelled needs augment = true (its strong view is the augmentation)")
+        _check(self.mixup >= 0, f"mixup must be >= 0, got {self.mixup}")
+        _check(self.mixup == 0 or self.center_loss == 0, "mixup mixes labels, the center loss needs one: set one of them to 0")
         _check(0 < self.encoder_lr_scale <= 10, f"encoder_lr_scale must be in (0, 10], got {self.encoder_lr_scale}")
 
 

@@ -58,6 +58,16 @@ the same head; each row changes only the factor its name says (`METHODS`):
                      0.75-1.25x as fast) in pretraining and finetuning; walking steps at 1.77 Hz in UCI against 1.88
                      in MotionSense and WISDM, where WISDM's stairs step at 1.67
   crosshar_cadenceft crosshar with the wider cadence change in finetuning only (crosshar's own pretrained encoder)
+  scratch_amp_sqrt, scratch_amp_equal, crosshar_amp_sqrt, crosshar_amp_equal
+                     those rows with each window's motion amplitude compressed before the encoder or head
+                     (EncoderConfig.input_scaling "amplitude_sqrt": the square root of its rms above 0.1 g and
+                     0.3 rad/s; "amplitude_equal": every moving window brought to that rms): a thigh pocket moves
+                     2x as much as a waist belt (results/body_position.md); crosshar pretrains on the same input
+  scratch_amp_sqrt_long_last
+                     scratch_amp_sqrt finetuned 3x as many epochs (120), the last kept: scratch_long_last's schedule
+  scratch_mixup, crosshar_mixup
+                     those rows finetuned with mixup on the head's input (FinetuneConfig.mixup = 0.4: each batch mixed
+                     with a shuffled copy of itself, inputs and labels, weight ~ Beta(0.4, 0.4))
   scratch_avg, crosshar_avg, scratch_encoder_avg
                      those rows with the model selected and saved as a moving average of the weights over about
                      5 epochs (FinetuneConfig.average_epochs; weight averaging for robustness under shift)
@@ -140,6 +150,8 @@ class Method:
         heading_views: FinetuneConfig.heading_views (None: the config's).
         ensemble: FinetuneConfig.ensemble, heads in the deep ensemble (None: the config's).
         epochs_scale: finetuning epochs x this (the schedule's, or the matrix's --finetune-epochs).
+        scaling: EncoderConfig.input_scaling, in pretraining and finetuning (None: configs/encoder.toml's).
+        mixup: FinetuneConfig.mixup, mixup's alpha in finetuning (None: the config's).
         unlabelled: FinetuneConfig.unlabelled, the weight of FixMatch's loss on unlabelled source windows
             (None: the config's).
         select: FinetuneConfig.select, "best" (early stopping on the source) or "last" (None: the config's).
@@ -183,6 +195,8 @@ class Method:
     select: str | None = None
     unlabelled: float | None = None
     epochs_scale: float | None = None
+    mixup: float | None = None
+    scaling: str | None = None
 
 
 METHODS: dict[str, Method] = {m.name: m for m in [
@@ -225,6 +239,13 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("scratch_cadence", pretrain=None, cadence=0.25),
     Method("crosshar_cadence", cadence=0.25),
     Method("crosshar_cadenceft", cadence=0.25, cadence_pretrain=False),
+    Method("scratch_amp_sqrt", pretrain=None, scaling="amplitude_sqrt"),
+    Method("scratch_amp_equal", pretrain=None, scaling="amplitude_equal"),
+    Method("scratch_amp_sqrt_long_last", pretrain=None, scaling="amplitude_sqrt", select="last", epochs_scale=3.0),
+    Method("crosshar_amp_sqrt", scaling="amplitude_sqrt"),
+    Method("crosshar_amp_equal", scaling="amplitude_equal"),
+    Method("scratch_mixup", pretrain=None, mixup=0.4),
+    Method("crosshar_mixup", mixup=0.4),
     Method("scratch_heading8", pretrain=None, heading_views=8),
     Method("crosshar_heading8", heading_views=8),
     Method("scratch_ens5", pretrain=None, ensemble=5),
@@ -298,6 +319,8 @@ def method_configs(m: Method, window: C.WindowConfig) -> dict:
         aug, aug_ft = aug.replace(lever_arm=m.lever) if m.lever_pretrain else aug, aug_ft.replace(lever_arm=m.lever)
     if m.cadence is not None:
         aug, aug_ft = aug.replace(cadence=m.cadence) if m.cadence_pretrain else aug, aug_ft.replace(cadence=m.cadence)
+    if m.scaling is not None:
+        enc = enc.replace(input_scaling=m.scaling)
     if window.normalize != "none":  # z-normalised windows (hhar_sa_adatime) carry no gravity to align
         enc = enc.replace(input_frame="device")
     pre = C.load("pretrain", recipe_name=r)
@@ -339,7 +362,7 @@ def _pretrain_key(m: Method) -> str:
     if m.pretrain in ("mask", "contrast"):
         return m.pretrain
     parts = (["crosshar"] + (["nomirror"] if not m.mirror else []) + (["upright"] if m.upright else [])
-             + ([m.frame] if m.frame else []) + ([f"swing{m.swing:g}"] if m.swing is not None and m.swing_pretrain else [])
+             + ([m.frame] if m.frame else []) + ([m.scaling] if m.scaling else []) + ([f"swing{m.swing:g}"] if m.swing is not None and m.swing_pretrain else [])
              + ([f"lever{m.lever:g}"] if m.lever is not None and m.lever_pretrain else [])
              + ([f"cadence{m.cadence:g}"] if m.cadence is not None and m.cadence_pretrain else [])
              + ([m.views] if m.views is not None else []))
@@ -390,7 +413,8 @@ def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, see
                                     heading_views=cfgs["finetune"].heading_views if m.heading_views is None else m.heading_views,
                                     ensemble=cfgs["finetune"].ensemble if m.ensemble is None else m.ensemble,
                                     select=m.select or cfgs["finetune"].select,
-                                    unlabelled=cfgs["finetune"].unlabelled if m.unlabelled is None else m.unlabelled)
+                                    unlabelled=cfgs["finetune"].unlabelled if m.unlabelled is None else m.unlabelled,
+                                    mixup=cfgs["finetune"].mixup if m.mixup is None else m.mixup)
     if m.oracle:  # trained to convergence, selected on the target's own validation subjects (see Method)
         fcfg = fcfg.replace(patience=fcfg.epochs, ties="last", select="best")
     classes = finetuning.source_classes(mc.label_space, sources, window, None)
@@ -893,7 +917,7 @@ def _command(mc: MatrixConfig, root: Path) -> str:
 
 
 # (method, reference) pairs the report compares cell by cell; "X_avg", "X_swing", "X_swingft", "X_lever", "X_leverft", "X_world",
-# "X_heading8", "X_ens5", "X_cadence", "X_cadenceft", "X_last" and "X_best" against "X" are added where both ran
+# "X_heading8", "X_ens5", "X_cadence", "X_cadenceft", "X_mixup", "X_amp_sqrt", "X_amp_equal", "X_last" and "X_best" against "X" are added where both ran
 COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crosshar", "scratch_frozen"),
                ("crosshar_full", "scratch_encoder"), ("scratch_encoder", "scratch"), ("crosshar", "scratch_encoder"),
                ("crosshar", "crosshar_nomirror"), ("crosshar", "crosshar_device"), ("crosshar", "mask"),
@@ -908,7 +932,9 @@ COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crossh
                ("crosshar_semi_last", "scratch_semi_last"), ("scratch_long_last", "scratch_last"),
                ("crosshar_long_last", "crosshar_last"), ("crosshar_long_last", "scratch_long_last"),
                ("crosshar_last", "scratch_long_last"), ("scratch_long6_last", "scratch_long_last"),
-               ("scratch_encoder_long_last", "scratch_encoder_last"), ("scratch_encoder_long_last", "scratch_long_last"))
+               ("scratch_encoder_long_last", "scratch_encoder_last"), ("scratch_encoder_long_last", "scratch_long_last"),
+               ("scratch_amp_sqrt", "scratch_last"), ("scratch_amp_sqrt_long_last", "scratch_long_last"),
+               ("scratch_amp_sqrt_long_last", "scratch_amp_sqrt"), ("crosshar_amp_sqrt", "scratch_amp_sqrt"))
 
 
 def paired_difference(hr: list[dict], head: str, a: str, b: str, pairs: list[tuple[str, str]]
@@ -945,7 +971,8 @@ def _differences(hr: list[dict], head: str, six: list, methods: list[str]) -> li
     """The COMPARISONS that ran, each as a mean difference with its 95 % interval over seeds."""
     comps = [c for c in COMPARISONS if c[0] in methods and c[1] in methods]
     comps += [(m, base) for m in methods for suffix in ("_avg", "_swing", "_swingft", "_lever", "_leverft", "_world",
-                                                            "_heading8", "_ens5", "_cadence", "_cadenceft", "_last", "_best")
+                                                            "_heading8", "_ens5", "_cadence", "_cadenceft", "_mixup", "_amp_sqrt",
+                                                            "_amp_equal", "_last", "_best")
               if m.endswith(suffix) and (base := m[: -len(suffix)]) in methods]
     L = []
     for a, b in comps:

@@ -11,6 +11,7 @@ from typing import Callable
 from crosshar import config as C
 from crosshar.config import FinetuneConfig
 from crosshar.errors import CrossharError
+from crosshar.models.scaling import InputPipeline
 from crosshar.train.finetune import FinetuneJob, default_window, run, source_classes
 from crosshar.train.runs import latest_run
 
@@ -32,14 +33,19 @@ def resolve_encoder(dataset: str, encoder: Path | None, no_pretrain: bool, log: 
 
 
 def make_job(datasets: tuple[str, ...], fcfg: FinetuneConfig, head_cfg: dict, encoder: str | None,
-             label_space: str, data_dir: Path | None, on_bad: str = "error", random_encoder: bool = False) -> FinetuneJob:
+             label_space: str, data_dir: Path | None, on_bad: str = "error", random_encoder: bool = False,
+             input_scaling: str | None = None) -> FinetuneJob:
     """The job: the encoder's window config, and the label space intersected with the sources' labels
-    (`random_encoder`, without `encoder`: the encoder architecture randomly initialised under the head)."""
+    (`random_encoder`, without `encoder`: the encoder architecture randomly initialised under the head;
+    `input_scaling`, without `encoder`: EncoderConfig.input_scaling instead of configs/encoder.toml's)."""
+    pipeline = None
+    if input_scaling is not None:
+        pipeline = InputPipeline.of_encoder(C.load("encoder", input_scaling=input_scaling))
     window = default_window(encoder)
     classes = source_classes(label_space, datasets, window, data_dir, on_bad)
     return FinetuneJob(datasets, window, fcfg, C.load("augment_finetune"), classes, label_space, encoder,
                        head_cfg, data_dir=None if data_dir is None else str(data_dir), on_bad=on_bad,
-                       random_encoder=random_encoder)
+                       random_encoder=random_encoder, pipeline=pipeline)
 
 
 __all__ = ["FinetuneJob", "make_job", "resolve_encoder", "run"]

@@ -160,6 +160,19 @@ def test_finetune_unlabelled_reaches_the_run_and_trains_on_pseudo_labels(synth, 
     assert bad.exit_code == 2 and "--unlabelled" in bad.output and "Traceback" not in bad.output
 
 
+def test_finetune_input_scaling_sets_a_scratch_models_pipeline_and_is_refused_with_an_encoder(synth, home, tmp_path):
+    from crosshar.models import classifier
+
+    res = invoke("finetune", "-d", "uci", "--no-pretrain", "--input-scaling", "amplitude_sqrt", "--epochs", "1",
+                 "--out", str(tmp_path / "ft"))
+    assert res.exit_code == 0, res.output
+    model, meta = classifier.load(tmp_path / "ft")
+    assert meta["scaling"] == "amplitude_sqrt" and model.scaler.mode == "amplitude_sqrt"
+    assert_refused(invoke("finetune", "-d", "uci", "--no-pretrain", "--input-scaling", "loud"), "input_scaling", "loud")
+    assert_refused(invoke("finetune", "-d", "uci", "--encoder", str(tmp_path / "ft"), "--input-scaling", "physical"),
+                   "--no-pretrain")
+
+
 def test_finetune_without_a_pretraining_run_says_what_to_do(synth, home):
     assert_refused(invoke("finetune", "-d", "uci"), "crosshar pretrain -d uci", "--no-pretrain")
 

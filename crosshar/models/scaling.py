@@ -12,8 +12,33 @@ from torch import Tensor, nn
 from crosshar.limits import GRAVITY
 from crosshar.models.frame import gravity_align, heading_align, world_align
 
-MODES = ("physical", "source_stats", "instance")
+MODES = ("physical", "source_stats", "instance", "amplitude_sqrt", "amplitude_equal")
+AMPLITUDE_POWER = {"amplitude_sqrt": 0.5, "amplitude_equal": 0.0}
+AMPLITUDE_REF = (0.1, 0.3)  # acc (g), gyro (rad/s): motion below this rms is left as it is (rest, posture)
 FRAMES = ("device", "gravity", "heading", "world")
+
+
+def compress_amplitude(x: Tensor, power: float, ref: tuple[float, float] = AMPLITUDE_REF) -> Tensor:
+    """Compress each sensor's motion amplitude, keeping its direction, its shape in time and gravity.
+
+    Per window and sensor (acc, gyro apart), the motion d = x - mean over time has the rms
+    r = sqrt(mean_t |d|^2) (a vector norm: the same in every frame, mirror or rotation). Above the
+    reference r0 (`ref`: acc in g, gyro in rad/s) d is scaled by (r / r0)^(power - 1), so r becomes
+    r0 (r / r0)^power: power 1 changes nothing, 0.5 takes a square root of the amplitude (a thigh
+    pocket's 2x the waist's becomes 1.4x), 0 gives every moving window the same amplitude. Below r0
+    (rest: sitting, standing) nothing changes, so noise is never amplified.
+
+    x: (B, T, C) with C = 3 (acc) or 6 (acc, gyro), in g and rad/s -> (B, T, C).
+    """
+    out = []
+    for i in range(0, x.shape[-1], 3):
+        s = x[..., i:i + 3]
+        m = s.mean(dim=1, keepdim=True)
+        d = s - m
+        r = d.pow(2).sum(-1, keepdim=True).mean(dim=1, keepdim=True).sqrt()  # (B, 1, 1)
+        r0 = ref[i // 3]
+        out.append(m + d * (r.clamp_min(r0) / r0).pow(power - 1.0))
+    return torch.cat(out, dim=-1)
 
 
 class InputScaler(nn.Module):
@@ -25,6 +50,9 @@ class InputScaler(nn.Module):
             divides acc by 9.8 the same way).
         "source_stats": per-channel (x - mean) / std with mean and std set by `fit` on the source
             training windows and stored as buffers (saved in the state dict, exported to ONNX).
+        "amplitude_sqrt", "amplitude_equal": "physical", then each window's motion amplitude
+            compressed (compress_amplitude, power 0.5 or 0): a body position that moves more (a thigh
+            pocket against a waist belt) looks less different; gravity and rest are kept.
         "instance": per-window, per-channel z-normalisation, as the published CrossHAR code
             does. Offered only for comparison: it removes the window mean, i.e. gravity and
             therefore posture (sitting vs standing), and the amplitude, which cancels the
@@ -105,6 +133,8 @@ class InputScaler(nn.Module):
             x = world_align(x, self.rate_hz)
         if self.mode == "physical":
             return x / self.scale
+        if self.mode in AMPLITUDE_POWER:
+            return compress_amplitude(x / self.scale, AMPLITUDE_POWER[self.mode])
         if self.mode == "source_stats":
             if not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()) and not bool(self.fitted):
                 raise RuntimeError("InputScaler('source_stats') used before fit() on source windows")

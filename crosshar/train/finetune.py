@@ -271,7 +271,11 @@ def train_one_epoch(model: clf.HARClassifier, X: torch.Tensor, y: torch.Tensor, 
         if tr.aug is not None:
             x = tr.aug(x, g)
         with tr.prec.autocast():
-            loss = _loss(model, x if tr.cached else model.features(x), yb, tr)  # cached features when frozen
+            feats = x if tr.cached else model.features(x)  # cached features when frozen
+            if cfg.mixup > 0:
+                loss = _mixup_loss(model, feats, yb, tr, g)
+            else:
+                loss = _loss(model, feats, yb, tr)
             if tr.unlabelled is not None:
                 loss = loss + cfg.unlabelled * unlabelled_loss(model, tr, g)
         loss = loss.float()
@@ -287,10 +291,15 @@ def train_one_epoch(model: clf.HARClassifier, X: torch.Tensor, y: torch.Tensor, 
     return tot / max(n, 1)
 
 
+def _criterion(tr: _Trainer) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Cross-entropy, or partial_cross_entropy over the allowed class sets when labels can be coarser."""
+    return F.cross_entropy if tr.allowed is None else (lambda lg, t: partial_cross_entropy(lg, t, tr.allowed))
+
+
 def _loss(model: clf.HARClassifier, feats: torch.Tensor, y: torch.Tensor, tr: _Trainer) -> torch.Tensor:
     """Cross-entropy (over a class set where a label is coarser: partial_cross_entropy), plus the
     weighted center loss on the head's features or logits when asked (fine labels only)."""
-    ce = F.cross_entropy if tr.allowed is None else (lambda lg, t: partial_cross_entropy(lg, t, tr.allowed))
+    ce = _criterion(tr)
     if isinstance(model.head, HeadEnsemble):  # each member on its own loss: the sum trains each as if alone
         logits = model.head.member_logits(feats)  # (K, B, C)
         return sum(ce(lg, y) for lg in logits)
@@ -301,6 +310,19 @@ def _loss(model: clf.HARClassifier, feats: torch.Tensor, y: torch.Tensor, tr: _T
     on = logits if tr.cfg.center_on == "logits" else f
     fine = y < logits.shape[-1]
     return ce(logits, y) + tr.cfg.center_loss * tr.center(on[fine].float(), y[fine])
+
+
+def _mixup_loss(model: clf.HARClassifier, feats: torch.Tensor, y: torch.Tensor, tr: _Trainer,
+                g: torch.Generator) -> torch.Tensor:
+    """Mixup (Zhang et al. 2018) on the head's input: feats (B, T, D) mixed with a shuffled copy of
+    the batch with one weight lam ~ Beta(alpha, alpha); the loss is the same mix of the two labels'
+    losses (cross-entropy is linear in the target, so this is cross-entropy on the mixed label)."""
+    lam = float(np.random.default_rng(int(torch.randint(2**31 - 1, (1,), generator=g))).beta(tr.cfg.mixup, tr.cfg.mixup))
+    perm = torch.randperm(len(y), generator=g).to(y.device)
+    mixed = lam * feats + (1 - lam) * feats[perm]
+    ce = _criterion(tr)
+    logits = model.head.member_logits(mixed) if isinstance(model.head, HeadEnsemble) else model.head(mixed)[None]
+    return sum(lam * ce(lg, y) + (1 - lam) * ce(lg, y[perm]) for lg in logits)  # (K, B, C): K heads, each alone
 
 
 def unlabelled_loss(model: clf.HARClassifier, tr: _Trainer, g: torch.Generator) -> torch.Tensor:

@@ -404,3 +404,31 @@ def test_the_unlabelled_loss_is_fixmatch_confident_argmax_of_the_plain_view_on_t
     assert model.head.fc.weight.grad.abs().sum() > 0  # the strong view trains the head
     tr.cfg, tr.pseudo = cfg.replace(threshold=0.99), [0, 0]
     assert float(fr.unlabelled_loss(model, tr, torch.Generator().manual_seed(3))) == 0.0 and tr.pseudo == [0, 16]
+
+
+def test_mixup_trains_on_the_mixed_input_against_the_same_mix_of_the_two_labels():
+    from crosshar.models.heads import create_head
+
+    torch.manual_seed(0)
+    model = clf.HARClassifier(torch.nn.Identity(), None, create_head("linear", 6, 3))
+    X, y = torch.randn(8, 12, 6), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    tr = SimpleNamespace(cfg=TINY_FINETUNE.replace(mixup=0.4), allowed=None)
+    loss = fr._mixup_loss(model, X, y, tr, torch.Generator().manual_seed(5))
+    # the same draws, in the same order, from the same seed
+    g = torch.Generator().manual_seed(5)
+    lam = float(np.random.default_rng(int(torch.randint(2**31 - 1, (1,), generator=g))).beta(0.4, 0.4))
+    perm = torch.randperm(8, generator=g)
+    assert 0 < lam < 1 and not torch.equal(perm, torch.arange(8))
+    logits = model.head(lam * X + (1 - lam) * X[perm])
+    ce = torch.nn.functional.cross_entropy
+    torch.testing.assert_close(loss, lam * ce(logits, y) + (1 - lam) * ce(logits, y[perm]))
+    assert not torch.allclose(loss, ce(model.head(X), y))  # not the plain loss
+
+
+def test_mixup_is_checked_in_the_config():
+    from crosshar.config import FinetuneConfig
+
+    with pytest.raises(ValueError, match="mixup"):
+        FinetuneConfig(mixup=-0.1)
+    with pytest.raises(ValueError, match="mixup"):
+        FinetuneConfig(mixup=0.4, center_loss=0.1)

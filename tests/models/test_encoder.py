@@ -138,6 +138,71 @@ def test_instance_scaling_erases_gravity():
     torch.testing.assert_close(s(x2), y, atol=1e-4, rtol=0)
 
 
+def _motion(b: int = 4, t: int = 60, amp: float = 1.0) -> torch.Tensor:
+    """(b, t, 6) windows in g and rad/s: gravity on z plus a sway of amplitude `amp` x 0.3 g and
+    0.8 rad/s (a different direction per window)."""
+    g = torch.Generator().manual_seed(1)
+    ph = torch.linspace(0, 6 * torch.pi, t)[None, :, None]
+    x = torch.sin(ph + torch.rand(b, 1, 6, generator=g) * 6) * torch.rand(b, 1, 6, generator=g)
+    x = amp * x * torch.tensor([0.3] * 3 + [0.8] * 3) / x.pow(2).mean(1, keepdim=True).sqrt().clamp_min(1e-6) / 3 ** 0.5
+    x[..., 2] += 1.0
+    return x
+
+
+def _rms(x: torch.Tensor) -> torch.Tensor:  # (B, T, 3) -> (B,)
+    return (x - x.mean(1, keepdim=True)).pow(2).sum(-1).mean(1).sqrt()
+
+
+def test_amplitude_compression_takes_the_power_of_the_motion_above_the_reference_and_keeps_gravity():
+    from crosshar.models.scaling import AMPLITUDE_REF, compress_amplitude
+
+    for amp in (1.0, 2.0, 4.0):
+        x = _motion(amp=amp)
+        r_acc, r_gyro = _rms(x[..., :3]), _rms(x[..., 3:])
+        for power in (0.0, 0.5):
+            y = compress_amplitude(x, power)
+            torch.testing.assert_close(y.mean(1), x.mean(1), atol=1e-5, rtol=0)  # gravity and mean turn kept
+            for r, got, r0 in ((r_acc, _rms(y[..., :3]), AMPLITUDE_REF[0]), (r_gyro, _rms(y[..., 3:]), AMPLITUDE_REF[1])):
+                assert (r > r0).all()
+                torch.testing.assert_close(got, r0 * (r / r0) ** power, atol=1e-5, rtol=1e-4)
+            # the motion's shape and direction are kept: y's motion is x's times one factor per sensor
+            d, e = x - x.mean(1, keepdim=True), y - y.mean(1, keepdim=True)
+            torch.testing.assert_close(e[..., :3], d[..., :3] * (_rms(y[..., :3]) / r_acc)[:, None, None])
+    rest = _motion(amp=0.1)  # 0.03 g and 0.08 rad/s: below the reference, left alone
+    torch.testing.assert_close(compress_amplitude(rest, 0.0), rest)
+
+
+def test_amplitude_compression_commutes_with_rotations_and_mirrors():
+    from crosshar.augment import random_rotation_matrices as random_rotation
+    from crosshar.models.scaling import compress_amplitude
+
+    x = _motion(amp=3.0)
+    m = random_rotation(4, torch.Generator().manual_seed(0)) * torch.tensor([1.0, -1.0, 1.0])  # (4, 3, 3), det -1
+    acc = torch.einsum("bij,btj->bti", m, x[..., :3])
+    gyro = -torch.einsum("bij,btj->bti", m, x[..., 3:])  # an axial vector: det(M) M w
+    turned = torch.cat([acc, gyro], -1)
+    y = compress_amplitude(x, 0.5)
+    want = torch.cat([torch.einsum("bij,btj->bti", m, y[..., :3]), -torch.einsum("bij,btj->bti", m, y[..., 3:])], -1)
+    torch.testing.assert_close(compress_amplitude(turned, 0.5), want, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["amplitude_sqrt", "amplitude_equal"])
+def test_amplitude_scaling_is_physical_then_compressed_and_exports_to_onnx(tmp_path, mode):
+    ort = pytest.importorskip("onnxruntime")
+    from crosshar.models.scaling import AMPLITUDE_POWER, compress_amplitude
+
+    x = _motion(amp=3.0) * torch.tensor([GRAVITY] * 3 + [1.0] * 3)
+    s = InputScaler(mode, 6, frame="gravity").eval()
+    torch.testing.assert_close(s(x), compress_amplitude(InputScaler("physical", 6, frame="gravity")(x),
+                                                        AMPLITUDE_POWER[mode]))
+    assert EncoderConfig(input_scaling=mode).input_scaling == mode
+    path = tmp_path / "s.onnx"
+    torch.onnx.export(s, (x,), str(path), input_names=["x"], output_names=["y"],
+                      dynamic_axes={"x": {0: "b"}, "y": {0: "b"}}, dynamo=False)
+    y = ort.InferenceSession(str(path)).run(None, {"x": x[:2].numpy()})[0]
+    torch.testing.assert_close(torch.from_numpy(y), s(x[:2]), atol=1e-4, rtol=1e-4)
+
+
 def test_source_stats_fit_saved_and_required():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(100, 20, 6, generator=g) * torch.tensor([1.0, 2, 3, 0.1, 0.2, 0.3]) + 5
