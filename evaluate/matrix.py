@@ -83,6 +83,7 @@ the same head; each row changes only the factor its name says (`METHODS`):
   crosshar_wide      crosshar pretrained on every matrix dataset but the target (unlabelled windows), finetuned
                      on the source's labels only: what more unlabelled data buys, at the same labels as scratch
   multi              crosshar pretrained and finetuned on every other dataset (leave one dataset out)
+  scratch_multi      multi without pretraining: the head on the raw window trained on every other dataset's labels
   oracle             in-domain ceiling: crosshar on the target's own training subjects, same label
                      rate, tested on its held-out subjects, trained to convergence (see Method)
   oracle_full        the same with 100 % of the target's training labels
@@ -266,6 +267,7 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("crosshar_paper", recipe="paper"),
     Method("crosshar_wide", wide=True),
     Method("multi", multi=True),
+    Method("scratch_multi", pretrain=None, multi=True),
     Method("oracle", oracle=True),
     Method("oracle_full", oracle=True, label_rate=1.0),
     Method("oracle_scratch", pretrain=None, oracle=True),
@@ -842,8 +844,8 @@ def _head_section(mc: MatrixConfig, hr: list[dict], head: str, methods: list[str
     avg6 = {m: _pair_means(hr, head, m, six) for m in methods}
     if six:
         L += _averages(mc, six, avg6)
-    if "multi" in mc.methods:
-        L += _multi_table(hr, pairs)
+    if multis := [m for m in mc.methods if METHODS[m].multi]:
+        L += _multi_table(hr, pairs, multis, head)
     return L + _targets(mc, hr, head, six, avg6) + _differences(hr, head, six, methods) + _stairs(hr, head)
 
 
@@ -861,18 +863,36 @@ def _averages(mc: MatrixConfig, six: list, avg6: dict) -> list[str]:
     return L + [""]
 
 
-def _multi_table(hr: list[dict], pairs: list) -> list[str]:
-    mt = sorted({r["target"] for r in hr if r["method"] == "multi"})
+def _multi_table(hr: list[dict], pairs: list, multis: list[str], head: str) -> list[str]:
+    """Leave one dataset out: each multi row (`multis`) per target, beside the best single source of the
+    same recipe (crosshar for multi, scratch for scratch_multi), and multi − scratch_multi paired by seed."""
+    mt = sorted({r["target"] for r in hr if r["method"] in multis})
     if not mt:
         return []
-    L = ["Leave one dataset out (`multi`: pretrain and finetune on every other dataset):", "",
-         "| sources → target | multi | best single source (crosshar) |", "|---|---|---|"]
+    base = {m: "scratch" if METHODS[m].pretrain is None else "crosshar" for m in multis}
+    singles = list(dict.fromkeys(base[m] for m in multis))
+    what = "pretrain and finetune on every other dataset" + (
+        "; `scratch_multi`: the head on the raw window trained on them, no pretraining" if "scratch_multi" in multis else "")
+    L = [f"Leave one dataset out (`multi`: {what}):", "",
+         "| sources → target | " + " | ".join(multis) + "".join(f" | best single source ({b})" for b in singles) + " |",
+         "|---|" + "---|" * (len(multis) + len(singles))]
+    srcs = {t: next(r["source"] for r in hr if r["method"] in multis and r["target"] == t) for t in mt}
     for t in mt:
-        srcs = next(r["source"] for r in hr if r["method"] == "multi" and r["target"] == t)
-        single = [np.mean(v) for s, tt in pairs if tt == t and (v := _vals(hr, source=s, target=t, method="crosshar"))]
-        L.append(f"| {srcs} → {t} | {_ms(_vals(hr, target=t, method='multi'))} | "
-                 + (f"{100 * max(single):.1f} |" if single else "- |"))
-    return L + [""]
+        best = []
+        for b in singles:
+            single = [np.mean(v) for s, tt in pairs if tt == t and (v := _vals(hr, source=s, target=t, method=b))]
+            best.append(f"{100 * max(single):.1f}" if single else "-")
+        L.append(f"| {srcs[t]} → {t} | " + " | ".join(_ms(_vals(hr, target=t, method=m)) for m in multis)
+                 + "".join(f" | {b}" for b in best) + " |")
+    L.append("")
+    if {"multi", "scratch_multi"} <= set(multis):
+        r = paired_difference(hr, head, "multi", "scratch_multi", [(srcs[t], t) for t in mt])
+        if r is not None:
+            d, h, n = r
+            L += [f"multi − scratch_multi (what pretraining adds to the pooled sources), paired by seed over the "
+                  f"{len(mt)} targets: {100 * d:+.1f} points, 95 % interval {100 * (d - h):+.1f} to {100 * (d + h):+.1f} "
+                  f"({n} cells)", ""]
+    return L
 
 
 def _span_minutes(timing: list[dict], union: bool = True) -> float | None:

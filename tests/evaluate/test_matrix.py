@@ -548,3 +548,26 @@ def test_a_worker_exits_when_its_matrix_process_is_killed(tmp_path):
         parent.kill()
         if pid_file.is_file() and pid_file.read_text() and _running(int(pid_file.read_text())):
             os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def test_the_leave_one_out_table_sets_scratch_multi_beside_multi_with_each_recipes_best_single_source():
+    hr = []
+    srcs = {"uci": "motion+wisdm", "motion": "uci+wisdm", "wisdm": "uci+motion"}
+    for seed in range(3):
+        for i, t in enumerate(("motion", "uci", "wisdm")):
+            hr.append(dict(method="multi", source=srcs[t], target=t, head="din", seed=seed, macro_f1=0.80 + 0.01 * i + 0.01 * seed))
+            hr.append(dict(method="scratch_multi", source=srcs[t], target=t, head="din", seed=seed, macro_f1=0.70 + 0.01 * i))
+            for j, s in enumerate(x for x in ("uci", "motion", "wisdm") if x != t):
+                hr.append(dict(method="crosshar", source=s, target=t, head="din", seed=seed, macro_f1=0.60 + 0.1 * j))
+                hr.append(dict(method="scratch", source=s, target=t, head="din", seed=seed, macro_f1=0.50 + 0.1 * j))
+    pairs = sorted({(r["source"], r["target"]) for r in hr if r["method"] in ("crosshar", "scratch")})
+    L = M._multi_table(hr, pairs, ["multi", "scratch_multi"], "din")
+    assert L[2] == "| sources → target | multi | scratch_multi | best single source (crosshar) | best single source (scratch) |"
+    assert "| motion+wisdm → uci | 82.0 ± 0.8 | 71.0 ± 0.0 | 70.0 | 60.0 |" in L
+    # multi − scratch_multi: 10 points on every target plus 1 per seed: mean +11.0 over 9 cells
+    line = next(x for x in L if x.startswith("multi − scratch_multi"))
+    assert "+11.0 points" in line and "(9 cells)" in line
+    only = M._multi_table(hr, pairs, ["multi"], "din")  # the committed reports' table is unchanged
+    assert only[:4] == ["Leave one dataset out (`multi`: pretrain and finetune on every other dataset):", "",
+                        "| sources → target | multi | best single source (crosshar) |", "|---|---|---|"]
+    assert not any(x.startswith("multi − scratch_multi") for x in only)
