@@ -170,6 +170,8 @@ class PretrainConfig(_Config):
     lr_schedule: str = "cosine"  # "cosine" (linear warm-up, cosine decay) or "constant" (CrossHAR's Adam)
     mask_per_window: bool = False  # one zeroing coin per window (LIMU-BERT / CrossHAR) instead of per step
     views: str = "physical"  # stage-2 views: "physical" (two augmentations) or "tstcc" (CrossHAR's weak/strong)
+    arrow: float = 0.0  # weight of the arrow-of-time loss (which way each window runs; half are played
+    # backwards, crosshar.models.frame.reverse_time), in both stages; 0 = off
     val_fraction: float = 0.2  # fraction of source training subjects held out for validation
     seed: int = 0
 
@@ -180,6 +182,7 @@ class PretrainConfig(_Config):
         _check(self.lr_schedule in ("cosine", "constant"), f"lr_schedule must be cosine or constant, got {self.lr_schedule!r}")
         _check(0 < self.val_fraction < 1, "val_fraction must be in (0, 1)")
         _check(self.temperature > 0, "temperature must be > 0")
+        _check(self.arrow >= 0, f"arrow must be >= 0, got {self.arrow}")
 
     @property
     def epochs(self) -> int:

@@ -68,6 +68,9 @@ the same head; each row changes only the factor its name says (`METHODS`):
   scratch_lr3, crosshar_lr3
                      those rows finetuned at 3x the learning rate (FinetuneConfig.lr 1e-3 -> 3e-3): does a faster
                      head reach in 40 epochs what 120 epochs give?
+  crosshar_arrow     crosshar whose pretraining also asks which way each window runs (PretrainConfig.arrow = 1:
+                     half the windows played backwards, acc(-t) and -w(-t), a linear probe on the mean embedding
+                     must tell which): up and down stairs differ in which way their steps run, a cue the mirror keeps
   scratch_mixup, crosshar_mixup
                      those rows finetuned with mixup on the head's input (FinetuneConfig.mixup = 0.4: each batch mixed
                      with a shuffled copy of itself, inputs and labels, weight ~ Beta(0.4, 0.4))
@@ -151,6 +154,7 @@ class Method:
         encoder_lr: FinetuneConfig.encoder_lr_scale when the encoder is trained (None: the config's).
         average: FinetuneConfig.average_epochs (None: the config's).
         views: PretrainConfig.views, the stage-2 contrastive views (None: the config's).
+        arrow: PretrainConfig.arrow, the weight of the arrow-of-time loss in pretraining (None: the config's).
         heading_views: FinetuneConfig.heading_views (None: the config's).
         ensemble: FinetuneConfig.ensemble, heads in the deep ensemble (None: the config's).
         epochs_scale: finetuning epochs x this (the schedule's, or the matrix's --finetune-epochs).
@@ -195,6 +199,7 @@ class Method:
     cadence: float | None = None
     cadence_pretrain: bool = True
     views: str | None = None
+    arrow: float | None = None
     heading_views: int | None = None
     ensemble: int | None = None
     select: str | None = None
@@ -219,6 +224,7 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("scratch_encoder_world", pretrain=None, random_encoder=True, full=True, frame="world"),
     Method("crosshar_upright", upright=True),
     Method("crosshar_tstcc", views="tstcc"),
+    Method("crosshar_arrow", arrow=1.0),
     Method("crosshar_full", full=True),
     Method("crosshar_full_slow", full=True, encoder_lr=0.1),
     Method("scratch_swing", pretrain=None, swing=1.0),
@@ -333,8 +339,10 @@ def method_configs(m: Method, window: C.WindowConfig) -> dict:
     if window.normalize != "none":  # z-normalised windows (hhar_sa_adatime) carry no gravity to align
         enc = enc.replace(input_frame="device")
     pre = C.load("pretrain", recipe_name=r)
-    return {"encoder": enc, "augment": aug, "augment_finetune": aug_ft,
-            "pretrain": pre if m.views is None else pre.replace(views=m.views), "finetune": C.load("finetune", recipe_name=r)}
+    pre = pre if m.views is None else pre.replace(views=m.views)
+    pre = pre if m.arrow is None else pre.replace(arrow=m.arrow)
+    return {"encoder": enc, "augment": aug, "augment_finetune": aug_ft, "pretrain": pre,
+            "finetune": C.load("finetune", recipe_name=r)}
 
 
 def pretrain_cfg(m: Method, base: C.PretrainConfig, mc: MatrixConfig, seed: int, n_windows: int = REF_WINDOWS):
@@ -374,7 +382,7 @@ def _pretrain_key(m: Method) -> str:
              + ([m.frame] if m.frame else []) + ([m.scaling] if m.scaling else []) + ([f"swing{m.swing:g}"] if m.swing is not None and m.swing_pretrain else [])
              + ([f"lever{m.lever:g}"] if m.lever is not None and m.lever_pretrain else [])
              + ([f"cadence{m.cadence:g}"] if m.cadence is not None and m.cadence_pretrain else [])
-             + ([m.views] if m.views is not None else []))
+             + ([m.views] if m.views is not None else []) + ([f"arrow{m.arrow:g}"] if m.arrow is not None else []))
     return "_".join(parts + ([m.recipe] if m.recipe != "default" else []))
 
 
@@ -1000,7 +1008,7 @@ def _differences(hr: list[dict], head: str, six: list, methods: list[str]) -> li
     comps = [c for c in COMPARISONS if c[0] in methods and c[1] in methods]
     comps += [(m, base) for m in methods for suffix in ("_avg", "_swing", "_swingft", "_lever", "_leverft", "_world",
                                                             "_heading8", "_ens5", "_cadence", "_cadenceft", "_mixup", "_lr3", "_amp_sqrt",
-                                                            "_amp_equal", "_last", "_best")
+                                                            "_amp_equal", "_arrow", "_last", "_best")
               if m.endswith(suffix) and (base := m[: -len(suffix)]) in methods]
     L = []
     for a, b in comps:

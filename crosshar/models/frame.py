@@ -166,3 +166,24 @@ def heading_align(x: Tensor) -> Tensor:
     if x.shape[-1] == 6:
         parts.append(x[..., 3:] @ H.transpose(1, 2))
     return torch.cat(parts, dim=-1)
+
+
+def reverse_time(x: Tensor) -> Tensor:
+    """The window played backwards, as a rigid-body reading: (B, T, C) -> (B, T, C).
+
+    Under t -> -t acceleration, a second derivative of position, keeps its sign (acc(t) -> acc(-t))
+    while the angular velocity, a first derivative of orientation, flips (w(t) -> -w(-t)); so the
+    result still obeys d(acc)/dt = -w x acc and only the body's dynamics (a heel strike's sharp onset,
+    a push-off's slow one, climbing against descending) can tell it from a real recording. Not an
+    augmentation (a reversed upstairs is no upstairs): the arrow-of-time pretext task
+    (PretrainConfig.arrow) asks the encoder which way a window runs.
+
+    Args:
+        x: (B, T, C) windows, C = 3 (acc) or 6 (acc + gyro), physical units.
+    """
+    if x.ndim != 3 or x.shape[-1] not in (3, 6):
+        raise ValueError(f"expected windows of shape (B, T, 3) or (B, T, 6), got {tuple(x.shape)}")
+    y = x.flip(1)
+    if x.shape[-1] == 6:
+        y = torch.cat([y[..., :3], -y[..., 3:]], dim=-1)
+    return y

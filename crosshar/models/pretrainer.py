@@ -10,6 +10,7 @@ from crosshar.config import EncoderConfig, PretrainConfig, WindowConfig
 from crosshar.losses import masked_mse, nt_xent
 from crosshar.models.attention import FeedForward
 from crosshar.models.encoder import Encoder
+from crosshar.models.frame import reverse_time
 from crosshar.models.masking import apply_mask, span_mask
 from crosshar.models.scaling import InputPipeline
 
@@ -78,6 +79,11 @@ class CrossHARPretrainer(nn.Module):
     (as in the CrossHAR code). Contrasting the masked encodings costs no extra encoder pass and
     asks the window summary to be robust to missing spans too.
     The reconstruction target is always the unmasked, scaled view.
+    Arrow of time (cfg.arrow > 0, both stages): the caller plays a random half of the windows
+    backwards (`reverse_time`, the same windows in both views) and passes which; a linear probe on
+    the mean of the per-step embeddings must tell which, at weight cfg.arrow ("arrow": its binary
+    cross-entropy). Up and down stairs differ in which way their steps run, a cue that survives the
+    mirror; this asks the encoder to keep it where a head reads it.
 
     Args:
         encoder: an Encoder (its `embed_dim` and `cfg.n_heads`, `cfg.d_ff` size the branches).
@@ -109,6 +115,7 @@ class CrossHARPretrainer(nn.Module):
         self.projector = nn.Sequential(
             nn.Linear(d, d), nn.BatchNorm1d(d), nn.ReLU(inplace=True), nn.Linear(d, cfg.proj_dim)
         )
+        self.arrow = nn.Linear(d, 1) if cfg.arrow > 0 else None  # (B, D) mean embedding -> backwards? logit
 
     def mask(self, x: Tensor, g: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """x: (B, T, C) scaled -> (x_masked (B, T, C), mask (B, T) bool, True = predict here)."""
@@ -141,7 +148,7 @@ class CrossHARPretrainer(nn.Module):
 
     def forward(
         self, view1: Tensor, view2: Tensor | None = None, stage: int = 1,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | None = None, backwards: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """Named losses of one batch.
 
@@ -150,10 +157,13 @@ class CrossHARPretrainer(nn.Module):
             view2: (B, T, C) second view of the same windows; required in stage 2.
             stage: 1 (masked reconstruction) or 2 (+ contrastive).
             generator: randomness of the masks (default: torch's global generator).
+            backwards: (B,) bool, the windows played backwards (`reverse_time`; in both views); with
+                cfg.arrow > 0 it adds the arrow-of-time loss (ignored when cfg.arrow is 0).
 
         Returns:
             {"mse", "loss"} in stage 1; {"mse", "contrast", "loss"} in stage 2, where
-            loss = w_mse * mse + w_contrast * contrast.
+            loss = w_mse * mse + w_contrast * contrast; with the arrow of time also "arrow", and
+            loss += arrow * that.
         """
         if stage not in (1, 2):
             raise ValueError(f"stage must be 1 or 2, got {stage}")
@@ -166,10 +176,16 @@ class CrossHARPretrainer(nn.Module):
         h = self.encode(x_masked)
         mse = masked_mse(self.reconstruct(h), x, m)
         if stage == 1:
-            return {"mse": mse, "loss": mse}
-        h1, h2 = h.chunk(2, dim=0)
-        con = self.contrast(h1, h2)
-        return {"mse": mse, "contrast": con, "loss": self.cfg.w_mse * mse + self.cfg.w_contrast * con}
+            out = {"mse": mse, "loss": mse}
+        else:
+            h1, h2 = h.chunk(2, dim=0)
+            con = self.contrast(h1, h2)
+            out = {"mse": mse, "contrast": con, "loss": self.cfg.w_mse * mse + self.cfg.w_contrast * con}
+        if self.arrow is not None and backwards is not None:
+            target = backwards.to(h.device, h.dtype).repeat(len(x) // len(view1))  # (B) or (2B): both views
+            out["arrow"] = F.binary_cross_entropy_with_logits(self.arrow(h.mean(dim=1)).squeeze(-1), target)
+            out["loss"] = out["loss"] + self.cfg.arrow * out["arrow"]
+        return out
 
 
 class PretrainingModel(nn.Module):
@@ -190,5 +206,15 @@ class PretrainingModel(nn.Module):
         self.pretrainer = CrossHARPretrainer(self.encoder, pretrain, C)
 
     def forward(self, v1: Tensor, v2: Tensor | None, stage: int, g: torch.Generator) -> dict:
-        """v1, v2: (B, T, C) physical views (v2 None in stage 1) -> the pretrainer's named losses."""
-        return self.pretrainer(self.scaler(v1), None if v2 is None else self.scaler(v2), stage=stage, generator=g)
+        """v1, v2: (B, T, C) physical views (v2 None in stage 1) -> the pretrainer's named losses.
+
+        With the arrow of time on, a coin per window (p = 0.5, from `g`) plays it backwards in both
+        views, in physical units, before the input pipeline (whose gravity frame and scaling do not
+        depend on the direction of time)."""
+        rev = None
+        if self.pretrainer.arrow is not None:
+            rev = (torch.rand(len(v1), generator=g, device=g.device) < 0.5).to(v1.device)
+            v1 = torch.where(rev[:, None, None], reverse_time(v1), v1)
+            v2 = None if v2 is None else torch.where(rev[:, None, None], reverse_time(v2), v2)
+        return self.pretrainer(self.scaler(v1), None if v2 is None else self.scaler(v2), stage=stage, generator=g,
+                               backwards=rev)

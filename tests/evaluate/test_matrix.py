@@ -217,6 +217,16 @@ def test_cadence_rows_change_the_time_warp_only():
     assert sc["augment_finetune"] == M.method_configs(METHODS["scratch"], w)["augment_finetune"].replace(cadence=0.25)
 
 
+def test_arrow_row_changes_the_pretraining_loss_only():
+    w = C.load("window")
+    base, arrow = M.method_configs(METHODS["crosshar"], w), M.method_configs(METHODS["crosshar_arrow"], w)
+    assert base["pretrain"].arrow == 0.0 and arrow["pretrain"] == base["pretrain"].replace(arrow=1.0)
+    assert {k: v for k, v in arrow.items() if k != "pretrain"} == {k: v for k, v in base.items() if k != "pretrain"}
+    assert M._pretrain_key(METHODS["crosshar_arrow"]) == "crosshar_arrow1"  # its own pretraining runs
+    mc = MatrixConfig(("uci", "motion"), ("din",))
+    assert M.pretrain_cfg(METHODS["crosshar_arrow"], arrow["pretrain"], mc, 0).arrow == 1.0
+
+
 def test_report_checks_targets_and_flags_an_oracle_below_transfer(tmp_path):
     def row(s, t, m, f1, seed=0, up=None):
         r = {"source": s, "target": t, "method": m, "head": "din", "seed": seed, "macro_f1": f1, "accuracy": f1,

@@ -195,3 +195,46 @@ def test_a_classifier_with_heading_views_is_heading_invariant_in_eval_and_unchan
         a = eight(x)
         torch.manual_seed(1)
         torch.testing.assert_close(a, one(x))  # training reads one view
+
+
+
+def _turning_reading(rate: float = 200.0, seconds: float = 3.0, carried: bool = False) -> torch.Tensor:
+    """(2, T, 6): a device turning about a varying axis in a still world (acc is gravity alone), or,
+    `carried`, also pushed about with a varying linear acceleration."""
+    dt = 1.0 / rate
+    t = torch.arange(int(seconds * rate), dtype=torch.float64) * dt
+    w = torch.stack([1.5 * torch.sin(2 * math.pi * t), 0.7 * torch.cos(2 * math.pi * 0.8 * t), 0.3 + 0 * t], -1)
+    w = torch.stack([w, 0.5 * w.flip(-1)])
+    world = torch.tensor([0.0, 0.0, 9.81], dtype=torch.float64).expand(len(t), 3)
+    if carried:
+        world = world + torch.stack([2.0 * torch.sin(2 * math.pi * 1.8 * t) ** 3, 0 * t, torch.cos(2 * math.pi * 1.8 * t)], -1)
+    acc = (orientation(w, dt).transpose(-1, -2) @ world[..., None])[..., 0]
+    return torch.cat([acc, w], dim=-1)
+
+
+def _rigid_body_residual(x: torch.Tensor, rate: float) -> float:
+    """|d(acc)/dt + w x acc| / |w x acc| (central differences): ~0 for a device turning in a still world."""
+    a, w = x[..., :3], x[..., 3:]
+    da = (a[:, 2:] - a[:, :-2]) * rate / 2
+    rhs = -torch.linalg.cross(w[:, 1:-1], a[:, 1:-1])
+    return ((da - rhs).norm(dim=-1).mean() / rhs.norm(dim=-1).mean()).item()
+
+
+def test_reverse_time_plays_a_rigid_body_reading_backwards():
+    from crosshar.models.frame import reverse_time
+
+    rate = 200.0
+    still = _turning_reading(rate)
+    y = reverse_time(still)
+    torch.testing.assert_close(y[..., :3], still[..., :3].flip(1))  # acc(t) -> acc(-t)
+    torch.testing.assert_close(y[..., 3:], -still[..., 3:].flip(1))  # w(t) -> -w(-t)
+    before, after = _rigid_body_residual(still, rate), _rigid_body_residual(y, rate)
+    assert before < 0.02 and after < 1.05 * before  # still a reading of a turning rigid body
+    assert _rigid_body_residual(still.flip(1), rate) > 50 * before  # played back without flipping w: not one
+    moving = _turning_reading(rate, carried=True)
+    torch.testing.assert_close(reverse_time(reverse_time(moving)), moving)  # an involution
+    torch.testing.assert_close(reverse_time(moving[..., :3]), moving[..., :3].flip(1))  # acc only
+    # the gravity frame does not depend on the direction of time (it reads the window's mean acc)
+    torch.testing.assert_close(gravity_align(reverse_time(moving)), reverse_time(gravity_align(moving)))
+    with pytest.raises(ValueError, match="shape"):
+        reverse_time(moving[0])

@@ -131,3 +131,57 @@ def test_aggregator_equals_a_full_cls_transformer_layer():
     h2 = h.clone()
     h2[:, 7] += torch.randn(32)  # not a constant shift, which the pre-norm would erase
     assert (agg(h) - agg(h2)).abs().max() > 1e-3  # every step reaches the summary
+
+
+def trending_windows(b: int = 32, t: int = 40, seed: int = 0) -> torch.Tensor:
+    """(b, t, 6) scaled windows whose vertical acc climbs through the window (a cubic trend of random
+    height, plus noise): which way time runs shows in the trend."""
+    g = gen(seed)
+    x = 0.05 * torch.randn(b, t, 6, generator=g)
+    x[..., 2] += 1.0 + (0.2 + 0.3 * torch.rand(b, 1, generator=g)) * torch.linspace(-1, 1, t) ** 3
+    return x
+
+
+def test_arrow_of_time_loss_is_added_at_its_weight_and_only_when_on():
+    x = trending_windows()
+    rev = torch.arange(len(x)) % 2 == 0
+    off = make()
+    assert off.arrow is None and not any(k.startswith("arrow.") for k in off.state_dict())
+    assert "arrow" not in off(x, x, stage=2, generator=gen(), backwards=rev)  # ignored when off
+    on = make(arrow=0.5).eval()
+    for stage in (1, 2):
+        out = on(x, x if stage == 2 else None, stage=stage, generator=gen(), backwards=rev)
+        base = on(x, x if stage == 2 else None, stage=stage, generator=gen())  # same masks, no arrow
+        assert "arrow" in out and "arrow" not in base
+        logits = on.arrow(on.encode(on.mask(x if stage == 1 else torch.cat([x, x]), gen())[0]).mean(1)).squeeze(-1)
+        target = rev.float().repeat(1 if stage == 1 else 2)
+        assert out["arrow"].item() == pytest.approx(torch.nn.functional.binary_cross_entropy_with_logits(logits, target).item(), rel=1e-5)
+        assert out["loss"].item() == pytest.approx(base["loss"].item() + 0.5 * out["arrow"].item(), rel=1e-5)
+
+
+def test_the_pretraining_model_plays_half_the_windows_backwards_and_learns_which():
+    from crosshar.config import WindowConfig
+    from crosshar.models.pretrainer import PretrainingModel
+
+    torch.manual_seed(0)
+    enc = EncoderConfig(d_model=32, d_ff=64, n_heads=4, n_layers=1, dropout=0.0, input_frame="device")
+    model = PretrainingModel(WindowConfig(window=40), enc, PretrainConfig(arrow=1.0))
+    x = trending_windows(b=64) * torch.tensor([GRAVITY] * 3 + [1.0] * 3)  # physical units, as the loop feeds it
+    seen = {}
+    model.pretrainer.forward = lambda v1, v2, stage, generator, backwards: seen.update(v1=v1, rev=backwards) or {}
+    model(x, None, 1, gen(4))
+    rev = seen["rev"]
+    assert 0.3 < rev.float().mean() < 0.7  # a fair coin per window
+    from crosshar.models.frame import reverse_time
+    expected = model.scaler(torch.where(rev[:, None, None], reverse_time(x), x))
+    torch.testing.assert_close(seen["v1"], expected)
+    del model.pretrainer.forward  # the real one again: the direction is learnt from the windows alone
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    arrow = []
+    for step in range(60):
+        out = model(x, None, 1, gen(step))
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+        arrow.append(out["arrow"].item())
+    assert arrow[0] > 0.6 and sum(arrow[-10:]) / 10 < 0.25, arrow
