@@ -68,6 +68,10 @@ the same head; each row changes only the factor its name says (`METHODS`):
   scratch_lr3, crosshar_lr3
                      those rows finetuned at 3x the learning rate (FinetuneConfig.lr 1e-3 -> 3e-3): does a faster
                      head reach in 40 epochs what 120 epochs give?
+  scratch_frozen_conv, crosshar_conv, crosshar_conv_arrow
+                     scratch_frozen / crosshar / crosshar_arrow with a convolutional stem (EncoderConfig.stem = "conv":
+                     each step's embedding a width-5 convolution over time instead of that step alone), in
+                     pretraining and finetuning
   crosshar_arrow     crosshar whose pretraining also asks which way each window runs (PretrainConfig.arrow = 1:
                      half the windows played backwards, acc(-t) and -w(-t), a linear probe on the mean embedding
                      must tell which): up and down stairs differ in which way their steps run, a cue the mirror keeps
@@ -159,6 +163,7 @@ class Method:
         ensemble: FinetuneConfig.ensemble, heads in the deep ensemble (None: the config's).
         epochs_scale: finetuning epochs x this (the schedule's, or the matrix's --finetune-epochs).
         scaling: EncoderConfig.input_scaling, in pretraining and finetuning (None: configs/encoder.toml's).
+        stem: EncoderConfig.stem, the encoder's input embedding (None: configs/encoder.toml's).
         mixup: FinetuneConfig.mixup, mixup's alpha in finetuning (None: the config's).
         lr_scale: the finetuning learning rate x this (FinetuneConfig.lr; None: the config's).
         unlabelled: FinetuneConfig.unlabelled, the weight of FixMatch's loss on unlabelled source windows
@@ -207,6 +212,7 @@ class Method:
     epochs_scale: float | None = None
     mixup: float | None = None
     scaling: str | None = None
+    stem: str | None = None
     lr_scale: float | None = None
 
 
@@ -225,6 +231,9 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("crosshar_upright", upright=True),
     Method("crosshar_tstcc", views="tstcc"),
     Method("crosshar_arrow", arrow=1.0),
+    Method("scratch_frozen_conv", pretrain=None, random_encoder=True, stem="conv"),
+    Method("crosshar_conv", stem="conv"),
+    Method("crosshar_conv_arrow", stem="conv", arrow=1.0),
     Method("crosshar_full", full=True),
     Method("crosshar_full_slow", full=True, encoder_lr=0.1),
     Method("scratch_swing", pretrain=None, swing=1.0),
@@ -336,6 +345,8 @@ def method_configs(m: Method, window: C.WindowConfig) -> dict:
         aug, aug_ft = aug.replace(cadence=m.cadence) if m.cadence_pretrain else aug, aug_ft.replace(cadence=m.cadence)
     if m.scaling is not None:
         enc = enc.replace(input_scaling=m.scaling)
+    if m.stem is not None:
+        enc = enc.replace(stem=m.stem)
     if window.normalize != "none":  # z-normalised windows (hhar_sa_adatime) carry no gravity to align
         enc = enc.replace(input_frame="device")
     pre = C.load("pretrain", recipe_name=r)
@@ -382,7 +393,8 @@ def _pretrain_key(m: Method) -> str:
              + ([m.frame] if m.frame else []) + ([m.scaling] if m.scaling else []) + ([f"swing{m.swing:g}"] if m.swing is not None and m.swing_pretrain else [])
              + ([f"lever{m.lever:g}"] if m.lever is not None and m.lever_pretrain else [])
              + ([f"cadence{m.cadence:g}"] if m.cadence is not None and m.cadence_pretrain else [])
-             + ([m.views] if m.views is not None else []) + ([f"arrow{m.arrow:g}"] if m.arrow is not None else []))
+             + ([m.views] if m.views is not None else []) + ([m.stem] if m.stem is not None else [])
+             + ([f"arrow{m.arrow:g}"] if m.arrow is not None else []))
     return "_".join(parts + ([m.recipe] if m.recipe != "default" else []))
 
 
@@ -440,7 +452,7 @@ def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, see
     job = finetuning.FinetuneJob(sources, window, fcfg, cfgs["augment_finetune"], classes, mc.label_space,
                       None if encoder is None else str(encoder), head_cfg,
                       pipeline=InputPipeline.of_encoder(enc_cfg), exclude_subjects=exclude,
-                      random_encoder=m.random_encoder)
+                      random_encoder=m.random_encoder, encoder=enc_cfg if m.random_encoder else None)
     return finetuning.run(job, out=d, log=lambda *_: None, progress=False, device=mc.device)
 
 
@@ -960,7 +972,7 @@ COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crossh
                ("crosshar", "contrast"), ("crosshar_full_slow", "crosshar_full"), ("crosshar_wide", "crosshar"),
                ("crosshar_upright", "crosshar"), ("crosshar_skip", "crosshar"), ("crosshar_skip", "scratch"),
                ("crosshar_skip_long_last", "crosshar_long_last"), ("crosshar_skip_long_last", "scratch_long_last"),
-               ("crosshar_tstcc", "crosshar"),
+               ("crosshar_tstcc", "crosshar"), ("crosshar_conv", "scratch_frozen_conv"), ("crosshar_conv", "scratch"),
                ("crosshar_last", "scratch_last"), ("crosshar_best", "scratch_best"),
                ("scratch_swing_last", "scratch_last"), ("crosshar_swingft_last", "crosshar_last"),
                ("crosshar_last", "scratch_frozen_last"), ("crosshar_last", "scratch_encoder_last"),
@@ -1008,7 +1020,7 @@ def _differences(hr: list[dict], head: str, six: list, methods: list[str]) -> li
     comps = [c for c in COMPARISONS if c[0] in methods and c[1] in methods]
     comps += [(m, base) for m in methods for suffix in ("_avg", "_swing", "_swingft", "_lever", "_leverft", "_world",
                                                             "_heading8", "_ens5", "_cadence", "_cadenceft", "_mixup", "_lr3", "_amp_sqrt",
-                                                            "_amp_equal", "_arrow", "_last", "_best")
+                                                            "_amp_equal", "_arrow", "_conv", "_last", "_best")
               if m.endswith(suffix) and (base := m[: -len(suffix)]) in methods]
     L = []
     for a, b in comps:

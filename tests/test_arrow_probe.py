@@ -52,3 +52,19 @@ def test_the_encoder_probe_learns_the_arrow_of_a_trend_and_the_cnn_gives_one_log
     ap.train(probe, climbing(b=320), scaler, aug, seed=0, epochs=6)
     assert ap.accuracy(probe, climbing(seed=1), scaler) > 0.9  # windows it has not seen
     assert ap.CNN(6, width=8)(scaler(climbing(b=5))).shape == (5,)
+
+
+def test_report_averages_over_seeds_and_lists_only_the_models_that_ran():
+    rows = []
+    for model, base in (("cnn", 0.8), ("encoder_conv", 0.6)):
+        for mirror in (False, True):
+            for seed, wobble in ((0, -0.05), (1, 0.05)):
+                rows.append({"model": model, "mirror": mirror, "seed": seed, "scored": "uci (held-out subjects)",
+                             "all": base + wobble})
+                rows.append({"model": model, "mirror": mirror, "seed": seed, "scored": "motion", "all": base,
+                             "walking": base + wobble, "upstairs": 0.25, "downstairs": 0.75})
+    text = ap.report(rows, "uci", "CMD", " (NOTE)")
+    assert "`CMD` (NOTE)" in text
+    assert "| cnn | no | 80 | 80 |" in text and "| encoder_conv | yes | 60 | 60 |" in text
+    assert "| encoder | " not in text  # not run: no row
+    assert "| cnn | yes | motion | 80 | 25 | 75 | - |" in text  # per class, "-" where the target has no such class

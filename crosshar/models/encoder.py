@@ -9,10 +9,30 @@ from crosshar.config import EncoderConfig
 from crosshar.models.attention import TransformerBlock
 
 
+class ConvStem(nn.Module):
+    """(B, T, C) -> (B, T, D): a convolution over time of width k (odd, zero-padded to keep T), so that
+    each step's embedding sees its k - 1 neighbours: local shape (a slope, a peak's sharp or slow side)
+    the per-step Linear stem leaves to attention and learned positions to find.
+
+    Args:
+        n_channels: C.
+        d_model: D.
+        kernel: k.
+    """
+
+    def __init__(self, n_channels: int, d_model: int, kernel: int = 5):
+        super().__init__()
+        self.conv = nn.Conv1d(n_channels, d_model, kernel, padding=kernel // 2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(x.transpose(1, 2)).transpose(1, 2)
+
+
 class Encoder(nn.Module):
     """LIMU-BERT-style transformer over the time steps of an IMU window (CrossHAR's encoder).
 
-    Linear(C -> D) input projection, learned positional embedding (up to `max_len` steps),
+    Linear(C -> D) input projection (or, with cfg.stem "conv", a convolution over time, `ConvStem`,
+    keeping PyTorch's default Conv1d initialisation), learned positional embedding (up to `max_len` steps),
     LayerNorm, then `n_layers` transformer blocks (or one block applied `n_layers` times when
     `share_weights`, as LIMU-BERT does), then a final LayerNorm in pre-norm mode so that the
     embeddings handed to heads are normalised either way. CrossHAR uses D = 72, d_ff = 144,
@@ -40,7 +60,8 @@ class Encoder(nn.Module):
         self.n_channels = n_channels
         self.max_len = max_len
         self.embed_dim = cfg.d_model
-        self.input_proj = nn.Linear(n_channels, cfg.d_model)
+        self.input_proj = (nn.Linear(n_channels, cfg.d_model) if cfg.stem == "linear"
+                           else ConvStem(n_channels, cfg.d_model, cfg.stem_kernel))
         self.pos_embed = nn.Parameter(torch.zeros(1, max_len, cfg.d_model))
         self.embed_norm = nn.LayerNorm(cfg.d_model)
         self.embed_drop = nn.Dropout(cfg.dropout)

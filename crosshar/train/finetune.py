@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from crosshar.augment import Augmenter
-from crosshar.config import AugmentConfig, FinetuneConfig, WindowConfig
+from crosshar.config import AugmentConfig, EncoderConfig, FinetuneConfig, WindowConfig
 from crosshar.data.labels import LabelSpace
 from crosshar.data.sources import apply_split, load_sources, split_by_subject
 from crosshar.data.splits import label_subset
@@ -64,6 +64,7 @@ class FinetuneJob:
     on_bad: str = "error"
     exclude_subjects: tuple[str, ...] = ()
     random_encoder: bool = False  # no encoder run: put a randomly initialised encoder (configs/encoder.toml) under the head
+    encoder: EncoderConfig | None = None  # random_encoder: its architecture (None: configs/encoder.toml)
 
 
 def default_window(encoder_run: str | None) -> WindowConfig:
@@ -126,7 +127,7 @@ def build_model(job: FinetuneJob) -> tuple[clf.HARClassifier, dict]:
         if job.random_encoder:
             from crosshar import config as C
 
-            cfg = C.load("encoder").replace(input_scaling=pipeline.scaling, input_frame=pipeline.frame)
+            cfg = (job.encoder or C.load("encoder")).replace(input_scaling=pipeline.scaling, input_frame=pipeline.frame)
             enc, enc_cfg = Encoder(cfg, job.window.n_channels, max_len=job.window.window), cfg.to_dict()
     else:
         enc, scaler, jd = load_encoder(job.encoder_run)

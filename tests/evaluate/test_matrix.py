@@ -581,3 +581,31 @@ def test_the_leave_one_out_table_sets_scratch_multi_beside_multi_with_each_recip
     assert only[:4] == ["Leave one dataset out (`multi`: pretrain and finetune on every other dataset):", "",
                         "| sources → target | multi | best single source (crosshar) |", "|---|---|---|"]
     assert not any(x.startswith("multi − scratch_multi") for x in only)
+
+
+def test_conv_rows_change_the_encoder_stem_only_and_the_random_encoder_gets_it(tmp_path, monkeypatch):
+    import crosshar.train.finetune as fs
+    from crosshar.evaluate.matrix import METHODS, finetune_run
+    import torch
+
+    from crosshar.models.encoder import ConvStem
+
+    w = C.load("window")
+    for base in ("crosshar", "crosshar_arrow", "scratch_frozen"):
+        conv = base.replace("_arrow", "") + "_conv" + ("_arrow" if base.endswith("_arrow") else "")
+        a, b = M.method_configs(METHODS[base], w), M.method_configs(METHODS[conv], w)
+        assert a["encoder"].stem == "linear" and b["encoder"] == a["encoder"].replace(stem="conv")
+        assert {k: v for k, v in a.items() if k != "encoder"} == {k: v for k, v in b.items() if k != "encoder"}
+    assert M._pretrain_key(METHODS["crosshar_conv"]) == "crosshar_conv"
+    assert M._pretrain_key(METHODS["crosshar_conv_arrow"]) == "crosshar_conv_arrow1"
+    jobs = []
+    monkeypatch.setattr(fs, "source_classes", lambda *a, **k: ("walking", "sitting&standing"))
+    monkeypatch.setattr(fr, "run", lambda job, out, **k: jobs.append(job) or out)
+    mc = MatrixConfig(("uci", "motion"), ("din",), seeds=1, finetune_epochs=1)
+    for name in ("scratch_frozen", "scratch_frozen_conv"):
+        finetune_run(tmp_path, ("uci",), METHODS[name], "din", 0, mc, w, None)
+    plain, conv = jobs
+    assert plain.random_encoder and conv.random_encoder and conv.encoder == plain.encoder.replace(stem="conv")
+    model, meta = fs.build_model(conv)  # the random encoder under the head has the row's stem, saved in its meta
+    assert isinstance(model.encoder.input_proj, ConvStem) and meta["encoder"]["stem"] == "conv"
+    assert isinstance(fs.build_model(plain)[0].encoder.input_proj, torch.nn.Linear)

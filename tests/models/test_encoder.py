@@ -93,10 +93,10 @@ def test_dropout_only_in_training_and_gradients_reach_every_parameter():
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the TorchScript exporter is legacy
-@pytest.mark.parametrize("norm, share", [("pre", False), ("post", True)])
-def test_onnx_export_matches_torch(norm, share):
+@pytest.mark.parametrize("norm, share, stem", [("pre", False, "linear"), ("post", True, "linear"), ("pre", False, "conv")])
+def test_onnx_export_matches_torch(norm, share, stem):
     ort = pytest.importorskip("onnxruntime")
-    enc = Encoder(EncoderConfig(norm=norm, share_weights=share), n_channels=6).eval()
+    enc = Encoder(EncoderConfig(norm=norm, share_weights=share, stem=stem), n_channels=6).eval()
     model = torch.nn.Sequential(InputScaler("physical", 6), enc).eval()
     f = io.BytesIO()
     torch.onnx.export(
@@ -112,6 +112,23 @@ def test_onnx_export_matches_torch(norm, share):
         out = sess.run(None, {"x": x.numpy()})[0]
         assert out.shape == ref.shape
         np.testing.assert_allclose(out, ref, atol=1e-4, rtol=0)
+
+
+def test_conv_stem_embeds_each_step_from_its_neighbours_only():
+    enc = Encoder(EncoderConfig(**SMALL, stem="conv", stem_kernel=5), n_channels=6).eval()
+    assert enc.input_proj.conv.weight.shape == (32, 6, 5)
+    x = torch.randn(2, 60, 6)
+    y = x.clone()
+    y[:, 30] += 1.0  # one step changed
+    changed = (enc.input_proj(y) - enc.input_proj(x)).abs().amax(dim=(0, 2)) > 0
+    assert changed.nonzero().flatten().tolist() == [28, 29, 30, 31, 32]  # its 2 + 2 neighbours, no further
+    assert enc(x).shape == (2, 60, 32) and enc(x[:, :7]).shape == (2, 7, 32)  # zero-padded: T kept
+    linear = Encoder(EncoderConfig(**SMALL), n_channels=6)
+    assert isinstance(linear.input_proj, torch.nn.Linear)  # the default is LIMU-BERT's per-step stem
+    assert n_params(enc) - n_params(linear) == 4 * 6 * 32  # four more taps per channel and width
+    for bad in (dict(stem="cnn"), dict(stem_kernel=4), dict(stem_kernel=0)):
+        with pytest.raises(ValueError, match="stem"):
+            EncoderConfig(**SMALL, **bad)
 
 
 # -- InputScaler ----------------------------------------------------------------------------
