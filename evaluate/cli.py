@@ -77,7 +77,7 @@ def matrix_cmd(
     heads: Annotated[str, typer.Option("--head", "--heads", help="Heads, comma-separated.")] = "din",
     seeds: Annotated[int, typer.Option("--n-seeds", "--seeds", help="How many seeds per cell (0, 1, ... n-1); not a seed value.")] = 3,
     label_rate: Annotated[float, typer.Option("-lr", "--label-rate", help="Fraction of source labels.")] = 0.1,
-    methods: Annotated[str, typer.Option("--methods", help="Comma-separated rows (see `evaluate/matrix.py`): scratch, scratch_encoder, scratch_frozen, mask, contrast, crosshar, crosshar_nomirror, crosshar_device, crosshar_upright, crosshar_tstcc, crosshar_full, crosshar_full_slow, crosshar_skip, crosshar_wide, crosshar_paper, multi, the *_swing, crosshar_swingft, *_cadence, crosshar_cadenceft, *_world and *_avg variants, oracle, oracle_full, oracle_scratch, oracle_narrow, oracle_scratch_narrow.")] = ",".join(
+    methods: Annotated[str, typer.Option("--methods", help="Comma-separated rows (see `evaluate/matrix.py`): scratch, scratch_encoder, scratch_frozen, mask, contrast, crosshar, crosshar_nomirror, crosshar_device, crosshar_upright, crosshar_tstcc, crosshar_full, crosshar_full_slow, crosshar_skip, crosshar_wide, crosshar_paper, multi, the *_swing, crosshar_swingft, *_cadence, crosshar_cadenceft, *_world and *_avg variants, oracle, oracle_full, oracle_scratch, oracle_narrow, oracle_scratch_narrow, oracle_long, oracle_scratch_long.")] = ",".join(
         ("scratch", "mask", "contrast", "crosshar", "crosshar_nomirror", "crosshar_device", "crosshar_paper", "multi", "oracle",
          "oracle_full", "oracle_scratch")),
     name: Annotated[Optional[str], typer.Option("--name", help="Report folder $CROSSHAR_HOME/results/<name> (default from the options).")] = None,

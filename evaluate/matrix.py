@@ -100,6 +100,9 @@ the same head; each row changes only the factor its name says (`METHODS`):
                      the two oracles finetuned with the narrow body amplitude (0.5, s in [0.67, 1.5]): in
                      domain there is no other body position to span, so a ceiling must not pay for it (the
                      check: results/matrix-oracle-narrow/). The ceiling is the best of the oracles run (CEILING)
+  oracle_long, oracle_scratch_long
+                     the two oracles finetuned 3x as many epochs (120): the schedule of the best transfer
+                     recipe (scratch_long_last), so that the ceiling is not trained for less than a transfer row
 
 Each finished cell is appended to rows.jsonl (one line, written at once); a rerun skips what is
 there. The work is grouped by pretraining run (`group_key`: the cells that share one stay in one
@@ -288,9 +291,11 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("oracle_scratch", pretrain=None, oracle=True),
     Method("oracle_narrow", oracle=True, amplitude=0.5),
     Method("oracle_scratch_narrow", pretrain=None, oracle=True, amplitude=0.5),
+    Method("oracle_long", oracle=True, epochs_scale=3.0),
+    Method("oracle_scratch_long", pretrain=None, oracle=True, epochs_scale=3.0),
 ]}
 # the in-domain recipes at the matrix's label rate; the ceiling is the best of those run
-CEILING = ("oracle", "oracle_scratch", "oracle_narrow", "oracle_scratch_narrow")
+CEILING = ("oracle", "oracle_scratch", "oracle_narrow", "oracle_scratch_narrow", "oracle_long", "oracle_scratch_long")
 DEFAULT_METHODS = ("scratch", "mask", "contrast", "crosshar", "crosshar_nomirror", "crosshar_device",
                    "crosshar_paper", "multi", "oracle", "oracle_full", "oracle_scratch")
 

@@ -343,11 +343,17 @@ def test_narrow_oracles_change_only_the_finetuning_amplitude_and_count_in_the_ce
     assert narrow["augment"] == base["augment"] and narrow["encoder"] == base["encoder"]
     assert base["augment_finetune"].body_amplitude != 0.5  # the default spans body positions
     mc = M.MatrixConfig(("uci", "motion"), ("din",))  # the narrow oracle shares the target's crosshar pretraining
-    assert M.group_key(mc, M.Cell(("uci",), "oracle_narrow", "din", 0, w, ("uci",))) \
+    _assert_shares_pretraining_and_counts_in_ceiling(mc, "oracle_narrow")
+
+
+def _assert_shares_pretraining_and_counts_in_ceiling(mc, oracle: str) -> None:
+    """`oracle` on uci shares uci's crosshar pretraining (group), and a better score of it is the ceiling."""
+    w = M.C.load("window")
+    assert M.group_key(mc, M.Cell(("uci",), oracle, "din", 0, w, ("uci",))) \
         == M.group_key(mc, M.Cell(("uci",), "crosshar", "din", 0, w, ("motion",)))
     classes = ["walking", "upstairs", "downstairs", "sitting&standing"]
     row = {"source": "uci", "target": "uci", "head": "din", "seed": 0, "classes": classes, "cpu_seconds": 1.0}
-    rows = [{**row, "method": "oracle", "macro_f1": 0.8}, {**row, "method": "oracle_scratch_narrow", "macro_f1": 0.9},
+    rows = [{**row, "method": "oracle", "macro_f1": 0.8}, {**row, "method": oracle, "macro_f1": 0.9},
             {**row, "source": "motion", "method": "crosshar", "macro_f1": 0.85}]
     assert M.ceiling(rows, "din", "motion", "uci", "crosshar4") == pytest.approx(0.9)  # the best oracle run
 
@@ -609,3 +615,14 @@ def test_conv_rows_change_the_encoder_stem_only_and_the_random_encoder_gets_it(t
     model, meta = fs.build_model(conv)  # the random encoder under the head has the row's stem, saved in its meta
     assert isinstance(model.encoder.input_proj, ConvStem) and meta["encoder"]["stem"] == "conv"
     assert isinstance(fs.build_model(plain)[0].encoder.input_proj, torch.nn.Linear)
+
+
+def test_long_oracles_change_only_the_finetuning_length_and_count_in_the_ceiling():
+    """oracle_long / oracle_scratch_long: the oracles at the best transfer recipe's 3x schedule, every epoch
+    run (patience = epochs), sharing the target's crosshar pretraining; the ceiling is the best oracle run."""
+    import dataclasses
+
+    for long, base in (("oracle_long", "oracle"), ("oracle_scratch_long", "oracle_scratch")):
+        assert M.METHODS[long] == dataclasses.replace(M.METHODS[base], name=long, epochs_scale=3.0)
+        assert long in M.CEILING
+    _assert_shares_pretraining_and_counts_in_ceiling(M.MatrixConfig(("uci", "motion"), ("din",)), "oracle_long")
