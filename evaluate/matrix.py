@@ -858,6 +858,10 @@ def write_report(mc: MatrixConfig, rows: list[dict], root: Path) -> None:
 def _head_section(mc: MatrixConfig, hr: list[dict], head: str, methods: list[str], oracles: list[str]) -> list[str]:
     """One head's table (pairs x methods, oracles), averages, leave-one-out table, targets and stairs."""
     pairs = sorted({(r["source"], r["target"]) for r in hr if not METHODS[r["method"]].oracle and not METHODS[r["method"]].multi})
+    if not pairs and oracles:  # oracles alone (e.g. `-d wisdm`): each on its own held-out subjects, in its own classes
+        return [f"## Head: {head}", "", "| target | " + " | ".join(oracles) + " |", "|---|" + "---|" * len(oracles)] + [
+            f"| {t} | " + " | ".join(_ms(_vals(hr, source=t, target=t, method=o)) for o in oracles) + " |"
+            for t in sorted({r["target"] for r in hr if METHODS[r["method"]].oracle})] + [""]
     L = [f"## Head: {head}", "", "| source → target | " + " | ".join(methods) + "".join(f" | {o} (target)" for o in oracles) + " |",
          "|---|" + "---|" * (len(methods) + len(oracles))]
     for s, t in pairs:

@@ -626,3 +626,15 @@ def test_long_oracles_change_only_the_finetuning_length_and_count_in_the_ceiling
         assert M.METHODS[long] == dataclasses.replace(M.METHODS[base], name=long, epochs_scale=3.0)
         assert long in M.CEILING
     _assert_shares_pretraining_and_counts_in_ceiling(M.MatrixConfig(("uci", "motion"), ("din",)), "oracle_long")
+
+
+def test_report_of_oracles_alone_shows_each_target_in_domain():
+    """`crosshar matrix -d wisdm --methods oracle_long` has no pair: the report shows the oracle per target
+    (it rendered an empty, malformed pairs table)."""
+    mc = M.MatrixConfig(("wisdm",), ("din",), methods=("oracle_long",))
+    row = {"source": "wisdm", "target": "wisdm", "method": "oracle_long", "head": "din",
+           "classes": ["walking", "stairs", "sitting&standing"], "cpu_seconds": 1.0}
+    rows = [{**row, "seed": s, "macro_f1": f} for s, f in enumerate((0.8, 0.9))]
+    text = "\n".join(M._head_section(mc, rows, "din", [], ["oracle_long"]))
+    assert "| target | oracle_long |" in text and "| wisdm | 85.0 ± 5.0 (2) |" in text
+    assert "source → target" not in text
