@@ -22,21 +22,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import sys
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from onnx import TensorProto, helper
 
-import numpy as np  # noqa: E402
-import onnx  # noqa: E402
-import onnxruntime as ort  # noqa: E402
-import torch  # noqa: E402
-from onnx import TensorProto, helper  # noqa: E402
-
-from crosshar.tools.bench import _interleaved  # noqa: E402
+from crosshar.tools.bench import _interleaved
 
 SHAPES = [  # (M, K, N): what the default model multiplies at batch 1, then a large GEMM
     (120, 72, 72, "attention projection (T x D -> D)"),
@@ -83,20 +80,24 @@ def main(argv: list[str] | None = None) -> int:
     from crosshar.runtime.session import ort_session
     from crosshar.tools.complexity import macs_per_window
 
-    torch.set_num_threads(1)
     model, meta = default_model(a.run)
     w = meta["window"]
     T, C = int(w["window"]), len(meta["channels"])
     macs = macs_per_window(model, (T, C))
-    with tempfile.TemporaryDirectory() as tmp:
-        rep = export_model(model, meta, Path(tmp) / "model.onnx")  # the float graph `crosshar export` writes
-        sess = ort_session(Path(rep["fp32"]["path"]), 1, None)
-        x = physical_windows(1, T, C, float(w["rate_hz"]), seed=3)
-        tx = torch.from_numpy(x)
-        mms = [matmul_session(m, k, n) for m, k, n, _ in SHAPES]
-        with torch.inference_mode():  # everything interleaved: the same machine state for every figure
-            secs = _interleaved([lambda: model(tx), lambda: sess.run(None, {"window": x})]
-                                + [lambda s=s, f=f: s.run(None, f) for s, f in mms], a.repeats)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread, as `crosshar bench`; restored after (a caller's process keeps its own)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            rep = export_model(model, meta, Path(tmp) / "model.onnx")  # the float graph `crosshar export` writes
+            sess = ort_session(Path(rep["fp32"]["path"]), 1, None)
+            x = physical_windows(1, T, C, float(w["rate_hz"]), seed=3)
+            tx = torch.from_numpy(x)
+            mms = [matmul_session(m, k, n) for m, k, n, _ in SHAPES]
+            with torch.inference_mode():  # everything interleaved: the same machine state for every figure
+                secs = _interleaved([lambda: model(tx), lambda: sess.run(None, {"window": x})]
+                                    + [lambda s=s, f=f: s.run(None, f) for s, f in mms], a.repeats)
+    finally:
+        torch.set_num_threads(threads)
     eager, fp32 = 1e3 * secs[0], 1e3 * secs[1]
     rates = [{"m": m, "k": k, "n": n, "what": what, "ms": 1e3 * t, "gflops": 2 * m * k * n / t / 1e9}
              for (m, k, n, what), t in zip(SHAPES, secs[2:])]

@@ -29,3 +29,11 @@ def test_roofline_report_is_consistent(tmp_path):
     best = max(g["gflops"] for g in r["gemm"])
     assert r["best_gflops"] == best
     assert abs(r["floor_ms"] - 2 * r["macs"] / (best * 1e9) * 1e3) < 1e-9  # the floor is the MACs at the best rate
+
+
+def test_main_leaves_the_callers_thread_count(tmp_path):
+    import torch
+
+    before = torch.get_num_threads()
+    cp.main(["--repeats", "3", "--write", str(tmp_path / "p.md")])
+    assert torch.get_num_threads() == before
