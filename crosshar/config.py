@@ -109,7 +109,7 @@ class EncoderConfig(_Config):
     dropout: float = 0.1  # dropout inside the blocks
     norm: str = "pre"  # "pre" or "post" layer norm around attention and feed-forward
     input_scaling: str = "physical"  # "physical" (acc/g, gyro rad/s), "source_stats", "instance", "amplitude_sqrt", "amplitude_equal"
-    input_frame: str = "gravity"  # "device" axes; "gravity": each window rotated so mean acc is +z; "heading"; "world"
+    input_frame: str = "gravity"  # "device" axes; "gravity": each window rotated so mean acc is +z; "heading"; "world"; "vertical"
     stem: str = "linear"  # input embedding: "linear" (each step alone, LIMU-BERT) or "conv" (a width-stem_kernel
     # convolution over time: each step's embedding sees its neighbours)
     stem_kernel: int = 5  # "conv" stem: steps per embedding (odd)
@@ -119,8 +119,8 @@ class EncoderConfig(_Config):
         _check(self.stem in ("linear", "conv"), f"stem must be 'linear' or 'conv', got {self.stem!r}")
         _check(self.stem_kernel >= 1 and self.stem_kernel % 2 == 1, f"stem_kernel must be odd and >= 1, got {self.stem_kernel}")
         _check(self.norm in ("pre", "post"), f"norm must be 'pre' or 'post', got {self.norm!r}")
-        _check(self.input_frame in ("device", "gravity", "heading", "world"),
-               f"input_frame must be 'device', 'gravity', 'heading' or 'world', got {self.input_frame!r}")
+        _check(self.input_frame in ("device", "gravity", "heading", "world", "vertical"),
+               f"input_frame must be 'device', 'gravity', 'heading', 'world' or 'vertical', got {self.input_frame!r}")
         _check(self.input_scaling in ("physical", "source_stats", "instance", "amplitude_sqrt", "amplitude_equal"),
                "input_scaling must be physical, source_stats, instance, amplitude_sqrt or amplitude_equal, "
                f"got {self.input_scaling!r}")

@@ -17,6 +17,11 @@ the same head; each row changes only the factor its name says (`METHODS`):
                      those rows in the world frame instead of the gravity frame: every sample of a window
                      expressed in the device frame of its middle sample (the gyro integrated), then gravity up;
                      the device's turning within the window (a thigh pocket's swing) is removed
+  scratch_vertical, crosshar_vertical
+                     those rows in the vertical frame: the gravity frame, each sample's acc and gyro as its
+                     horizontal magnitude and vertical component (no heading, no mirror image of acc left)
+  scratch_vertical_long_last
+                     scratch_vertical finetuned 3x as many epochs (120), the last kept: scratch_long_last's schedule
   crosshar_tstcc     crosshar whose stage-2 contrastive views are CrossHAR's weak / strong TS-TCC views of one
                      physical augmentation instead of two physical augmentations (PretrainConfig.views)
   crosshar_upright   crosshar whose pretraining views keep gravity upright: a tilt of up to ~10 degrees instead
@@ -148,7 +153,7 @@ class Method:
         mirror: left/right mirror augmentation in pretraining and finetuning.
         upright: pretraining draws the finetuning augmentation's small tilt instead of a random SO(3)
             orientation, so the encoder learns from windows whose gravity points up, as it is used.
-        frame: None (the encoder config's), "device", "gravity" or "world".
+        frame: None (the encoder config's), "device", "gravity", "world" or "vertical".
         recipe: config recipe ("default" or "paper", see crosshar.config.recipe).
         full: finetune the encoder end to end.
         random_encoder: without pretraining, a randomly initialised encoder under the head.
@@ -231,6 +236,9 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("scratch_world", pretrain=None, frame="world"),
     Method("crosshar_world", frame="world"),
     Method("scratch_encoder_world", pretrain=None, random_encoder=True, full=True, frame="world"),
+    Method("scratch_vertical", pretrain=None, frame="vertical"),
+    Method("crosshar_vertical", frame="vertical"),
+    Method("scratch_vertical_long_last", pretrain=None, frame="vertical", select="last", epochs_scale=3.0),
     Method("crosshar_upright", upright=True),
     Method("crosshar_tstcc", views="tstcc"),
     Method("crosshar_arrow", arrow=1.0),
@@ -973,7 +981,7 @@ def _command(mc: MatrixConfig, root: Path) -> str:
             f"{f' --preset {mc.preset}' if mc.preset != 'default' else ''} --name {root.name}")
 
 
-# (method, reference) pairs the report compares cell by cell; "X_avg", "X_swing", "X_swingft", "X_lever", "X_leverft", "X_world",
+# (method, reference) pairs the report compares cell by cell; "X_avg", "X_swing", "X_swingft", "X_lever", "X_leverft", "X_world", "X_vertical",
 # "X_heading8", "X_ens5", "X_cadence", "X_cadenceft", "X_mixup", "X_lr3", "X_amp_sqrt", "X_amp_equal", "X_last" and "X_best" against "X" are added where both ran
 COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crosshar", "scratch_frozen"),
                ("crosshar_full", "scratch_encoder"), ("scratch_encoder", "scratch"), ("crosshar", "scratch_encoder"),
@@ -983,6 +991,8 @@ COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crossh
                ("crosshar_skip_long_last", "crosshar_long_last"), ("crosshar_skip_long_last", "scratch_long_last"),
                ("crosshar_tstcc", "crosshar"), ("crosshar_conv", "scratch_frozen_conv"), ("crosshar_conv", "scratch"),
                ("crosshar_last", "scratch_last"), ("crosshar_best", "scratch_best"),
+               ("scratch_vertical_long_last", "scratch_long_last"), ("scratch_vertical_long_last", "scratch_vertical"),
+               ("crosshar_vertical", "scratch_vertical"), ("scratch_vertical", "scratch_long_last"),
                ("scratch_swing_last", "scratch_last"), ("crosshar_swingft_last", "crosshar_last"),
                ("crosshar_last", "scratch_frozen_last"), ("crosshar_last", "scratch_encoder_last"),
                ("scratch_semi_last", "scratch_last"), ("crosshar_semi_last", "crosshar_last"),
@@ -1027,7 +1037,7 @@ def paired_difference(hr: list[dict], head: str, a: str, b: str, pairs: list[tup
 def _differences(hr: list[dict], head: str, six: list, methods: list[str]) -> list[str]:
     """The COMPARISONS that ran, each as a mean difference with its 95 % interval over seeds."""
     comps = [c for c in COMPARISONS if c[0] in methods and c[1] in methods]
-    comps += [(m, base) for m in methods for suffix in ("_avg", "_swing", "_swingft", "_lever", "_leverft", "_world",
+    comps += [(m, base) for m in methods for suffix in ("_avg", "_swing", "_swingft", "_lever", "_leverft", "_world", "_vertical",
                                                             "_heading8", "_ens5", "_cadence", "_cadenceft", "_mixup", "_lr3", "_amp_sqrt",
                                                             "_amp_equal", "_arrow", "_conv", "_last", "_best")
               if m.endswith(suffix) and (base := m[: -len(suffix)]) in methods]

@@ -20,6 +20,7 @@ def finetune_cmd(
     random_encoder: Annotated[bool, typer.Option("--random-encoder", help="No pretraining, but the encoder architecture, randomly initialised, under the head; trained end to end unless --freeze (the matrix's scratch_encoder_last: 85.4 against crosshar's 85.2 over 6 seeds at today's defaults; results/matrix-seeds6/).")] = False,
     freeze: Annotated[Optional[bool], typer.Option("--freeze/--full", help="Freeze the encoder (default) or finetune it end to end.")] = None,
     input_scaling: Annotated[Optional[str], typer.Option("--input-scaling", help="Without a pretrained encoder (--no-pretrain, --random-encoder): physical (default, configs/encoder.toml) or amplitude_sqrt (each window's motion amplitude square-rooted above 0.1 g / 0.3 rad/s: +1.9 at 40 epochs, +0.0 at 120, 6 seeds; README), amplitude_equal, source_stats, instance. A pretrained encoder keeps its own.")] = None,
+    input_frame: Annotated[Optional[str], typer.Option("--input-frame", help="Without a pretrained encoder (--no-pretrain, --random-encoder): gravity (default, configs/encoder.toml), vertical (each sample's acc and gyro as horizontal magnitude and vertical component: +3.1 on the head on the raw window, 6 seeds; README), heading, world, device. A pretrained encoder keeps its own.")] = None,
     head_input: Annotated[Optional[str], typer.Option("--head-input", help="What the head reads: embedding (default) or embedding+window (the scaled window beside the embedding).")] = None,
     label_space: Annotated[str, typer.Option("--label-space", help="Named label space, intersected with the dataset's labels.")] = "crosshar4",
     config: Annotated[Optional[Path], typer.Option("--config", help="Finetune config TOML (default configs/finetune.toml).")] = None,
@@ -55,9 +56,10 @@ def finetune_cmd(
     if random_encoder and (no_pretrain or encoder is not None):
         raise CrossharError("--random-encoder excludes --encoder and --no-pretrain")
     enc = resolve_encoder("+".join(datasets), encoder, no_pretrain or random_encoder, log=console.print)
-    if input_scaling is not None and enc is not None:
-        raise CrossharError("--input-scaling is for --no-pretrain or --random-encoder: a pretrained encoder keeps the "
-                            "scaling it was pretrained with (pretrain with --encoder-config to choose it)")
+    for flag, value in (("--input-scaling", input_scaling), ("--input-frame", input_frame)):
+        if value is not None and enc is not None:
+            raise CrossharError(f"{flag} is for --no-pretrain or --random-encoder: a pretrained encoder keeps the input "
+                                "pipeline it was pretrained with (pretrain with --encoder-config to choose it)")
     job = make_job(datasets, fcfg, head_cfg, enc, label_space, data_dir, on_bad, random_encoder=random_encoder,
-                   input_scaling=input_scaling)
+                   input_scaling=input_scaling, input_frame=input_frame)
     run(job, out=out, log=console.print, device=dev)

@@ -173,6 +173,19 @@ def test_finetune_input_scaling_sets_a_scratch_models_pipeline_and_is_refused_wi
                    "--no-pretrain")
 
 
+def test_finetune_input_frame_sets_a_scratch_models_frame_and_is_refused_with_an_encoder(synth, home, tmp_path):
+    from crosshar.models import classifier
+
+    res = invoke("finetune", "-d", "uci", "--no-pretrain", "--input-frame", "vertical", "--epochs", "1",
+                 "--out", str(tmp_path / "ft"))
+    assert res.exit_code == 0, res.output
+    model, meta = classifier.load(tmp_path / "ft")
+    assert meta["frame"] == "vertical" and meta["scaling"] == "physical" and model.scaler.frame == "vertical"
+    assert_refused(invoke("finetune", "-d", "uci", "--no-pretrain", "--input-frame", "sideways"), "input_frame", "sideways")
+    assert_refused(invoke("finetune", "-d", "uci", "--encoder", str(tmp_path / "ft"), "--input-frame", "gravity"),
+                   "--input-frame", "--no-pretrain")
+
+
 def test_finetune_without_a_pretraining_run_says_what_to_do(synth, home):
     assert_refused(invoke("finetune", "-d", "uci"), "crosshar pretrain -d uci", "--no-pretrain")
 

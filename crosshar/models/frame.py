@@ -12,6 +12,10 @@ The world frame goes one step further: a phone in a trouser pocket also turns *w
 the horizontal axes. Integrating the gyro gives the device's orientation at every sample
 (`orientation`); expressing every sample in the device frame of the middle sample removes that
 turning, and the gravity frame then sets +z up.
+
+The vertical frame goes the other way: it keeps, of each sample's acc and gyro in the gravity frame,
+only what no turn about gravity can change, the horizontal magnitude and the vertical component, so
+heading and handedness are removed by construction rather than learnt from augmentation.
 """
 
 from __future__ import annotations
@@ -165,6 +169,24 @@ def heading_align(x: Tensor) -> Tensor:
     parts = [x[..., :3] @ H.transpose(1, 2)]
     if x.shape[-1] == 6:
         parts.append(x[..., 3:] @ H.transpose(1, 2))
+    return torch.cat(parts, dim=-1)
+
+
+def vertical_align(x: Tensor, eps: float = 1e-12) -> Tensor:
+    """x: (B, T, C) physical units -> gravity frame, then each sample's vectors as (horizontal magnitude, 0,
+    vertical component): acc and gyro each as what no turn of the device about gravity can change.
+
+    Per sample, not per window: every sample's horizontal part is turned onto +x by its own rotation about
+    +z, so the heading of the device and the direction of motion within the window are both gone. A mirror
+    image (a reflection of one horizontal axis) leaves the acc channels unchanged and flips the sign of the
+    vertical gyro only (an axial vector: turning left becomes turning right), which the mirror augmentation
+    covers. Channel 1 (and 4) are zero; the shape stays (B, T, C) so heads and scaling are unchanged.
+    """
+    x = gravity_align(x)
+    parts = []
+    for v in x.split(3, dim=-1):
+        h = torch.sqrt(v[..., 0] ** 2 + v[..., 1] ** 2 + eps)
+        parts.append(torch.stack([h, torch.zeros_like(h), v[..., 2]], dim=-1))
     return torch.cat(parts, dim=-1)
 
 

@@ -10,12 +10,12 @@ import torch
 from torch import Tensor, nn
 
 from crosshar.limits import GRAVITY
-from crosshar.models.frame import gravity_align, heading_align, world_align
+from crosshar.models.frame import gravity_align, heading_align, vertical_align, world_align
 
 MODES = ("physical", "source_stats", "instance", "amplitude_sqrt", "amplitude_equal")
 AMPLITUDE_POWER = {"amplitude_sqrt": 0.5, "amplitude_equal": 0.0}
 AMPLITUDE_REF = (0.1, 0.3)  # acc (g), gyro (rad/s): motion below this rms is left as it is (rest, posture)
-FRAMES = ("device", "gravity", "heading", "world")
+FRAMES = ("device", "gravity", "heading", "world", "vertical")
 
 
 def compress_amplitude(x: Tensor, power: float, ref: tuple[float, float] = AMPLITUDE_REF) -> Tensor:
@@ -66,7 +66,8 @@ class InputScaler(nn.Module):
             mean acceleration lies on +z (crosshar.models.frame), acc and gyro alike; or "heading":
             the gravity frame turned about +z so the main axis of horizontal motion is +x; or "world":
             every sample first expressed in the device frame of the window's middle sample (the gyro
-            integrated), then the gravity frame: the device's turning within the window removed.
+            integrated), then the gravity frame: the device's turning within the window removed; or
+            "vertical": the gravity frame, each sample's acc and gyro as (horizontal magnitude, 0, vertical).
         rate_hz: the windows' sample rate (the world frame integrates the gyro).
     """
 
@@ -131,6 +132,8 @@ class InputScaler(nn.Module):
             x = heading_align(x)
         elif self.frame == "world":
             x = world_align(x, self.rate_hz)
+        elif self.frame == "vertical":
+            x = vertical_align(x)
         if self.mode == "physical":
             return x / self.scale
         if self.mode in AMPLITUDE_POWER:
@@ -156,7 +159,7 @@ class InputPipeline:
 
     Attributes:
         scaling: "physical", "source_stats" or "instance" (InputScaler's mode).
-        frame: "device", "gravity", "heading" or "world" (crosshar.models.frame).
+        frame: "device", "gravity", "heading", "world" or "vertical" (crosshar.models.frame).
     """
 
     scaling: str = "physical"

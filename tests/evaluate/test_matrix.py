@@ -217,6 +217,18 @@ def test_cadence_rows_change_the_time_warp_only():
     assert sc["augment_finetune"] == M.method_configs(METHODS["scratch"], w)["augment_finetune"].replace(cadence=0.25)
 
 
+def test_vertical_rows_change_the_input_frame_only():
+    """scratch_vertical, crosshar_vertical and scratch_vertical_long_last are scratch, crosshar and scratch_long_last
+    with the vertical frame; crosshar_vertical pretrains its own encoder (a frame changes what the encoder sees)."""
+    w = C.load("window")
+    for name, base in (("scratch_vertical", "scratch"), ("crosshar_vertical", "crosshar"),
+                       ("scratch_vertical_long_last", "scratch_long_last")):
+        a, b = M.method_configs(METHODS[name], w), M.method_configs(METHODS[base], w)
+        assert a["encoder"] == b["encoder"].replace(input_frame="vertical") and b["encoder"].input_frame == "gravity"
+        assert {k: v for k, v in a.items() if k != "encoder"} == {k: v for k, v in b.items() if k != "encoder"}
+    assert M._pretrain_key(METHODS["crosshar_vertical"]) not in ("crosshar", None)
+
+
 def test_arrow_row_changes_the_pretraining_loss_only():
     w = C.load("window")
     base, arrow = M.method_configs(METHODS["crosshar"], w), M.method_configs(METHODS["crosshar_arrow"], w)

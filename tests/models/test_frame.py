@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from crosshar.augment import random_rotation_matrices
-from crosshar.models.frame import gravity_align, heading_align, orientation, so3_exp, world_align
+from crosshar.models.frame import gravity_align, heading_align, orientation, so3_exp, vertical_align, world_align
 from crosshar.models.scaling import InputScaler
 
 
@@ -63,6 +63,36 @@ def test_heading_frame_of_a_mirror_image_is_the_mirror_image_in_y():
     a, b = heading_align(x), heading_align(mirrored)
     flip = torch.tensor([1.0, -1.0, 1.0, -1.0, 1.0, -1.0])  # acc y; gyro x and z (axial)
     torch.testing.assert_close(b, a * flip, atol=2e-3, rtol=1e-3)
+
+
+def test_vertical_frame_keeps_only_horizontal_magnitude_and_vertical_part():
+    """Any device orientation gives the same vertical frame; a mirror image changes only the sign of the
+    vertical gyro (an axial vector), and the channels are what the gravity frame holds, regrouped."""
+    x = walking(b=8)
+    ref = vertical_align(x)
+    assert ref.shape == x.shape
+    turned = vertical_align(rotate(x, random_rotation_matrices(8, torch.Generator().manual_seed(2))))
+    torch.testing.assert_close(turned, ref, atol=2e-3, rtol=1e-3)
+    g = gravity_align(x)
+    torch.testing.assert_close(ref[..., 0], g[..., :2].norm(dim=-1), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ref[..., 5], g[..., 5])
+    assert (ref[..., [1, 4]] == 0).all() and (ref[..., [0, 3]] >= 0).all()
+    n = torch.nn.functional.normalize(torch.tensor([0.3, -0.5, 0.2]), dim=0)
+    m = (torch.eye(3) - 2 * torch.outer(n, n)).expand(8, 3, 3)
+    mirrored = torch.cat([x[..., :3] @ m.transpose(1, 2), -(x[..., 3:] @ m.transpose(1, 2))], dim=-1)
+    flip = torch.tensor([1.0, 1.0, 1.0, 1.0, 1.0, -1.0])
+    torch.testing.assert_close(vertical_align(mirrored), ref * flip, atol=2e-3, rtol=1e-3)
+
+
+def test_vertical_frame_of_a_still_window_is_finite_and_an_input_scaler_frame():
+    x = torch.zeros(2, 120, 6)
+    x[..., 2] = 9.81
+    y = vertical_align(x)
+    assert torch.isfinite(y).all()
+    torch.testing.assert_close(y[..., 2], torch.full((2, 120), 9.81))
+    s = InputScaler("physical", 6, frame="vertical")
+    torch.testing.assert_close(s(walking(b=2)), s(rotate(walking(b=2), random_rotation_matrices(2, torch.Generator().manual_seed(5)))),
+                               atol=2e-3, rtol=1e-3)
 
 
 def test_still_window_keeps_its_axes_and_stays_finite():
