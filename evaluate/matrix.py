@@ -598,8 +598,8 @@ def run_matrix(mc: MatrixConfig, root: Path, log: Callable[[str], None] = print,
             _spawn_workers(mc, root, jobs, threads, log)
         else:
             work(mc, root, log)
+    _plot(mc, root, log)  # first: the report names the plot only when it was written
     write_report(mc, read_rows(root / "rows.jsonl"), root)
-    _plot(mc, root, log)
     return root / "report.md"
 
 
@@ -857,9 +857,10 @@ def write_report(mc: MatrixConfig, rows: list[dict], root: Path) -> None:
     for head in mc.heads:
         L += _head_section(mc, [r for r in rows if r["head"] == head], head, methods, oracles)
     L += _time_section(rows, read_jsonl(root / "timing.jsonl"))
-    L += ["", "Embedding plot (PCA of mean-pooled embeddings, coloured by dataset and by class, random vs pretrained "
-          "encoder, same input pipeline): `embeddings.png`.", "", f"Command: `{_command(mc, root)}` "
-          f"(with `--jobs N` for N worker processes).", ""]
+    if (root / "embeddings.png").exists():  # written by a full run (embedding_plot), not by --report-only
+        L += ["", "Embedding plot (PCA of mean-pooled embeddings, coloured by dataset and by class, random vs "
+              "pretrained encoder, same input pipeline): `embeddings.png`."]
+    L += ["", f"Command: `{_command(mc, root)}` (with `--jobs N` for N worker processes).", ""]
     atomic_write_bytes(root / "report.md", "\n".join(L).encode())
 
 

@@ -268,6 +268,10 @@ def test_report_checks_targets_and_flags_an_oracle_below_transfer(tmp_path):
     assert "oracle on motion (70.0) is below uci → motion (80.0)" in text
     assert "| uci → motion | crosshar | 0.80 | 0.40 |" in text
     assert "80.0 (1)" in text
+    assert "embeddings.png" not in text  # no plot was written: the report does not name one
+    (tmp_path / "embeddings.png").write_bytes(b"")
+    write_report(mc, rows, tmp_path)
+    assert "`embeddings.png`" in (tmp_path / "report.md").read_text()
 
 
 def test_matrix_preset_reaches_every_finetune(tmp_path, monkeypatch):
