@@ -857,7 +857,7 @@ def write_report(mc: MatrixConfig, rows: list[dict], root: Path) -> None:
     for head in mc.heads:
         L += _head_section(mc, [r for r in rows if r["head"] == head], head, methods, oracles)
     L += _time_section(rows, read_jsonl(root / "timing.jsonl"))
-    if (root / "embeddings.png").exists():  # written by a full run (embedding_plot), not by --report-only
+    if (root / "embeddings.png").exists():  # drawn by _plot when the runs hold crosshar's seed-0 pretraining
         L += ["", "Embedding plot (PCA of mean-pooled embeddings, coloured by dataset and by class, random vs "
               "pretrained encoder, same input pipeline): `embeddings.png`."]
     L += ["", f"Command: `{_command(mc, root)}` (with `--jobs N` for N worker processes).", ""]
