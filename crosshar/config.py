@@ -18,6 +18,10 @@ from typing import Any, ClassVar, Self
 
 from crosshar.errors import ConfigError
 
+# the input pipeline's options (crosshar.models.scaling.InputScaler reads these: one list, checked here)
+INPUT_SCALINGS = ("physical", "source_stats", "instance", "amplitude_sqrt", "amplitude_equal")
+INPUT_FRAMES = ("device", "gravity", "heading", "world", "vertical")
+
 
 class _Config:
     """Mixin: construction from dicts / TOML with unknown-key checking."""
@@ -119,9 +123,9 @@ class EncoderConfig(_Config):
         _check(self.stem in ("linear", "conv"), f"stem must be 'linear' or 'conv', got {self.stem!r}")
         _check(self.stem_kernel >= 1 and self.stem_kernel % 2 == 1, f"stem_kernel must be odd and >= 1, got {self.stem_kernel}")
         _check(self.norm in ("pre", "post"), f"norm must be 'pre' or 'post', got {self.norm!r}")
-        _check(self.input_frame in ("device", "gravity", "heading", "world", "vertical"),
+        _check(self.input_frame in INPUT_FRAMES,
                f"input_frame must be 'device', 'gravity', 'heading', 'world' or 'vertical', got {self.input_frame!r}")
-        _check(self.input_scaling in ("physical", "source_stats", "instance", "amplitude_sqrt", "amplitude_equal"),
+        _check(self.input_scaling in INPUT_SCALINGS,
                "input_scaling must be physical, source_stats, instance, amplitude_sqrt or amplitude_equal, "
                f"got {self.input_scaling!r}")
 

@@ -9,13 +9,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from crosshar.config import INPUT_FRAMES as FRAMES, INPUT_SCALINGS as MODES
 from crosshar.limits import GRAVITY
 from crosshar.models.frame import gravity_align, heading_align, vertical_align, world_align
 
-MODES = ("physical", "source_stats", "instance", "amplitude_sqrt", "amplitude_equal")
 AMPLITUDE_POWER = {"amplitude_sqrt": 0.5, "amplitude_equal": 0.0}
 AMPLITUDE_REF = (0.1, 0.3)  # acc (g), gyro (rad/s): motion below this rms is left as it is (rest, posture)
-FRAMES = ("device", "gravity", "heading", "world", "vertical")
 
 
 def compress_amplitude(x: Tensor, power: float, ref: tuple[float, float] = AMPLITUDE_REF) -> Tensor:
