@@ -20,7 +20,7 @@ from crosshar.errors import ConfigError
 
 # the input pipeline's options (crosshar.models.scaling.InputScaler reads these: one list, checked here)
 INPUT_SCALINGS = ("physical", "source_stats", "instance", "amplitude_sqrt", "amplitude_equal")
-INPUT_FRAMES = ("device", "gravity", "heading", "world", "vertical")
+INPUT_FRAMES = ("device", "gravity", "heading", "world", "vertical", "coupled")
 
 
 class _Config:
@@ -113,7 +113,7 @@ class EncoderConfig(_Config):
     dropout: float = 0.1  # dropout inside the blocks
     norm: str = "pre"  # "pre" or "post" layer norm around attention and feed-forward
     input_scaling: str = "physical"  # "physical" (acc/g, gyro rad/s), "source_stats", "instance", "amplitude_sqrt", "amplitude_equal"
-    input_frame: str = "gravity"  # "device" axes; "gravity": each window rotated so mean acc is +z; "heading"; "world"; "vertical"
+    input_frame: str = "gravity"  # "device" axes; "gravity": each window rotated so mean acc is +z; "heading"; "world"; "vertical"; "coupled"
     stem: str = "linear"  # input embedding: "linear" (each step alone, LIMU-BERT) or "conv" (a width-stem_kernel
     # convolution over time: each step's embedding sees its neighbours)
     stem_kernel: int = 5  # "conv" stem: steps per embedding (odd)
@@ -124,7 +124,7 @@ class EncoderConfig(_Config):
         _check(self.stem_kernel >= 1 and self.stem_kernel % 2 == 1, f"stem_kernel must be odd and >= 1, got {self.stem_kernel}")
         _check(self.norm in ("pre", "post"), f"norm must be 'pre' or 'post', got {self.norm!r}")
         _check(self.input_frame in INPUT_FRAMES,
-               f"input_frame must be 'device', 'gravity', 'heading', 'world' or 'vertical', got {self.input_frame!r}")
+               f"input_frame must be one of {INPUT_FRAMES}, got {self.input_frame!r}")
         _check(self.input_scaling in INPUT_SCALINGS,
                "input_scaling must be physical, source_stats, instance, amplitude_sqrt or amplitude_equal, "
                f"got {self.input_scaling!r}")
@@ -211,6 +211,7 @@ class FinetuneConfig(_Config):
     encoder_lr_scale: float = 1.0  # an encoder trained end to end learns at lr x this (the head at lr)
     head_input: str = "embedding"  # what the head reads: the encoder's "embedding", or "embedding+window"
     # (the embedding concatenated with the scaled, framed input window: a skip connection past the encoder)
+    skip_frame: str = "encoder"  # "embedding+window": the window in the encoder's own frame, or in one of INPUT_FRAMES
     epochs: int = 40
     batch_size: int = 32  # small: 10 % of a dataset is a few hundred windows; steps, not epochs, train the head
     lr: float = 1e-3
@@ -247,6 +248,8 @@ class FinetuneConfig(_Config):
         _check(self.center_on in ("features", "logits"), f"center_on must be features or logits, got {self.center_on!r}")
         _check(self.grad_clip >= 0, f"grad_clip must be >= 0, got {self.grad_clip}")
         _check(self.head_input in HEAD_INPUTS, f"head_input must be one of {HEAD_INPUTS}, got {self.head_input!r}")
+        _check(self.skip_frame == "encoder" or self.skip_frame in INPUT_FRAMES,
+               f"skip_frame must be 'encoder' or one of {INPUT_FRAMES}, got {self.skip_frame!r}")
         _check(self.ties in ("first", "last"), f"ties must be first or last, got {self.ties!r}")
         _check(self.select in ("best", "last"), f"select must be best or last, got {self.select!r}")
         _check(self.patience >= 1, f"patience must be >= 1, got {self.patience}")

@@ -153,11 +153,12 @@ class Method:
         mirror: left/right mirror augmentation in pretraining and finetuning.
         upright: pretraining draws the finetuning augmentation's small tilt instead of a random SO(3)
             orientation, so the encoder learns from windows whose gravity points up, as it is used.
-        frame: None (the encoder config's), "device", "gravity", "world" or "vertical".
+        frame: None (the encoder config's), "device", "gravity", "world", "vertical" or "coupled".
         recipe: config recipe ("default" or "paper", see crosshar.config.recipe).
         full: finetune the encoder end to end.
         random_encoder: without pretraining, a randomly initialised encoder under the head.
         head_input: FinetuneConfig.head_input (None: the finetune config's).
+        skip_frame: FinetuneConfig.skip_frame, the frame of the window a skip connection reads (None: the config's).
         wide: pretraining on every dataset of the matrix but the target; labels from the source only.
         multi: sources = every other dataset of the matrix.
         oracle: train on the target's own training subjects, test on its held-out subjects.
@@ -198,6 +199,7 @@ class Method:
     full: bool = False
     random_encoder: bool = False
     head_input: str | None = None
+    skip_frame: str | None = None
     wide: bool = False
     multi: bool = False
     oracle: bool = False
@@ -239,6 +241,7 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("scratch_vertical", pretrain=None, frame="vertical"),
     Method("crosshar_vertical", frame="vertical"),
     Method("scratch_vertical_long_last", pretrain=None, frame="vertical", select="last", epochs_scale=3.0),
+    Method("scratch_coupled", pretrain=None, frame="coupled"),
     Method("crosshar_upright", upright=True),
     Method("crosshar_tstcc", views="tstcc"),
     Method("crosshar_arrow", arrow=1.0),
@@ -290,6 +293,7 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("scratch_encoder_avg", pretrain=None, random_encoder=True, full=True, average=5.0),
     Method("crosshar_skip", head_input="embedding+window"),
     Method("crosshar_skip_long_last", head_input="embedding+window", select="last", epochs_scale=3.0),
+    Method("crosshar_skip_vertical", head_input="embedding+window", skip_frame="vertical"),
     Method("crosshar_paper", recipe="paper"),
     Method("crosshar_wide", wide=True),
     Method("multi", multi=True),
@@ -450,6 +454,7 @@ def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, see
     fcfg = cfgs["finetune"].replace(head=head_name, label_rate=m.label_rate or mc.label_rate, seed=seed,
                                     freeze=not m.full, epochs=epochs,
                                     head_input=m.head_input or cfgs["finetune"].head_input,
+                                    skip_frame=m.skip_frame or cfgs["finetune"].skip_frame,
                                     encoder_lr_scale=cfgs["finetune"].encoder_lr_scale if m.encoder_lr is None else m.encoder_lr,
                                     average_epochs=cfgs["finetune"].average_epochs if m.average is None else m.average,
                                     heading_views=cfgs["finetune"].heading_views if m.heading_views is None else m.heading_views,

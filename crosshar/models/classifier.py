@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from crosshar import checkpoint
-from crosshar.errors import CrossharError
+from crosshar.errors import ConfigError, CrossharError
 from crosshar.config import EncoderConfig, WindowConfig
 from crosshar.models.encoder import Encoder
 from crosshar.models.frame import heading_turns
@@ -33,27 +33,32 @@ class HARClassifier(nn.Module):
         head: a registered head taking (B, T, D).
         skip: the head reads the encoder's embedding concatenated with the scaled window
             (D = embed_dim + C; `FinetuneConfig.head_input = "embedding+window"`).
+        skip_scaler: with `skip`, an InputScaler putting the window the head reads beside the embedding
+            in a frame of its own (`FinetuneConfig.skip_frame`); None: the encoder's scaled input.
         heading_views: K > 1 makes the prediction heading-invariant: in eval mode the class
             probabilities are averaged over the window turned about gravity by 0, 360/K, ... degrees
             (`FinetuneConfig.heading_views`); training reads one view.
     """
 
     def __init__(self, scaler: nn.Module, encoder: nn.Module | None, head: nn.Module, skip: bool = False,
-                 heading_views: int = 1):
+                 heading_views: int = 1, skip_scaler: nn.Module | None = None):
         super().__init__()
         self.scaler = scaler
         self.encoder = encoder
         self.head = head
         self.skip = skip and encoder is not None
+        self.skip_scaler = skip_scaler if self.skip else None
         self.heading_views = heading_views
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, T, C) physical units -> (B, T, D) head input."""
-        x = self.scaler(x)
+        z = self.scaler(x)
         if self.encoder is None:
-            return x
-        h = self.encoder.forward_features(x)
-        return torch.cat([h, x], dim=-1) if self.skip else h
+            return z
+        h = self.encoder.forward_features(z)
+        if not self.skip:
+            return h
+        return torch.cat([h, z if self.skip_scaler is None else self.skip_scaler(x)], dim=-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, T, C) -> logits (B, K); with heading_views > 1 in eval mode, the log of the class
@@ -75,7 +80,18 @@ def build(meta: dict[str, Any]) -> HARClassifier:
     skip = enc is not None and meta.get("head_input", "embedding") == "embedding+window"
     head = make_head(meta["head"], head_dim(enc, C, skip), len(meta["classes"]), w.window, meta.get("head_cfg", {}),
                      int(meta.get("ensemble", 1)))
-    return HARClassifier(scaler, enc, head, skip=skip, heading_views=int(meta.get("heading_views", 1)))
+    return HARClassifier(scaler, enc, head, skip=skip, heading_views=int(meta.get("heading_views", 1)),
+                         skip_scaler=skip_scaler(meta["scaling"], C, meta.get("skip_frame"), w.rate_hz) if skip else None)
+
+
+def skip_scaler(scaling: str, n_channels: int, frame: str | None, rate_hz: float) -> InputScaler | None:
+    """The scaler of the window a skip connection puts beside the embedding when it has a frame of its own
+    (`FinetuneConfig.skip_frame`; None or "encoder": the encoder's scaled input, no second scaler)."""
+    if frame in (None, "encoder"):
+        return None
+    if scaling == "source_stats":
+        raise ConfigError("skip_frame needs a scaling without fitted statistics (source_stats is fitted on the encoder's frame)")
+    return InputScaler(scaling, n_channels, frame=frame, rate_hz=rate_hz)
 
 
 def make_head(name: str, in_dim: int, n_classes: int, seq_len: int, head_cfg: dict[str, Any],

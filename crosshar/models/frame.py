@@ -15,7 +15,8 @@ turning, and the gravity frame then sets +z up.
 
 The vertical frame goes the other way: it keeps, of each sample's acc and gyro in the gravity frame,
 only what no turn about gravity can change, the horizontal magnitude and the vertical component, so
-heading and handedness are removed by construction rather than learnt from augmentation.
+heading and handedness are removed by construction rather than learnt from augmentation. The coupled
+frame adds back, per sample, the two products of the horizontal acc and rotation that no turn changes.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import math
 
 import torch
 from torch import Tensor
+
+from crosshar.limits import GRAVITY
 
 
 def gravity_rotation(acc: Tensor) -> Tensor:
@@ -188,6 +191,31 @@ def vertical_align(x: Tensor, eps: float = 1e-12) -> Tensor:
         h = torch.sqrt(v[..., 0] ** 2 + v[..., 1] ** 2 + eps)
         parts.append(torch.stack([h, torch.zeros_like(h), v[..., 2]], dim=-1))
     return torch.cat(parts, dim=-1)
+
+
+def coupled_align(x: Tensor, eps: float = 1e-12) -> Tensor:
+    """x: (B, T, 6) physical units -> the vertical frame (`vertical_align`) with its two zero channels filled
+    by what couples the horizontal acc a_h and the horizontal rotation w_h of each sample (gravity frame):
+
+        channel 1: (a_h x w_h)_z, m/s^2 rad/s (scaled by 1 / g with the acc channels): unchanged by any turn
+                   about gravity and by a mirror image (a polar and an axial vector: the sign survives);
+        channel 4: (a_h . w_h) / g, g rad/s: unchanged by a turn, its sign flipped by a mirror image, as the
+                   vertical gyro's is.
+
+    The vertical frame keeps each vector's horizontal magnitude but loses how the two horizontal vectors
+    lie against each other: whether the body accelerates forward while the segment pitches one way or the
+    other (a knee lifting on a stair against one swinging through). These two products keep that and
+    nothing of heading. A window without gyro (C = 3) gets the plain vertical frame.
+    """
+    if x.shape[-1] != 6:
+        return vertical_align(x, eps)
+    g = gravity_align(x)
+    a, w = g[..., :3], g[..., 3:]
+    cross = a[..., 0] * w[..., 1] - a[..., 1] * w[..., 0]
+    dot = (a[..., 0] * w[..., 0] + a[..., 1] * w[..., 1]) / GRAVITY
+    ha = torch.sqrt(a[..., 0] ** 2 + a[..., 1] ** 2 + eps)
+    hw = torch.sqrt(w[..., 0] ** 2 + w[..., 1] ** 2 + eps)
+    return torch.stack([ha, cross, a[..., 2], hw, dot, w[..., 2]], dim=-1)
 
 
 def reverse_time(x: Tensor) -> Tensor:

@@ -138,12 +138,15 @@ def build_model(job: FinetuneJob) -> tuple[clf.HARClassifier, dict]:
     skip = enc is not None and job.finetune.head_input == "embedding+window"
     head = clf.make_head(job.finetune.head, clf.head_dim(enc, job.window.n_channels, skip), len(job.classes),
                          job.window.window, dict(job.head_cfg), job.finetune.ensemble)
-    model = clf.HARClassifier(scaler, enc, head, skip=skip)
+    skip_frame = job.finetune.skip_frame if skip else "encoder"
+    model = clf.HARClassifier(scaler, enc, head, skip=skip,
+                              skip_scaler=clf.skip_scaler(pipeline.scaling, job.window.n_channels, skip_frame, job.window.rate_hz))
     meta = {
         "window": job.window.to_dict(), "channels": list(CHANNELS[job.window.channels]),
         "classes": list(job.classes), "label_space": job.label_space, "encoder": enc_cfg,
         "head": job.finetune.head, "head_cfg": dict(job.head_cfg), **pipeline.to_meta(),
-        "head_input": "embedding+window" if skip else "embedding", "heading_views": job.finetune.heading_views,
+        "head_input": "embedding+window" if skip else "embedding", "skip_frame": skip_frame,
+        "heading_views": job.finetune.heading_views,
         "ensemble": job.finetune.ensemble,
         "source": list(job.datasets), "pretrain_run": job.encoder_run, "pretrain_split": split,
         "units": {"acc": "m/s^2 including gravity", "gyro": "rad/s"}, "sign_convention": "android",

@@ -227,6 +227,9 @@ def test_vertical_rows_change_the_input_frame_only():
         assert a["encoder"] == b["encoder"].replace(input_frame="vertical") and b["encoder"].input_frame == "gravity"
         assert {k: v for k, v in a.items() if k != "encoder"} == {k: v for k, v in b.items() if k != "encoder"}
     assert M._pretrain_key(METHODS["crosshar_vertical"]) not in ("crosshar", None)
+    a, b = M.method_configs(METHODS["scratch_coupled"], w), M.method_configs(METHODS["scratch"], w)
+    assert a["encoder"] == b["encoder"].replace(input_frame="coupled")
+    assert {k: v for k, v in a.items() if k != "encoder"} == {k: v for k, v in b.items() if k != "encoder"}
 
 
 def test_arrow_row_changes_the_pretraining_loss_only():
@@ -312,6 +315,24 @@ def test_skip_long_differs_from_crosshar_long_in_the_head_input_only(tmp_path, m
     assert skip.finetune.epochs == long.finetune.epochs == 3 * C.load("finetune").epochs
     assert skip.finetune.replace(head_input="embedding") == long.finetune and skip.encoder_run == long.encoder_run
     assert M._pretrain_key(METHODS["crosshar_skip_long_last"]) == "crosshar"
+
+
+def test_skip_vertical_differs_from_crosshar_skip_in_the_window_frame_only(tmp_path, monkeypatch):
+    """crosshar_skip_vertical: crosshar_skip's pretraining run and finetune job, the window beside the
+    embedding in the vertical frame."""
+    import crosshar.train.finetune as fs
+    from crosshar.evaluate.matrix import METHODS, finetune_run
+
+    jobs = []
+    monkeypatch.setattr(fs, "source_classes", lambda *a, **k: ("walking", "sitting&standing"))
+    monkeypatch.setattr(fr, "run", lambda job, out, **k: jobs.append(job) or out)
+    mc = MatrixConfig(("uci", "motion"), ("din",), seeds=1)
+    for name in ("crosshar_skip", "crosshar_skip_vertical"):
+        finetune_run(tmp_path, ("uci",), METHODS[name], "din", 0, mc, C.load("window"), tmp_path / "enc")
+    skip, vert = jobs
+    assert (skip.finetune.skip_frame, vert.finetune.skip_frame) == ("encoder", "vertical")
+    assert vert.finetune.replace(skip_frame="encoder") == skip.finetune and vert.encoder_run == skip.encoder_run
+    assert M._pretrain_key(METHODS["crosshar_skip_vertical"]) == "crosshar"
 
 
 def test_full_slow_differs_from_full_in_the_encoder_rate_only(tmp_path, monkeypatch):

@@ -20,6 +20,7 @@ from crosshar.errors import ConfigError
 from crosshar.inference import predict
 from crosshar.train.finetune import FinetuneJob, run
 from crosshar.models import classifier as clf
+from crosshar.models.scaling import InputScaler
 from crosshar.train.pretrain import PretrainJob
 from crosshar.train.pretrain import run as pretrain
 from synthdata import AUGMENT, TINY_ENCODER, TINY_FINETUNE, TINY_PRETRAIN, WINDOW, synth_root  # noqa: F401
@@ -275,6 +276,23 @@ def test_head_input_embedding_plus_window_reaches_the_head(synth_root, pre_run, 
         assert f.shape == (2, WINDOW.window, model.encoder.embed_dim + 6)
         assert torch.allclose(f[..., -6:], model.scaler(x))
         assert torch.allclose(f[..., :-6], model.encoder.forward_features(model.scaler(x)))
+
+
+def test_skip_frame_puts_the_window_beside_the_embedding_in_its_own_frame(synth_root, pre_run, tmp_path):
+    """skip_frame = "vertical": the embedding still comes from the encoder's (gravity-frame) input, the window
+    beside it is in the vertical frame; the checkpoint records it and rebuilds the same model."""
+    d = run(fjob(synth_root, pre_run, label_rate=0.3, head_input="embedding+window", skip_frame="vertical"),
+            out=tmp_path / "ft", log=quiet, progress=False)
+    model, meta = clf.load(d / "best.pt")
+    assert meta["skip_frame"] == "vertical" and model.skip_scaler.frame == "vertical" and model.scaler.frame != "vertical"
+    x = torch.randn(2, WINDOW.window, 6) + torch.tensor([0.0, 0.0, 9.8, 0.0, 0.0, 0.0])
+    with torch.no_grad():
+        f = model.features(x)
+        assert torch.allclose(f[..., -6:], InputScaler("physical", 6, frame="vertical")(x))
+        assert torch.allclose(f[..., :-6], model.encoder.forward_features(model.scaler(x)))
+        assert not torch.allclose(f[..., -6:], model.scaler(x))
+    with pytest.raises(ConfigError, match="skip_frame"):
+        TINY_FINETUNE.replace(skip_frame="sideways")
 
 
 def test_unknown_head_input_is_refused():

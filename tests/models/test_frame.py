@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from crosshar.augment import random_rotation_matrices
-from crosshar.models.frame import gravity_align, heading_align, orientation, so3_exp, vertical_align, world_align
+from crosshar.models.frame import coupled_align, gravity_align, heading_align, orientation, so3_exp, vertical_align, world_align
 from crosshar.models.scaling import InputScaler
 
 
@@ -82,6 +82,30 @@ def test_vertical_frame_keeps_only_horizontal_magnitude_and_vertical_part():
     mirrored = torch.cat([x[..., :3] @ m.transpose(1, 2), -(x[..., 3:] @ m.transpose(1, 2))], dim=-1)
     flip = torch.tensor([1.0, 1.0, 1.0, 1.0, 1.0, -1.0])
     torch.testing.assert_close(vertical_align(mirrored), ref * flip, atol=2e-3, rtol=1e-3)
+
+
+def test_coupled_frame_adds_the_horizontal_products_no_turn_changes():
+    """The coupled frame is the vertical frame with (a_h x w_h)_z and (a_h . w_h) / g in its zero channels:
+    the same for any device orientation; a mirror image keeps the cross product (polar x axial) and flips
+    the dot product's sign with the vertical gyro's; acc-only windows get the plain vertical frame."""
+    x = walking(b=8)
+    ref = coupled_align(x)
+    turned = coupled_align(rotate(x, random_rotation_matrices(8, torch.Generator().manual_seed(3))))
+    torch.testing.assert_close(turned, ref, atol=2e-3, rtol=1e-3)
+    torch.testing.assert_close(ref[..., [0, 2, 3, 5]], vertical_align(x)[..., [0, 2, 3, 5]])
+    g = gravity_align(x)
+    a, w = g[..., :2], g[..., 3:5]
+    torch.testing.assert_close(ref[..., 1], a[..., 0] * w[..., 1] - a[..., 1] * w[..., 0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ref[..., 4], (a * w).sum(-1) / 9.80665, atol=1e-5, rtol=1e-5)
+    assert ref[..., 1].abs().max() > 0.1 and ref[..., 4].abs().max() > 0.01  # the walking windows couple
+    n = torch.nn.functional.normalize(torch.tensor([0.3, -0.5, 0.2]), dim=0)
+    m = (torch.eye(3) - 2 * torch.outer(n, n)).expand(8, 3, 3)
+    mirrored = torch.cat([x[..., :3] @ m.transpose(1, 2), -(x[..., 3:] @ m.transpose(1, 2))], dim=-1)
+    flip = torch.tensor([1.0, 1.0, 1.0, 1.0, -1.0, -1.0])
+    torch.testing.assert_close(coupled_align(mirrored), ref * flip, atol=2e-3, rtol=1e-3)
+    torch.testing.assert_close(coupled_align(x[..., :3]), vertical_align(x[..., :3]))
+    s = InputScaler("physical", 6, frame="coupled")
+    torch.testing.assert_close(s(x)[..., 1], ref[..., 1] / 9.80665)
 
 
 def test_vertical_frame_of_a_still_window_is_finite_and_an_input_scaler_frame():
