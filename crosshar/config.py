@@ -236,6 +236,7 @@ class FinetuneConfig(_Config):
     unlabelled: float = 0.0  # > 0: weight of the consistency loss on the source's unlabelled training windows (FixMatch)
     unlabelled_ratio: int = 2  # unlabelled windows per labelled window in each step (FixMatch's mu)
     threshold: float = 0.95  # confidence above which an unlabelled window's prediction becomes its pseudo-label
+    label_smoothing: float = 0.0  # > 0: this share of each label's probability spread evenly over the classes
     mixup: float = 0.0  # > 0: mixup's alpha: each batch's head inputs and labels mixed with a shuffled copy, weight ~ Beta(alpha, alpha)
     seed: int = 0
 
@@ -258,6 +259,7 @@ class FinetuneConfig(_Config):
         _check(self.ensemble >= 1, f"ensemble must be >= 1, got {self.ensemble}")
         _check(self.ensemble == 1 or self.center_loss == 0,
                "center_loss needs one head (its features): set ensemble = 1 or center_loss = 0")
+        _check(0 <= self.label_smoothing < 1, f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         _check(self.unlabelled >= 0, f"unlabelled must be >= 0, got {self.unlabelled}")
         _check(self.unlabelled_ratio >= 1, f"unlabelled_ratio must be >= 1, got {self.unlabelled_ratio}")
         _check(0 <= self.threshold < 1, f"threshold must be in [0, 1), got {self.threshold}")

@@ -174,6 +174,7 @@ class Method:
         scaling: EncoderConfig.input_scaling, in pretraining and finetuning (None: configs/encoder.toml's).
         stem: EncoderConfig.stem, the encoder's input embedding (None: configs/encoder.toml's).
         mixup: FinetuneConfig.mixup, mixup's alpha in finetuning (None: the config's).
+        smoothing: FinetuneConfig.label_smoothing in finetuning (None: the config's).
         lr_scale: the finetuning learning rate x this (FinetuneConfig.lr; None: the config's).
         unlabelled: FinetuneConfig.unlabelled, the weight of FixMatch's loss on unlabelled source windows
             (None: the config's).
@@ -221,6 +222,7 @@ class Method:
     unlabelled: float | None = None
     epochs_scale: float | None = None
     mixup: float | None = None
+    smoothing: float | None = None
     scaling: str | None = None
     stem: str | None = None
     lr_scale: float | None = None
@@ -283,6 +285,7 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("crosshar_lr3", lr_scale=3.0),
     Method("scratch_mixup", pretrain=None, mixup=0.4),
     Method("crosshar_mixup", mixup=0.4),
+    Method("scratch_vertical_smooth", pretrain=None, frame="vertical", smoothing=0.1),
     Method("scratch_heading8", pretrain=None, heading_views=8),
     Method("crosshar_heading8", heading_views=8),
     Method("scratch_ens5", pretrain=None, ensemble=5),
@@ -462,6 +465,7 @@ def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, see
                                     select=m.select or cfgs["finetune"].select,
                                     unlabelled=cfgs["finetune"].unlabelled if m.unlabelled is None else m.unlabelled,
                                     mixup=cfgs["finetune"].mixup if m.mixup is None else m.mixup,
+                                    label_smoothing=cfgs["finetune"].label_smoothing if m.smoothing is None else m.smoothing,
                                     lr=cfgs["finetune"].lr * (m.lr_scale or 1.0))
     if m.oracle:  # trained to convergence, selected on the target's own validation subjects (see Method)
         fcfg = fcfg.replace(patience=fcfg.epochs, ties="last", select="best")

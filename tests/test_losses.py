@@ -114,3 +114,19 @@ def test_partial_cross_entropy_is_cross_entropy_on_fine_labels_and_the_sets_like
     partial_cross_entropy(lg, coarse, allowed).backward()
     g = lg.grad
     torch.testing.assert_close(g[:, 1] / g[:, 2], (p[:, 1] / p[:, 2]))
+
+
+def test_label_smoothing_matches_pytorch_and_spreads_a_coarse_label_too():
+    import torch.nn.functional as F
+
+    from crosshar.losses import partial_cross_entropy, smoothed
+
+    g = torch.Generator().manual_seed(0)
+    logits, y = torch.randn(16, 4, generator=g), torch.randint(0, 4, (16,), generator=g)
+    torch.testing.assert_close(smoothed(F.cross_entropy, 0.1)(logits, y), F.cross_entropy(logits, y, label_smoothing=0.1))
+    assert smoothed(F.cross_entropy, 0.0) is F.cross_entropy
+    allowed = torch.cat([torch.eye(4, dtype=torch.bool), torch.tensor([[False, True, True, False]])])
+    coarse = torch.full((16,), 4)
+    sm = smoothed(lambda lg, t: partial_cross_entropy(lg, t, allowed), 0.2)(logits, coarse)
+    uniform = -torch.log_softmax(logits, -1).mean()
+    torch.testing.assert_close(sm, 0.8 * partial_cross_entropy(logits, coarse, allowed) + 0.2 * uniform)

@@ -26,7 +26,7 @@ from crosshar.data.splits import label_subset
 from crosshar.data.windows import CHANNELS, WindowSet
 from crosshar.device import Precision, place, resolve_device, take
 from crosshar.errors import ConfigError, CrossharError
-from crosshar.losses import CenterLoss, partial_cross_entropy
+from crosshar.losses import CenterLoss, partial_cross_entropy, smoothed
 from crosshar.data.store import prepare
 from crosshar.inference import encode, evaluate, load_encoder, pretrain_window
 from crosshar.models import classifier as clf
@@ -296,8 +296,10 @@ def train_one_epoch(model: clf.HARClassifier, X: torch.Tensor, y: torch.Tensor, 
 
 
 def _criterion(tr: _Trainer) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """Cross-entropy, or partial_cross_entropy over the allowed class sets when labels can be coarser."""
-    return F.cross_entropy if tr.allowed is None else (lambda lg, t: partial_cross_entropy(lg, t, tr.allowed))
+    """Cross-entropy, or partial_cross_entropy over the allowed class sets when labels can be coarser; either
+    with FinetuneConfig.label_smoothing's share of the target spread over the classes."""
+    ce = F.cross_entropy if tr.allowed is None else (lambda lg, t: partial_cross_entropy(lg, t, tr.allowed))
+    return smoothed(ce, tr.cfg.label_smoothing)
 
 
 def _loss(model: clf.HARClassifier, feats: torch.Tensor, y: torch.Tensor, tr: _Trainer) -> torch.Tensor:

@@ -675,3 +675,19 @@ def test_report_of_oracles_alone_shows_each_target_in_domain():
     text = "\n".join(M._head_section(mc, rows, "din", [], ["oracle_long"]))
     assert "| target | oracle_long |" in text and "| wisdm | 85.0 ± 5.0 (2) |" in text
     assert "source → target" not in text
+
+
+def test_smooth_row_differs_from_scratch_vertical_in_label_smoothing_only(tmp_path, monkeypatch):
+    import crosshar.train.finetune as fs
+    from crosshar.evaluate.matrix import METHODS, finetune_run
+
+    jobs = []
+    monkeypatch.setattr(fs, "source_classes", lambda *a, **k: ("walking", "sitting&standing"))
+    monkeypatch.setattr(fr, "run", lambda job, out, **k: jobs.append(job) or out)
+    mc = MatrixConfig(("uci", "motion"), ("din",), seeds=1)
+    for name in ("scratch_vertical", "scratch_vertical_smooth"):
+        finetune_run(tmp_path, ("uci",), METHODS[name], "din", 0, mc, C.load("window"), None)
+    base, smooth = jobs
+    assert (base.finetune.label_smoothing, smooth.finetune.label_smoothing) == (0.0, 0.1)
+    assert smooth.finetune.replace(label_smoothing=0.0) == base.finetune and smooth.pipeline == base.pipeline
+    assert smooth.pipeline.frame == "vertical"
