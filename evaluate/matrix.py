@@ -22,6 +22,11 @@ the same head; each row changes only the factor its name says (`METHODS`):
                      horizontal magnitude and vertical component (no heading, no mirror image of acc left)
   scratch_vertical_long_last
                      scratch_vertical finetuned 3x as many epochs (120), the last kept: scratch_long_last's schedule
+  scratch_coupled    scratch in the coupled frame: the vertical frame with (a_h x w_h)_z and a_h . w_h / g, the products of
+                     each sample's horizontal acc and rotation, in its zero channels (crosshar.models.frame.coupled_align)
+  scratch_vertical_smooth, crosshar_smooth
+                     scratch_vertical and crosshar with label smoothing 0.1 in finetuning (FinetuneConfig.label_smoothing;
+                     crosshar_smooth finetunes on crosshar's own pretraining runs)
   crosshar_tstcc     crosshar whose stage-2 contrastive views are CrossHAR's weak / strong TS-TCC views of one
                      physical augmentation instead of two physical augmentations (PretrainConfig.views)
   crosshar_upright   crosshar whose pretraining views keep gravity upright: a tilt of up to ~10 degrees instead
@@ -90,6 +95,9 @@ the same head; each row changes only the factor its name says (`METHODS`):
                      (a skip connection past the frozen encoder)
   crosshar_skip_long_last
                      crosshar_skip finetuned 3x as many epochs (120), the last kept: crosshar_long_last's schedule
+  crosshar_skip_vertical
+                     crosshar_skip with the window beside the embedding in the vertical frame (FinetuneConfig.skip_frame;
+                     the embedding still from crosshar's gravity-frame encoder): pretraining added to the best raw window
   crosshar_paper     CrossHAR as published (`configs/recipes/paper.toml`, with its own transformer
                      classifier whatever --heads says): the reference
   crosshar_wide      crosshar pretrained on every matrix dataset but the target (unlabelled windows), finetuned
@@ -286,6 +294,7 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("scratch_mixup", pretrain=None, mixup=0.4),
     Method("crosshar_mixup", mixup=0.4),
     Method("scratch_vertical_smooth", pretrain=None, frame="vertical", smoothing=0.1),
+    Method("crosshar_smooth", smoothing=0.1),
     Method("scratch_heading8", pretrain=None, heading_views=8),
     Method("crosshar_heading8", heading_views=8),
     Method("scratch_ens5", pretrain=None, ensemble=5),
@@ -1003,6 +1012,8 @@ COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crossh
                ("crosshar_last", "scratch_last"), ("crosshar_best", "scratch_best"),
                ("scratch_vertical_long_last", "scratch_long_last"), ("scratch_vertical_long_last", "scratch_vertical"),
                ("crosshar_vertical", "scratch_vertical"), ("scratch_vertical", "scratch_long_last"),
+               ("crosshar_skip_vertical", "scratch_vertical"), ("scratch_coupled", "scratch_vertical"),
+               ("scratch_vertical_smooth", "scratch_vertical"), ("crosshar_smooth", "crosshar"),
                ("scratch_swing_last", "scratch_last"), ("crosshar_swingft_last", "crosshar_last"),
                ("crosshar_last", "scratch_frozen_last"), ("crosshar_last", "scratch_encoder_last"),
                ("scratch_semi_last", "scratch_last"), ("crosshar_semi_last", "crosshar_last"),

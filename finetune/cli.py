@@ -20,8 +20,10 @@ def finetune_cmd(
     random_encoder: Annotated[bool, typer.Option("--random-encoder", help="No pretraining, but the encoder architecture, randomly initialised, under the head; trained end to end unless --freeze (the matrix's scratch_encoder_last: 85.4 against crosshar's 85.2 over 6 seeds at today's defaults; results/matrix-seeds6/).")] = False,
     freeze: Annotated[Optional[bool], typer.Option("--freeze/--full", help="Freeze the encoder (default) or finetune it end to end.")] = None,
     input_scaling: Annotated[Optional[str], typer.Option("--input-scaling", help="Without a pretrained encoder (--no-pretrain, --random-encoder): physical (default, configs/encoder.toml) or amplitude_sqrt (each window's motion amplitude square-rooted above 0.1 g / 0.3 rad/s: +1.9 at 40 epochs, +0.0 at 120, 6 seeds; README), amplitude_equal, source_stats, instance. A pretrained encoder keeps its own.")] = None,
-    input_frame: Annotated[Optional[str], typer.Option("--input-frame", help="Without a pretrained encoder (--no-pretrain, --random-encoder): gravity (default, configs/encoder.toml), vertical (each sample's acc and gyro as horizontal magnitude and vertical component: +3.1 on the head on the raw window, 6 seeds; README), heading, world, device. A pretrained encoder keeps its own.")] = None,
+    input_frame: Annotated[Optional[str], typer.Option("--input-frame", help="Without a pretrained encoder (--no-pretrain, --random-encoder): gravity (default, configs/encoder.toml), vertical (each sample's acc and gyro as horizontal magnitude and vertical component: +3.1 on the head on the raw window, 6 seeds; README), coupled (the vertical frame plus the products of horizontal acc and rotation: -1.1 against vertical, 3 seeds), heading, world, device. A pretrained encoder keeps its own.")] = None,
     head_input: Annotated[Optional[str], typer.Option("--head-input", help="What the head reads: embedding (default) or embedding+window (the scaled window beside the embedding).")] = None,
+    skip_frame: Annotated[Optional[str], typer.Option("--skip-frame", help="With --head-input embedding+window: the window's frame, encoder (default: the encoder's own) or vertical, gravity, ... (matrix row crosshar_skip_vertical).")] = None,
+    label_smoothing: Annotated[Optional[float], typer.Option("--label-smoothing", min=0.0, max=0.99, help="Share of each label's probability spread evenly over the classes (default configs/finetune.toml's 0; 0.1 measured on the vertical-frame head: results/matrix-smooth/).")] = None,
     label_space: Annotated[str, typer.Option("--label-space", help="Named label space, intersected with the dataset's labels.")] = "crosshar4",
     config: Annotated[Optional[Path], typer.Option("--config", help="Finetune config TOML (default configs/finetune.toml).")] = None,
     head_config: Annotated[Optional[Path], typer.Option("--head-config", help="Head config TOML (default: the preset's, configs/heads/<head>[.<preset>].toml).")] = None,
@@ -49,7 +51,8 @@ def finetune_cmd(
     datasets = tuple(d.strip() for d in dataset.split(",") if d.strip())
     if random_encoder and freeze is None:
         freeze = False  # a random encoder is trained with the head unless told to stay frozen
-    fcfg = C.load("finetune", config, label_rate=label_rate, head=head, freeze=freeze, head_input=head_input)
+    fcfg = C.load("finetune", config, label_rate=label_rate, head=head, freeze=freeze, head_input=head_input,
+                  skip_frame=skip_frame, label_smoothing=label_smoothing)
     head_cfg, fcfg = C.head_preset(fcfg.head, preset, fcfg, head_config)
     fcfg = fcfg.replace(epochs=epochs, seed=seed, smote=smote, optimizer=optimizer, center_loss=center_loss,
                         ensemble=ensemble, select=select, unlabelled=unlabelled)

@@ -177,11 +177,13 @@ def test_finetune_input_frame_sets_a_scratch_models_frame_and_is_refused_with_an
     from crosshar.models import classifier
 
     res = invoke("finetune", "-d", "uci", "--no-pretrain", "--input-frame", "vertical", "--epochs", "1",
-                 "--out", str(tmp_path / "ft"))
+                 "--label-smoothing", "0.1", "--out", str(tmp_path / "ft"))
     assert res.exit_code == 0, res.output
     model, meta = classifier.load(tmp_path / "ft")
     assert meta["frame"] == "vertical" and meta["scaling"] == "physical" and model.scaler.frame == "vertical"
+    assert json.loads((tmp_path / "ft" / "run.json").read_text())["configs"]["finetune"]["label_smoothing"] == 0.1
     assert_refused(invoke("finetune", "-d", "uci", "--no-pretrain", "--input-frame", "sideways"), "input_frame", "sideways")
+    assert_refused(invoke("finetune", "-d", "uci", "--no-pretrain", "--skip-frame", "sideways"), "skip_frame", "sideways")
     assert_refused(invoke("finetune", "-d", "uci", "--encoder", str(tmp_path / "ft"), "--input-frame", "gravity"),
                    "--input-frame", "--no-pretrain")
 

@@ -691,3 +691,4 @@ def test_smooth_row_differs_from_scratch_vertical_in_label_smoothing_only(tmp_pa
     assert (base.finetune.label_smoothing, smooth.finetune.label_smoothing) == (0.0, 0.1)
     assert smooth.finetune.replace(label_smoothing=0.0) == base.finetune and smooth.pipeline == base.pipeline
     assert smooth.pipeline.frame == "vertical"
+    assert M._pretrain_key(METHODS["crosshar_smooth"]) == "crosshar" and METHODS["crosshar_smooth"].smoothing == 0.1
