@@ -351,7 +351,7 @@ def test_an_ensemble_members_gradients_are_their_solo_gradients_clipped_one_by_o
         s.load_state_dict(h.state_dict())
     model = clf.HARClassifier(torch.nn.Identity(), None, HeadEnsemble(heads))
     x, y = 10 * torch.randn(8, 12, 6), torch.randint(0, 3, (8,))
-    tr = SimpleNamespace(allowed=None, center=None)
+    tr = SimpleNamespace(allowed=None, center=None, cfg=TINY_FINETUNE)
     loss = fr._loss(model, x, y, tr)
     opt = torch.optim.SGD(model.parameters(), lr=0.0)
     norms = Precision("cpu").step(loss, opt, [list(h.parameters()) for h in heads], clip=0.5)
