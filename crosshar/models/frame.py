@@ -185,9 +185,13 @@ def vertical_align(x: Tensor, eps: float = 1e-12) -> Tensor:
     vertical gyro only (an axial vector: turning left becomes turning right), which the mirror augmentation
     covers. Channel 1 (and 4) are zero; the shape stays (B, T, C) so heads and scaling are unchanged.
     """
-    x = gravity_align(x)
+    return _vertical(gravity_align(x), eps)
+
+
+def _vertical(g: Tensor, eps: float) -> Tensor:
+    """g: (B, T, C) in the gravity frame -> each 3-vector as (horizontal magnitude, 0, vertical component)."""
     parts = []
-    for v in x.split(3, dim=-1):
+    for v in g.split(3, dim=-1):
         h = torch.sqrt(v[..., 0] ** 2 + v[..., 1] ** 2 + eps)
         parts.append(torch.stack([h, torch.zeros_like(h), v[..., 2]], dim=-1))
     return torch.cat(parts, dim=-1)
@@ -213,9 +217,8 @@ def coupled_align(x: Tensor, eps: float = 1e-12) -> Tensor:
     a, w = g[..., :3], g[..., 3:]
     cross = a[..., 0] * w[..., 1] - a[..., 1] * w[..., 0]
     dot = (a[..., 0] * w[..., 0] + a[..., 1] * w[..., 1]) / GRAVITY
-    ha = torch.sqrt(a[..., 0] ** 2 + a[..., 1] ** 2 + eps)
-    hw = torch.sqrt(w[..., 0] ** 2 + w[..., 1] ** 2 + eps)
-    return torch.stack([ha, cross, a[..., 2], hw, dot, w[..., 2]], dim=-1)
+    v = _vertical(g, eps)
+    return torch.stack([v[..., 0], cross, v[..., 2], v[..., 3], dot, v[..., 5]], dim=-1)
 
 
 def reverse_time(x: Tensor) -> Tensor:
