@@ -11,7 +11,8 @@ Each further B is another partner for A (seeds without its runs are skipped). `-
 sources' models on T alone instead (e.g. hhar, after `crosshar matrix ... --targets-only hhar`: the runs of T's
 window profile, `finetune-SRC-METHOD-din-w128accz-sK`). Writes `<out>.jsonl` (one line per seed, pair and partner;
 a rerun skips what is there) and `<out>.md` (the means and the paired differences with their 95 % interval
-over seeds, `paired_difference`).
+over seeds, `paired_difference`). `--against OTHER.jsonl` adds this pair against another pair's file, paired by
+seed (e.g. crosshar's two frames against the head on the raw window's two frames: pretraining the named factor).
 """
 
 from __future__ import annotations
@@ -105,6 +106,35 @@ def report(rows: list[dict], pairs: list[tuple[str, str]] = PAIRS) -> str:
     return "\n".join(L)
 
 
+def against(rows: list[dict], other: list[dict], pairs: list[tuple[str, str]] = PAIRS) -> str:
+    """The markdown section of the first pair in `rows` against the first pair in `other` (another pair's rows):
+    per pair both means and their difference over the seeds both have for every pair, then the paired difference."""
+    def first(rs: list[dict]) -> tuple[str, list[dict]]:
+        ab = (rs[0]["a"], rs[0]["b"])
+        return " + ".join(ab), [r for r in rs if (r["a"], r["b"]) == ab and (r["source"], r["target"]) in pairs]
+
+    (x, rx), (y, ry) = first(rows), first(other)
+    full = [{r["seed"] for r in rs if sum(1 for q in rs if q["seed"] == r["seed"]) == len(pairs)} for rs in (rx, ry)]
+    seeds = sorted(full[0] & full[1])
+    hr = [{"source": r["source"], "target": r["target"], "head": "din", "seed": r["seed"], "method": m,
+           "macro_f1": r["macro_f1_pair"]} for m, rs in ((x, rx), (y, ry)) for r in rs if r["seed"] in seeds]
+    L = [f"## {x} against {y} ({len(seeds)} seeds both have)", "",
+         f"| source → target | {x} | {y} | difference |", "|---|---|---|---|"]
+    below = []
+    for s, t in pairs:
+        v = [100 * np.mean([r["macro_f1"] for r in hr if r["method"] == m and (r["source"], r["target"]) == (s, t)])
+             for m in (x, y)]
+        L.append(f"| {s} → {t} | {v[0]:.1f} | {v[1]:.1f} | {v[0] - v[1]:+.1f} |")
+        below += [f"{s} → {t} ({v[0] - v[1]:+.1f})"] if v[0] < v[1] else []
+    v = [100 * np.mean([r["macro_f1"] for r in hr if r["method"] == m]) for m in (x, y)]
+    L += [f"| **mean of the {len(pairs)} pairs** | **{v[0]:.1f}** | **{v[1]:.1f}** | **{v[0] - v[1]:+.1f}** |", ""]
+    d = paired_difference(hr, "din", x, y, pairs)
+    if d is not None:
+        L.append(f"- {x} − {y}: {100 * d[0]:+.1f} (95 % interval {100 * (d[0] - d[1]):+.1f} to {100 * (d[0] + d[1]):+.1f})")
+    L += [f"- pairs where {x} is below {y}: " + (", ".join(below) if below else "none"), ""]
+    return "\n".join(L)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", type=Path)
@@ -113,11 +143,15 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=6)
     ap.add_argument("--target", default=None, help="score every source's models on this target only (e.g. hhar)")
     ap.add_argument("--out", type=Path, default=Path("results/pair_ensemble"))
+    ap.add_argument("--against", type=Path, default=None, help="another pair's .jsonl: this pair against it, by seed")
     args = ap.parse_args()
     torch.set_num_threads(1)
     pairs = pairs_for(args.target)
     rows = run(args.runs, args.a, args.b, args.seeds, args.out, pairs)
-    args.out.with_suffix(".md").write_text(report(rows, pairs) + "\n")
+    md = report(rows, pairs)
+    if args.against:
+        md += "\n" + against(rows, [json.loads(line) for line in args.against.open()], pairs)
+    args.out.with_suffix(".md").write_text(md + "\n")
     print(f"wrote {args.out.with_suffix('.md')}")
 
 

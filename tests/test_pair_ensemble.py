@@ -53,3 +53,17 @@ def test_a_target_only_report_covers_the_sources_into_that_target():
     assert "| **mean of the 3 pairs** | **55.0** | **65.0** | **75.0** |" in md
     assert "- A + B − A: +20.0 (95 % interval +20.0 to +20.0)" in md and "over the 3 pairs" in md
     assert "uci → motion" not in md
+
+
+def test_against_compares_two_pairs_by_seed_over_the_seeds_both_have():
+    """--against: this pair's averaged model against another pair's, per pair and paired by seed; a pair where
+    this one is lower is named."""
+    mine = rows(3, 0.80, 0.78, 0.86)
+    other = [r | {"a": "C", "b": "D", "macro_f1_pair": r["macro_f1_pair"] - 0.02} for r in rows(2, 0.80, 0.78, 0.86)]
+    other[0] = other[0] | {"macro_f1_pair": 0.95}  # seed 0, uci -> motion: the other pair higher there
+    md = pe.against(mine, other)
+    assert "## A + B against C + D (2 seeds both have)" in md
+    assert "| uci → motion | 86.5 | 90.0 | -3.5 |" in md  # mean of seeds 0 and 1 only
+    assert "| uci → wisdm | 86.5 | 84.5 | +2.0 |" in md
+    assert "- pairs where A + B is below C + D: uci → motion (-3.5)" in md
+    assert "- A + B − C + D: +1.1" in md
