@@ -24,6 +24,8 @@ the same head; each row changes only the factor its name says (`METHODS`):
                      scratch_vertical finetuned 3x as many epochs (120), the last kept: scratch_long_last's schedule
   scratch_coupled    scratch in the coupled frame: the vertical frame with (a_h x w_h)_z and a_h . w_h / g, the products of
                      each sample's horizontal acc and rotation, in its zero channels (crosshar.models.frame.coupled_align)
+  scratch_dual       scratch_vertical whose head also reads the window in the gravity frame beside it (one head, both frames:
+                     head_input embedding+window with no encoder, skip_frame gravity): the frame pair in one model
   scratch_vertical_smooth, crosshar_smooth
                      scratch_vertical and crosshar with label smoothing 0.1 in finetuning (FinetuneConfig.label_smoothing;
                      crosshar_smooth finetunes on crosshar's own pretraining runs)
@@ -252,6 +254,7 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("crosshar_vertical", frame="vertical"),
     Method("scratch_vertical_long_last", pretrain=None, frame="vertical", select="last", epochs_scale=3.0),
     Method("scratch_coupled", pretrain=None, frame="coupled"),
+    Method("scratch_dual", pretrain=None, frame="vertical", head_input="embedding+window", skip_frame="gravity"),
     Method("crosshar_upright", upright=True),
     Method("crosshar_tstcc", views="tstcc"),
     Method("crosshar_arrow", arrow=1.0),
@@ -1013,6 +1016,7 @@ COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crossh
                ("scratch_vertical_long_last", "scratch_long_last"), ("scratch_vertical_long_last", "scratch_vertical"),
                ("crosshar_vertical", "scratch_vertical"), ("scratch_vertical", "scratch_long_last"),
                ("crosshar_skip_vertical", "scratch_vertical"), ("scratch_coupled", "scratch_vertical"),
+               ("scratch_dual", "scratch_vertical"), ("scratch_dual", "scratch"),
                ("scratch_vertical_smooth", "scratch_vertical"), ("crosshar_smooth", "crosshar"),
                ("scratch_swing_last", "scratch_last"), ("crosshar_swingft_last", "crosshar_last"),
                ("crosshar_last", "scratch_frozen_last"), ("crosshar_last", "scratch_encoder_last"),

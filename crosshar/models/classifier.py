@@ -32,7 +32,8 @@ class HARClassifier(nn.Module):
         encoder: a pretrained Encoder, or None to feed the head the scaled raw window (D = C).
         head: a registered head taking (B, T, D).
         skip: the head reads the encoder's embedding concatenated with the scaled window
-            (D = embed_dim + C; `FinetuneConfig.head_input = "embedding+window"`).
+            (D = embed_dim + C; `FinetuneConfig.head_input = "embedding+window"`); without an encoder,
+            the scaled window beside the same window in skip_scaler's frame (D = 2C: two frames, one head).
         skip_scaler: with `skip`, an InputScaler putting the window the head reads beside the embedding
             in a frame of its own (`FinetuneConfig.skip_frame`); None: the encoder's scaled input.
         heading_views: K > 1 makes the prediction heading-invariant: in eval mode the class
@@ -46,16 +47,14 @@ class HARClassifier(nn.Module):
         self.scaler = scaler
         self.encoder = encoder
         self.head = head
-        self.skip = skip and encoder is not None
+        self.skip = skip and (encoder is not None or skip_scaler is not None)
         self.skip_scaler = skip_scaler if self.skip else None
         self.heading_views = heading_views
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, T, C) physical units -> (B, T, D) head input."""
         z = self.scaler(x)
-        if self.encoder is None:
-            return z
-        h = self.encoder.forward_features(z)
+        h = z if self.encoder is None else self.encoder.forward_features(z)
         if not self.skip:
             return h
         return torch.cat([h, z if self.skip_scaler is None else self.skip_scaler(x)], dim=-1)
@@ -77,11 +76,18 @@ def build(meta: dict[str, Any]) -> HARClassifier:
     enc = None
     if meta.get("encoder") is not None:
         enc = Encoder(EncoderConfig.from_dict(meta["encoder"]), n_channels=C, max_len=w.window)
-    skip = enc is not None and meta.get("head_input", "embedding") == "embedding+window"
+    skip = uses_skip(enc is not None, meta.get("head_input", "embedding"), meta.get("skip_frame"))
     head = make_head(meta["head"], head_dim(enc, C, skip), len(meta["classes"]), w.window, meta.get("head_cfg", {}),
                      int(meta.get("ensemble", 1)))
     return HARClassifier(scaler, enc, head, skip=skip, heading_views=int(meta.get("heading_views", 1)),
                          skip_scaler=skip_scaler(meta["scaling"], C, meta.get("skip_frame"), w.rate_hz) if skip else None)
+
+
+def uses_skip(has_encoder: bool, head_input: str, skip_frame: str | None) -> bool:
+    """Whether the head reads a second input beside the first (`head_input = "embedding+window"`): the window
+    beside the encoder's embedding, or, without an encoder, the window in `skip_frame` beside the window in the
+    pipeline's own frame (nothing to add when that frame is the same one: skip_frame None or "encoder")."""
+    return head_input == "embedding+window" and (has_encoder or skip_frame not in (None, "encoder"))
 
 
 def skip_scaler(scaling: str, n_channels: int, frame: str | None, rate_hz: float) -> InputScaler | None:
@@ -103,11 +109,9 @@ def make_head(name: str, in_dim: int, n_classes: int, seq_len: int, head_cfg: di
 
 
 def head_dim(encoder: Encoder | None, n_channels: int, skip: bool) -> int:
-    """The width D of the head's input: the embedding's (plus the window's channels with `skip`), or
-    the window's channels without an encoder."""
-    if encoder is None:
-        return n_channels
-    return encoder.embed_dim + (n_channels if skip else 0)
+    """The width D of the head's input: the embedding's, or the window's channels without an encoder; plus
+    the window's channels with `skip`."""
+    return (n_channels if encoder is None else encoder.embed_dim) + (n_channels if skip else 0)
 
 
 def save(path: str | Path, model: HARClassifier, meta: dict[str, Any]) -> None:

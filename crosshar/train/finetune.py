@@ -135,7 +135,7 @@ def build_model(job: FinetuneJob) -> tuple[clf.HARClassifier, dict]:
             raise ConfigError(f"the pretraining run {job.encoder_run} used windows {jd['window']}, "
                               f"but finetuning asks for {job.window.to_dict()}")
         enc_cfg, split, pipeline = jd["encoder"], jd["split"], InputPipeline.of_encoder(jd["encoder"])
-    skip = enc is not None and job.finetune.head_input == "embedding+window"
+    skip = clf.uses_skip(enc is not None, job.finetune.head_input, job.finetune.skip_frame)
     head = clf.make_head(job.finetune.head, clf.head_dim(enc, job.window.n_channels, skip), len(job.classes),
                          job.window.window, dict(job.head_cfg), job.finetune.ensemble)
     skip_frame = job.finetune.skip_frame if skip else "encoder"

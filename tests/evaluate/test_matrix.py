@@ -335,6 +335,26 @@ def test_skip_vertical_differs_from_crosshar_skip_in_the_window_frame_only(tmp_p
     assert M._pretrain_key(METHODS["crosshar_skip_vertical"]) == "crosshar"
 
 
+def test_dual_differs_from_scratch_vertical_in_the_head_input_only(tmp_path, monkeypatch):
+    """scratch_dual: scratch_vertical's configs and finetune job, with the gravity-frame window beside the
+    vertical-frame one (head_input and skip_frame alone changed; no encoder either way)."""
+    import crosshar.train.finetune as fs
+    from crosshar.evaluate.matrix import METHODS, finetune_run
+
+    jobs = []
+    monkeypatch.setattr(fs, "source_classes", lambda *a, **k: ("walking", "sitting&standing"))
+    monkeypatch.setattr(fr, "run", lambda job, out, **k: jobs.append(job) or out)
+    mc = MatrixConfig(("uci", "motion"), ("din",), seeds=1)
+    w = C.load("window")
+    for name in ("scratch_vertical", "scratch_dual"):
+        finetune_run(tmp_path, ("uci",), METHODS[name], "din", 0, mc, w, None)
+    vert, dual = jobs
+    assert (dual.finetune.head_input, dual.finetune.skip_frame) == ("embedding+window", "gravity")
+    assert dual.finetune.replace(head_input=vert.finetune.head_input, skip_frame=vert.finetune.skip_frame) == vert.finetune
+    assert dual.pipeline == vert.pipeline and dual.encoder_run is vert.encoder_run is None
+    assert M.method_configs(METHODS["scratch_dual"], w) == M.method_configs(METHODS["scratch_vertical"], w)
+
+
 def test_full_slow_differs_from_full_in_the_encoder_rate_only(tmp_path, monkeypatch):
     """crosshar_full_slow: crosshar_full's pretraining run and finetune job, with the encoder at 0.1 x lr."""
     import crosshar.train.finetune as fs

@@ -295,6 +295,27 @@ def test_skip_frame_puts_the_window_beside_the_embedding_in_its_own_frame(synth_
         TINY_FINETUNE.replace(skip_frame="sideways")
 
 
+def test_without_an_encoder_the_head_reads_the_window_in_two_frames(synth_root, tmp_path):
+    """No encoder, head_input = "embedding+window", skip_frame = "vertical": one head reads the scaled window in
+    the pipeline's frame (gravity here) and in the vertical frame side by side (D = 2C, matrix row scratch_dual);
+    the checkpoint rebuilds it. With skip_frame = "encoder" there is no second frame, so no second input."""
+    d = run(fjob(synth_root, None, label_rate=0.3, head_input="embedding+window", skip_frame="vertical"),
+            out=tmp_path / "ft", log=quiet, progress=False)
+    model, meta = clf.load(d / "best.pt")
+    assert model.encoder is None and model.skip and meta["skip_frame"] == "vertical"
+    assert meta["head_input"] == "embedding+window" and model.scaler.frame == "gravity"
+    x = torch.randn(2, WINDOW.window, 6) + torch.tensor([0.0, 0.0, 9.8, 0.0, 0.0, 0.0])
+    with torch.no_grad():
+        f = model.features(x)
+        assert f.shape == (2, WINDOW.window, 12)
+        assert torch.allclose(f[..., :6], model.scaler(x))
+        assert torch.allclose(f[..., 6:], InputScaler("physical", 6, frame="vertical")(x))
+    d = run(fjob(synth_root, None, label_rate=0.3, head_input="embedding+window"), out=tmp_path / "ft2",
+            log=quiet, progress=False)
+    model, meta = clf.load(d / "best.pt")
+    assert not model.skip and meta["head_input"] == "embedding" and model.features(x).shape[-1] == 6
+
+
 def test_unknown_head_input_is_refused():
     with pytest.raises(ConfigError, match="head_input"):
         TINY_FINETUNE.replace(head_input="window")
