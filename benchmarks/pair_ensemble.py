@@ -130,7 +130,7 @@ def against(rows: list[dict], other: list[dict], pairs: list[tuple[str, str]] = 
     L += [f"| **mean of the {len(pairs)} pairs** | **{v[0]:.1f}** | **{v[1]:.1f}** | **{v[0] - v[1]:+.1f}** |", ""]
     d = paired_difference(hr, "din", x, y, pairs)
     if d is not None:
-        L.append(f"- {x} − {y}: {100 * d[0]:+.1f} (95 % interval {100 * (d[0] - d[1]):+.1f} to {100 * (d[0] + d[1]):+.1f})")
+        L.append(f"- ({x}) − ({y}): {100 * d[0]:+.1f} (95 % interval {100 * (d[0] - d[1]):+.1f} to {100 * (d[0] + d[1]):+.1f})")
     L += [f"- pairs where {x} is below {y}: " + (", ".join(below) if below else "none"), ""]
     return "\n".join(L)
 

@@ -66,4 +66,4 @@ def test_against_compares_two_pairs_by_seed_over_the_seeds_both_have():
     assert "| uci → motion | 86.5 | 90.0 | -3.5 |" in md  # mean of seeds 0 and 1 only
     assert "| uci → wisdm | 86.5 | 84.5 | +2.0 |" in md
     assert "- pairs where A + B is below C + D: uci → motion (-3.5)" in md
-    assert "- A + B − C + D: +1.1" in md
+    assert "- (A + B) − (C + D): +1.1" in md
