@@ -297,20 +297,26 @@ def test_matrix_preset_reaches_every_finetune(tmp_path, monkeypatch):
     assert jobs[1].finetune.head == "transformer" and "channels" not in jobs[1].head_cfg  # a recipe keeps its head
 
 
-def test_skip_long_differs_from_crosshar_long_in_the_head_input_only(tmp_path, monkeypatch):
-    """crosshar_skip_long_last: crosshar_long_last's pretraining run and finetune job (120 epochs, last kept),
-    with the head reading the scaled window beside the embedding."""
+def finetune_jobs(tmp_path, monkeypatch, names, encoder, **mc) -> list:
+    """The finetune jobs `finetune_run` builds for matrix rows `names` (source uci, DIN, seed 0), none run."""
     import crosshar.train.finetune as fs
     from crosshar.evaluate.matrix import METHODS, finetune_run
 
     jobs = []
     monkeypatch.setattr(fs, "source_classes", lambda *a, **k: ("walking", "sitting&standing"))
     monkeypatch.setattr(fr, "run", lambda job, out, **k: jobs.append(job) or out)
-    mc = MatrixConfig(("uci", "motion"), ("din",), seeds=1)
-    window = C.load("window")
-    for name in ("crosshar_long_last", "crosshar_skip_long_last"):
-        finetune_run(tmp_path, ("uci",), METHODS[name], "din", 0, mc, window, tmp_path / "enc")
-    long, skip = jobs
+    cfg = MatrixConfig(("uci", "motion"), ("din",), seeds=1, **mc)
+    for name in names:
+        finetune_run(tmp_path, ("uci",), METHODS[name], "din", 0, cfg, C.load("window"), encoder)
+    return jobs
+
+
+def test_skip_long_differs_from_crosshar_long_in_the_head_input_only(tmp_path, monkeypatch):
+    """crosshar_skip_long_last: crosshar_long_last's pretraining run and finetune job (120 epochs, last kept),
+    with the head reading the scaled window beside the embedding."""
+    from crosshar.evaluate.matrix import METHODS
+
+    long, skip = finetune_jobs(tmp_path, monkeypatch, ("crosshar_long_last", "crosshar_skip_long_last"), tmp_path / "enc")
     assert (skip.finetune.head_input, long.finetune.head_input) == ("embedding+window", "embedding")
     assert skip.finetune.epochs == long.finetune.epochs == 3 * C.load("finetune").epochs
     assert skip.finetune.replace(head_input="embedding") == long.finetune and skip.encoder_run == long.encoder_run
@@ -320,16 +326,9 @@ def test_skip_long_differs_from_crosshar_long_in_the_head_input_only(tmp_path, m
 def test_skip_vertical_differs_from_crosshar_skip_in_the_window_frame_only(tmp_path, monkeypatch):
     """crosshar_skip_vertical: crosshar_skip's pretraining run and finetune job, the window beside the
     embedding in the vertical frame."""
-    import crosshar.train.finetune as fs
-    from crosshar.evaluate.matrix import METHODS, finetune_run
+    from crosshar.evaluate.matrix import METHODS
 
-    jobs = []
-    monkeypatch.setattr(fs, "source_classes", lambda *a, **k: ("walking", "sitting&standing"))
-    monkeypatch.setattr(fr, "run", lambda job, out, **k: jobs.append(job) or out)
-    mc = MatrixConfig(("uci", "motion"), ("din",), seeds=1)
-    for name in ("crosshar_skip", "crosshar_skip_vertical"):
-        finetune_run(tmp_path, ("uci",), METHODS[name], "din", 0, mc, C.load("window"), tmp_path / "enc")
-    skip, vert = jobs
+    skip, vert = finetune_jobs(tmp_path, monkeypatch, ("crosshar_skip", "crosshar_skip_vertical"), tmp_path / "enc")
     assert (skip.finetune.skip_frame, vert.finetune.skip_frame) == ("encoder", "vertical")
     assert vert.finetune.replace(skip_frame="encoder") == skip.finetune and vert.encoder_run == skip.encoder_run
     assert M._pretrain_key(METHODS["crosshar_skip_vertical"]) == "crosshar"
@@ -338,17 +337,10 @@ def test_skip_vertical_differs_from_crosshar_skip_in_the_window_frame_only(tmp_p
 def test_dual_differs_from_scratch_vertical_in_the_head_input_only(tmp_path, monkeypatch):
     """scratch_dual: scratch_vertical's configs and finetune job, with the gravity-frame window beside the
     vertical-frame one (head_input and skip_frame alone changed; no encoder either way)."""
-    import crosshar.train.finetune as fs
-    from crosshar.evaluate.matrix import METHODS, finetune_run
+    from crosshar.evaluate.matrix import METHODS
 
-    jobs = []
-    monkeypatch.setattr(fs, "source_classes", lambda *a, **k: ("walking", "sitting&standing"))
-    monkeypatch.setattr(fr, "run", lambda job, out, **k: jobs.append(job) or out)
-    mc = MatrixConfig(("uci", "motion"), ("din",), seeds=1)
+    vert, dual = finetune_jobs(tmp_path, monkeypatch, ("scratch_vertical", "scratch_dual"), None)
     w = C.load("window")
-    for name in ("scratch_vertical", "scratch_dual"):
-        finetune_run(tmp_path, ("uci",), METHODS[name], "din", 0, mc, w, None)
-    vert, dual = jobs
     assert (dual.finetune.head_input, dual.finetune.skip_frame) == ("embedding+window", "gravity")
     assert dual.finetune.replace(head_input=vert.finetune.head_input, skip_frame=vert.finetune.skip_frame) == vert.finetune
     assert dual.pipeline == vert.pipeline and dual.encoder_run is vert.encoder_run is None
@@ -357,17 +349,10 @@ def test_dual_differs_from_scratch_vertical_in_the_head_input_only(tmp_path, mon
 
 def test_full_slow_differs_from_full_in_the_encoder_rate_only(tmp_path, monkeypatch):
     """crosshar_full_slow: crosshar_full's pretraining run and finetune job, with the encoder at 0.1 x lr."""
-    import crosshar.train.finetune as fs
-    from crosshar.evaluate.matrix import METHODS, finetune_run
+    from crosshar.evaluate.matrix import METHODS
 
-    jobs = []
-    monkeypatch.setattr(fs, "source_classes", lambda *a, **k: ("walking", "sitting&standing"))
-    monkeypatch.setattr(fr, "run", lambda job, out, **k: jobs.append(job) or out)
-    mc = MatrixConfig(("uci", "motion"), ("din",), seeds=1, finetune_epochs=1)
-    window = C.load("window")
-    for name in ("crosshar_full", "crosshar_full_slow"):
-        finetune_run(tmp_path, ("uci",), METHODS[name], "din", 0, mc, window, tmp_path / "enc")
-    full, slow = jobs
+    full, slow = finetune_jobs(tmp_path, monkeypatch, ("crosshar_full", "crosshar_full_slow"), tmp_path / "enc",
+                               finetune_epochs=1)
     assert full.finetune.encoder_lr_scale == 1.0 and slow.finetune.encoder_lr_scale == 0.1
     assert slow.finetune.replace(encoder_lr_scale=1.0) == full.finetune and not slow.finetune.freeze
     assert (slow.augment, slow.encoder_run, slow.head_cfg) == (full.augment, full.encoder_run, full.head_cfg)
