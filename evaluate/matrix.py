@@ -20,8 +20,9 @@ the same head; each row changes only the factor its name says (`METHODS`):
   scratch_vertical, crosshar_vertical
                      those rows in the vertical frame: the gravity frame, each sample's acc and gyro as its
                      horizontal magnitude and vertical component (no heading, no mirror image of acc left)
-  scratch_vertical_long_last
-                     scratch_vertical finetuned 3x as many epochs (120), the last kept: scratch_long_last's schedule
+  scratch_vertical_long_last, crosshar_vertical_long_last
+                     scratch_vertical and crosshar_vertical finetuned 3x as many epochs (120), the last kept:
+                     scratch_long_last's and crosshar_long_last's schedule (crosshar_vertical's pretraining runs)
   scratch_coupled    scratch in the coupled frame: the vertical frame with (a_h x w_h)_z and a_h . w_h / g, the products of
                      each sample's horizontal acc and rotation, in its zero channels (crosshar.models.frame.coupled_align)
   scratch_dual       scratch_vertical whose head also reads the window in the gravity frame beside it (one head, both frames:
@@ -253,6 +254,7 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("scratch_vertical", pretrain=None, frame="vertical"),
     Method("crosshar_vertical", frame="vertical"),
     Method("scratch_vertical_long_last", pretrain=None, frame="vertical", select="last", epochs_scale=3.0),
+    Method("crosshar_vertical_long_last", frame="vertical", select="last", epochs_scale=3.0),
     Method("scratch_coupled", pretrain=None, frame="coupled"),
     Method("scratch_dual", pretrain=None, frame="vertical", head_input="embedding+window", skip_frame="gravity"),
     Method("crosshar_upright", upright=True),
@@ -1015,6 +1017,8 @@ COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crossh
                ("crosshar_last", "scratch_last"), ("crosshar_best", "scratch_best"),
                ("scratch_vertical_long_last", "scratch_long_last"), ("scratch_vertical_long_last", "scratch_vertical"),
                ("crosshar_vertical", "scratch_vertical"), ("scratch_vertical", "scratch_long_last"),
+               ("crosshar_vertical_long_last", "crosshar_vertical"), ("crosshar_vertical_long_last", "scratch_vertical_long_last"),
+               ("crosshar_vertical_long_last", "crosshar_long_last"),
                ("crosshar_skip_vertical", "scratch_vertical"), ("scratch_coupled", "scratch_vertical"),
                ("scratch_dual", "scratch_vertical"), ("scratch_dual", "scratch"),
                ("scratch_vertical_smooth", "scratch_vertical"), ("crosshar_smooth", "crosshar"),

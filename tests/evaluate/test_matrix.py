@@ -3,6 +3,7 @@ every row, a report that checks the targets and flags defects, and a rerun that 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -321,6 +322,21 @@ def test_skip_long_differs_from_crosshar_long_in_the_head_input_only(tmp_path, m
     assert skip.finetune.epochs == long.finetune.epochs == 3 * C.load("finetune").epochs
     assert skip.finetune.replace(head_input="embedding") == long.finetune and skip.encoder_run == long.encoder_run
     assert M._pretrain_key(METHODS["crosshar_skip_long_last"]) == "crosshar"
+
+
+def test_vertical_long_differs_from_crosshar_vertical_in_the_schedule_only(tmp_path, monkeypatch):
+    """crosshar_vertical_long_last: crosshar_vertical's pretraining run, finetuned crosshar_long_last's way
+    (120 epochs, the last kept); it differs from crosshar_long_last in the frame only."""
+    from crosshar.evaluate.matrix import METHODS
+
+    vert, vlong, long = finetune_jobs(tmp_path, monkeypatch, ("crosshar_vertical", "crosshar_vertical_long_last",
+                                                              "crosshar_long_last"), tmp_path / "enc")
+    assert vlong.finetune.epochs == 3 * vert.finetune.epochs and vlong.finetune.select == "last"
+    assert vlong.finetune.replace(epochs=vert.finetune.epochs, select=vert.finetune.select) == vert.finetune
+    assert (vlong.pipeline.frame, long.pipeline.frame) == ("vertical", "gravity")
+    assert dataclasses.replace(vlong, pipeline=long.pipeline) == long
+    assert M._pretrain_key(METHODS["crosshar_vertical_long_last"]) == M._pretrain_key(METHODS["crosshar_vertical"]) \
+        == "crosshar_vertical" != M._pretrain_key(METHODS["crosshar_long_last"])
 
 
 def test_skip_vertical_differs_from_crosshar_skip_in_the_window_frame_only(tmp_path, monkeypatch):
