@@ -119,6 +119,27 @@ def horizontal_axes(x: Tensor, g: torch.Generator) -> Tensor:
     return axis / axis.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
+def device_plane_axes(x: Tensor, g: torch.Generator) -> Tensor:
+    """(B, 3) float64 unit horizontal vectors, each the horizontal part of a device axis: of the two device
+    axes least aligned with the window's mean acceleration (gravity), one drawn with equal odds.
+
+    A phone worn flat against the body has the body's left-right axis along one of its own axes (the
+    screen's normal on a belt at the side, its short edge in a front pocket), so the mirror image of the
+    body is, in the device frame, a reflection through a device-fixed plane: unlike `horizontal_axes`,
+    the heading of the recording relative to the device is kept. Windows with no gravity estimate use
+    the drawn device axis itself.
+    """
+    b = x.shape[0]
+    grav = x[:, :, :3].mean(dim=1).to(torch.float64)
+    u = grav / grav.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    two = u.abs().argsort(dim=1)[:, :2]  # (B, 2) the axes least aligned with gravity
+    pick = (torch.rand((b,), generator=g, device=g.device).to(x.device) < 0.5).long()
+    e = torch.nn.functional.one_hot(two.gather(1, pick[:, None])[:, 0], 3).to(torch.float64)
+    n = e - (e * u).sum(dim=1, keepdim=True) * u
+    n = torch.where(grav.norm(dim=1, keepdim=True) > 1e-3, n, e)
+    return n / n.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+
 def random_rotation_matrices(n: int, g: torch.Generator, dtype: torch.dtype = torch.float32) -> Tensor:
     """(n, 3, 3) rotations drawn uniformly (Haar measure) from SO(3).
 
@@ -214,7 +235,7 @@ def permute_axes(x: Tensor, g: torch.Generator, p: float = 1.0) -> Tensor:
 
 
 @AUGMENTATIONS.register("mirror")
-def mirror(x: Tensor, g: torch.Generator, p: float = 0.5) -> Tensor:
+def mirror(x: Tensor, g: torch.Generator, p: float = 0.5, plane: str = "random") -> Tensor:
     """Left/right mirror image: a reflection of the device frame through a vertical plane.
 
     Physics: the same activity recorded on the other side of the body (left vs right pocket, belt
@@ -229,12 +250,14 @@ def mirror(x: Tensor, g: torch.Generator, p: float = 0.5) -> Tensor:
         x: (B, T, C) windows, C = 3 or 6, physical units.
         g: generator for all randomness.
         p: probability that a window is mirrored (the others are unchanged).
+        plane: "random": the plane's heading uniform (`horizontal_axes`); "device": its normal the horizontal
+            part of a device axis (`device_plane_axes`), the heading relative to the device kept.
 
     Returns:
         (B, T, C) windows, same dtype.
     """
     _check_window(x)
-    n = horizontal_axes(x, g)  # (B, 3) float64
+    n = horizontal_axes(x, g) if plane == "random" else device_plane_axes(x, g)  # (B, 3) float64
     m = torch.eye(3, dtype=torch.float64, device=x.device) - 2 * n[:, :, None] * n[:, None, :]
     keep = torch.rand((x.shape[0],), generator=g, device=g.device).to(x.device) < p
     m = torch.where(keep[:, None, None], m, torch.eye(3, dtype=m.dtype, device=m.device).expand_as(m))
@@ -541,7 +564,7 @@ def enabled_steps(cfg: AugmentConfig, gyro: bool = True, rate_hz: float = 20.0) 
         ("lever_arm", gyro and cfg.lever_arm > 0, (cfg.lever_arm, rate_hz)),
         ("rotate", cfg.rotation_p > 0, (cfg.rotation_p,)),
         ("permute_axes", cfg.axis_permute_p > 0, (cfg.axis_permute_p,)),
-        ("mirror", cfg.mirror_p > 0, (cfg.mirror_p,)),
+        ("mirror", cfg.mirror_p > 0, (cfg.mirror_p,) + ((cfg.mirror_plane,) if cfg.mirror_plane != "random" else ())),
         ("yaw", cfg.yaw_deg > 0, (cfg.yaw_deg,)),
         ("tilt", cfg.tilt_deg > 0, (cfg.tilt_deg,)),
         ("gain_bias", cfg.gain_std > 0 or cfg.bias_acc > 0 or (gyro and cfg.bias_gyro > 0),

@@ -137,6 +137,7 @@ class AugmentConfig(_Config):
     rotation_p: float = 1.0  # probability of a random SO(3) device rotation (acc and gyro together)
     axis_permute_p: float = 0.0  # probability of a proper signed axis permutation (det = +1)
     mirror_p: float = 0.5  # probability of a left/right mirror image (reflection; gyro as an axial vector)
+    mirror_plane: str = "random"  # the mirror's vertical plane: "random" heading, or "device" (normal along a device axis)
     yaw_deg: float = 0.0  # random heading: rotation about gravity by U(-yaw_deg, yaw_deg) degrees
     tilt_deg: float = 0.0  # std of a small extra tilt (degrees), applied to both sensors
     gain_std: float = 0.1  # per-axis sensor gain ~ 1 + N(0, gain_std)
@@ -150,9 +151,14 @@ class AugmentConfig(_Config):
     swing: float = 0.0  # the window's own rotation k times as fast, acc turned with it, k in [1/(1+a), 1+a]
     lever_arm: float = 0.0  # the sensor moved by |r| ~ U(0, this) metres on its segment: acc + alpha x r + w x (w x r)
 
+    MIRROR_PLANES: ClassVar[tuple[str, ...]] = ("random", "device")
+
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
-            _check(getattr(self, f.name) >= 0, f"{f.name} must be >= 0")
+            if f.name != "mirror_plane":
+                _check(getattr(self, f.name) >= 0, f"{f.name} must be >= 0")
+        _check(self.mirror_plane in self.MIRROR_PLANES,
+               f"mirror_plane must be one of {', '.join(self.MIRROR_PLANES)}, got {self.mirror_plane!r}")
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,10 @@ the same head; each row changes only the factor its name says (`METHODS`):
                      scratch_long_last's and crosshar_long_last's schedule (crosshar_vertical's pretraining runs)
   scratch_coupled    scratch in the coupled frame: the vertical frame with (a_h x w_h)_z and a_h . w_h / g, the products of
                      each sample's horizontal acc and rotation, in its zero channels (crosshar.models.frame.coupled_align)
+  scratch_mirrordev, crosshar_mirrordev
+                     scratch and crosshar whose finetuning mirror reflects through a device-fixed vertical plane
+                     (AugmentConfig.mirror_plane = "device") instead of one at a random heading; crosshar's own
+                     pretraining runs (its SO(3) rotations draw every plane anyway)
   scratch_dual       scratch_vertical whose head also reads the window in the gravity frame beside it (one head, both frames:
                      head_input embedding+window with no encoder, skip_frame gravity): the frame pair in one model
   scratch_vertical_smooth, crosshar_smooth
@@ -196,6 +200,7 @@ class Method:
             (None: the configs').
         cadence: AugmentConfig.cadence (the time warp's half-width) in finetuning, and in pretraining
             unless `cadence_pretrain` is False (None: the configs').
+        mirror_plane: AugmentConfig.mirror_plane in finetuning (None: the configs').
 
     Oracles are trained to convergence: every finetuning epoch runs (no early stopping) and, of the
     epochs with the best validation macro-F1, the last is kept (FinetuneConfig.ties), since the
@@ -225,6 +230,7 @@ class Method:
     lever_pretrain: bool = True
     cadence: float | None = None
     cadence_pretrain: bool = True
+    mirror_plane: str | None = None
     views: str | None = None
     arrow: float | None = None
     heading_views: int | None = None
@@ -256,6 +262,8 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("scratch_vertical_long_last", pretrain=None, frame="vertical", select="last", epochs_scale=3.0),
     Method("crosshar_vertical_long_last", frame="vertical", select="last", epochs_scale=3.0),
     Method("scratch_coupled", pretrain=None, frame="coupled"),
+    Method("scratch_mirrordev", pretrain=None, mirror_plane="device"),
+    Method("crosshar_mirrordev", mirror_plane="device"),
     Method("scratch_dual", pretrain=None, frame="vertical", head_input="embedding+window", skip_frame="gravity"),
     Method("crosshar_upright", upright=True),
     Method("crosshar_tstcc", views="tstcc"),
@@ -375,6 +383,8 @@ def method_configs(m: Method, window: C.WindowConfig) -> dict:
         aug, aug_ft = aug.replace(swing=m.swing) if m.swing_pretrain else aug, aug_ft.replace(swing=m.swing)
     if m.lever is not None:
         aug, aug_ft = aug.replace(lever_arm=m.lever) if m.lever_pretrain else aug, aug_ft.replace(lever_arm=m.lever)
+    if m.mirror_plane is not None:  # finetuning only: pretraining's SO(3) rotation draws every plane anyway
+        aug_ft = aug_ft.replace(mirror_plane=m.mirror_plane)
     if m.cadence is not None:
         aug, aug_ft = aug.replace(cadence=m.cadence) if m.cadence_pretrain else aug, aug_ft.replace(cadence=m.cadence)
     if m.scaling is not None:
@@ -1006,7 +1016,7 @@ def _command(mc: MatrixConfig, root: Path) -> str:
 
 
 # (method, reference) pairs the report compares cell by cell; "X_avg", "X_swing", "X_swingft", "X_lever", "X_leverft", "X_world", "X_vertical",
-# "X_heading8", "X_ens5", "X_cadence", "X_cadenceft", "X_mixup", "X_lr3", "X_amp_sqrt", "X_amp_equal", "X_last" and "X_best" against "X" are added where both ran
+# "X_heading8", "X_mirrordev", "X_ens5", "X_cadence", "X_cadenceft", "X_mixup", "X_lr3", "X_amp_sqrt", "X_amp_equal", "X_last" and "X_best" against "X" are added where both ran
 COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crosshar", "scratch_frozen"),
                ("crosshar_full", "scratch_encoder"), ("scratch_encoder", "scratch"), ("crosshar", "scratch_encoder"),
                ("crosshar", "crosshar_nomirror"), ("crosshar", "crosshar_device"), ("crosshar", "mask"),
@@ -1068,7 +1078,7 @@ def _differences(hr: list[dict], head: str, six: list, methods: list[str]) -> li
     comps = [c for c in COMPARISONS if c[0] in methods and c[1] in methods]
     comps += [(m, base) for m in methods for suffix in ("_avg", "_swing", "_swingft", "_lever", "_leverft", "_world", "_vertical",
                                                             "_heading8", "_ens5", "_cadence", "_cadenceft", "_mixup", "_lr3", "_amp_sqrt",
-                                                            "_amp_equal", "_arrow", "_conv", "_last", "_best")
+                                                            "_amp_equal", "_arrow", "_conv", "_mirrordev", "_last", "_best")
               if m.endswith(suffix) and (base := m[: -len(suffix)]) in methods]
     L = []
     for a, b in comps:

@@ -403,9 +403,10 @@ def _rotation_law(x: torch.Tensor, rate: float = 20.0) -> float:
     return num / den
 
 
-def test_mirror_is_a_reflection_keeping_gravity_with_gyro_as_an_axial_vector():
+@pytest.mark.parametrize("plane", ["random", "device"])
+def test_mirror_is_a_reflection_keeping_gravity_with_gyro_as_an_axial_vector(plane):
     x = imu_windows(b=64)
-    y = mirror(x, gen(3), p=1.0)
+    y = mirror(x, gen(3), p=1.0, plane=plane)
     # magnitudes kept, gravity (the window mean) kept: the mirror plane is vertical
     torch.testing.assert_close(y[..., :3].norm(dim=-1), x[..., :3].norm(dim=-1))
     torch.testing.assert_close(y[..., 3:].norm(dim=-1), x[..., 3:].norm(dim=-1))
@@ -416,9 +417,34 @@ def test_mirror_is_a_reflection_keeping_gravity_with_gyro_as_an_axial_vector():
     assert torch.linalg.det(m).item() == pytest.approx(-1.0, abs=1e-4)
     torch.testing.assert_close(mg, -m, atol=1e-4, rtol=1e-4)
     # p = 0 is the identity; p = 0.5 mirrors about half of the windows
-    assert torch.equal(mirror(x, gen(3), p=0.0), x)
-    changed = (mirror(imu_windows(b=400), gen(4), p=0.5) != imu_windows(b=400)).flatten(1).any(1).float().mean()
+    assert torch.equal(mirror(x, gen(3), p=0.0, plane=plane), x)
+    changed = (mirror(imu_windows(b=400), gen(4), p=0.5, plane=plane) != imu_windows(b=400)).flatten(1).any(1).float().mean()
     assert 0.4 < changed.item() < 0.6
+
+
+def test_device_plane_mirror_reflects_along_a_device_axis_least_aligned_with_gravity():
+    """plane="device": the normal is the horizontal part of one of the two device axes farthest from
+    gravity, both drawn; a window held with gravity along device x is mirrored along y or z exactly."""
+    from crosshar.augment import device_plane_axes
+
+    x = imu_windows(b=256)
+    n = device_plane_axes(x, gen(0))
+    u = x[..., :3].mean(1).double()
+    u = u / u.norm(dim=1, keepdim=True)
+    torch.testing.assert_close(n.norm(dim=1), torch.ones(256, dtype=torch.float64))
+    assert (n * u).sum(1).abs().max() < 1e-9  # horizontal
+    g = torch.zeros(200, 40, 6)
+    g[..., 0] = 9.81  # gravity along device x, no motion
+    g[:, :, 3:] = torch.randn(200, 40, 3, generator=torch.Generator().manual_seed(0))
+    ng = device_plane_axes(g, gen(1))
+    assert ng[:, 0].abs().max() < 1e-9
+    along = ng.abs().argmax(1)
+    assert set(along.tolist()) == {1, 2} and torch.allclose(ng.abs().max(1).values, torch.ones(200, dtype=torch.float64))
+    y = mirror(g, gen(1), p=1.0, plane="device")
+    # gyro, an axial vector: the component along the normal kept, the other two negated
+    kept = (y[..., 3:] - g[..., 3:]).abs().amax(dim=1) < 1e-5  # (200, 3)
+    assert (~kept[:, 0]).all() and torch.equal(kept[:, 1:].long().argmax(1) + 1, along)
+    torch.testing.assert_close(y[..., :3], g[..., :3])  # acc is all gravity, in the mirror plane
 
 
 def test_apply_frame_transform_treats_gyro_as_axial_and_matches_rotation_for_det_plus_one():
@@ -432,7 +458,8 @@ def test_apply_frame_transform_treats_gyro_as_axial_and_matches_rotation_for_det
 
 
 @pytest.mark.realdata
-def test_mirrored_real_recordings_still_obey_the_rigid_body_law():
+@pytest.mark.parametrize("plane", ["random", "device"])
+def test_mirrored_real_recordings_still_obey_the_rigid_body_law(plane):
     """On real UCI windows, d(acc)/dt = -w x acc holds before and after the mirror, and fails when
     the gyro is (wrongly) reflected as a polar vector: the test can tell the two rules apart."""
     import os
@@ -445,11 +472,11 @@ def test_mirrored_real_recordings_still_obey_the_rigid_body_law():
     ws = prepare("uci", None, WindowConfig())
     still = torch.from_numpy(ws.X[::4]).double()
     before = _rotation_law(still)
-    after = _rotation_law(mirror(still, gen(0), p=1.0))
+    after = _rotation_law(mirror(still, gen(0), p=1.0, plane=plane))
     n = torch.eye(3, dtype=torch.float64) - 2 * torch.outer(torch.tensor([0.0, 0.6, 0.8]), torch.tensor([0.0, 0.6, 0.8]))
     polar = torch.cat([still[..., :3] @ n.T, still[..., 3:] @ n.T], dim=-1)  # gyro treated like acc: wrong
     wrong = _rotation_law(polar)
-    print(f"\n[mirror] rotation-law slope on real uci windows: before {before:.2f}, mirrored {after:.2f}, "
+    print(f"\n[mirror, {plane} plane] rotation-law slope on real uci windows: before {before:.2f}, mirrored {after:.2f}, "
           f"gyro reflected as a polar vector {wrong:.2f}")
     assert before > 0.5 and after > 0.5
     assert abs(after - before) < 0.05

@@ -38,6 +38,7 @@ def test_unknown_key_names_key_and_file(tmp_path):
     (WindowConfig, 'window = "long"', "window.toml"),  # a wrong type is a ConfigError too, not a TypeError
     (EncoderConfig, "d_model = 70\nn_heads = 4", "divisible"),
     (AugmentConfig, "gain_std = -0.1", "gain_std"),
+    (AugmentConfig, 'mirror_plane = "sagittal"', "mirror_plane must be one of random, device"),
 ])
 def test_bad_values_are_config_errors(tmp_path, cls, text, words):
     f = tmp_path / {WindowConfig: "window.toml"}.get(cls, "c.toml")
