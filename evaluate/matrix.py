@@ -29,6 +29,10 @@ the same head; each row changes only the factor its name says (`METHODS`):
                      scratch and crosshar whose finetuning mirror reflects through a device-fixed vertical plane
                      (AugmentConfig.mirror_plane = "device") instead of one at a random heading; crosshar's own
                      pretraining runs (its SO(3) rotations draw every plane anyway)
+  scratch_yaw45, crosshar_yaw45
+                     scratch and crosshar with a random heading of up to 45 degrees (AugmentConfig.yaw_deg) on every
+                     finetuning window: between the default (the mirrored half at a random heading, the rest at the
+                     source's own) and a random heading everywhere; crosshar's own pretraining runs
   scratch_dual       scratch_vertical whose head also reads the window in the gravity frame beside it (one head, both frames:
                      head_input embedding+window with no encoder, skip_frame gravity): the frame pair in one model
   scratch_vertical_smooth, crosshar_smooth
@@ -201,6 +205,7 @@ class Method:
         cadence: AugmentConfig.cadence (the time warp's half-width) in finetuning, and in pretraining
             unless `cadence_pretrain` is False (None: the configs').
         mirror_plane: AugmentConfig.mirror_plane in finetuning (None: the configs').
+        yaw: AugmentConfig.yaw_deg in finetuning (None: the configs').
 
     Oracles are trained to convergence: every finetuning epoch runs (no early stopping) and, of the
     epochs with the best validation macro-F1, the last is kept (FinetuneConfig.ties), since the
@@ -231,6 +236,7 @@ class Method:
     cadence: float | None = None
     cadence_pretrain: bool = True
     mirror_plane: str | None = None
+    yaw: float | None = None
     views: str | None = None
     arrow: float | None = None
     heading_views: int | None = None
@@ -264,6 +270,8 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("scratch_coupled", pretrain=None, frame="coupled"),
     Method("scratch_mirrordev", pretrain=None, mirror_plane="device"),
     Method("crosshar_mirrordev", mirror_plane="device"),
+    Method("scratch_yaw45", pretrain=None, yaw=45.0),
+    Method("crosshar_yaw45", yaw=45.0),
     Method("scratch_dual", pretrain=None, frame="vertical", head_input="embedding+window", skip_frame="gravity"),
     Method("crosshar_upright", upright=True),
     Method("crosshar_tstcc", views="tstcc"),
@@ -385,6 +393,8 @@ def method_configs(m: Method, window: C.WindowConfig) -> dict:
         aug, aug_ft = aug.replace(lever_arm=m.lever) if m.lever_pretrain else aug, aug_ft.replace(lever_arm=m.lever)
     if m.mirror_plane is not None:  # finetuning only: pretraining's SO(3) rotation draws every plane anyway
         aug_ft = aug_ft.replace(mirror_plane=m.mirror_plane)
+    if m.yaw is not None:  # finetuning only: pretraining's SO(3) rotation draws every heading anyway
+        aug_ft = aug_ft.replace(yaw_deg=m.yaw)
     if m.cadence is not None:
         aug, aug_ft = aug.replace(cadence=m.cadence) if m.cadence_pretrain else aug, aug_ft.replace(cadence=m.cadence)
     if m.scaling is not None:
@@ -1016,7 +1026,7 @@ def _command(mc: MatrixConfig, root: Path) -> str:
 
 
 # (method, reference) pairs the report compares cell by cell; "X_avg", "X_swing", "X_swingft", "X_lever", "X_leverft", "X_world", "X_vertical",
-# "X_heading8", "X_mirrordev", "X_ens5", "X_cadence", "X_cadenceft", "X_mixup", "X_lr3", "X_amp_sqrt", "X_amp_equal", "X_last" and "X_best" against "X" are added where both ran
+# "X_heading8", "X_mirrordev", "X_yaw45", "X_ens5", "X_cadence", "X_cadenceft", "X_mixup", "X_lr3", "X_amp_sqrt", "X_amp_equal", "X_last" and "X_best" against "X" are added where both ran
 COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crosshar", "scratch_frozen"),
                ("crosshar_full", "scratch_encoder"), ("scratch_encoder", "scratch"), ("crosshar", "scratch_encoder"),
                ("crosshar", "crosshar_nomirror"), ("crosshar", "crosshar_device"), ("crosshar", "mask"),
@@ -1078,7 +1088,7 @@ def _differences(hr: list[dict], head: str, six: list, methods: list[str]) -> li
     comps = [c for c in COMPARISONS if c[0] in methods and c[1] in methods]
     comps += [(m, base) for m in methods for suffix in ("_avg", "_swing", "_swingft", "_lever", "_leverft", "_world", "_vertical",
                                                             "_heading8", "_ens5", "_cadence", "_cadenceft", "_mixup", "_lr3", "_amp_sqrt",
-                                                            "_amp_equal", "_arrow", "_conv", "_mirrordev", "_last", "_best")
+                                                            "_amp_equal", "_arrow", "_conv", "_mirrordev", "_yaw45", "_last", "_best")
               if m.endswith(suffix) and (base := m[: -len(suffix)]) in methods]
     L = []
     for a, b in comps:

@@ -339,16 +339,19 @@ def test_vertical_long_differs_from_crosshar_vertical_in_the_schedule_only(tmp_p
         == "crosshar_vertical" != M._pretrain_key(METHODS["crosshar_long_last"])
 
 
-def test_mirrordev_differs_from_its_row_in_the_finetuning_mirror_plane_only(tmp_path, monkeypatch):
-    """scratch_mirrordev and crosshar_mirrordev: the finetuning mirror through a device-fixed plane, nothing
-    else changed; crosshar_mirrordev finetunes on crosshar's own pretraining run."""
+def test_mirrordev_and_yaw45_differ_from_their_row_in_the_finetuning_mirror_plane_or_heading_only(tmp_path, monkeypatch):
+    """scratch_mirrordev and crosshar_mirrordev: the finetuning mirror through a device-fixed plane; *_yaw45: a random
+    heading up to 45 degrees in finetuning; nothing else changed, the crosshar rows on crosshar's own pretraining run."""
     from crosshar.evaluate.matrix import METHODS
 
     for base, enc in (("scratch", None), ("crosshar", tmp_path / "enc")):
-        ref, dev = finetune_jobs(tmp_path, monkeypatch, (base, f"{base}_mirrordev"), enc)
+        ref, dev, yaw = finetune_jobs(tmp_path, monkeypatch, (base, f"{base}_mirrordev", f"{base}_yaw45"), enc)
         assert (dev.augment.mirror_plane, ref.augment.mirror_plane) == ("device", "random")
         assert dataclasses.replace(dev, augment=ref.augment) == ref
-    assert M._pretrain_key(METHODS["crosshar_mirrordev"]) == M._pretrain_key(METHODS["crosshar"])
+        assert (yaw.augment.yaw_deg, ref.augment.yaw_deg) == (45.0, 0.0)
+        assert dataclasses.replace(yaw, augment=ref.augment) == ref
+    for m in ("crosshar_mirrordev", "crosshar_yaw45"):
+        assert M._pretrain_key(METHODS[m]) == M._pretrain_key(METHODS["crosshar"])
 
 
 def test_skip_vertical_differs_from_crosshar_skip_in_the_window_frame_only(tmp_path, monkeypatch):
