@@ -28,7 +28,7 @@ __all__ = [
     "rotate", "mirror", "yaw", "permute_axes", "tilt", "gain_bias", "noise", "time_warp", "replay", "swing", "lever_arm",
     "displace", "Augmenter",
     "random_rotation_matrices", "proper_axis_permutations", "apply_frame_rotation", "apply_frame_transform",
-    "horizontal_axes", "tstcc_views",
+    "horizontal_axes", "device_plane_axes", "tstcc_views",
 ]
 
 
@@ -257,6 +257,8 @@ def mirror(x: Tensor, g: torch.Generator, p: float = 0.5, plane: str = "random")
         (B, T, C) windows, same dtype.
     """
     _check_window(x)
+    if plane not in ("random", "device"):
+        raise ValueError(f"mirror plane must be 'random' or 'device', got {plane!r}")
     n = horizontal_axes(x, g) if plane == "random" else device_plane_axes(x, g)  # (B, 3) float64
     m = torch.eye(3, dtype=torch.float64, device=x.device) - 2 * n[:, :, None] * n[:, None, :]
     keep = torch.rand((x.shape[0],), generator=g, device=g.device).to(x.device) < p

@@ -445,6 +445,8 @@ def test_device_plane_mirror_reflects_along_a_device_axis_least_aligned_with_gra
     kept = (y[..., 3:] - g[..., 3:]).abs().amax(dim=1) < 1e-5  # (200, 3)
     assert (~kept[:, 0]).all() and torch.equal(kept[:, 1:].long().argmax(1) + 1, along)
     torch.testing.assert_close(y[..., :3], g[..., :3])  # acc is all gravity, in the mirror plane
+    with pytest.raises(ValueError, match="mirror plane"):
+        mirror(g, gen(1), p=1.0, plane="sagittal")
 
 
 def test_apply_frame_transform_treats_gyro_as_axial_and_matches_rotation_for_det_plus_one():
