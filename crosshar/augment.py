@@ -257,8 +257,8 @@ def mirror(x: Tensor, g: torch.Generator, p: float = 0.5, plane: str = "random")
         (B, T, C) windows, same dtype.
     """
     _check_window(x)
-    if plane not in ("random", "device"):
-        raise ValueError(f"mirror plane must be 'random' or 'device', got {plane!r}")
+    if plane not in AugmentConfig.MIRROR_PLANES:
+        raise ValueError(f"mirror plane must be one of {', '.join(AugmentConfig.MIRROR_PLANES)}, got {plane!r}")
     n = horizontal_axes(x, g) if plane == "random" else device_plane_axes(x, g)  # (B, 3) float64
     m = torch.eye(3, dtype=torch.float64, device=x.device) - 2 * n[:, :, None] * n[:, None, :]
     keep = torch.rand((x.shape[0],), generator=g, device=g.device).to(x.device) < p
@@ -566,7 +566,7 @@ def enabled_steps(cfg: AugmentConfig, gyro: bool = True, rate_hz: float = 20.0) 
         ("lever_arm", gyro and cfg.lever_arm > 0, (cfg.lever_arm, rate_hz)),
         ("rotate", cfg.rotation_p > 0, (cfg.rotation_p,)),
         ("permute_axes", cfg.axis_permute_p > 0, (cfg.axis_permute_p,)),
-        ("mirror", cfg.mirror_p > 0, (cfg.mirror_p,) + ((cfg.mirror_plane,) if cfg.mirror_plane != "random" else ())),
+        ("mirror", cfg.mirror_p > 0, (cfg.mirror_p, cfg.mirror_plane)),
         ("yaw", cfg.yaw_deg > 0, (cfg.yaw_deg,)),
         ("tilt", cfg.tilt_deg > 0, (cfg.tilt_deg,)),
         ("gain_bias", cfg.gain_std > 0 or cfg.bias_acc > 0 or (gyro and cfg.bias_gyro > 0),
