@@ -26,7 +26,7 @@ from crosshar.registry import AUGMENTATIONS
 
 __all__ = [
     "rotate", "mirror", "yaw", "permute_axes", "tilt", "gain_bias", "noise", "time_warp", "replay", "swing", "lever_arm",
-    "displace", "Augmenter",
+    "displace", "mount", "mount_response", "MOUNT_HZ", "MOUNT_DAMPING", "Augmenter",
     "random_rotation_matrices", "proper_axis_permutations", "apply_frame_rotation", "apply_frame_transform",
     "horizontal_axes", "device_plane_axes", "tstcc_views",
 ]
@@ -466,6 +466,70 @@ def lever_arm(x: Tensor, g: torch.Generator, reach: float = 0.3, rate_hz: float 
     return displace(x, r, rate_hz)
 
 
+MOUNT_HZ = (3.0, 10.0)  # the mount's natural frequency, log-uniform in this range (capped at the Nyquist frequency)
+MOUNT_DAMPING = (0.3, 1.0)  # its damping ratio, uniform: a resonance peak of up to 1 / (2 x 0.3) = 1.7x down to none
+
+
+def mount_response(freq_hz: Tensor, natural_hz: Tensor, damping: Tensor) -> Tensor:
+    """Frequency response of a mass on a spring and damper driven at its base: 1 / (1 - r^2 + 2j zeta r)
+    with r = f / f_n. Gain 1 at 0 Hz (gravity and slow motion pass), 1 / (2 zeta) at f_n, falling as
+    1 / r^2 above it; the phase lags by up to 180 degrees.
+
+    Args:
+        freq_hz: (F,) frequencies.
+        natural_hz: (B, 1) natural frequencies f_n.
+        damping: (B, 1) damping ratios zeta.
+
+    Returns:
+        (B, F) complex gains.
+    """
+    r = freq_hz[None, :] / natural_hz
+    return 1.0 / torch.complex(1.0 - r * r, 2.0 * damping * r)
+
+
+@AUGMENTATIONS.register("mount")
+def mount(x: Tensor, g: torch.Generator, p: float = 0.5, rate_hz: float = 20.0) -> Tensor:
+    """Record the motion through another mount: a belt clip, a tight or a loose pocket, a hand.
+
+    The phone is not the body: it sits on fabric or a clip that acts as a spring and damper between
+    them, so the device moves as the body's motion filtered by a second-order system (`mount_response`),
+    a loose mount ringing near its natural frequency and cutting what lies above it, a rigid one passing
+    everything. With probability p per window, the natural frequency is drawn log-uniform in `MOUNT_HZ`
+    (capped at half the sample rate) and the damping ratio uniform in `MOUNT_DAMPING`, and every channel
+    (acc and gyro, which describe one rigid device) is filtered with that one response, so the
+    augmentation commutes with any rotation or reflection of the device frame; the window mean (the
+    gravity estimate) is kept exactly. Filtering is done by FFT over the window padded by reflection at both ends, which
+    keeps the edges free of wrap-around. A modelling assumption, not a measured mount: the ranges are
+    chosen to leave the gait's step frequency (~1.8 Hz, results/cadence.md) nearly untouched.
+
+    Args:
+        x: (B, T, C) physical units, C = 3 or 6.
+        g: generator for all randomness.
+        p: probability per window (0 disables).
+        rate_hz: the windows' sample rate.
+
+    Returns:
+        (B, T, C) windows, same dtype.
+    """
+    _check_window(x)
+    if p <= 0:
+        return x
+    b, t, _ = x.shape
+    lo, hi = math.log(MOUNT_HZ[0]), math.log(min(MOUNT_HZ[1], rate_hz / 2))
+    natural = torch.exp(lo + (hi - lo) * _rand((b, 1), g, x)).to(torch.float64)
+    damping = (MOUNT_DAMPING[0] + (MOUNT_DAMPING[1] - MOUNT_DAMPING[0]) * _rand((b, 1), g, x)).to(torch.float64)
+    on = _rand((b, 1, 1), g, x) < p
+    xd = x.to(torch.float64)
+    mean = xd.mean(dim=1, keepdim=True)
+    pad = t // 2
+    motion = torch.nn.functional.pad((xd - mean).transpose(1, 2), (pad, pad), mode="reflect")  # (B, C, T + 2 pad)
+    n = motion.shape[-1]
+    h = mount_response(torch.fft.rfftfreq(n, d=1.0 / rate_hz, dtype=torch.float64, device=x.device), natural, damping)
+    out = torch.fft.irfft(torch.fft.rfft(motion, dim=-1) * h[:, None, :], n=n, dim=-1)[..., pad:pad + t]
+    out = out - out.mean(dim=-1, keepdim=True)  # what the phase lag carries across the window's ends
+    return torch.where(on, (out.transpose(1, 2) + mean).to(x.dtype), x)
+
+
 @AUGMENTATIONS.register("time_warp")
 def time_warp(x: Tensor, g: torch.Generator, cadence: float = 0.1) -> Tensor:
     """Cadence change: replay each window s times faster, s ~ U(1 - cadence, 1 + cadence).
@@ -564,6 +628,7 @@ def enabled_steps(cfg: AugmentConfig, gyro: bool = True, rate_hz: float = 20.0) 
          (cfg.body_amplitude, cfg.gyro_amplitude)),
         ("swing", gyro and cfg.swing > 0, (cfg.swing, rate_hz)),
         ("lever_arm", gyro and cfg.lever_arm > 0, (cfg.lever_arm, rate_hz)),
+        ("mount", cfg.mount > 0, (cfg.mount, rate_hz)),
         ("rotate", cfg.rotation_p > 0, (cfg.rotation_p,)),
         ("permute_axes", cfg.axis_permute_p > 0, (cfg.axis_permute_p,)),
         ("mirror", cfg.mirror_p > 0, (cfg.mirror_p, cfg.mirror_plane)),
@@ -580,7 +645,8 @@ class Augmenter:
     """All enabled augmentations of an AugmentConfig, composed in physical order, each called
     through the augmentation registry (`enabled_steps`).
 
-    Order: time warp, body-position amplitude, swing and lever arm (the motion itself), device orientation and
+    Order: time warp, body-position amplitude, swing and lever arm (the motion itself), the mount the device
+    moves through, device orientation and
     side of the body (rotation, axis permutation, mirror, heading, tilt),
     sensor calibration (gain and bias, in the device frame), sensor noise. A zero in the config
     disables an operation, so an all-zero AugmentConfig gives the identity. With 3 channels the

@@ -150,6 +150,7 @@ class AugmentConfig(_Config):
     gyro_amplitude: float = 0.0  # gyro further scaled by r in [1/(1+a), 1+a]: another lever arm (rotation per motion)
     swing: float = 0.0  # the window's own rotation k times as fast, acc turned with it, k in [1/(1+a), 1+a]
     lever_arm: float = 0.0  # the sensor moved by |r| ~ U(0, this) metres on its segment: acc + alpha x r + w x (w x r)
+    mount: float = 0.0  # probability of seeing the motion through a spring-damper mount (crosshar.augment.mount)
 
     MIRROR_PLANES: ClassVar[tuple[str, ...]] = ("random", "device")
 
@@ -157,6 +158,8 @@ class AugmentConfig(_Config):
         for f in dataclasses.fields(self):
             if f.name != "mirror_plane":
                 _check(getattr(self, f.name) >= 0, f"{f.name} must be >= 0")
+        for name in ("rotation_p", "axis_permute_p", "mirror_p", "mount"):
+            _check(getattr(self, name) <= 1, f"{name} is a probability and must be <= 1, got {getattr(self, name)}")
         _check(self.mirror_plane in self.MIRROR_PLANES,
                f"mirror_plane must be one of {', '.join(self.MIRROR_PLANES)}, got {self.mirror_plane!r}")
 

@@ -33,6 +33,10 @@ the same head; each row changes only the factor its name says (`METHODS`):
                      scratch and crosshar with a random heading of up to 45 degrees (AugmentConfig.yaw_deg) on every
                      finetuning window: between the default (the mirrored half at a random heading, the rest at the
                      source's own) and a random heading everywhere; crosshar's own pretraining runs
+  scratch_mount, scratch_vertical_mount
+                     scratch and scratch_vertical with half of the finetuning windows seen through a spring-damper mount
+                     (AugmentConfig.mount = 0.5: natural frequency 3-10 Hz, damping 0.3-1; crosshar.augment.mount):
+                     a belt clip, a tight or a loose pocket filter the body's motion differently
   scratch_dual       scratch_vertical whose head also reads the window in the gravity frame beside it (one head, both frames:
                      head_input embedding+window with no encoder, skip_frame gravity): the frame pair in one model
   scratch_vertical_smooth, crosshar_smooth
@@ -206,6 +210,7 @@ class Method:
             unless `cadence_pretrain` is False (None: the configs').
         mirror_plane: AugmentConfig.mirror_plane in finetuning (None: the configs').
         yaw: AugmentConfig.yaw_deg in finetuning (None: the configs').
+        mount: AugmentConfig.mount in finetuning (None: the configs').
 
     Oracles are trained to convergence: every finetuning epoch runs (no early stopping) and, of the
     epochs with the best validation macro-F1, the last is kept (FinetuneConfig.ties), since the
@@ -237,6 +242,7 @@ class Method:
     cadence_pretrain: bool = True
     mirror_plane: str | None = None
     yaw: float | None = None
+    mount: float | None = None
     views: str | None = None
     arrow: float | None = None
     heading_views: int | None = None
@@ -272,6 +278,8 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("crosshar_mirrordev", mirror_plane="device"),
     Method("scratch_yaw45", pretrain=None, yaw=45.0),
     Method("crosshar_yaw45", yaw=45.0),
+    Method("scratch_mount", pretrain=None, mount=0.5),
+    Method("scratch_vertical_mount", pretrain=None, frame="vertical", mount=0.5),
     Method("scratch_dual", pretrain=None, frame="vertical", head_input="embedding+window", skip_frame="gravity"),
     Method("crosshar_upright", upright=True),
     Method("crosshar_tstcc", views="tstcc"),
@@ -395,6 +403,8 @@ def method_configs(m: Method, window: C.WindowConfig) -> dict:
         aug_ft = aug_ft.replace(mirror_plane=m.mirror_plane)
     if m.yaw is not None:  # finetuning only: pretraining's SO(3) rotation draws every heading anyway
         aug_ft = aug_ft.replace(yaw_deg=m.yaw)
+    if m.mount is not None:
+        aug_ft = aug_ft.replace(mount=m.mount)
     if m.cadence is not None:
         aug, aug_ft = aug.replace(cadence=m.cadence) if m.cadence_pretrain else aug, aug_ft.replace(cadence=m.cadence)
     if m.scaling is not None:
@@ -1026,7 +1036,7 @@ def _command(mc: MatrixConfig, root: Path) -> str:
 
 
 # (method, reference) pairs the report compares cell by cell; "X_avg", "X_swing", "X_swingft", "X_lever", "X_leverft", "X_world", "X_vertical",
-# "X_heading8", "X_mirrordev", "X_yaw45", "X_ens5", "X_cadence", "X_cadenceft", "X_mixup", "X_lr3", "X_amp_sqrt", "X_amp_equal", "X_last" and "X_best" against "X" are added where both ran
+# "X_heading8", "X_mirrordev", "X_yaw45", "X_mount", "X_ens5", "X_cadence", "X_cadenceft", "X_mixup", "X_lr3", "X_amp_sqrt", "X_amp_equal", "X_last" and "X_best" against "X" are added where both ran
 COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crosshar", "scratch_frozen"),
                ("crosshar_full", "scratch_encoder"), ("scratch_encoder", "scratch"), ("crosshar", "scratch_encoder"),
                ("crosshar", "crosshar_nomirror"), ("crosshar", "crosshar_device"), ("crosshar", "mask"),
@@ -1088,7 +1098,7 @@ def _differences(hr: list[dict], head: str, six: list, methods: list[str]) -> li
     comps = [c for c in COMPARISONS if c[0] in methods and c[1] in methods]
     comps += [(m, base) for m in methods for suffix in ("_avg", "_swing", "_swingft", "_lever", "_leverft", "_world", "_vertical",
                                                             "_heading8", "_ens5", "_cadence", "_cadenceft", "_mixup", "_lr3", "_amp_sqrt",
-                                                            "_amp_equal", "_arrow", "_conv", "_mirrordev", "_yaw45", "_last", "_best")
+                                                            "_amp_equal", "_arrow", "_conv", "_mirrordev", "_yaw45", "_mount", "_last", "_best")
               if m.endswith(suffix) and (base := m[: -len(suffix)]) in methods]
     L = []
     for a, b in comps:

@@ -17,7 +17,7 @@ from crosshar.augment import (
 from crosshar.config import AugmentConfig
 from crosshar.registry import AUGMENTATIONS
 
-NAMES = ["rotate", "mirror", "yaw", "permute_axes", "tilt", "gain_bias", "noise", "time_warp"]
+NAMES = ["rotate", "mirror", "yaw", "permute_axes", "tilt", "gain_bias", "noise", "time_warp", "mount"]
 
 
 
@@ -525,3 +525,63 @@ def test_yaw_turns_about_gravity_only():
     small = yaw(x, gen(5), deg=10.0)
     assert (small - x).abs().max() < (y - x).abs().max()
     torch.testing.assert_close(yaw(x, gen(5), deg=0.0), x)
+
+
+# -- mount ----------------------------------------------------------------------------------
+
+def test_mount_response_is_a_base_driven_spring_damper():
+    from crosshar.augment import mount_response
+
+    f = torch.tensor([0.0, 2.0, 4.0, 40.0], dtype=torch.float64)
+    h = mount_response(f, torch.tensor([[4.0]], dtype=torch.float64), torch.tensor([[0.3]], dtype=torch.float64))
+    assert h.shape == (1, 4)
+    assert h[0, 0] == 1  # gravity passes
+    assert abs(h[0, 2]) == pytest.approx(1 / (2 * 0.3))  # the resonance peak at the natural frequency
+    assert torch.angle(h[0, 2]).item() == pytest.approx(-math.pi / 2)
+    assert abs(h[0, 3]) == pytest.approx(1 / math.hypot(1 - 100, 2 * 0.3 * 10))  # falls as 1 / r^2 above
+
+
+def _sine_window(freq_hz: float, t: int = 120, rate: float = 20.0, c: int = 6) -> torch.Tensor:
+    time = torch.arange(t, dtype=torch.float64) / rate
+    wave = torch.sin(2 * math.pi * freq_hz * time)[None, :, None]
+    x = wave * torch.ones(1, 1, c, dtype=torch.float64)
+    x[..., 2] += 9.81  # gravity along z
+    return x
+
+
+def test_mount_filters_every_channel_alike_keeps_gravity_and_is_reproducible():
+    from crosshar.augment import mount
+
+    x = imu_windows(b=16, t=120).double()
+    y = mount(x, gen(3), p=1.0)
+    assert torch.equal(y, mount(x, gen(3), p=1.0)) and not torch.allclose(y, x)
+    torch.testing.assert_close(y.mean(dim=1), x.mean(dim=1))  # the window mean (gravity) is kept
+    # one linear filter for every channel: it commutes with any rotation or reflection of the device frame
+    m = torch.diag(torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64)) @ random_rotation_matrices(1, gen(4), torch.float64)[0]
+    turned = apply_frame_transform(x, m.expand(16, 3, 3))
+    torch.testing.assert_close(mount(turned, gen(3), p=1.0), apply_frame_transform(y, m.expand(16, 3, 3)))
+    # a slow motion passes at its own amplitude; at 5 Hz some mounts ring (gain up to 1.7) and some cut (down to 0.5)
+    def gain(freq_hz: float, seed: int) -> float:
+        x = _sine_window(freq_hz)
+        return (mount(x, gen(seed), p=1.0)[0, 20:100, 0].std() / x[0, 20:100, 0].std()).item()
+
+    assert all(0.97 < gain(0.3, seed) < 1.03 for seed in range(10))
+    mid = [gain(5.0, seed) for seed in range(30)]
+    assert min(mid) < 0.8 and max(mid) > 1.2
+    assert torch.equal(mount(x, gen(3), p=0.0), x)
+    acc = imu_windows(c=3, t=120)
+    assert mount(acc, gen(3), p=1.0).dtype == acc.dtype
+
+
+def test_mount_probability_and_its_place_in_the_augmenter():
+    from crosshar.augment import mount
+
+    x = imu_windows(b=400, t=120)
+    changed = ((mount(x, gen(1), p=0.25) - x).abs().amax(dim=(1, 2)) > 0).float().mean().item()
+    assert 0.18 < changed < 0.32
+    cfg = AugmentConfig(rotation_p=0, mirror_p=0, gain_std=0, bias_acc=0, bias_gyro=0, noise_acc=0, noise_gyro=0,
+                        cadence=0, body_amplitude=0, mount=0.5)
+    assert Augmenter(cfg, 3, rate_hz=50.0).steps == [("mount", (0.5, 50.0))]
+    assert "mount" not in [n for n, _ in Augmenter(AugmentConfig(), 6).steps]  # off by default
+    with pytest.raises(ValueError, match="mount"):
+        AugmentConfig(mount=1.5)

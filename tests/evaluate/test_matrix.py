@@ -354,6 +354,15 @@ def test_mirrordev_and_yaw45_differ_from_their_row_in_the_finetuning_mirror_plan
         assert M._pretrain_key(METHODS[m]) == M._pretrain_key(METHODS["crosshar"])
 
 
+def test_mount_rows_differ_from_their_row_in_the_finetuning_mount_only(tmp_path, monkeypatch):
+    """scratch_mount and scratch_vertical_mount: half of the finetuning windows through a spring-damper mount,
+    nothing else changed (the frame included)."""
+    for base in ("scratch", "scratch_vertical"):
+        ref, mnt = finetune_jobs(tmp_path, monkeypatch, (base, f"{base}_mount"), None)
+        assert (mnt.augment.mount, ref.augment.mount) == (0.5, 0.0)
+        assert dataclasses.replace(mnt, augment=ref.augment) == ref
+
+
 def test_skip_vertical_differs_from_crosshar_skip_in_the_window_frame_only(tmp_path, monkeypatch):
     """crosshar_skip_vertical: crosshar_skip's pretraining run and finetune job, the window beside the
     embedding in the vertical frame."""
