@@ -20,7 +20,7 @@ from crosshar.errors import ConfigError
 
 # the input pipeline's options (crosshar.models.scaling.InputScaler reads these: one list, checked here)
 INPUT_SCALINGS = ("physical", "source_stats", "instance", "amplitude_sqrt", "amplitude_equal")
-INPUT_FRAMES = ("device", "gravity", "heading", "world", "vertical", "coupled")
+INPUT_FRAMES = ("device", "gravity", "heading", "world", "vertical", "coupled", "world_vertical")
 
 
 class _Config:
@@ -113,7 +113,7 @@ class EncoderConfig(_Config):
     dropout: float = 0.1  # dropout inside the blocks
     norm: str = "pre"  # "pre" or "post" layer norm around attention and feed-forward
     input_scaling: str = "physical"  # "physical" (acc/g, gyro rad/s), "source_stats", "instance", "amplitude_sqrt", "amplitude_equal"
-    input_frame: str = "gravity"  # "device" axes; "gravity": each window rotated so mean acc is +z; "heading"; "world"; "vertical"; "coupled"
+    input_frame: str = "gravity"  # "device" axes; "gravity": each window rotated so mean acc is +z; "heading"; "world"; "vertical"; "coupled"; "world_vertical"
     stem: str = "linear"  # input embedding: "linear" (each step alone, LIMU-BERT) or "conv" (a width-stem_kernel
     # convolution over time: each step's embedding sees its neighbours)
     stem_kernel: int = 5  # "conv" stem: steps per embedding (odd)

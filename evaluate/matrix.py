@@ -25,6 +25,9 @@ the same head; each row changes only the factor its name says (`METHODS`):
                      scratch_long_last's and crosshar_long_last's schedule (crosshar_vertical's pretraining runs)
   scratch_coupled    scratch in the coupled frame: the vertical frame with (a_h x w_h)_z and a_h . w_h / g, the products of
                      each sample's horizontal acc and rotation, in its zero channels (crosshar.models.frame.coupled_align)
+  scratch_worldvert  scratch in the world-vertical frame: the vertical frame in the world frame, whose vertical is the true
+                     vertical at every sample (the gyro integrated), not the window's mean gravity direction: a pocket's
+                     pitching with the thigh no longer leaks gravity into the channels (crosshar.models.frame.world_vertical_align)
   scratch_mirrordev, crosshar_mirrordev
                      scratch and crosshar whose finetuning mirror reflects through a device-fixed vertical plane
                      (AugmentConfig.mirror_plane = "device") instead of one at a random heading; crosshar's own
@@ -176,7 +179,7 @@ class Method:
         mirror: left/right mirror augmentation in pretraining and finetuning.
         upright: pretraining draws the finetuning augmentation's small tilt instead of a random SO(3)
             orientation, so the encoder learns from windows whose gravity points up, as it is used.
-        frame: None (the encoder config's), "device", "gravity", "world", "vertical" or "coupled".
+        frame: None (the encoder config's), "device", "gravity", "world", "vertical", "coupled" or "world_vertical".
         recipe: config recipe ("default" or "paper", see crosshar.config.recipe).
         full: finetune the encoder end to end.
         random_encoder: without pretraining, a randomly initialised encoder under the head.
@@ -274,6 +277,7 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("scratch_vertical_long_last", pretrain=None, frame="vertical", select="last", epochs_scale=3.0),
     Method("crosshar_vertical_long_last", frame="vertical", select="last", epochs_scale=3.0),
     Method("scratch_coupled", pretrain=None, frame="coupled"),
+    Method("scratch_worldvert", pretrain=None, frame="world_vertical"),
     Method("scratch_mirrordev", pretrain=None, mirror_plane="device"),
     Method("crosshar_mirrordev", mirror_plane="device"),
     Method("scratch_yaw45", pretrain=None, yaw=45.0),
@@ -1049,7 +1053,7 @@ COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crossh
                ("crosshar_vertical", "scratch_vertical"), ("scratch_vertical", "scratch_long_last"),
                ("crosshar_vertical_long_last", "crosshar_vertical"), ("crosshar_vertical_long_last", "scratch_vertical_long_last"),
                ("crosshar_vertical_long_last", "crosshar_long_last"),
-               ("crosshar_skip_vertical", "scratch_vertical"), ("scratch_coupled", "scratch_vertical"),
+               ("crosshar_skip_vertical", "scratch_vertical"), ("scratch_coupled", "scratch_vertical"), ("scratch_worldvert", "scratch_vertical"),
                ("scratch_dual", "scratch_vertical"), ("scratch_dual", "scratch"),
                ("scratch_vertical_smooth", "scratch_vertical"), ("crosshar_smooth", "crosshar"),
                ("scratch_swing_last", "scratch_last"), ("crosshar_swingft_last", "crosshar_last"),

@@ -17,6 +17,9 @@ The vertical frame goes the other way: it keeps, of each sample's acc and gyro i
 only what no turn about gravity can change, the horizontal magnitude and the vertical component, so
 heading and handedness are removed by construction rather than learnt from augmentation. The coupled
 frame adds back, per sample, the two products of the horizontal acc and rotation that no turn changes.
+The world-vertical frame is the vertical frame taken in the world frame: its vertical axis is the true
+vertical at every sample, not the window's mean gravity direction, so a pocket that pitches with the
+thigh no longer leaks g (1 - cos(pitch)) of gravity into "vertical" and g sin(pitch) into "horizontal".
 """
 
 from __future__ import annotations
@@ -195,6 +198,14 @@ def _vertical(g: Tensor, eps: float) -> Tensor:
         h = torch.sqrt(v[..., 0] ** 2 + v[..., 1] ** 2 + eps)
         parts.append(torch.stack([h, torch.zeros_like(h), v[..., 2]], dim=-1))
     return torch.cat(parts, dim=-1)
+
+
+def world_vertical_align(x: Tensor, rate_hz: float = 20.0, eps: float = 1e-12) -> Tensor:
+    """x: (B, T, C) physical units -> the world frame (`world_align`: the device's turning within the window
+    removed with the integrated gyro, then gravity up), each sample's acc and gyro as (horizontal magnitude,
+    0, vertical component) as in `vertical_align`. In a still world acc is (0, 0, g) at every sample however
+    the device turns; a window without gyro (C = 3) gets the vertical frame."""
+    return _vertical(world_align(x, rate_hz), eps)
 
 
 def coupled_align(x: Tensor, eps: float = 1e-12) -> Tensor:

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from crosshar.config import INPUT_FRAMES as FRAMES, INPUT_SCALINGS as MODES
 from crosshar.limits import GRAVITY
-from crosshar.models.frame import coupled_align, gravity_align, heading_align, vertical_align, world_align
+from crosshar.models.frame import coupled_align, gravity_align, heading_align, vertical_align, world_align, world_vertical_align
 
 AMPLITUDE_POWER = {"amplitude_sqrt": 0.5, "amplitude_equal": 0.0}
 AMPLITUDE_REF = (0.1, 0.3)  # acc (g), gyro (rad/s): motion below this rms is left as it is (rest, posture)
@@ -67,7 +67,8 @@ class InputScaler(nn.Module):
             every sample first expressed in the device frame of the window's middle sample (the gyro
             integrated), then the gravity frame: the device's turning within the window removed; or
             "vertical": the gravity frame, each sample's acc and gyro as (horizontal magnitude, 0, vertical);
-            or "coupled": the vertical frame with the products of horizontal acc and rotation in its zero channels.
+            or "coupled": the vertical frame with the products of horizontal acc and rotation in its zero channels;
+            or "world_vertical": the vertical frame taken in the world frame (the true vertical at every sample).
         rate_hz: the windows' sample rate (the world frame integrates the gyro).
     """
 
@@ -136,6 +137,8 @@ class InputScaler(nn.Module):
             x = vertical_align(x)
         elif self.frame == "coupled":
             x = coupled_align(x)
+        elif self.frame == "world_vertical":
+            x = world_vertical_align(x, self.rate_hz)
         if self.mode == "physical":
             return x / self.scale
         if self.mode in AMPLITUDE_POWER:
@@ -161,7 +164,7 @@ class InputPipeline:
 
     Attributes:
         scaling: "physical", "source_stats" or "instance" (InputScaler's mode).
-        frame: "device", "gravity", "heading", "world", "vertical" or "coupled" (crosshar.models.frame).
+        frame: "device", "gravity", "heading", "world", "vertical", "coupled" or "world_vertical" (crosshar.models.frame).
     """
 
     scaling: str = "physical"

@@ -354,6 +354,12 @@ def test_mirrordev_and_yaw45_differ_from_their_row_in_the_finetuning_mirror_plan
         assert M._pretrain_key(METHODS[m]) == M._pretrain_key(METHODS["crosshar"])
 
 
+def test_worldvert_differs_from_scratch_vertical_in_the_frame_only(tmp_path, monkeypatch):
+    vert, wv = finetune_jobs(tmp_path, monkeypatch, ("scratch_vertical", "scratch_worldvert"), None)
+    assert (wv.pipeline.frame, vert.pipeline.frame) == ("world_vertical", "vertical")
+    assert dataclasses.replace(wv, pipeline=vert.pipeline) == vert
+
+
 def test_mount_rows_differ_from_their_row_in_the_finetuning_mount_only(tmp_path, monkeypatch):
     """scratch_mount and scratch_vertical_mount: half of the finetuning windows through a spring-damper mount,
     nothing else changed (the frame included)."""

@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from crosshar.augment import random_rotation_matrices
-from crosshar.models.frame import coupled_align, gravity_align, heading_align, orientation, so3_exp, vertical_align, world_align
+from crosshar.models.frame import (
+    coupled_align, gravity_align, heading_align, orientation, so3_exp, vertical_align, world_align, world_vertical_align,
+)
 from crosshar.models.scaling import InputScaler
 
 
@@ -127,7 +129,7 @@ def test_still_window_keeps_its_axes_and_stays_finite():
     torch.testing.assert_close(y, x)
 
 
-@pytest.mark.parametrize("frame", ["gravity", "heading", "world"])
+@pytest.mark.parametrize("frame", ["gravity", "heading", "world", "world_vertical"])
 def test_frames_export_to_onnx(tmp_path, frame):
     ort = pytest.importorskip("onnxruntime")
     scaler = InputScaler("physical", 6, frame=frame).eval()
@@ -200,6 +202,32 @@ def test_world_frame_is_invariant_to_how_far_the_device_swings_and_to_its_orient
     torch.testing.assert_close(y[..., :3], ref[..., :3], atol=1e-6, rtol=0)  # acc: the same recording
     turned = world_align(rotate(x, random_rotation_matrices(8, torch.Generator().manual_seed(1)).double()))
     torch.testing.assert_close(turned[..., 2], ref[..., 2], atol=1e-6, rtol=0)  # vertical acc: any orientation
+
+
+def test_world_vertical_frame_reads_the_true_vertical_at_every_sample():
+    """A device turning in a still world: the world-vertical frame reads (0, 0, g) at every sample and the
+    turning rate's magnitude; the vertical frame (the window's mean gravity direction) sees gravity swing
+    into its horizontal channel. A turn or mirror of the whole device changes nothing; acc only gives the
+    vertical frame."""
+    x = _turning_in_a_still_world()
+    y = world_vertical_align(x)
+    torch.testing.assert_close(y[..., :3], torch.tensor([0, 0, 9.81], dtype=torch.float64).expand_as(y[..., :3]),
+                               atol=1e-5, rtol=0)
+    assert vertical_align(x)[..., 0].max() > 3.0
+    torch.testing.assert_close(y[..., 3:5].norm(dim=-1).hypot(y[..., 5]), x[..., 3:].norm(dim=-1))
+    assert (y[..., [1, 4]] == 0).all()
+    w = walking(b=8).double()
+    ref = world_vertical_align(w)
+    mirror = torch.diag(torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64))
+    m = mirror @ random_rotation_matrices(1, torch.Generator().manual_seed(5), torch.float64)[0]
+    from crosshar.augment import apply_frame_transform
+
+    moved = world_vertical_align(apply_frame_transform(w, m.expand(8, 3, 3)))
+    torch.testing.assert_close(moved[..., :3], ref[..., :3], atol=1e-6, rtol=0)  # acc: no turn or mirror changes it
+    torch.testing.assert_close(moved[..., 5].abs(), ref[..., 5].abs(), atol=1e-6, rtol=0)  # a mirror flips the turning
+    scaler = InputScaler("physical", 6, frame="world_vertical")
+    torch.testing.assert_close(scaler(w.float()), (ref / scaler.scale.double()).float(), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(world_vertical_align(w[..., :3]), vertical_align(w[..., :3]))
 
 
 # -- heading-invariant prediction -----------------------------------------------------------
