@@ -28,6 +28,8 @@ the same head; each row changes only the factor its name says (`METHODS`):
   scratch_worldvert  scratch in the world-vertical frame: the vertical frame in the world frame, whose vertical is the true
                      vertical at every sample (the gyro integrated), not the window's mean gravity direction: a pocket's
                      pitching with the thigh no longer leaks gravity into the channels (crosshar.models.frame.world_vertical_align)
+  scratch_worldvert_mount
+                     scratch_worldvert with the mount augmentation of scratch_vertical_mount
   scratch_mirrordev, crosshar_mirrordev
                      scratch and crosshar whose finetuning mirror reflects through a device-fixed vertical plane
                      (AugmentConfig.mirror_plane = "device") instead of one at a random heading; crosshar's own
@@ -278,6 +280,7 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("crosshar_vertical_long_last", frame="vertical", select="last", epochs_scale=3.0),
     Method("scratch_coupled", pretrain=None, frame="coupled"),
     Method("scratch_worldvert", pretrain=None, frame="world_vertical"),
+    Method("scratch_worldvert_mount", pretrain=None, frame="world_vertical", mount=0.5),
     Method("scratch_mirrordev", pretrain=None, mirror_plane="device"),
     Method("crosshar_mirrordev", mirror_plane="device"),
     Method("scratch_yaw45", pretrain=None, yaw=45.0),
