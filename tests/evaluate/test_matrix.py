@@ -361,9 +361,9 @@ def test_worldvert_differs_from_scratch_vertical_in_the_frame_only(tmp_path, mon
 
 
 def test_mount_rows_differ_from_their_row_in_the_finetuning_mount_only(tmp_path, monkeypatch):
-    """scratch_mount and scratch_vertical_mount: half of the finetuning windows through a spring-damper mount,
+    """scratch_mount, scratch_vertical_mount, scratch_worldvert_mount: half of the finetuning windows through a spring-damper mount,
     nothing else changed (the frame included)."""
-    for base in ("scratch", "scratch_vertical"):
+    for base in ("scratch", "scratch_vertical", "scratch_worldvert"):
         ref, mnt = finetune_jobs(tmp_path, monkeypatch, (base, f"{base}_mount"), None)
         assert (mnt.augment.mount, ref.augment.mount) == (0.5, 0.0)
         assert dataclasses.replace(mnt, augment=ref.augment) == ref
