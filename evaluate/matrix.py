@@ -1056,7 +1056,7 @@ COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crossh
                ("crosshar_vertical", "scratch_vertical"), ("scratch_vertical", "scratch_long_last"),
                ("crosshar_vertical_long_last", "crosshar_vertical"), ("crosshar_vertical_long_last", "scratch_vertical_long_last"),
                ("crosshar_vertical_long_last", "crosshar_long_last"),
-               ("crosshar_skip_vertical", "scratch_vertical"), ("scratch_coupled", "scratch_vertical"), ("scratch_worldvert", "scratch_vertical"),
+               ("crosshar_skip_vertical", "scratch_vertical"), ("scratch_coupled", "scratch_vertical"), ("scratch_worldvert", "scratch_vertical"), ("scratch_worldvert_mount", "scratch_vertical"),
                ("scratch_dual", "scratch_vertical"), ("scratch_dual", "scratch"),
                ("scratch_vertical_smooth", "scratch_vertical"), ("crosshar_smooth", "crosshar"),
                ("scratch_swing_last", "scratch_last"), ("crosshar_swingft_last", "crosshar_last"),

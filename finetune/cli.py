@@ -24,6 +24,7 @@ def finetune_cmd(
     head_input: Annotated[Optional[str], typer.Option("--head-input", help="What the head reads: embedding (default) or embedding+window (the scaled window beside the embedding; without an encoder, the window in the skip frame beside the window in the input frame).")] = None,
     skip_frame: Annotated[Optional[str], typer.Option("--skip-frame", help="With --head-input embedding+window: the window's frame, encoder (default: the encoder's own) or vertical, gravity, ... (matrix row crosshar_skip_vertical; without an encoder, a second frame of the window for one head reading both: matrix row scratch_dual, the vertical input frame with gravity here).")] = None,
     label_smoothing: Annotated[Optional[float], typer.Option("--label-smoothing", min=0.0, max=0.99, help="Share of each label's probability spread evenly over the classes (default configs/finetune.toml's 0; 0.1 measured on the vertical-frame head: results/matrix-smooth/).")] = None,
+    mount: Annotated[Optional[float], typer.Option("--mount", min=0.0, max=1.0, help="Share of the labelled windows seen through a spring-damper mount between body and phone (crosshar.augment.mount; default configs/augment_finetune.toml's 0; matrix rows *_mount, results/matrix-mount/ and results/matrix-worldvert/).")] = None,
     label_space: Annotated[str, typer.Option("--label-space", help="Named label space, intersected with the dataset's labels.")] = "crosshar4",
     config: Annotated[Optional[Path], typer.Option("--config", help="Finetune config TOML (default configs/finetune.toml).")] = None,
     head_config: Annotated[Optional[Path], typer.Option("--head-config", help="Head config TOML (default: the preset's, configs/heads/<head>[.<preset>].toml).")] = None,
@@ -64,5 +65,5 @@ def finetune_cmd(
             raise CrossharError(f"{flag} is for --no-pretrain or --random-encoder: a pretrained encoder keeps the input "
                                 "pipeline it was pretrained with (pretrain with --encoder-config to choose it)")
     job = make_job(datasets, fcfg, head_cfg, enc, label_space, data_dir, on_bad, random_encoder=random_encoder,
-                   input_scaling=input_scaling, input_frame=input_frame)
+                   input_scaling=input_scaling, input_frame=input_frame, mount=mount)
     run(job, out=out, log=console.print, device=dev)

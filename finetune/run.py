@@ -34,16 +34,17 @@ def resolve_encoder(dataset: str, encoder: Path | None, no_pretrain: bool, log: 
 
 def make_job(datasets: tuple[str, ...], fcfg: FinetuneConfig, head_cfg: dict, encoder: str | None,
              label_space: str, data_dir: Path | None, on_bad: str = "error", random_encoder: bool = False,
-             input_scaling: str | None = None, input_frame: str | None = None) -> FinetuneJob:
+             input_scaling: str | None = None, input_frame: str | None = None, mount: float | None = None) -> FinetuneJob:
     """The job: the encoder's window config, and the label space intersected with the sources' labels
     (`random_encoder`, without `encoder`: the encoder architecture randomly initialised under the head;
-    `input_scaling`, `input_frame`, without `encoder`: EncoderConfig's instead of configs/encoder.toml's)."""
+    `input_scaling`, `input_frame`, without `encoder`: EncoderConfig's instead of configs/encoder.toml's;
+    `mount`: AugmentConfig.mount of the finetuning augmentation instead of configs/augment_finetune.toml's)."""
     pipeline = None
     if input_scaling is not None or input_frame is not None:
         pipeline = InputPipeline.of_encoder(C.load("encoder", input_scaling=input_scaling, input_frame=input_frame))
     window = default_window(encoder)
     classes = source_classes(label_space, datasets, window, data_dir, on_bad)
-    return FinetuneJob(datasets, window, fcfg, C.load("augment_finetune"), classes, label_space, encoder,
+    return FinetuneJob(datasets, window, fcfg, C.load("augment_finetune", mount=mount), classes, label_space, encoder,
                        head_cfg, data_dir=None if data_dir is None else str(data_dir), on_bad=on_bad,
                        random_encoder=random_encoder, pipeline=pipeline)
 

@@ -181,7 +181,15 @@ def test_finetune_input_frame_sets_a_scratch_models_frame_and_is_refused_with_an
     assert res.exit_code == 0, res.output
     model, meta = classifier.load(tmp_path / "ft")
     assert meta["frame"] == "vertical" and meta["scaling"] == "physical" and model.scaler.frame == "vertical"
-    assert json.loads((tmp_path / "ft" / "run.json").read_text())["configs"]["finetune"]["label_smoothing"] == 0.1
+    configs = json.loads((tmp_path / "ft" / "run.json").read_text())["configs"]
+    assert configs["finetune"]["label_smoothing"] == 0.1 and configs["augment"]["mount"] == 0.0
+    res = invoke("finetune", "-d", "uci", "--no-pretrain", "--input-frame", "world_vertical", "--mount", "0.5",
+                 "--epochs", "1", "--out", str(tmp_path / "wv"))
+    assert res.exit_code == 0, res.output
+    model, meta = classifier.load(tmp_path / "wv")
+    assert meta["frame"] == "world_vertical" and model.scaler.frame == "world_vertical"
+    assert json.loads((tmp_path / "wv" / "run.json").read_text())["configs"]["augment"]["mount"] == 0.5
+    assert invoke("finetune", "-d", "uci", "--no-pretrain", "--mount", "1.5").exit_code == 2
     assert_refused(invoke("finetune", "-d", "uci", "--no-pretrain", "--input-frame", "sideways"), "input_frame", "sideways")
     assert_refused(invoke("finetune", "-d", "uci", "--no-pretrain", "--skip-frame", "sideways"), "skip_frame", "sideways")
     assert_refused(invoke("finetune", "-d", "uci", "--encoder", str(tmp_path / "ft"), "--input-frame", "gravity"),
