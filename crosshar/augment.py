@@ -498,9 +498,10 @@ def mount(x: Tensor, g: torch.Generator, p: float = 0.5, rate_hz: float = 20.0) 
     (capped at half the sample rate) and the damping ratio uniform in `MOUNT_DAMPING`, and every channel
     (acc and gyro, which describe one rigid device) is filtered with that one response, so the
     augmentation commutes with any rotation or reflection of the device frame; the window mean (the
-    gravity estimate) is kept exactly. Filtering is done by FFT over the window padded by reflection at both ends, which
-    keeps the edges free of wrap-around. A modelling assumption, not a measured mount: the ranges are
-    chosen to leave the gait's step frequency (~1.8 Hz, results/cadence.md) nearly untouched.
+    gravity estimate) is kept exactly. Filtering is done by FFT over the window padded by reflection at
+    both ends, which keeps the edges free of wrap-around. A modelling assumption, not a measured mount:
+    the ranges are chosen to leave the gait's step frequency (~1.8 Hz, results/cadence.md) nearly
+    untouched. Measured: results/matrix-mount/ and results/matrix-worldvert/.
 
     Args:
         x: (B, T, C) physical units, C = 3 or 6.
