@@ -7,6 +7,7 @@ pretraining checkpoint), `crosshar.models.classifier.load` (a finetuned one), bo
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Callable
 
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 
 from crosshar import checkpoint
-from crosshar.config import EncoderConfig, PretrainConfig, WindowConfig
+from crosshar.config import AugmentConfig, EncoderConfig, PretrainConfig, WindowConfig
 from crosshar.data.labels import LabelSpace
 from crosshar.device import batch_to, resolve_device
 from crosshar.errors import CrossharError
@@ -85,6 +86,59 @@ def predict(model: clf.HARClassifier, X: np.ndarray, batch: int = 512) -> np.nda
     return torch.cat(in_batches(model, X, model_device(model), batch)).numpy()
 
 
+def run_augment(meta: dict, path: str | Path | None = None) -> AugmentConfig:
+    """The finetuning augmentation a classifier was trained with: its checkpoint's meta ("augment"), or for
+    a run finetuned before the meta held it, the run.json written beside its best.pt. CrossharError when
+    neither has it."""
+    if isinstance(meta.get("augment"), dict):
+        return AugmentConfig.from_dict(meta["augment"], source="the checkpoint's meta")
+    if path is not None:
+        p = Path(path)
+        info = (p if p.is_dir() else p.parent) / "run.json"
+        if info.is_file():
+            cfg = json.loads(info.read_text()).get("configs", {}).get("augment")
+            if isinstance(cfg, dict):
+                return AugmentConfig.from_dict(cfg, source=str(info))
+    raise CrossharError(f"{path or 'the model'}: its finetuning augmentation is not recorded (neither in the "
+                        "checkpoint nor in a run.json beside it), so test-time views cannot be drawn from it")
+
+
+def _softmax(z: torch.Tensor) -> torch.Tensor:
+    return torch.softmax(z.float(), dim=-1)
+
+
+@torch.inference_mode()
+def predict_tta(model: torch.nn.Module, X: np.ndarray, augment: AugmentConfig, views: int, seed: int = 0,
+                rate_hz: float = 20.0, batch: int = 512) -> np.ndarray:
+    """(N, T, C) physical windows -> (N, K) log of the class probabilities averaged over the window as
+    recorded and `views` draws of `augment` (test-time augmentation).
+
+    The views are the physical variations the model was trained to ignore (its finetuning augmentation:
+    turn or mirror of the device, body amplitude, cadence, mount, calibration, noise), so the average
+    marginalises the prediction over them, one window at a time: no other window, no label and nothing
+    learnt is involved. Deterministic for a given `seed` and `batch` (the generator draws batch after
+    batch). `views` = 0 is `predict`'s log-softmax. Costs views + 1 forward passes.
+    """
+    from crosshar.augment import Augmenter
+
+    if views < 0:
+        raise CrossharError(f"test-time views must be >= 0, got {views}")
+    model.eval()
+    if len(X) == 0:
+        return np.zeros((0, model.head.fc.out_features), np.float32)
+    dev = model_device(model)
+    aug = Augmenter(augment, X.shape[-1], rate_hz)
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(0, len(X), batch):
+        x = torch.from_numpy(np.ascontiguousarray(X[i:i + batch], dtype=np.float32))
+        p = _softmax(model(batch_to(x, dev))).cpu()
+        for _ in range(views):
+            p += _softmax(model(batch_to(aug(x, g), dev))).cpu()
+        out.append(torch.log(p / (views + 1)))
+    return torch.cat(out).numpy()
+
+
 @torch.no_grad()  # not inference_mode: cached training features later feed autograd
 def encode(model: clf.HARClassifier, X: np.ndarray, batch: int = 512) -> torch.Tensor:
     """(N, T, C) -> (N, T, D) head inputs on the model's device, for a frozen encoder (eval mode)."""
@@ -126,5 +180,5 @@ def score(model: clf.HARClassifier | None, meta: dict, target_ws,
     return classification_report(y[keep], pred, list(eval_space.classes)), y[keep], pred, eval_space
 
 
-__all__ = ["load_encoder", "pretrain_job", "pretrain_window", "embed", "predict", "encode", "evaluate", "score",
+__all__ = ["load_encoder", "pretrain_job", "pretrain_window", "embed", "predict", "predict_tta", "run_augment", "encode", "evaluate", "score",
            "in_batches", "model_device", "PRETRAIN_FORMAT"]

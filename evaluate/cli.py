@@ -15,7 +15,8 @@ from crosshar.clitools import (DataDir, Device, Force, OnBad, Sources, Threads, 
 
 def print_report(res: dict) -> None:
     m = res["metrics"]
-    console.print(f"[bold]{'+'.join(res['source'])} → {res['target']}[/] (head {res['head']}, run {', '.join(res.get('ensemble_runs', [res['run']]))}): "
+    console.print(f"[bold]{'+'.join(res['source'])} → {res['target']}[/] (head {res['head']}, run {', '.join(res.get('ensemble_runs', [res['run']]))}"
+                  f"{f', {res[chr(116) + chr(116) + chr(97)]} test-time views' if res.get('tta') else ''}): "
                   f"{m['n']:,} target windows in classes {res['eval_classes']}")
     console.print(f"accuracy [bold]{m['accuracy']:.4f}[/]  macro-F1 [bold]{m['macro_f1']:.4f}[/]  "
                   f"weighted F1 {m['weighted_f1']:.4f}  G-mean {m['gmean']:.4f}")
@@ -48,6 +49,7 @@ def cross_cmd(
     finetune_epochs: Annotated[Optional[int], typer.Option("--finetune-epochs", help="Epochs of the finetuning that cross starts when no model matches (default: configs/finetune.toml).")] = None,
     data_dir: DataDir = None,
     on_bad: OnBad = "error",
+    tta: Annotated[int, typer.Option("--tta", min=0, help="Test-time views: score each target window as its class probabilities averaged over the window as recorded and N draws of the model's finetuning augmentation (N + 1 forward passes; no target label or statistic is used). 0: the window alone.")] = 0,
     device: Device = "auto",
     threads: Threads = None,
 ) -> None:
@@ -62,7 +64,7 @@ def cross_cmd(
     try:
         res = cross(split_list(dataset), target, head=head, run=run or None, data_dir=data_dir, out=out, log=console.print,
                     force=force, name=name, pretrain_epochs=pretrain_epochs, finetune_epochs=finetune_epochs,
-                    device=dev, on_bad=on_bad)
+                    device=dev, on_bad=on_bad, tta=tta)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]: run the same command again to resume; the pretraining "
                           "continues from its last finished epoch (a finetuning starts over: it is short)")
@@ -77,7 +79,7 @@ def matrix_cmd(
     heads: Annotated[str, typer.Option("--head", "--heads", help="Heads, comma-separated.")] = "din",
     seeds: Annotated[int, typer.Option("--n-seeds", "--seeds", help="How many seeds per cell (0, 1, ... n-1); not a seed value.")] = 3,
     label_rate: Annotated[float, typer.Option("-lr", "--label-rate", help="Fraction of source labels.")] = 0.1,
-    methods: Annotated[str, typer.Option("--methods", help="Comma-separated rows (see `evaluate/matrix.py`): scratch, scratch_encoder, scratch_frozen, mask, contrast, crosshar, crosshar_nomirror, crosshar_device, crosshar_upright, crosshar_tstcc, crosshar_full, crosshar_full_slow, crosshar_skip, crosshar_wide, crosshar_paper, multi, the *_swing, crosshar_swingft, *_cadence, crosshar_cadenceft, *_world, *_vertical and *_avg variants, crosshar_skip_vertical, scratch_coupled, scratch_worldvert, the *_mirrordev, *_yaw45 and *_mount variants, scratch_vertical_smooth, crosshar_smooth, oracle, oracle_full, oracle_scratch, oracle_narrow, oracle_scratch_narrow, oracle_long, oracle_scratch_long.")] = ",".join(
+    methods: Annotated[str, typer.Option("--methods", help="Comma-separated rows (see `evaluate/matrix.py`): scratch, scratch_encoder, scratch_frozen, mask, contrast, crosshar, crosshar_nomirror, crosshar_device, crosshar_upright, crosshar_tstcc, crosshar_full, crosshar_full_slow, crosshar_skip, crosshar_wide, crosshar_paper, multi, the *_swing, crosshar_swingft, *_cadence, crosshar_cadenceft, *_world, *_vertical and *_avg variants, crosshar_skip_vertical, scratch_coupled, scratch_worldvert, the *_mirrordev, *_yaw45 and *_mount variants, the *_tta rows (a row's own models scored with test-time views), scratch_vertical_smooth, crosshar_smooth, oracle, oracle_full, oracle_scratch, oracle_narrow, oracle_scratch_narrow, oracle_long, oracle_scratch_long.")] = ",".join(
         ("scratch", "mask", "contrast", "crosshar", "crosshar_nomirror", "crosshar_device", "crosshar_paper", "multi", "oracle",
          "oracle_full", "oracle_scratch")),
     name: Annotated[Optional[str], typer.Option("--name", help="Report folder $CROSSHAR_HOME/results/<name> (default from the options).")] = None,

@@ -42,6 +42,10 @@ the same head; each row changes only the factor its name says (`METHODS`):
                      scratch and scratch_vertical with half of the finetuning windows seen through a spring-damper mount
                      (AugmentConfig.mount = 0.5: natural frequency 3-10 Hz, damping 0.3-1; crosshar.augment.mount):
                      a belt clip, a tight or a loose pocket filter the body's motion differently
+  scratch_tta, crosshar_tta, scratch_vertical_tta, scratch_worldvert_mount_tta
+                     those rows' own finetuned models (not retrained) scored with test-time views: each target window's
+                     class probabilities averaged over the window as recorded and 8 draws of the run's finetuning
+                     augmentation (crosshar.inference.predict_tta; `crosshar cross --tta 8`)
   scratch_dual       scratch_vertical whose head also reads the window in the gravity frame beside it (one head, both frames:
                      head_input embedding+window with no encoder, skip_frame gravity): the frame pair in one model
   scratch_vertical_smooth, crosshar_smooth
@@ -153,7 +157,7 @@ import os
 import socket
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -165,7 +169,7 @@ from crosshar.data.store import prepare
 from crosshar.errors import ConfigError, CrossharError
 from crosshar import guard
 from crosshar.data.sources import target_needs
-from crosshar.inference import embed, load_encoder, score
+from crosshar.inference import embed, load_encoder, predict_tta, run_augment, score
 from crosshar.models.scaling import InputPipeline
 from crosshar.train import finetune as finetuning
 from crosshar.train import pretrain as pretraining
@@ -216,6 +220,11 @@ class Method:
         mirror_plane: AugmentConfig.mirror_plane in finetuning (None: the configs').
         yaw: AugmentConfig.yaw_deg in finetuning (None: the configs').
         mount: AugmentConfig.mount in finetuning (None: the configs').
+        tta: test-time views: each target window is scored as the mean of the class probabilities of the window
+            as recorded and `tta` draws of the run's finetuning augmentation (crosshar.inference.predict_tta);
+            0 scores the window alone.
+        runs_of: the method whose finetuning (and pretraining) runs this row scores, instead of training its own:
+            a row that changes only how the target is scored (`tta`) reuses the very models of its base row.
 
     Oracles are trained to convergence: every finetuning epoch runs (no early stopping) and, of the
     epochs with the best validation macro-F1, the last is kept (FinetuneConfig.ties), since the
@@ -260,6 +269,14 @@ class Method:
     scaling: str | None = None
     stem: str | None = None
     lr_scale: float | None = None
+    tta: int = 0
+    runs_of: str | None = None
+
+
+def tta_row(base: Method, views: int = 8) -> Method:
+    """`base` scored with test-time views (`<base>_tta`) on `base`'s own finetuned runs: the one factor changed
+    is how each target window is scored."""
+    return replace(base, name=f"{base.name}_tta", tta=views, runs_of=base.name)
 
 
 METHODS: dict[str, Method] = {m.name: m for m in [
@@ -354,6 +371,7 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("oracle_long", oracle=True, epochs_scale=3.0),
     Method("oracle_scratch_long", pretrain=None, oracle=True, epochs_scale=3.0),
 ]}
+METHODS |= {m.name: m for m in (tta_row(METHODS[b]) for b in ("scratch", "crosshar", "scratch_vertical", "scratch_worldvert_mount"))}
 # the in-domain recipes at the matrix's label rate; the ceiling is the best of those run
 CEILING = ("oracle", "oracle_scratch", "oracle_narrow", "oracle_scratch_narrow", "oracle_long", "oracle_scratch_long")
 DEFAULT_METHODS = ("scratch", "mask", "contrast", "crosshar", "crosshar_nomirror", "crosshar_device",
@@ -590,13 +608,14 @@ def group_key(mc: MatrixConfig, c: Cell) -> str:
     trains it and the others never wait for it or train it twice. The oracles share the target's crosshar
     run (its split names their held-out subjects); a row without pretraining is a group of its own."""
     m = METHODS[c.method]
+    m = METHODS[m.runs_of] if m.runs_of else m  # a row scoring another row's runs shares its group
     pre = wide_sources(mc, c.targets[0]) if m.wide else c.sources
     if m.pretrain:
         run = _pretrain_key(m)
     elif m.oracle:
         run = _pretrain_key(METHODS["crosshar"])
     else:
-        run = f"{c.method}|{c.head}|{'+'.join(c.targets)}"
+        run = f"{m.name}|{c.head}|{'+'.join(c.targets)}"
     return f"s{c.seed}|{'+'.join(pre)}|{run}{window_tag(c.window)}"
 
 
@@ -741,7 +760,8 @@ def _run_cell(mc: MatrixConfig, root: Path, cell: Cell, todo: list[str], ws_of: 
     if not todo:
         return
     rows_path = root / "rows.jsonl"
-    m = METHODS[cell.method]
+    scored = METHODS[cell.method]
+    m = METHODS[scored.runs_of] if scored.runs_of else scored  # the method whose models are scored
     src_tag = "+".join(cell.sources)
     t0, c0 = time.time(), time.process_time()
     pre_sources = wide_sources(mc, cell.targets[0]) if m.wide else cell.sources
@@ -762,7 +782,11 @@ def _run_cell(mc: MatrixConfig, root: Path, cell: Cell, todo: list[str], ws_of: 
             for s in dict.fromkeys(cell.sources + pre_sources):  # labelled and unlabelled training data
                 guard.check_names([s], target)
                 guard.check_windows(ws_of(s, cell.window), tws)
-        rep, *_ = score(model, meta, tws)
+        tta = None
+        if scored.tta:
+            aug = run_augment(meta, ft)
+            tta = lambda X: predict_tta(model, X, aug, scored.tta, seed=cell.seed, rate_hz=cell.window.rate_hz)
+        rep, *_ = score(model, meta, tws, logits_fn=tta)
         row = {"source": src_tag, "target": target, "method": cell.method, "head": cell.head, "preset": mc.preset,
                "seed": cell.seed,
                "accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"], "weighted_f1": rep["weighted_f1"],
@@ -1043,7 +1067,7 @@ def _command(mc: MatrixConfig, root: Path) -> str:
 
 
 # (method, reference) pairs the report compares cell by cell; "X_avg", "X_swing", "X_swingft", "X_lever", "X_leverft", "X_world", "X_vertical",
-# "X_heading8", "X_mirrordev", "X_yaw45", "X_mount", "X_ens5", "X_cadence", "X_cadenceft", "X_mixup", "X_lr3", "X_amp_sqrt", "X_amp_equal", "X_last" and "X_best" against "X" are added where both ran
+# "X_heading8", "X_mirrordev", "X_yaw45", "X_mount", "X_tta", "X_ens5", "X_cadence", "X_cadenceft", "X_mixup", "X_lr3", "X_amp_sqrt", "X_amp_equal", "X_last" and "X_best" against "X" are added where both ran
 COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crosshar", "scratch_frozen"),
                ("crosshar_full", "scratch_encoder"), ("scratch_encoder", "scratch"), ("crosshar", "scratch_encoder"),
                ("crosshar", "crosshar_nomirror"), ("crosshar", "crosshar_device"), ("crosshar", "mask"),
@@ -1105,7 +1129,7 @@ def _differences(hr: list[dict], head: str, six: list, methods: list[str]) -> li
     comps = [c for c in COMPARISONS if c[0] in methods and c[1] in methods]
     comps += [(m, base) for m in methods for suffix in ("_avg", "_swing", "_swingft", "_lever", "_leverft", "_world", "_vertical",
                                                             "_heading8", "_ens5", "_cadence", "_cadenceft", "_mixup", "_lr3", "_amp_sqrt",
-                                                            "_amp_equal", "_arrow", "_conv", "_mirrordev", "_yaw45", "_mount", "_last", "_best")
+                                                            "_amp_equal", "_arrow", "_conv", "_mirrordev", "_yaw45", "_mount", "_tta", "_last", "_best")
               if m.endswith(suffix) and (base := m[: -len(suffix)]) in methods]
     L = []
     for a, b in comps:

@@ -19,7 +19,7 @@ from crosshar.device import resolve_device
 from crosshar.errors import CrossharError
 from crosshar import guard
 from crosshar.data.sources import load_sources, target_needs
-from crosshar.inference import score
+from crosshar.inference import predict_tta, run_augment, score
 from crosshar.train import finetune as finetuning
 from crosshar.train import pretrain as pretraining
 from crosshar.metrics import classification_report
@@ -180,7 +180,8 @@ def matching_run(source: list[str], window: WindowConfig, head: str | None, log:
 def cross(source: list[str], target: str, head: str | None = None, run: str | Path | list | None = None,
           data_dir=None, out: Path | None = None, log: Callable[[str], None] = print,
           force: bool = False, name: str | None = None, pretrain_epochs: int | None = None,
-          finetune_epochs: int | None = None, device: str | torch.device = "cpu", on_bad: str = "error") -> dict:
+          finetune_epochs: int | None = None, device: str | torch.device = "cpu", on_bad: str = "error",
+          tta: int = 0) -> dict:
     """Evaluate a source model on every window of `target`; write results JSON and confusion PNG.
 
     `run` is a finetuned run (folder or best.pt), or several: their class probabilities are averaged
@@ -190,7 +191,10 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
     `target` is a registered dataset (read from `data_dir`) or a folder holding crosshar.toml
     (read in place, named after its descriptor's `name` in results and reports); `on_bad` is how bad
     rows of either are handled ("error" or "skip", each skipped row reported). Training (when no
-    run matches) and prediction run on `device` (crosshar.device.resolve_device).
+    run matches) and prediction run on `device` (crosshar.device.resolve_device). `tta` > 0 scores each
+    target window as its class probabilities averaged over the window as recorded and `tta` draws of the
+    (first) run's finetuning augmentation (crosshar.inference.predict_tta, seed 0): no target label or
+    statistic is used.
     """
     device = resolve_device(device)
     check_specs([*source, target])  # before anything is announced or trained
@@ -230,8 +234,13 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
         log(f"warning: {w}")
     sws = load_sources(list(meta["source"]), data_dir, mwin, on_bad)
     guard.check_windows(sws, tws)
+    logits_fn = None
+    if tta:
+        aug = run_augment(meta, run)
+        logits_fn = lambda X: predict_tta(model, X, aug, tta, seed=0, rate_hz=mwin.rate_hz)  # noqa: E731
+        log(f"test-time views: each window as recorded and {tta} draws of the finetuning augmentation, averaged")
     t0 = time.time()
-    report, y, pred, space = score(model, meta, tws)
+    report, y, pred, space = score(model, meta, tws, logits_fn=logits_fn)
     seconds = time.time() - t0
     out.mkdir(parents=True, exist_ok=True)
     confusion_png(report, out / "confusion.png", f"{'+'.join(meta['source'])} -> {tname} ({meta['head']})")
@@ -240,7 +249,7 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
         **({"ensemble_runs": meta["ensemble_runs"]} if "ensemble_runs" in meta else {}),
         "target_folder": tws.manifest.get("root") if tname != target else None,
         "metrics": report, "eval_classes": list(space.classes), "model_classes": meta["classes"],
-        "y_true": y.tolist(), "y_pred": pred.tolist(), "seconds": round(seconds, 2),
+        "y_true": y.tolist(), "y_pred": pred.tolist(), "seconds": round(seconds, 2), "tta": tta,
         "git_commit": git_commit(), "model_meta": {k: v for k, v in meta.items() if k != "history"},
         "target_manifest": tws.manifest, "torch": torch.__version__,
     }

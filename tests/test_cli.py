@@ -21,7 +21,7 @@ COMMANDS = {
     "embed": ["--dataset", "--encoder", "--out", "--data-dir"],
     "finetune": ["--dataset", "--label-rate", "--head", "--encoder", "--no-pretrain", "--random-encoder", "--freeze", "--smote", "--optimizer",
                  "--center-loss", "--preset", "--data-dir"],
-    "cross": ["--dataset", "--target", "--head", "--run", "--out", "--name", "--force", "--data-dir"],
+    "cross": ["--dataset", "--target", "--head", "--run", "--out", "--name", "--force", "--tta", "--data-dir"],
     "matrix": ["--dataset", "--datasets", "--head", "--heads", "--n-seeds", "--seeds", "--label-rate", "--methods",
                "--quick", "--preset", "--data-dir"],
     "export": ["--run", "--out", "--int8", "--opset"],
@@ -270,6 +270,10 @@ def test_pretrain_finetune_cross_embed_chain(synth, home, tmp_path):
     assert res.exit_code == 0, res.output
     both, alone = (json.loads((tmp_path / d / "results.json").read_text()) for d in ("y", "x"))
     assert both["ensemble_runs"] == [str(ft)] * 2 and both["metrics"] == alone["metrics"]
+    res = invoke("cross", "-d", "uci", "-td", "motion", "--run", str(ft), "--tta", "2", "--out", str(tmp_path / "t"))
+    assert res.exit_code == 0 and "2 test-time views" in " ".join(res.output.split()), res.output
+    assert json.loads((tmp_path / "t" / "results.json").read_text())["tta"] == 2
+    assert invoke("cross", "-d", "uci", "-td", "motion", "--run", str(ft), "--tta", "-1").exit_code == 2
 
     res = invoke("embed", "-d", "motion", "--encoder", str(pre), "--out", str(tmp_path / "e.npz"))
     assert res.exit_code == 0, res.output

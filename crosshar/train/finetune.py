@@ -150,6 +150,7 @@ def build_model(job: FinetuneJob) -> tuple[clf.HARClassifier, dict]:
         "ensemble": job.finetune.ensemble,
         "source": list(job.datasets), "pretrain_run": job.encoder_run, "pretrain_split": split,
         "units": {"acc": "m/s^2 including gravity", "gyro": "rad/s"}, "sign_convention": "android",
+        "augment": job.augment.to_dict(),  # the finetuning augmentation: test-time views draw from it
     }
     return model, meta
 

@@ -135,6 +135,13 @@ def test_cross_end_to_end(synth, home, tiny_configs, monkeypatch):
     assert res3["out"] == str(home / "results" / "cross" / "uci_to_motion_linear+linear")
     assert res3["metrics"] == stored["metrics"] and res3["ensemble_runs"] == [str(ft[0].parent)] * 2
 
+    # test-time views drawn from the run's own finetuning augmentation, which its checkpoint records
+    logs.clear()
+    res4 = cross(["uci"], "motion", log=logs.append, force=True, tta=3)
+    assert res4["tta"] == 3 and stored["tta"] == 0 and res4["metrics"]["n"] == 40
+    assert any("3 draws of the finetuning augmentation" in m for m in logs)
+    assert res4["model_meta"]["augment"] == json.loads(ft[0].read_text())["configs"]["augment"]
+
     # a model whose encoder saw the target is refused
     info = json.loads(pre[0].read_text())
     pre[0].write_text(json.dumps(info | {"datasets": ["uci", "motion"]}))

@@ -1,0 +1,88 @@
+"""crosshar.inference: test-time views (`predict_tta`) and the augmentation a run was finetuned with."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from crosshar import inference
+from crosshar.config import AugmentConfig, WindowConfig
+from crosshar.errors import CrossharError
+from crosshar.models import classifier
+
+CLASSES = ["walking", "upstairs", "downstairs", "sitting&standing"]
+IDENTITY = AugmentConfig(**{f: 0.0 for f in ("rotation_p", "mirror_p", "tilt_deg", "gain_std", "bias_acc", "bias_gyro",
+                                              "noise_acc", "noise_gyro", "cadence", "body_amplitude")})
+
+
+def meta(**extra) -> dict:
+    return {"window": WindowConfig().to_dict(), "channels": ["acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"],
+            "classes": CLASSES, "label_space": "crosshar4", "encoder": None, "head": "linear", "head_cfg": {},
+            "scaling": "physical", "frame": "gravity", "source": ["uci"], **extra}
+
+
+def model_and_windows(n: int = 40):
+    torch.manual_seed(0)
+    model = classifier.build(meta()).eval()
+    rng = np.random.default_rng(0)
+    X = rng.normal(0, 2.0, (n, 120, 6)).astype(np.float32)
+    X[..., 2] += 9.8
+    return model, X
+
+
+def test_the_identity_augmentation_leaves_the_prediction_as_it_was():
+    """Views that change nothing average to the window's own probabilities (log-softmax of its logits)."""
+    from crosshar.augment import enabled_steps
+
+    assert enabled_steps(IDENTITY) == []
+    model, X = model_and_windows()
+    want = torch.log_softmax(torch.from_numpy(inference.predict(model, X)), 1).numpy()
+    for views in (0, 3):
+        got = inference.predict_tta(model, X, IDENTITY, views, batch=16)
+        np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_views_average_the_probabilities_and_are_reproducible():
+    model, X = model_and_windows()
+    aug = AugmentConfig()  # the default finetuning draws: turns, mirror, amplitude, cadence, calibration, noise
+    a = inference.predict_tta(model, X, aug, 4, seed=1, batch=16)
+    np.testing.assert_allclose(np.exp(a).sum(1), 1.0, atol=1e-5)  # log of a probability distribution
+    np.testing.assert_array_equal(a, inference.predict_tta(model, X, aug, 4, seed=1, batch=16))
+    assert not np.allclose(a, inference.predict_tta(model, X, aug, 4, seed=2, batch=16))
+    clean = inference.predict_tta(model, X, aug, 0)
+    assert np.abs(a - clean).max() > 1e-3  # the views were really drawn
+
+    # the average, by hand: the window and each view, drawn batch after batch from one generator
+    from crosshar.augment import Augmenter
+
+    g, au, p = torch.Generator().manual_seed(1), Augmenter(aug, 6, 20.0), []
+    with torch.no_grad():
+        for i in range(0, len(X), 16):
+            x = torch.from_numpy(X[i:i + 16])
+            q = torch.softmax(model(x), 1)
+            for _ in range(4):
+                q += torch.softmax(model(au(x, g)), 1)
+            p.append(q / 5)
+    np.testing.assert_allclose(a, torch.log(torch.cat(p)).numpy(), atol=1e-5)
+
+
+def test_negative_views_and_empty_input():
+    model, X = model_and_windows(3)
+    with pytest.raises(CrossharError, match="views must be >= 0"):
+        inference.predict_tta(model, X, IDENTITY, -1)
+    assert inference.predict_tta(model, X[:0], IDENTITY, 2).shape == (0, len(CLASSES))
+
+
+def test_run_augment_reads_the_meta_then_the_run_json_beside_the_checkpoint(tmp_path):
+    cfg = AugmentConfig(mount=0.5)
+    assert inference.run_augment(meta(augment=cfg.to_dict())) == cfg
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"configs": {"augment": AugmentConfig(mirror_p=0.25).to_dict()}}))
+    assert inference.run_augment(meta(), run).mirror_p == 0.25  # a run finetuned before the meta held it
+    assert inference.run_augment(meta(), run / "best.pt").mirror_p == 0.25
+    with pytest.raises(CrossharError, match="finetuning augmentation is not recorded"):
+        inference.run_augment(meta(), tmp_path / "elsewhere")
