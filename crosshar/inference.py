@@ -107,22 +107,38 @@ def _softmax(z: torch.Tensor) -> torch.Tensor:
     return torch.softmax(z.float(), dim=-1)
 
 
+TTA_VIEWS = ("all", "motion")  # what test-time views draw: the whole finetuning augmentation, or the motion only
+
+
+def view_augment(augment: AugmentConfig, kind: str = "all") -> AugmentConfig:
+    """The augmentation test-time views draw: `augment` whole ("all"), or ("motion") without the device's
+    orientation (no turn, axis permutation, mirror, heading or tilt): the motion's amplitude, cadence and mount
+    and the sensor's calibration and noise only."""
+    if kind not in TTA_VIEWS:
+        raise CrossharError(f"test-time views must be one of {TTA_VIEWS}, got {kind!r}")
+    if kind == "all":
+        return augment
+    return augment.replace(rotation_p=0.0, axis_permute_p=0.0, mirror_p=0.0, yaw_deg=0.0, tilt_deg=0.0)
+
+
 @torch.inference_mode()
 def predict_tta(model: torch.nn.Module, X: np.ndarray, augment: AugmentConfig, views: int, seed: int = 0,
-                rate_hz: float = 20.0, batch: int = 512) -> np.ndarray:
+                rate_hz: float = 20.0, batch: int = 512, kind: str = "all") -> np.ndarray:
     """(N, T, C) physical windows -> (N, K) log of the class probabilities averaged over the window as
     recorded and `views` draws of `augment` (test-time augmentation).
 
-    The views are the physical variations the model was trained to ignore (its finetuning augmentation:
-    turn or mirror of the device, body amplitude, cadence, mount, calibration, noise), so the average
-    marginalises the prediction over them, one window at a time: no other window, no label and nothing
-    learnt is involved. Deterministic for a given `seed` and `batch` (the generator draws batch after
-    batch). `views` = 0 is `predict`'s log-softmax. Costs views + 1 forward passes.
+    The views are physical variations the model was trained to ignore (its finetuning augmentation:
+    turn or mirror of the device, body amplitude, cadence, mount, calibration, noise; with `kind` "motion"
+    all but the device's orientation, `view_augment`), so the average marginalises the prediction over
+    them, one window at a time: no other window, no label and nothing learnt is involved. Deterministic
+    for a given `seed` and `batch` (the generator draws batch after batch). `views` = 0 is `predict`'s
+    log-softmax. Costs views + 1 forward passes.
     """
     from crosshar.augment import Augmenter
 
     if views < 0:
         raise CrossharError(f"test-time views must be >= 0, got {views}")
+    augment = view_augment(augment, kind)
     model.eval()
     if len(X) == 0:
         return np.zeros((0, model.head.fc.out_features), np.float32)
@@ -180,5 +196,5 @@ def score(model: clf.HARClassifier | None, meta: dict, target_ws,
     return classification_report(y[keep], pred, list(eval_space.classes)), y[keep], pred, eval_space
 
 
-__all__ = ["load_encoder", "pretrain_job", "pretrain_window", "embed", "predict", "predict_tta", "run_augment", "encode", "evaluate", "score",
+__all__ = ["load_encoder", "pretrain_job", "pretrain_window", "embed", "predict", "predict_tta", "run_augment", "view_augment", "TTA_VIEWS", "encode", "evaluate", "score",
            "in_batches", "model_device", "PRETRAIN_FORMAT"]

@@ -50,6 +50,7 @@ def cross_cmd(
     data_dir: DataDir = None,
     on_bad: OnBad = "error",
     tta: Annotated[int, typer.Option("--tta", min=0, help="Test-time views: score each target window as its class probabilities averaged over the window as recorded and N draws of the model's finetuning augmentation (N + 1 forward passes; no target label or statistic is used). 0: the window alone.")] = 0,
+    tta_views: Annotated[str, typer.Option("--tta-views", help="What the test-time views draw: 'all' (the model's finetuning augmentation) or 'motion' (without the device's orientation: amplitude, cadence, mount, calibration and noise only).")] = "all",
     device: Device = "auto",
     threads: Threads = None,
 ) -> None:
@@ -64,7 +65,7 @@ def cross_cmd(
     try:
         res = cross(split_list(dataset), target, head=head, run=run or None, data_dir=data_dir, out=out, log=console.print,
                     force=force, name=name, pretrain_epochs=pretrain_epochs, finetune_epochs=finetune_epochs,
-                    device=dev, on_bad=on_bad, tta=tta)
+                    device=dev, on_bad=on_bad, tta=tta, tta_views=tta_views)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]: run the same command again to resume; the pretraining "
                           "continues from its last finished epoch (a finetuning starts over: it is short)")

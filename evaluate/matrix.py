@@ -46,6 +46,9 @@ the same head; each row changes only the factor its name says (`METHODS`):
                      those rows' own finetuned models (not retrained) scored with test-time views: each target window's
                      class probabilities averaged over the window as recorded and 8 draws of the run's finetuning
                      augmentation (crosshar.inference.predict_tta; `crosshar cross --tta 8`)
+  scratch_tta_motion, crosshar_tta_motion, scratch_vertical_tta_motion, scratch_worldvert_mount_tta_motion
+                     the same with views of the motion only: the finetuning augmentation without the device's
+                     orientation (no turn, mirror, heading or tilt; `crosshar cross --tta 8 --tta-views motion`)
   scratch_dual       scratch_vertical whose head also reads the window in the gravity frame beside it (one head, both frames:
                      head_input embedding+window with no encoder, skip_frame gravity): the frame pair in one model
   scratch_vertical_smooth, crosshar_smooth
@@ -223,6 +226,8 @@ class Method:
         tta: test-time views: each target window is scored as the mean of the class probabilities of the window
             as recorded and `tta` draws of the run's finetuning augmentation (crosshar.inference.predict_tta);
             0 scores the window alone.
+        tta_views: what the test-time views draw: "all" (the run's finetuning augmentation) or "motion" (without
+            the device's orientation: crosshar.inference.view_augment).
         runs_of: the method whose finetuning (and pretraining) runs this row scores, instead of training its own:
             a row that changes only how the target is scored (`tta`) reuses the very models of its base row.
 
@@ -270,13 +275,15 @@ class Method:
     stem: str | None = None
     lr_scale: float | None = None
     tta: int = 0
+    tta_views: str = "all"
     runs_of: str | None = None
 
 
-def tta_row(base: Method, views: int = 8) -> Method:
-    """`base` scored with test-time views (`<base>_tta`) on `base`'s own finetuned runs: the one factor changed
-    is how each target window is scored."""
-    return replace(base, name=f"{base.name}_tta", tta=views, runs_of=base.name)
+def tta_row(base: Method, views: int = 8, kind: str = "all") -> Method:
+    """`base` scored with test-time views (`<base>_tta`, `<base>_tta_motion` for views of the motion only) on
+    `base`'s own finetuned runs: the one factor changed is how each target window is scored."""
+    return replace(base, name=f"{base.name}_tta" + ("" if kind == "all" else f"_{kind}"), tta=views, tta_views=kind,
+                   runs_of=base.name)
 
 
 METHODS: dict[str, Method] = {m.name: m for m in [
@@ -371,7 +378,8 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("oracle_long", oracle=True, epochs_scale=3.0),
     Method("oracle_scratch_long", pretrain=None, oracle=True, epochs_scale=3.0),
 ]}
-METHODS |= {m.name: m for m in (tta_row(METHODS[b]) for b in ("scratch", "crosshar", "scratch_vertical", "scratch_worldvert_mount"))}
+METHODS |= {m.name: m for m in (tta_row(METHODS[b], kind=k) for k in ("all", "motion")
+                                 for b in ("scratch", "crosshar", "scratch_vertical", "scratch_worldvert_mount"))}
 # the in-domain recipes at the matrix's label rate; the ceiling is the best of those run
 CEILING = ("oracle", "oracle_scratch", "oracle_narrow", "oracle_scratch_narrow", "oracle_long", "oracle_scratch_long")
 DEFAULT_METHODS = ("scratch", "mask", "contrast", "crosshar", "crosshar_nomirror", "crosshar_device",
@@ -785,7 +793,8 @@ def _run_cell(mc: MatrixConfig, root: Path, cell: Cell, todo: list[str], ws_of: 
         tta = None
         if scored.tta:
             aug = run_augment(meta, ft)
-            tta = lambda X: predict_tta(model, X, aug, scored.tta, seed=cell.seed, rate_hz=cell.window.rate_hz)
+            tta = lambda X: predict_tta(model, X, aug, scored.tta, seed=cell.seed, rate_hz=cell.window.rate_hz,
+                                        kind=scored.tta_views)
         rep, *_ = score(model, meta, tws, logits_fn=tta)
         row = {"source": src_tag, "target": target, "method": cell.method, "head": cell.head, "preset": mc.preset,
                "seed": cell.seed,
@@ -1067,7 +1076,7 @@ def _command(mc: MatrixConfig, root: Path) -> str:
 
 
 # (method, reference) pairs the report compares cell by cell; "X_avg", "X_swing", "X_swingft", "X_lever", "X_leverft", "X_world", "X_vertical",
-# "X_heading8", "X_mirrordev", "X_yaw45", "X_mount", "X_tta", "X_ens5", "X_cadence", "X_cadenceft", "X_mixup", "X_lr3", "X_amp_sqrt", "X_amp_equal", "X_last" and "X_best" against "X" are added where both ran
+# "X_heading8", "X_mirrordev", "X_yaw45", "X_mount", "X_tta", "X_tta_motion", "X_ens5", "X_cadence", "X_cadenceft", "X_mixup", "X_lr3", "X_amp_sqrt", "X_amp_equal", "X_last" and "X_best" against "X" are added where both ran
 COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crosshar", "scratch_frozen"),
                ("crosshar_full", "scratch_encoder"), ("scratch_encoder", "scratch"), ("crosshar", "scratch_encoder"),
                ("crosshar", "crosshar_nomirror"), ("crosshar", "crosshar_device"), ("crosshar", "mask"),
@@ -1091,7 +1100,8 @@ COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crossh
                ("crosshar_last", "scratch_long_last"), ("scratch_long6_last", "scratch_long_last"),
                ("scratch_encoder_long_last", "scratch_encoder_last"), ("scratch_encoder_long_last", "scratch_long_last"),
                ("scratch_amp_sqrt", "scratch_last"), ("scratch_amp_sqrt_long_last", "scratch_long_last"),
-               ("scratch_amp_sqrt_long_last", "scratch_amp_sqrt"), ("crosshar_amp_sqrt", "scratch_amp_sqrt"))
+               ("scratch_amp_sqrt_long_last", "scratch_amp_sqrt"), ("crosshar_amp_sqrt", "scratch_amp_sqrt"),
+               *((f"{b}_tta_motion", f"{b}_tta") for b in ("scratch", "crosshar", "scratch_vertical", "scratch_worldvert_mount")))
 
 
 def paired_difference(hr: list[dict], head: str, a: str, b: str, pairs: list[tuple[str, str]]
@@ -1129,7 +1139,7 @@ def _differences(hr: list[dict], head: str, six: list, methods: list[str]) -> li
     comps = [c for c in COMPARISONS if c[0] in methods and c[1] in methods]
     comps += [(m, base) for m in methods for suffix in ("_avg", "_swing", "_swingft", "_lever", "_leverft", "_world", "_vertical",
                                                             "_heading8", "_ens5", "_cadence", "_cadenceft", "_mixup", "_lr3", "_amp_sqrt",
-                                                            "_amp_equal", "_arrow", "_conv", "_mirrordev", "_yaw45", "_mount", "_tta", "_last", "_best")
+                                                            "_amp_equal", "_arrow", "_conv", "_mirrordev", "_yaw45", "_mount", "_tta", "_tta_motion", "_last", "_best")
               if m.endswith(suffix) and (base := m[: -len(suffix)]) in methods]
     L = []
     for a, b in comps:

@@ -19,7 +19,7 @@ from crosshar.device import resolve_device
 from crosshar.errors import CrossharError
 from crosshar import guard
 from crosshar.data.sources import load_sources, target_needs
-from crosshar.inference import predict_tta, run_augment, score
+from crosshar.inference import TTA_VIEWS, predict_tta, run_augment, score, view_augment
 from crosshar.train import finetune as finetuning
 from crosshar.train import pretrain as pretraining
 from crosshar.metrics import classification_report
@@ -181,7 +181,7 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
           data_dir=None, out: Path | None = None, log: Callable[[str], None] = print,
           force: bool = False, name: str | None = None, pretrain_epochs: int | None = None,
           finetune_epochs: int | None = None, device: str | torch.device = "cpu", on_bad: str = "error",
-          tta: int = 0) -> dict:
+          tta: int = 0, tta_views: str = "all") -> dict:
     """Evaluate a source model on every window of `target`; write results JSON and confusion PNG.
 
     `run` is a finetuned run (folder or best.pt), or several: their class probabilities are averaged
@@ -193,10 +193,12 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
     rows of either are handled ("error" or "skip", each skipped row reported). Training (when no
     run matches) and prediction run on `device` (crosshar.device.resolve_device). `tta` > 0 scores each
     target window as its class probabilities averaged over the window as recorded and `tta` draws of the
-    (first) run's finetuning augmentation (crosshar.inference.predict_tta, seed 0): no target label or
-    statistic is used.
+    (first) run's finetuning augmentation (crosshar.inference.predict_tta, seed 0; `tta_views` "motion": without
+    the device's orientation): no target label or statistic is used.
     """
     device = resolve_device(device)
+    if tta_views not in TTA_VIEWS:
+        raise CrossharError(f"--tta-views must be one of {', '.join(TTA_VIEWS)}, got {tta_views!r}")
     check_specs([*source, target])  # before anything is announced or trained
     if any(is_folder_spec(s) for s in source):
         raise CrossharError("a folder of your own data is a target (-td); sources are registered datasets")
@@ -236,9 +238,10 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
     guard.check_windows(sws, tws)
     logits_fn = None
     if tta:
-        aug = run_augment(meta, run)
+        aug = view_augment(run_augment(meta, run), tta_views)
         logits_fn = lambda X: predict_tta(model, X, aug, tta, seed=0, rate_hz=mwin.rate_hz)  # noqa: E731
-        log(f"test-time views: each window as recorded and {tta} draws of the finetuning augmentation, averaged")
+        log(f"test-time views: each window as recorded and {tta} draws of the finetuning augmentation"
+            f"{' without the device orientation' if tta_views == 'motion' else ''}, averaged")
     t0 = time.time()
     report, y, pred, space = score(model, meta, tws, logits_fn=logits_fn)
     seconds = time.time() - t0
@@ -249,7 +252,7 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
         **({"ensemble_runs": meta["ensemble_runs"]} if "ensemble_runs" in meta else {}),
         "target_folder": tws.manifest.get("root") if tname != target else None,
         "metrics": report, "eval_classes": list(space.classes), "model_classes": meta["classes"],
-        "y_true": y.tolist(), "y_pred": pred.tolist(), "seconds": round(seconds, 2), "tta": tta,
+        "y_true": y.tolist(), "y_pred": pred.tolist(), "seconds": round(seconds, 2), "tta": tta, "tta_views": tta_views if tta else None,
         "git_commit": git_commit(), "model_meta": {k: v for k, v in meta.items() if k != "history"},
         "target_manifest": tws.manifest, "torch": torch.__version__,
     }

@@ -21,7 +21,7 @@ COMMANDS = {
     "embed": ["--dataset", "--encoder", "--out", "--data-dir"],
     "finetune": ["--dataset", "--label-rate", "--head", "--encoder", "--no-pretrain", "--random-encoder", "--freeze", "--smote", "--optimizer",
                  "--center-loss", "--preset", "--data-dir"],
-    "cross": ["--dataset", "--target", "--head", "--run", "--out", "--name", "--force", "--tta", "--data-dir"],
+    "cross": ["--dataset", "--target", "--head", "--run", "--out", "--name", "--force", "--tta", "--tta-views", "--data-dir"],
     "matrix": ["--dataset", "--datasets", "--head", "--heads", "--n-seeds", "--seeds", "--label-rate", "--methods",
                "--quick", "--preset", "--data-dir"],
     "export": ["--run", "--out", "--int8", "--opset"],
@@ -274,6 +274,12 @@ def test_pretrain_finetune_cross_embed_chain(synth, home, tmp_path):
     assert res.exit_code == 0 and "2 test-time views" in " ".join(res.output.split()), res.output
     assert json.loads((tmp_path / "t" / "results.json").read_text())["tta"] == 2
     assert invoke("cross", "-d", "uci", "-td", "motion", "--run", str(ft), "--tta", "-1").exit_code == 2
+    res = invoke("cross", "-d", "uci", "-td", "motion", "--run", str(ft), "--tta", "2", "--tta-views", "motion",
+                 "--out", str(tmp_path / "tm"))
+    assert res.exit_code == 0 and "without the device orientation" in " ".join(res.output.split()), res.output
+    assert json.loads((tmp_path / "tm" / "results.json").read_text())["tta_views"] == "motion"
+    assert_refused(invoke("cross", "-d", "uci", "-td", "motion", "--run", str(ft), "--tta-views", "sideways"),
+                   "--tta-views", "sideways")
 
     res = invoke("embed", "-d", "motion", "--encoder", str(pre), "--out", str(tmp_path / "e.npz"))
     assert res.exit_code == 0, res.output

@@ -86,3 +86,20 @@ def test_run_augment_reads_the_meta_then_the_run_json_beside_the_checkpoint(tmp_
     assert inference.run_augment(meta(), run / "best.pt").mirror_p == 0.25
     with pytest.raises(CrossharError, match="finetuning augmentation is not recorded"):
         inference.run_augment(meta(), tmp_path / "elsewhere")
+
+
+def test_views_of_the_motion_leave_the_devices_orientation_alone():
+    aug = AugmentConfig(yaw_deg=30.0, tilt_deg=5.0, axis_permute_p=0.5, mount=0.5)
+    motion = inference.view_augment(aug, "motion")
+    assert (motion.rotation_p, motion.axis_permute_p, motion.mirror_p, motion.yaw_deg, motion.tilt_deg) == (0, 0, 0, 0, 0)
+    assert motion.replace(**{f: getattr(aug, f) for f in ("rotation_p", "axis_permute_p", "mirror_p", "yaw_deg",
+                                                           "tilt_deg")}) == aug  # nothing else changed
+    assert inference.view_augment(aug, "all") == aug
+    with pytest.raises(CrossharError, match="test-time views must be one of"):
+        inference.view_augment(aug, "sideways")
+    # views that only turn and mirror the device: with kind "motion" they are the window itself
+    model, X = model_and_windows()
+    turns = IDENTITY.replace(rotation_p=1.0, mirror_p=0.5, tilt_deg=5.0)
+    clean = inference.predict_tta(model, X, turns, 0)
+    np.testing.assert_allclose(inference.predict_tta(model, X, turns, 3, kind="motion"), clean, atol=1e-5)
+    assert np.abs(inference.predict_tta(model, X, turns, 3) - clean).max() > 1e-3

@@ -746,30 +746,33 @@ def test_smooth_row_differs_from_scratch_vertical_in_label_smoothing_only(tmp_pa
 
 
 @pytest.mark.parametrize("base", ["scratch", "crosshar", "scratch_vertical", "scratch_worldvert_mount"])
-def test_tta_rows_differ_from_their_base_in_the_scoring_only(base):
-    """`<base>_tta` is its base row with test-time views: same configs, same runs, same group of work."""
-    row = METHODS[f"{base}_tta"]
-    assert (row.tta, row.runs_of) == (8, base)
-    assert dataclasses.replace(row, name=base, tta=0, runs_of=None) == METHODS[base]
-    mc = MatrixConfig(("uci", "motion"), ("din",), seeds=1, methods=(base, f"{base}_tta"))
+@pytest.mark.parametrize("suffix, kind", [("_tta", "all"), ("_tta_motion", "motion")])
+def test_tta_rows_differ_from_their_base_in_the_scoring_only(base, suffix, kind):
+    """`<base>_tta` (`_tta_motion`) is its base row with test-time views (of the motion only): same configs, same
+    runs, same group of work."""
+    row = METHODS[base + suffix]
+    assert (row.tta, row.tta_views, row.runs_of) == (8, kind, base)
+    assert dataclasses.replace(row, name=base, tta=0, tta_views="all", runs_of=None) == METHODS[base]
+    mc = MatrixConfig(("uci", "motion"), ("din",), seeds=1, methods=(base, base + suffix))
     a, b = (M.group_key(mc, M.Cell(("uci",), name, "din", 0, C.WindowConfig(), ("motion",))) for name in mc.methods)
     assert a == b  # one process holds both rows' cells: the base's model is never trained twice at once
 
 
 def test_a_tta_row_scores_its_base_rows_own_runs_with_views_of_their_augmentation(synth, home, monkeypatch):
     mc = MatrixConfig(("uci", "motion"), ("linear",), seeds=1, label_rate=0.5, finetune_epochs=1,
-                      methods=("scratch", "scratch_tta"))
+                      methods=("scratch", "scratch_tta", "scratch_tta_motion"))
     calls, real = [], M.predict_tta
     monkeypatch.setattr(M, "predict_tta", lambda model, X, aug, views, **k: calls.append((aug, views, k)) or
                         real(model, X, aug, views, **k))
     root = home / "results" / "m"
     M.work(mc, root, log=lambda *_: None)
     rows = M.read_rows(root / "rows.jsonl")
-    assert sorted((r["source"], r["method"]) for r in rows) == [("motion", "scratch"), ("motion", "scratch_tta"),
-                                                                 ("uci", "scratch"), ("uci", "scratch_tta")]
+    assert sorted((r["source"], r["method"]) for r in rows) == [(s, m) for s in ("motion", "uci")
+                                                                 for m in ("scratch", "scratch_tta", "scratch_tta_motion")]
     assert sorted(p.name for p in (root / "runs").iterdir()) == ["finetune-motion-scratch-linear-s0",
                                                                  "finetune-uci-scratch-linear-s0"]  # no run of its own
-    assert [v for _, v, _ in calls] == [8, 8] and all(k["seed"] == 0 for _, _, k in calls)
+    assert [v for _, v, _ in calls] == [8] * 4 and all(k["seed"] == 0 for _, _, k in calls)
+    assert sorted(k["kind"] for _, _, k in calls) == ["all", "all", "motion", "motion"]
     augs = {json.dumps(C.AugmentConfig.from_dict(_ft_configs(root, f"finetune-{s}-scratch-linear-s0")["augment"]).to_dict(),
                        sort_keys=True) for s in ("uci", "motion")}
     assert {json.dumps(a.to_dict(), sort_keys=True) for a, _, _ in calls} == augs
