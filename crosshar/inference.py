@@ -103,11 +103,11 @@ def run_augment(meta: dict, path: str | Path | None = None) -> AugmentConfig:
                         "checkpoint nor in a run.json beside it), so test-time views cannot be drawn from it")
 
 
+TTA_VIEWS = ("all", "motion")  # what test-time views draw: the whole finetuning augmentation, or the motion only
+
+
 def _softmax(z: torch.Tensor) -> torch.Tensor:
     return torch.softmax(z.float(), dim=-1)
-
-
-TTA_VIEWS = ("all", "motion")  # what test-time views draw: the whole finetuning augmentation, or the motion only
 
 
 def view_augment(augment: AugmentConfig, kind: str = "all") -> AugmentConfig:
@@ -196,5 +196,5 @@ def score(model: clf.HARClassifier | None, meta: dict, target_ws,
     return classification_report(y[keep], pred, list(eval_space.classes)), y[keep], pred, eval_space
 
 
-__all__ = ["load_encoder", "pretrain_job", "pretrain_window", "embed", "predict", "predict_tta", "run_augment", "view_augment", "TTA_VIEWS", "encode", "evaluate", "score",
-           "in_batches", "model_device", "PRETRAIN_FORMAT"]
+__all__ = ["load_encoder", "pretrain_job", "pretrain_window", "embed", "predict", "predict_tta", "run_augment",
+           "view_augment", "TTA_VIEWS", "encode", "evaluate", "score", "in_batches", "model_device", "PRETRAIN_FORMAT"]

@@ -15,8 +15,9 @@ from crosshar.clitools import (DataDir, Device, Force, OnBad, Sources, Threads, 
 
 def print_report(res: dict) -> None:
     m = res["metrics"]
+    views = f", {res['tta']} test-time views" if res.get("tta") else ""
     console.print(f"[bold]{'+'.join(res['source'])} → {res['target']}[/] (head {res['head']}, run {', '.join(res.get('ensemble_runs', [res['run']]))}"
-                  f"{f', {res[chr(116) + chr(116) + chr(97)]} test-time views' if res.get('tta') else ''}): "
+                  f"{views}): "
                   f"{m['n']:,} target windows in classes {res['eval_classes']}")
     console.print(f"accuracy [bold]{m['accuracy']:.4f}[/]  macro-F1 [bold]{m['macro_f1']:.4f}[/]  "
                   f"weighted F1 {m['weighted_f1']:.4f}  G-mean {m['gmean']:.4f}")
