@@ -782,6 +782,11 @@ def _run_cell(mc: MatrixConfig, root: Path, cell: Cell, todo: list[str], ws_of: 
                       tag=f"-pre{'+'.join(pre_sources)}" if m.wide else "")
     model, meta = clf.load(ft)
     model.to(mc.device)
+    tta = None  # a *_tta row: each window scored with views of the run's own finetuning augmentation
+    if scored.tta:
+        aug = run_augment(meta, ft)
+        tta = lambda X: predict_tta(model, X, aug, scored.tta, seed=cell.seed, rate_hz=cell.window.rate_hz,  # noqa: E731
+                                    kind=scored.tta_views)
     for target in todo:
         tws = ws_of(target, cell.window)
         if m.oracle:
@@ -790,11 +795,6 @@ def _run_cell(mc: MatrixConfig, root: Path, cell: Cell, todo: list[str], ws_of: 
             for s in dict.fromkeys(cell.sources + pre_sources):  # labelled and unlabelled training data
                 guard.check_names([s], target)
                 guard.check_windows(ws_of(s, cell.window), tws)
-        tta = None
-        if scored.tta:
-            aug = run_augment(meta, ft)
-            tta = lambda X: predict_tta(model, X, aug, scored.tta, seed=cell.seed, rate_hz=cell.window.rate_hz,
-                                        kind=scored.tta_views)
         rep, *_ = score(model, meta, tws, logits_fn=tta)
         row = {"source": src_tag, "target": target, "method": cell.method, "head": cell.head, "preset": mc.preset,
                "seed": cell.seed,

@@ -19,7 +19,7 @@ from crosshar.device import resolve_device
 from crosshar.errors import CrossharError
 from crosshar import guard
 from crosshar.data.sources import load_sources, target_needs
-from crosshar.inference import TTA_VIEWS, predict_tta, run_augment, score, view_augment
+from crosshar.inference import TTA_VIEWS, predict_tta, run_augment, score
 from crosshar.train import finetune as finetuning
 from crosshar.train import pretrain as pretraining
 from crosshar.metrics import classification_report
@@ -238,8 +238,8 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
     guard.check_windows(sws, tws)
     logits_fn = None
     if tta:
-        aug = view_augment(run_augment(meta, run), tta_views)
-        logits_fn = lambda X: predict_tta(model, X, aug, tta, seed=0, rate_hz=mwin.rate_hz)  # noqa: E731
+        aug = run_augment(meta, run)
+        logits_fn = lambda X: predict_tta(model, X, aug, tta, seed=0, rate_hz=mwin.rate_hz, kind=tta_views)  # noqa: E731
         log(f"test-time views: each window as recorded and {tta} draws of the finetuning augmentation"
             f"{' without the device orientation' if tta_views == 'motion' else ''}, averaged")
     t0 = time.time()
