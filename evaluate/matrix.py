@@ -30,6 +30,9 @@ the same head; each row changes only the factor its name says (`METHODS`):
                      pitching with the thigh no longer leaks gravity into the channels (crosshar.models.frame.world_vertical_align)
   scratch_worldvert_mount
                      scratch_worldvert with the mount augmentation of scratch_vertical_mount
+  crosshar_worldvert_mount
+                     crosshar in that frame with that augmentation: pretrained (its own runs) and finetuned in the
+                     world-vertical frame, the mount in finetuning: what pretraining adds to the best head on the raw window
   scratch_mirrordev, crosshar_mirrordev
                      scratch and crosshar whose finetuning mirror reflects through a device-fixed vertical plane
                      (AugmentConfig.mirror_plane = "device") instead of one at a random heading; crosshar's own
@@ -42,11 +45,12 @@ the same head; each row changes only the factor its name says (`METHODS`):
                      scratch and scratch_vertical with half of the finetuning windows seen through a spring-damper mount
                      (AugmentConfig.mount = 0.5: natural frequency 3-10 Hz, damping 0.3-1; crosshar.augment.mount):
                      a belt clip, a tight or a loose pocket filter the body's motion differently
-  scratch_tta, crosshar_tta, scratch_vertical_tta, scratch_worldvert_mount_tta
+  scratch_tta, crosshar_tta, scratch_vertical_tta, scratch_worldvert_mount_tta, crosshar_worldvert_mount_tta,
+  scratch_multi_worldvert_mount_tta
                      those rows' own finetuned models (not retrained) scored with test-time views: each target window's
                      class probabilities averaged over the window as recorded and 8 draws of the run's finetuning
                      augmentation (crosshar.inference.predict_tta; `crosshar cross --tta 8`)
-  scratch_tta_motion, crosshar_tta_motion, scratch_vertical_tta_motion, scratch_worldvert_mount_tta_motion
+  scratch_tta_motion, crosshar_tta_motion, scratch_vertical_tta_motion, scratch_worldvert_mount_tta_motion, ...
                      the same with views of the motion only: the finetuning augmentation without the device's
                      orientation (no turn, mirror, heading or tilt; `crosshar cross --tta 8 --tta-views motion`)
   scratch_dual       scratch_vertical whose head also reads the window in the gravity frame beside it (one head, both frames:
@@ -131,6 +135,8 @@ the same head; each row changes only the factor its name says (`METHODS`):
                      on the source's labels only: what more unlabelled data buys, at the same labels as scratch
   multi              crosshar pretrained and finetuned on every other dataset (leave one dataset out)
   scratch_multi      multi without pretraining: the head on the raw window trained on every other dataset's labels
+  scratch_multi_worldvert_mount
+                     scratch_multi in the world-vertical frame with the mount: scratch_worldvert_mount on pooled sources
   oracle             in-domain ceiling: crosshar on the target's own training subjects, same label
                      rate, tested on its held-out subjects, trained to convergence (see Method)
   oracle_full        the same with 100 % of the target's training labels
@@ -305,6 +311,7 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("scratch_coupled", pretrain=None, frame="coupled"),
     Method("scratch_worldvert", pretrain=None, frame="world_vertical"),
     Method("scratch_worldvert_mount", pretrain=None, frame="world_vertical", mount=0.5),
+    Method("crosshar_worldvert_mount", frame="world_vertical", mount=0.5),
     Method("scratch_mirrordev", pretrain=None, mirror_plane="device"),
     Method("crosshar_mirrordev", mirror_plane="device"),
     Method("scratch_yaw45", pretrain=None, yaw=45.0),
@@ -370,6 +377,7 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("crosshar_wide", wide=True),
     Method("multi", multi=True),
     Method("scratch_multi", pretrain=None, multi=True),
+    Method("scratch_multi_worldvert_mount", pretrain=None, multi=True, frame="world_vertical", mount=0.5),
     Method("oracle", oracle=True),
     Method("oracle_full", oracle=True, label_rate=1.0),
     Method("oracle_scratch", pretrain=None, oracle=True),
@@ -378,8 +386,10 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("oracle_long", oracle=True, epochs_scale=3.0),
     Method("oracle_scratch_long", pretrain=None, oracle=True, epochs_scale=3.0),
 ]}
-METHODS |= {m.name: m for m in (tta_row(METHODS[b], kind=k) for k in ("all", "motion")
-                                 for b in ("scratch", "crosshar", "scratch_vertical", "scratch_worldvert_mount"))}
+# the rows scored with test-time views too (`<base>_tta`, `<base>_tta_motion`)
+TTA_BASES = ("scratch", "crosshar", "scratch_vertical", "scratch_worldvert_mount", "crosshar_worldvert_mount",
+             "scratch_multi_worldvert_mount")
+METHODS |= {m.name: m for m in (tta_row(METHODS[b], kind=k) for k in ("all", "motion") for b in TTA_BASES)}
 # the in-domain recipes at the matrix's label rate; the ceiling is the best of those run
 CEILING = ("oracle", "oracle_scratch", "oracle_narrow", "oracle_scratch_narrow", "oracle_long", "oracle_scratch_long")
 DEFAULT_METHODS = ("scratch", "mask", "contrast", "crosshar", "crosshar_nomirror", "crosshar_device",
@@ -994,14 +1004,24 @@ def _averages(mc: MatrixConfig, six: list, avg6: dict) -> list[str]:
     return L + [""]
 
 
+def single_source(m: str) -> str:
+    """The single-source row of the recipe of a multi row (`m` without pooling its sources): the row equal to it
+    but for `multi` (and for whose runs a `_tta` row scores), else scratch or crosshar."""
+    row = replace(METHODS[m], multi=False)
+    for name, other in METHODS.items():
+        if replace(other, name=row.name, runs_of=None) == replace(row, runs_of=None):
+            return name
+    return "scratch" if row.pretrain is None else "crosshar"
+
+
 def _multi_table(hr: list[dict], pairs: list, multis: list[str], head: str) -> list[str]:
     """Leave one dataset out: each multi row (`multis`) per target, beside the best single source of the
-    same recipe (crosshar for multi, scratch for scratch_multi), and multi − scratch_multi paired by seed."""
+    same recipe (`single_source`: crosshar for multi, scratch for scratch_multi), and the MULTI_COMPARISONS
+    (and each `X_tta` against `X`) paired by seed."""
     mt = sorted({r["target"] for r in hr if r["method"] in multis})
     if not mt:
         return []
-    base = {m: "scratch" if METHODS[m].pretrain is None else "crosshar" for m in multis}
-    singles = list(dict.fromkeys(base[m] for m in multis))
+    singles = list(dict.fromkeys(single_source(m) for m in multis))
     what = "pretrain and finetune on every other dataset" + (
         "; `scratch_multi`: the head on the raw window trained on them, no pretraining" if "scratch_multi" in multis else "")
     L = [f"Leave one dataset out (`multi`: {what}):", "",
@@ -1016,13 +1036,15 @@ def _multi_table(hr: list[dict], pairs: list, multis: list[str], head: str) -> l
         L.append(f"| {srcs[t]} → {t} | " + " | ".join(_ms(_vals(hr, target=t, method=m)) for m in multis)
                  + "".join(f" | {b}" for b in best) + " |")
     L.append("")
-    if {"multi", "scratch_multi"} <= set(multis):
-        r = paired_difference(hr, head, "multi", "scratch_multi", [(srcs[t], t) for t in mt])
+    comps = [c for c in MULTI_COMPARISONS if set(c) <= set(multis)]
+    comps += [(m, m[: -len(x)]) for m in multis for x in ("_tta", "_tta_motion") if m.endswith(x) and m[: -len(x)] in multis]
+    for a, b in comps:
+        r = paired_difference(hr, head, a, b, [(srcs[t], t) for t in mt])
         if r is not None:
             d, h, n = r
-            L += [f"multi − scratch_multi (what pretraining adds to the pooled sources), paired by seed over the "
-                  f"{len(mt)} targets: {100 * d:+.1f} points, 95 % interval {100 * (d - h):+.1f} to {100 * (d + h):+.1f} "
-                  f"({n} cells)", ""]
+            why = " (what pretraining adds to the pooled sources)" if (a, b) == ("multi", "scratch_multi") else ""
+            L += [f"{a} − {b}{why}, paired by seed over the {len(mt)} targets: {100 * d:+.1f} points, 95 % interval "
+                  f"{100 * (d - h):+.1f} to {100 * (d + h):+.1f} ({n} cells)", ""]
     return L
 
 
@@ -1101,7 +1123,10 @@ COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crossh
                ("scratch_encoder_long_last", "scratch_encoder_last"), ("scratch_encoder_long_last", "scratch_long_last"),
                ("scratch_amp_sqrt", "scratch_last"), ("scratch_amp_sqrt_long_last", "scratch_long_last"),
                ("scratch_amp_sqrt_long_last", "scratch_amp_sqrt"), ("crosshar_amp_sqrt", "scratch_amp_sqrt"),
-               *((f"{b}_tta_motion", f"{b}_tta") for b in ("scratch", "crosshar", "scratch_vertical", "scratch_worldvert_mount")))
+               ("crosshar_worldvert_mount", "scratch_worldvert_mount"), ("crosshar_worldvert_mount", "crosshar"),
+               *((f"{b}_tta_motion", f"{b}_tta") for b in TTA_BASES))
+# the leave-one-dataset-out rows compared on their common targets (`_multi_table`), the `_tta` suffixes besides
+MULTI_COMPARISONS = (("multi", "scratch_multi"), ("scratch_multi_worldvert_mount", "scratch_multi"))
 
 
 def paired_difference(hr: list[dict], head: str, a: str, b: str, pairs: list[tuple[str, str]]

@@ -677,6 +677,45 @@ def test_the_leave_one_out_table_sets_scratch_multi_beside_multi_with_each_recip
     assert not any(x.startswith("multi − scratch_multi") for x in only)
 
 
+def test_the_world_vertical_recipe_pooled_sits_beside_its_single_source_and_scratch_multi():
+    """scratch_multi_worldvert_mount: its best single source is scratch_worldvert_mount (not scratch), and it is
+    compared with scratch_multi, and its `_tta` row with it, paired by seed."""
+    assert M.single_source("scratch_multi_worldvert_mount") == "scratch_worldvert_mount"
+    assert M.single_source("scratch_multi_worldvert_mount_tta") == "scratch_worldvert_mount_tta"
+    assert (M.single_source("multi"), M.single_source("scratch_multi")) == ("crosshar", "scratch")
+    hr = []
+    srcs = {"uci": "motion+wisdm", "motion": "uci+wisdm", "wisdm": "uci+motion"}
+    for seed in range(3):
+        for i, t in enumerate(("motion", "uci", "wisdm")):
+            for m, f in (("scratch_multi", 0.70), ("scratch_multi_worldvert_mount", 0.75 + 0.01 * seed),
+                         ("scratch_multi_worldvert_mount_tta", 0.77 + 0.01 * seed)):
+                hr.append(dict(method=m, source=srcs[t], target=t, head="din", seed=seed, macro_f1=f + 0.01 * i))
+            for j, s in enumerate(x for x in ("uci", "motion", "wisdm") if x != t):
+                hr.append(dict(method="scratch_worldvert_mount", source=s, target=t, head="din", seed=seed, macro_f1=0.6 + 0.1 * j))
+    pairs = sorted({(r["source"], r["target"]) for r in hr if r["method"] == "scratch_worldvert_mount"})
+    multis = ["scratch_multi", "scratch_multi_worldvert_mount", "scratch_multi_worldvert_mount_tta"]
+    L = M._multi_table(hr, pairs, multis, "din")
+    assert L[2].endswith("| best single source (scratch) | best single source (scratch_worldvert_mount) | "
+                         "best single source (scratch_worldvert_mount_tta) |")
+    assert "| uci+wisdm → motion | 70.0 ± 0.0 | 76.0 ± 0.8 | 78.0 ± 0.8 | - | 70.0 | - |" in L
+    lines = [x for x in L if " − " in x]
+    assert lines[0].startswith("scratch_multi_worldvert_mount − scratch_multi, paired by seed over the 3 targets: +6.0 points")
+    assert lines[1].startswith("scratch_multi_worldvert_mount_tta − scratch_multi_worldvert_mount, paired by seed over "
+                               "the 3 targets: +2.0 points")
+
+
+def test_crosshar_in_the_world_vertical_frame_differs_from_its_scratch_row_in_pretraining_only():
+    """crosshar_worldvert_mount is scratch_worldvert_mount with crosshar's pretraining (its own runs, in the
+    world-vertical frame, no mount there: the mount is a finetuning augmentation)."""
+    row, base = METHODS["crosshar_worldvert_mount"], METHODS["scratch_worldvert_mount"]
+    assert dataclasses.replace(row, name=base.name, pretrain=None) == base
+    assert M._pretrain_key(row) == "crosshar_world_vertical" != M._pretrain_key(METHODS["crosshar"])
+    cfgs = M.method_configs(row, C.load("window"))
+    assert cfgs["encoder"].input_frame == "world_vertical"
+    assert (cfgs["augment_finetune"].mount, cfgs["augment"].mount) == (0.5, C.load("augment").mount)
+    assert ("crosshar_worldvert_mount", "scratch_worldvert_mount") in M.COMPARISONS
+
+
 def test_conv_rows_change_the_encoder_stem_only_and_the_random_encoder_gets_it(tmp_path, monkeypatch):
     import crosshar.train.finetune as fs
     from crosshar.evaluate.matrix import METHODS, finetune_run
@@ -745,7 +784,7 @@ def test_smooth_row_differs_from_scratch_vertical_in_label_smoothing_only(tmp_pa
     assert M._pretrain_key(METHODS["crosshar_smooth"]) == "crosshar" and METHODS["crosshar_smooth"].smoothing == 0.1
 
 
-@pytest.mark.parametrize("base", ["scratch", "crosshar", "scratch_vertical", "scratch_worldvert_mount"])
+@pytest.mark.parametrize("base", M.TTA_BASES)
 @pytest.mark.parametrize("suffix, kind", [("_tta", "all"), ("_tta_motion", "motion")])
 def test_tta_rows_differ_from_their_base_in_the_scoring_only(base, suffix, kind):
     """`<base>_tta` (`_tta_motion`) is its base row with test-time views (of the motion only): same configs, same
