@@ -667,7 +667,7 @@ def test_the_leave_one_out_table_sets_scratch_multi_beside_multi_with_each_recip
     pairs = sorted({(r["source"], r["target"]) for r in hr if r["method"] in ("crosshar", "scratch")})
     L = M._multi_table(hr, pairs, ["multi", "scratch_multi"], "din")
     assert L[2] == "| sources → target | multi | scratch_multi | best single source (crosshar) | best single source (scratch) |"
-    assert "| motion+wisdm → uci | 82.0 ± 0.8 | 71.0 ± 0.0 | 70.0 | 60.0 |" in L
+    assert "| motion+wisdm → uci | 82.0 ± 0.8 | 71.0 ± 0.0 | 70.0 (wisdm) | 60.0 (wisdm) |" in L
     # multi − scratch_multi: 10 points on every target plus 1 per seed: mean +11.0 over 9 cells
     line = next(x for x in L if x.startswith("multi − scratch_multi"))
     assert "+11.0 points" in line and "(9 cells)" in line
@@ -697,11 +697,24 @@ def test_the_world_vertical_recipe_pooled_sits_beside_its_single_source_and_scra
     L = M._multi_table(hr, pairs, multis, "din")
     assert L[2].endswith("| best single source (scratch) | best single source (scratch_worldvert_mount) | "
                          "best single source (scratch_worldvert_mount_tta) |")
-    assert "| uci+wisdm → motion | 70.0 ± 0.0 | 76.0 ± 0.8 | 78.0 ± 0.8 | - | 70.0 | - |" in L
+    assert "| uci+wisdm → motion | 70.0 ± 0.0 | 76.0 ± 0.8 | 78.0 ± 0.8 | - | 70.0 (wisdm) | - |" in L
     lines = [x for x in L if " − " in x]
     assert lines[0].startswith("scratch_multi_worldvert_mount − scratch_multi, paired by seed over the 3 targets: +6.0 points")
     assert lines[1].startswith("scratch_multi_worldvert_mount_tta − scratch_multi_worldvert_mount, paired by seed over "
                                "the 3 targets: +2.0 points")
+
+
+def test_the_best_single_source_beside_a_multi_row_is_one_in_its_classes_else_marked():
+    """Pooled with WISDM, a target keeps upstairs and downstairs apart, while wisdm -> target merges them: the
+    easier 3-class cell is not the pooled row's yardstick unless no 4-class single source exists (then marked)."""
+    four, three = ["walking", "upstairs", "downstairs", "sitting&standing"], ["walking", "stairs", "sitting&standing"]
+    hr = [dict(method="scratch_multi", source="motion+wisdm", target="uci", head="din", seed=0, macro_f1=0.8, classes=four),
+          dict(method="scratch", source="motion", target="uci", head="din", seed=0, macro_f1=0.85, classes=four),
+          dict(method="scratch", source="wisdm", target="uci", head="din", seed=0, macro_f1=0.95, classes=three)]
+    L = M._multi_table(hr, [("motion", "uci"), ("wisdm", "uci")], ["scratch_multi"], "din")
+    assert "| motion+wisdm → uci | 80.0 (1) | 85.0 (motion) |" in L and not any(x.startswith("\\*") for x in L)
+    L = M._multi_table(hr[:1] + hr[2:], [("wisdm", "uci")], ["scratch_multi"], "din")
+    assert "| motion+wisdm → uci | 80.0 (1) | 95.0* (wisdm) |" in L and any(x.startswith("\\* no single source") for x in L)
 
 
 def test_crosshar_in_the_world_vertical_frame_differs_from_its_scratch_row_in_pretraining_only():
