@@ -1021,7 +1021,7 @@ def _multi_table(hr: list[dict], pairs: list, multis: list[str], head: str) -> l
     mt = sorted({r["target"] for r in hr if r["method"] in multis})
     if not mt:
         return []
-    singles = list(dict.fromkeys(single_source(m) for m in multis))
+    singles = [b for b in dict.fromkeys(single_source(m) for m in multis) if any(r["method"] == b for r in hr)]
     what = "pretrain and finetune on every other dataset" + (
         "; `scratch_multi`: the head on the raw window trained on them, no pretraining" if "scratch_multi" in multis else "")
     L = [f"Leave one dataset out (`multi`: {what}):", "",
@@ -1038,7 +1038,7 @@ def _multi_table(hr: list[dict], pairs: list, multis: list[str], head: str) -> l
                       for r in [next(r for r in hr if r["method"] == b and r["source"] == s and r["target"] == t)]}
             same = {s: f for (ok, s), f in single.items() if ok}
             pick, mark = (same, "") if same else ({s: f for (_, s), f in single.items()}, "*")
-            merged |= bool(mark)
+            merged |= bool(mark and pick)
             s = max(pick, key=pick.get) if pick else None
             best.append(f"{100 * pick[s]:.1f}{mark} ({s})" if s else "-")
         L.append(f"| {srcs[t]} → {t} | " + " | ".join(_ms(_vals(hr, target=t, method=m)) for m in multis)
