@@ -247,6 +247,7 @@ class FinetuneConfig(_Config):
     threshold: float = 0.95  # confidence above which an unlabelled window's prediction becomes its pseudo-label
     label_smoothing: float = 0.0  # > 0: this share of each label's probability spread evenly over the classes
     mixup: float = 0.0  # > 0: mixup's alpha: each batch's head inputs and labels mixed with a shuffled copy, weight ~ Beta(alpha, alpha)
+    class_weight: str = "none"  # "balanced": each class's cross-entropy weighted by n / (K n_k) over the training labels
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -269,6 +270,9 @@ class FinetuneConfig(_Config):
         _check(self.ensemble == 1 or self.center_loss == 0,
                "center_loss needs one head (its features): set ensemble = 1 or center_loss = 0")
         _check(0 <= self.label_smoothing < 1, f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        _check(self.class_weight in ("none", "balanced"), f"class_weight must be none or balanced, got {self.class_weight!r}")
+        _check(self.class_weight == "none" or not self.coarse_labels,
+               "class_weight = \"balanced\" weighs fine labels only: set coarse_labels = false")
         _check(self.unlabelled >= 0, f"unlabelled must be >= 0, got {self.unlabelled}")
         _check(self.unlabelled_ratio >= 1, f"unlabelled_ratio must be >= 1, got {self.unlabelled_ratio}")
         _check(0 <= self.threshold < 1, f"threshold must be in [0, 1), got {self.threshold}")

@@ -137,6 +137,9 @@ the same head; each row changes only the factor its name says (`METHODS`):
   scratch_multi      multi without pretraining: the head on the raw window trained on every other dataset's labels
   scratch_multi_worldvert_mount
                      scratch_multi in the world-vertical frame with the mount: scratch_worldvert_mount on pooled sources
+  scratch_multi_worldvert_mount_balanced, scratch_worldvert_mount_balanced
+                     those rows with class-balanced cross-entropy (FinetuneConfig.class_weight = "balanced": each class
+                     weighted n / (K n_k)): pooled with UCI or MotionSense, WISDM brings walking but no upstairs or downstairs
   oracle             in-domain ceiling: crosshar on the target's own training subjects, same label
                      rate, tested on its held-out subjects, trained to convergence (see Method)
   oracle_full        the same with 100 % of the target's training labels
@@ -280,6 +283,7 @@ class Method:
     scaling: str | None = None
     stem: str | None = None
     lr_scale: float | None = None
+    class_weight: str | None = None
     tta: int = 0
     tta_views: str = "all"
     runs_of: str | None = None
@@ -378,6 +382,9 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("multi", multi=True),
     Method("scratch_multi", pretrain=None, multi=True),
     Method("scratch_multi_worldvert_mount", pretrain=None, multi=True, frame="world_vertical", mount=0.5),
+    Method("scratch_multi_worldvert_mount_balanced", pretrain=None, multi=True, frame="world_vertical", mount=0.5,
+           class_weight="balanced"),
+    Method("scratch_worldvert_mount_balanced", pretrain=None, frame="world_vertical", mount=0.5, class_weight="balanced"),
     Method("oracle", oracle=True),
     Method("oracle_full", oracle=True, label_rate=1.0),
     Method("oracle_scratch", pretrain=None, oracle=True),
@@ -553,6 +560,7 @@ def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, see
                                     unlabelled=cfgs["finetune"].unlabelled if m.unlabelled is None else m.unlabelled,
                                     mixup=cfgs["finetune"].mixup if m.mixup is None else m.mixup,
                                     label_smoothing=cfgs["finetune"].label_smoothing if m.smoothing is None else m.smoothing,
+                                    class_weight=m.class_weight or cfgs["finetune"].class_weight,
                                     lr=cfgs["finetune"].lr * (m.lr_scale or 1.0))
     if m.oracle:  # trained to convergence, selected on the target's own validation subjects (see Method)
         fcfg = fcfg.replace(patience=fcfg.epochs, ties="last", select="best")
@@ -1109,7 +1117,7 @@ def _command(mc: MatrixConfig, root: Path) -> str:
 
 
 # (method, reference) pairs the report compares cell by cell; "X_avg", "X_swing", "X_swingft", "X_lever", "X_leverft", "X_world", "X_vertical",
-# "X_heading8", "X_mirrordev", "X_yaw45", "X_mount", "X_tta", "X_tta_motion", "X_ens5", "X_cadence", "X_cadenceft", "X_mixup", "X_lr3", "X_amp_sqrt", "X_amp_equal", "X_last" and "X_best" against "X" are added where both ran
+# "X_heading8", "X_mirrordev", "X_yaw45", "X_mount", "X_tta", "X_tta_motion", "X_balanced", "X_ens5", "X_cadence", "X_cadenceft", "X_mixup", "X_lr3", "X_amp_sqrt", "X_amp_equal", "X_last" and "X_best" against "X" are added where both ran
 COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crosshar", "scratch_frozen"),
                ("crosshar_full", "scratch_encoder"), ("scratch_encoder", "scratch"), ("crosshar", "scratch_encoder"),
                ("crosshar", "crosshar_nomirror"), ("crosshar", "crosshar_device"), ("crosshar", "mask"),
@@ -1137,7 +1145,8 @@ COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crossh
                ("crosshar_worldvert_mount", "scratch_worldvert_mount"), ("crosshar_worldvert_mount", "crosshar"),
                *((f"{b}_tta_motion", f"{b}_tta") for b in TTA_BASES))
 # the leave-one-dataset-out rows compared on their common targets (`_multi_table`), the `_tta` suffixes besides
-MULTI_COMPARISONS = (("multi", "scratch_multi"), ("scratch_multi_worldvert_mount", "scratch_multi"))
+MULTI_COMPARISONS = (("multi", "scratch_multi"), ("scratch_multi_worldvert_mount", "scratch_multi"),
+                     ("scratch_multi_worldvert_mount_balanced", "scratch_multi_worldvert_mount"))
 
 
 def paired_difference(hr: list[dict], head: str, a: str, b: str, pairs: list[tuple[str, str]]
@@ -1175,7 +1184,7 @@ def _differences(hr: list[dict], head: str, six: list, methods: list[str]) -> li
     comps = [c for c in COMPARISONS if c[0] in methods and c[1] in methods]
     comps += [(m, base) for m in methods for suffix in ("_avg", "_swing", "_swingft", "_lever", "_leverft", "_world", "_vertical",
                                                             "_heading8", "_ens5", "_cadence", "_cadenceft", "_mixup", "_lr3", "_amp_sqrt",
-                                                            "_amp_equal", "_arrow", "_conv", "_mirrordev", "_yaw45", "_mount", "_tta", "_tta_motion", "_last", "_best")
+                                                            "_amp_equal", "_arrow", "_conv", "_mirrordev", "_yaw45", "_mount", "_tta", "_tta_motion", "_balanced", "_last", "_best")
               if m.endswith(suffix) and (base := m[: -len(suffix)]) in methods]
     L = []
     for a, b in comps:

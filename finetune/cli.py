@@ -24,6 +24,7 @@ def finetune_cmd(
     head_input: Annotated[Optional[str], typer.Option("--head-input", help="What the head reads: embedding (default) or embedding+window (the scaled window beside the embedding; without an encoder, the window in the skip frame beside the window in the input frame).")] = None,
     skip_frame: Annotated[Optional[str], typer.Option("--skip-frame", help="With --head-input embedding+window: the window's frame, encoder (default: the encoder's own) or vertical, gravity, ... (matrix row crosshar_skip_vertical; without an encoder, a second frame of the window for one head reading both: matrix row scratch_dual, the vertical input frame with gravity here).")] = None,
     label_smoothing: Annotated[Optional[float], typer.Option("--label-smoothing", min=0.0, max=0.99, help="Share of each label's probability spread evenly over the classes (default configs/finetune.toml's 0; 0.1 measured on the vertical-frame head: results/matrix-smooth/).")] = None,
+    class_weight: Annotated[Optional[str], typer.Option("--class-weight", help="none (default, configs/finetune.toml) or balanced: each class's cross-entropy weighted as if the labelled classes were equally frequent (pooled sources: -d uci,wisdm brings WISDM's walking without its stairs; matrix row scratch_multi_worldvert_mount_balanced).")] = None,
     mount: Annotated[Optional[float], typer.Option("--mount", min=0.0, max=1.0, help="Share of the labelled windows seen through a spring-damper mount between body and phone (crosshar.augment.mount; default configs/augment_finetune.toml's 0; matrix rows *_mount, results/matrix-mount/ and results/matrix-worldvert/).")] = None,
     label_space: Annotated[str, typer.Option("--label-space", help="Named label space, intersected with the dataset's labels.")] = "crosshar4",
     config: Annotated[Optional[Path], typer.Option("--config", help="Finetune config TOML (default configs/finetune.toml).")] = None,
@@ -53,7 +54,7 @@ def finetune_cmd(
     if random_encoder and freeze is None:
         freeze = False  # a random encoder is trained with the head unless told to stay frozen
     fcfg = C.load("finetune", config, label_rate=label_rate, head=head, freeze=freeze, head_input=head_input,
-                  skip_frame=skip_frame, label_smoothing=label_smoothing)
+                  skip_frame=skip_frame, label_smoothing=label_smoothing, class_weight=class_weight)
     head_cfg, fcfg = C.head_preset(fcfg.head, preset, fcfg, head_config)
     fcfg = fcfg.replace(epochs=epochs, seed=seed, smote=smote, optimizer=optimizer, center_loss=center_loss,
                         ensemble=ensemble, select=select, unlabelled=unlabelled)

@@ -184,8 +184,11 @@ def test_finetune_input_frame_sets_a_scratch_models_frame_and_is_refused_with_an
     configs = json.loads((tmp_path / "ft" / "run.json").read_text())["configs"]
     assert configs["finetune"]["label_smoothing"] == 0.1 and configs["augment"]["mount"] == 0.0
     res = invoke("finetune", "-d", "uci", "--no-pretrain", "--input-frame", "world_vertical", "--mount", "0.5",
-                 "--epochs", "1", "--out", str(tmp_path / "wv"))
+                 "--epochs", "1", "--class-weight", "balanced", "--out", str(tmp_path / "wv"))
     assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "wv" / "run.json").read_text())["configs"]["finetune"]["class_weight"] == "balanced"
+    bad = invoke("finetune", "-d", "uci", "--no-pretrain", "--class-weight", "inverse", "--epochs", "1")
+    assert bad.exit_code == 2 and "class_weight must be none or balanced" in bad.output
     model, meta = classifier.load(tmp_path / "wv")
     assert meta["frame"] == "world_vertical" and model.scaler.frame == "world_vertical"
     assert json.loads((tmp_path / "wv" / "run.json").read_text())["configs"]["augment"]["mount"] == 0.5

@@ -250,6 +250,7 @@ class _Trainer:
     unlabelled: torch.Tensor | None = None  # (m, T, C) unlabelled source windows (FinetuneConfig.unlabelled > 0)
     unlabelled_feats: torch.Tensor | None = None  # (m, T, D) their frozen encoder's features (the unaugmented view)
     pseudo: list = field(default_factory=lambda: [0, 0])  # this epoch's [confident, drawn] unlabelled windows
+    weight: torch.Tensor | None = None  # (K,) class weights of the cross-entropy (FinetuneConfig.class_weight)
 
     def selected(self, model: clf.HARClassifier) -> clf.HARClassifier:
         """The model that validation selects and best.pt saves: the moving average when there is one."""
@@ -299,8 +300,19 @@ def train_one_epoch(model: clf.HARClassifier, X: torch.Tensor, y: torch.Tensor, 
 def _criterion(tr: _Trainer) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """Cross-entropy, or partial_cross_entropy over the allowed class sets when labels can be coarser; either
     with FinetuneConfig.label_smoothing's share of the target spread over the classes."""
-    ce = F.cross_entropy if tr.allowed is None else (lambda lg, t: partial_cross_entropy(lg, t, tr.allowed))
+    if tr.allowed is not None:
+        ce = lambda lg, t: partial_cross_entropy(lg, t, tr.allowed)  # noqa: E731
+    else:
+        ce = F.cross_entropy if tr.weight is None else (lambda lg, t: F.cross_entropy(lg, t, weight=tr.weight))  # noqa: E731
     return smoothed(ce, tr.cfg.label_smoothing)
+
+
+def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """(K,) "balanced" class weights of training labels `y` (n,): n / (K n_k), so that every class weighs as much
+    in the loss as if the classes were equally frequent (pooled sources bring different class priors: WISDM adds
+    walking but no upstairs or downstairs beside UCI). A class without a window gets weight 0 (nothing to weigh)."""
+    counts = np.bincount(y[y < n_classes], minlength=n_classes).astype(np.float64)
+    return np.where(counts > 0, counts.sum() / (n_classes * np.maximum(counts, 1)), 0.0)
 
 
 def _loss(model: clf.HARClassifier, feats: torch.Tensor, y: torch.Tensor, tr: _Trainer) -> torch.Tensor:
@@ -420,6 +432,10 @@ def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], No
         model.scaler.fit(torch.from_numpy(d.train_X))
     model.to(dev)
     tr = _trainer(model, job, dev, d.groups, len(d.Xtr))
+    if cfg.class_weight == "balanced":
+        w = class_weights(d.ytr, len(job.classes))
+        tr.weight = place(torch.from_numpy(w).float(), dev)
+        log("class weights (balanced): " + ", ".join(f"{c} {x:.2f}" for c, x in zip(job.classes, w)))
     for g, cls in enumerate(d.groups):
         log(f"{int((d.ytr == len(job.classes) + g).sum()):,} labelled windows say only one of "
             f"{[job.classes[i] for i in cls]}: they train on those classes' summed probability")

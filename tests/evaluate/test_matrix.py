@@ -718,6 +718,23 @@ def test_the_best_single_source_beside_a_multi_row_is_one_in_its_classes_else_ma
     assert "| motion+wisdm → uci | 80.0 (1) | 95.0* (wisdm) |" in L and any(x.startswith("\\* no single source") for x in L)
 
 
+@pytest.mark.parametrize("row, base", [("scratch_multi_worldvert_mount_balanced", "scratch_multi_worldvert_mount"),
+                                       ("scratch_worldvert_mount_balanced", "scratch_worldvert_mount")])
+def test_balanced_rows_differ_from_their_base_in_the_class_weights_only(tmp_path, monkeypatch, row, base):
+    import crosshar.train.finetune as fs
+
+    assert dataclasses.replace(METHODS[row], name=base, class_weight=None) == METHODS[base]
+    jobs = []
+    monkeypatch.setattr(fs, "source_classes", lambda *a, **k: ("walking", "sitting&standing"))
+    monkeypatch.setattr(fr, "run", lambda job, out, **k: jobs.append(job) or out)
+    mc = MatrixConfig(("uci", "motion"), ("din",), seeds=1)
+    for name in (base, row):
+        M.finetune_run(tmp_path, ("uci",), METHODS[name], "din", 0, mc, C.load("window"), None)
+    a, b = jobs
+    assert (a.finetune.class_weight, b.finetune.class_weight) == ("none", "balanced")
+    assert b.finetune.replace(class_weight="none") == a.finetune and b.pipeline == a.pipeline and b.augment == a.augment
+
+
 def test_crosshar_in_the_world_vertical_frame_differs_from_its_scratch_row_in_pretraining_only():
     """crosshar_worldvert_mount is scratch_worldvert_mount with crosshar's pretraining (its own runs, in the
     world-vertical frame, no mount there: the mount is a finetuning augmentation)."""

@@ -471,3 +471,36 @@ def test_mixup_is_checked_in_the_config():
         FinetuneConfig(mixup=-0.1)
     with pytest.raises(ValueError, match="mixup"):
         FinetuneConfig(mixup=0.4, center_loss=0.1)
+
+
+def test_balanced_class_weights_make_every_class_weigh_as_if_equally_frequent():
+    w = fr.class_weights(np.array([0, 0, 0, 1, 2, 2, 4]), 3)  # code 4 >= K: a coarse label, not counted
+    np.testing.assert_allclose(w, [6 / 9, 6 / 3, 6 / 6])
+    np.testing.assert_allclose(w * np.bincount([0, 0, 0, 1, 2, 2]), [2, 2, 2])  # each class's total weight equal
+    assert fr.class_weights(np.array([0, 0, 1]), 3)[2] == 0  # a class without a window weighs nothing
+
+
+def test_the_balanced_loss_is_cross_entropy_weighted_by_class_and_reaches_the_run(synth_root, tmp_path, monkeypatch):
+    from crosshar.config import FinetuneConfig
+
+    logits, y = torch.randn(6, 3), torch.tensor([0, 0, 0, 0, 1, 2])
+    w = torch.tensor([0.5, 2.0, 2.0])
+    tr = SimpleNamespace(cfg=TINY_FINETUNE, allowed=None, weight=w)
+    ce = fr._criterion(tr)(logits, y)
+    torch.testing.assert_close(ce, torch.nn.functional.cross_entropy(logits, y, weight=w))
+    assert not torch.allclose(ce, torch.nn.functional.cross_entropy(logits, y))
+    seen, data = [], []
+    real, real_data = fr._trainer, fr.load_data
+    monkeypatch.setattr(fr, "_trainer", lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
+    monkeypatch.setattr(fr, "load_data", lambda *a, **k: data.append(real_data(*a, **k)) or data[-1])
+    d = run(fjob(synth_root, None, class_weight="balanced", epochs=1, label_rate=0.3), out=tmp_path / "ft", log=quiet,
+            progress=False)
+    ytr = np.bincount(data[0].ytr, minlength=4)
+    assert len(set(ytr.tolist())) > 1  # the classes are not equally frequent: the weights differ
+    expect = np.where(ytr > 0, ytr.sum() / (4 * np.maximum(ytr, 1)), 0)
+    np.testing.assert_allclose(seen[0].weight.numpy(), expect, rtol=1e-6)
+    assert json.loads((d / "run.json").read_text())["configs"]["finetune"]["class_weight"] == "balanced"
+    with pytest.raises(ValueError, match="class_weight"):
+        FinetuneConfig(class_weight="inverse")
+    with pytest.raises(ValueError, match="coarse_labels"):
+        FinetuneConfig(class_weight="balanced", coarse_labels=True)
