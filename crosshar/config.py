@@ -238,6 +238,7 @@ class FinetuneConfig(_Config):
     patience: int = 15  # early stopping on validation macro-F1
     ties: str = "first"  # equal validation macro-F1: keep the "first" epoch's model, or the "last" (more trained) one
     select: str = "last"  # "last": every epoch runs, the last is kept (no selection); "best": the best source-validation epoch (early stopping)
+    val_every: int = 5  # select = "last": source validation (history, TensorBoard) every this many epochs and at the last; "best": every epoch
     coarse_labels: bool = False  # windows labelled coarser than the classes (WISDM's stairs) train on their sum
     average_epochs: float = 0.0  # > 0: select and save a moving average of the weights over about this many epochs
     heading_views: int = 1  # K > 1: the saved model averages its probabilities over K turns about gravity (one in selection)
@@ -264,6 +265,7 @@ class FinetuneConfig(_Config):
         _check(self.ties in ("first", "last"), f"ties must be first or last, got {self.ties!r}")
         _check(self.select in ("best", "last"), f"select must be best or last, got {self.select!r}")
         _check(self.patience >= 1, f"patience must be >= 1, got {self.patience}")
+        _check(self.val_every >= 1, f"val_every must be >= 1, got {self.val_every}")
         _check(self.average_epochs >= 0, f"average_epochs must be >= 0, got {self.average_epochs}")
         _check(self.heading_views >= 1, f"heading_views must be >= 1, got {self.heading_views}")
         _check(self.ensemble >= 1, f"ensemble must be >= 1, got {self.ensemble}")

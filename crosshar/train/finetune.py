@@ -477,7 +477,8 @@ def _epochs(model: clf.HARClassifier, meta: dict, job: FinetuneJob, tr: _Trainer
             d: _Data, Fva: torch.Tensor | None, run_dir: Path, log: Callable[[str], None],
             progress: bool) -> tuple[dict, list]:
     """Train with early stopping on source-validation macro-F1; best.pt keeps the best epoch (with
-    `select = "last"` every epoch runs and best.pt keeps the last: no model selection).
+    `select = "last"` every epoch runs and best.pt keeps the last: no model selection, so the source's validation
+    windows are scored only every `val_every` epochs and at the last, for the history; nothing else changes).
     Returns (best, history)."""
     cfg = job.finetune
     tb = TB(run_dir / "tb")
@@ -487,8 +488,11 @@ def _epochs(model: clf.HARClassifier, meta: dict, job: FinetuneJob, tr: _Trainer
     for epoch in range(cfg.epochs):
         loss = train_one_epoch(model, X, y, tr, epoch, bar.step)
         tr.sched.step()
-        va = evaluate(tr.selected(model), d.val.X, d.yva, list(job.classes), feats=Fva)
-        rec = {"epoch": epoch + 1, "train_loss": loss, "val_accuracy": va["accuracy"], "val_macro_f1": va["macro_f1"]}
+        rec = {"epoch": epoch + 1, "train_loss": loss}
+        va = None
+        if not last or (epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.epochs:
+            va = evaluate(tr.selected(model), d.val.X, d.yva, list(job.classes), feats=Fva)
+            rec |= {"val_accuracy": va["accuracy"], "val_macro_f1": va["macro_f1"]}
         if tr.unlabelled is not None:  # the share of drawn unlabelled windows that were confident enough to train
             rec["pseudo_labelled"] = tr.pseudo[0] / max(tr.pseudo[1], 1)
             tr.pseudo[:] = [0, 0]
@@ -501,9 +505,9 @@ def _epochs(model: clf.HARClassifier, meta: dict, job: FinetuneJob, tr: _Trainer
         else:
             bad_epochs += 1
         if progress:
-            log(f"epoch {epoch + 1:3d} loss {rec['train_loss']:.4f} val acc {va['accuracy']:.3f} "
-                f"macro-F1 {va['macro_f1']:.3f}{' *' if bad_epochs == 0 else ''}")
-        bar.epoch(epoch + 1, f"val macro-F1 {va['macro_f1']:.3f}")
+            log(f"epoch {epoch + 1:3d} loss {rec['train_loss']:.4f}" + (f" val acc {va['accuracy']:.3f} macro-F1 "
+                f"{va['macro_f1']:.3f}{' *' if bad_epochs == 0 else ''}" if va else ""))
+        bar.epoch(epoch + 1, f"val macro-F1 {va['macro_f1']:.3f}" if va else f"loss {loss:.4f}")
         if bad_epochs >= cfg.patience and not last:
             log(f"early stop: no validation gain for {cfg.patience} epochs")
             break

@@ -85,9 +85,9 @@ def test_model_selection_sees_only_validation_subjects(synth_root, pre_run, tmp_
     seen = []
     real = fr.evaluate
     monkeypatch.setattr(fr, "evaluate", lambda model, X, y, classes, **kw: seen.append(X.copy()) or real(model, X, y, classes, **kw))
-    d = run(fjob(synth_root, pre_run, epochs=2), out=tmp_path / "ft", log=quiet, progress=False)
+    d = run(fjob(synth_root, pre_run, epochs=2, val_every=1), out=tmp_path / "ft", log=quiet, progress=False)
     info = json.loads((d / "run.json").read_text())
-    assert len(seen) == 2  # one validation pass per epoch
+    assert len(seen) == 2  # one validation pass per epoch (val_every = 1)
     expect = val_windows(synth_root, info["split"])
     for X in seen:
         np.testing.assert_array_equal(X, expect)
@@ -388,7 +388,8 @@ def test_select_last_runs_every_epoch_and_keeps_the_last(synth_root, pre_run, tm
     scores = iter([0.9, 0.5, 0.4, 0.3])  # the best epoch is the first: "best" would stop and keep it
     real_eval = fr.evaluate
     monkeypatch.setattr(fr, "evaluate", lambda *a, **k: real_eval(*a, **k) | {"macro_f1": next(scores)})
-    d = run(fjob(synth_root, None, select="last", epochs=4, patience=1), out=tmp_path / "ft", log=quiet, progress=False)
+    d = run(fjob(synth_root, None, select="last", epochs=4, patience=1, val_every=1), out=tmp_path / "ft", log=quiet,
+            progress=False)
     info = json.loads((d / "run.json").read_text())
     assert [h["epoch"] for h in info["history"]] == [1, 2, 3, 4] and info["best"]["epoch"] == 4
     assert info["best"]["macro_f1"] == 0.3
@@ -504,3 +505,23 @@ def test_the_balanced_loss_is_cross_entropy_weighted_by_class_and_reaches_the_ru
         FinetuneConfig(class_weight="inverse")
     with pytest.raises(ValueError, match="coarse_labels"):
         FinetuneConfig(class_weight="balanced", coarse_labels=True)
+
+
+@pytest.mark.parametrize("pretrained", [True, False], ids=["encoder", "no-pretrain"])
+def test_validating_every_kth_epoch_keeps_the_same_model_and_scores_the_last(synth_root, pre_run, tmp_path, pretrained):
+    """select = "last" selects nothing, so scoring the source's validation windows less often changes no weight; the
+    history keeps every epoch's loss and the validated epochs' scores (every val_every-th and the last)."""
+    enc = pre_run if pretrained else None
+    runs = {k: run(fjob(synth_root, enc, select="last", epochs=7, val_every=k), out=tmp_path / f"v{k}", log=quiet,
+                   progress=False) for k in (1, 3)}
+    (a, _), (b, _) = (clf.load(d / "best.pt") for d in runs.values())
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    h1, h3 = (json.loads((d / "run.json").read_text())["history"] for d in runs.values())
+    assert [h["train_loss"] for h in h1] == [h["train_loss"] for h in h3] and len(h3) == 7
+    assert [h["epoch"] for h in h3 if "val_macro_f1" in h] == [3, 6, 7]
+    assert [h1[e - 1]["val_macro_f1"] for e in (3, 6, 7)] == [h3[e - 1]["val_macro_f1"] for e in (3, 6, 7)]
+    best = run(fjob(synth_root, enc, select="best", epochs=3, val_every=3, patience=5), out=tmp_path / "b", log=quiet,
+               progress=False)
+    assert all("val_macro_f1" in h for h in json.loads((best / "run.json").read_text())["history"])  # selection needs each
+    with pytest.raises(ConfigError, match="val_every"):
+        TINY_FINETUNE.replace(val_every=0)
