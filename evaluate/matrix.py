@@ -33,6 +33,8 @@ the same head; each row changes only the factor its name says (`METHODS`):
   crosshar_worldvert_mount
                      crosshar in that frame with that augmentation: pretrained (its own runs) and finetuned in the
                      world-vertical frame, the mount in finetuning: what pretraining adds to the best head on the raw window
+  crosshar_wide_worldvert_mount
+                     crosshar_worldvert_mount pretrained as crosshar_wide is: on every matrix dataset but the target
   scratch_mirrordev, crosshar_mirrordev
                      scratch and crosshar whose finetuning mirror reflects through a device-fixed vertical plane
                      (AugmentConfig.mirror_plane = "device") instead of one at a random heading; crosshar's own
@@ -137,6 +139,9 @@ the same head; each row changes only the factor its name says (`METHODS`):
   scratch_multi      multi without pretraining: the head on the raw window trained on every other dataset's labels
   scratch_multi_worldvert_mount
                      scratch_multi in the world-vertical frame with the mount: scratch_worldvert_mount on pooled sources
+  multi_worldvert_mount
+                     multi in that frame with the mount: pretrained and finetuned on the pooled sources (its pretraining
+                     is crosshar_wide_worldvert_mount's run for the same target)
   scratch_multi_worldvert_mount_balanced, scratch_worldvert_mount_balanced
                      those rows with class-balanced cross-entropy (FinetuneConfig.class_weight = "balanced": each class
                      weighted n / (K n_k)): pooled with UCI or MotionSense, WISDM brings walking but no upstairs or downstairs
@@ -316,6 +321,7 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("scratch_worldvert", pretrain=None, frame="world_vertical"),
     Method("scratch_worldvert_mount", pretrain=None, frame="world_vertical", mount=0.5),
     Method("crosshar_worldvert_mount", frame="world_vertical", mount=0.5),
+    Method("crosshar_wide_worldvert_mount", wide=True, frame="world_vertical", mount=0.5),
     Method("scratch_mirrordev", pretrain=None, mirror_plane="device"),
     Method("crosshar_mirrordev", mirror_plane="device"),
     Method("scratch_yaw45", pretrain=None, yaw=45.0),
@@ -382,6 +388,7 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("multi", multi=True),
     Method("scratch_multi", pretrain=None, multi=True),
     Method("scratch_multi_worldvert_mount", pretrain=None, multi=True, frame="world_vertical", mount=0.5),
+    Method("multi_worldvert_mount", multi=True, frame="world_vertical", mount=0.5),
     Method("scratch_multi_worldvert_mount_balanced", pretrain=None, multi=True, frame="world_vertical", mount=0.5,
            class_weight="balanced"),
     Method("scratch_worldvert_mount_balanced", pretrain=None, frame="world_vertical", mount=0.5, class_weight="balanced"),
@@ -1143,10 +1150,13 @@ COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crossh
                ("scratch_amp_sqrt", "scratch_last"), ("scratch_amp_sqrt_long_last", "scratch_long_last"),
                ("scratch_amp_sqrt_long_last", "scratch_amp_sqrt"), ("crosshar_amp_sqrt", "scratch_amp_sqrt"),
                ("crosshar_worldvert_mount", "scratch_worldvert_mount"), ("crosshar_worldvert_mount", "crosshar"),
+               ("crosshar_wide_worldvert_mount", "crosshar_worldvert_mount"),
+               ("crosshar_wide_worldvert_mount", "scratch_worldvert_mount"),
                *((f"{b}_tta_motion", f"{b}_tta") for b in TTA_BASES))
 # the leave-one-dataset-out rows compared on their common targets (`_multi_table`), the `_tta` suffixes besides
 MULTI_COMPARISONS = (("multi", "scratch_multi"), ("scratch_multi_worldvert_mount", "scratch_multi"),
-                     ("scratch_multi_worldvert_mount_balanced", "scratch_multi_worldvert_mount"))
+                     ("scratch_multi_worldvert_mount_balanced", "scratch_multi_worldvert_mount"),
+                     ("multi_worldvert_mount", "scratch_multi_worldvert_mount"))
 
 
 def paired_difference(hr: list[dict], head: str, a: str, b: str, pairs: list[tuple[str, str]]

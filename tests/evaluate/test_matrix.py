@@ -735,6 +735,23 @@ def test_balanced_rows_differ_from_their_base_in_the_class_weights_only(tmp_path
     assert b.finetune.replace(class_weight="none") == a.finetune and b.pipeline == a.pipeline and b.augment == a.augment
 
 
+def test_the_wide_and_pooled_world_vertical_rows_share_one_pretraining_per_target(monkeypatch):
+    """crosshar_wide_worldvert_mount (source labels) and multi_worldvert_mount (pooled labels) pretrain on the same
+    datasets (every one but the target) in the same frame: one run, one group of work."""
+    monkeypatch.setattr(M, "target_profile", lambda t: C.WindowConfig())
+    mc = MatrixConfig(("uci", "motion", "wisdm"), ("din",), seeds=1,
+                      methods=("crosshar_wide_worldvert_mount", "multi_worldvert_mount"))
+    cells = M.plan(mc)
+    keys = {(c.method, c.sources, c.targets): M.group_key(mc, c) for c in cells}
+    assert keys[("multi_worldvert_mount", ("motion", "wisdm"), ("uci",))] == \
+        keys[("crosshar_wide_worldvert_mount", ("motion",), ("uci",))] == \
+        keys[("crosshar_wide_worldvert_mount", ("wisdm",), ("uci",))]
+    assert "world_vertical" in keys[("multi_worldvert_mount", ("motion", "wisdm"), ("uci",))]
+    assert dataclasses.replace(METHODS["crosshar_wide_worldvert_mount"], name="crosshar_worldvert_mount",
+                               wide=False) == METHODS["crosshar_worldvert_mount"]
+    assert M.single_source("multi_worldvert_mount") == "crosshar_worldvert_mount"
+
+
 def test_crosshar_in_the_world_vertical_frame_differs_from_its_scratch_row_in_pretraining_only():
     """crosshar_worldvert_mount is scratch_worldvert_mount with crosshar's pretraining (its own runs, in the
     world-vertical frame, no mount there: the mount is a finetuning augmentation)."""
