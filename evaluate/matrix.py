@@ -157,6 +157,9 @@ the same head; each row changes only the factor its name says (`METHODS`):
   oracle_long, oracle_scratch_long
                      the two oracles finetuned 3x as many epochs (120): the schedule of the best transfer
                      recipe (scratch_long_last), so that the ceiling is not trained for less than a transfer row
+  oracle_worldvert_mount
+                     the in-domain model of the best transfer recipe, scratch_worldvert_mount (the head on the raw window
+                     in the world-vertical frame, the mount in finetuning): a ceiling must hold the best recipe's own
 
 Each finished cell is appended to rows.jsonl (one line, written at once); a rerun skips what is
 there. The work is grouped by pretraining run (`group_key`: the cells that share one stay in one
@@ -399,13 +402,15 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("oracle_scratch_narrow", pretrain=None, oracle=True, amplitude=0.5),
     Method("oracle_long", oracle=True, epochs_scale=3.0),
     Method("oracle_scratch_long", pretrain=None, oracle=True, epochs_scale=3.0),
+    Method("oracle_worldvert_mount", pretrain=None, oracle=True, frame="world_vertical", mount=0.5),
 ]}
 # the rows scored with test-time views too (`<base>_tta`, `<base>_tta_motion`)
 TTA_BASES = ("scratch", "crosshar", "scratch_vertical", "scratch_worldvert_mount", "crosshar_worldvert_mount",
              "scratch_multi_worldvert_mount")
 METHODS |= {m.name: m for m in (tta_row(METHODS[b], kind=k) for k in ("all", "motion") for b in TTA_BASES)}
 # the in-domain recipes at the matrix's label rate; the ceiling is the best of those run
-CEILING = ("oracle", "oracle_scratch", "oracle_narrow", "oracle_scratch_narrow", "oracle_long", "oracle_scratch_long")
+CEILING = ("oracle", "oracle_scratch", "oracle_narrow", "oracle_scratch_narrow", "oracle_long", "oracle_scratch_long",
+           "oracle_worldvert_mount")
 DEFAULT_METHODS = ("scratch", "mask", "contrast", "crosshar", "crosshar_nomirror", "crosshar_device",
                    "crosshar_paper", "multi", "oracle", "oracle_full", "oracle_scratch")
 
@@ -1255,11 +1260,13 @@ def _targets(mc: MatrixConfig, hr: list[dict], head: str, six: list, avg6: dict)
                  for (s, t), a, b in zip(six, avg6["crosshar"], avg6["scratch"]) if a < b]
         L.append(f"- pairs where crosshar is below scratch: {', '.join(below) if below else 'none'}")
     defects = []
+    transfer = [m for m in mc.methods if not METHODS[m].oracle]  # single-source and pooled (multi) rows alike
+    pooled = sorted({(r["source"], r["target"]) for r in hr if r["method"] in transfer and METHODS[r["method"]].multi})
     for o in ("ceiling", "oracle_full"):
-        for s, t in six:  # like with like: the oracle re-read in the pair's classes
+        for s, t in list(six) + pooled:  # like with like: the oracle re-read in the pair's classes
             orc = (ceiling(hr, head, s, t, mc.label_space) if o == "ceiling"
                    else _oracle(hr, head, t, o, _pair_classes(hr, s, t), mc.label_space))
-            best = max([np.mean(v) for m in mean if (v := _vals(hr, source=s, target=t, method=m, head=head))] or [np.nan])
+            best = max([np.mean(v) for m in transfer if (v := _vals(hr, source=s, target=t, method=m, head=head))] or [np.nan])
             if not np.isnan(orc) and best > orc:
                 defects.append(f"{'oracle' if o == 'ceiling' else o} on {t} ({100 * orc:.1f}) is below {s} → {t} "
                                f"({100 * best:.1f})")

@@ -243,6 +243,33 @@ def test_arrow_row_changes_the_pretraining_loss_only():
     assert M.pretrain_cfg(METHODS["crosshar_arrow"], arrow["pretrain"], mc, 0).arrow == 1.0
 
 
+def test_a_pooled_row_above_the_ceiling_is_a_defect_and_the_best_recipes_oracle_counts(tmp_path):
+    """The ceiling includes the in-domain model of the best transfer recipe (oracle_worldvert_mount), and a pooled
+    (leave-one-out) row above every oracle of its target is flagged like a single-source one."""
+    assert "oracle_worldvert_mount" in M.CEILING
+    assert dataclasses.replace(METHODS["oracle_worldvert_mount"], name="scratch_worldvert_mount", oracle=False) \
+        == METHODS["scratch_worldvert_mount"]
+
+    def row(s, t, m, f1):
+        return {"source": s, "target": t, "method": m, "head": "din", "seed": 0, "macro_f1": f1, "accuracy": f1,
+                "cpu_seconds": 1.0, "classes": ["walking", "sitting&standing"]}
+
+    rows = [row("uci", "wisdm", "scratch", 0.80), row("wisdm", "uci", "scratch", 0.80),
+            row("uci+motion", "wisdm", "scratch_multi", 0.90),
+            row("wisdm", "wisdm", "oracle", 0.85), row("uci", "uci", "oracle", 0.95)]
+    mc = MatrixConfig(("uci", "motion", "wisdm"), ("din",), methods=("scratch", "scratch_multi", "oracle"))
+    write_report(mc, rows, tmp_path)
+    text = (tmp_path / "report.md").read_text()
+    assert "oracle on wisdm (85.0) is below uci+motion → wisdm (90.0)" in text and "uci → wisdm (80.0)" not in text
+    rows.append(row("wisdm", "wisdm", "oracle_worldvert_mount", 0.92))
+    write_report(replace_methods(mc, ("scratch", "scratch_multi", "oracle", "oracle_worldvert_mount")), rows, tmp_path)
+    assert "no oracle below a transfer result" in (tmp_path / "report.md").read_text()
+
+
+def replace_methods(mc: MatrixConfig, methods: tuple[str, ...]) -> MatrixConfig:
+    return dataclasses.replace(mc, methods=methods)
+
+
 def test_report_checks_targets_and_flags_an_oracle_below_transfer(tmp_path):
     def row(s, t, m, f1, seed=0, up=None):
         r = {"source": s, "target": t, "method": m, "head": "din", "seed": seed, "macro_f1": f1, "accuracy": f1,
