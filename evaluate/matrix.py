@@ -1246,7 +1246,7 @@ def _targets(mc: MatrixConfig, hr: list[dict], head: str, six: list, avg6: dict)
         ratio = float(np.nanmean(r)) if not np.all(np.isnan(r)) else np.nan
         if not np.isnan(ratio):
             L.append(f"- crosshar / oracle (the best of {', '.join(o for o in CEILING if o in mc.methods)} per target, in each pair's classes): "
-                     f"**{100 * ratio:.0f} %** (target ≥ 90 %): {'met' if ratio >= 0.9 else 'not met'}")
+                     f"**{100 * ratio:.1f} %** (target ≥ 90 %): {'met' if ratio >= 0.9 else 'not met'}")
     if "scratch_frozen" in mean and "crosshar" in mean:
         d = 100 * (mean["crosshar"] - mean["scratch_frozen"])
         L.append(f"- what pretraining gives the frozen encoder (crosshar − scratch_frozen, same architecture, both frozen): "
