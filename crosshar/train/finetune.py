@@ -298,8 +298,9 @@ def train_one_epoch(model: clf.HARClassifier, X: torch.Tensor, y: torch.Tensor, 
 
 
 def _criterion(tr: _Trainer) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """Cross-entropy, or partial_cross_entropy over the allowed class sets when labels can be coarser; either
-    with FinetuneConfig.label_smoothing's share of the target spread over the classes."""
+    """Cross-entropy (weighted by class when `tr.weight` is set: FinetuneConfig.class_weight), or
+    partial_cross_entropy over the allowed class sets when labels can be coarser; either with
+    FinetuneConfig.label_smoothing's share of the target spread over the classes."""
     if tr.allowed is not None:
         ce = lambda lg, t: partial_cross_entropy(lg, t, tr.allowed)  # noqa: E731
     else:
