@@ -1050,14 +1050,12 @@ def _multi_table(hr: list[dict], pairs: list, multis: list[str], head: str) -> l
     srcs = {t: next(r["source"] for r in hr if r["method"] in multis and r["target"] == t) for t in mt}
     merged = False
     for t in mt:
-        classes = next(r.get("classes") for r in hr if r["method"] in multis and r["target"] == t)
+        classes = _pair_classes(hr, srcs[t], t)
         best = []
         for b in singles:  # the single source in the multi row's classes; else (*) in the pair's own, fewer ones
-            single = {(r.get("classes") == classes, s): np.mean(v) for s, tt in pairs if tt == t
-                      and (v := _vals(hr, source=s, target=t, method=b))
-                      for r in [next(r for r in hr if r["method"] == b and r["source"] == s and r["target"] == t)]}
-            same = {s: f for (ok, s), f in single.items() if ok}
-            pick, mark = (same, "") if same else ({s: f for (_, s), f in single.items()}, "*")
+            single = {s: np.mean(v) for s, tt in pairs if tt == t and (v := _vals(hr, source=s, target=t, method=b))}
+            same = {s: f for s, f in single.items() if _pair_classes(hr, s, t) == classes}
+            pick, mark = (same, "") if same else (single, "*")
             merged |= bool(mark and pick)
             s = max(pick, key=pick.get) if pick else None
             best.append(f"{100 * pick[s]:.1f}{mark} ({s})" if s else "-")
