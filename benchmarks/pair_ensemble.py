@@ -26,7 +26,8 @@ import torch
 
 from crosshar import config as C
 from crosshar.data.store import prepare
-from crosshar.evaluate.matrix import paired_difference, target_profile, window_tag
+from crosshar.evaluate.matrix import target_profile, window_tag
+from crosshar.evaluate.report import paired_difference
 from crosshar.inference import score
 from crosshar.models import classifier as clf
 

@@ -33,7 +33,7 @@ def table(rows: list[dict], head: str = "din") -> str:
         v = [r["macro_f1"] for r in rows if (r["source"], r["target"], r["method"]) == (s, t, m)]
         return (float(np.mean(v)), len(v)) if v else (np.nan, 0)
 
-    from crosshar.evaluate.matrix import ceiling
+    from crosshar.evaluate.report import ceiling
 
     L = ["| source → target | " + " | ".join(methods) + " | oracle (target) |", "|---|" + "---|" * (len(methods) + 1)]
     for s, t in pairs:

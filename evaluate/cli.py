@@ -11,6 +11,7 @@ from rich.table import Table
 
 from crosshar.clitools import (DataDir, Device, Force, OnBad, Sources, Threads, console, dataset_names, err_console, friendly,
                                split_list, use_device)
+from crosshar.evaluate.methods import DEFAULT_METHODS, METHODS
 
 
 def print_report(res: dict) -> None:
@@ -81,9 +82,7 @@ def matrix_cmd(
     heads: Annotated[str, typer.Option("--head", "--heads", help="Heads, comma-separated.")] = "din",
     seeds: Annotated[int, typer.Option("--n-seeds", "--seeds", help="How many seeds per cell (0, 1, ... n-1); not a seed value.")] = 3,
     label_rate: Annotated[float, typer.Option("-lr", "--label-rate", help="Fraction of source labels.")] = 0.1,
-    methods: Annotated[str, typer.Option("--methods", help="Comma-separated rows (see `evaluate/matrix.py`): scratch, scratch_encoder, scratch_frozen, mask, contrast, crosshar, crosshar_nomirror, crosshar_device, crosshar_upright, crosshar_tstcc, crosshar_full, crosshar_full_slow, crosshar_skip, crosshar_wide, crosshar_paper, multi, the *_swing, crosshar_swingft, *_cadence, crosshar_cadenceft, *_world, *_vertical and *_avg variants, crosshar_skip_vertical, scratch_coupled, scratch_worldvert, the *_mirrordev, *_yaw45 and *_mount variants, the *_tta rows (a row's own models scored with test-time views), scratch_vertical_smooth, crosshar_smooth, oracle, oracle_full, oracle_scratch, oracle_narrow, oracle_scratch_narrow, oracle_long, oracle_scratch_long.")] = ",".join(
-        ("scratch", "mask", "contrast", "crosshar", "crosshar_nomirror", "crosshar_device", "crosshar_paper", "multi", "oracle",
-         "oracle_full", "oracle_scratch")),
+    methods: Annotated[str, typer.Option("--methods", help=f"Comma-separated rows, each the default recipe with one named factor changed ({len(METHODS)} known, each described in evaluate/methods.py; an unknown name lists them all).")] = ",".join(DEFAULT_METHODS),
     name: Annotated[Optional[str], typer.Option("--name", help="Report folder $CROSSHAR_HOME/results/<name> (default from the options).")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Short schedules: the same matrix in a few minutes.")] = False,
     pretrain_epochs: Annotated[Optional[int], typer.Option("--pretrain-epochs", help="Pretraining epochs for a ~1,700-window source (scaled down for larger ones).")] = None,

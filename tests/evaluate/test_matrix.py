@@ -11,15 +11,17 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import crosshar.evaluate.matrix as M
+import crosshar.evaluate.methods as Me
+import crosshar.evaluate.report as R
 import crosshar.train.finetune as fr
 import crosshar.train.pretrain as pr
 from crosshar import checkpoint
 from crosshar import config as C
-from crosshar.evaluate.matrix import METHODS, MatrixConfig, Method, run_matrix, write_report
+from crosshar.evaluate.matrix import MatrixConfig, run_matrix
+from crosshar.evaluate.methods import METHODS, Method
 from synthdata import home, synth, synth_root, tiny_configs  # noqa: F401
 
 CROSS = ("scratch", "mask", "contrast", "crosshar", "crosshar_nomirror", "crosshar_device", "crosshar_full",
@@ -243,75 +245,12 @@ def test_arrow_row_changes_the_pretraining_loss_only():
     assert M.pretrain_cfg(METHODS["crosshar_arrow"], arrow["pretrain"], mc, 0).arrow == 1.0
 
 
-def test_a_pooled_row_above_the_ceiling_is_a_defect_and_the_best_recipes_oracle_counts(tmp_path):
-    """The ceiling includes the in-domain model of the best transfer recipe (oracle_worldvert_mount), and a pooled
-    (leave-one-out) row above every oracle of its target is flagged like a single-source one."""
-    assert "oracle_worldvert_mount" in M.CEILING
-    assert dataclasses.replace(METHODS["oracle_worldvert_mount"], name="scratch_worldvert_mount", oracle=False) \
-        == METHODS["scratch_worldvert_mount"]
-
-    def row(s, t, m, f1):
-        return {"source": s, "target": t, "method": m, "head": "din", "seed": 0, "macro_f1": f1, "accuracy": f1,
-                "cpu_seconds": 1.0, "classes": ["walking", "sitting&standing"]}
-
-    rows = [row("uci", "wisdm", "scratch", 0.80), row("wisdm", "uci", "scratch", 0.80),
-            row("uci+motion", "wisdm", "scratch_multi", 0.90),
-            row("wisdm", "wisdm", "oracle", 0.85), row("uci", "uci", "oracle", 0.95)]
-    mc = MatrixConfig(("uci", "motion", "wisdm"), ("din",), methods=("scratch", "scratch_multi", "oracle"))
-    write_report(mc, rows, tmp_path)
-    text = (tmp_path / "report.md").read_text()
-    assert "oracle on wisdm (85.0) is below uci+motion → wisdm (90.0)" in text and "uci → wisdm (80.0)" not in text
-    rows.append(row("wisdm", "wisdm", "oracle_worldvert_mount", 0.92))
-    write_report(replace_methods(mc, ("scratch", "scratch_multi", "oracle", "oracle_worldvert_mount")), rows, tmp_path)
-    assert "no oracle below a transfer result" in (tmp_path / "report.md").read_text()
-
-
-def replace_methods(mc: MatrixConfig, methods: tuple[str, ...]) -> MatrixConfig:
-    return dataclasses.replace(mc, methods=methods)
-
-
-def test_report_checks_targets_and_flags_an_oracle_below_transfer(tmp_path):
-    def row(s, t, m, f1, seed=0, up=None):
-        r = {"source": s, "target": t, "method": m, "head": "din", "seed": seed, "macro_f1": f1, "accuracy": f1,
-             "cpu_seconds": 1.0}
-        if up is not None:
-            r["per_class_f1"] = {"upstairs": up, "downstairs": up / 2, "walking": 0.9}
-        return r
-
-    rows = [row("uci", "motion", "crosshar", 0.80, up=0.8), row("motion", "uci", "crosshar", 0.60, up=0.4),
-            row("uci", "motion", "scratch", 0.60), row("motion", "uci", "scratch", 0.65),
-            row("uci", "motion", "crosshar_paper", 0.50), row("motion", "uci", "crosshar_paper", 0.50),
-            row("motion", "motion", "oracle", 0.70), row("uci", "uci", "oracle", 0.95)]
-    mc = MatrixConfig(("uci", "motion"), ("din",), methods=("scratch", "crosshar", "crosshar_paper", "oracle"))
-    write_report(mc, rows, tmp_path)
-    text = (tmp_path / "report.md").read_text()
-    assert "crosshar − scratch (same input pipeline): **+7.5 points** (target ≥ +10): not met" in text
-    assert "crosshar − crosshar_paper: **+20.0 points** (target ≥ +5): met" in text
-    assert ("headroom: the in-domain ceiling averages 82.5 over these pairs, +20.0 points over scratch: "
-            "+10 fits under the ceiling") in text
-    # crosshar 80 / 70 and 60 / 95 of the oracle: 88.7 %, printed to a tenth so that "not met" never reads "90 %"
-    assert "crosshar / oracle (the best of oracle per target, in each pair's classes): **88.7 %** (target ≥ 90 %): not met" in text
-    rows[-1] = row("uci", "uci", "oracle", 0.75)  # ceiling 72.5, 10.0 over scratch
-    write_report(mc, rows, tmp_path)
-    assert "+10.0 points over scratch: +10 fits under" in (tmp_path / "report.md").read_text()
-    rows[-1] = row("uci", "uci", "oracle", 0.74)
-    write_report(mc, rows, tmp_path)
-    assert "+9.5 points over scratch: +10 would put crosshar above the ceiling" in (tmp_path / "report.md").read_text()
-    assert "pairs where crosshar is below scratch: motion → uci (60.0 < 65.0)" in text
-    assert "oracle on motion (70.0) is below uci → motion (80.0)" in text
-    assert "| uci → motion | crosshar | 0.80 | 0.40 |" in text
-    assert "80.0 (1)" in text
-    assert "embeddings.png" not in text  # no plot was written: the report does not name one
-    (tmp_path / "embeddings.png").write_bytes(b"")
-    write_report(mc, rows, tmp_path)
-    assert "`embeddings.png`" in (tmp_path / "report.md").read_text()
-
-
 def test_matrix_preset_reaches_every_finetune(tmp_path, monkeypatch):
     """`--preset paper`: each finetune of a recipe-less method gets the paper's head options and
     recipe, in a run folder that names the preset (no clash with default runs)."""
     import crosshar.train.finetune as fs
-    from crosshar.evaluate.matrix import METHODS, finetune_run
+    from crosshar.evaluate.matrix import finetune_run
+    from crosshar.evaluate.methods import METHODS
 
     jobs = []
     monkeypatch.setattr(fs, "source_classes", lambda *a, **k: ("walking", "sitting&standing"))
@@ -330,7 +269,8 @@ def test_matrix_preset_reaches_every_finetune(tmp_path, monkeypatch):
 def finetune_jobs(tmp_path, monkeypatch, names, encoder, **mc) -> list:
     """The finetune jobs `finetune_run` builds for matrix rows `names` (source uci, DIN, seed 0), none run."""
     import crosshar.train.finetune as fs
-    from crosshar.evaluate.matrix import METHODS, finetune_run
+    from crosshar.evaluate.matrix import finetune_run
+    from crosshar.evaluate.methods import METHODS
 
     jobs = []
     monkeypatch.setattr(fs, "source_classes", lambda *a, **k: ("walking", "sitting&standing"))
@@ -344,7 +284,7 @@ def finetune_jobs(tmp_path, monkeypatch, names, encoder, **mc) -> list:
 def test_skip_long_differs_from_crosshar_long_in_the_head_input_only(tmp_path, monkeypatch):
     """crosshar_skip_long_last: crosshar_long_last's pretraining run and finetune job (120 epochs, last kept),
     with the head reading the scaled window beside the embedding."""
-    from crosshar.evaluate.matrix import METHODS
+    from crosshar.evaluate.methods import METHODS
 
     long, skip = finetune_jobs(tmp_path, monkeypatch, ("crosshar_long_last", "crosshar_skip_long_last"), tmp_path / "enc")
     assert (skip.finetune.head_input, long.finetune.head_input) == ("embedding+window", "embedding")
@@ -356,7 +296,7 @@ def test_skip_long_differs_from_crosshar_long_in_the_head_input_only(tmp_path, m
 def test_vertical_long_differs_from_crosshar_vertical_in_the_schedule_only(tmp_path, monkeypatch):
     """crosshar_vertical_long_last: crosshar_vertical's pretraining run, finetuned crosshar_long_last's way
     (120 epochs, the last kept); it differs from crosshar_long_last in the frame only."""
-    from crosshar.evaluate.matrix import METHODS
+    from crosshar.evaluate.methods import METHODS
 
     vert, vlong, long = finetune_jobs(tmp_path, monkeypatch, ("crosshar_vertical", "crosshar_vertical_long_last",
                                                               "crosshar_long_last"), tmp_path / "enc")
@@ -371,7 +311,7 @@ def test_vertical_long_differs_from_crosshar_vertical_in_the_schedule_only(tmp_p
 def test_mirrordev_and_yaw45_differ_from_their_row_in_the_finetuning_mirror_plane_or_heading_only(tmp_path, monkeypatch):
     """scratch_mirrordev and crosshar_mirrordev: the finetuning mirror through a device-fixed plane; *_yaw45: a random
     heading up to 45 degrees in finetuning; nothing else changed, the crosshar rows on crosshar's own pretraining run."""
-    from crosshar.evaluate.matrix import METHODS
+    from crosshar.evaluate.methods import METHODS
 
     for base, enc in (("scratch", None), ("crosshar", tmp_path / "enc")):
         ref, dev, yaw = finetune_jobs(tmp_path, monkeypatch, (base, f"{base}_mirrordev", f"{base}_yaw45"), enc)
@@ -401,7 +341,7 @@ def test_mount_rows_differ_from_their_row_in_the_finetuning_mount_only(tmp_path,
 def test_skip_vertical_differs_from_crosshar_skip_in_the_window_frame_only(tmp_path, monkeypatch):
     """crosshar_skip_vertical: crosshar_skip's pretraining run and finetune job, the window beside the
     embedding in the vertical frame."""
-    from crosshar.evaluate.matrix import METHODS
+    from crosshar.evaluate.methods import METHODS
 
     skip, vert = finetune_jobs(tmp_path, monkeypatch, ("crosshar_skip", "crosshar_skip_vertical"), tmp_path / "enc")
     assert (skip.finetune.skip_frame, vert.finetune.skip_frame) == ("encoder", "vertical")
@@ -412,7 +352,7 @@ def test_skip_vertical_differs_from_crosshar_skip_in_the_window_frame_only(tmp_p
 def test_dual_differs_from_scratch_vertical_in_the_head_input_only(tmp_path, monkeypatch):
     """scratch_dual: scratch_vertical's configs and finetune job, with the gravity-frame window beside the
     vertical-frame one (head_input and skip_frame alone changed; no encoder either way)."""
-    from crosshar.evaluate.matrix import METHODS
+    from crosshar.evaluate.methods import METHODS
 
     vert, dual = finetune_jobs(tmp_path, monkeypatch, ("scratch_vertical", "scratch_dual"), None)
     w = C.load("window")
@@ -424,7 +364,7 @@ def test_dual_differs_from_scratch_vertical_in_the_head_input_only(tmp_path, mon
 
 def test_full_slow_differs_from_full_in_the_encoder_rate_only(tmp_path, monkeypatch):
     """crosshar_full_slow: crosshar_full's pretraining run and finetune job, with the encoder at 0.1 x lr."""
-    from crosshar.evaluate.matrix import METHODS
+    from crosshar.evaluate.methods import METHODS
 
     full, slow = finetune_jobs(tmp_path, monkeypatch, ("crosshar_full", "crosshar_full_slow"), tmp_path / "enc",
                                finetune_epochs=1)
@@ -437,7 +377,8 @@ def test_full_slow_differs_from_full_in_the_encoder_rate_only(tmp_path, monkeypa
 @pytest.mark.parametrize("base", ["scratch", "crosshar", "scratch_encoder"])
 def test_avg_rows_differ_from_their_base_in_the_weight_average_only(base, tmp_path, monkeypatch):
     import crosshar.train.finetune as fs
-    from crosshar.evaluate.matrix import METHODS, finetune_run
+    from crosshar.evaluate.matrix import finetune_run
+    from crosshar.evaluate.methods import METHODS
 
     jobs = []
     monkeypatch.setattr(fs, "source_classes", lambda *a, **k: ("walking", "sitting&standing"))
@@ -455,7 +396,7 @@ def test_avg_rows_differ_from_their_base_in_the_weight_average_only(base, tmp_pa
 
 def test_narrow_oracles_change_only_the_finetuning_amplitude_and_count_in_the_ceiling():
     w = M.C.load("window")
-    base, narrow = M.method_configs(M.METHODS["oracle"], w), M.method_configs(M.METHODS["oracle_narrow"], w)
+    base, narrow = M.method_configs(Me.METHODS["oracle"], w), M.method_configs(Me.METHODS["oracle_narrow"], w)
     assert narrow["augment_finetune"] == base["augment_finetune"].replace(body_amplitude=0.5)
     assert narrow["augment"] == base["augment"] and narrow["encoder"] == base["encoder"]
     assert base["augment_finetune"].body_amplitude != 0.5  # the default spans body positions
@@ -472,39 +413,7 @@ def _assert_shares_pretraining_and_counts_in_ceiling(mc, oracle: str) -> None:
     row = {"source": "uci", "target": "uci", "head": "din", "seed": 0, "classes": classes, "cpu_seconds": 1.0}
     rows = [{**row, "method": "oracle", "macro_f1": 0.8}, {**row, "method": oracle, "macro_f1": 0.9},
             {**row, "source": "motion", "method": "crosshar", "macro_f1": 0.85}]
-    assert M.ceiling(rows, "din", "motion", "uci", "crosshar4") == pytest.approx(0.9)  # the best oracle run
-
-
-def test_oracle_is_compared_in_the_pairs_classes():
-    """A 4-class oracle on motion against wisdm -> motion (3 classes, stairs merged): its confusion
-    matrix is re-read with upstairs and downstairs merged, exactly."""
-    from crosshar.evaluate.matrix import coarsened_macro_f1
-
-    classes = ["walking", "upstairs", "downstairs", "sitting&standing"]
-    cm = [[10, 0, 0, 0], [0, 5, 5, 0], [0, 5, 5, 0], [0, 0, 0, 10]]  # stairs direction a coin toss
-    three = ["walking", "stairs", "sitting&standing"]
-    assert coarsened_macro_f1(cm, classes, three, "crosshar4") == pytest.approx(1.0)
-    assert coarsened_macro_f1(cm, classes, classes, "crosshar4") == pytest.approx(0.75)
-    oracle = {"source": "motion", "target": "motion", "method": "oracle", "head": "din", "seed": 0, "macro_f1": 0.75,
-              "accuracy": 0.75, "classes": classes, "confusion": cm, "cpu_seconds": 1.0}
-    tr = {"source": "wisdm", "target": "motion", "method": "crosshar", "head": "din", "seed": 0, "macro_f1": 0.9,
-          "accuracy": 0.9, "classes": three, "cpu_seconds": 1.0}
-    assert M._oracle([oracle], "din", "motion", "oracle", three) == pytest.approx(1.0)
-    assert M.ceiling([oracle, tr], "din", "wisdm", "motion", "crosshar4") == pytest.approx(1.0)
-    assert M._oracle_cell([oracle, tr], "din", "wisdm", "motion", "oracle", "crosshar4") == "100.0 (1)*"
-
-
-def test_rows_from_another_version_or_broken_lines_are_a_clear_error(tmp_path):
-    from crosshar.errors import CrossharError
-
-    p = tmp_path / "rows.jsonl"
-    p.write_text(json.dumps({"method": "crosshar", "macro_f1": 0.5}) + "\n\n" + json.dumps({"method": "magic"}) + "\n")
-    with pytest.raises(CrossharError, match=r"rows.jsonl:3: unknown method 'magic'"):
-        M.read_rows(p)
-    p.write_text(json.dumps({"method": "crosshar"}) + "\n{not json\n")
-    with pytest.raises(CrossharError, match=r"rows.jsonl:2: not a JSON row"):
-        M.read_rows(p)
-    assert M.read_rows(tmp_path / "absent.jsonl") == []
+    assert R.ceiling(rows, "din", "motion", "uci", "crosshar4") == pytest.approx(0.9)  # the best oracle run
 
 
 def test_a_group_held_elsewhere_is_left_to_its_holder(synth, home, monkeypatch):
@@ -513,11 +422,11 @@ def test_a_group_held_elsewhere_is_left_to_its_holder(synth, home, monkeypatch):
     cells = M.plan(mc)
     other = M.claim(root, M.group_key(mc, cells[0]))  # this process stands in for another worker
     M.work(mc, root, log=lambda *_: None)
-    done = {(r["source"], r["target"]) for r in M.read_rows(root / "rows.jsonl")}
+    done = {(r["source"], r["target"]) for r in R.read_rows(root / "rows.jsonl")}
     assert done == {(cells[1].sources[0], t) for t in cells[1].targets}
     other.unlink()
     M.work(mc, root, log=lambda *_: None)  # released: the next invocation does it, and nothing twice
-    rows = M.read_rows(root / "rows.jsonl")
+    rows = R.read_rows(root / "rows.jsonl")
     assert sorted((r["source"], r["target"]) for r in rows) == [("motion", "uci"), ("uci", "motion")]
     assert not list((root / "claims").iterdir())
 
@@ -527,70 +436,14 @@ def test_jobs_share_the_work_and_do_every_cell_once(synth, home):
     mc = MatrixConfig(("uci", "motion"), ("linear",), seeds=2, label_rate=0.5, finetune_epochs=1, methods=("scratch",))
     root = home / "results" / "m"
     run_matrix(mc, root, log=lambda *_: None, jobs=2, threads=1)
-    rows = M.read_rows(root / "rows.jsonl")
+    rows = R.read_rows(root / "rows.jsonl")
     assert sorted((r["source"], r["target"], r["seed"]) for r in rows) == sorted(
         (s, t, k) for s, t in [("uci", "motion"), ("motion", "uci")] for k in (0, 1))
-    timing = M.read_jsonl(root / "timing.jsonl")
+    timing = R.read_jsonl(root / "timing.jsonl")
     assert sorted(t["shard"] for t in timing) == [[0, 2], [1, 2]]
     assert (root / "report.md").is_file() and not list((root / "claims").iterdir())
     with pytest.raises(M.ConfigError, match="jobs"):
         run_matrix(mc, root, jobs=0)
-
-
-def test_time_section_counts_the_time_some_process_ran():
-    timing = [{"shard": [0, 2], "wall_s": 600.0, "cpu_s": 590.0, "finished": "2026-12-02 10:10:00"},
-              {"shard": [1, 2], "wall_s": 720.0, "cpu_s": 700.0, "finished": "2026-12-02 10:13:00"}]
-    # workers 0 (10:00-10:10) and 1 (10:01-10:13) of one run: from the first start to the last end
-    assert M._span_minutes(timing) == pytest.approx(13.0)
-    text = "\n".join(M._time_section([], timing))
-    assert "**13.0 min**" in text and "first start to last end: 13.0 min" in text and "21.5 min of process CPU" in text
-    # rows added hours later by another invocation (14:00-14:05) add their 5 minutes, not the gap
-    later = timing + [{"shard": [0, 1], "wall_s": 300.0, "cpu_s": 290.0, "finished": "2026-12-02 14:05:00"}]
-    assert M._span_minutes(later) == pytest.approx(18.0)
-    assert M._span_minutes(later, union=False) == pytest.approx(245.0)
-    assert M._span_minutes([{"shard": [0, 1], "wall_s": 1.0}]) is None
-
-
-def test_paired_difference_interval_over_seeds():
-    """The mean over pairs of the seed-paired differences, with a Student-t interval (Welch-Satterthwaite
-    degrees of freedom); no interval from fewer than 2 paired seeds; the report prints it."""
-    from scipy import stats
-
-    def rows(method, pair, f1s):
-        return [{"source": pair[0], "target": pair[1], "method": method, "head": "din", "seed": k, "macro_f1": f}
-                for k, f in enumerate(f1s)]
-
-    p1, p2 = ("uci", "motion"), ("motion", "uci")
-    hr = rows("a", p1, [0.80, 0.90, 0.70]) + rows("b", p1, [0.79, 0.88, 0.67])  # d = 0.01, 0.02, 0.03
-    d, h, n = M.paired_difference(hr, "din", "a", "b", [p1])
-    assert (d, n) == (pytest.approx(0.02), 3)
-    assert h == pytest.approx(stats.t.ppf(0.975, 2) * 0.01 / np.sqrt(3))
-    hr += rows("a", p2, [0.5, 0.5]) + rows("b", p2, [0.4, 0.4])  # a constant difference has no spread
-    d, h, n = M.paired_difference(hr, "din", "a", "b", [p1, p2])
-    assert (d, n) == (pytest.approx(0.06), 5)
-    assert h == pytest.approx(stats.t.ppf(0.975, 2) * np.sqrt(0.01 ** 2 / 3) / 2)  # v2 = 0: p1's df
-    assert M.paired_difference(hr, "din", "a", "b", [p2])[1] == 0.0
-    assert M.paired_difference(hr + rows("c", p1, [0.9]), "din", "c", "a", [p1]) is None  # one seed
-    table = M._differences(hr + rows("scratch", p1, [0.1, 0.2, 0.3]) + rows("crosshar", p1, [0.2, 0.2, 0.2]),
-                           "din", [p1], ["crosshar", "scratch"])
-    assert any(line.startswith("| crosshar − scratch | +0.0 |") and "includes 0" in line for line in table)
-
-
-def test_a_pair_below_scratch_says_whether_the_seeds_resolve_it():
-    from scipy import stats
-
-    def rows(method, f1s, pair=("wisdm", "uci")):
-        return [{"source": pair[0], "target": pair[1], "method": method, "head": "din", "seed": k, "macro_f1": f}
-                for k, f in enumerate(f1s)]
-
-    noisy = rows("crosshar", [0.80, 0.95, 0.85]) + rows("scratch", [0.90, 0.90, 0.90])  # d = -0.10, +0.05, -0.05
-    text = M._pair_interval(noisy, "din", "wisdm", "uci")
-    h = 100 * stats.t.ppf(0.975, 2) * np.std([-0.10, 0.05, -0.05], ddof=1) / np.sqrt(3)
-    assert text == f"; -3.3, 95 % interval {-3.333 - h:+.1f} to {-3.333 + h:+.1f}, inside the noise"
-    sure = rows("crosshar", [0.80, 0.81, 0.79]) + rows("scratch", [0.90, 0.90, 0.90])
-    assert M._pair_interval(sure, "din", "wisdm", "uci").startswith("; -10.0, 95 % interval -12.5 to -7.5")
-    assert "noise" not in M._pair_interval(sure, "din", "wisdm", "uci")
-    assert M._pair_interval(rows("crosshar", [0.8]) + rows("scratch", [0.9]), "din", "wisdm", "uci") == ""
 
 
 @pytest.mark.parametrize("row, base", [("scratch_ens5", "scratch"), ("crosshar_ens5", "crosshar"),
@@ -606,7 +459,8 @@ def test_a_pair_below_scratch_says_whether_the_seeds_resolve_it():
                                        ("scratch_encoder_long_last", "scratch_encoder_last")])
 def test_option_rows_differ_from_their_base_in_their_factor_only(row, base, tmp_path, monkeypatch):
     import crosshar.train.finetune as fs
-    from crosshar.evaluate.matrix import METHODS, finetune_run
+    from crosshar.evaluate.matrix import finetune_run
+    from crosshar.evaluate.methods import METHODS
 
     jobs = []
     monkeypatch.setattr(fs, "source_classes", lambda *a, **k: ("walking", "sitting&standing"))
@@ -683,70 +537,6 @@ def test_a_worker_exits_when_its_matrix_process_is_killed(tmp_path):
             os.kill(int(pid_file.read_text()), signal.SIGKILL)
 
 
-def test_the_leave_one_out_table_sets_scratch_multi_beside_multi_with_each_recipes_best_single_source():
-    hr = []
-    srcs = {"uci": "motion+wisdm", "motion": "uci+wisdm", "wisdm": "uci+motion"}
-    for seed in range(3):
-        for i, t in enumerate(("motion", "uci", "wisdm")):
-            hr.append(dict(method="multi", source=srcs[t], target=t, head="din", seed=seed, macro_f1=0.80 + 0.01 * i + 0.01 * seed))
-            hr.append(dict(method="scratch_multi", source=srcs[t], target=t, head="din", seed=seed, macro_f1=0.70 + 0.01 * i))
-            for j, s in enumerate(x for x in ("uci", "motion", "wisdm") if x != t):
-                hr.append(dict(method="crosshar", source=s, target=t, head="din", seed=seed, macro_f1=0.60 + 0.1 * j))
-                hr.append(dict(method="scratch", source=s, target=t, head="din", seed=seed, macro_f1=0.50 + 0.1 * j))
-    pairs = sorted({(r["source"], r["target"]) for r in hr if r["method"] in ("crosshar", "scratch")})
-    L = M._multi_table(hr, pairs, ["multi", "scratch_multi"], "din")
-    assert L[2] == "| sources → target | multi | scratch_multi | best single source (crosshar) | best single source (scratch) |"
-    assert "| motion+wisdm → uci | 82.0 ± 0.8 | 71.0 ± 0.0 | 70.0 (wisdm) | 60.0 (wisdm) |" in L
-    # multi − scratch_multi: 10 points on every target plus 1 per seed: mean +11.0 over 9 cells
-    line = next(x for x in L if x.startswith("multi − scratch_multi"))
-    assert "+11.0 points" in line and "(9 cells)" in line
-    only = M._multi_table(hr, pairs, ["multi"], "din")  # the committed reports' table is unchanged
-    assert only[:4] == ["Leave one dataset out (`multi`: pretrain and finetune on every other dataset):", "",
-                        "| sources → target | multi | best single source (crosshar) |", "|---|---|---|"]
-    assert not any(x.startswith("multi − scratch_multi") for x in only)
-
-
-def test_the_world_vertical_recipe_pooled_sits_beside_its_single_source_and_scratch_multi():
-    """scratch_multi_worldvert_mount: its best single source is scratch_worldvert_mount (not scratch), and it is
-    compared with scratch_multi, and its `_tta` row with it, paired by seed."""
-    assert M.single_source("scratch_multi_worldvert_mount") == "scratch_worldvert_mount"
-    assert M.single_source("scratch_multi_worldvert_mount_tta") == "scratch_worldvert_mount_tta"
-    assert (M.single_source("multi"), M.single_source("scratch_multi")) == ("crosshar", "scratch")
-    hr = []
-    srcs = {"uci": "motion+wisdm", "motion": "uci+wisdm", "wisdm": "uci+motion"}
-    for seed in range(3):
-        for i, t in enumerate(("motion", "uci", "wisdm")):
-            for m, f in (("scratch_multi", 0.70), ("scratch_multi_worldvert_mount", 0.75 + 0.01 * seed),
-                         ("scratch_multi_worldvert_mount_tta", 0.77 + 0.01 * seed)):
-                hr.append(dict(method=m, source=srcs[t], target=t, head="din", seed=seed, macro_f1=f + 0.01 * i))
-            for j, s in enumerate(x for x in ("uci", "motion", "wisdm") if x != t):
-                hr.append(dict(method="scratch_worldvert_mount", source=s, target=t, head="din", seed=seed, macro_f1=0.6 + 0.1 * j))
-    pairs = sorted({(r["source"], r["target"]) for r in hr if r["method"] == "scratch_worldvert_mount"})
-    multis = ["scratch_multi", "scratch_multi_worldvert_mount", "scratch_multi_worldvert_mount_tta"]
-    L = M._multi_table(hr, pairs, multis, "din")
-    # a single-source recipe that did not run gets no column (scratch, scratch_worldvert_mount_tta here)
-    assert L[2].endswith("| scratch_multi_worldvert_mount_tta | best single source (scratch_worldvert_mount) |")
-    assert "| uci+wisdm → motion | 70.0 ± 0.0 | 76.0 ± 0.8 | 78.0 ± 0.8 | 70.0 (wisdm) |" in L
-    assert not any(x.startswith("\\*") for x in L)
-    lines = [x for x in L if " − " in x]
-    assert lines[0].startswith("scratch_multi_worldvert_mount − scratch_multi, paired by seed over the 3 targets: +6.0 points")
-    assert lines[1].startswith("scratch_multi_worldvert_mount_tta − scratch_multi_worldvert_mount, paired by seed over "
-                               "the 3 targets: +2.0 points")
-
-
-def test_the_best_single_source_beside_a_multi_row_is_one_in_its_classes_else_marked():
-    """Pooled with WISDM, a target keeps upstairs and downstairs apart, while wisdm -> target merges them: the
-    easier 3-class cell is not the pooled row's yardstick unless no 4-class single source exists (then marked)."""
-    four, three = ["walking", "upstairs", "downstairs", "sitting&standing"], ["walking", "stairs", "sitting&standing"]
-    hr = [dict(method="scratch_multi", source="motion+wisdm", target="uci", head="din", seed=0, macro_f1=0.8, classes=four),
-          dict(method="scratch", source="motion", target="uci", head="din", seed=0, macro_f1=0.85, classes=four),
-          dict(method="scratch", source="wisdm", target="uci", head="din", seed=0, macro_f1=0.95, classes=three)]
-    L = M._multi_table(hr, [("motion", "uci"), ("wisdm", "uci")], ["scratch_multi"], "din")
-    assert "| motion+wisdm → uci | 80.0 (1) | 85.0 (motion) |" in L and not any(x.startswith("\\*") for x in L)
-    L = M._multi_table(hr[:1] + hr[2:], [("wisdm", "uci")], ["scratch_multi"], "din")
-    assert "| motion+wisdm → uci | 80.0 (1) | 95.0* (wisdm) |" in L and any(x.startswith("\\* no single source") for x in L)
-
-
 @pytest.mark.parametrize("row, base", [("scratch_multi_worldvert_mount_balanced", "scratch_multi_worldvert_mount"),
                                        ("scratch_worldvert_mount_balanced", "scratch_worldvert_mount")])
 def test_balanced_rows_differ_from_their_base_in_the_class_weights_only(tmp_path, monkeypatch, row, base):
@@ -778,7 +568,7 @@ def test_the_wide_and_pooled_world_vertical_rows_share_one_pretraining_per_targe
     assert "world_vertical" in keys[("multi_worldvert_mount", ("motion", "wisdm"), ("uci",))]
     assert dataclasses.replace(METHODS["crosshar_wide_worldvert_mount"], name="crosshar_worldvert_mount",
                                wide=False) == METHODS["crosshar_worldvert_mount"]
-    assert M.single_source("multi_worldvert_mount") == "crosshar_worldvert_mount"
+    assert R.single_source("multi_worldvert_mount") == "crosshar_worldvert_mount"
 
 
 def test_crosshar_in_the_world_vertical_frame_differs_from_its_scratch_row_in_pretraining_only():
@@ -790,12 +580,13 @@ def test_crosshar_in_the_world_vertical_frame_differs_from_its_scratch_row_in_pr
     cfgs = M.method_configs(row, C.load("window"))
     assert cfgs["encoder"].input_frame == "world_vertical"
     assert (cfgs["augment_finetune"].mount, cfgs["augment"].mount) == (0.5, C.load("augment").mount)
-    assert ("crosshar_worldvert_mount", "scratch_worldvert_mount") in M.COMPARISONS
+    assert ("crosshar_worldvert_mount", "scratch_worldvert_mount") in R.COMPARISONS
 
 
 def test_conv_rows_change_the_encoder_stem_only_and_the_random_encoder_gets_it(tmp_path, monkeypatch):
     import crosshar.train.finetune as fs
-    from crosshar.evaluate.matrix import METHODS, finetune_run
+    from crosshar.evaluate.matrix import finetune_run
+    from crosshar.evaluate.methods import METHODS
     import torch
 
     from crosshar.models.encoder import ConvStem
@@ -827,26 +618,15 @@ def test_long_oracles_change_only_the_finetuning_length_and_count_in_the_ceiling
     import dataclasses
 
     for long, base in (("oracle_long", "oracle"), ("oracle_scratch_long", "oracle_scratch")):
-        assert M.METHODS[long] == dataclasses.replace(M.METHODS[base], name=long, epochs_scale=3.0)
-        assert long in M.CEILING
+        assert Me.METHODS[long] == dataclasses.replace(Me.METHODS[base], name=long, epochs_scale=3.0)
+        assert long in Me.CEILING
     _assert_shares_pretraining_and_counts_in_ceiling(M.MatrixConfig(("uci", "motion"), ("din",)), "oracle_long")
-
-
-def test_report_of_oracles_alone_shows_each_target_in_domain():
-    """`crosshar matrix -d wisdm --methods oracle_long` has no pair: the report shows the oracle per target
-    (it rendered an empty, malformed pairs table)."""
-    mc = M.MatrixConfig(("wisdm",), ("din",), methods=("oracle_long",))
-    row = {"source": "wisdm", "target": "wisdm", "method": "oracle_long", "head": "din",
-           "classes": ["walking", "stairs", "sitting&standing"], "cpu_seconds": 1.0}
-    rows = [{**row, "seed": s, "macro_f1": f} for s, f in enumerate((0.8, 0.9))]
-    text = "\n".join(M._head_section(mc, rows, "din", [], ["oracle_long"]))
-    assert "| target | oracle_long |" in text and "| wisdm | 85.0 ± 5.0 (2) |" in text
-    assert "source → target" not in text
 
 
 def test_smooth_row_differs_from_scratch_vertical_in_label_smoothing_only(tmp_path, monkeypatch):
     import crosshar.train.finetune as fs
-    from crosshar.evaluate.matrix import METHODS, finetune_run
+    from crosshar.evaluate.matrix import finetune_run
+    from crosshar.evaluate.methods import METHODS
 
     jobs = []
     monkeypatch.setattr(fs, "source_classes", lambda *a, **k: ("walking", "sitting&standing"))
@@ -861,7 +641,7 @@ def test_smooth_row_differs_from_scratch_vertical_in_label_smoothing_only(tmp_pa
     assert M._pretrain_key(METHODS["crosshar_smooth"]) == "crosshar" and METHODS["crosshar_smooth"].smoothing == 0.1
 
 
-@pytest.mark.parametrize("base", M.TTA_BASES)
+@pytest.mark.parametrize("base", Me.TTA_BASES)
 @pytest.mark.parametrize("suffix, kind", [("_tta", "all"), ("_tta_motion", "motion")])
 def test_tta_rows_differ_from_their_base_in_the_scoring_only(base, suffix, kind):
     """`<base>_tta` (`_tta_motion`) is its base row with test-time views (of the motion only): same configs, same
@@ -882,7 +662,7 @@ def test_a_tta_row_scores_its_base_rows_own_runs_with_views_of_their_augmentatio
                         real(model, X, aug, views, **k))
     root = home / "results" / "m"
     M.work(mc, root, log=lambda *_: None)
-    rows = M.read_rows(root / "rows.jsonl")
+    rows = R.read_rows(root / "rows.jsonl")
     assert sorted((r["source"], r["method"]) for r in rows) == [(s, m) for s in ("motion", "uci")
                                                                  for m in ("scratch", "scratch_tta", "scratch_tta_motion")]
     assert sorted(p.name for p in (root / "runs").iterdir()) == ["finetune-motion-scratch-linear-s0",

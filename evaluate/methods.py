@@ -1,0 +1,390 @@
+"""The rows of `crosshar matrix`: the default recipe with one named factor changed (`METHODS`).
+
+Every method runs the same input pipeline (frame, scaling), the same finetuning augmentation and
+the same head; each row changes only the factor its name says:
+
+  scratch            no pretraining: the head reads the input pipeline's windows directly
+  scratch_encoder    no pretraining, but the encoder architecture (randomly initialised) under the head,
+                     trained end to end: the exact counterpart of crosshar_full
+  scratch_frozen     no pretraining, but a randomly initialised encoder, frozen, under the head: the exact
+                     counterpart of crosshar (what the pretrained weights add to the architecture)
+  mask               masked-reconstruction-only pretraining (LIMU-BERT-like), frozen encoder + head
+  contrast           contrastive-only pretraining, frozen encoder + head
+  crosshar           hierarchical pretraining (masked, then masked + contrastive): the method
+  crosshar_nomirror  crosshar without the left/right mirror augmentation (pretraining and finetuning)
+  crosshar_device    crosshar in the device frame instead of the gravity-aligned frame
+  scratch_world, crosshar_world, scratch_encoder_world
+                     those rows in the world frame instead of the gravity frame: every sample of a window
+                     expressed in the device frame of its middle sample (the gyro integrated), then gravity up;
+                     the device's turning within the window (a thigh pocket's swing) is removed
+  scratch_vertical, crosshar_vertical
+                     those rows in the vertical frame: the gravity frame, each sample's acc and gyro as its
+                     horizontal magnitude and vertical component (no heading, no mirror image of acc left)
+  scratch_vertical_long_last, crosshar_vertical_long_last
+                     scratch_vertical and crosshar_vertical finetuned 3x as many epochs (120), the last kept:
+                     scratch_long_last's and crosshar_long_last's schedule (crosshar_vertical's pretraining runs)
+  scratch_coupled    scratch in the coupled frame: the vertical frame with (a_h x w_h)_z and a_h . w_h / g, the products of
+                     each sample's horizontal acc and rotation, in its zero channels (crosshar.models.frame.coupled_align)
+  scratch_worldvert  scratch in the world-vertical frame: the vertical frame in the world frame, whose vertical is the true
+                     vertical at every sample (the gyro integrated), not the window's mean gravity direction: a pocket's
+                     pitching with the thigh no longer leaks gravity into the channels (crosshar.models.frame.world_vertical_align)
+  scratch_worldvert_mount
+                     scratch_worldvert with the mount augmentation of scratch_vertical_mount
+  crosshar_worldvert_mount
+                     crosshar in that frame with that augmentation: pretrained (its own runs) and finetuned in the
+                     world-vertical frame, the mount in finetuning: what pretraining adds to the best head on the raw window
+  crosshar_wide_worldvert_mount
+                     crosshar_worldvert_mount pretrained as crosshar_wide is: on every matrix dataset but the target
+  scratch_mirrordev, crosshar_mirrordev
+                     scratch and crosshar whose finetuning mirror reflects through a device-fixed vertical plane
+                     (AugmentConfig.mirror_plane = "device") instead of one at a random heading; crosshar's own
+                     pretraining runs (its SO(3) rotations draw every plane anyway)
+  scratch_yaw45, crosshar_yaw45
+                     scratch and crosshar with a random heading of up to 45 degrees (AugmentConfig.yaw_deg) on every
+                     finetuning window: between the default (the mirrored half at a random heading, the rest at the
+                     source's own) and a random heading everywhere; crosshar's own pretraining runs
+  scratch_mount, scratch_vertical_mount
+                     scratch and scratch_vertical with half of the finetuning windows seen through a spring-damper mount
+                     (AugmentConfig.mount = 0.5: natural frequency 3-10 Hz, damping 0.3-1; crosshar.augment.mount):
+                     a belt clip, a tight or a loose pocket filter the body's motion differently
+  scratch_tta, crosshar_tta, scratch_vertical_tta, scratch_worldvert_mount_tta, crosshar_worldvert_mount_tta,
+  scratch_multi_worldvert_mount_tta
+                     those rows' own finetuned models (not retrained) scored with test-time views: each target window's
+                     class probabilities averaged over the window as recorded and 8 draws of the run's finetuning
+                     augmentation (crosshar.inference.predict_tta; `crosshar cross --tta 8`)
+  scratch_tta_motion, crosshar_tta_motion, scratch_vertical_tta_motion, scratch_worldvert_mount_tta_motion, ...
+                     the same with views of the motion only: the finetuning augmentation without the device's
+                     orientation (no turn, mirror, heading or tilt; `crosshar cross --tta 8 --tta-views motion`)
+  scratch_dual       scratch_vertical whose head also reads the window in the gravity frame beside it (one head, both frames:
+                     head_input embedding+window with no encoder, skip_frame gravity): the frame pair in one model
+  scratch_vertical_smooth, crosshar_smooth
+                     scratch_vertical and crosshar with label smoothing 0.1 in finetuning (FinetuneConfig.label_smoothing;
+                     crosshar_smooth finetunes on crosshar's own pretraining runs)
+  crosshar_tstcc     crosshar whose stage-2 contrastive views are CrossHAR's weak / strong TS-TCC views of one
+                     physical augmentation instead of two physical augmentations (PretrainConfig.views)
+  crosshar_upright   crosshar whose pretraining views keep gravity upright: a tilt of up to ~10 degrees instead
+                     of a random SO(3) orientation (the pretraining augmentation becomes the finetuning one)
+  crosshar_full      crosshar with the encoder finetuned end to end instead of frozen
+  crosshar_full_slow crosshar_full with the encoder learning at a tenth of the head's rate (the usual way to
+                     finetune a pretrained encoder without erasing it; FinetuneConfig.encoder_lr_scale)
+  scratch_swing, crosshar_swing, scratch_encoder_swing
+                     those rows with the swing augmentation in pretraining and finetuning (AugmentConfig.swing = 1:
+                     the window's own rotation 0.5-2x as fast, acc turned with it; a segment that swings more or
+                     less, as a thigh pocket does against a waist belt)
+  scratch_heading8, crosshar_heading8
+                     those rows with a heading-invariant prediction: the saved model averages its class
+                     probabilities over the window turned about gravity by 0, 45, ..., 315 degrees
+                     (FinetuneConfig.heading_views = 8); training and model selection are unchanged
+  scratch_ens5, crosshar_ens5, scratch_encoder_ens5
+                     those rows with a deep ensemble of 5 heads (FinetuneConfig.ensemble = 5): initialised
+                     independently, trained side by side on the same batches and labels, each on its own loss;
+                     the model averages their class probabilities (selection reads the ensemble)
+  crosshar_swingft   crosshar with the swing in finetuning only (crosshar's own pretrained encoder)
+  scratch_last, crosshar_last, scratch_frozen_last, scratch_encoder_last, scratch_swing_last, crosshar_swingft_last,
+  scratch_best, crosshar_best
+                     those rows with the finetuned model chosen one way: "last", every epoch runs and the last is
+                     kept (FinetuneConfig.select, the default since it was measured), or "best", the epoch with the
+                     best source-validation macro-F1 (early stopping: the default before, so the scratch and crosshar
+                     rows of every matrix committed until then)
+  scratch_semi_last, crosshar_semi_last
+                     scratch_last / crosshar_last with semi-supervised finetuning (FinetuneConfig.unlabelled = 1:
+                     FixMatch on the source's training windows that the label rate left unlabelled)
+  scratch_long_last, crosshar_long_last, scratch_long6_last, scratch_encoder_long_last
+                     scratch_last / crosshar_last / scratch_encoder_last finetuned 3x as many epochs (FinetuneConfig.epochs
+                     40 -> 120, the cosine schedule stretched with them): the finetuning length; scratch_long6_last: 6x (240)
+  scratch_lever, crosshar_lever
+                     those rows with the lever-arm augmentation in pretraining and finetuning (AugmentConfig.lever_arm
+                     = 0.3: the sensor moved up to 0.3 m on its body segment, acc gaining alpha x r + w x (w x r))
+  crosshar_leverft   crosshar with the lever arm in finetuning only (crosshar's own pretrained encoder)
+  scratch_cadence, crosshar_cadence
+                     those rows with a wider cadence change (AugmentConfig.cadence 0.1 -> 0.25: each window replayed
+                     0.75-1.25x as fast) in pretraining and finetuning; walking steps at 1.77 Hz in UCI against 1.88
+                     in MotionSense and WISDM, where WISDM's stairs step at 1.67
+  crosshar_cadenceft crosshar with the wider cadence change in finetuning only (crosshar's own pretrained encoder)
+  scratch_amp_sqrt, scratch_amp_equal, crosshar_amp_sqrt, crosshar_amp_equal
+                     those rows with each window's motion amplitude compressed before the encoder or head
+                     (EncoderConfig.input_scaling "amplitude_sqrt": the square root of its rms above 0.1 g and
+                     0.3 rad/s; "amplitude_equal": every moving window brought to that rms): a thigh pocket moves
+                     2x as much as a waist belt (results/body_position.md); crosshar pretrains on the same input
+  scratch_amp_sqrt_long_last
+                     scratch_amp_sqrt finetuned 3x as many epochs (120), the last kept: scratch_long_last's schedule
+  scratch_lr3, crosshar_lr3
+                     those rows finetuned at 3x the learning rate (FinetuneConfig.lr 1e-3 -> 3e-3): does a faster
+                     head reach in 40 epochs what 120 epochs give?
+  scratch_frozen_conv, crosshar_conv, crosshar_conv_arrow
+                     scratch_frozen / crosshar / crosshar_arrow with a convolutional stem (EncoderConfig.stem = "conv":
+                     each step's embedding a width-5 convolution over time instead of that step alone), in
+                     pretraining and finetuning
+  crosshar_arrow     crosshar whose pretraining also asks which way each window runs (PretrainConfig.arrow = 1:
+                     half the windows played backwards, acc(-t) and -w(-t), a linear probe on the mean embedding
+                     must tell which): up and down stairs differ in which way their steps run, a cue the mirror keeps
+  scratch_mixup, crosshar_mixup
+                     those rows finetuned with mixup on the head's input (FinetuneConfig.mixup = 0.4: each batch mixed
+                     with a shuffled copy of itself, inputs and labels, weight ~ Beta(0.4, 0.4))
+  scratch_avg, crosshar_avg, scratch_encoder_avg
+                     those rows with the model selected and saved as a moving average of the weights over about
+                     5 epochs (FinetuneConfig.average_epochs; weight averaging for robustness under shift)
+  crosshar_skip      crosshar whose head reads the embedding and the input window side by side
+                     (a skip connection past the frozen encoder)
+  crosshar_skip_long_last
+                     crosshar_skip finetuned 3x as many epochs (120), the last kept: crosshar_long_last's schedule
+  crosshar_skip_vertical
+                     crosshar_skip with the window beside the embedding in the vertical frame (FinetuneConfig.skip_frame;
+                     the embedding still from crosshar's gravity-frame encoder): pretraining added to the best raw window
+  crosshar_paper     CrossHAR as published (`configs/recipes/paper.toml`, with its own transformer
+                     classifier whatever --heads says): the reference
+  crosshar_wide      crosshar pretrained on every matrix dataset but the target (unlabelled windows), finetuned
+                     on the source's labels only: what more unlabelled data buys, at the same labels as scratch
+  multi              crosshar pretrained and finetuned on every other dataset (leave one dataset out)
+  scratch_multi      multi without pretraining: the head on the raw window trained on every other dataset's labels
+  scratch_multi_worldvert_mount
+                     scratch_multi in the world-vertical frame with the mount: scratch_worldvert_mount on pooled sources
+  multi_worldvert_mount
+                     multi in that frame with the mount: pretrained and finetuned on the pooled sources (its pretraining
+                     is crosshar_wide_worldvert_mount's run for the same target)
+  scratch_multi_worldvert_mount_balanced, scratch_worldvert_mount_balanced
+                     those rows with class-balanced cross-entropy (FinetuneConfig.class_weight = "balanced": each class
+                     weighted n / (K n_k)): pooled with UCI or MotionSense, WISDM brings walking but no upstairs or downstairs
+  oracle             in-domain ceiling: crosshar on the target's own training subjects, same label
+                     rate, tested on its held-out subjects, trained to convergence (see Method)
+  oracle_full        the same with 100 % of the target's training labels
+  oracle_scratch     in-domain ceiling without pretraining (scratch on the target's training subjects,
+                     same label rate)
+  oracle_narrow, oracle_scratch_narrow
+                     the two oracles finetuned with the narrow body amplitude (0.5, s in [0.67, 1.5]): in
+                     domain there is no other body position to span, so a ceiling must not pay for it (the
+                     check: results/matrix-oracle-narrow/). The ceiling is the best of the oracles run (CEILING)
+  oracle_long, oracle_scratch_long
+                     the two oracles finetuned 3x as many epochs (120): the schedule of the best transfer
+                     recipe (scratch_long_last), so that the ceiling is not trained for less than a transfer row
+  oracle_worldvert_mount
+                     the in-domain model of the best transfer recipe, scratch_worldvert_mount (the head on the raw window
+                     in the world-vertical frame, the mount in finetuning): a ceiling must hold the best recipe's own
+                     in-domain model
+
+The matrix runs them (evaluate/matrix.py); its report compares them (evaluate/report.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class Method:
+    """One row of the matrix: the default recipe with one named factor changed.
+
+    Attributes:
+        pretrain: "crosshar" (hierarchical), "mask", "contrast", or None (no pretraining).
+        mirror: left/right mirror augmentation in pretraining and finetuning.
+        upright: pretraining draws the finetuning augmentation's small tilt instead of a random SO(3)
+            orientation, so the encoder learns from windows whose gravity points up, as it is used.
+        frame: None (the encoder config's), "device", "gravity", "world", "vertical", "coupled" or "world_vertical".
+        recipe: config recipe ("default" or "paper", see crosshar.config.recipe).
+        full: finetune the encoder end to end.
+        random_encoder: without pretraining, a randomly initialised encoder under the head.
+        head_input: FinetuneConfig.head_input (None: the finetune config's).
+        skip_frame: FinetuneConfig.skip_frame, the frame of the window a skip connection reads (None: the config's).
+        wide: pretraining on every dataset of the matrix but the target; labels from the source only.
+        multi: sources = every other dataset of the matrix.
+        oracle: train on the target's own training subjects, test on its held-out subjects.
+        label_rate: overrides the matrix's label rate (oracle_full: 1.0).
+        amplitude: the finetuning augmentation's body_amplitude (None: configs/augment_finetune.toml's).
+        encoder_lr: FinetuneConfig.encoder_lr_scale when the encoder is trained (None: the config's).
+        average: FinetuneConfig.average_epochs (None: the config's).
+        views: PretrainConfig.views, the stage-2 contrastive views (None: the config's).
+        arrow: PretrainConfig.arrow, the weight of the arrow-of-time loss in pretraining (None: the config's).
+        heading_views: FinetuneConfig.heading_views (None: the config's).
+        ensemble: FinetuneConfig.ensemble, heads in the deep ensemble (None: the config's).
+        epochs_scale: finetuning epochs x this (the schedule's, or the matrix's --finetune-epochs).
+        scaling: EncoderConfig.input_scaling, in pretraining and finetuning (None: configs/encoder.toml's).
+        stem: EncoderConfig.stem, the encoder's input embedding (None: configs/encoder.toml's).
+        mixup: FinetuneConfig.mixup, mixup's alpha in finetuning (None: the config's).
+        smoothing: FinetuneConfig.label_smoothing in finetuning (None: the config's).
+        lr_scale: the finetuning learning rate x this (FinetuneConfig.lr; None: the config's).
+        unlabelled: FinetuneConfig.unlabelled, the weight of FixMatch's loss on unlabelled source windows
+            (None: the config's).
+        select: FinetuneConfig.select, "best" (early stopping on the source) or "last" (None: the config's).
+        lever: AugmentConfig.lever_arm in finetuning, and in pretraining unless `lever_pretrain` is False
+            (None: the configs').
+        swing: AugmentConfig.swing in finetuning, and in pretraining unless `swing_pretrain` is False
+            (None: the configs').
+        cadence: AugmentConfig.cadence (the time warp's half-width) in finetuning, and in pretraining
+            unless `cadence_pretrain` is False (None: the configs').
+        mirror_plane: AugmentConfig.mirror_plane in finetuning (None: the configs').
+        yaw: AugmentConfig.yaw_deg in finetuning (None: the configs').
+        mount: AugmentConfig.mount in finetuning (None: the configs').
+        tta: test-time views: each target window is scored as the mean of the class probabilities of the window
+            as recorded and `tta` draws of the run's finetuning augmentation (crosshar.inference.predict_tta);
+            0 scores the window alone.
+        tta_views: what the test-time views draw: "all" (the run's finetuning augmentation) or "motion" (without
+            the device's orientation: crosshar.inference.view_augment).
+        runs_of: the method whose finetuning (and pretraining) runs this row scores, instead of training its own:
+            a row that changes only how the target is scored (`tta`) reuses the very models of its base row.
+
+    Oracles are trained to convergence: every finetuning epoch runs (no early stopping) and, of the
+    epochs with the best validation macro-F1, the last is kept (FinetuneConfig.ties), since the
+    target's own validation subjects saturate (macro-F1 1.0) long before the head has converged.
+    """
+
+    name: str
+    pretrain: str | None = "crosshar"
+    mirror: bool = True
+    upright: bool = False
+    frame: str | None = None
+    recipe: str = "default"
+    full: bool = False
+    random_encoder: bool = False
+    head_input: str | None = None
+    skip_frame: str | None = None
+    wide: bool = False
+    multi: bool = False
+    oracle: bool = False
+    label_rate: float | None = None
+    amplitude: float | None = None
+    encoder_lr: float | None = None
+    average: float | None = None
+    swing: float | None = None
+    swing_pretrain: bool = True
+    lever: float | None = None
+    lever_pretrain: bool = True
+    cadence: float | None = None
+    cadence_pretrain: bool = True
+    mirror_plane: str | None = None
+    yaw: float | None = None
+    mount: float | None = None
+    views: str | None = None
+    arrow: float | None = None
+    heading_views: int | None = None
+    ensemble: int | None = None
+    select: str | None = None
+    unlabelled: float | None = None
+    epochs_scale: float | None = None
+    mixup: float | None = None
+    smoothing: float | None = None
+    scaling: str | None = None
+    stem: str | None = None
+    lr_scale: float | None = None
+    class_weight: str | None = None
+    tta: int = 0
+    tta_views: str = "all"
+    runs_of: str | None = None
+
+
+def tta_row(base: Method, views: int = 8, kind: str = "all") -> Method:
+    """`base` scored with test-time views (`<base>_tta`, `<base>_tta_motion` for views of the motion only) on
+    `base`'s own finetuned runs: the one factor changed is how each target window is scored."""
+    return replace(base, name=f"{base.name}_tta" + ("" if kind == "all" else f"_{kind}"), tta=views, tta_views=kind,
+                   runs_of=base.name)
+
+
+METHODS: dict[str, Method] = {m.name: m for m in [
+    Method("scratch", pretrain=None),
+    Method("scratch_encoder", pretrain=None, random_encoder=True, full=True),
+    Method("scratch_frozen", pretrain=None, random_encoder=True),
+    Method("mask", pretrain="mask"),
+    Method("contrast", pretrain="contrast"),
+    Method("crosshar"),
+    Method("crosshar_nomirror", mirror=False),
+    Method("crosshar_device", frame="device"),
+    Method("scratch_world", pretrain=None, frame="world"),
+    Method("crosshar_world", frame="world"),
+    Method("scratch_encoder_world", pretrain=None, random_encoder=True, full=True, frame="world"),
+    Method("scratch_vertical", pretrain=None, frame="vertical"),
+    Method("crosshar_vertical", frame="vertical"),
+    Method("scratch_vertical_long_last", pretrain=None, frame="vertical", select="last", epochs_scale=3.0),
+    Method("crosshar_vertical_long_last", frame="vertical", select="last", epochs_scale=3.0),
+    Method("scratch_coupled", pretrain=None, frame="coupled"),
+    Method("scratch_worldvert", pretrain=None, frame="world_vertical"),
+    Method("scratch_worldvert_mount", pretrain=None, frame="world_vertical", mount=0.5),
+    Method("crosshar_worldvert_mount", frame="world_vertical", mount=0.5),
+    Method("crosshar_wide_worldvert_mount", wide=True, frame="world_vertical", mount=0.5),
+    Method("scratch_mirrordev", pretrain=None, mirror_plane="device"),
+    Method("crosshar_mirrordev", mirror_plane="device"),
+    Method("scratch_yaw45", pretrain=None, yaw=45.0),
+    Method("crosshar_yaw45", yaw=45.0),
+    Method("scratch_mount", pretrain=None, mount=0.5),
+    Method("scratch_vertical_mount", pretrain=None, frame="vertical", mount=0.5),
+    Method("scratch_dual", pretrain=None, frame="vertical", head_input="embedding+window", skip_frame="gravity"),
+    Method("crosshar_upright", upright=True),
+    Method("crosshar_tstcc", views="tstcc"),
+    Method("crosshar_arrow", arrow=1.0),
+    Method("scratch_frozen_conv", pretrain=None, random_encoder=True, stem="conv"),
+    Method("crosshar_conv", stem="conv"),
+    Method("crosshar_conv_arrow", stem="conv", arrow=1.0),
+    Method("crosshar_full", full=True),
+    Method("crosshar_full_slow", full=True, encoder_lr=0.1),
+    Method("scratch_swing", pretrain=None, swing=1.0),
+    Method("crosshar_swing", swing=1.0),
+    Method("scratch_encoder_swing", pretrain=None, random_encoder=True, full=True, swing=1.0),
+    Method("crosshar_swingft", swing=1.0, swing_pretrain=False),
+    Method("scratch_last", pretrain=None, select="last"),
+    Method("crosshar_last", select="last"),
+    Method("scratch_frozen_last", pretrain=None, random_encoder=True, select="last"),
+    Method("scratch_encoder_last", pretrain=None, random_encoder=True, full=True, select="last"),
+    Method("scratch_swing_last", pretrain=None, swing=1.0, select="last"),
+    Method("crosshar_swingft_last", swing=1.0, swing_pretrain=False, select="last"),
+    Method("scratch_semi_last", pretrain=None, select="last", unlabelled=1.0),
+    Method("crosshar_semi_last", select="last", unlabelled=1.0),
+    Method("scratch_long_last", pretrain=None, select="last", epochs_scale=3.0),
+    Method("crosshar_long_last", select="last", epochs_scale=3.0),
+    Method("scratch_long6_last", pretrain=None, select="last", epochs_scale=6.0),
+    Method("scratch_encoder_long_last", pretrain=None, random_encoder=True, full=True, select="last", epochs_scale=3.0),
+    Method("scratch_best", pretrain=None, select="best"),
+    Method("crosshar_best", select="best"),
+    Method("scratch_lever", pretrain=None, lever=0.3),
+    Method("crosshar_lever", lever=0.3),
+    Method("crosshar_leverft", lever=0.3, lever_pretrain=False),
+    Method("scratch_cadence", pretrain=None, cadence=0.25),
+    Method("crosshar_cadence", cadence=0.25),
+    Method("crosshar_cadenceft", cadence=0.25, cadence_pretrain=False),
+    Method("scratch_amp_sqrt", pretrain=None, scaling="amplitude_sqrt"),
+    Method("scratch_amp_equal", pretrain=None, scaling="amplitude_equal"),
+    Method("scratch_amp_sqrt_long_last", pretrain=None, scaling="amplitude_sqrt", select="last", epochs_scale=3.0),
+    Method("crosshar_amp_sqrt", scaling="amplitude_sqrt"),
+    Method("crosshar_amp_equal", scaling="amplitude_equal"),
+    Method("scratch_lr3", pretrain=None, lr_scale=3.0),
+    Method("crosshar_lr3", lr_scale=3.0),
+    Method("scratch_mixup", pretrain=None, mixup=0.4),
+    Method("crosshar_mixup", mixup=0.4),
+    Method("scratch_vertical_smooth", pretrain=None, frame="vertical", smoothing=0.1),
+    Method("crosshar_smooth", smoothing=0.1),
+    Method("scratch_heading8", pretrain=None, heading_views=8),
+    Method("crosshar_heading8", heading_views=8),
+    Method("scratch_ens5", pretrain=None, ensemble=5),
+    Method("crosshar_ens5", ensemble=5),
+    Method("scratch_encoder_ens5", pretrain=None, random_encoder=True, full=True, ensemble=5),
+    Method("scratch_avg", pretrain=None, average=5.0),
+    Method("crosshar_avg", average=5.0),
+    Method("scratch_encoder_avg", pretrain=None, random_encoder=True, full=True, average=5.0),
+    Method("crosshar_skip", head_input="embedding+window"),
+    Method("crosshar_skip_long_last", head_input="embedding+window", select="last", epochs_scale=3.0),
+    Method("crosshar_skip_vertical", head_input="embedding+window", skip_frame="vertical"),
+    Method("crosshar_paper", recipe="paper"),
+    Method("crosshar_wide", wide=True),
+    Method("multi", multi=True),
+    Method("scratch_multi", pretrain=None, multi=True),
+    Method("scratch_multi_worldvert_mount", pretrain=None, multi=True, frame="world_vertical", mount=0.5),
+    Method("multi_worldvert_mount", multi=True, frame="world_vertical", mount=0.5),
+    Method("scratch_multi_worldvert_mount_balanced", pretrain=None, multi=True, frame="world_vertical", mount=0.5,
+           class_weight="balanced"),
+    Method("scratch_worldvert_mount_balanced", pretrain=None, frame="world_vertical", mount=0.5, class_weight="balanced"),
+    Method("oracle", oracle=True),
+    Method("oracle_full", oracle=True, label_rate=1.0),
+    Method("oracle_scratch", pretrain=None, oracle=True),
+    Method("oracle_narrow", oracle=True, amplitude=0.5),
+    Method("oracle_scratch_narrow", pretrain=None, oracle=True, amplitude=0.5),
+    Method("oracle_long", oracle=True, epochs_scale=3.0),
+    Method("oracle_scratch_long", pretrain=None, oracle=True, epochs_scale=3.0),
+    Method("oracle_worldvert_mount", pretrain=None, oracle=True, frame="world_vertical", mount=0.5),
+]}
+# the rows scored with test-time views too (`<base>_tta`, `<base>_tta_motion`)
+TTA_BASES = ("scratch", "crosshar", "scratch_vertical", "scratch_worldvert_mount", "crosshar_worldvert_mount",
+             "scratch_multi_worldvert_mount")
+METHODS |= {m.name: m for m in (tta_row(METHODS[b], kind=k) for k in ("all", "motion") for b in TTA_BASES)}
+# the in-domain recipes at the matrix's label rate; the ceiling is the best of those run
+CEILING = ("oracle", "oracle_scratch", "oracle_narrow", "oracle_scratch_narrow", "oracle_long", "oracle_scratch_long",
+           "oracle_worldvert_mount")
+DEFAULT_METHODS = ("scratch", "mask", "contrast", "crosshar", "crosshar_nomirror", "crosshar_device",
+                   "crosshar_paper", "multi", "oracle", "oracle_full", "oracle_scratch")
+
