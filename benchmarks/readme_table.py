@@ -1,11 +1,13 @@
-"""The README's headline table, regenerated from a committed matrix (results/matrix/rows.jsonl).
+"""The README's two generated tables, regenerated from committed matrices (results/*/rows.jsonl).
 
     python benchmarks/readme_table.py [results/matrix/rows.jsonl] [--write README.md]
 
-Prints a markdown table: one row per directed pair, one column per method (macro-F1 in %, mean over
-seeds, the seed count in brackets), the in-domain ceiling (the better of the oracle rows, scored in the pair's classes), and the mean over the pairs
-that every column has. With --write, replaces the table between the README's
-`<!-- matrix-table -->` markers.
+The headline table: one row per directed pair, one column per method of the given matrix (macro-F1 in %, mean
+over seeds, the seed count in brackets), the in-domain ceiling (the better of the oracle rows, scored in the
+pair's classes), and the mean over the pairs that every column has. The recipes at a glance (`GLANCE`): one row
+per recipe, each read from the matrix that measured it (its folder under results/): the mean over the 6 directed
+pairs among uci, motion and wisdm, the weakest pair, the stairs F1 on uci -> motion and the seeds. With --write,
+replaces the tables between the README's `<!-- matrix-table -->` and `<!-- glance-table -->` markers.
 """
 
 from __future__ import annotations
@@ -52,6 +54,61 @@ def table(rows: list[dict], head: str = "din") -> str:
     return "\n".join(L)
 
 
+# (what a user runs, how, the results folder that measured it, its row there); the ceiling is the in-domain models'
+GLANCE = (
+    ("CrossHAR as published, in our code", "`crosshar pretrain -d SRC --preset paper`, then `crosshar finetune -d SRC "
+     "-lr 0.1 --head transformer --preset paper` (matrix row `crosshar_paper`)", "matrix", "crosshar_paper"),
+    ("the default pipeline: pretrained encoder (frozen) + DIN", "`crosshar pretrain -d SRC && crosshar finetune -d SRC "
+     "-lr 0.1 && crosshar cross -d SRC -td TARGET`", "matrix", "crosshar"),
+    ("DIN on the raw window, no pretraining", "`crosshar finetune -d SRC -lr 0.1 --no-pretrain`", "matrix", "scratch"),
+    ("... in the vertical frame", "`... --no-pretrain --input-frame vertical`", "matrix-vertical", "scratch_vertical"),
+    ("... in the world-vertical frame, mount augmentation", "`... --no-pretrain --input-frame world_vertical --mount 0.5`",
+     "matrix-worldvert", "scratch_worldvert_mount"),
+    ("... and scored with 8 test-time views", "then `crosshar cross -d SRC -td TARGET --tta 8`", "matrix-tta",
+     "scratch_worldvert_mount_tta"),
+    ("pretrained encoder in that frame, mount augmentation", "matrix row `crosshar_worldvert_mount`", "matrix-wvx",
+     "crosshar_worldvert_mount"),
+    ("in-domain ceiling (the target's own labels, same rate)", "matrix rows `oracle*`", "matrix", "ceiling"),
+)
+PAIRS = [(s, t) for s in ("motion", "uci", "wisdm") for t in ("motion", "uci", "wisdm") if s != t]
+
+
+def glance(results: Path) -> str:
+    """The recipes at a glance (GLANCE), each from its own matrix under `results`."""
+    from crosshar.evaluate.report import ceiling
+
+    L = ["| recipe | how | mean of the 6 pairs | weakest pair | uci → motion up / down stairs F1 | seeds | measured in |",
+         "|---|---|---|---|---|---|---|"]
+    for label, how, folder, method in GLANCE:
+        rows = [json.loads(x) for x in (results / folder / "rows.jsonl").read_text().splitlines() if x.strip()]
+        rows = [r for r in rows if r["head"] == "din"]
+        if method == "ceiling":
+            per_pair = {p: [ceiling(rows, "din", *p, "crosshar4")] for p in PAIRS}
+            stairs, seeds = "-", "3"
+        else:
+            mine = [r for r in rows if r["method"] == method]
+            per_pair = {p: [r["macro_f1"] for r in mine if (r["source"], r["target"]) == p] for p in PAIRS}
+            if not all(per_pair.values()):
+                raise SystemExit(f"{results / folder}: {method} lacks a pair of {PAIRS}")
+            um = [r["per_class_f1"] for r in mine if (r["source"], r["target"]) == ("uci", "motion")]
+            stairs = f"{np.mean([c['upstairs'] for c in um]):.2f} / {np.mean([c['downstairs'] for c in um]):.2f}"
+            seeds = str(len({r["seed"] for r in mine}))
+        means = {p: 100 * float(np.mean(v)) for p, v in per_pair.items()}
+        worst = min(means, key=means.get)
+        L.append(f"| {label} | {how} | **{np.mean(list(means.values())):.1f}** | {worst[0]} → {worst[1]} "
+                 f"{means[worst]:.1f} | {stairs} | {seeds} | `results/{folder}/` |")
+    return "\n".join(L)
+
+
+def replace_block(text: str, marker: str, block: str, where: str) -> str:
+    """`text` with what lies between `<!-- marker -->` and `<!-- /marker -->` replaced by `block`."""
+    new, n = re.subn(rf"(<!-- {marker} -->\n).*?(\n<!-- /{marker} -->)", lambda m: m.group(1) + block + m.group(2),
+                     text, flags=re.S)
+    if n != 1:
+        raise SystemExit(f"{where}: no <!-- {marker} --> ... <!-- /{marker} --> block")
+    return new
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("rows", nargs="?", default="results/matrix/rows.jsonl")
@@ -60,15 +117,11 @@ def main() -> None:
     a = ap.parse_args()
     rows = [json.loads(line) for line in Path(a.rows).read_text().splitlines() if line.strip()]
     text = table(rows, a.head)
-    print(text)
+    recipes = glance(Path(a.rows).resolve().parent.parent)
+    print(text + "\n\n" + recipes)
     if a.write:
         p = Path(a.write)
-        s = p.read_text()
-        new, n = re.subn(r"(<!-- matrix-table -->\n).*?(\n<!-- /matrix-table -->)", lambda m: m.group(1) + text + m.group(2),
-                         s, flags=re.S)
-        if n != 1:
-            raise SystemExit(f"{p}: no <!-- matrix-table --> ... <!-- /matrix-table --> block")
-        p.write_text(new)
+        p.write_text(replace_block(replace_block(p.read_text(), "matrix-table", text, str(p)), "glance-table", recipes, str(p)))
 
 
 if __name__ == "__main__":

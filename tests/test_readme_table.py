@@ -1,0 +1,39 @@
+"""benchmarks/readme_table.py: the README's generated tables match the committed results they are read from."""
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("readme_table", ROOT / "benchmarks" / "readme_table.py")
+rt = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(rt)
+
+
+def block(marker: str) -> str:
+    m = re.search(rf"<!-- {marker} -->\n(.*?)\n<!-- /{marker} -->", (ROOT / "README.md").read_text(), re.S)
+    assert m, f"README has no {marker} block"
+    return m.group(1)
+
+
+def test_the_readme_tables_are_the_ones_the_committed_results_give():
+    rows = [json.loads(x) for x in (ROOT / "results" / "matrix" / "rows.jsonl").read_text().splitlines() if x.strip()]
+    assert block("matrix-table") == rt.table(rows), "run: python benchmarks/readme_table.py --write README.md"
+    assert block("glance-table") == rt.glance(ROOT / "results"), "run: python benchmarks/readme_table.py --write README.md"
+
+
+def test_a_recipe_missing_a_pair_is_named(tmp_path, monkeypatch):
+    (tmp_path / "m").mkdir()
+    row = {"source": "uci", "target": "motion", "method": "scratch", "head": "din", "seed": 0, "macro_f1": 0.8,
+           "per_class_f1": {"upstairs": 0.7, "downstairs": 0.6}}
+    (tmp_path / "m" / "rows.jsonl").write_text(json.dumps(row) + "\n")
+    monkeypatch.setattr(rt, "GLANCE", (("raw window", "`finetune --no-pretrain`", "m", "scratch"),))
+    with pytest.raises(SystemExit, match=r"m: scratch lacks a pair"):
+        rt.glance(tmp_path)
+    rows = [dict(row, source=s, target=t, macro_f1=0.5 + 0.01 * i) for i, (s, t) in enumerate(rt.PAIRS)]
+    (tmp_path / "m" / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = rt.glance(tmp_path)
+    assert "| raw window | `finetune --no-pretrain` | **52.5** | motion → uci 50.0 | 0.70 / 0.60 | 1 | `results/m/` |" in out
