@@ -392,7 +392,13 @@ def work(mc: MatrixConfig, root: Path, log: Callable[[str], None] = print, label
             windows[(name, w)] = prepare(name, None, w)
         return windows[(name, w)]
 
-    for group in groups(mc, plan(mc)):
+    cells = plan(mc)
+    wanted = {("+".join(c.sources), t, c.method, c.head, c.seed) for c in cells for t in c.targets}
+
+    def progress() -> str:  # every process's rows count: the folder's progress, not this worker's
+        return f"row {len(wanted & read_keys(rows_path))} of {len(wanted)}, {(time.time() - t_start) / 60:.1f} min in"
+
+    for group in groups(mc, cells):
         have = read_keys(rows_path)
         if not any(missing(c, have) for c in group):
             continue
@@ -402,7 +408,7 @@ def work(mc: MatrixConfig, root: Path, log: Callable[[str], None] = print, label
         try:
             have = read_keys(rows_path)  # the group may have been finished between the check and the claim
             for cell in group:
-                _run_cell(mc, root, cell, missing(cell, have), ws_of, log)
+                _run_cell(mc, root, cell, missing(cell, have), ws_of, log, progress)
         finally:
             held.unlink(missing_ok=True)
     append_timing(root, label or mc.shard, {"wall_s": time.time() - t_start, "cpu_s": time.process_time() - cpu_start})
@@ -418,8 +424,10 @@ def missing(cell: Cell, have: set[tuple]) -> list[str]:
     return [t for t in cell.targets if ("+".join(cell.sources), t, cell.method, cell.head, cell.seed) not in have]
 
 
-def _run_cell(mc: MatrixConfig, root: Path, cell: Cell, todo: list[str], ws_of: Callable, log: Callable[[str], None]) -> None:
-    """Train (or resume) one cell's model and score it on the targets `todo`, a row each in rows.jsonl."""
+def _run_cell(mc: MatrixConfig, root: Path, cell: Cell, todo: list[str], ws_of: Callable, log: Callable[[str], None],
+              progress: Callable[[], str] | None = None) -> None:
+    """Train (or resume) one cell's model and score it on the targets `todo`, a row each in rows.jsonl; each row's
+    log line ends with `progress()` (`work`: how many of the matrix's rows the folder holds)."""
     if not todo:
         return
     rows_path = root / "rows.jsonl"
@@ -461,7 +469,7 @@ def _run_cell(mc: MatrixConfig, root: Path, cell: Cell, todo: list[str], ws_of: 
         with open(rows_path, "a") as f:
             f.write(json.dumps(row) + "\n")
         log(f"{src_tag:>12} -> {target:<6} {cell.method:<17} {cell.head:<12} seed {cell.seed}: "
-            f"macro-F1 {rep['macro_f1']:.3f} acc {rep['accuracy']:.3f}")
+            f"macro-F1 {rep['macro_f1']:.3f} acc {rep['accuracy']:.3f}" + (f" ({progress()})" if progress else ""))
 
 
 def _plot(mc: MatrixConfig, root: Path, log: Callable[[str], None]) -> None:

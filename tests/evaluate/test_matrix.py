@@ -421,11 +421,14 @@ def test_a_group_held_elsewhere_is_left_to_its_holder(synth, home, monkeypatch):
     root = home / "results" / "m"
     cells = M.plan(mc)
     other = M.claim(root, M.group_key(mc, cells[0]))  # this process stands in for another worker
-    M.work(mc, root, log=lambda *_: None)
+    lines: list[str] = []
+    M.work(mc, root, log=lines.append)
     done = {(r["source"], r["target"]) for r in R.read_rows(root / "rows.jsonl")}
     assert done == {(cells[1].sources[0], t) for t in cells[1].targets}
+    assert "macro-F1" in lines[-1] and "(row 1 of 2, " in lines[-1]  # each row's line says how far the folder is
     other.unlink()
-    M.work(mc, root, log=lambda *_: None)  # released: the next invocation does it, and nothing twice
+    M.work(mc, root, log=lines.append)  # released: the next invocation does it, and nothing twice
+    assert "(row 2 of 2, " in lines[-1]
     rows = R.read_rows(root / "rows.jsonl")
     assert sorted((r["source"], r["target"]) for r in rows) == [("motion", "uci"), ("uci", "motion")]
     assert not list((root / "claims").iterdir())
