@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-ORDER = ("scratch", "crosshar", "scratch_frozen", "scratch_encoder", "crosshar_full", "crosshar_skip", "crosshar_wide",
+ORDER = ("scratch", "crosshar", "scratch_worldvert_mount", "scratch_frozen", "scratch_encoder", "crosshar_full", "crosshar_skip", "crosshar_wide",
          "crosshar_upright", "crosshar_nomirror", "crosshar_device", "mask", "contrast", "crosshar_paper")
 
 

@@ -315,6 +315,7 @@ COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crossh
                ("scratch_encoder_long_last", "scratch_encoder_last"), ("scratch_encoder_long_last", "scratch_long_last"),
                ("scratch_amp_sqrt", "scratch_last"), ("scratch_amp_sqrt_long_last", "scratch_long_last"),
                ("scratch_amp_sqrt_long_last", "scratch_amp_sqrt"), ("crosshar_amp_sqrt", "scratch_amp_sqrt"),
+               ("scratch_worldvert_mount", "scratch"), ("crosshar", "scratch_worldvert_mount"),
                ("crosshar_worldvert_mount", "scratch_worldvert_mount"), ("crosshar_worldvert_mount", "crosshar"),
                ("crosshar_wide_worldvert_mount", "crosshar_worldvert_mount"),
                ("crosshar_wide_worldvert_mount", "scratch_worldvert_mount"),
