@@ -26,7 +26,7 @@ from crosshar.registry import AUGMENTATIONS
 
 __all__ = [
     "rotate", "mirror", "yaw", "permute_axes", "tilt", "gain_bias", "noise", "time_warp", "replay", "swing", "lever_arm",
-    "displace", "mount", "mount_response", "MOUNT_HZ", "MOUNT_DAMPING", "Augmenter",
+    "displace", "turn", "mount", "mount_response", "MOUNT_HZ", "MOUNT_DAMPING", "Augmenter",
     "random_rotation_matrices", "proper_axis_permutations", "apply_frame_rotation", "apply_frame_transform",
     "horizontal_axes", "device_plane_axes", "tstcc_views",
 ]
@@ -466,6 +466,44 @@ def lever_arm(x: Tensor, g: torch.Generator, reach: float = 0.3, rate_hz: float 
     return displace(x, r, rate_hz)
 
 
+@AUGMENTATIONS.register("turn")
+def turn(x: Tensor, g: torch.Generator, rate: float = 0.5, rate_hz: float = 20.0) -> Tensor:
+    """The same activity done while turning: the whole body (and the device with it) turns about gravity at a
+    further constant rate W ~ U(-rate, rate) rad/s, a corridor's bend, a stairwell's landing, or none of them.
+
+    Why: in the datasets the stairs are stairwells. Every UCI stairs window turns about 100 degrees in its 6 s
+    and every MotionSense one about 170, walking 5-15 degrees, and the sense of the turn gives the class away
+    within a dataset (UCI upstairs 99 % counterclockwise, downstairs 0 %; MotionSense 7 % and 94 %:
+    results/turning.md), so a head learns "turning" for stairs and its sense for up or down. The mirror image
+    randomises the sense; this randomises the amount, so the class must come from the steps themselves.
+    Physics: turning the body about the vertical changes nothing the device measures in its own frame but its
+    rotation, which gains W about the vertical: gyro' = gyro + W u(t), with u(t) the up direction in the device
+    frame at each sample (the window's gravity, carried through the device's own turning by its integrated
+    gyro, `orientation`); acc is unchanged, and since u is gravity's direction the result still obeys
+    d(acc)/dt = -gyro' x acc for gravity. The centripetal acceleration of the bend (speed x W, at most about
+    0.6 m/s^2 at 1.2 m/s and 0.5 rad/s) is not modelled: the device frame does not say which way is forward.
+
+    Args:
+        x: (B, T, 6) physical units (a 3-channel window has no gyro and is returned).
+        g: generator for all randomness.
+        rate: the largest added turn rate, rad/s (0 disables; 0.5 is about 170 degrees in a 6 s window).
+        rate_hz: the windows' sample rate.
+
+    Returns:
+        (B, T, C) windows, same dtype.
+    """
+    _check_window(x)
+    if rate <= 0 or x.shape[-1] != 6:
+        return x
+    w = (rate * (2 * _rand((x.shape[0], 1, 1), g, x) - 1)).to(torch.float64)  # (B, 1, 1)
+    acc, gyro = x[..., :3].to(torch.float64), x[..., 3:].to(torch.float64)
+    r = orientation(gyro, 1.0 / rate_hz)  # (B, T, 3, 3): device(t) -> device(middle)
+    up = (r @ acc[..., None])[..., 0].mean(dim=1, keepdim=True)  # (B, 1, 3): gravity in the middle frame
+    up = up / up.norm(dim=-1, keepdim=True).clamp_min(1e-9)
+    u = (r.transpose(-1, -2) @ up[..., None].expand(-1, x.shape[1], -1, -1))[..., 0]  # (B, T, 3) up in device(t)
+    return torch.cat([x[..., :3], (gyro + w * u).to(x.dtype)], dim=-1)
+
+
 MOUNT_HZ = (3.0, 10.0)  # the mount's natural frequency, log-uniform in this range (capped at the Nyquist frequency)
 MOUNT_DAMPING = (0.3, 1.0)  # its damping ratio, uniform: a resonance peak of up to 1 / (2 x 0.3) = 1.7x down to none
 
@@ -629,6 +667,7 @@ def enabled_steps(cfg: AugmentConfig, gyro: bool = True, rate_hz: float = 20.0) 
          (cfg.body_amplitude, cfg.gyro_amplitude)),
         ("swing", gyro and cfg.swing > 0, (cfg.swing, rate_hz)),
         ("lever_arm", gyro and cfg.lever_arm > 0, (cfg.lever_arm, rate_hz)),
+        ("turn", gyro and cfg.turn > 0, (cfg.turn, rate_hz)),
         ("mount", cfg.mount > 0, (cfg.mount, rate_hz)),
         ("rotate", cfg.rotation_p > 0, (cfg.rotation_p,)),
         ("permute_axes", cfg.axis_permute_p > 0, (cfg.axis_permute_p,)),
@@ -646,7 +685,7 @@ class Augmenter:
     """All enabled augmentations of an AugmentConfig, composed in physical order, each called
     through the augmentation registry (`enabled_steps`).
 
-    Order: time warp, body-position amplitude, swing and lever arm (the motion itself), the mount the device
+    Order: time warp, body-position amplitude, swing, lever arm and turn (the motion itself), the mount the device
     moves through, device orientation and
     side of the body (rotation, axis permutation, mirror, heading, tilt),
     sensor calibration (gain and bias, in the device frame), sensor noise. A zero in the config

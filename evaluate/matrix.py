@@ -92,6 +92,8 @@ def method_configs(m: Method, window: C.WindowConfig) -> dict:
         aug_ft = aug_ft.replace(yaw_deg=m.yaw)
     if m.mount is not None:
         aug_ft = aug_ft.replace(mount=m.mount)
+    if m.turn is not None:  # finetuning only
+        aug_ft = aug_ft.replace(turn=m.turn)
     if m.cadence is not None:
         aug, aug_ft = aug.replace(cadence=m.cadence) if m.cadence_pretrain else aug, aug_ft.replace(cadence=m.cadence)
     if m.scaling is not None:

@@ -33,6 +33,11 @@ the same head; each row changes only the factor its name says:
   crosshar_worldvert_mount
                      crosshar in that frame with that augmentation: pretrained (its own runs) and finetuned in the
                      world-vertical frame, the mount in finetuning: what pretraining adds to the best head on the raw window
+  scratch_turn, crosshar_turnft, scratch_worldvert_mount_turn
+                     scratch, crosshar (its own pretraining runs) and scratch_worldvert_mount with every finetuning window
+                     turned about gravity at a further rate of up to 0.5 rad/s (AugmentConfig.turn; crosshar.augment.turn):
+                     the datasets' stairs turn in stairwells, walking hardly, so how much a window turns must stop
+                     telling the class (results/turning.md)
   crosshar_wide_worldvert_mount
                      crosshar_worldvert_mount pretrained as crosshar_wide is: on every matrix dataset but the target
   scratch_mirrordev, crosshar_mirrordev
@@ -214,6 +219,7 @@ class Method:
         mirror_plane: AugmentConfig.mirror_plane in finetuning (None: the configs').
         yaw: AugmentConfig.yaw_deg in finetuning (None: the configs').
         mount: AugmentConfig.mount in finetuning (None: the configs').
+        turn: AugmentConfig.turn in finetuning, the largest added turn rate about gravity (None: the configs').
         tta: test-time views: each target window is scored as the mean of the class probabilities of the window
             as recorded and `tta` draws of the run's finetuning augmentation (crosshar.inference.predict_tta);
             0 scores the window alone.
@@ -253,6 +259,7 @@ class Method:
     mirror_plane: str | None = None
     yaw: float | None = None
     mount: float | None = None
+    turn: float | None = None
     views: str | None = None
     arrow: float | None = None
     heading_views: int | None = None
@@ -298,6 +305,9 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("scratch_worldvert", pretrain=None, frame="world_vertical"),
     Method("scratch_worldvert_mount", pretrain=None, frame="world_vertical", mount=0.5),
     Method("crosshar_worldvert_mount", frame="world_vertical", mount=0.5),
+    Method("scratch_turn", pretrain=None, turn=0.5),
+    Method("crosshar_turnft", turn=0.5),
+    Method("scratch_worldvert_mount_turn", pretrain=None, frame="world_vertical", mount=0.5, turn=0.5),
     Method("crosshar_wide_worldvert_mount", wide=True, frame="world_vertical", mount=0.5),
     Method("scratch_mirrordev", pretrain=None, mirror_plane="device"),
     Method("crosshar_mirrordev", mirror_plane="device"),

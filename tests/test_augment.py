@@ -585,3 +585,56 @@ def test_mount_probability_and_its_place_in_the_augmenter():
     assert "mount" not in [n for n, _ in Augmenter(AugmentConfig(), 6).steps]  # off by default
     with pytest.raises(ValueError, match="mount"):
         AugmentConfig(mount=1.5)
+
+
+# -- turn -----------------------------------------------------------------------------------
+
+def test_turn_adds_one_constant_rate_about_gravity_per_window_and_leaves_acc_alone():
+    from crosshar.augment import turn
+    from crosshar.models.frame import world_vertical_align
+
+    x = imu_windows(b=64, t=120)
+    y = turn(x, gen(2), rate=0.5, rate_hz=20.0)
+    assert torch.equal(y[..., :3], x[..., :3])
+    # in the world-vertical frame the vertical rotation (channel 5) gains one W per window, the rest stays
+    dx, dy = world_vertical_align(x.double(), 20.0), world_vertical_align(y.double(), 20.0)
+    w = (dy[..., 5] - dx[..., 5])  # (B, T)
+    drawn = 0.5 * (2 * torch.rand((64, 1), generator=gen(2)) - 1)  # the draw turn makes first: W ~ U(-0.5, 0.5)
+    assert (w - drawn).abs().mean() < 0.01 and (w - drawn).abs().max() < 0.1  # (not rigid-body windows: some slack)
+    assert drawn.min() < -0.3 and drawn.max() > 0.3
+    torch.testing.assert_close(turn(x, gen(2), rate=0.0), x)
+    assert torch.equal(turn(x[..., :3], gen(2), rate=0.5), x[..., :3])  # no gyro, nothing to turn
+    steps = [n for n, _ in Augmenter(AugmentConfig(turn=0.5), 6).steps]
+    assert steps.index("turn") < steps.index("rotate")  # the motion itself, before the device's orientation
+    assert "turn" not in [n for n, _ in Augmenter(AugmentConfig(turn=0.5), 3).steps]
+    assert "turn" not in [n for n, _ in Augmenter(AugmentConfig(), 6).steps]  # off by default
+
+
+@pytest.mark.realdata
+def test_turned_real_recordings_still_obey_the_rigid_body_law():
+    """On real UCI windows, adding the turn about each sample's up direction keeps the slope of d(acc)/dt against
+    -w x acc; adding the same rate about a fixed device axis (not gravity) breaks it: the test tells them apart."""
+    import os
+
+    from crosshar.augment import turn
+    from crosshar.config import WindowConfig
+    from crosshar.data.store import prepare
+
+    if not os.environ.get("CROSSHAR_DATA"):
+        pytest.skip("CROSSHAR_DATA is not set (real-data test: point it at the raw datasets folder)")
+    ws = prepare("uci", None, WindowConfig())
+    x = torch.from_numpy(ws.X[::4]).double()
+    y = turn(x, gen(0), rate=0.5, rate_hz=WindowConfig().rate_hz)
+    w = (y[..., 3:] - x[..., 3:]).norm(dim=-1).mean(1, keepdim=True)[..., None]  # (B, 1, 1): each window's added rate
+    axis = torch.cat([x[..., 3:4] + w, x[..., 4:]], dim=-1)  # the same rate about device x: wrong
+    before, after = _rotation_law(x), _rotation_law(y)
+    wrong = _rotation_law(torch.cat([x[..., :3], axis], dim=-1))
+    from crosshar.models.frame import world_vertical_align
+
+    moved = (world_vertical_align(y, 20.0)[..., [0, 2]] - world_vertical_align(x, 20.0)[..., [0, 2]]).abs()
+    print(f"\n[turn] rotation-law slope on real uci windows: before {before:.2f}, turned {after:.2f}, "
+          f"same rate about device x {wrong:.2f}; world-vertical acc moved by {moved.mean():.4f} m/s^2 on average")
+    assert moved.mean() < 0.02  # the body's acc, seen from the world's vertical, is what it was
+    assert before > 0.5
+    assert abs(after - before) < 0.05
+    assert abs(wrong - before) > 0.1
