@@ -152,6 +152,7 @@ class AugmentConfig(_Config):
     lever_arm: float = 0.0  # the sensor moved by |r| ~ U(0, this) metres on its segment: acc + alpha x r + w x (w x r)
     mount: float = 0.0  # probability of seeing the motion through a spring-damper mount (crosshar.augment.mount)
     turn: float = 0.0  # the body turning about gravity at a further W ~ U(-turn, turn) rad/s (crosshar.augment.turn)
+    turn_scale: float = 0.0  # the window's own turn rate about gravity x k, k in [1/(1+a), 1+a] (crosshar.augment.turn)
 
     MIRROR_PLANES: ClassVar[tuple[str, ...]] = ("random", "device")
 

@@ -94,6 +94,8 @@ def method_configs(m: Method, window: C.WindowConfig) -> dict:
         aug_ft = aug_ft.replace(mount=m.mount)
     if m.turn is not None:  # finetuning only
         aug_ft = aug_ft.replace(turn=m.turn)
+    if m.turn_scale is not None:
+        aug_ft = aug_ft.replace(turn_scale=m.turn_scale)
     if m.cadence is not None:
         aug, aug_ft = aug.replace(cadence=m.cadence) if m.cadence_pretrain else aug, aug_ft.replace(cadence=m.cadence)
     if m.scaling is not None:

@@ -38,6 +38,10 @@ the same head; each row changes only the factor its name says:
                      turned about gravity at a further rate of up to 0.5 rad/s (AugmentConfig.turn; crosshar.augment.turn):
                      the datasets' stairs turn in stairwells, walking hardly, so how much a window turns must stop
                      telling the class (results/turning.md)
+  scratch_turnscale, scratch_worldvert_mount_turnscale
+                     scratch and scratch_worldvert_mount with each finetuning window's own turn rate about gravity
+                     multiplied by k in [0.5, 2] (AugmentConfig.turn_scale = 1): the amount of turning spanned, as the
+                     stairwells differ (UCI's stairs turn ~100 degrees a window, MotionSense's ~170), not erased
   crosshar_wide_worldvert_mount
                      crosshar_worldvert_mount pretrained as crosshar_wide is: on every matrix dataset but the target
   scratch_mirrordev, crosshar_mirrordev
@@ -220,6 +224,7 @@ class Method:
         yaw: AugmentConfig.yaw_deg in finetuning (None: the configs').
         mount: AugmentConfig.mount in finetuning (None: the configs').
         turn: AugmentConfig.turn in finetuning, the largest added turn rate about gravity (None: the configs').
+        turn_scale: AugmentConfig.turn_scale in finetuning, the spread of the factor on a window's own turn rate.
         tta: test-time views: each target window is scored as the mean of the class probabilities of the window
             as recorded and `tta` draws of the run's finetuning augmentation (crosshar.inference.predict_tta);
             0 scores the window alone.
@@ -260,6 +265,7 @@ class Method:
     yaw: float | None = None
     mount: float | None = None
     turn: float | None = None
+    turn_scale: float | None = None
     views: str | None = None
     arrow: float | None = None
     heading_views: int | None = None
@@ -308,6 +314,8 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("scratch_turn", pretrain=None, turn=0.5),
     Method("crosshar_turnft", turn=0.5),
     Method("scratch_worldvert_mount_turn", pretrain=None, frame="world_vertical", mount=0.5, turn=0.5),
+    Method("scratch_turnscale", pretrain=None, turn_scale=1.0),
+    Method("scratch_worldvert_mount_turnscale", pretrain=None, frame="world_vertical", mount=0.5, turn_scale=1.0),
     Method("crosshar_wide_worldvert_mount", wide=True, frame="world_vertical", mount=0.5),
     Method("scratch_mirrordev", pretrain=None, mirror_plane="device"),
     Method("crosshar_mirrordev", mirror_plane="device"),

@@ -638,3 +638,21 @@ def test_turned_real_recordings_still_obey_the_rigid_body_law():
     assert before > 0.5
     assert abs(after - before) < 0.05
     assert abs(wrong - before) > 0.1
+
+
+def test_turn_scale_multiplies_each_windows_own_turn_and_keeps_a_straight_window_straight():
+    from crosshar.augment import turn
+    from crosshar.models.frame import world_vertical_align
+
+    x = torch.zeros(256, 120, 6)
+    x[..., 2], x[..., 5] = 9.81, 0.3  # turning at 0.3 rad/s about the vertical
+    x[128:, :, 5] = 0.0  # and half of them not turning at all
+    x = rotate(x, gen(4))  # whatever way the device is held
+    y = turn(x, gen(5), rate=0.0, scale=1.0, rate_hz=20.0)
+    assert torch.equal(y[..., :3], x[..., :3])
+    k = world_vertical_align(y.double(), 20.0)[:128, :, 5].mean(1) / 0.3
+    assert k.min() >= 0.5 - 1e-3 and k.max() <= 2.0 + 1e-3 and k.min() < 0.6 and k.max() > 1.8
+    assert (k.log().mean()).abs() < 0.15  # log-uniform about 1
+    torch.testing.assert_close(y[128:], x[128:])  # a straight window stays straight
+    steps = dict(Augmenter(AugmentConfig(turn_scale=1.0), 6).steps)
+    assert steps["turn"] == (0.0, 20.0, 1.0)
