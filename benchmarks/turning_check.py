@@ -2,13 +2,13 @@
 
     python benchmarks/turning_check.py [-d uci,motion,wisdm] [--write results/turning.md]
 
-Per window, the net turn about gravity over the window: the vertical component of the angular velocity in the world
-frame (`crosshar.models.frame.world_vertical_align`, channel 5: rad/s about "up", positive counterclockwise seen
-from above), averaged over the window and multiplied by its length. Per dataset and class: the windows, the median
-(and interquartile range) of the turn's size in degrees, and the share of windows turning counterclockwise. A turn's
-sense is the one quantity of the world-vertical frame that a mirror image reverses (the acc channels and the
-rotation's size are unchanged), so a class whose sense differs between two datasets is what the mirror augmentation
-(`mirror_p`) has to take away.
+Per window, the net turn about gravity over the window (`crosshar.data.checks.window_turns`, the figure `crosshar data
+prepare` checks and warns about): the rotation rate about the window's gravity direction (its mean acc, which points
+up), positive counterclockwise seen from above, averaged over the window and multiplied by its length. Per dataset and
+class: the windows, the median (and interquartile range) of the turn's size in degrees, and the share of windows
+turning counterclockwise. A turn's sense is what a mirror image reverses while the acc it leaves unchanged in size and
+vertical component, so a class whose sense differs between two datasets is what the mirror augmentation (`mirror_p`)
+has to take away.
 """
 
 from __future__ import annotations
@@ -19,18 +19,6 @@ from pathlib import Path
 import numpy as np
 
 CLASSES = ("walking", "upstairs", "downstairs", "stairs", "sitting", "standing")
-
-
-def turning(X: np.ndarray, rate_hz: float = 20.0) -> np.ndarray:
-    """(n, T, 6) physical windows -> (n,) net turn about the vertical over each window, degrees (+: counterclockwise
-    seen from above)."""
-    import torch
-
-    from crosshar.models.frame import world_vertical_align
-
-    with torch.no_grad():
-        w = world_vertical_align(torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)), rate_hz).numpy()
-    return np.degrees(w[..., 5].astype(np.float64).mean(1) * X.shape[1] / rate_hz)
 
 
 def table(turns: dict[str, dict[str, np.ndarray]]) -> str:
@@ -50,13 +38,14 @@ def main() -> None:
     ap.add_argument("--write", type=Path, help="write the markdown report here")
     a = ap.parse_args()
     from crosshar import config as C
+    from crosshar.data.checks import window_turns
     from crosshar.data.sources import load_sources
 
     win = C.load("window")
     turns: dict[str, dict[str, np.ndarray]] = {}
     for d in a.datasets.split(","):
         ws = load_sources([d], None, win)
-        t = turning(ws.X, win.rate_hz)
+        t = window_turns(ws.X, win.rate_hz)
         turns[d] = {c: t[ws.labels == c] for c in CLASSES if np.any(ws.labels == c)}
     text = table(turns)
     print(text)

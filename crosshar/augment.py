@@ -242,7 +242,7 @@ def mirror(x: Tensor, g: torch.Generator, p: float = 0.5, plane: str = "random")
     clip on the other hip, the other wrist) is, to first order, the mirror image of the recording, and
     so is the same activity done in a mirror-image place: a stairwell that turns the other way. That
     is what the datasets differ by (results/turning.md: UCI's upstairs windows turn counterclockwise
-    about the vertical in 99 % of cases, MotionSense's in 7 %, downstairs the opposite), and a mirror
+    about the vertical in 100 % of cases, MotionSense's in 5 %, downstairs the opposite), and a mirror
     image reverses every turn's sense.
     A reflection M = I - 2 n n^T (det -1) through the plane that contains gravity (n horizontal,
     random heading) maps acc as a polar vector (a' = M a, gravity unchanged) and the gyro as an
@@ -476,8 +476,8 @@ def turn(x: Tensor, g: torch.Generator, rate: float = 0.5, rate_hz: float = 20.0
     further constant rate W ~ U(-rate, rate) rad/s, a corridor's bend, a stairwell's landing, or none of them.
 
     Why: in the datasets the stairs are stairwells. Every UCI stairs window turns about 100 degrees in its 6 s
-    and every MotionSense one about 170, walking 5-15 degrees, and the sense of the turn gives the class away
-    within a dataset (UCI upstairs 99 % counterclockwise, downstairs 0 %; MotionSense 7 % and 94 %:
+    and every MotionSense one about 170, walking 4-15 degrees, and the sense of the turn gives the class away
+    within a dataset (UCI upstairs 100 % counterclockwise, downstairs 0 %; MotionSense 5 % and 93 %:
     results/turning.md), so a head learns "turning" for stairs and its sense for up or down. The mirror image
     randomises the sense; this randomises the amount, so the class must come from the steps themselves.
     Physics: turning the body about the vertical changes nothing the device measures in its own frame but its

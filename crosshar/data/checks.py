@@ -11,6 +11,14 @@ Two laws every phone or watch obeys, whatever the dataset's format says:
   about +1 when acc and gyro share one right-handed frame and about −1 when one of them is
   mirrored (a flipped axis, a swapped pair, or a gyro sign convention error).
 
+A third check reads the labelled windows, not a law but a shortcut:
+
+- **Which way each class turns.** The net turn about gravity over a window (`window_turns`). Stairs
+  are often stairwells: every UCI stairs window turns about 100 degrees, upstairs counterclockwise
+  (seen from above) in 100 % of windows and downstairs in 0 %, while MotionSense's turn the other
+  way (results/turning.md). A class whose windows turn mostly one way gives a model that sense as a
+  cue that another place reverses; the mirror augmentation (`mirror_p`) is what takes it away.
+
 A failed check names the measured figure. Gross unit errors stop `prepare` (`CheckError`); the
 rest are warnings kept in the manifest and printed.
 """
@@ -30,6 +38,9 @@ MIN_STILL_S = 5  # still seconds a recording needs for its own gravity figure
 QUIET_REL_STD = 0.05  # seconds where |acc| varies less than this: rotation dominates d(acc)/dt
 SLOPE_MIN_SIGNAL = 1e-3  # mean (−ω × acc)² in (m/s³)² below which rotation is too small to judge
 SLOPE_WARN = 0.3  # slopes below this are flagged (mirrored frame gives about −1)
+TURN_MIN_DEG = 45.0  # a class whose median window turns less than this is not checked for its sense
+TURN_ONE_WAY = 0.9  # a class whose windows turn one way this often (or the other way) is flagged
+TURN_MIN_WINDOWS = 20  # fewer windows than this say too little about a class
 
 
 class CheckError(DataError):
@@ -149,3 +160,44 @@ def physical_checks(recs: list[Recording], where: str) -> tuple[dict, list[str]]
                         f"(−ω × acc), expected +1: {why}")
     return {"gravity": {k: v for k, v in grav.items() if k != "recordings_off"} | {
         "recordings_off": len(grav["recordings_off"])}, "handedness": hand}, warnings
+
+
+def window_turns(X: np.ndarray, rate_hz: float) -> np.ndarray:
+    """(n, T, 6) physical windows -> (n,) net turn about gravity over each window, degrees, positive
+    counterclockwise seen from above: the mean rotation rate about the window's gravity direction (its
+    mean acc, which points up) times its length. One home for the figure: `crosshar data prepare`'s
+    check and benchmarks/turning_check.py."""
+    X = np.asarray(X, dtype=np.float64)
+    up = X[..., :3].mean(axis=1)
+    up /= np.maximum(np.linalg.norm(up, axis=1, keepdims=True), 1e-9)
+    rate = np.einsum("ntc,nc->n", X[..., 3:6], up) / X.shape[1]
+    return np.degrees(rate * X.shape[1] / rate_hz)
+
+
+def turning_by_class(X: np.ndarray, labels: np.ndarray, rate_hz: float) -> dict:
+    """{class: {"windows", "median_deg" (of the turn's size), "ccw_share"}} over labelled 6-channel windows."""
+    if X.ndim != 3 or X.shape[-1] != 6:
+        return {}
+    t = window_turns(X, rate_hz)
+    out = {}
+    for c in sorted(set(labels.tolist()) - {""}):
+        tc = t[labels == c]
+        out[c] = {"windows": int(len(tc)), "median_deg": round(float(np.median(np.abs(tc))), 1),
+                  "ccw_share": round(float(np.mean(tc > 0)), 3)}
+    return out
+
+
+def turning_warnings(turns: dict, where: str) -> list[str]:
+    """A warning for every class (of TURN_MIN_WINDOWS windows or more) that turns far (median >= TURN_MIN_DEG)
+    and mostly one way (TURN_ONE_WAY)."""
+    out = []
+    for c, f in turns.items():
+        share = f["ccw_share"]
+        if (f["windows"] >= TURN_MIN_WINDOWS and f["median_deg"] >= TURN_MIN_DEG
+                and (share >= TURN_ONE_WAY or share <= 1 - TURN_ONE_WAY)):
+            way = "counterclockwise" if share >= 0.5 else "clockwise"
+            out.append(f"{where}: {c!r} windows turn {way} about the vertical in {100 * max(share, 1 - share):.0f} % of "
+                       f"cases (median {f['median_deg']:.0f} degrees a window): a model can learn that sense for "
+                       f"{c!r}, which a place turning the other way reverses (a stairwell); keep the mirror "
+                       "augmentation on (mirror_p > 0)")
+    return out

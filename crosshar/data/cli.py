@@ -151,6 +151,10 @@ def _print_checks(man: dict) -> None:
                       f"seconds (9.81 expected); rotation slope d(acc)/dt vs −ω×acc "
                       f"{'n/a (no gyroscope or too little rotation)' if slope is None else f'{slope:+.2f} (+1 expected)'}",
                       highlight=False)
+    turns = c.get("turning") or {}
+    if turns:
+        console.print("turning about the vertical per window (median, share counterclockwise): " + ", ".join(
+            f"{k} {v['median_deg']:.0f}° {100 * v['ccw_share']:.0f} %" for k, v in turns.items()), highlight=False)
     for w in man.get("warnings", []):
         console.print(f"[yellow]warning[/]: {w}", highlight=False, soft_wrap=True)
 

@@ -23,7 +23,7 @@ from crosshar.atomic import atomic_write_bytes, atomic_write_json
 from crosshar.config import WindowConfig
 from crosshar.data.base import BadRows, Dataset
 from crosshar.data.io import DataFolder
-from crosshar.data.checks import physical_checks
+from crosshar.data.checks import physical_checks, turning_by_class, turning_warnings
 from crosshar.data.windows import Tally, WindowSet, make_windows, normalize
 from crosshar.errors import ConfigError, DataError
 from crosshar.registry import DATASETS
@@ -205,6 +205,10 @@ def _build_from_recordings(ds: Dataset, folder: DataFolder, cfg: WindowConfig, n
                         + kept_dropped({"kept": tally.to_dict(), "skipped": []}), folder.root)
     if short and log:
         log(f"{short} of {len(recs)} recordings are shorter than one window ({seconds:g} s) and gave no window")
+    turns = turning_by_class(ws.X, ws.labels, cfg.rate_hz)
+    if turns:
+        checks["turning"] = turns
+        warnings += turning_warnings(turns, str(folder.root))
     return _Built(ws, len(recs), int(short), tally, checks, warnings)
 
 

@@ -11,7 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from crosshar.config import WindowConfig
-from crosshar.data.checks import CheckError, physical_checks, rotation_slope
+from crosshar.data.checks import (CheckError, physical_checks, rotation_slope, turning_by_class, turning_warnings,
+                                  window_turns)
 from crosshar.data.readers.custom import axes_matrix
 from crosshar.data.recording import Recording
 from crosshar.limits import GRAVITY
@@ -197,3 +198,65 @@ def test_skipped_rows_are_counted_per_reason():
     assert "2 bad item(s): NaN or infinite value" in text
     assert "1 bad item(s): unknown label …: it is not in the [labels] table" in text
     assert "1 bad item(s): time stamp … does not increase" in text
+
+
+# -- which way each class turns ------------------------------------------------------------
+
+def _turning(rate: float, n: int = 4, T: int = 120) -> np.ndarray:
+    """(n, T, 6): a device turning about the vertical at `rate` rad/s (gravity along its z, which is up)."""
+    x = np.zeros((n, T, 6))
+    x[..., 2], x[..., 5] = GRAVITY, rate
+    return x
+
+
+def test_window_turns_gives_the_angle_and_sense_whatever_the_devices_orientation():
+    import torch
+
+    from crosshar.augment import mirror, rotate
+
+    expected = np.degrees(0.3 * 6.0)  # 120 samples at 20 Hz
+    np.testing.assert_allclose(window_turns(_turning(0.3), 20.0), expected, rtol=1e-6)
+    np.testing.assert_allclose(window_turns(_turning(-0.3), 20.0), -expected, rtol=1e-6)
+    held = rotate(torch.from_numpy(_turning(0.3)), torch.Generator().manual_seed(0))
+    np.testing.assert_allclose(window_turns(held.numpy(), 20.0), expected, rtol=1e-5)
+    mirrored = mirror(held, torch.Generator().manual_seed(1), p=1.0).numpy()  # a mirror image turns the other way
+    np.testing.assert_allclose(window_turns(mirrored, 20.0), -expected, rtol=1e-5)
+
+
+def test_a_class_that_turns_one_way_is_flagged_and_one_that_turns_both_ways_or_hardly_is_not():
+    X = np.concatenate([_turning(0.3, 30), _turning(0.3, 15), _turning(-0.3, 15), _turning(0.01, 30)])
+    labels = np.array(["upstairs"] * 30 + ["downstairs"] * 30 + ["walking"] * 30)
+    turns = turning_by_class(X, labels, 20.0)
+    assert turns["upstairs"] == {"windows": 30, "median_deg": 103.1, "ccw_share": 1.0}
+    assert turns["downstairs"]["ccw_share"] == 0.5 and turns["walking"]["median_deg"] < 5
+    warnings = turning_warnings(turns, "mydata")
+    assert len(warnings) == 1 and "'upstairs' windows turn counterclockwise" in warnings[0] and "mirror_p" in warnings[0]
+    assert turning_warnings(turning_by_class(X[:10], labels[:10], 20.0), "few") == []  # too few windows to say
+    assert turning_by_class(X[..., :3], labels, 20.0) == {}  # no gyroscope, no turn
+
+
+def test_prepare_reports_each_class_turn_and_warns_about_a_one_way_class(tmp_path, home):  # noqa: F811
+    from crosshar.cli import app
+
+    write_tree(tmp_path / "kd", custom_files(name="kd", subjects=(1, 2)))
+    res = CliRunner().invoke(app, ["data", "prepare", "-d", str(tmp_path / "kd")])
+    assert res.exit_code == 0, res.output
+    assert "turning about the vertical per window" in " ".join(res.output.split())
+    man = json.loads(next((home / "cache").glob("kd-*.json")).read_text())
+    assert set(man["checks"]["turning"]) == set(man["per_class"]) - {""}  # every labelled class
+
+
+def test_real_stairs_turn_one_way_in_uci_and_the_other_in_motionsense(real_data):
+    """The datasets' stairs are stairwells turning opposite ways (results/turning.md): the shortcut the
+    mirror augmentation takes away, and a check on both loaders' sign conventions."""
+    from crosshar.data.store import prepare as prep
+
+    for name, up_ccw in (("uci", True), ("motion", False)):
+        ws = prep(name, real_data, WindowConfig())
+        turns = ws.manifest["checks"]["turning"]
+        print(f"\n[{name}] " + ", ".join(f"{c} {v['median_deg']:.0f} deg {100 * v['ccw_share']:.0f} % ccw"
+                                         for c, v in turns.items() if c in ("walking", "upstairs", "downstairs")))
+        up, down = turns["upstairs"]["ccw_share"], turns["downstairs"]["ccw_share"]
+        assert (up > 0.9 and down < 0.1) if up_ccw else (up < 0.1 and down > 0.9)
+        assert turns["upstairs"]["median_deg"] > 60 and turns["walking"]["median_deg"] < 30
+        assert any("'upstairs' windows turn" in w for w in ws.manifest["warnings"])
