@@ -426,8 +426,9 @@ def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], No
     d = load_data(job, meta, log)
     run_dir = new_run_dir("finetune", "+".join(job.datasets), out)
     log(f"finetuning head {cfg.head} on {len(d.Xtr):,} labelled windows ({cfg.label_rate:.0%} of {d.n_train:,}) "
-        f"of {'+'.join(job.datasets)}; classes {list(job.classes)}; model selection on {len(d.val):,} windows of "
-        f"{len(d.split['val_subjects'])} held-out source subjects; encoder: "
+        f"of {'+'.join(job.datasets)}; classes {list(job.classes)}; "
+        f"{'model selection on' if cfg.select == 'best' else 'validation scored (nothing selected) on'} {len(d.val):,} "
+        f"windows of {len(d.split['val_subjects'])} held-out source subjects; encoder: "
         f"{job.encoder_run or 'none (head on raw windows)'}; run folder {run_dir}")
     if meta["scaling"] == "source_stats" and job.encoder_run is None:
         model.scaler.fit(torch.from_numpy(d.train_X))
