@@ -38,6 +38,10 @@ the same head; each row changes only the factor its name says:
                      turned about gravity at a further rate of up to 0.5 rad/s (AugmentConfig.turn; crosshar.augment.turn):
                      the datasets' stairs turn in stairwells, walking hardly, so how much a window turns must stop
                      telling the class (results/turning.md)
+  scratch_worldvert_mount_amp_sqrt
+                     scratch_worldvert_mount with each window's motion amplitude square-rooted above 0.1 g / 0.3 rad/s in
+                     that frame (EncoderConfig.input_scaling = "amplitude_sqrt", as scratch_amp_sqrt): a thigh pocket's
+                     larger swing (its rotation 2.8x a waist belt's) made closer to the waist's
   scratch_turnscale, scratch_worldvert_mount_turnscale
                      scratch and scratch_worldvert_mount with each finetuning window's own turn rate about gravity
                      multiplied by k in [0.5, 2] (AugmentConfig.turn_scale = 1): the amount of turning spanned, as the
@@ -316,6 +320,7 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("scratch_worldvert_mount_turn", pretrain=None, frame="world_vertical", mount=0.5, turn=0.5),
     Method("scratch_turnscale", pretrain=None, turn_scale=1.0),
     Method("scratch_worldvert_mount_turnscale", pretrain=None, frame="world_vertical", mount=0.5, turn_scale=1.0),
+    Method("scratch_worldvert_mount_amp_sqrt", pretrain=None, frame="world_vertical", mount=0.5, scaling="amplitude_sqrt"),
     Method("crosshar_wide_worldvert_mount", wide=True, frame="world_vertical", mount=0.5),
     Method("scratch_mirrordev", pretrain=None, mirror_plane="device"),
     Method("crosshar_mirrordev", mirror_plane="device"),
