@@ -403,7 +403,7 @@ METHODS: dict[str, Method] = {m.name: m for m in [
 ]}
 # the rows scored with test-time views too (`<base>_tta`, `<base>_tta_motion`)
 TTA_BASES = ("scratch", "crosshar", "scratch_vertical", "scratch_worldvert_mount", "crosshar_worldvert_mount",
-             "scratch_multi_worldvert_mount")
+             "scratch_multi_worldvert_mount", "scratch_worldvert_mount_amp_sqrt")
 METHODS |= {m.name: m for m in (tta_row(METHODS[b], kind=k) for k in ("all", "motion") for b in TTA_BASES)}
 # the in-domain recipes at the matrix's label rate; the ceiling is the best of those run
 CEILING = ("oracle", "oracle_scratch", "oracle_narrow", "oracle_scratch_narrow", "oracle_long", "oracle_scratch_long",

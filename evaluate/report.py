@@ -321,7 +321,6 @@ COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crossh
                ("crosshar_wide_worldvert_mount", "scratch_worldvert_mount"),
                ("scratch_turn", "scratch"), ("crosshar_turnft", "crosshar"), ("scratch_worldvert_mount_turn", "scratch_worldvert_mount"),
                ("scratch_turnscale", "scratch"), ("scratch_worldvert_mount_turnscale", "scratch_worldvert_mount"),
-               ("scratch_worldvert_mount_amp_sqrt", "scratch_worldvert_mount"),
                *((f"{b}_tta_motion", f"{b}_tta") for b in TTA_BASES))
 # the leave-one-dataset-out rows compared on their common targets (`_multi_table`), the `_tta` suffixes besides
 MULTI_COMPARISONS = (("multi", "scratch_multi"), ("scratch_multi_worldvert_mount", "scratch_multi"),
