@@ -7,6 +7,8 @@ pretraining checkpoint), `crosshar.models.classifier.load` (a finetuned one), bo
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 from pathlib import Path
 from typing import Callable
@@ -103,7 +105,8 @@ def run_augment(meta: dict, path: str | Path | None = None) -> AugmentConfig:
                         "checkpoint nor in a run.json beside it), so test-time views cannot be drawn from it")
 
 
-TTA_VIEWS = ("all", "motion")  # what test-time views draw: the whole finetuning augmentation, or the motion only
+TTA_VIEWS = ("all", "motion", "mirror")  # what test-time views draw: the whole finetuning augmentation, the motion only,
+# or the mirror image only
 
 
 def _softmax(z: torch.Tensor) -> torch.Tensor:
@@ -113,11 +116,18 @@ def _softmax(z: torch.Tensor) -> torch.Tensor:
 def view_augment(augment: AugmentConfig, kind: str = "all") -> AugmentConfig:
     """The augmentation test-time views draw: `augment` whole ("all"), or ("motion") without the device's
     orientation (no turn, axis permutation, mirror, heading or tilt): the motion's amplitude, cadence and mount
-    and the sensor's calibration and noise only."""
+    and the sensor's calibration and noise only; or ("mirror") the window's mirror image and nothing else (a
+    reflection through a vertical plane at a random heading, `augment`'s mirror plane): the handedness, and
+    with it the sense of every turn about the vertical, is what the datasets' stairwells differ by
+    (results/turning.md), so one mirrored view makes the prediction blind to it (exactly so in the vertical
+    frames, where the plane's heading does not show)."""
     if kind not in TTA_VIEWS:
         raise CrossharError(f"test-time views must be one of {TTA_VIEWS}, got {kind!r}")
     if kind == "all":
         return augment
+    if kind == "mirror":
+        off = {f.name: 0.0 for f in dataclasses.fields(augment) if isinstance(getattr(augment, f.name), float)}
+        return augment.replace(**(off | {"mirror_p": 1.0}))
     return augment.replace(rotation_p=0.0, axis_permute_p=0.0, mirror_p=0.0, yaw_deg=0.0, tilt_deg=0.0)
 
 

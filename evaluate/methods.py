@@ -68,6 +68,10 @@ the same head; each row changes only the factor its name says:
   scratch_tta_motion, crosshar_tta_motion, scratch_vertical_tta_motion, scratch_worldvert_mount_tta_motion, ...
                      the same with views of the motion only: the finetuning augmentation without the device's
                      orientation (no turn, mirror, heading or tilt; `crosshar cross --tta 8 --tta-views motion`)
+  scratch_tta_mirror, crosshar_tta_mirror, scratch_worldvert_mount_tta_mirror, ...
+                     the same models scored as the mean of the window and its mirror image, one view (`crosshar cross --tta 1
+                     --tta-views mirror`): blind by construction to the handedness, and so to which way a stairwell turns
+                     (results/turning.md)
   scratch_dual       scratch_vertical whose head also reads the window in the gravity frame beside it (one head, both frames:
                      head_input embedding+window with no encoder, skip_frame gravity): the frame pair in one model
   scratch_vertical_smooth, crosshar_smooth
@@ -405,6 +409,8 @@ METHODS: dict[str, Method] = {m.name: m for m in [
 TTA_BASES = ("scratch", "crosshar", "scratch_vertical", "scratch_worldvert_mount", "crosshar_worldvert_mount",
              "scratch_multi_worldvert_mount", "scratch_worldvert_mount_amp_sqrt")
 METHODS |= {m.name: m for m in (tta_row(METHODS[b], kind=k) for k in ("all", "motion") for b in TTA_BASES)}
+# ... and with the mirror image alone, one view (`<base>_tta_mirror`: the window and its mirror image averaged)
+METHODS |= {m.name: m for m in (tta_row(METHODS[b], views=1, kind="mirror") for b in TTA_BASES)}
 # the in-domain recipes at the matrix's label rate; the ceiling is the best of those run
 CEILING = ("oracle", "oracle_scratch", "oracle_narrow", "oracle_scratch_narrow", "oracle_long", "oracle_scratch_long",
            "oracle_worldvert_mount")

@@ -103,3 +103,22 @@ def test_views_of_the_motion_leave_the_devices_orientation_alone():
     clean = inference.predict_tta(model, X, turns, 0)
     np.testing.assert_allclose(inference.predict_tta(model, X, turns, 3, kind="motion"), clean, atol=1e-5)
     assert np.abs(inference.predict_tta(model, X, turns, 3) - clean).max() > 1e-3
+
+
+def test_a_mirror_view_is_the_mirror_image_alone_and_makes_a_vertical_frame_model_blind_to_handedness():
+    from crosshar.augment import Augmenter
+
+    aug = AugmentConfig(mount=0.5, turn=0.3, yaw_deg=30.0, mirror_plane="device")
+    m = inference.view_augment(aug, "mirror")
+    assert m.mirror_p == 1.0 and m.mirror_plane == "device"
+    assert [n for n, _ in Augmenter(m, 6).steps] == ["mirror"]  # nothing but the mirror image
+    # in the vertical frame, a window scored with its mirror image and that mirror image scored with its own agree:
+    # the prediction no longer depends on handedness (scored alone, they differ)
+    _, X = model_and_windows()
+    torch.manual_seed(0)
+    model = classifier.build(meta(frame="vertical", head="din", head_cfg={"dim": 16, "depth": 1})).eval()
+    Xm = Augmenter(inference.view_augment(AugmentConfig(), "mirror"), 6)(torch.from_numpy(X), torch.Generator()).numpy()
+    a = inference.predict_tta(model, X, AugmentConfig(), 1, kind="mirror")
+    b = inference.predict_tta(model, Xm, AugmentConfig(), 1, kind="mirror")
+    np.testing.assert_allclose(a, b, atol=1e-4)
+    assert np.abs(inference.predict_tta(model, X, AugmentConfig(), 0) - inference.predict_tta(model, Xm, AugmentConfig(), 0)).max() > 1e-4
