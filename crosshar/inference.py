@@ -105,8 +105,11 @@ def run_augment(meta: dict, path: str | Path | None = None) -> AugmentConfig:
                         "checkpoint nor in a run.json beside it), so test-time views cannot be drawn from it")
 
 
-TTA_VIEWS = ("all", "motion", "mirror")  # what test-time views draw: the whole finetuning augmentation, the motion only,
-# or the mirror image only
+# the fields of each augmentation that a single-augmentation view keeps (the others are zeroed)
+VIEW_FIELDS = {"mirror": ("mirror_p",), "mount": ("mount",), "amplitude": ("body_amplitude", "gyro_amplitude"),
+               "cadence": ("cadence",), "sensor": ("gain_std", "bias_acc", "bias_gyro", "noise_acc", "noise_gyro")}
+# what test-time views draw: the whole finetuning augmentation, the motion only, or one augmentation alone
+TTA_VIEWS = ("all", "motion", *VIEW_FIELDS)
 
 
 def _softmax(z: torch.Tensor) -> torch.Tensor:
@@ -120,14 +123,17 @@ def view_augment(augment: AugmentConfig, kind: str = "all") -> AugmentConfig:
     reflection through a vertical plane at a random heading, `augment`'s mirror plane): the handedness, and
     with it the sense of every turn about the vertical, is what the datasets' stairwells differ by
     (results/turning.md), so one mirrored view makes the prediction blind to it (exactly so in the vertical
-    frames, where the plane's heading does not show)."""
+    frames, where the plane's heading does not show). The other single-augmentation kinds ("mount", "amplitude",
+    "cadence", "sensor": gain, bias and noise) draw that augmentation alone, as the run was finetuned with it
+    (`VIEW_FIELDS`): which views carry the gain of "all"."""
     if kind not in TTA_VIEWS:
         raise CrossharError(f"test-time views must be one of {TTA_VIEWS}, got {kind!r}")
     if kind == "all":
         return augment
-    if kind == "mirror":
+    if kind in VIEW_FIELDS:
         off = {f.name: 0.0 for f in dataclasses.fields(augment) if isinstance(getattr(augment, f.name), float)}
-        return augment.replace(**(off | {"mirror_p": 1.0}))
+        keep = {"mirror_p": 1.0} if kind == "mirror" else {f: getattr(augment, f) for f in VIEW_FIELDS[kind]}
+        return augment.replace(**(off | keep))
     return augment.replace(rotation_p=0.0, axis_permute_p=0.0, mirror_p=0.0, yaw_deg=0.0, tilt_deg=0.0)
 
 

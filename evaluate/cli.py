@@ -52,7 +52,7 @@ def cross_cmd(
     data_dir: DataDir = None,
     on_bad: OnBad = "error",
     tta: Annotated[int, typer.Option("--tta", min=0, help="Test-time views: score each target window as its class probabilities averaged over the window as recorded and N draws of the model's finetuning augmentation (N + 1 forward passes; no target label or statistic is used). 0: the window alone.")] = 0,
-    tta_views: Annotated[str, typer.Option("--tta-views", help="What the test-time views draw: 'all' (the model's finetuning augmentation), 'motion' (without the device's orientation: amplitude, cadence, mount, calibration and noise only) or 'mirror' (the window's mirror image only: with --tta 1 the window and its mirror averaged).")] = "all",
+    tta_views: Annotated[str, typer.Option("--tta-views", help="What the test-time views draw: 'all' (the model's finetuning augmentation), 'motion' (without the device's orientation: amplitude, cadence, mount, calibration and noise only) 'mirror' (the window's mirror image only: with --tta 1 the window and its mirror averaged), or one augmentation alone: 'mount', 'amplitude', 'cadence', 'sensor' (gain, bias, noise).")] = "all",
     device: Device = "auto",
     threads: Threads = None,
 ) -> None:

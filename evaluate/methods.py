@@ -68,6 +68,9 @@ the same head; each row changes only the factor its name says:
   scratch_tta_motion, crosshar_tta_motion, scratch_vertical_tta_motion, scratch_worldvert_mount_tta_motion, ...
                      the same with views of the motion only: the finetuning augmentation without the device's
                      orientation (no turn, mirror, heading or tilt; `crosshar cross --tta 8 --tta-views motion`)
+  scratch_worldvert_mount_tta_mount, _tta_amplitude, _tta_cadence, _tta_sensor
+                     the best recipe's 8 test-time views drawn from one of its finetuning augmentations alone (the mount;
+                     the body amplitude; the cadence; the sensor's gain, bias and noise): which carry the views' gain
   scratch_tta_mirror, crosshar_tta_mirror, scratch_worldvert_mount_tta_mirror, ...
                      the same models scored as the mean of the window and its mirror image, one view (`crosshar cross --tta 1
                      --tta-views mirror`): blind by construction to the handedness, and so to which way a stairwell turns
@@ -411,6 +414,9 @@ TTA_BASES = ("scratch", "crosshar", "scratch_vertical", "scratch_worldvert_mount
 METHODS |= {m.name: m for m in (tta_row(METHODS[b], kind=k) for k in ("all", "motion") for b in TTA_BASES)}
 # ... and with the mirror image alone, one view (`<base>_tta_mirror`: the window and its mirror image averaged)
 METHODS |= {m.name: m for m in (tta_row(METHODS[b], views=1, kind="mirror") for b in TTA_BASES)}
+# ... and the best recipe's 8 views drawn from one of its augmentations at a time (`<base>_tta_mount`, ...)
+METHODS |= {m.name: m for m in (tta_row(METHODS["scratch_worldvert_mount"], kind=k)
+                                for k in ("mount", "amplitude", "cadence", "sensor"))}
 # the in-domain recipes at the matrix's label rate; the ceiling is the best of those run
 CEILING = ("oracle", "oracle_scratch", "oracle_narrow", "oracle_scratch_narrow", "oracle_long", "oracle_scratch_long",
            "oracle_worldvert_mount")

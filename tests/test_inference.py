@@ -122,3 +122,15 @@ def test_a_mirror_view_is_the_mirror_image_alone_and_makes_a_vertical_frame_mode
     b = inference.predict_tta(model, Xm, AugmentConfig(), 1, kind="mirror")
     np.testing.assert_allclose(a, b, atol=1e-4)
     assert np.abs(inference.predict_tta(model, X, AugmentConfig(), 0) - inference.predict_tta(model, Xm, AugmentConfig(), 0)).max() > 1e-4
+
+
+@pytest.mark.parametrize("kind,steps", [("mount", ["mount"]), ("amplitude", ["body_amplitude"]),
+                                        ("cadence", ["time_warp"]), ("sensor", ["gain_bias", "noise"])])
+def test_a_single_augmentation_view_draws_that_augmentation_alone_as_the_run_had_it(kind, steps):
+    from crosshar.augment import Augmenter
+
+    aug = AugmentConfig(mount=0.5, body_amplitude=1.5, cadence=0.1, yaw_deg=30.0)
+    v = inference.view_augment(aug, kind)
+    assert [n for n, _ in Augmenter(v, 6).steps] == steps
+    for f in inference.VIEW_FIELDS[kind]:
+        assert getattr(v, f) == getattr(aug, f)
