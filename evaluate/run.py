@@ -240,8 +240,8 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
     if tta:
         aug = run_augment(meta, run)
         logits_fn = lambda X: predict_tta(model, X, aug, tta, seed=0, rate_hz=mwin.rate_hz, kind=tta_views)  # noqa: E731
-        log(f"test-time views: each window as recorded and {tta} draws of the finetuning augmentation"
-            f"{' without the device orientation' if tta_views == 'motion' else ''}, averaged")
+        what = {"all": "", "motion": " without the device orientation"}.get(tta_views, f" ({tta_views} alone)")
+        log(f"test-time views: each window as recorded and {tta} draws of the finetuning augmentation{what}, averaged")
     t0 = time.time()
     report, y, pred, space = score(model, meta, tws, logits_fn=logits_fn)
     seconds = time.time() - t0
