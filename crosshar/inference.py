@@ -8,7 +8,6 @@ pretraining checkpoint), `crosshar.models.classifier.load` (a finetuned one), bo
 from __future__ import annotations
 
 import dataclasses
-
 import json
 from pathlib import Path
 from typing import Callable

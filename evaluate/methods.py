@@ -235,7 +235,8 @@ class Method:
         yaw: AugmentConfig.yaw_deg in finetuning (None: the configs').
         mount: AugmentConfig.mount in finetuning (None: the configs').
         turn: AugmentConfig.turn in finetuning, the largest added turn rate about gravity (None: the configs').
-        turn_scale: AugmentConfig.turn_scale in finetuning, the spread of the factor on a window's own turn rate.
+        turn_scale: AugmentConfig.turn_scale in finetuning, the spread of the factor on a window's own turn rate
+            (None: the configs').
         tta: test-time views: each target window is scored as the mean of the class probabilities of the window
             as recorded and `tta` draws of the run's finetuning augmentation (crosshar.inference.predict_tta);
             0 scores the window alone.

@@ -14,6 +14,7 @@ import numpy as np
 from crosshar.atomic import atomic_write_bytes
 from crosshar.errors import CrossharError
 from crosshar.evaluate.methods import CEILING, METHODS, TTA_BASES
+from crosshar.inference import TTA_VIEWS
 
 if TYPE_CHECKING:
     from crosshar.evaluate.matrix import MatrixConfig
@@ -363,7 +364,8 @@ def _differences(hr: list[dict], head: str, six: list, methods: list[str]) -> li
     comps = [c for c in COMPARISONS if c[0] in methods and c[1] in methods]
     comps += [(m, base) for m in methods for suffix in ("_avg", "_swing", "_swingft", "_lever", "_leverft", "_world", "_vertical",
                                                             "_heading8", "_ens5", "_cadence", "_cadenceft", "_mixup", "_lr3", "_amp_sqrt",
-                                                            "_amp_equal", "_arrow", "_conv", "_mirrordev", "_yaw45", "_mount", "_tta", "_tta_motion", "_tta_mirror", "_tta_mount", "_tta_amplitude", "_tta_cadence", "_tta_sensor", "_balanced", "_last", "_best")
+                                                            "_amp_equal", "_arrow", "_conv", "_mirrordev", "_yaw45", "_mount", "_tta",
+                                                            *(f"_tta_{k}" for k in TTA_VIEWS if k != "all"), "_balanced", "_last", "_best")
               if m.endswith(suffix) and (base := m[: -len(suffix)]) in methods]
     L = []
     for a, b in comps:
