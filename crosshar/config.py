@@ -244,6 +244,7 @@ class FinetuneConfig(_Config):
     coarse_labels: bool = False  # windows labelled coarser than the classes (WISDM's stairs) train on their sum
     average_epochs: float = 0.0  # > 0: select and save a moving average of the weights over about this many epochs
     heading_views: int = 1  # K > 1: the saved model averages its probabilities over K turns about gravity (one in selection)
+    cadence_views: int = 1  # K > 1: the saved model averages its probabilities over the window replayed at K fixed speeds spanning the augmentation's cadence range (one in selection)
     ensemble: int = 1  # K > 1: K heads from independent initialisations train side by side; their probabilities are averaged
     unlabelled: float = 0.0  # > 0: weight of the consistency loss on the source's unlabelled training windows (FixMatch)
     unlabelled_ratio: int = 2  # unlabelled windows per labelled window in each step (FixMatch's mu)
@@ -270,6 +271,7 @@ class FinetuneConfig(_Config):
         _check(self.val_every >= 1, f"val_every must be >= 1, got {self.val_every}")
         _check(self.average_epochs >= 0, f"average_epochs must be >= 0, got {self.average_epochs}")
         _check(self.heading_views >= 1, f"heading_views must be >= 1, got {self.heading_views}")
+        _check(self.cadence_views >= 1, f"cadence_views must be >= 1, got {self.cadence_views}")
         _check(self.ensemble >= 1, f"ensemble must be >= 1, got {self.ensemble}")
         _check(self.ensemble == 1 or self.center_loss == 0,
                "center_loss needs one head (its features): set ensemble = 1 or center_loss = 0")

@@ -9,14 +9,15 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from crosshar.clitools import (DataDir, Device, Force, OnBad, Sources, Threads, console, dataset_names, err_console, friendly,
-                               split_list, use_device)
+from crosshar.clitools import (CadenceViews, DataDir, Device, Force, OnBad, Sources, Threads, console, dataset_names,
+                               err_console, friendly, split_list, use_device)
 from crosshar.evaluate.methods import DEFAULT_METHODS, METHODS
 
 
 def print_report(res: dict) -> None:
     m = res["metrics"]
     views = f", {res['tta']} test-time views" if res.get("tta") else ""
+    views += f", {res['cadence_views']} cadence views" if (res.get("cadence_views") or 1) > 1 else ""
     console.print(f"[bold]{'+'.join(res['source'])} → {res['target']}[/] (head {res['head']}, run {', '.join(res.get('ensemble_runs', [res['run']]))}"
                   f"{views}): "
                   f"{m['n']:,} target windows in classes {res['eval_classes']}")
@@ -52,6 +53,7 @@ def cross_cmd(
     data_dir: DataDir = None,
     on_bad: OnBad = "error",
     tta: Annotated[int, typer.Option("--tta", min=0, help="Test-time views: score each target window as its class probabilities averaged over the window as recorded and N draws of the model's finetuning augmentation (N + 1 forward passes; no target label or statistic is used). 0: the window alone.")] = 0,
+    cadence_views: CadenceViews = None,
     tta_views: Annotated[str, typer.Option("--tta-views", help="What the test-time views draw: 'all' (the model's finetuning augmentation), 'motion' (without the device's orientation: amplitude, cadence, mount, calibration and noise only) 'mirror' (the window's mirror image only: with --tta 1 the window and its mirror averaged), or one augmentation alone: 'mount', 'amplitude', 'cadence', 'sensor' (gain, bias, noise).")] = "all",
     device: Device = "auto",
     threads: Threads = None,
@@ -67,7 +69,7 @@ def cross_cmd(
     try:
         res = cross(split_list(dataset), target, head=head, run=run or None, data_dir=data_dir, out=out, log=console.print,
                     force=force, name=name, pretrain_epochs=pretrain_epochs, finetune_epochs=finetune_epochs,
-                    device=dev, on_bad=on_bad, tta=tta, tta_views=tta_views)
+                    device=dev, on_bad=on_bad, tta=tta, tta_views=tta_views, cadence_views=cadence_views)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]: run the same command again to resume; the pretraining "
                           "continues from its last finished epoch (a finetuning starts over: it is short)")

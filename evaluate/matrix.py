@@ -448,6 +448,8 @@ def _run_cell(mc: MatrixConfig, root: Path, cell: Cell, todo: list[str], ws_of: 
     ft = finetune_run(root, cell.sources, m, cell.head, cell.seed, mc, cell.window, enc, exclude,
                       tag=f"-pre{'+'.join(pre_sources)}" if m.wide else "")
     model, meta = clf.load(ft)
+    if scored.cadence_views is not None:
+        meta = clf.with_cadence_views(model, meta, scored.cadence_views)
     model.to(mc.device)
     tta = None  # a *_tta row: each window scored with views of the run's own finetuning augmentation
     if scored.tta:

@@ -75,6 +75,10 @@ the same head; each row changes only the factor its name says:
                      the same models scored as the mean of the window and its mirror image, one view (`crosshar cross --tta 1
                      --tta-views mirror`): blind by construction to the handedness, and so to which way a stairwell turns
                      (results/turning.md)
+  scratch_cadviews3, _cadviews5, _cadviews9, crosshar_cadviews3, ..., scratch_worldvert_mount_cadviews3, ...
+                     those rows' own models with K fixed cadence views: each target window replayed at K speeds evenly
+                     spaced over the finetuning cadence range (0.9-1.1x), the probabilities averaged inside the model
+                     (`crosshar cross/export --cadence-views K`): the deterministic views an exported model carries
   scratch_dual       scratch_vertical whose head also reads the window in the gravity frame beside it (one head, both frames:
                      head_input embedding+window with no encoder, skip_frame gravity): the frame pair in one model
   scratch_vertical_smooth, crosshar_smooth
@@ -242,6 +246,9 @@ class Method:
             0 scores the window alone.
         tta_views: what the test-time views draw: "all" (the run's finetuning augmentation) or "motion" (without
             the device's orientation: crosshar.inference.view_augment).
+        cadence_views: K fixed cadence views in the scored model (classifier.with_cadence_views: each target window
+            replayed at K speeds over the finetuning cadence range, the probabilities averaged; the deterministic,
+            exportable counterpart of `tta_views = "cadence"`); None: the model's own.
         runs_of: the method whose finetuning (and pretraining) runs this row scores, instead of training its own:
             a row that changes only how the target is scored (`tta`) reuses the very models of its base row.
 
@@ -293,6 +300,7 @@ class Method:
     class_weight: str | None = None
     tta: int = 0
     tta_views: str = "all"
+    cadence_views: int | None = None
     runs_of: str | None = None
 
 
@@ -418,6 +426,9 @@ METHODS |= {m.name: m for m in (tta_row(METHODS[b], views=1, kind="mirror") for 
 # ... and the best recipe's 8 views drawn from one of its augmentations at a time (`<base>_tta_mount`, ...)
 METHODS |= {m.name: m for m in (tta_row(METHODS["scratch_worldvert_mount"], kind=k)
                                 for k in ("mount", "amplitude", "cadence", "sensor"))}
+# ... and with K fixed cadence views, the exportable views (`<base>_cadviews<K>`)
+METHODS |= {m.name: m for m in (replace(METHODS[b], name=f"{b}_cadviews{k}", cadence_views=k, runs_of=b)
+                                for b in ("scratch", "crosshar", "scratch_worldvert_mount") for k in (3, 5, 9))}
 # the in-domain recipes at the matrix's label rate; the ceiling is the best of those run
 CEILING = ("oracle", "oracle_scratch", "oracle_narrow", "oracle_scratch_narrow", "oracle_long", "oracle_scratch_long",
            "oracle_worldvert_mount")

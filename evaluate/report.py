@@ -291,7 +291,7 @@ def _command(mc: MatrixConfig, root: Path) -> str:
 
 
 # (method, reference) pairs the report compares cell by cell; "X_avg", "X_swing", "X_swingft", "X_lever", "X_leverft", "X_world", "X_vertical",
-# "X_heading8", "X_mirrordev", "X_yaw45", "X_mount", "X_tta", "X_tta_motion", "X_tta_mirror", "X_balanced", "X_ens5", "X_cadence", "X_cadenceft", "X_mixup", "X_lr3", "X_amp_sqrt", "X_amp_equal", "X_last" and "X_best" against "X" are added where both ran
+# "X_heading8", "X_mirrordev", "X_yaw45", "X_mount", "X_tta", "X_tta_motion", "X_tta_mirror", "X_balanced", "X_ens5", "X_cadence", "X_cadenceft", "X_mixup", "X_lr3", "X_amp_sqrt", "X_amp_equal", "X_last", "X_best" and "X_cadviewsK" against "X" are added where both ran
 COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crosshar", "scratch_frozen"),
                ("crosshar_full", "scratch_encoder"), ("scratch_encoder", "scratch"), ("crosshar", "scratch_encoder"),
                ("crosshar", "crosshar_nomirror"), ("crosshar", "crosshar_device"), ("crosshar", "mask"),
@@ -322,6 +322,7 @@ COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crossh
                ("crosshar_wide_worldvert_mount", "scratch_worldvert_mount"),
                ("scratch_turn", "scratch"), ("crosshar_turnft", "crosshar"), ("scratch_worldvert_mount_turn", "scratch_worldvert_mount"),
                ("scratch_turnscale", "scratch"), ("scratch_worldvert_mount_turnscale", "scratch_worldvert_mount"),
+               *((f"scratch_worldvert_mount_cadviews{k}", "scratch_worldvert_mount_tta_cadence") for k in (3, 5, 9)),
                *((f"{b}_tta_motion", f"{b}_tta") for b in TTA_BASES), *((f"{b}_tta", f"{b}_tta_mirror") for b in TTA_BASES))
 # the leave-one-dataset-out rows compared on their common targets (`_multi_table`), the `_tta` suffixes besides
 MULTI_COMPARISONS = (("multi", "scratch_multi"), ("scratch_multi_worldvert_mount", "scratch_multi"),
@@ -365,7 +366,8 @@ def _differences(hr: list[dict], head: str, six: list, methods: list[str]) -> li
     comps += [(m, base) for m in methods for suffix in ("_avg", "_swing", "_swingft", "_lever", "_leverft", "_world", "_vertical",
                                                             "_heading8", "_ens5", "_cadence", "_cadenceft", "_mixup", "_lr3", "_amp_sqrt",
                                                             "_amp_equal", "_arrow", "_conv", "_mirrordev", "_yaw45", "_mount", "_tta",
-                                                            *(f"_tta_{k}" for k in TTA_VIEWS if k != "all"), "_balanced", "_last", "_best")
+                                                            *(f"_tta_{k}" for k in TTA_VIEWS if k != "all"), "_balanced", "_last", "_best",
+                                                            "_cadviews3", "_cadviews5", "_cadviews9")
               if m.endswith(suffix) and (base := m[: -len(suffix)]) in methods]
     L = []
     for a, b in comps:

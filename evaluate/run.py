@@ -181,7 +181,7 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
           data_dir=None, out: Path | None = None, log: Callable[[str], None] = print,
           force: bool = False, name: str | None = None, pretrain_epochs: int | None = None,
           finetune_epochs: int | None = None, device: str | torch.device = "cpu", on_bad: str = "error",
-          tta: int = 0, tta_views: str = "all") -> dict:
+          tta: int = 0, tta_views: str = "all", cadence_views: int | None = None) -> dict:
     """Evaluate a source model on every window of `target`; write results JSON and confusion PNG.
 
     `run` is a finetuned run (folder or best.pt), or several: their class probabilities are averaged
@@ -194,7 +194,9 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
     run matches) and prediction run on `device` (crosshar.device.resolve_device). `tta` > 0 scores each
     target window as its class probabilities averaged over the window as recorded and `tta` draws of the
     (first) run's finetuning augmentation (crosshar.inference.predict_tta, seed 0; `tta_views` "motion": without
-    the device's orientation): no target label or statistic is used.
+    the device's orientation): no target label or statistic is used. `cadence_views` K gives the model (every
+    model averaged) K fixed cadence views (classifier.with_cadence_views: the deterministic views `crosshar export
+    --cadence-views` puts in the graph); None keeps the model's own.
     """
     device = resolve_device(device)
     if tta_views not in TTA_VIEWS:
@@ -220,7 +222,12 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
                                   data_dir, log, pretrain_epochs, finetune_epochs, device)
         runs = [found]
     model, meta, metas = clf.load_runs(runs)
+    if cadence_views is not None:
+        meta = clf.with_cadence_views(model, meta, cadence_views)
     model.to(device)
+    if int(meta.get("cadence_views", 1)) > 1:
+        log(f"cadence views: each window replayed at {meta['cadence_views']} speeds over "
+            f"{1 - meta['cadence_span']:.2f}-{1 + meta['cadence_span']:.2f}x, class probabilities averaged")
     for mm in metas:
         guard.check_run(mm, tname)
     run = runs[0]
@@ -253,6 +260,7 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
         "target_folder": tws.manifest.get("root") if tname != target else None,
         "metrics": report, "eval_classes": list(space.classes), "model_classes": meta["classes"],
         "y_true": y.tolist(), "y_pred": pred.tolist(), "seconds": round(seconds, 2), "tta": tta, "tta_views": tta_views if tta else None,
+        "cadence_views": int(meta.get("cadence_views", 1)),
         "git_commit": git_commit(), "model_meta": {k: v for k, v in meta.items() if k != "history"},
         "target_manifest": tws.manifest, "torch": torch.__version__,
     }

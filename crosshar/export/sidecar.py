@@ -44,6 +44,9 @@ def sidecar(meta: dict[str, Any], onnx_path: Path, opset: int, **extra: Any) -> 
         "input_scaling": meta.get("scaling"),
         "head": meta.get("head"),
         "encoder": meta.get("encoder"),
+        # test-time views inside the graph: probabilities averaged over replays and turns of each window
+        "views": {"cadence": int(meta.get("cadence_views", 1)), "cadence_span": meta.get("cadence_span"),
+                  "heading": int(meta.get("heading_views", 1))},
         "opset": opset,
         "source": meta.get("source"),
         "metrics": meta.get("metrics", {}),

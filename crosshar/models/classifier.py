@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from crosshar import checkpoint
+from crosshar.augment import CadenceReplays, cadence_speeds
 from crosshar.errors import ConfigError, CrossharError
 from crosshar.config import EncoderConfig, WindowConfig
 from crosshar.models.encoder import Encoder
@@ -39,10 +40,13 @@ class HARClassifier(nn.Module):
         heading_views: K > 1 makes the prediction heading-invariant: in eval mode the class
             probabilities are averaged over the window turned about gravity by 0, 360/K, ... degrees
             (`FinetuneConfig.heading_views`); training reads one view.
+        cadence: a CadenceReplays: in eval mode the class probabilities are also averaged over the window
+            replayed at its K fixed speeds (`FinetuneConfig.cadence_views`, `crosshar cross/export
+            --cadence-views`: test-time views the exported model carries); None or training: one view.
     """
 
     def __init__(self, scaler: nn.Module, encoder: nn.Module | None, head: nn.Module, skip: bool = False,
-                 heading_views: int = 1, skip_scaler: nn.Module | None = None):
+                 heading_views: int = 1, skip_scaler: nn.Module | None = None, cadence: CadenceReplays | None = None):
         super().__init__()
         self.scaler = scaler
         self.encoder = encoder
@@ -50,6 +54,7 @@ class HARClassifier(nn.Module):
         self.skip = skip and (encoder is not None or skip_scaler is not None)
         self.skip_scaler = skip_scaler if self.skip else None
         self.heading_views = heading_views
+        self.cadence = cadence
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, T, C) physical units -> (B, T, D) head input."""
@@ -60,12 +65,17 @@ class HARClassifier(nn.Module):
         return torch.cat([h, z if self.skip_scaler is None else self.skip_scaler(x)], dim=-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, T, C) -> logits (B, K); with heading_views > 1 in eval mode, the log of the class
-        probabilities averaged over the turned views (their softmax is that average)."""
-        k = self.heading_views
-        if self.training or k <= 1:
+        """x: (B, T, C) -> logits (B, K); with cadence replays or heading_views > 1 in eval mode, the log of the
+        class probabilities averaged over every replay turned every way (their softmax is that average)."""
+        if self.training:
             return self.head(self.features(x))
-        return log_mean_probs(self.head(self.features(heading_turns(x, k))).reshape(k, x.shape[0], -1))
+        b, views = x.shape[0], 1
+        if self.cadence is not None and self.cadence.k > 1:
+            x, views = self.cadence(x), self.cadence.k
+        if self.heading_views > 1:
+            x, views = heading_turns(x, self.heading_views), views * self.heading_views
+        logits = self.head(self.features(x))
+        return logits if views == 1 else log_mean_probs(logits.reshape(views, b, -1))
 
 
 def build(meta: dict[str, Any]) -> HARClassifier:
@@ -80,7 +90,42 @@ def build(meta: dict[str, Any]) -> HARClassifier:
     head = make_head(meta["head"], head_dim(enc, C, skip), len(meta["classes"]), w.window, meta.get("head_cfg", {}),
                      int(meta.get("ensemble", 1)))
     return HARClassifier(scaler, enc, head, skip=skip, heading_views=int(meta.get("heading_views", 1)),
-                         skip_scaler=skip_scaler(meta["scaling"], C, meta.get("skip_frame"), w.rate_hz) if skip else None)
+                         skip_scaler=skip_scaler(meta["scaling"], C, meta.get("skip_frame"), w.rate_hz) if skip else None,
+                         cadence=cadence_replays(w.window, int(meta.get("cadence_views", 1)), meta.get("cadence_span")))
+
+
+def cadence_replays(window: int, k: int, span: float | None) -> CadenceReplays | None:
+    """The fixed replays of K cadence views over [1 - span, 1 + span] (None for one view)."""
+    if k < 1:
+        raise ConfigError(f"cadence views must be >= 1, got {k}")
+    if k == 1:
+        return None
+    if span is None or not 0 < span < 1:
+        raise ConfigError(f"{k} cadence views need the cadence range they span, in (0, 1), got {span}")
+    return CadenceReplays(window, cadence_speeds(k, float(span)))
+
+
+def cadence_span(meta: dict[str, Any]) -> float:
+    """The cadence range a model's views span: the one it was finetuned with (its meta's augmentation)."""
+    aug = meta.get("augment")
+    if not isinstance(aug, dict) or not 0 < float(aug.get("cadence", 0.0)) < 1:
+        raise CrossharError("the model's finetuning augmentation records no cadence range (augment.cadence), so "
+                            "it has no cadence views to draw; finetune it with a cadence change")
+    return float(aug["cadence"])
+
+
+def with_cadence_views(model: nn.Module, meta: dict[str, Any], k: int) -> dict[str, Any]:
+    """Give a loaded model (or every model of an ensemble) K cadence views over its finetuning cadence range;
+    returns the meta that says so (what `crosshar export` writes in the sidecar). The weights are untouched."""
+    span = cadence_span(meta) if k > 1 else None
+    for m in model.modules():
+        if isinstance(m, HARClassifier):
+            w = WindowConfig.from_dict(meta["window"])
+            dev = next(m.parameters(), torch.empty(0)).device
+            m.cadence = cadence_replays(w.window, k, span)
+            if m.cadence is not None:
+                m.cadence.to(dev)
+    return meta | {"cadence_views": k, "cadence_span": span}
 
 
 def uses_skip(has_encoder: bool, head_input: str, skip_frame: str | None) -> bool:

@@ -212,6 +212,7 @@ def run_bench(
     encoder: EncoderConfig | None = None,
     raw: bool = False,
     run: str | Path | None = None,
+    cadence_views: int | None = None,
     windows: np.ndarray | None = None,
     labels: np.ndarray | None = None,
     calib_windows: np.ndarray | None = None,
@@ -229,6 +230,8 @@ def run_bench(
             (default EncoderConfig()); ignored when `run` is given.
         raw: also benchmark each head directly on raw windows (no encoder).
         run: a finetuned checkpoint file or run folder: benchmark that model instead.
+        cadence_views: with `run`, K fixed cadence views in the model and its export
+            (classifier.with_cadence_views); None: the model's own.
         windows, labels: labelled (N, T, C) windows (class indices; -1 = ignore), for macro-F1
             float vs int8 (and as the export's check windows).
         calib_windows: source training windows to calibrate int8 (default: random windows).
@@ -249,6 +252,8 @@ def run_bench(
         work = Path(tmp)
         if run is not None:
             model, meta = classifier.load(run)
+            if cadence_views is not None:
+                meta = classifier.with_cadence_views(model, meta, cadence_views)
             say(f"benchmarking {run} (head {meta['head']})")
             rows += bench_model(model, meta, work, repeats=repeats, batch=batch, memory=memory,
                                 windows=windows, labels=labels, calib_windows=calib_windows,

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from crosshar.clitools import DataDir, console, err_console, friendly
+from crosshar.clitools import CadenceViews, DataDir, console, err_console, friendly
 from crosshar.errors import CrossharError
 
 
@@ -97,6 +97,7 @@ def export_cmd(
     opset: Annotated[int, typer.Option("--opset", help="ONNX opset.")] = 17,
     report: Annotated[Optional[Path], typer.Option("--report", help="Also write the export report as JSON here.")] = None,
     target: Annotated[Optional[str], typer.Option("--target", "-td", help="Also score fp32 and int8 on every window of this unseen target dataset.")] = None,
+    cadence_views: CadenceViews = None,
 ) -> None:
     """Export a finetuned classifier to ONNX (raw windows in, probabilities out) and check it against PyTorch."""
     from crosshar.atomic import atomic_write_json
@@ -105,6 +106,8 @@ def export_cmd(
 
     runs = [_resolve_run(r) for r in run] if run else [_resolve_run(None)]
     model, meta, _ = classifier.load_runs(runs)
+    if cadence_views is not None:
+        meta = classifier.with_cadence_views(model, meta, cadence_views)
     run = runs[0]
     if out is None:
         out = (run if run.is_dir() else run.parent) / ("model.onnx" if len(runs) == 1 else "ensemble.onnx")
@@ -189,6 +192,7 @@ def bench_cmd(
     memory: Annotated[bool, typer.Option("--memory/--no-memory", help="Measure peak RSS of the runtime in a fresh process per ONNX model.")] = True,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the results: FILE.json, FILE.md, or a stem for both.")] = None,
     target: Annotated[Optional[str], typer.Option("--target", "-td", help="With --run: macro-F1 of every model on every window of this unseen target dataset.")] = None,
+    cadence_views: CadenceViews = None,
 ) -> None:
     """Size, single-thread latency, throughput and memory: PyTorch eager vs ONNX fp32 vs ONNX int8."""
     from crosshar.tools import bench
@@ -198,6 +202,8 @@ def bench_cmd(
     windows = labels = calib = target_f1 = None
     if target is not None and run is None:
         raise CrossharError("--target needs --run (a finetuned model to score on the target)")
+    if cadence_views is not None and run is None:
+        raise CrossharError("--cadence-views needs --run (a finetuned model whose cadence range the views span)")
     if run is not None:
         _, meta = classifier.load(run)
         data = _check_data(meta, data_dir, run, False, 512)
@@ -207,7 +213,7 @@ def bench_cmd(
             target_f1 = _target_scorer(meta, target, data_dir)
     enc = load("encoder", encoder_config)
     with console.status("benchmarking...") as status:
-        rows = bench.run_bench(head or None, encoder=enc, raw=raw, run=run, windows=windows, labels=labels,
+        rows = bench.run_bench(head or None, encoder=enc, raw=raw, run=run, cadence_views=cadence_views, windows=windows, labels=labels,
                                calib_windows=calib, target_f1=target_f1, repeats=repeats, batch=batch, memory=memory,
                                log=lambda s: status.update(s))
     t = Table(title=f"one thread: latency per window at batch 1 (median), throughput at batch {batch}, "

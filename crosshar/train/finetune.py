@@ -120,6 +120,9 @@ def encode_labels(ws: WindowSet, space: LabelSpace, coarse: bool = False
 
 def build_model(job: FinetuneJob) -> tuple[clf.HARClassifier, dict]:
     """The classifier and its checkpoint meta (encoder from the pretraining run when given)."""
+    if job.finetune.cadence_views > 1 and not 0 < job.augment.cadence < 1:
+        raise ConfigError(f"cadence_views = {job.finetune.cadence_views} needs a cadence range to span: set the "
+                          f"finetuning augmentation's cadence in (0, 1), got {job.augment.cadence}")
     enc, enc_cfg, split = None, None, None
     if job.encoder_run is None:  # the same input pipeline as a pretrained model's, unless told otherwise
         pipeline = job.pipeline or InputPipeline.default()
@@ -147,6 +150,8 @@ def build_model(job: FinetuneJob) -> tuple[clf.HARClassifier, dict]:
         "head": job.finetune.head, "head_cfg": dict(job.head_cfg), **pipeline.to_meta(),
         "head_input": "embedding+window" if skip else "embedding", "skip_frame": skip_frame,
         "heading_views": job.finetune.heading_views,
+        "cadence_views": job.finetune.cadence_views,
+        "cadence_span": job.augment.cadence if job.finetune.cadence_views > 1 else None,
         "ensemble": job.finetune.ensemble,
         "source": list(job.datasets), "pretrain_run": job.encoder_run, "pretrain_split": split,
         "units": {"acc": "m/s^2 including gravity", "gyro": "rad/s"}, "sign_convention": "android",
