@@ -106,6 +106,22 @@ def test_bench_command(tmp_path):
     assert res.exit_code == 2 and "unknown head 'nope'" in res.output
     res = CliRunner().invoke(app, ["bench", "--target", "motion", "--no-memory"])
     assert res.exit_code == 2 and "--target needs --run" in res.output
+    res = CliRunner().invoke(app, ["bench", "--cadence-views", "3", "--no-memory"])
+    assert res.exit_code == 2 and "--cadence-views needs --run" in res.output
+
+
+def test_a_run_is_benchmarked_with_the_cadence_views_it_is_given(tmp_path, monkeypatch):
+    """--cadence-views: every backend times (and the export writes) the model with its views in the graph."""
+    from crosshar.models import classifier
+
+    meta = bench.bench_meta("linear", None) | {"augment": {"cadence": 0.1}}
+    classifier.save(tmp_path / "run" / "best.pt", classifier.build(meta), meta)
+    seen = []
+    real = bench.bench_model
+    monkeypatch.setattr(bench, "bench_model", lambda model, meta, *a, **k: seen.append((model.cadence, meta)) or real(model, meta, *a, **k))
+    rows = bench.run_bench(run=tmp_path / "run", cadence_views=3, repeats=3, batch=2, memory=False)
+    (cadence, used), = seen
+    assert cadence.k == 3 and used["cadence_views"] == 3 and {r["backend"] for r in rows} >= {"pytorch", "onnx-fp32"}
 
 
 def test_models_are_timed_interleaved_and_the_least_disturbed_round_kept():

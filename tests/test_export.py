@@ -272,6 +272,16 @@ def test_export_command(tmp_path):
     assert res.exit_code == 0 and not (tmp_path / "f.int8.onnx").exists()
     res = CliRunner().invoke(_app(), ["export", "--run", str(tmp_path / "run"), "--int8-mode", "nope"])
     assert res.exit_code == 2 and "weights, static, dynamic" in res.output
+    # --cadence-views: the views go into the graph over the run's finetuning cadence range, which it must record
+    res = CliRunner().invoke(_app(), ["export", "--run", str(tmp_path / "run"), "--random-windows", "--no-int8",
+                                      "--cadence-views", "3", "--out", str(tmp_path / "v.onnx")])
+    assert res.exit_code == 2 and "records no cadence range" in res.output and "Traceback" not in res.output
+    meta |= {"augment": {"cadence": 0.1}}
+    classifier.save(tmp_path / "run" / "best.pt", classifier.build(meta), meta)
+    res = CliRunner().invoke(_app(), ["export", "--run", str(tmp_path / "run"), "--random-windows", "--no-int8",
+                                      "--cadence-views", "3", "--out", str(tmp_path / "v.onnx")])
+    assert res.exit_code == 0, res.output
+    assert read_sidecar(tmp_path / "v.onnx")["views"] == {"cadence": 3, "cadence_span": 0.1, "heading": 1}
 
 
 def test_export_command_writes_several_runs_as_one_averaging_model(tmp_path):
@@ -324,6 +334,21 @@ def test_a_heading_invariant_model_exports_with_its_views(tmp_path):
     single = classifier.build(make_meta("din", SMALL_ENCODER))
     single.load_state_dict(model.state_dict())
     assert np.abs(p - torch_probs(single, X[:5])).max() > 1e-3  # the views are in the graph
+
+
+def test_a_model_with_cadence_views_exports_them_in_the_graph(tmp_path):
+    """The fixed replays are constant Gathers in the graph: onnxruntime equals PyTorch at any batch size, differs
+    from the single-view model, and the sidecar says which views the graph holds."""
+    X = physical_windows(6, seed=5)
+    meta = make_meta("din", SMALL_ENCODER) | {"cadence_views": 3, "cadence_span": 0.1}
+    model, sess = exported(meta, tmp_path / "m.onnx", X)
+    for n in (1, 5):
+        np.testing.assert_allclose(sess.run(["probs"], {"window": X[:n]})[0], torch_probs(model, X[:n]), atol=FP32_TOL)
+    single = classifier.build(make_meta("din", SMALL_ENCODER))
+    single.load_state_dict(model.state_dict())
+    assert np.abs(sess.run(["probs"], {"window": X[:5]})[0] - torch_probs(single, X[:5])).max() > 1e-4
+    side = json.loads((tmp_path / "m.json").read_text())
+    assert side["views"] == {"cadence": 3, "cadence_span": 0.1, "heading": 1}
 
 
 def test_an_ensemble_exports_with_every_member(tmp_path):

@@ -13,7 +13,6 @@ import torch
 from torch import nn
 
 from crosshar import checkpoint
-from crosshar.augment import CadenceReplays, cadence_speeds
 from crosshar.errors import ConfigError, CrossharError
 from crosshar.config import EncoderConfig, WindowConfig
 from crosshar.models.encoder import Encoder
@@ -21,6 +20,7 @@ from crosshar.models.frame import heading_turns
 from crosshar.models.heads import create_head
 from crosshar.models.heads.ensemble import HeadEnsemble, log_mean_probs
 from crosshar.models.scaling import InputScaler
+from crosshar.models.views import CadenceReplays, cadence_speeds
 
 FORMAT = "crosshar-classifier/1"
 

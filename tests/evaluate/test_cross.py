@@ -142,6 +142,13 @@ def test_cross_end_to_end(synth, home, tiny_configs, monkeypatch):
     assert any("3 draws of the finetuning augmentation" in m for m in logs)
     assert res4["model_meta"]["augment"] == json.loads(ft[0].read_text())["configs"]["augment"]
 
+    # fixed cadence views given to the stored model (what `crosshar export --cadence-views` puts in the graph)
+    logs.clear()
+    res5 = cross(["uci"], "motion", log=logs.append, force=True, cadence_views=3)
+    assert res5["cadence_views"] == 3 and stored["cadence_views"] == 1 and res5["metrics"]["n"] == 40
+    span = res5["model_meta"]["augment"]["cadence"]
+    assert any(f"replayed at 3 speeds over {1 - span:.2f}-{1 + span:.2f}x" in m for m in logs)
+
     # a model whose encoder saw the target is refused
     info = json.loads(pre[0].read_text())
     pre[0].write_text(json.dumps(info | {"datasets": ["uci", "motion"]}))

@@ -3,6 +3,7 @@ held-out source subjects only, SMOTE kept away from validation data, center loss
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from types import SimpleNamespace
@@ -346,6 +347,22 @@ def test_heading_views_reach_the_saved_model_while_selection_reads_one_view(synt
     assert meta["heading_views"] == 4 and model.heading_views == 4  # what cross, export and the runtime load
     with pytest.raises(ConfigError, match="heading_views"):
         TINY_FINETUNE.replace(heading_views=0)
+
+
+def test_cadence_views_reach_the_saved_model_with_the_range_they_span(synth_root, tmp_path, monkeypatch):
+    seen = []
+    real_eval = fr.evaluate
+    monkeypatch.setattr(fr, "evaluate", lambda m, *a, **k: seen.append(m.cadence) or real_eval(m, *a, **k))
+    d = run(fjob(synth_root, None, cadence_views=3, epochs=2, patience=2), out=tmp_path / "ft", log=quiet, progress=False)
+    assert seen and set(seen) == {None}  # model selection: one view
+    model, meta = clf.load(d)
+    assert meta["cadence_views"] == 3 and meta["cadence_span"] == AUGMENT.cadence
+    assert model.cadence.speeds == pytest.approx((1 - AUGMENT.cadence, 1.0, 1 + AUGMENT.cadence))
+    with pytest.raises(ConfigError, match="cadence_views"):
+        TINY_FINETUNE.replace(cadence_views=0)
+    job = fjob(synth_root, None, cadence_views=3)
+    with pytest.raises(ConfigError, match="cadence range"):
+        fr.build_model(dataclasses.replace(job, augment=AUGMENT.replace(cadence=0.0)))
 
 
 def test_an_ensemble_trains_each_member_on_its_own_loss_and_saves_them_all(synth_root, pre_run, tmp_path):

@@ -280,6 +280,52 @@ def test_a_classifier_with_heading_views_is_heading_invariant_in_eval_and_unchan
 
 
 
+def test_a_classifier_with_cadence_views_averages_fixed_replays_in_eval_only():
+    """cadence_views K: in eval the probabilities are the mean over the window replayed at K speeds across the
+    finetuning cadence range (with heading views, over every replay turned every way); training reads one view;
+    the weights (state dict) are those of the single-view model, so any trained model can be given the views."""
+    from crosshar.augment import replay
+    from crosshar.errors import ConfigError, CrossharError
+    from crosshar.models import classifier as clf
+    from crosshar.models.frame import heading_turns
+
+    meta = {"window": {"rate_hz": 20.0, "window": 120, "stride": 120, "channels": "acc+gyro", "normalize": "none"},
+            "classes": ["walking", "upstairs", "downstairs", "sitting"], "encoder": None, "head": "din",
+            "head_cfg": {}, "scaling": "physical", "frame": "gravity", "augment": {"cadence": 0.2}}
+    torch.manual_seed(0)
+    one = clf.build(meta).eval()
+    five = clf.build(meta | {"cadence_views": 5, "cadence_span": 0.2}).eval()
+    assert one.cadence is None and five.cadence.speeds == pytest.approx((0.8, 0.9, 1.0, 1.1, 1.2))
+    five.load_state_dict(one.state_dict())  # strict: the replays add no weights
+    x = walking(b=4)
+    with torch.no_grad():
+        p = torch.softmax(five(x), -1)
+        ref = torch.stack([torch.softmax(one(replay(x, s)), -1) for s in five.cadence.speeds]).mean(0)
+        torch.testing.assert_close(p, ref, atol=1e-6, rtol=1e-5)
+        assert not torch.allclose(p, torch.softmax(one(x), -1), atol=1e-4)
+        both = clf.build(meta | {"cadence_views": 3, "cadence_span": 0.2, "heading_views": 2}).eval()
+        both.load_state_dict(one.state_dict())
+        ref = torch.stack([torch.softmax(one(heading_turns(replay(x, s), 2)), -1).reshape(2, 4, -1).mean(0)
+                           for s in (0.8, 1.0, 1.2)]).mean(0)
+        torch.testing.assert_close(torch.softmax(both(x), -1), ref, atol=1e-6, rtol=1e-5)
+        five.train(), one.train()
+        torch.manual_seed(1)
+        a = five(x)
+        torch.manual_seed(1)
+        torch.testing.assert_close(a, one(x))  # training reads one view
+    # a trained model given views after the fact: the span is its finetuning cadence range
+    one.eval(), five.eval()  # (the training call moved both models' batch statistics alike)
+    given = clf.with_cadence_views(one, meta, 5)
+    assert given["cadence_views"] == 5 and given["cadence_span"] == 0.2 and one.cadence.k == 5
+    with torch.no_grad():
+        torch.testing.assert_close(torch.softmax(one(x), -1), torch.softmax(five(x), -1))
+    assert clf.with_cadence_views(one, meta, 1)["cadence_views"] == 1 and one.cadence is None
+    with pytest.raises(CrossharError, match="cadence range"):
+        clf.with_cadence_views(one, meta | {"augment": {"cadence": 0.0}}, 3)
+    with pytest.raises(ConfigError, match="cadence range"):
+        clf.build(meta | {"cadence_views": 3})  # views without the span they cover
+
+
 def _turning_reading(rate: float = 200.0, seconds: float = 3.0, carried: bool = False) -> torch.Tensor:
     """(2, T, 6): a device turning about a varying axis in a still world (acc is gravity alone), or,
     `carried`, also pushed about with a varying linear acceleration."""
