@@ -38,6 +38,7 @@ def finetune_cmd(
     select: Annotated[Optional[str], typer.Option("--select", help="Which epoch's model to keep: last (default: every epoch runs, no selection on the source) or best (the best source-validation macro-F1, early stopping).")] = None,
     ensemble: Annotated[Optional[int], typer.Option("--ensemble", min=1, help="Heads in a deep ensemble: K heads initialised independently, trained side by side, their probabilities averaged (default configs/finetune.toml's: 1).")] = None,
     unlabelled: Annotated[Optional[float], typer.Option("--unlabelled", min=0.0, help="Semi-supervised finetuning: weight of FixMatch's loss on the source's training windows outside the label rate (0 = off, the default; configs/finetune.toml).")] = None,
+    cadence_views: Annotated[Optional[int], typer.Option("--cadence-views", min=1, help="Test-time views the saved and exported model carries: class probabilities averaged over each window replayed at K fixed speeds evenly spaced over the finetuning cadence range (0.9-1.1x; K x the inference cost; training and selection read one view). Default configs/finetune.toml's 1; the best recipe with 5: README.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default runs/finetune/<dataset>-<time>).")] = None,
     data_dir: DataDir = None,
     on_bad: OnBad = "error",
@@ -57,7 +58,7 @@ def finetune_cmd(
                   skip_frame=skip_frame, label_smoothing=label_smoothing, class_weight=class_weight)
     head_cfg, fcfg = C.head_preset(fcfg.head, preset, fcfg, head_config)
     fcfg = fcfg.replace(epochs=epochs, seed=seed, smote=smote, optimizer=optimizer, center_loss=center_loss,
-                        ensemble=ensemble, select=select, unlabelled=unlabelled)
+                        ensemble=ensemble, select=select, unlabelled=unlabelled, cadence_views=cadence_views)
     if random_encoder and (no_pretrain or encoder is not None):
         raise CrossharError("--random-encoder excludes --encoder and --no-pretrain")
     enc = resolve_encoder("+".join(datasets), encoder, no_pretrain or random_encoder, log=console.print)

@@ -151,6 +151,17 @@ def test_finetune_random_encoder_trains_the_encoder_end_to_end(synth, home, tmp_
     assert res.exit_code == 0 and json.loads((tmp_path / "fz" / "run.json").read_text())["configs"]["finetune"]["freeze"] is True
 
 
+def test_finetune_cadence_views_reach_the_saved_model(synth, home, tmp_path):
+    from crosshar.models import classifier
+
+    res = invoke("finetune", "-d", "uci", "--no-pretrain", "--cadence-views", "3", "--epochs", "1", "--out", str(tmp_path / "ft"))
+    assert res.exit_code == 0, res.output
+    model, meta = classifier.load(tmp_path / "ft")
+    assert meta["cadence_views"] == 3 and model.cadence.k == 3
+    bad = invoke("finetune", "-d", "uci", "--no-pretrain", "--cadence-views", "0")
+    assert bad.exit_code == 2 and "--cadence-views" in bad.output and "Traceback" not in bad.output
+
+
 def test_finetune_unlabelled_reaches_the_run_and_trains_on_pseudo_labels(synth, home, tmp_path):
     res = invoke("finetune", "-d", "uci", "--no-pretrain", "--unlabelled", "0.5", "--epochs", "1", "--out", str(tmp_path / "ft"))
     assert res.exit_code == 0, res.output
