@@ -11,13 +11,14 @@ set -euo pipefail
 common=(-d uci,motion,wisdm --name matrix --jobs 2)
 # every DIN row at 3 seeds in one invocation: no barrier between rows (oracle_long, oracle_scratch_long: the two
 # oracles at the best transfer recipe's schedule, 3x the epochs, so that the ceiling is never trained for less;
-# scratch_worldvert_mount, the best single recipe measured, beside the default, and scored with 8 test-time views)
+# scratch_worldvert_mount, the best single recipe measured, beside the default, scored with 8 test-time views and
+# with the 5 fixed cadence views its exported model can carry, `finetune --cadence-views 5`)
 crosshar matrix "${common[@]}" --heads din --seeds 3 --methods \
   scratch,scratch_frozen,crosshar,oracle,oracle_scratch,oracle_long,oracle_scratch_long,oracle_worldvert_mount,crosshar_nomirror,crosshar_device,mask,contrast,multi,scratch_multi,crosshar_paper,\
-scratch_worldvert_mount,scratch_worldvert_mount_tta
+scratch_worldvert_mount,scratch_worldvert_mount_tta,scratch_worldvert_mount_cadviews5
 crosshar matrix "${common[@]}" --heads din --seeds 1 --methods oracle_full         # the in-domain model with every label
 crosshar matrix "${common[@]}" --heads din --seeds 3 --methods scratch,crosshar --targets-only hhar   # acc-only, z-normalised
 crosshar matrix "${common[@]}" --heads transformer --seeds 3 --methods scratch,crosshar               # CrossHAR's own head
 crosshar matrix "${common[@]}" --heads din,transformer --targets-only hhar --seeds 3 --report-only \
-  --methods scratch,scratch_frozen,scratch_worldvert_mount,scratch_worldvert_mount_tta,crosshar,crosshar_nomirror,crosshar_device,\
+  --methods scratch,scratch_frozen,scratch_worldvert_mount,scratch_worldvert_mount_tta,scratch_worldvert_mount_cadviews5,crosshar,crosshar_nomirror,crosshar_device,\
 mask,contrast,crosshar_paper,multi,scratch_multi,oracle,oracle_scratch,oracle_long,oracle_scratch_long,oracle_worldvert_mount,oracle_full

@@ -66,6 +66,8 @@ GLANCE = (
      "matrix-worldvert", "scratch_worldvert_mount"),
     ("... and scored with 8 test-time views", "then `crosshar cross -d SRC -td TARGET --tta 8`", "matrix-tta",
      "scratch_worldvert_mount_tta"),
+    ("... or with 5 fixed cadence views inside the model (exported with it)",
+     "`... --mount 0.5 --cadence-views 5`", "matrix-cadviews6", "scratch_worldvert_mount_cadviews5"),
     ("pretrained encoder in that frame, mount augmentation", "matrix row `crosshar_worldvert_mount`", "matrix-wvx",
      "crosshar_worldvert_mount"),
     ("in-domain ceiling (the target's own labels, same rate)", "matrix rows `oracle*`", "matrix", "ceiling"),
