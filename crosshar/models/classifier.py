@@ -118,13 +118,10 @@ def with_cadence_views(model: nn.Module, meta: dict[str, Any], k: int) -> dict[s
     """Give a loaded model (or every model of an ensemble) K cadence views over its finetuning cadence range;
     returns the meta that says so (what `crosshar export` writes in the sidecar). The weights are untouched."""
     span = cadence_span(meta) if k > 1 else None
-    for m in model.modules():
-        if isinstance(m, HARClassifier):
-            w = WindowConfig.from_dict(meta["window"])
-            dev = next(m.parameters(), torch.empty(0)).device
-            m.cadence = cadence_replays(w.window, k, span)
-            if m.cadence is not None:
-                m.cadence.to(dev)
+    window = WindowConfig.from_dict(meta["window"]).window
+    for m in [m for m in model.modules() if isinstance(m, HARClassifier)]:  # (listed first: this adds modules)
+        replays = cadence_replays(window, k, span)
+        m.cadence = None if replays is None else replays.to(next(m.parameters(), torch.empty(0)).device)
     return meta | {"cadence_views": k, "cadence_span": span}
 
 

@@ -26,8 +26,8 @@ class CadenceReplays(torch.nn.Module):
     """A window replayed at K fixed speeds, for test-time views a model can carry (and export).
 
     The speeds are evenly spaced over the finetuning augmentation's cadence range, [1 - span, 1 + span]
-    (`cadence_speeds`); each replay is crosshar.augment.replay's resampling with constant indices and weights, so the
-    exported graph holds two Gathers, a Mul and an Add, and the batch size stays free.
+    (`cadence_speeds`); each replay is crosshar.augment.replay's resampling with constant indices and weights,
+    so the exported graph holds constant Gathers and element-wise products, and its batch size stays free.
 
     forward(x: (B, T, C)) -> (K * B, T, C): replay k of window b at row k * B + b.
     """
@@ -57,7 +57,9 @@ def cadence_speeds(k: int, span: float) -> tuple[float, ...]:
     """K replay speeds evenly spaced over [1 - span, 1 + span] (the time warp's range; an odd K includes 1)."""
     if k < 1 or not 0 <= span < 1:
         raise ValueError(f"cadence views need k >= 1 and a span in [0, 1), got k={k}, span={span}")
-    return (1.0,) if k == 1 else tuple(round(float(v), 12) for v in torch.linspace(1 - span, 1 + span, k, dtype=torch.float64))
+    if k == 1:
+        return (1.0,)
+    return tuple(round(float(v), 12) for v in torch.linspace(1 - span, 1 + span, k, dtype=torch.float64))
 
 
 __all__ = ["replay_weights", "CadenceReplays", "cadence_speeds"]

@@ -324,6 +324,9 @@ def test_a_classifier_with_cadence_views_averages_fixed_replays_in_eval_only():
         clf.with_cadence_views(one, meta | {"augment": {"cadence": 0.0}}, 3)
     with pytest.raises(ConfigError, match="cadence range"):
         clf.build(meta | {"cadence_views": 3})  # views without the span they cover
+    ensemble = clf.ModelEnsemble([clf.build(meta), clf.build(meta)]).eval()  # every model averaged gets them
+    assert clf.with_cadence_views(ensemble, meta, 3)["cadence_views"] == 3
+    assert [m.cadence.k for m in ensemble.members] == [3, 3]
 
 
 def _turning_reading(rate: float = 200.0, seconds: float = 3.0, carried: bool = False) -> torch.Tensor:
