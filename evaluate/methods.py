@@ -75,7 +75,8 @@ the same head; each row changes only the factor its name says:
                      the same models scored as the mean of the window and its mirror image, one view (`crosshar cross --tta 1
                      --tta-views mirror`): blind by construction to the handedness, and so to which way a stairwell turns
                      (results/turning.md)
-  scratch_cadviews3, _cadviews5, _cadviews9, crosshar_cadviews3, ..., scratch_vertical_cadviews3, ..., scratch_worldvert_mount_cadviews3, ...
+  scratch_cadviews3, _cadviews5, _cadviews9, crosshar_cadviews3, ..., scratch_vertical_cadviews3, ...,
+  scratch_worldvert_mount_cadviews3, ...
                      those rows' own models with K fixed cadence views: each target window replayed at K speeds evenly
                      spaced over the finetuning cadence range (0.9-1.1x), the probabilities averaged inside the model
                      (`crosshar cross/export --cadence-views K`): the deterministic views an exported model carries
@@ -428,7 +429,8 @@ METHODS |= {m.name: m for m in (tta_row(METHODS["scratch_worldvert_mount"], kind
                                 for k in ("mount", "amplitude", "cadence", "sensor"))}
 # ... and with K fixed cadence views, the exportable views (`<base>_cadviews<K>`)
 METHODS |= {m.name: m for m in (replace(METHODS[b], name=f"{b}_cadviews{k}", cadence_views=k, runs_of=b)
-                                for b in ("scratch", "crosshar", "scratch_vertical", "scratch_worldvert_mount") for k in (3, 5, 9))}
+                                for b in ("scratch", "crosshar", "scratch_vertical", "scratch_worldvert_mount")
+                                for k in (3, 5, 9))}
 # the in-domain recipes at the matrix's label rate; the ceiling is the best of those run
 CEILING = ("oracle", "oracle_scratch", "oracle_narrow", "oracle_scratch_narrow", "oracle_long", "oracle_scratch_long",
            "oracle_worldvert_mount")
