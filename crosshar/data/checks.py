@@ -170,8 +170,7 @@ def window_turns(X: np.ndarray, rate_hz: float) -> np.ndarray:
     X = np.asarray(X, dtype=np.float64)
     up = X[..., :3].mean(axis=1)
     up /= np.maximum(np.linalg.norm(up, axis=1, keepdims=True), 1e-9)
-    rate = np.einsum("ntc,nc->n", X[..., 3:6], up) / X.shape[1]
-    return np.degrees(rate * X.shape[1] / rate_hz)
+    return np.degrees(np.einsum("ntc,nc->n", X[..., 3:6], up) / rate_hz)  # the rate's sum times the sample interval
 
 
 def turning_by_class(X: np.ndarray, labels: np.ndarray, rate_hz: float) -> dict:
