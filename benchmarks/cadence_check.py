@@ -2,16 +2,19 @@
 target replayed faster or slower (a diagnostic).
 
     python benchmarks/cadence_check.py RUNS [RUNS2 ...] --methods crosshar,scratch [--pairs wisdm:uci]
-        [--seeds 3] [--out results/cadence]
+        [--seeds 3] [--speeds 1,0.8,0.9,1.1,1.2] [--out results/cadence]
 
 Part 1 (no model): the median step frequency of every walking and stairs class of uci, motion and wisdm, the
 peak of the spectrum of |acc| between 0.6 and 3.5 Hz (Hann window, zero-padded to 0.017 Hz bins), with its
 interquartile range over windows.
 
-Part 2: for each pair and method, the DIN models of the matrix folders' `runs/` (`finetune-SRC-METHOD-din-sK`)
-score the target as recorded and replayed at 0.8, 0.9, 1.1 and 1.2 times its speed (crosshar.augment.replay,
-the time warp's own resampling), exactly as `crosshar matrix` scores a cell. A model that has learnt the
-source's cadence as a class cue gains when the target is brought to the source's cadence.
+Part 2: for each pair and method, the DIN models of the matrix folders' `runs/` (`finetune-SRC-METHOD-din-sK`;
+for a target with its own window profile, such as hhar's acc-only z-normalised windows, the runs trained on that
+profile, `finetune-SRC-METHOD-din-w128accz-sK`) score the target as recorded and replayed at other speeds
+(`--speeds`; crosshar.augment.replay, the time warp's own resampling), exactly as `crosshar matrix` scores a cell.
+A model that has learnt the source's cadence as a class cue gains when the target is brought to the source's
+cadence; for a target whose sampling rate is not recorded (hhar), a replay x s is that target read as if recorded
+at s times the assumed rate.
 
 Writes `<out>.md` (both tables) and prints them.
 """
@@ -30,6 +33,7 @@ from crosshar.augment import replay
 from crosshar.data.store import prepare
 from crosshar.inference import score
 from crosshar.models import classifier as clf
+from crosshar.evaluate.matrix import target_profile, window_tag
 
 DATASETS = ("uci", "motion", "wisdm")
 GAIT = ("walking", "upstairs", "downstairs", "stairs")
@@ -61,20 +65,23 @@ def frequency_table() -> list[str]:
     return L
 
 
-def replay_table(runs: list[Path], methods: list[str], pairs: list[tuple[str, str]], seeds: int) -> list[str]:
-    head = " | ".join(f"x{s:g}" for s in SPEEDS)
-    L = [f"| source → target | method | seeds | {head} |", "|---|---|---|" + "---|" * len(SPEEDS)]
+def replay_table(runs: list[Path], methods: list[str], pairs: list[tuple[str, str]], seeds: int,
+                 speeds: tuple[float, ...] = SPEEDS) -> list[str]:
+    head = " | ".join(f"x{s:g}" for s in speeds)
+    L = [f"| source → target | method | seeds | {head} |", "|---|---|---|" + "---|" * len(speeds)]
     for s, t in pairs:
-        tws = prepare(t, None, C.load("window"))
+        window = target_profile(t)
+        tws = prepare(t, None, window)
         for m in methods:
             f1 = []
             for k in range(seeds):
-                run = next((r / f"finetune-{s}-{m}-din-s{k}" for r in runs if (r / f"finetune-{s}-{m}-din-s{k}").is_dir()), None)
+                name = f"finetune-{s}-{m}-din{window_tag(window)}-s{k}"
+                run = next((r / name for r in runs if (r / name).is_dir()), None)
                 if run is None:
                     continue
                 model, meta = clf.load(run)
                 row = []
-                for sp in SPEEDS:
+                for sp in speeds:
                     fast = copy.copy(tws)
                     fast.X = replay(torch.from_numpy(tws.X), sp).numpy()
                     row.append(score(model, meta, fast)[0]["macro_f1"])
@@ -91,15 +98,17 @@ def main() -> None:
     ap.add_argument("--methods", default="crosshar,scratch")
     ap.add_argument("--pairs", default="wisdm:uci,uci:motion", help="SRC:TARGET,...")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--speeds", default=",".join(f"{s:g}" for s in SPEEDS), help="replay speeds, the first x1")
     ap.add_argument("--out", type=Path, default=Path("results/cadence"))
     a = ap.parse_args()
     pairs = [tuple(p.split(":")) for p in a.pairs.split(",")]
     freq = frequency_table()
     print("\n".join(freq), flush=True)
-    rep = replay_table(a.runs, a.methods.split(","), pairs, a.seeds)
+    speeds = tuple(float(v) for v in a.speeds.split(","))
+    rep = replay_table(a.runs, a.methods.split(","), pairs, a.seeds, speeds)
     text = ["# Cadence: step frequencies, and the target replayed faster or slower", "",
             f"Regenerate: `python benchmarks/cadence_check.py {' '.join(map(str, a.runs))} --methods {a.methods} "
-            f"--pairs {a.pairs} --seeds {a.seeds} --out {a.out}`", "",
+            f"--pairs {a.pairs} --seeds {a.seeds} --speeds {a.speeds} --out {a.out}`", "",
             "Step frequency of the gait classes (the spectral peak of |acc| between 0.6 and 3.5 Hz, every window):", "",
             *freq, "", "Macro-F1 (%) of the matrix's DIN models, mean over seeds, on the target as recorded (x1) and "
             "replayed at other speeds (crosshar.augment.replay):", "", *rep, ""]

@@ -133,6 +133,9 @@ the same head; each row changes only the factor its name says:
                      2x as much as a waist belt (results/body_position.md); crosshar pretrains on the same input
   scratch_amp_sqrt_long_last
                      scratch_amp_sqrt finetuned 3x as many epochs (120), the last kept: scratch_long_last's schedule
+  scratch_instance   scratch with each window z-normalised per channel (EncoderConfig.input_scaling "instance", CrossHAR's
+                     published input): on a target shipped z-normalised per user (hhar), a per-window normalisation
+                     would not care how each dataset's per-user statistics were taken (results/matrix-hhar-inst/)
   scratch_lr3, crosshar_lr3
                      those rows finetuned at 3x the learning rate (FinetuneConfig.lr 1e-3 -> 3e-3): does a faster
                      head reach in 40 epochs what 120 epochs give?
@@ -379,6 +382,7 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("crosshar_cadence", cadence=0.25),
     Method("crosshar_cadenceft", cadence=0.25, cadence_pretrain=False),
     Method("scratch_amp_sqrt", pretrain=None, scaling="amplitude_sqrt"),
+    Method("scratch_instance", pretrain=None, scaling="instance"),
     Method("scratch_amp_equal", pretrain=None, scaling="amplitude_equal"),
     Method("scratch_amp_sqrt_long_last", pretrain=None, scaling="amplitude_sqrt", select="last", epochs_scale=3.0),
     Method("crosshar_amp_sqrt", scaling="amplitude_sqrt"),
