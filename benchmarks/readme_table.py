@@ -26,7 +26,7 @@ ORDER = ("scratch", "crosshar", "scratch_worldvert_mount", "scratch_frozen", "sc
 def table(rows: list[dict], head: str = "din") -> str:
     rows = [r for r in rows if r["head"] == head]
     methods = [m for m in ORDER if any(r["method"] == m for r in rows)]
-    sources = {r["source"] for r in rows}
+    sources = {r["source"] for r in rows if r["method"] in methods}  # transfer rows' (an oracle's source is its target)
     pairs = sorted({(r["source"], r["target"]) for r in rows if r["method"] in methods and r["target"] in sources})
     # targets that are never a source (e.g. hhar, acc-only): rows of their own below the mean
     extra = sorted({(r["source"], r["target"]) for r in rows if r["method"] in methods and r["target"] not in sources})
@@ -50,7 +50,8 @@ def table(rows: list[dict], head: str = "din") -> str:
             f"**{means[m]:.1f}**" if m in means else "-" for m in methods) + " | |")
     for s, t in extra:
         txt = [f"{100 * v:.1f} ({n})" if n else "-" for v, n in (cell(s, t, m) for m in methods)]
-        L.append(f"| {s} → {t} (target only) | " + " | ".join(txt) + " | - |")
+        o = ceiling(rows, head, s, t, "crosshar4")
+        L.append(f"| {s} → {t} (target only) | " + " | ".join(txt) + (" | -" if np.isnan(o) else f" | {100 * o:.1f}") + " |")
     return "\n".join(L)
 
 

@@ -245,8 +245,8 @@ def plan(mc: MatrixConfig) -> list[Cell]:
         for name in mc.methods:
             m = METHODS[name]
             for head in mc.heads:
-                if m.oracle:
-                    for t in mc.datasets:
+                if m.oracle:  # every target has its ceiling, a target-only one (hhar) too
+                    for t in all_targets:
                         cells.append(Cell((t,), name, head, seed, profiles[t], (t,)))
                     continue
                 if m.multi:

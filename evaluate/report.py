@@ -171,7 +171,7 @@ def _head_section(mc: MatrixConfig, hr: list[dict], head: str, methods: list[str
         L += _averages(mc, six, avg6)
     if multis := [m for m in mc.methods if METHODS[m].multi]:
         L += _multi_table(hr, pairs, multis, head)
-    return L + _targets(mc, hr, head, six, avg6) + _differences(hr, head, six, methods) + _stairs(hr, head)
+    return L + _targets(mc, hr, head, six, avg6, pairs) + _differences(hr, head, six, methods) + _stairs(hr, head)
 
 
 def _averages(mc: MatrixConfig, six: list, avg6: dict) -> list[str]:
@@ -353,6 +353,8 @@ def paired_difference(hr: list[dict], head: str, a: str, b: str, pairs: list[tup
         v.append(x.var(ddof=1) / len(x))
         nu.append(len(x) - 1)
         n += len(x)
+    if not d:  # no pair to compare (a matrix whose rows are all into target-only datasets)
+        return None
     var = sum(v) / len(d) ** 2
     if var == 0:
         return float(np.mean(d)), 0.0, n
@@ -394,8 +396,9 @@ def _pair_interval(hr: list[dict], head: str, s: str, t: str) -> str:
             f"{', inside the noise' if abs(d) <= h else ''}")
 
 
-def _targets(mc: MatrixConfig, hr: list[dict], head: str, six: list, avg6: dict) -> list[str]:
-    """The accuracy issue's targets, checked against this head's rows, and the defects found."""
+def _targets(mc: MatrixConfig, hr: list[dict], head: str, six: list, avg6: dict, pairs: list | None = None) -> list[str]:
+    """The accuracy issue's targets, checked against this head's rows (`six`: the pairs among the matrix datasets), the
+    share of their ceiling reached on the target-only datasets, and the defects found over every pair (`pairs`)."""
     L = ["Targets (averaged over the pairs among the matrix datasets):", ""]
     mean = {m: float(np.nanmean(v)) for m, v in avg6.items() if not np.all(np.isnan(v))}
     if "crosshar" in mean and "crosshar_paper" in mean:
@@ -423,15 +426,26 @@ def _targets(mc: MatrixConfig, hr: list[dict], head: str, six: list, avg6: dict)
         d = 100 * (mean["crosshar_full"] - mean["scratch_encoder"])
         L.append(f"- what pretraining gives the encoder (crosshar_full − scratch_encoder, both trained end to end): "
                  f"**{d:+.1f} points**")
-    if "crosshar" in avg6 and "scratch" in avg6:
+    if six and "crosshar" in avg6 and "scratch" in avg6:
         below = [f"{s} → {t} ({100 * a:.1f} < {100 * b:.1f}{_pair_interval(hr, head, s, t)})"
                  for (s, t), a, b in zip(six, avg6["crosshar"], avg6["scratch"]) if a < b]
         L.append(f"- pairs where crosshar is below scratch: {', '.join(below) if below else 'none'}")
+    for t in mc.targets_only:  # outside the averages above, beside its own ceiling
+        into = [(s, u) for s, u in (pairs or []) if u == t]
+        orc_t = np.array([ceiling(hr, head, s, u, mc.label_space) for s, u in into]) if into else np.array([np.nan])
+        shares = []
+        for m in ("crosshar", "scratch"):
+            v = np.array([np.mean(x) if (x := _vals(hr, source=s, target=u, method=m, head=head)) else np.nan for s, u in into])
+            if len(v) and not np.all(np.isnan(v / orc_t)):
+                shares.append(f"{m} {100 * np.nanmean(v):.1f}, {100 * np.nanmean(v / orc_t):.1f} %")
+        if shares and not np.all(np.isnan(orc_t)):
+            L.append(f"- into {t} (a target only, outside the averages above), against its own ceiling ({100 * np.nanmean(orc_t):.1f} "
+                     f"over the {len(into)} sources' classes; the oracles trained on {t}'s training users): {'; '.join(shares)}")
     defects = []
     transfer = [m for m in mc.methods if not METHODS[m].oracle]  # single-source and pooled (multi) rows alike
     pooled = sorted({(r["source"], r["target"]) for r in hr if r["method"] in transfer and METHODS[r["method"]].multi})
     for o in ("ceiling", "oracle_full"):
-        for s, t in list(six) + pooled:  # like with like: the oracle re-read in the pair's classes
+        for s, t in list(pairs if pairs is not None else six) + pooled:  # like with like: the oracle re-read in the pair's classes
             orc = (ceiling(hr, head, s, t, mc.label_space) if o == "ceiling"
                    else _oracle(hr, head, t, o, _pair_classes(hr, s, t), mc.label_space))
             best = max([np.mean(v) for m in transfer if (v := _vals(hr, source=s, target=t, method=m, head=head))] or [np.nan])

@@ -37,3 +37,17 @@ def test_a_recipe_missing_a_pair_is_named(tmp_path, monkeypatch):
     (tmp_path / "m" / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = rt.glance(tmp_path)
     assert "| raw window | `finetune --no-pretrain` | **52.5** | motion → uci 50.0 | 0.70 / 0.60 | 1 | `results/m/` |" in out
+
+
+def test_a_target_only_dataset_stays_out_of_the_mean_with_its_own_ceiling():
+    """hhar is never a transfer source; its oracle rows (source = target = hhar) must not make it one of the pairs
+    the mean is taken over, and its rows show its ceiling."""
+    def row(s, t, m, f1):
+        return {"source": s, "target": t, "method": m, "head": "din", "seed": 0, "macro_f1": f1,
+                "classes": ["walking", "sitting&standing"]}
+
+    rows = [row("uci", "motion", "scratch", 0.8), row("motion", "uci", "scratch", 0.6), row("uci", "hhar", "scratch", 0.5),
+            row("uci", "uci", "oracle", 0.9), row("motion", "motion", "oracle", 0.95), row("hhar", "hhar", "oracle", 0.85)]
+    out = rt.table(rows)
+    assert "| **mean of the 2 pairs** | **70.0** | |" in out
+    assert "| uci → hhar (target only) | 50.0 (1) | 85.0 |" in out and "hhar → hhar" not in out

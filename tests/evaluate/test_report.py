@@ -38,6 +38,28 @@ def test_a_pooled_row_above_the_ceiling_is_a_defect_and_the_best_recipes_oracle_
     assert "no oracle below a transfer result" in (tmp_path / "report.md").read_text()
 
 
+def test_a_target_only_dataset_is_set_against_its_own_ceiling_outside_the_averages(tmp_path):
+    """hhar (a target only) enters no average; the report gives crosshar's and scratch's share of hhar's own ceiling
+    (its oracles, re-read in each pair's classes) and flags a transfer into it above that ceiling."""
+    def row(s, t, m, f1, classes=("walking", "upstairs", "downstairs", "sitting&standing")):
+        return {"source": s, "target": t, "method": m, "head": "din", "seed": 0, "macro_f1": f1, "accuracy": f1,
+                "cpu_seconds": 1.0, "classes": list(classes)}
+
+    rows = [row("uci", "motion", "crosshar", 0.80), row("motion", "uci", "crosshar", 0.90),
+            row("uci", "motion", "scratch", 0.70), row("motion", "uci", "scratch", 0.90),
+            row("uci", "hhar", "crosshar", 0.40), row("motion", "hhar", "crosshar", 0.60),
+            row("uci", "hhar", "scratch", 0.50), row("motion", "hhar", "scratch", 0.90),
+            row("uci", "uci", "oracle", 0.95), row("motion", "motion", "oracle", 0.90), row("hhar", "hhar", "oracle", 0.80)]
+    mc = MatrixConfig(("uci", "motion"), ("din",), methods=("scratch", "crosshar", "oracle"), targets_only=("hhar",))
+    write_report(mc, rows, tmp_path)
+    text = (tmp_path / "report.md").read_text()
+    assert "Average macro-F1 over the 2 pairs among uci, motion: scratch 80.0, crosshar 85.0" in text  # hhar in no average
+    # crosshar 40 and 60 of 80: 50.0 %; scratch 50 and 90 of 80: 87.5 %
+    assert ("- into hhar (a target only, outside the averages above), against its own ceiling (80.0 over the 2 sources' "
+            "classes; the oracles trained on hhar's training users): crosshar 50.0, 62.5 %; scratch 70.0, 87.5 %") in text
+    assert "oracle on hhar (80.0) is below motion → hhar (90.0)" in text
+
+
 def replace_methods(mc: MatrixConfig, methods: tuple[str, ...]) -> MatrixConfig:
     return dataclasses.replace(mc, methods=methods)
 
@@ -145,6 +167,7 @@ def test_paired_difference_interval_over_seeds():
     assert h == pytest.approx(stats.t.ppf(0.975, 2) * np.sqrt(0.01 ** 2 / 3) / 2)  # v2 = 0: p1's df
     assert R.paired_difference(hr, "din", "a", "b", [p2])[1] == 0.0
     assert R.paired_difference(hr + rows("c", p1, [0.9]), "din", "c", "a", [p1]) is None  # one seed
+    assert R.paired_difference(hr, "din", "a", "b", []) is None  # no pair (every row into a target-only dataset)
     table = R._differences(hr + rows("scratch", p1, [0.1, 0.2, 0.3]) + rows("crosshar", p1, [0.2, 0.2, 0.2]),
                            "din", [p1], ["crosshar", "scratch"])
     assert any(line.startswith("| crosshar − scratch | +0.0 |") and "includes 0" in line for line in table)

@@ -42,6 +42,8 @@ down. Two layouts are read; the raw one is preferred when present (`locate`).
    2.56 s) that is a cadence of 1.44 Hz (86 steps/min), slow but plausible indoors; a typical
    1.6-2.0 Hz cadence would put the rate at 56-70 Hz. So RATE_ADATIME = 50 Hz is an assumption,
    consistent with the data within that range and with the 128-sample convention, not a measured fact.
+   Nor is it what holds the transfer into HHAR back: the matrix's HHAR models score it replayed 1.25x as
+   fast (as if recorded at 62.5 Hz) 56.3 on average against 55.9 as shipped (results/cadence_hhar.md).
 """
 
 from __future__ import annotations
