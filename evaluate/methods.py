@@ -133,6 +133,10 @@ the same head; each row changes only the factor its name says:
                      2x as much as a waist belt (results/body_position.md); crosshar pretrains on the same input
   scratch_amp_sqrt_long_last
                      scratch_amp_sqrt finetuned 3x as many epochs (120), the last kept: scratch_long_last's schedule
+  crosshar_stats, oracle_stats
+                     crosshar and its oracle with each channel standardised by the source's training statistics
+                     (EncoderConfig.input_scaling "source_stats") instead of physical units divided by g: HHAR's windows
+                     come z-normalised, so "physical" scaling shrinks them by 9.8 (results/matrix-hhar-stats/)
   scratch_instance   scratch with each window z-normalised per channel (EncoderConfig.input_scaling "instance", CrossHAR's
                      published input): on a target shipped z-normalised per user (hhar), a per-window normalisation
                      would not care how each dataset's per-user statistics were taken (results/matrix-hhar-inst/)
@@ -421,6 +425,8 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("oracle_long", oracle=True, epochs_scale=3.0),
     Method("oracle_scratch_long", pretrain=None, oracle=True, epochs_scale=3.0),
     Method("oracle_worldvert_mount", pretrain=None, oracle=True, frame="world_vertical", mount=0.5),
+    Method("oracle_stats", oracle=True, scaling="source_stats"),
+    Method("crosshar_stats", scaling="source_stats"),
 ]}
 # the rows scored with test-time views too (`<base>_tta`, `<base>_tta_motion`)
 TTA_BASES = ("scratch", "crosshar", "scratch_vertical", "scratch_worldvert_mount", "crosshar_worldvert_mount",
