@@ -31,9 +31,9 @@ import torch
 from crosshar import config as C
 from crosshar.augment import replay
 from crosshar.data.store import prepare
+from crosshar.evaluate.matrix import target_profile, window_tag
 from crosshar.inference import score
 from crosshar.models import classifier as clf
-from crosshar.evaluate.matrix import target_profile, window_tag
 
 DATASETS = ("uci", "motion", "wisdm")
 GAIT = ("walking", "upstairs", "downstairs", "stairs")

@@ -137,6 +137,9 @@ the same head; each row changes only the factor its name says:
                      crosshar and its oracle with each channel standardised by the source's training statistics
                      (EncoderConfig.input_scaling "source_stats") instead of physical units divided by g: HHAR's windows
                      come z-normalised, so "physical" scaling shrinks them by 9.8 (results/matrix-hhar-stats/)
+  oracle_scratch_frozen
+                     the target's oracle with scratch_frozen's model (a randomly initialised encoder, frozen, under the
+                     head): what crosshar's pretrained weights add in domain (results/matrix-hhar-frozen/)
   scratch_instance   scratch with each window z-normalised per channel (EncoderConfig.input_scaling "instance", CrossHAR's
                      published input): on a target shipped z-normalised per user (hhar), a per-window normalisation
                      would not care how each dataset's per-user statistics were taken (results/matrix-hhar-inst/)
@@ -426,6 +429,7 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("oracle_scratch_long", pretrain=None, oracle=True, epochs_scale=3.0),
     Method("oracle_worldvert_mount", pretrain=None, oracle=True, frame="world_vertical", mount=0.5),
     Method("oracle_stats", oracle=True, scaling="source_stats"),
+    Method("oracle_scratch_frozen", pretrain=None, random_encoder=True, oracle=True),
     Method("crosshar_stats", scaling="source_stats"),
 ]}
 # the rows scored with test-time views too (`<base>_tta`, `<base>_tta_motion`)
