@@ -80,7 +80,7 @@ def cross_cmd(
 @friendly
 def matrix_cmd(
     datasets: Annotated[str, typer.Option("-d", "--dataset", "--datasets", help=f"Datasets, comma-separated ({dataset_names()}); every directed pair is run.")] = "uci,motion,wisdm",
-    targets_only: Annotated[str, typer.Option("--targets-only", help="Datasets used only as targets (e.g. hhar), comma-separated.")] = "",
+    targets_only: Annotated[str, typer.Option("--targets-only", help="Datasets used only as targets (e.g. hhar), comma-separated: never a source, but the oracle rows train their ceiling on their own training users.")] = "",
     heads: Annotated[str, typer.Option("--head", "--heads", help="Heads, comma-separated.")] = "din",
     seeds: Annotated[int, typer.Option("--n-seeds", "--seeds", help="How many seeds per cell (0, 1, ... n-1); not a seed value.")] = 3,
     label_rate: Annotated[float, typer.Option("-lr", "--label-rate", help="Fraction of source labels.")] = 0.1,

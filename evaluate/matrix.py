@@ -42,7 +42,8 @@ from crosshar.evaluate.report import read_rows, write_report
 
 @dataclass(frozen=True)
 class MatrixConfig:
-    """What to run. `datasets` form the directed pairs; `targets_only` are only ever targets (e.g. hhar)."""
+    """What to run. `datasets` form the directed pairs; `targets_only` are only ever transfer targets (e.g. hhar), and
+    have their oracles (their ceiling, trained on their own training users) like the others."""
 
     datasets: tuple[str, ...]
     heads: tuple[str, ...]
