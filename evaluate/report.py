@@ -396,7 +396,7 @@ def _pair_interval(hr: list[dict], head: str, s: str, t: str) -> str:
             f"{', inside the noise' if abs(d) <= h else ''}")
 
 
-def _targets(mc: MatrixConfig, hr: list[dict], head: str, six: list, avg6: dict, pairs: list | None = None) -> list[str]:
+def _targets(mc: MatrixConfig, hr: list[dict], head: str, six: list, avg6: dict, pairs: list) -> list[str]:
     """The accuracy issue's targets, checked against this head's rows (`six`: the pairs among the matrix datasets), the
     share of their ceiling reached on the target-only datasets, and the defects found over every pair (`pairs`)."""
     L = ["Targets (averaged over the pairs among the matrix datasets):", ""]
@@ -431,7 +431,7 @@ def _targets(mc: MatrixConfig, hr: list[dict], head: str, six: list, avg6: dict,
                  for (s, t), a, b in zip(six, avg6["crosshar"], avg6["scratch"]) if a < b]
         L.append(f"- pairs where crosshar is below scratch: {', '.join(below) if below else 'none'}")
     for t in mc.targets_only:  # outside the averages above, beside its own ceiling
-        into = [(s, u) for s, u in (pairs or []) if u == t]
+        into = [(s, u) for s, u in pairs if u == t]
         orc_t = np.array([ceiling(hr, head, s, u, mc.label_space) for s, u in into]) if into else np.array([np.nan])
         shares = []
         for m in ("crosshar", "scratch"):
@@ -445,7 +445,7 @@ def _targets(mc: MatrixConfig, hr: list[dict], head: str, six: list, avg6: dict,
     transfer = [m for m in mc.methods if not METHODS[m].oracle]  # single-source and pooled (multi) rows alike
     pooled = sorted({(r["source"], r["target"]) for r in hr if r["method"] in transfer and METHODS[r["method"]].multi})
     for o in ("ceiling", "oracle_full"):
-        for s, t in list(pairs if pairs is not None else six) + pooled:  # like with like: the oracle re-read in the pair's classes
+        for s, t in list(pairs) + pooled:  # like with like: the oracle re-read in the pair's classes
             orc = (ceiling(hr, head, s, t, mc.label_space) if o == "ceiling"
                    else _oracle(hr, head, t, o, _pair_classes(hr, s, t), mc.label_space))
             best = max([np.mean(v) for m in transfer if (v := _vals(hr, source=s, target=t, method=m, head=head))] or [np.nan])
