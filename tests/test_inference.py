@@ -134,3 +134,23 @@ def test_a_single_augmentation_view_draws_that_augmentation_alone_as_the_run_had
     assert [n for n, _ in Augmenter(v, 6).steps] == steps
     for f in inference.VIEW_FIELDS[kind]:
         assert getattr(v, f) == getattr(aug, f)
+
+
+def test_the_inference_batch_is_small_on_a_cpu_and_large_on_an_accelerator():
+    assert inference.infer_batch("cpu") == inference.CPU_INFER_BATCH < inference.ACCEL_INFER_BATCH
+    assert inference.infer_batch(torch.device("cuda")) == inference.infer_batch("meta") == inference.ACCEL_INFER_BATCH
+
+
+def test_predictions_do_not_depend_on_the_inference_batch():
+    """The batch is a speed choice only: every window is predicted alone, so any batch gives the same
+    logits (to float rounding), the same classes, and `in_batches` covers every window exactly once."""
+    b = inference.CPU_INFER_BATCH
+    model, X = model_and_windows(2 * b + 11)
+    seen = []
+    out = inference.in_batches(lambda x: seen.append(len(x)) or x.sum((1, 2)), X, torch.device("cpu"))
+    assert seen == [b, b, 11] and torch.cat(out).shape == (len(X),)
+    ref = inference.predict(model, X, batch=512)
+    for b in (None, 1, 7, 32):
+        got = inference.predict(model, X, batch=b)
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+        assert (got.argmax(1) == ref.argmax(1)).all()
