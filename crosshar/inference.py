@@ -161,8 +161,9 @@ def predict_tta(model: torch.nn.Module, X: np.ndarray, augment: AugmentConfig, v
     all but the device's orientation, `view_augment`), so the average marginalises the prediction over
     them, one window at a time: no other window, no label and nothing learnt is involved. Deterministic
     for a given `seed` and `batch` (the generator draws batch after batch). `views` = 0 is `predict`'s
-    log-softmax. Costs views + 1 forward passes. The batch stays 512 on every device (not `infer_batch`): the
-    views are drawn batch after batch, so a batch of another size draws other views and changes the result.
+    log-softmax. Costs views + 1 forward passes. `batch` is the draw's batch and stays 512 on every device: the
+    views are drawn batch after batch, so a batch of another size draws other views and changes the result; the
+    forward passes run `infer_batch(device)` windows at a time within it (the same outputs, less CPU).
     """
     from crosshar.augment import Augmenter
 
@@ -176,11 +177,12 @@ def predict_tta(model: torch.nn.Module, X: np.ndarray, augment: AugmentConfig, v
     aug = Augmenter(augment, X.shape[-1], rate_hz)
     g = torch.Generator().manual_seed(seed)
     out = []
+    run = lambda x: _softmax(torch.cat([model(batch_to(c, dev)) for c in x.split(infer_batch(dev))])).cpu()  # noqa: E731
     for i in range(0, len(X), batch):
         x = torch.from_numpy(np.ascontiguousarray(X[i:i + batch], dtype=np.float32))
-        p = _softmax(model(batch_to(x, dev))).cpu()
+        p = run(x)
         for _ in range(views):
-            p += _softmax(model(batch_to(aug(x, g), dev))).cpu()
+            p += run(aug(x, g))
         out.append(torch.log(p / (views + 1)))
     return torch.cat(out).numpy()
 
