@@ -12,7 +12,7 @@ import pytest
 
 from crosshar.config import WindowConfig
 from crosshar.data.base import BadRows
-from crosshar.data.readers.hhar import ADATIME_LABELS, HEADER, HHAR, RATE_ADATIME
+from crosshar.data.readers.hhar import ADATIME_LABELS, HEADER, HHAR, RATE_ADATIME, HHARWatch
 from crosshar.data.io import DataFolder
 from crosshar.errors import DataError, MissingDataError
 from crosshar.registry import DATASETS
@@ -201,8 +201,49 @@ def test_raw_layout_is_preferred(tmp_path):
         HHAR().locate(tmp_path / "nothing")
 
 
+def watch_files() -> dict[str, str]:
+    """The phones' rows as an LG watch's, in Watch_*.csv; the phones' own files hold only user b biking."""
+    files = raw_files()
+    swap = lambda text: text.replace("nexus4_1", "lgwatch_1").replace("nexus4", "lgwatch")  # noqa: E731
+    return {RAW + "Watch_accelerometer.csv": swap(files[RAW + "Phones_accelerometer.csv"]),
+            RAW + "Watch_gyroscope.csv": swap(files[RAW + "Phones_gyroscope.csv"]),
+            **{RAW + f"Phones_{sensor}.csv": "\n".join([",".join(HEADER), *csv_rows(
+                T0 + np.arange(150) * 10_000_000, f, "b", "s3", "s3_1", ["bike"] * 150)]) + "\n"
+               for sensor, f in (("accelerometer", acc_of), ("gyroscope", gyro_of))}}
+
+
+@pytest.mark.parametrize("how", ["plain", "zip"])
+def test_the_watches_are_their_own_dataset_on_the_wrist(tmp_path, how):
+    """hhar_watch reads Watch_*.csv beside the phones' files, the same way; hhar still reads only the phones."""
+    write_tree(tmp_path / "hhar", watch_files(), how)
+    folder = DataFolder(HHARWatch().locate(tmp_path))
+    recs = HHARWatch().load(folder, BadRows("error"))
+    assert [r.session for r in recs] == ["a_lgwatch_1_0", "a_lgwatch_1_1", "b_s3_1_0"]
+    for r in recs[:2]:
+        assert (r.dataset, r.subject, r.device, r.position) == ("hhar_watch", "hhar:a", "lgwatch", "wrist")
+        t = r.acc[:, 0]
+        np.testing.assert_allclose(r.acc, acc_of(t), atol=1e-4)
+        np.testing.assert_allclose(r.gyro, gyro_of(t), atol=1e-4)
+    assert {e.logical.rsplit("/", 1)[-1] for e in HHARWatch().files(folder)} == {"Watch_accelerometer.csv",
+                                                                                  "Watch_gyroscope.csv"}
+    assert HHARWatch().profile(folder) is None and HHARWatch().has_gyro(folder)
+    phones = HHAR().load(DataFolder(HHAR().locate(tmp_path)), BadRows("error"))
+    assert [(r.dataset, r.position, set(r.labels)) for r in phones] == [("hhar", "waist pouch", {"biking"})]
+
+
+def test_watches_without_their_gyroscope_file_or_files_at_all(tmp_path):
+    files = watch_files()
+    del files[RAW + "Watch_gyroscope.csv"]
+    write_tree(tmp_path / "hhar", files)
+    with pytest.raises(MissingDataError, match="no Watch_gyroscope.csv"):
+        HHARWatch().load(DataFolder(HHARWatch().locate(tmp_path)), BadRows("error"))
+    adatime(tmp_path / "only_adatime" / "hhar_sa_adatime")  # AdaTime's windows are the phones': no watch data
+    with pytest.raises(MissingDataError, match="no HHAR files"):
+        HHARWatch().load(DataFolder(HHARWatch().locate(tmp_path / "only_adatime")), BadRows("error"))
+
+
 def test_registered():
-    assert isinstance(DATASETS.create("hhar"), HHAR)
+    assert isinstance(DATASETS.create("hhar"), HHAR) and isinstance(DATASETS.create("hhar_watch"), HHARWatch)
     assert HHAR.folders == ("hhar", "hhar_sa_adatime", "HHAR", "Activity recognition exp")
     assert sorted(ADATIME_LABELS) == sorted(["biking", "sitting", "standing", "walking", "upstairs", "downstairs"])
 

@@ -18,6 +18,9 @@ down. Two layouts are read; the raw one is preferred when present (`locate`).
    gives acc-only recordings (gyro None, `extra["gyro"] = False`). gt: stand standing,
    sit sitting, walk walking, stairsup upstairs, stairsdown downstairs, bike biking.
 
+   The smartwatches' files of the same archive (`Watch_accelerometer.csv`, `Watch_gyroscope.csv`, same
+   columns; worn on the wrist) are read the same way as the dataset `hhar_watch` (HHARWatch).
+
 2. AdaTime's preprocessed windows (`HHAR_SA`; Ragab et al. 2023), e.g. as in
    `hhar_sa_adatime/`: `test_<u>.npz` (also `train_`/`val_`), u = 0..8, with `samples` float64
    (N, 128, 3) acc x y z z-normalised per user (physical units and gravity's magnitude are lost),
@@ -74,14 +77,13 @@ NULL = "null"  # HHAR's own "no activity" label: excluded, counted
 HEADER = ("Index", "Arrival_Time", "Creation_Time", "x", "y", "z", "User", "Model", "Device", "gt")
 MAX_GAP_S = 1.0
 PLAUSIBLE_RATE = (1.0, 1000.0)  # Hz; outside this Creation_Time is not nanoseconds
-POSITION = "waist pouch"
+POSITION = "waist pouch"  # the phones; the watches are on the wrist (HHARWatch)
 
 # AdaTime HHAR_SA: label id -> canonical name (alphabetical order of gt; see module docstring)
 ADATIME_LABELS: tuple[str, ...] = ("biking", "sitting", "downstairs", "upstairs", "standing", "walking")
 RATE_ADATIME = 50.0  # Hz, assumed (module docstring)
 WINDOW_ADATIME = 128
 
-_RAW_ACC = "*Phones_accelerometer.csv"
 _NPZ = re.compile(r"(?:^|/)(train|val|test)_(\d+)\.npz$")
 
 
@@ -91,6 +93,8 @@ class HHAR(Dataset):
 
     name = "hhar"
     title = "HHAR (Heterogeneity Human Activity Recognition), phones"
+    prefix = "Phones"  # the raw files' name: <prefix>_accelerometer.csv, <prefix>_gyroscope.csv
+    position = POSITION
     folders = ("hhar", "hhar_sa_adatime", "HHAR", "Activity recognition exp")
     layouts = (
         "Phones_accelerometer.csv + Phones_gyroscope.csv (raw, preferred; plain, .gz or inside the "
@@ -111,16 +115,16 @@ class HHAR(Dataset):
         """The first candidate folder holding the raw CSVs, else the first holding anything."""
         found = [Path(data_dir) / f for f in self.folders if (Path(data_dir) / f).is_dir()]
         for p in found:
-            if DataFolder(p).glob(_RAW_ACC):
+            if DataFolder(p).glob(f"*{self.prefix}_accelerometer.csv"):
                 return p
         return found[0] if found else super().locate(data_dir)
 
     def _raw(self, folder: DataFolder) -> tuple[Entry, Entry | None] | None:
-        accs = folder.glob(_RAW_ACC)
+        accs = folder.glob(f"*{self.prefix}_accelerometer.csv")
         if not accs:
             return None
         acc = min(accs, key=lambda e: (len(e.logical), e.logical))
-        gyro = folder.find(acc.logical.replace("Phones_accelerometer.csv", "Phones_gyroscope.csv"))
+        gyro = folder.find(acc.logical.replace(f"{self.prefix}_accelerometer.csv", f"{self.prefix}_gyroscope.csv"))
         return acc, gyro
 
     def _npz(self, folder: DataFolder) -> list[tuple[str, str, Entry]]:
@@ -156,7 +160,7 @@ class HHAR(Dataset):
             raise MissingDataError(f"no HHAR files under {folder.root}. Expected: {self.layouts}")
         acc, gyro = raw
         if gyro is None:
-            raise MissingDataError(f"{acc.display()} has no Phones_gyroscope.csv next to it")
+            raise MissingDataError(f"{acc.display()} has no {self.prefix}_gyroscope.csv next to it")
         return self._load_raw(folder, acc, gyro, bad)
 
     def windows(self, folder: DataFolder, bad: BadRows) -> WindowSet:
@@ -226,7 +230,7 @@ class HHAR(Dataset):
                 dataset=self.name,
                 source=f"{a.source} + {g.source}" if g is not None else a.source,
                 device=model,
-                position=POSITION,
+                position=self.position,
                 session=f"{user}_{device}_{k}",
                 extra=dict(extra),
             ).validate())
@@ -267,6 +271,24 @@ class HHAR(Dataset):
         k = np.array(keep, dtype=np.int64)
         return (x[k].astype(np.float32), np.array(ADATIME_LABELS)[y[k].astype(np.int64)],
                 np.full(len(k), f"hhar:{user}").astype(str), np.array([f"{prefix}_{i}" for i in keep], dtype=str))
+
+
+@DATASETS.register("hhar_watch")
+class HHARWatch(HHAR):
+    """HHAR's smartwatches: `Watch_accelerometer.csv` + `Watch_gyroscope.csv` beside the phones' files in the
+    same archive, with the same columns, units and reading (LG G Watch, model "lgwatch", about 200 Hz;
+    Samsung Galaxy Gear, "gear", about 100 Hz; both Android), worn on the wrist. Raw files only: AdaTime's
+    windows are the phones'."""
+
+    name = "hhar_watch"
+    title = "HHAR (Heterogeneity Human Activity Recognition), smartwatches"
+    prefix = "Watch"
+    position = "wrist"
+    layouts = ("Watch_accelerometer.csv + Watch_gyroscope.csv (raw; plain, .gz or inside the UCI zip), "
+               "beside HHAR's Phones_*.csv")
+
+    def _npz(self, folder: DataFolder) -> list[tuple[str, str, Entry]]:
+        return []  # AdaTime's HHAR_SA windows are the phones'
 
 
 def _read_raw(folder: DataFolder, entry: Entry, bad: BadRows, drop_null: bool) -> tuple[Rows, dict] | None:
