@@ -20,7 +20,7 @@ from crosshar.config import AugmentConfig, EncoderConfig, PretrainConfig, Window
 from crosshar.data.labels import LabelSpace
 from crosshar.device import batch_to, resolve_device
 from crosshar.errors import CrossharError
-from crosshar.metrics import classification_report
+from crosshar.metrics import by_group, classification_report
 from crosshar.models import classifier as clf
 from crosshar.models.encoder import Encoder
 from crosshar.models.pretrainer import CHECKPOINT_KEYS as PRETRAIN_KEYS
@@ -229,5 +229,20 @@ def score(model: clf.HARClassifier | None, meta: dict, target_ws,
     return classification_report(y[keep], pred, list(eval_space.classes)), y[keep], pred, eval_space
 
 
+def score_groups(target_ws, space: LabelSpace, y: np.ndarray, pred: np.ndarray) -> dict[str, dict]:
+    """{"by_position": {position: report}, "by_device": {...}}: the target's scored windows split by the body
+    position and by the device of their recordings, for each of the two that takes more than one value (a
+    dataset of several positions or phones, e.g. shoaib, hhar); {} otherwise. `y`, `pred`: score's, over the
+    windows of `target_ws` whose label falls in `space`, in order."""
+    keep = space.encode(target_ws.labels) >= 0
+    out = {}
+    for attr in ("position", "device"):
+        values = target_ws.recording_attr(attr)
+        if values is not None and len(np.unique(values[keep])) > 1:
+            out[f"by_{attr}"] = by_group(y, pred, list(space.classes), values[keep])
+    return out
+
+
 __all__ = ["load_encoder", "pretrain_job", "pretrain_window", "embed", "predict", "predict_tta", "run_augment",
-           "view_augment", "TTA_VIEWS", "encode", "evaluate", "score", "in_batches", "infer_batch", "model_device", "PRETRAIN_FORMAT"]
+           "view_augment", "TTA_VIEWS", "encode", "evaluate", "score", "score_groups", "in_batches", "infer_batch",
+           "model_device", "PRETRAIN_FORMAT"]

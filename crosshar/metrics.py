@@ -29,3 +29,10 @@ def classification_report(y_true: np.ndarray, y_pred: np.ndarray, class_names: l
         },
         "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
     }
+
+
+def by_group(y_true: np.ndarray, y_pred: np.ndarray, class_names: list[str], groups: np.ndarray) -> dict[str, dict]:
+    """classification_report of each group's windows (groups: (N,) str, e.g. each window's body position or
+    device), keyed by group in sorted order; macro-F1 over the classes present in that group."""
+    return {str(g): classification_report(y_true[groups == g], y_pred[groups == g], class_names)
+            for g in np.unique(groups)}

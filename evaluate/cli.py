@@ -36,6 +36,16 @@ def print_report(res: dict) -> None:
     for c, row in zip(m["classes"], m["confusion"]):
         cm.add_row(c, *[str(v) for v in row])
     console.print(cm)
+    for attr in ("position", "device"):
+        groups = res.get(f"by_{attr}") or {}
+        if groups:
+            g = Table(title=f"by {'body position' if attr == 'position' else attr}")
+            for c in (attr, "windows", "accuracy", "macro-F1", *(f"F1 {k}" for k in m["classes"])):
+                g.add_column(c[:14], justify="left" if c == attr else "right")
+            for name, v in groups.items():
+                g.add_row(name, f"{v['n']:,}", f"{v['accuracy']:.3f}", f"{v['macro_f1']:.3f}",
+                          *(f"{v['per_class'][k]['f1']:.2f}" if v["per_class"][k]["support"] else "-" for k in m["classes"]))
+            console.print(g)
     console.print(f"results: {res['out']}/results.json, {res['out']}/confusion.png")
 
 

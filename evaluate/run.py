@@ -19,7 +19,7 @@ from crosshar.device import resolve_device
 from crosshar.errors import CrossharError
 from crosshar import guard
 from crosshar.data.sources import load_sources, target_needs
-from crosshar.inference import TTA_VIEWS, predict_tta, run_augment, score
+from crosshar.inference import TTA_VIEWS, predict_tta, run_augment, score, score_groups
 from crosshar.train import finetune as finetuning
 from crosshar.train import pretrain as pretraining
 from crosshar.metrics import classification_report
@@ -252,6 +252,7 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
     t0 = time.time()
     report, y, pred, space = score(model, meta, tws, logits_fn=logits_fn)
     seconds = time.time() - t0
+    groups = score_groups(tws, space, y, pred)
     out.mkdir(parents=True, exist_ok=True)
     confusion_png(report, out / "confusion.png", f"{'+'.join(meta['source'])} -> {tname} ({meta['head']})")
     results = {
@@ -260,7 +261,7 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
         "target_folder": tws.manifest.get("root") if tname != target else None,
         "metrics": report, "eval_classes": list(space.classes), "model_classes": meta["classes"],
         "y_true": y.tolist(), "y_pred": pred.tolist(), "seconds": round(seconds, 2), "tta": tta, "tta_views": tta_views if tta else None,
-        "cadence_views": int(meta.get("cadence_views", 1)),
+        "cadence_views": int(meta.get("cadence_views", 1)), **groups,
         "git_commit": git_commit(), "model_meta": {k: v for k, v in meta.items() if k != "history"},
         "target_manifest": tws.manifest, "torch": torch.__version__,
     }

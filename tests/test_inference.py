@@ -154,3 +154,28 @@ def test_predictions_do_not_depend_on_the_inference_batch():
         got = inference.predict(model, X, batch=b)
         np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
         assert (got.argmax(1) == ref.argmax(1)).all()
+
+
+def test_scores_split_by_the_targets_body_positions_and_devices():
+    """score_groups splits score's windows (those in the label space, in order) by their recordings' position
+    and device, for each that takes more than one value; each group's report is its windows' own."""
+    from crosshar.data.labels import LabelSpace
+    from crosshar.data.windows import WindowSet
+
+    labels = np.array(["walking", "jogging", "upstairs", "walking", "sitting", "walking"])
+    sessions = np.array(["p1", "p1", "p1", "w1", "w1", "w2"])
+    ws = WindowSet(np.zeros((6, 4, 6), np.float32), labels, np.array(["s"] * 6), sessions, "x", WindowConfig(),
+                   manifest={"recordings": {"p1": {"position": "pocket", "device": "s2"},
+                                            "w1": {"position": "wrist", "device": "s2"},
+                                            "w2": {"position": "wrist", "device": "s2"}}})
+    space = LabelSpace(("walking", "upstairs", "sitting"))
+    y = space.encode(labels[space.encode(labels) >= 0])  # jogging is outside the space: 5 windows scored
+    pred = np.array([0, 0, 0, 2, 1])  # pocket: walking right, upstairs wrong; wrist: all right but the last
+    out = inference.score_groups(ws, space, y, pred)
+    assert list(out) == ["by_position"]  # one device: no split by device
+    pocket, wrist = out["by_position"]["pocket"], out["by_position"]["wrist"]
+    assert (pocket["n"], wrist["n"]) == (2, 3)
+    assert pocket["accuracy"] == 0.5 and wrist["accuracy"] == pytest.approx(2 / 3)
+    assert pocket["per_class"]["upstairs"]["support"] == 1 and wrist["per_class"]["upstairs"]["support"] == 0
+    ws.manifest = {}
+    assert inference.score_groups(ws, space, y, pred) == {}

@@ -8,7 +8,7 @@ import pytest
 from imblearn.metrics import geometric_mean_score
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score, recall_score
 
-from crosshar.metrics import classification_report
+from crosshar.metrics import by_group, classification_report
 
 NAMES = ["walking", "stairs", "sitting&standing"]
 Y = np.array([0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 2])
@@ -54,3 +54,13 @@ def test_perfect_and_constant_predictions():
     assert r["accuracy"] == pytest.approx(4 / 12)
     assert r["gmean"] == pytest.approx(0.0)  # a class never recalled zeroes the G-mean
     assert r["macro_f1"] == pytest.approx(f1_score(Y, np.zeros_like(Y), average="macro", zero_division=0))
+
+
+def test_by_group_is_each_groups_own_report():
+    y, p = np.array([0, 1, 1, 0, 1]), np.array([0, 1, 0, 0, 0])
+    groups = np.array(["b", "a", "a", "b", "b"])
+    out = by_group(y, p, ["x", "y"], groups)
+    assert list(out) == ["a", "b"]
+    for g, rep in out.items():
+        assert rep == classification_report(y[groups == g], p[groups == g], ["x", "y"])
+    assert out["a"]["n"] == 2 and out["b"]["accuracy"] == pytest.approx(2 / 3)

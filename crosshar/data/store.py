@@ -12,7 +12,7 @@ import json
 import re
 import time
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -28,8 +28,9 @@ from crosshar.data.windows import Tally, WindowSet, make_windows, normalize
 from crosshar.errors import ConfigError, DataError
 from crosshar.registry import DATASETS
 
-PREP_VERSION = 3  # 3: kept/dropped tally, physical checks, unlabelled windows of custom data (unchanged when
-# pre-windowed data began to be read as windows: the same windows, only its manifest counts no recordings)
+PREP_VERSION = 4  # 3: kept/dropped tally, physical checks, unlabelled windows of custom data (unchanged when
+# pre-windowed data began to be read as windows: the same windows, only its manifest counts no recordings);
+# 4: the manifest records each recording's body position and device ("recordings"); the windows are unchanged
 
 
 def get_dataset(name: str) -> Dataset:
@@ -161,6 +162,7 @@ def prepare(
         "per_subject": ws.counts()[1], "kept": built.tally.to_dict(), "checks": built.checks,
         "warnings": built.warnings, "skipped": [{"file": p, "line": ln, "problem": m} for p, ln, m in bad.skipped],
         "prep_version": PREP_VERSION, "seconds": round(time.time() - t0, 2), "key": key,
+        **({"recordings": built.recordings} if built.recordings else {}),
     }
     if log and bad.skipped:
         log(bad.report())
@@ -182,6 +184,7 @@ class _Built:
     tally: Tally
     checks: dict
     warnings: list
+    recordings: dict = field(default_factory=dict)  # session id -> {"position", "device"} (read as recordings)
 
 
 def _build_from_recordings(ds: Dataset, folder: DataFolder, cfg: WindowConfig, name: str, bad: BadRows,
@@ -209,7 +212,8 @@ def _build_from_recordings(ds: Dataset, folder: DataFolder, cfg: WindowConfig, n
     if turns:
         checks["turning"] = turns
         warnings += turning_warnings(turns, str(folder.root))
-    return _Built(ws, len(recs), int(short), tally, checks, warnings)
+    recordings = {str(r.session or r.source): {"position": r.position, "device": r.device} for r in recs}
+    return _Built(ws, len(recs), int(short), tally, checks, warnings, recordings)
 
 
 def _build_prewindowed(ds: Dataset, folder: DataFolder, cfg: WindowConfig, name: str, bad: BadRows) -> _Built:

@@ -87,6 +87,15 @@ class WindowSet:
         q = np.round(self.X.astype(np.float64), 4).astype(np.float32)
         return np.array([hashlib.blake2b(w.tobytes(), digest_size=16).hexdigest() for w in q])
 
+    def recording_attr(self, attr: str) -> np.ndarray | None:
+        """(N,) str: each window's recording's `attr` ("position" or "device"), from the manifest's per-recording
+        record (`crosshar.data.store` writes it for datasets read as recordings); None where the manifest has no
+        such record (windows shipped as windows, a set built in memory). Unknown values read "unknown"."""
+        rec = self.manifest.get("recordings")
+        if not isinstance(rec, dict) or not rec:
+            return None
+        return np.array([str((rec.get(str(s)) or {}).get(attr) or "unknown") for s in self.sessions])
+
     def counts(self) -> tuple[dict[str, int], dict[str, int]]:
         """(windows per label, windows per subject)."""
         lab, nl = np.unique(self.labels, return_counts=True)

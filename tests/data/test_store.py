@@ -197,3 +197,20 @@ def test_recordings_shorter_than_a_window_are_counted(tmp_path, monkeypatch):
     ws = prepare("uci", tmp_path / "data", log=logs.append)
     assert ws.manifest["n_recordings"] == 3 and ws.manifest["n_short_recordings"] == 1
     assert "1 of 3 recordings are shorter than one window (6 s) and gave no window" in logs
+
+
+def test_the_manifest_records_each_recordings_position_and_device(data, loads):
+    """Each window can be traced to its recording's body position and device, from the cache as well (what
+    `crosshar cross` splits its scores by); a set with no such record says so with None."""
+    a = prepare("uci", data)
+    b = prepare("uci", data)
+    assert loads["calls"] == 1 and set(a.manifest["recordings"]) == set(a.sessions.tolist())
+    for ws in (a, b):
+        assert set(ws.recording_attr("position").tolist()) == {"waist"}
+        assert ws.recording_attr("device").shape == (len(ws),)
+    a.manifest["recordings"][str(a.sessions[0])] = {"position": "wrist", "device": None}
+    pos, dev = a.recording_attr("position"), a.recording_attr("device")
+    assert (pos[a.sessions == a.sessions[0]] == "wrist").all() and (pos[a.sessions != a.sessions[0]] == "waist").all()
+    assert (dev[a.sessions == a.sessions[0]] == "unknown").all()
+    a.manifest.pop("recordings")
+    assert a.recording_attr("position") is None

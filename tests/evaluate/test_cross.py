@@ -179,6 +179,7 @@ def test_cross_on_your_own_folder(synth, home, tiny_configs, tmp_path):
     assert stored["metrics"]["n"] == 3 * 5 * 2  # 3 subjects x 5 activities x 2 windows: every labelled window
     man = stored["target_manifest"]
     assert man["dataset"] == "mylab" and man["n_unlabelled_windows"] == 3  # the idle stretches, not scored
+    assert "by_position" not in stored and "by_device" not in stored  # one position, one device: nothing to split
     assert list((home / "cache").glob("mylab-*.npz")) and not list((home / "cache").glob("custom-*"))
     assert _tree(synth) == before_src and _tree(lab) == before_lab  # neither data folder was touched
     assert any("about" in m and "in all" in m for m in logs)  # the implicit training was announced with a time
@@ -255,3 +256,20 @@ def test_committed_results_regenerate():
         assert again["confusion"] == stored["confusion"], f
         for k in ("accuracy", "macro_f1", "weighted_f1", "gmean"):
             assert again[k] == pytest.approx(stored[k]), (f, k)
+
+
+def test_the_report_prints_the_split_by_body_position(capsys):
+    """print_report shows a table per split the results carry (by_position / by_device), one row per group."""
+    from crosshar.evaluate.cli import print_report
+    from crosshar.metrics import classification_report
+
+    classes = ["walking", "upstairs"]
+    rep = lambda y, p: classification_report(np.array(y), np.array(p), classes)  # noqa: E731
+    res = {"source": ["uci"], "target": "shoaib", "head": "din", "run": "RUN", "eval_classes": classes,
+           "metrics": rep([0, 0, 1, 1], [0, 1, 1, 1]), "out": "OUT",
+           "by_position": {"belt": rep([0, 1], [0, 1]), "wrist": rep([0, 1], [1, 1])}}
+    print_report(res)
+    text = capsys.readouterr().out
+    assert "by body position" in text and "by device" not in text
+    assert any(line.count("belt") and "1.000" in line for line in text.splitlines())
+    assert any(line.count("wrist") and "0.500" in line for line in text.splitlines())
