@@ -177,7 +177,10 @@ def predict_tta(model: torch.nn.Module, X: np.ndarray, augment: AugmentConfig, v
     aug = Augmenter(augment, X.shape[-1], rate_hz)
     g = torch.Generator().manual_seed(seed)
     out = []
-    run = lambda x: _softmax(torch.cat([model(batch_to(c, dev)) for c in x.split(infer_batch(dev))])).cpu()  # noqa: E731
+
+    def run(x: torch.Tensor) -> torch.Tensor:  # (b, T, C) -> (b, K) probabilities, infer_batch windows a pass
+        return _softmax(torch.cat([model(batch_to(c, dev)) for c in x.split(infer_batch(dev))])).cpu()
+
     for i in range(0, len(X), batch):
         x = torch.from_numpy(np.ascontiguousarray(X[i:i + batch], dtype=np.float32))
         p = run(x)
