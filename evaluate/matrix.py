@@ -472,6 +472,7 @@ def _run_cell(mc: MatrixConfig, root: Path, cell: Cell, todo: list[str], ws_of: 
                "classes": rep["classes"], "per_class_f1": {c: v["f1"] for c, v in rep["per_class"].items()},
                "confusion": rep["confusion"],
                "n": rep["n"], "source_val_f1": json.loads((ft / "run.json").read_text())["best"]["macro_f1"],
+               # since the cell's start: its pretraining (when it ran it), finetuning and the targets scored so far
                "seconds": round(time.time() - t0, 1), "cpu_seconds": round(time.process_time() - c0, 1)}
         with open(rows_path, "a") as f:
             f.write(json.dumps(row) + "\n")

@@ -275,10 +275,21 @@ def _time_section(rows: list[dict], timing: list[dict]) -> list[str]:
             L += ["", f"Wall time with at least one process running: **{span:.1f} min** (first start to last end: "
                       f"{elapsed:.1f} min; {sum(t['cpu_s'] for t in timing) / 60:.1f} min of process CPU)."]
         L.append("")
-    L.append(f"Cells: {len(rows)}; sum of per-cell process CPU {sum(r.get('cpu_seconds', 0) for r in rows) / 60:.1f} min "
-             f"(a cell's CPU includes its pretraining when it ran it); machine {platform.node() or '?'}, "
-             f"{os.cpu_count()} CPU cores.")
+    L.append(f"{cpu_line(rows)}; machine {platform.node() or '?'}, {os.cpu_count()} CPU cores.")
     return L
+
+
+def cpu_line(rows: list[dict]) -> str:
+    """The rows' count and their cells' process CPU. A row's `cpu_seconds` counts from its cell's start (the cell's
+    pretraining when it ran it, its finetuning, and the scoring of its targets up to that row's), so a cell's CPU is
+    its largest row's; summing the rows would count a cell's training once per target. Cell: (source, method, head,
+    seed, preset)."""
+    cells: dict[tuple, float] = {}
+    for r in rows:
+        k = (r.get("source"), r.get("method"), r.get("head"), r.get("seed"), r.get("preset"))
+        cells[k] = max(cells.get(k, 0.0), float(r.get("cpu_seconds", 0) or 0))
+    return (f"Rows: {len(rows)} in {len(cells)} cells; process CPU of the cells {sum(cells.values()) / 60:.1f} min "
+            f"(a cell's: its pretraining when it ran it, its finetuning and the scoring of its targets)")
 
 
 def _command(mc: MatrixConfig, root: Path) -> str:

@@ -264,3 +264,14 @@ def test_report_of_oracles_alone_shows_each_target_in_domain():
     text = "\n".join(R._head_section(mc, rows, "din", [], ["oracle_long"]))
     assert "| target | oracle_long |" in text and "| wisdm | 85.0 ± 5.0 (2) |" in text
     assert "source → target" not in text
+
+
+def test_a_cells_cpu_is_counted_once_whatever_its_targets():
+    """A row's cpu_seconds runs from its cell's start, so the second target's row includes the training the
+    first one paid for: the cells' CPU is each cell's largest row, not the sum of the rows."""
+    from crosshar.evaluate.report import cpu_line
+
+    cell = {"source": "uci", "method": "crosshar", "head": "din", "seed": 0, "preset": "default"}
+    rows = [cell | {"target": "motion", "cpu_seconds": 100.0}, cell | {"target": "wisdm", "cpu_seconds": 110.0},
+            cell | {"seed": 1, "target": "motion", "cpu_seconds": 50.0}]
+    assert cpu_line(rows).startswith("Rows: 3 in 2 cells; process CPU of the cells 2.7 min")
