@@ -133,3 +133,28 @@ def test_registered():
 
     assert isinstance(DATASETS.create("shoaib"), Shoaib) and Shoaib.url.endswith(".rar")
     assert set(LABELS.values()) <= set(VOCAB) and LABELS["upsatirs"] == "upstairs"
+
+
+def test_prepare_counts_the_windows_of_each_body_position(tmp_path, monkeypatch):
+    """Five phones at once: `crosshar data prepare` says how many windows each position gave, and the cache's
+    manifest maps every window to its position (what `cross` scores apart)."""
+    from typer.testing import CliRunner
+
+    from crosshar.cli import app
+    from crosshar.data.store import prepare
+
+    import sys
+
+    def plausible(b: int, i: int) -> list[float]:  # gravity on y, a little motion: passes the physical checks
+        return [1390000000000 + 20 * i, float(0.5 * np.sin(0.3 * i)), float(9.8 + 0.5 * np.cos(0.3 * i)), 0.1 * b,
+                0.5, 0.5, 0.5, 0.0, 0.0, 0.0, 30.0, -12.0, 4.0]
+
+    monkeypatch.setattr(sys.modules[__name__], "block_values", plausible)
+    monkeypatch.setenv("CROSSHAR_HOME", str(tmp_path / "home"))
+    write_tree(tmp_path / "data" / "shoaib", {"DataSet/Participant_1.csv": participant_text(labels=["walking"] * 700)})
+    res = CliRunner().invoke(app, ["data", "prepare", "-d", "shoaib", "--data-dir", str(tmp_path / "data")])
+    assert res.exit_code == 0, res.output
+    assert "windows per body position: belt:2, left_pocket:2, right_pocket:2, upper_arm:2, wrist:2" in res.output
+    ws = prepare("shoaib", tmp_path / "data")
+    assert sorted(set(ws.recording_attr("position").tolist())) == ["belt", "left_pocket", "right_pocket",
+                                                                   "upper_arm", "wrist"]
