@@ -10,7 +10,7 @@ from typing import Annotated, Any, Callable, Optional
 import typer
 from rich.console import Console
 
-from crosshar.errors import CrossharError
+from crosshar.errors import CrossharError, DataError
 
 TRAIN_MODULES = {"torch", "scipy", "sklearn", "imblearn", "einops", "lion_pytorch", "tensorboard", "matplotlib",
                  "onnx", "onnxscript", "thop"}
@@ -68,6 +68,7 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
     On Ctrl-C, `--resume` is suggested only to a command that has that option.
     """
     resumable = "resume" in inspect.signature(fn).parameters
+    skippable = "on_bad" in inspect.signature(fn).parameters
     interrupted = ("[yellow]interrupted[/]: checkpoints written so far are kept; rerun with --resume" if resumable
                    else "[yellow]interrupted[/]: files are written whole or not at all, so none is half-written; rerun the command")
 
@@ -76,7 +77,9 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except CrossharError as e:
-            err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            hint = (" (--on-bad skip skips such rows and lists them)" if skippable and isinstance(e, DataError)
+                    and e.line is not None and kwargs.get("on_bad", "error") == "error" else "")
+            err_console.print(f"[bold red]error:[/] {e}{hint}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except ModuleNotFoundError as e:
             if e.name and e.name.split(".")[0] in TRAIN_MODULES:

@@ -143,6 +143,7 @@ def test_cli_on_bad_skip_reports(data):
     assert "skipped 1 bad item" in res.output and "line 5" in res.output
     res = CliRunner().invoke(app, ["data", "prepare", "-d", "uci", "--data-dir", str(data)])
     assert res.exit_code == 2 and "line 5" in res.output and "Traceback" not in res.output
+    assert "--on-bad skip skips such rows" in res.output  # the way past a bad row, said with the error
 
 
 def _rewrite_npz(path, **changes):
