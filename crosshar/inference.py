@@ -35,11 +35,11 @@ def model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters(), torch.empty(0)).device
 
 
-# Windows per forward pass when only predicting (no gradient). On a CPU small batches are faster: one thread,
-# 1,024 windows, thread CPU time, ms per window at 32 / 512 windows a pass: default model 1.34 / 1.84, DIN on the
-# raw window 0.62 / 0.79, CrossHAR's 2,048-wide transformer head 1.9 / 3.2, the encoder alone 0.61 / 0.86 (a
-# 512-window pass's attention maps and activations no longer fit the caches). The outputs are the same to the
-# bit whatever the batch (checked on those models; tests/test_inference.py). An accelerator wants large batches.
+# Windows per forward pass when only predicting (no gradient). On a CPU small batches are faster (one thread, thread
+# CPU time, `python benchmarks/infer_batch.py`, results/infer_batch.md): at 32 windows a pass instead of 512 the
+# default model costs 26 % less CPU per window, DIN on the raw window 16 %, CrossHAR's 2,048-wide classifier 23 %, the
+# encoder alone 32 % (a 512-window pass's attention maps and activations no longer fit the caches), and the outputs
+# are the same to the bit. An accelerator wants large batches.
 CPU_INFER_BATCH, ACCEL_INFER_BATCH = 32, 512
 
 
