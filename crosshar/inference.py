@@ -238,12 +238,8 @@ def score_groups(target_ws, space: LabelSpace, y: np.ndarray, pred: np.ndarray) 
     dataset of several positions or phones, e.g. shoaib, hhar); {} otherwise. `y`, `pred`: score's, over the
     windows of `target_ws` whose label falls in `space`, in order."""
     keep = space.encode(target_ws.labels) >= 0
-    out = {}
-    for attr in ("position", "device"):
-        values = target_ws.recording_attr(attr)
-        if values is not None and len(np.unique(values[keep])) > 1:
-            out[f"by_{attr}"] = by_group(y, pred, list(space.classes), values[keep])
-    return out
+    return {f"by_{attr}": by_group(y, pred, list(space.classes), values[keep])
+            for attr, values in target_ws.recording_splits(keep).items()}
 
 
 __all__ = ["load_encoder", "pretrain_job", "pretrain_window", "embed", "predict", "predict_tta", "run_augment",

@@ -100,12 +100,10 @@ def _print_counts(ws) -> None:
     console.print(t)
     subj = ", ".join(f"{k.split(':', 1)[-1]}:{v}" for k, v in sorted(per_subject.items()))
     console.print(f"[bold]windows per subject[/] ({len(per_subject)} subjects): {subj}", soft_wrap=True)
-    for attr in ("position", "device"):  # several body positions or devices: `cross` scores each apart
-        values = ws.recording_attr(attr)
-        if values is not None and len(set(values.tolist())) > 1:
-            names, n = np.unique(values, return_counts=True)
-            console.print(f"[bold]windows per {'body position' if attr == 'position' else attr}[/]: "
-                          + ", ".join(f"{k}:{v:,}" for k, v in zip(names.tolist(), n.tolist())), soft_wrap=True)
+    for attr, values in ws.recording_splits().items():  # several body positions or devices: `cross` scores each apart
+        names, n = np.unique(values, return_counts=True)
+        console.print(f"[bold]windows per {'body position' if attr == 'position' else attr}[/]: "
+                      + ", ".join(f"{k}:{v:,}" for k, v in zip(names.tolist(), n.tolist())), soft_wrap=True)
 
 
 @app.command("prepare")

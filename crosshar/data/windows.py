@@ -96,6 +96,18 @@ class WindowSet:
             return None
         return np.array([str((rec.get(str(s)) or {}).get(attr) or "unknown") for s in self.sessions])
 
+    def recording_splits(self, keep: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """{"position": (N,) str, "device": (N,) str} (`recording_attr`) for each of the two that takes more than one
+        value among the windows `keep` (a boolean mask; default all) selects: how the set splits by body position
+        and by device."""
+        keep = np.ones(len(self), bool) if keep is None else keep
+        out = {}
+        for attr in ("position", "device"):
+            values = self.recording_attr(attr)
+            if values is not None and len(np.unique(values[keep])) > 1:
+                out[attr] = values
+        return out
+
     def counts(self) -> tuple[dict[str, int], dict[str, int]]:
         """(windows per label, windows per subject)."""
         lab, nl = np.unique(self.labels, return_counts=True)

@@ -38,10 +38,7 @@ from crosshar.errors import MissingDataError
 from crosshar.limits import limit_of
 from crosshar.registry import DATASETS
 
-LABELS: dict[str, str] = {
-    "walking": "walking", "jogging": "jogging", "upstairs": "upstairs", "downstairs": "downstairs",
-    "sitting": "sitting", "standing": "standing",
-}
+LABELS = ("walking", "jogging", "upstairs", "downstairs", "sitting", "standing")  # the file's, lower-cased: canonical
 RATE = 20.0
 SCALE = 9.80665 / 10.0  # "a value of 10 = 1g"
 MAX_GAP_S = 1.0
@@ -91,7 +88,7 @@ class WISDMv1(Dataset):
             new[1:] = ((user[1:] != user[:-1]) | (act[1:] != act[:-1]) | (np.diff(rows.lines) > 1)
                        | (both & ((dt < 0) | (dt > MAX_GAP_S))))
         starts = np.flatnonzero(new).tolist() + [len(rows)]
-        xyz = np.stack([rows["x"], rows["y"], rows["z"]], axis=1) * SCALE
+        xyz = np.stack([rows["x"], rows["y"], rows["z"]], axis=1)  # m/s^2 (_read scaled them)
         recs, count = [], {}
         for s, e in zip(starts[:-1], starts[1:]):
             u, a = int(user[s]), str(act[s])
@@ -125,11 +122,13 @@ def _read(folder: DataFolder, entry: Entry, bad: BadRows) -> Rows | None:
     rows = tf.rows(_COLS, bad_here, ncols=6)
     rows = Rows(rows.cols, origin_of[rows.lines - 1], rows.source, dict(rows.lookup))
     act = np.char.lower(np.char.strip(rows["activity"]))
-    known = np.isin(act, list(LABELS))
+    known = np.isin(act, LABELS)
     rows = rows.reject(~known, lambda i: f"unknown activity {str(rows['activity'][i])!r}; expected one of "
                        "Walking, Jogging, Upstairs, Downstairs, Sitting, Standing", bad)
-    rows.cols["activity"] = np.array([LABELS[a] for a in act[known].tolist()], dtype=str)
-    xyz = np.stack([rows["x"], rows["y"], rows["z"]], axis=1) * SCALE
+    rows.cols["activity"] = act[known].astype(str)
+    for c in "xyz":
+        rows.cols[c] = rows[c] * SCALE
+    xyz = np.stack([rows["x"], rows["y"], rows["z"]], axis=1)
     limit = limit_of("acc")
     rows = rows.reject(out_of_range(xyz, limit), lambda i: range_problem(xyz[i], limit), bad)
     if len(rows) == 0:
