@@ -33,11 +33,12 @@ console = Console()
 err_console = Console(stderr=True)
 
 def dataset_names() -> str:
-    """The registered public datasets, for help texts."""
+    """The registered public datasets, for help texts (with the body-position selector, DATASET@POSITION)."""
     import crosshar.data  # noqa: F401  (registers the loaders)
     from crosshar.registry import DATASETS
 
-    return ", ".join(n for n in DATASETS.names() if n != "custom")
+    return (", ".join(n for n in DATASETS.names() if n != "custom")
+            + "; NAME@POSITION keeps one body position's recordings, e.g. shoaib@wrist")
 
 
 def split_list(value: str) -> list[str]:

@@ -37,9 +37,19 @@ PER_SUBJECT = 40  # target windows compared per subject (a seeded sample: the gu
 
 
 def check_names(source: list[str], target: str) -> None:
-    if target in source:
+    """The target is none of the sources, also as another body position of one ("pamap2@wrist" from
+    "pamap2@chest" is the same people at the same moments: not an unseen dataset)."""
+    base = _dataset(target)
+    if target in source or base in {_dataset(s) for s in source}:
         raise LeakageError(f"target dataset {target!r} is also a source ({', '.join(source)}); "
                            f"cross-dataset evaluation needs a dataset that never touched training")
+
+
+def _dataset(name: str) -> str:
+    """The dataset a name reads, without a body-position selector ("shoaib@wrist" -> "shoaib")."""
+    from crosshar.data.store import split_position
+
+    return str(split_position(name)[0])
 
 
 def check_run(meta: dict, target: str) -> None:
@@ -50,7 +60,7 @@ def check_run(meta: dict, target: str) -> None:
         info = Path(pre if Path(pre).is_dir() else Path(pre).parent) / "run.json"
         if info.is_file():
             datasets = json.loads(info.read_text()).get("datasets", [])
-            if target in datasets:
+            if _dataset(target) in {_dataset(d) for d in datasets}:
                 raise LeakageError(f"the encoder of this model was pretrained on {target!r} ({pre}): "
                                    f"target data entered pretraining")
 

@@ -144,7 +144,7 @@ def prepare_cmd(
     _print_checks(ws.manifest)
     if ws.manifest.get("skipped"):
         console.print(f"[yellow]skipped {len(ws.manifest['skipped'])} bad item(s)[/]; see the manifest for each")
-    console.print(f"cache: {paths.cache_dir()}/{r.name}-{ws.manifest['key']}.npz")
+    console.print(f"cache: {paths.cache_dir()}/{r.base}-{ws.manifest['key']}.npz")
 
 
 def _print_checks(man: dict) -> None:
@@ -168,10 +168,10 @@ def _print_checks(man: dict) -> None:
 @friendly
 def info_cmd(dataset: Name, data_dir: DataDir = None) -> None:
     """Show the manifests of a dataset's prepared versions (config, counts, provenance)."""
-    from crosshar.data.store import cached, is_folder_spec, kept_dropped, read_manifest, resolve
+    from crosshar.data.store import cached, is_folder_spec, kept_dropped, read_manifest, resolve, split_position
 
-    if is_folder_spec(dataset):
-        dataset = resolve(dataset).name
+    if is_folder_spec(dataset) or split_position(dataset)[1] is not None:
+        dataset = resolve(dataset).base
     found = cached(dataset)
     if not found:
         console.print(f"{dataset}: not prepared yet; run `crosshar data prepare -d {dataset}`")

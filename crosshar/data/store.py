@@ -47,6 +47,36 @@ class Resolved:
     name: str
     dataset: Dataset
     folder: DataFolder
+    position: str | None = None  # "shoaib@wrist": only the recordings worn there (select_position)
+
+    @property
+    def base(self) -> str:
+        """The dataset's own name, without the position: what its cache and manifests are named after."""
+        return self.name.rsplit(POSITION_SEP, 1)[0] if self.position else self.name
+
+
+POSITION_SEP = "@"
+
+
+def position_key(position: str) -> str:
+    """A body position as the selector compares it: "Front trouser pocket" -> "front_trouser_pocket"."""
+    return re.sub(r"[^a-z0-9]+", "_", str(position).lower()).strip("_")
+
+
+def split_position(spec: str | Path) -> tuple[str | Path, str | None]:
+    """("shoaib", "wrist") for "shoaib@wrist"; (spec, None) for a dataset named or a folder given without one.
+
+    The part after the last "@" selects the recordings worn at that body position (each reader records its
+    recordings' positions: `crosshar data prepare` lists them); a registered name or a data folder whose own
+    name holds an "@" is taken whole.
+    """
+    text = str(spec)
+    if POSITION_SEP not in text or text in DATASETS or Path(text).is_dir():
+        return spec, None
+    base, position = text.rsplit(POSITION_SEP, 1)
+    if not base or not position_key(position):
+        raise ConfigError(f"{text!r}: a position selector reads DATASET@POSITION, e.g. shoaib@wrist")
+    return base, position
 
 
 def is_folder_spec(spec: str | Path) -> bool:
@@ -68,6 +98,10 @@ def resolve(spec: str | Path, data_dir: str | Path | None = None) -> Resolved:
     import crosshar.data  # noqa: F401  (registers the loaders)
     from crosshar.data.readers.custom import DESCRIPTOR, read_descriptor
 
+    base, position = split_position(spec)
+    if position is not None:
+        r = resolve(base, data_dir)
+        return Resolved(f"{r.name}{POSITION_SEP}{position_key(position)}", r.dataset, r.folder, position)
     if is_folder_spec(spec):
         p = Path(spec)
         folder = DataFolder(p.parent if p.name == DESCRIPTOR else p)
@@ -86,11 +120,22 @@ def resolve(spec: str | Path, data_dir: str | Path | None = None) -> Resolved:
 
 
 def check_specs(specs: list[str]) -> None:
-    """Fail at once (before any training) on a name that is neither registered nor a data folder."""
+    """Fail at once (before any training) on a name that is neither registered nor a data folder, and on
+    a position the dataset's prepared windows (when any are cached) do not hold."""
     import crosshar.data  # noqa: F401
 
     for s in specs:
-        if s not in DATASETS and not is_folder_spec(s):
+        base, position = split_position(s)
+        if position is not None:
+            check_specs([str(base)])
+            name = str(base) if str(base) in DATASETS else resolve(base).name
+            for m in cached(name):
+                known = (read_manifest(m) or {}).get("recordings")
+                if isinstance(known, dict) and known:
+                    _positions_hold(name, position, [str((v or {}).get("position")) for v in known.values()],
+                                    "recordings")
+                    break
+        elif s not in DATASETS and not is_folder_spec(s):
             resolve(s)
 
 
@@ -134,6 +179,9 @@ def prepare(
         on_bad: "error" (default) or "skip" (skip bad rows and report them in the manifest).
     """
     r = resolve(name, data_dir)
+    if r.position is not None:
+        base, _ = split_position(name)
+        return select_position(prepare(base, data_dir, cfg, on_bad, cache, rebuild, log), r.position)
     name, ds, folder = r.name, r.dataset, r.folder
     cfg = resolve_window_config(ds, folder, cfg)
     files = ds.files(folder)
@@ -172,6 +220,40 @@ def prepare(
     atomic_write_bytes(npz, _npz_bytes(ws))
     atomic_write_json(man, ws.manifest)
     return ws
+
+
+def _positions_hold(name: str, position: str, positions: list[str], unit: str) -> None:
+    """ConfigError unless `position` is among `positions` (one per recording or per window, as `unit` says;
+    compared as position_key)."""
+    if position_key(position) in {position_key(p) for p in positions}:
+        return
+    known, n = np.unique([position_key(p) for p in positions], return_counts=True)
+    raise ConfigError(f"dataset {name!r} has no recording at body position {position!r}; its positions: "
+                      + ", ".join(f"{k} ({c:,} {unit})" for k, c in zip(known.tolist(), n.tolist())))
+
+
+def select_position(ws: WindowSet, position: str) -> WindowSet:
+    """The windows of `ws` recorded at one body position, named "<dataset>@<position>".
+
+    Args:
+        ws: (N, T, C) windows of one dataset whose manifest records each recording's position.
+        position: the position, compared as `position_key` ("left pocket" matches "Left_pocket").
+    Returns:
+        (M, T, C) windows, M <= N, named "<dataset>@<position_key(position)>"; the manifest's counts are the
+        selection's.
+    """
+    where = ws.recording_attr("position")
+    if where is None:
+        raise ConfigError(f"dataset {ws.dataset!r} records no body position per recording (it is shipped as windows); "
+                          f"{ws.dataset}{POSITION_SEP}{position} cannot select one")
+    _positions_hold(ws.dataset, position, where.tolist(), "windows")
+    keep = np.flatnonzero(np.array([position_key(p) for p in where.tolist()]) == position_key(position))
+    name = f"{ws.dataset}{POSITION_SEP}{position_key(position)}"  # as `resolve` names it
+    sel = WindowSet(ws.X[keep], ws.labels[keep], ws.subjects[keep], ws.sessions[keep], name, ws.config)
+    per_class, per_subject = sel.counts()
+    sel.manifest = {**ws.manifest, "position": position_key(position), "n_windows": len(sel), "per_class": per_class,
+                    "per_subject": per_subject}
+    return sel
 
 
 @dataclass
@@ -299,7 +381,10 @@ def kept_dropped(manifest: dict) -> str:
         why = re.sub(r"'[^']*'|-?\d+(\.\d+)?(e-?\d+)?", "…", item["problem"])
         reasons[why] = reasons.get(why, 0) + 1
     drops += [f"{n:,} bad item(s): {why}" for why, n in sorted(reasons.items(), key=lambda kv: -kv[1])]
-    return kept + "; dropped: " + ("; ".join(drops) if drops else "nothing")
+    text = kept + "; dropped: " + ("; ".join(drops) if drops else "nothing")
+    if manifest.get("position") is not None:  # a selection (select_position): its count, then the whole dataset's
+        text = f"{manifest['n_windows']:,} windows at body position {manifest['position']} (the whole dataset: {text})"
+    return text
 
 
 def cached(name: str, cache: str | Path | None = None) -> list[Path]:

@@ -135,7 +135,23 @@ def test_registered():
     assert set(LABELS.values()) <= set(VOCAB) and LABELS["upsatirs"] == "upstairs"
 
 
-def test_prepare_counts_the_windows_of_each_body_position(tmp_path, monkeypatch):
+@pytest.fixture
+def five_positions(tmp_path, monkeypatch):
+    """A data folder with one participant walking 35 s with five phones (gravity on y, a little motion: the
+    physical checks pass), CROSSHAR_HOME in tmp_path."""
+    import sys
+
+    def plausible(b: int, i: int) -> list[float]:
+        return [1390000000000 + 20 * i, float(0.5 * np.sin(0.3 * i)), float(9.8 + 0.5 * np.cos(0.3 * i)), 0.1 * b,
+                0.5, 0.5, 0.5, 0.0, 0.0, 0.0, 30.0, -12.0, 4.0]
+
+    monkeypatch.setattr(sys.modules[__name__], "block_values", plausible)
+    monkeypatch.setenv("CROSSHAR_HOME", str(tmp_path / "home"))
+    write_tree(tmp_path / "data" / "shoaib", {"DataSet/Participant_1.csv": participant_text(labels=["walking"] * 700)})
+    return tmp_path / "data"
+
+
+def test_prepare_counts_the_windows_of_each_body_position(tmp_path, five_positions):
     """Five phones at once: `crosshar data prepare` says how many windows each position gave, and the cache's
     manifest maps every window to its position (what `cross` scores apart)."""
     from typer.testing import CliRunner
@@ -143,18 +159,36 @@ def test_prepare_counts_the_windows_of_each_body_position(tmp_path, monkeypatch)
     from crosshar.cli import app
     from crosshar.data.store import prepare
 
-    import sys
-
-    def plausible(b: int, i: int) -> list[float]:  # gravity on y, a little motion: passes the physical checks
-        return [1390000000000 + 20 * i, float(0.5 * np.sin(0.3 * i)), float(9.8 + 0.5 * np.cos(0.3 * i)), 0.1 * b,
-                0.5, 0.5, 0.5, 0.0, 0.0, 0.0, 30.0, -12.0, 4.0]
-
-    monkeypatch.setattr(sys.modules[__name__], "block_values", plausible)
-    monkeypatch.setenv("CROSSHAR_HOME", str(tmp_path / "home"))
-    write_tree(tmp_path / "data" / "shoaib", {"DataSet/Participant_1.csv": participant_text(labels=["walking"] * 700)})
     res = CliRunner().invoke(app, ["data", "prepare", "-d", "shoaib", "--data-dir", str(tmp_path / "data")])
     assert res.exit_code == 0, res.output
     assert "windows per body position: belt:2, left_pocket:2, right_pocket:2, upper_arm:2, wrist:2" in res.output
     ws = prepare("shoaib", tmp_path / "data")
     assert sorted(set(ws.recording_attr("position").tolist())) == ["belt", "left_pocket", "right_pocket",
                                                                    "upper_arm", "wrist"]
+
+
+def test_a_position_selector_keeps_the_recordings_worn_there(five_positions):
+    """`shoaib@wrist` is the wrist phone's windows alone, named apart, from the dataset's one cache; a position the
+    dataset lacks is a one-line error listing those it has, at the command line too (exit code 2)."""
+    from typer.testing import CliRunner
+
+    from crosshar.cli import app
+    from crosshar.data.store import cached, kept_dropped, prepare
+    from crosshar.errors import ConfigError
+
+    whole = prepare("shoaib", five_positions)
+    wrist = prepare("shoaib@wrist", five_positions)
+    pos = whole.recording_attr("position")
+    assert wrist.dataset == "shoaib@wrist" and set(wrist.datasets.tolist()) == {"shoaib@wrist"}
+    assert len(wrist) == int((pos == "wrist").sum()) == 2 and np.array_equal(wrist.X, whole.X[pos == "wrist"])
+    assert set(wrist.recording_attr("position").tolist()) == {"wrist"}
+    arm = prepare("shoaib@Upper arm", five_positions)
+    assert arm.dataset == "shoaib@upper_arm" and arm.recording_attr("position").tolist() == ["upper_arm"] * 2
+    assert len(cached("shoaib")) == 1 and wrist.manifest["per_subject"] == {"shoaib:1": 2}
+    assert kept_dropped(wrist.manifest).startswith("2 windows at body position wrist (the whole dataset: kept 10 ")
+    with pytest.raises(ConfigError, match=r"no recording at body position 'ankle'; its positions: belt \(2 windows\), left_pocket"):
+        prepare("shoaib@ankle", five_positions)
+    res = CliRunner().invoke(app, ["data", "prepare", "-d", "shoaib@ankle", "--data-dir", str(five_positions)])
+    assert res.exit_code == 2 and "its positions: belt (2 windows), left_pocket" in res.output, res.output
+    res = CliRunner().invoke(app, ["data", "prepare", "-d", "shoaib@wrist", "--data-dir", str(five_positions)])
+    assert res.exit_code == 0 and "2 windows at body position wrist" in res.output, res.output

@@ -215,3 +215,36 @@ def test_the_manifest_records_each_recordings_position_and_device(data, loads):
     assert (dev[a.sessions == a.sessions[0]] == "unknown").all()
     a.manifest.pop("recordings")
     assert a.recording_attr("position") is None
+
+
+def test_position_selector_syntax(tmp_path):
+    """DATASET@POSITION splits at the last "@"; a registered name, a folder or a bare "@" does not."""
+    from crosshar.errors import ConfigError
+
+    assert store.split_position("shoaib@upper_arm") == ("shoaib", "upper_arm")
+    assert store.split_position("uci") == ("uci", None)
+    folder = tmp_path / "lab@home"
+    folder.mkdir()
+    assert store.split_position(str(folder)) == (str(folder), None)
+    assert store.split_position(f"{folder}@wrist") == (str(folder), "wrist")
+    assert store.position_key("Front trouser pocket") == store.position_key("front_trouser-pocket")
+    for bad in ("@wrist", "uci@", "uci@--"):
+        with pytest.raises(ConfigError, match="DATASET@POSITION"):
+            store.split_position(bad)
+
+
+def test_an_unknown_position_fails_before_training_once_the_dataset_is_prepared(data, loads):
+    """check_specs (what cross runs before training) knows a cached dataset's positions without reading its data;
+    a dataset shipped as windows has none to select."""
+    from crosshar.errors import ConfigError
+
+    store.check_specs(["uci@waist"])  # nothing cached yet: prepare says it later
+    prepare("uci", data)
+    with pytest.raises(ConfigError, match=r"'uci' has no recording at body position 'wrist'; its positions: waist \(2 recordings\)"):
+        store.check_specs(["motion", "uci@wrist"])
+    store.check_specs(["uci@Waist"])
+    assert len(prepare("uci@waist", data)) == 20 and loads["calls"] == 1
+    bare = prepare("uci", data)
+    bare.manifest = {k: v for k, v in bare.manifest.items() if k != "recordings"}
+    with pytest.raises(ConfigError, match="records no body position per recording"):
+        store.select_position(bare, "waist")

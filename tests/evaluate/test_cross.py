@@ -133,6 +133,13 @@ def test_cross_end_to_end(synth, home, tiny_configs, monkeypatch):
     # several runs are averaged: the same model twice scores as the model alone, in a folder of its own
     res3 = cross(["uci"], "motion", run=[ft[0].parent, ft[0].parent], log=logs.append)
     assert res3["out"] == str(home / "results" / "cross" / "uci_to_motion_linear+linear")
+
+    # one body position of the target (synthetic MotionSense has one: all of it), in a folder of its own; a position
+    # it lacks is refused before anything is trained
+    res6 = cross(["uci"], "motion@Front trouser pocket", log=logs.append)
+    assert res6["metrics"] == stored["metrics"] and res6["out"].endswith("uci_to_motion@front_trouser_pocket_linear")
+    with pytest.raises(CrossharError, match="no recording at body position 'wrist'; its positions: front_trouser_pocket"):
+        cross(["uci"], "motion@wrist", log=logs.append)
     assert res3["metrics"] == stored["metrics"] and res3["ensemble_runs"] == [str(ft[0].parent)] * 2
 
     # test-time views drawn from the run's own finetuning augmentation, which its checkpoint records

@@ -27,6 +27,16 @@ def test_target_equal_to_a_source_is_refused():
     guard.check_names(["motion"], "uci")  # a different dataset passes
 
 
+def test_another_body_position_of_a_source_is_not_an_unseen_target():
+    """pamap2@wrist from pamap2@chest (or from the whole pamap2) is the same people at the same moments."""
+    for source, target in ((["pamap2@chest"], "pamap2@wrist"), (["uci", "shoaib"], "shoaib@wrist"),
+                           (["shoaib@belt"], "shoaib")):
+        with pytest.raises(LeakageError, match=f"'{target}' is also a source"):
+            guard.check_names(source, target)
+    guard.check_names(["shoaib@belt", "uci"], "motion")
+    guard.check_names(["pamap2@chest"], "shoaib@chest")
+
+
 def test_shared_subjects_are_refused():
     src = wset("uci", ["uci:01", "uci:02"], 0)
     tgt = wset("mix", ["mix:01", "uci:02"], 1)
@@ -62,6 +72,8 @@ def test_encoder_pretrained_on_the_target_is_refused(tmp_path, as_file):
     with pytest.raises(LeakageError, match="pretrained on 'motion'"):
         guard.check_run(meta, "motion")
     guard.check_run(meta, "wisdm")  # a target the encoder never saw passes
+    with pytest.raises(LeakageError, match="pretrained on 'motion@pocket'"):
+        guard.check_run(meta, "motion@pocket")  # one body position of a pretraining dataset
 
 
 def test_model_trained_on_the_target_is_refused(tmp_path):
