@@ -78,8 +78,10 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except CrossharError as e:
-            hint = (" (--on-bad skip skips such rows and lists them)" if skippable and isinstance(e, DataError)
-                    and e.line is not None and kwargs.get("on_bad", "error") == "error" else "")
+            hint = ("" if not (skippable and isinstance(e, DataError) and e.skippable
+                               and kwargs.get("on_bad", "error") == "error")
+                    else " (--on-bad skip skips such rows and lists them)" if e.line is not None
+                    else " (--on-bad skip skips such input and lists it)")
             err_console.print(f"[bold red]error:[/] {e}{hint}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except ModuleNotFoundError as e:

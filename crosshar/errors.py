@@ -20,11 +20,14 @@ class DataError(CrossharError):
         message: what is wrong.
         path: the file, when there is one.
         line: 1-based line number inside that file, when there is one.
+        skippable: raised by a reader's bad-input report (`BadRows`), which `--on-bad skip` skips and lists.
     """
 
-    def __init__(self, message: str, path: str | Path | None = None, line: int | None = None):
+    def __init__(self, message: str, path: str | Path | None = None, line: int | None = None,
+                 skippable: bool = False):
         self.path = None if path is None else str(path)
         self.line = line
+        self.skippable = skippable
         where = ""
         if path is not None:
             where = f"{path}"

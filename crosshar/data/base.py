@@ -31,7 +31,7 @@ class BadRows:
 
     def __call__(self, message: str, path: str | Path | None = None, line: int | None = None) -> None:
         if self.policy == "error":
-            raise DataError(message, path, line)
+            raise DataError(message, path, line, skippable=True)
         self.skipped.append((str(path) if path is not None else "", line, message))
 
     def report(self, limit: int = 50) -> str:

@@ -29,6 +29,11 @@ PARENT: dict[str, str] = {
     "lie_to_sit": "transition",
     "stand_to_lie": "transition",
     "lie_to_stand": "transition",
+    "walking_left": "walking",  # USC-HAD: a full circle, counter-clockwise
+    "walking_right": "walking",  # USC-HAD: a full circle, clockwise
+    "rope_jumping": "jumping",
+    "elevator_up": "elevator",
+    "elevator_down": "elevator",
 }
 
 VOCAB: tuple[str, ...] = (
@@ -37,6 +42,9 @@ VOCAB: tuple[str, ...] = (
     "sit_to_lie", "lie_to_sit", "stand_to_lie", "lie_to_stand", "badminton", "typing",
     "brushing_teeth", "eating_soup", "eating_chips", "eating_pasta", "drinking",
     "eating_sandwich", "kicking", "catching", "dribbling", "writing", "clapping", "folding",
+    "nordic_walking", "watching_tv", "computer_work", "car_driving", "vacuum_cleaning", "ironing",
+    "house_cleaning", "playing_soccer", "jumping", "rope_jumping", "walking_left", "walking_right",
+    "elevator", "elevator_up", "elevator_down",
 )
 
 # Named label spaces; more can be given in configs as lists of vocabulary nodes.

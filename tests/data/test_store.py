@@ -144,6 +144,9 @@ def test_cli_on_bad_skip_reports(data):
     res = CliRunner().invoke(app, ["data", "prepare", "-d", "uci", "--data-dir", str(data)])
     assert res.exit_code == 2 and "line 5" in res.output and "Traceback" not in res.output
     assert "--on-bad skip skips such rows" in res.output  # the way past a bad row, said with the error
+    (data / "uci_hapt" / "RawData").rename(data / "elsewhere")  # no raw file at all: nothing to skip, no hint
+    res = CliRunner().invoke(app, ["data", "prepare", "-d", "uci", "--data-dir", str(data)])
+    assert res.exit_code == 2 and "no UCI" in res.output and "--on-bad" not in res.output, res.output
 
 
 def _rewrite_npz(path, **changes):
