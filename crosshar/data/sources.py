@@ -10,7 +10,7 @@ import numpy as np
 from crosshar import config
 from crosshar.config import WindowConfig
 from crosshar.data.splits import subject_split
-from crosshar.data.store import prepare, resolve
+from crosshar.data.store import prepare, resolve, split_position
 from crosshar.data.windows import WindowSet
 
 
@@ -34,9 +34,12 @@ def load_sources(names: list[str], data_dir: str | Path | None, wcfg: WindowConf
 
 
 def split_by_subject(ws: WindowSet, val_fraction: float, seed: int) -> tuple[WindowSet, WindowSet, dict]:
-    """(train, val, split record). Each dataset is split separately so every source has val subjects."""
+    """(train, val, split record). Each dataset is split separately so every source has val subjects; two body
+    positions of one dataset (pamap2@chest, pamap2@wrist: the same people) are split as one dataset, so that no
+    subject is on both sides."""
     tr_idx, va_idx = [], []
-    datasets = ws.datasets
+    names, inverse = np.unique(ws.datasets, return_inverse=True)
+    datasets = np.array([str(split_position(n)[0]) for n in names.tolist()])[inverse.reshape(-1)]
     for d in np.unique(datasets):
         idx = np.flatnonzero(datasets == d)
         tr, va = subject_split(ws.subjects[idx], val_fraction, seed)
