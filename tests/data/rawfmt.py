@@ -20,21 +20,23 @@ from crosshar.data.io import DataFolder
 from crosshar.errors import MissingDataError
 
 
-def write_tree(root: Path, files: dict[str, str], how: str = "plain", zip_name: str = "data.zip") -> Path:
-    """Write `files` under `root`: how = "plain", "gz" (name + ".gz") or "zip" (one archive)."""
+def write_tree(root: Path, files: dict[str, str | bytes], how: str = "plain", zip_name: str = "data.zip") -> Path:
+    """Write `files` (text, or bytes for binary formats) under `root`: how = "plain", "gz" (name + ".gz") or "zip"
+    (one archive named `zip_name`)."""
     root.mkdir(parents=True, exist_ok=True)
     if how == "zip":
         with zipfile.ZipFile(root / zip_name, "w", zipfile.ZIP_DEFLATED) as zf:
-            for name, text in files.items():
-                zf.writestr(name, text)
+            for name, content in files.items():
+                zf.writestr(name, content)
         return root
-    for name, text in files.items():
+    for name, content in files.items():
+        data = content.encode() if isinstance(content, str) else content
         p = root / name
         p.parent.mkdir(parents=True, exist_ok=True)
         if how == "gz":
-            p.with_name(p.name + ".gz").write_bytes(gzip.compress(text.encode()))
+            p.with_name(p.name + ".gz").write_bytes(gzip.compress(data))
         elif how == "plain":
-            p.write_text(text)
+            p.write_bytes(data)
         else:
             raise ValueError(how)
     return root

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import gzip
 import io
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +17,7 @@ from crosshar.data.labels import VOCAB, LabelSpace
 from crosshar.data.readers.uschad import ACTIVITIES, USCHAD
 from crosshar.errors import DataError, MissingDataError
 from crosshar.registry import DATASETS
-from rawfmt import real_folder, rotation_slope
+from rawfmt import real_folder, rotation_slope, write_tree
 
 NAMES = ("Walking Forward", "Walking Left", "Walking Right", "Walking Upstairs", "Walking Downstairs", "Running Forward",
          "Jumping Up", "Sitting", "Standing", "Sleeping", "Elevator Up", "Elevator Down")
@@ -49,20 +47,7 @@ def mat_bytes(s: int = 1, act: int = 1, trial: int = 1, x: np.ndarray | None = N
 
 def write_files(root: Path, files: dict[str, bytes], how: str = "plain") -> Path:
     """{logical path: bytes} as plain files, .gz files, or members of one USC-HAD.zip under root."""
-    root.mkdir(parents=True, exist_ok=True)
-    if how == "zip":
-        with zipfile.ZipFile(root / "USC-HAD.zip", "w", zipfile.ZIP_DEFLATED) as zf:
-            for name, data in files.items():
-                zf.writestr(name, data)
-        return root
-    for name, data in files.items():
-        p = root / name
-        p.parent.mkdir(parents=True, exist_ok=True)
-        if how == "gz":
-            p.with_name(p.name + ".gz").write_bytes(gzip.compress(data))
-        else:
-            p.write_bytes(data)
-    return root
+    return write_tree(root, files, how, zip_name="USC-HAD.zip")
 
 
 def dataset_files(**patch: bytes) -> dict[str, bytes]:
