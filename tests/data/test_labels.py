@@ -55,3 +55,15 @@ def test_bad_spaces():
         LabelSpace.named("nope")
     with pytest.raises(ConfigError):
         LabelSpace.named("crosshar4").intersect({"typing"})
+
+
+def test_the_custom_data_guide_lists_the_whole_vocabulary():
+    """docs/custom_data.md names every canonical activity a descriptor may map to, in VOCAB's order."""
+    import re
+    from pathlib import Path
+
+    from crosshar.data.labels import VOCAB
+
+    text = " ".join((Path(__file__).resolve().parents[2] / "docs" / "custom_data.md").read_text().split())
+    listed = re.search(r"`crosshar\.data\.labels\.VOCAB`: (.*?)\. Map to", text).group(1).split(", ")
+    assert tuple(listed) == VOCAB
