@@ -39,9 +39,9 @@ PER_SUBJECT = 40  # target windows compared per subject (a seeded sample: the gu
 def check_names(source: list[str], target: str) -> None:
     """The target is none of the sources, also as another body position of one ("pamap2@wrist" from
     "pamap2@chest" is the same people at the same moments: not an unseen dataset)."""
-    base = _dataset(target)
-    if target in source or base in {_dataset(s) for s in source}:
-        raise LeakageError(f"target dataset {target!r} is also a source ({', '.join(source)}); "
+    if target in source or _dataset(target) in {_dataset(s) for s in source}:
+        same = "" if target in source else " (another body position of it: the same people at the same moments)"
+        raise LeakageError(f"target dataset {target!r} is also a source{same} ({', '.join(source)}); "
                            f"cross-dataset evaluation needs a dataset that never touched training")
 
 
