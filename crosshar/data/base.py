@@ -80,6 +80,10 @@ class Dataset:
         """The raw files this loader reads (used for fingerprints and `crosshar data list`)."""
         raise NotImplementedError
 
+    def no_files(self, folder: DataFolder, what: str) -> MissingDataError:
+        """The error of a folder that holds none of the files this loader reads (`what`: their name, "PAMAP2")."""
+        return MissingDataError(f"no {what} files under {folder.root}. Expected: {self.layouts}")
+
     def load(self, folder: DataFolder, bad: BadRows) -> list[Recording]:
         """Every recording in the folder, validated (`Recording.validate`); raw data only."""
         raise NotImplementedError

@@ -28,7 +28,7 @@ import numpy as np
 from crosshar.data.base import BadRows, Dataset
 from crosshar.data.io import DataFolder, Entry, iter_lines
 from crosshar.data.recording import Recording
-from crosshar.errors import DataError, MissingDataError
+from crosshar.errors import DataError
 from crosshar.registry import DATASETS
 
 CLASSES: dict[str, str] = {
@@ -71,7 +71,7 @@ class BasicMotions(Dataset):
     def files(self, folder: DataFolder) -> list[Entry]:
         files = self._split_files(folder)
         if not files:
-            raise MissingDataError(f"no BasicMotions files under {folder.root}. Expected: {self.layouts}")
+            raise self.no_files(folder, "BasicMotions")
         return list(files.values())
 
     def has_gyro(self, folder: DataFolder) -> bool:
@@ -80,7 +80,7 @@ class BasicMotions(Dataset):
     def load(self, folder: DataFolder, bad: BadRows) -> list[Recording]:
         files = self._split_files(folder)
         if not files:
-            raise MissingDataError(f"no BasicMotions files under {folder.root}. Expected: {self.layouts}")
+            raise self.no_files(folder, "BasicMotions")
         recs = []
         for split, entry in files.items():
             for x, label, line, i in read_ts(folder, entry, bad):

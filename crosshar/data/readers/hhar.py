@@ -157,7 +157,7 @@ class HHAR(Dataset):
             if self._npz(folder):
                 raise DataError("HHAR is shipped here as AdaTime's fixed windows: read them with "
                                 "windows() (crosshar.data.store.prepare does)", folder.root)
-            raise MissingDataError(f"no HHAR files under {folder.root}. Expected: {self.layouts}")
+            raise self.no_files(folder, "HHAR")
         acc, gyro = raw
         if gyro is None:
             raise MissingDataError(f"{acc.display()} has no {self.prefix}_gyroscope.csv next to it")
@@ -167,7 +167,7 @@ class HHAR(Dataset):
         """AdaTime's windows as shipped (before the profile's per-subject z-normalisation)."""
         npz = self._npz(folder)
         if not npz:
-            raise MissingDataError(f"no HHAR files under {folder.root}. Expected: {self.layouts}")
+            raise self.no_files(folder, "HHAR")
         parts = [self._read_npz(e, split, user, bad) for split, user, e in npz]
         parts = [p for p in parts if p is not None]
         cat = (lambda i, empty: np.concatenate([p[i] for p in parts]) if parts else empty)

@@ -49,7 +49,6 @@ from crosshar.data.io import DataFolder, Entry
 from crosshar.data.recording import Recording
 from crosshar.limits import GRAVITY
 from crosshar.data.rows import Table, read_table
-from crosshar.errors import MissingDataError
 from crosshar.limits import ACC_LIMIT, GYRO_LIMIT
 from crosshar.registry import DATASETS
 
@@ -112,7 +111,7 @@ class MotionSense(Dataset):
         a = self._layout(folder, "A")
         entries = list(a.values()) if a else [*self._layout(folder, "B").values(), *self._layout(folder, "C").values()]
         if not entries:
-            raise MissingDataError(f"no MotionSense files under {folder.root}. Expected: {self.layouts}")
+            raise self.no_files(folder, "MotionSense")
         return sorted(entries, key=lambda e: e.logical)
 
     def has_gyro(self, folder: DataFolder) -> bool:
@@ -124,7 +123,7 @@ class MotionSense(Dataset):
             return [r for key, e in sorted(a.items()) if (r := self._load_a(folder, bad, key, e)) is not None]
         b, c = self._layout(folder, "B"), self._layout(folder, "C")
         if not b and not c:
-            raise MissingDataError(f"no MotionSense files under {folder.root}. Expected: {self.layouts}")
+            raise self.no_files(folder, "MotionSense")
         recs = []
         for key in sorted(set(b) | set(c)):
             if key not in c:

@@ -59,7 +59,6 @@ from crosshar.data.io import DataFolder, Entry
 from crosshar.data.recording import Recording, range_problem
 from crosshar.data.rows import Col, Rows, TextFile
 from crosshar.data.timegrid import NS, grid, interpolate, nearest, spans
-from crosshar.errors import MissingDataError
 from crosshar.limits import limit_of
 from crosshar.registry import DATASETS
 
@@ -120,7 +119,7 @@ class PAMAP2(Dataset):
 
     def load(self, folder: DataFolder, bad: BadRows) -> list[Recording]:
         if not (files := self.files(folder)):
-            raise MissingDataError(f"no PAMAP2 files under {folder.root}. Expected: {self.layouts}")
+            raise self.no_files(folder, "PAMAP2")
         recs: list[Recording] = []
         for e in files:
             kind, sid = _FILE.search(e.logical).groups()  # type: ignore[union-attr]

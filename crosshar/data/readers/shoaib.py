@@ -34,7 +34,6 @@ from crosshar.data.base import BadRows, Dataset
 from crosshar.data.io import DataFolder, Entry
 from crosshar.data.recording import Recording, out_of_range, range_problem
 from crosshar.data.rows import Col, TextFile
-from crosshar.errors import MissingDataError
 from crosshar.limits import limit_of
 from crosshar.registry import DATASETS
 
@@ -79,7 +78,7 @@ class Shoaib(Dataset):
     def load(self, folder: DataFolder, bad: BadRows) -> list[Recording]:
         files = self.files(folder)
         if not files:
-            raise MissingDataError(f"no Shoaib files under {folder.root}. Expected: {self.layouts}")
+            raise self.no_files(folder, "Shoaib")
         recs: list[Recording] = []
         for e in files:
             recs += self._participant(folder, e, bad)

@@ -122,7 +122,7 @@ class UCI(Dataset):
             return sorted(out + ([lab] if lab else []), key=lambda e: e.logical)
         har = self._har(folder)
         if not har:
-            raise MissingDataError(f"no UCI-HAR / HAPT files under {folder.root}. Expected: {self.layouts}")
+            raise self.no_files(folder, "UCI-HAR / HAPT")
         return sorted((e for files in har.values() for e in files.values()), key=lambda e: e.logical)
 
     def has_gyro(self, folder: DataFolder) -> bool:
@@ -134,7 +134,7 @@ class UCI(Dataset):
             return self._load_raw(folder, bad, *raw)
         har = self._har(folder)
         if not har:
-            raise MissingDataError(f"no UCI-HAR / HAPT files under {folder.root}. Expected: {self.layouts}")
+            raise self.no_files(folder, "UCI-HAR / HAPT")
         return [r for split, files in har.items() for r in self._load_windows(folder, bad, split, files)]
 
     # ---- layout 1: HAPT RawData

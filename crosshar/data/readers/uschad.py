@@ -41,7 +41,6 @@ import numpy as np
 from crosshar.data.base import BadRows, Dataset
 from crosshar.data.io import DataFolder, Entry, read_bytes
 from crosshar.data.recording import Recording, out_of_range, range_problem
-from crosshar.errors import MissingDataError
 from crosshar.limits import GRAVITY, limit_of
 from crosshar.registry import DATASETS
 
@@ -91,7 +90,7 @@ class USCHAD(Dataset):
     def load(self, folder: DataFolder, bad: BadRows) -> list[Recording]:
         files = self.files(folder)
         if not files:
-            raise MissingDataError(f"no USC-HAD files under {folder.root}. Expected: {self.layouts}")
+            raise self.no_files(folder, "USC-HAD")
         recs: list[Recording] = []
         seen: dict[tuple[int, int, int], str] = {}
         for e in files:

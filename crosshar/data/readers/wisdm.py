@@ -46,7 +46,6 @@ from crosshar.data.io import DataFolder, Entry
 from crosshar.data.recording import Recording, out_of_range, range_problem
 from crosshar.data.rows import Col, Rows, read_rows
 from crosshar.data.timegrid import NS, grid, interpolate, intersect, sort_unique, spans
-from crosshar.errors import MissingDataError
 from crosshar.limits import limit_of
 from crosshar.registry import DATASETS
 
@@ -111,7 +110,7 @@ class WISDM(Dataset):
     def load(self, folder: DataFolder, bad: BadRows) -> list[Recording]:
         pairs = self._pairs(folder)
         if not pairs:
-            raise MissingDataError(f"no WISDM {self.device} files under {folder.root}. Expected: {self.layouts}")
+            raise self.no_files(folder, f"WISDM {self.device}")
         recs: list[Recording] = []
         for sid, files in pairs.items():
             missing = {"accel", "gyro"} - set(files)

@@ -34,7 +34,6 @@ from crosshar.data.base import BadRows, Dataset
 from crosshar.data.io import DataFolder, Entry
 from crosshar.data.recording import Recording, out_of_range, range_problem
 from crosshar.data.rows import Col, Rows, TextFile
-from crosshar.errors import MissingDataError
 from crosshar.limits import limit_of
 from crosshar.registry import DATASETS
 
@@ -75,7 +74,7 @@ class WISDMv1(Dataset):
 
     def load(self, folder: DataFolder, bad: BadRows) -> list[Recording]:
         if not (files := self.files(folder)):
-            raise MissingDataError(f"no WISDM v1.1 file under {folder.root}. Expected: {self.layouts}")
+            raise self.no_files(folder, "WISDM v1.1")
         rows = _read(folder, files[0], bad)
         return [] if rows is None else self._recordings(rows)
 
