@@ -97,6 +97,9 @@ def test_data_prepare_prints_counts(synth, home):
     assert list((home / "cache").glob("uci-*.npz"))
     res = invoke("data", "info", "-d", "uci")
     assert res.exit_code == 0 and "120 windows" in res.output
+    assert "recordings per body position (select one with -d NAME@POSITION): waist 12" in " ".join(res.output.split())
+    res = invoke("data", "info", "-d", "uci@waist")  # a selection shows its dataset's caches
+    assert res.exit_code == 0 and "120 windows" in res.output
 
 
 def test_missing_data_folder_is_a_clean_error(tmp_path, home, monkeypatch):

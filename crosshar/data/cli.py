@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -185,5 +186,9 @@ def info_cmd(dataset: Name, data_dir: DataDir = None) -> None:
                       f"({man['n_files']} files, fingerprint {man['fingerprint']}), window {man['window']}")
         console.print(f"  per class: {man['per_class']}", soft_wrap=True)
         console.print(f"  subjects: {len(man['per_subject'])}; skipped items: {len(man['skipped'])}")
+        where = Counter(str((v or {}).get("position")) for v in (man.get("recordings") or {}).values())
+        if where:  # what `-d NAME@POSITION` can select
+            console.print("  recordings per body position (select one with -d NAME@POSITION): "
+                          + ", ".join(f"{p} {n}" for p, n in sorted(where.items())), soft_wrap=True, highlight=False)
         console.print(f"  {kept_dropped(man)}", soft_wrap=True, highlight=False)
         _print_checks(man)
