@@ -169,7 +169,8 @@ def _print_checks(man: dict) -> None:
 @friendly
 def info_cmd(dataset: Name, data_dir: DataDir = None) -> None:
     """Show the manifests of a dataset's prepared versions (config, counts, provenance)."""
-    from crosshar.data.store import cached, is_folder_spec, kept_dropped, read_manifest, resolve, split_position
+    from crosshar.data.store import (cached, is_folder_spec, kept_dropped, read_manifest, recording_positions, resolve,
+                                     split_position)
 
     if is_folder_spec(dataset) or split_position(dataset)[1] is not None:
         dataset = resolve(dataset).base
@@ -186,7 +187,7 @@ def info_cmd(dataset: Name, data_dir: DataDir = None) -> None:
                       f"({man['n_files']} files, fingerprint {man['fingerprint']}), window {man['window']}")
         console.print(f"  per class: {man['per_class']}", soft_wrap=True)
         console.print(f"  subjects: {len(man['per_subject'])}; skipped items: {len(man['skipped'])}")
-        where = Counter(str((v or {}).get("position")) for v in (man.get("recordings") or {}).values())
+        where = Counter(recording_positions(man))
         if where:  # what `-d NAME@POSITION` can select
             console.print("  recordings per body position (select one with -d NAME@POSITION): "
                           + ", ".join(f"{p} {n}" for p, n in sorted(where.items())), soft_wrap=True, highlight=False)

@@ -130,10 +130,8 @@ def check_specs(specs: list[str]) -> None:
             check_specs([str(base)])
             name = str(base) if str(base) in DATASETS else resolve(base).name
             for m in cached(name):
-                known = (read_manifest(m) or {}).get("recordings")
-                if isinstance(known, dict) and known:
-                    _positions_hold(name, position, [str((v or {}).get("position")) for v in known.values()],
-                                    "recordings")
+                if known := recording_positions(read_manifest(m)):
+                    _positions_hold(name, position, known, "recordings")
                     break
         elif s not in DATASETS and not is_folder_spec(s):
             resolve(s)
@@ -220,6 +218,12 @@ def prepare(
     atomic_write_bytes(npz, _npz_bytes(ws))
     atomic_write_json(man, ws.manifest)
     return ws
+
+
+def recording_positions(manifest: dict | None) -> list[str]:
+    """The body position of each recording a cache manifest records ([] when it records none)."""
+    rec = (manifest or {}).get("recordings")
+    return [str((v or {}).get("position")) for v in rec.values()] if isinstance(rec, dict) else []
 
 
 def _positions_hold(name: str, position: str, positions: list[str], unit: str) -> None:
