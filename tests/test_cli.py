@@ -66,7 +66,7 @@ def test_one_vocabulary_in_the_help():
             if cells and cells[0].startswith("--"):  # an option's row: it needs more than names and a type
                 assert not all(c.startswith(("-", "<", "[")) for c in cells), (cmd, line)
     out = " ".join(runner.invoke(app, ["cross", "--help"], env=wide).output.split())
-    assert "pamap2, shoaib, uci, uschad, wisdm" in out and "folder holding crosshar.toml" in out and "NAME@POSITION" in out
+    assert "pamap2, realworld, shoaib, uci, uschad, wisdm" in out and "folder holding crosshar.toml" in out and "NAME@POSITION" in out
 
 
 def test_root_help_lists_every_command_and_version():

@@ -1,4 +1,5 @@
-"""benchmarks/reader_speed.py: its synthetic PAMAP2 file is one the reader reads whole (no figure is asserted)."""
+"""benchmarks/reader_speed.py: its synthetic PAMAP2 and RealWorld files are ones the readers read whole (no figure is
+asserted)."""
 
 from __future__ import annotations
 
@@ -16,3 +17,9 @@ def test_the_synthetic_file_reads_as_three_positions(capsys):
     assert out.startswith("PAMAP2 reader: 3,000 rows") and "30 % NaN drop-outs" in out and " recordings in " in out
     text = reader_speed.dat_text(50, 0.0)
     assert len(text.splitlines()) == 50 and all(len(line.split(" ")) == 54 for line in text.splitlines())
+
+
+def test_the_synthetic_realworld_zips_read_as_seven_positions(capsys):
+    assert reader_speed.main(["--dataset", "realworld", "--rows", "1400"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("RealWorld reader: 1,400 rows (7 positions x acc, gyro;") and " 7 recordings in " in out
