@@ -63,6 +63,9 @@ class Dataset:
     # off for the public datasets, whose unlabelled stretches are mostly transitions between
     # scripted activities, so that their prepared windows stay comparable with the literature
     keeps_unlabelled: ClassVar[bool] = False
+    # what the user can do about recordings shorter than one window ("" when nothing: a public dataset's files are
+    # as they are); shown where prepare reports them
+    short_hint: ClassVar[str] = ""
 
     def locate(self, data_dir: str | Path) -> Path:
         """The dataset's folder under `data_dir`; MissingDataError naming the layout otherwise."""

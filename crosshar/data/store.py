@@ -205,7 +205,8 @@ def prepare(
         "fingerprint": fp, "n_files": len(files), "n_recordings": built.n_recordings,
         "n_short_recordings": built.n_short, "n_windows": len(ws),
         "n_unlabelled_windows": built.tally.unlabelled_windows, "per_class": ws.counts()[0],
-        "per_subject": ws.counts()[1], "kept": built.tally.to_dict(), "checks": built.checks,
+        "per_subject": ws.counts()[1], "kept": built.tally.to_dict(), "short_hint": ds.short_hint,
+        "checks": built.checks,
         "warnings": built.warnings, "skipped": [{"file": p, "line": ln, "problem": m} for p, ln, m in bad.skipped],
         "prep_version": PREP_VERSION, "seconds": round(time.time() - t0, 2), "key": key,
         **({"recordings": built.recordings} if built.recordings else {}),
@@ -291,7 +292,7 @@ def _build_from_recordings(ds: Dataset, folder: DataFolder, cfg: WindowConfig, n
     if len(ws) == 0:
         raise DataError(f"dataset {name!r} gives no window of {cfg.window} samples ({seconds:g} s): "
                         + _why_no_windows(recs, short, seconds, bad) + "; "
-                        + kept_dropped({"kept": tally.to_dict(), "skipped": []}), folder.root)
+                        + kept_dropped({"kept": tally.to_dict(), "skipped": [], "short_hint": ds.short_hint}), folder.root)
     if short and log:
         log(f"{short} of {len(recs)} recordings are shorter than one window ({seconds:g} s) and gave no window")
     turns = turning_by_class(ws.X, ws.labels, cfg.rate_hz)
@@ -373,7 +374,8 @@ def kept_dropped(manifest: dict) -> str:
     drops = []
     if k["short_recordings"]:
         drops.append(f"{k['short_recordings']:,} recording(s) shorter than one window ({k['short_recording_s']:,.0f} s, "
-                     f"e.g. {', '.join(k['short_examples'])}; `join = true` in crosshar.toml joins consecutive files)")
+                     f"e.g. {', '.join(k['short_examples'])}"
+                     + (f"; {manifest['short_hint']})" if manifest.get("short_hint") else ")"))
     if k["short_runs_s"]:
         drops.append(f"{k['short_runs_s']:,.0f} s in labelled stretches shorter than one window")
     if k["unlabelled_s"]:

@@ -118,7 +118,10 @@ def test_short_recordings_are_reported():
                  WindowConfig(channels="acc"), "t", tally=t)
     assert (t.short_recordings, t.short_recording_s) == (1, 5.0) and t.short_examples == ["a.csv (5.0 s)"]
     text = kept_dropped({"kept": t.to_dict(), "skipped": []})
-    assert "1 recording(s) shorter than one window" in text and "a.csv (5.0 s)" in text and "join = true" in text
+    assert "1 recording(s) shorter than one window" in text and "(5 s, e.g. a.csv (5.0 s))" in text
+    assert "join = true" not in text  # a public dataset's files are as they are: nothing to join
+    text = kept_dropped({"kept": t.to_dict(), "skipped": [], "short_hint": "`join = true` in crosshar.toml joins"})
+    assert "e.g. a.csv (5.0 s); `join = true` in crosshar.toml joins)" in text
 
 
 def five_second_files(root, join: bool):

@@ -196,6 +196,7 @@ class Custom(Dataset):
     url = ""
     citation = ""
     keeps_unlabelled = True  # "" in [labels] or an empty label cell: windows for pretraining
+    short_hint = "`join = true` in crosshar.toml joins consecutive files"
 
     def locate(self, data_dir: str | Path) -> Path:
         """`data_dir` itself when it holds crosshar.toml, else `<data_dir>/custom`."""
