@@ -253,3 +253,137 @@ def test_a_subject_coming_back_gets_a_new_session(tmp_path):
     recs, _ = load(tmp_path)
     assert [(r.subject, len(r)) for r in recs] == [("custom:s1", 2), ("custom:s2", 1), ("custom:s1", 1)]
     assert len({r.session for r in recs}) == 3 and all(set(r.labels) == {""} for r in recs)
+
+
+# ---- several body positions in one file ([positions.NAME] tables)
+
+POSITIONS_TOML = """rate_hz = 50
+files = "*.log"
+delimiter = "\\t"
+header = false
+subject_from_filename = "subject(?P<subject>\\\\d+)"
+label_column = 18
+{extra}
+[labels]
+1 = "standing"
+4 = "walking"
+0 = ""
+
+[positions.chest]
+acc_columns = [0, 1, 2]
+gyro_columns = [3, 4, 5]
+
+[positions.ankle]
+acc_columns = [6, 7, 8]
+gyro_columns = [9, 10, 11]
+gyro_unit = "deg/s"
+
+[positions.wrist]
+acc_columns = [12, 13, 14]
+gyro_columns = [15, 16, 17]
+acc_unit = "g"
+axes = ["-y", "x", "z"]
+device = "watch"
+"""
+
+
+def positions_log(n: int, label: int = 4, seed: int = 0) -> np.ndarray:
+    """(n, 19) rows of a wide log: chest acc (m/s^2) + gyro (rad/s), ankle acc + gyro (deg/s), wrist acc (g) + gyro
+    (rad/s), the label; gravity on each sensor's y, a little motion."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros((n, 19))
+    x[:, [0, 6]] = 0.3 * rng.standard_normal((n, 2))
+    x[:, [1, 7]] = 9.8
+    x[:, 12] = 0.03 * rng.standard_normal(n)
+    x[:, 13] = 1.0
+    x[:, [3, 15]] = 0.2 * rng.standard_normal((n, 2))
+    x[:, 9] = 10.0 * rng.standard_normal(n)
+    x[:, 18] = label
+    return x
+
+
+def log_text(x: np.ndarray) -> str:
+    return "".join("\t".join([*(repr(float(v)) for v in row[:18]), str(int(row[18]))]) + "\n" for row in x)
+
+
+def test_several_positions_in_one_file(tmp_path):
+    """One recording per position and subject, each position in its own units and axes; sessions name the position."""
+    a, b = positions_log(6), positions_log(4, label=1, seed=1)
+    write_tree(tmp_path, {"crosshar.toml": POSITIONS_TOML.format(extra=""), "mHealth_subject1.log": log_text(a),
+                          "mHealth_subject2.log": log_text(b)})
+    recs, bad = load(tmp_path)
+    assert not bad.skipped
+    assert [(r.subject, r.position, len(r), r.labels[0], r.device) for r in recs] == [
+        ("custom:1", "chest", 6, "walking", None), ("custom:1", "ankle", 6, "walking", None),
+        ("custom:1", "wrist", 6, "walking", "watch"), ("custom:2", "chest", 4, "standing", None),
+        ("custom:2", "ankle", 4, "standing", None), ("custom:2", "wrist", 4, "standing", "watch")]
+    chest, ankle, wrist = recs[:3]
+    np.testing.assert_allclose(chest.acc, a[:, 0:3], rtol=1e-6)
+    np.testing.assert_allclose(ankle.acc, a[:, 6:9], rtol=1e-6)
+    np.testing.assert_allclose(ankle.gyro, np.radians(a[:, 9:12]), rtol=1e-6, atol=1e-7)  # deg/s at the ankle only
+    np.testing.assert_allclose(chest.gyro, a[:, 3:6], rtol=1e-6, atol=1e-7)
+    # the wrist in g, its axes turned (x <- -y, y <- x): gravity, on the device's y, ends on crosshar's -x
+    np.testing.assert_allclose(wrist.acc[:, 0], -GRAVITY * a[:, 13], rtol=1e-6)
+    np.testing.assert_allclose(wrist.acc[:, 1], GRAVITY * a[:, 12], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(wrist.gyro[:, 1], a[:, 15], rtol=1e-6, atol=1e-7)
+    assert len({r.session for r in recs}) == 6 and chest.session.startswith("mHealth_subject1.log:chest:")
+    assert Custom().has_gyro(DataFolder(tmp_path))
+
+
+def test_a_bad_value_names_its_position_and_skip_drops_the_row_for_all(tmp_path):
+    x = positions_log(8)
+    x[3, 10] = 5000.0  # deg/s at the ankle: beyond a ±4000 °/s gyroscope
+    write_tree(tmp_path, {"crosshar.toml": POSITIONS_TOML.format(extra=""), "mHealth_subject3.log": log_text(x)})
+    with pytest.raises(DataError, match=r"value 5000 is beyond any IMU's range .* \(position ankle\)") as e:
+        load(tmp_path)
+    assert e.value.line == 4 and e.value.path.endswith("mHealth_subject3.log")
+    recs, bad = load(tmp_path, "skip")
+    assert len(bad.skipped) == 1
+    # the skipped line is a hole in time for every position: each is cut in two there
+    assert [(r.position, len(r)) for r in recs] == [("chest", 3), ("chest", 4), ("ankle", 3), ("ankle", 4),
+                                                    ("wrist", 3), ("wrist", 4)]
+
+
+def test_join_joins_each_positions_files(tmp_path):
+    files = {"crosshar.toml": POSITIONS_TOML.format(extra="join = true")}
+    for k in range(3):
+        files[f"mHealth_subject5_{k}.log"] = log_text(positions_log(4, seed=k))
+    write_tree(tmp_path, files)
+    recs, _ = load(tmp_path)
+    assert [(r.position, len(r), r.extra["joined"]) for r in recs] == [("chest", 12, 3), ("ankle", 12, 3),
+                                                                       ("wrist", 12, 3)]
+
+
+@pytest.mark.parametrize("change, message", [
+    (("label_column = 18", "label_column = 18\nacc_columns = [0, 1, 2]"),
+     r"with \[positions\.NAME\] tables, acc_columns, gyro_columns and position go inside each table"),
+    (("gyro_columns = [3, 4, 5]\n", ""), "every position must have the same sensors"),
+    (('gyro_unit = "deg/s"', 'gyro_unit = "dps"'), r"positions.ankle: gyro_unit must be \"rad/s\" or \"deg/s\""),
+    (('device = "watch"', 'devise = "watch"'), r"positions.wrist: unknown key\(s\) devise"),
+    (("[positions.ankle]\nacc_columns = [6, 7, 8]\n", "[positions.ankle]\n"), "positions.ankle needs acc_columns"),
+    (("[positions.ankle]", '[positions."left@ankle"]'), "a position name is a word or two, without '@' or '/'"),
+    (("acc_columns = [12, 13, 14]", "acc_columns = [12, 13]"), "positions.wrist: acc_columns must list three"),
+])
+def test_position_tables_are_checked(tmp_path, change, message):
+    write_tree(tmp_path, {"crosshar.toml": POSITIONS_TOML.format(extra="").replace(*change),
+                          "mHealth_subject1.log": log_text(positions_log(4))})
+    with pytest.raises(ConfigError, match=message) as e:
+        load(tmp_path)
+    assert "crosshar.toml" in str(e.value)
+
+
+def test_one_position_of_your_own_data_is_selected_with_at(tmp_path, monkeypatch):
+    """End to end: `<folder>@ankle` prepares the ankle's windows only; a position the file lacks is an error."""
+    from crosshar.data.store import prepare
+
+    monkeypatch.setenv("CROSSHAR_HOME", str(tmp_path / "home"))
+    data = tmp_path / "mhealth"
+    write_tree(data, {"crosshar.toml": POSITIONS_TOML.format(extra='name = "mh"'),
+                      **{f"mHealth_subject{s}.log": log_text(positions_log(650, seed=s)) for s in (1, 2)}})
+    ws = prepare(str(data))
+    assert ws.dataset == "mh" and len(ws) == 12 and set(ws.recording_attr("position").tolist()) == {
+        "chest", "ankle", "wrist"}
+    ankle = prepare(f"{data}@ankle")
+    assert len(ankle) == 4 and set(ankle.recording_attr("position").tolist()) == {"ankle"}
+    with pytest.raises(ConfigError, match=r"no recording at body position 'hip'; its positions: ankle"):
+        prepare(f"{data}@hip")

@@ -24,6 +24,10 @@ docs/custom_data.md. The descriptor's keys (unknown keys are an error):
     timestamp_unit        "s", "ms", "us" or "ns"                               default "s"
     max_gap_s             a longer gap between time stamps starts a new recording default 1.0
     position, device      free text, e.g. "pocket", "Pixel 7"                   optional
+    [positions.NAME]      several body positions in one file (a table each, instead of the top-level
+                          acc_columns, gyro_columns and position): acc_columns, gyro_columns and
+                          optionally acc_unit, gyro_unit, sign_convention, axes, device; every file
+                          gives one recording per position, selected as NAME@POSITION
     axes                  device axes in crosshar's frame, e.g. ["-y", "x", "z"]  default ["x", "y", "z"]
                           (applied to acc and gyro together, after units and sign_convention)
     join                  join consecutive files of one subject and activity    default false
@@ -47,6 +51,7 @@ An empty label cell means "unlabelled" (kept for pretraining, never used as a cl
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import tomllib
@@ -73,6 +78,9 @@ RATE_TOLERANCE = 0.10  # median rate vs rate_hz
 JITTER_TOLERANCE = 0.05  # any interval vs 1 / rate_hz: beyond this, resample
 
 ColumnRef = str | int
+# what a [positions.NAME] table may set (the rest of the descriptor is shared by the positions)
+POSITION_KEYS = ("acc_columns", "gyro_columns", "acc_unit", "gyro_unit", "sign_convention", "axes", "device")
+POSITION_SEP = "@"  # crosshar.data.store's selector: NAME@POSITION
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,7 @@ class CustomDescriptor(_Config):
     device: str | None = None
     axes: tuple = ("x", "y", "z")
     join: bool = False
+    positions: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         def need(cond: bool, msg: str) -> None:
@@ -122,7 +131,7 @@ class CustomDescriptor(_Config):
              "userAcceleration + gravity), then set gravity_included = true")
         for key in ("acc_columns", "gyro_columns"):
             cols = getattr(self, key)
-            if cols is None and key == "gyro_columns":
+            if cols is None and key == "gyro_columns" or self.positions and cols == ():
                 continue
             need(isinstance(cols, tuple) and len(cols) == 3, f"{key} must list three columns (x, y, z)")
             for c in cols:
@@ -160,6 +169,41 @@ class CustomDescriptor(_Config):
             need(getattr(self, key) is None or isinstance(getattr(self, key), str), f"{key} must be text")
         axes_matrix(self.axes)
         need(isinstance(self.join, bool), "join must be true or false")
+        need(isinstance(self.positions, dict), "positions must be tables: [positions.wrist] acc_columns = [...]")
+        if self.positions:
+            need(self.acc_columns == () and self.gyro_columns is None and self.position is None,
+                 "with [positions.NAME] tables, acc_columns, gyro_columns and position go inside each table")
+            views = self.views()
+            need(len({v.gyro_columns is None for v in views}) == 1,
+                 "every position must have the same sensors: give gyro_columns for all of them or for none "
+                 "(a position without a gyroscope cannot share 6-channel windows with the others)")
+
+    def views(self) -> list["CustomDescriptor"]:
+        """One descriptor per body position ([positions.NAME] tables), or [self] without them."""
+        if not self.positions:
+            return [self]
+        out = []
+        for name, table in self.positions.items():
+            if not isinstance(table, dict):
+                raise ValueError(f"positions.{name} must be a table with acc_columns (and gyro_columns, ...)")
+            unknown = sorted(set(table) - set(POSITION_KEYS))
+            if unknown:
+                raise ValueError(f"positions.{name}: unknown key(s) {', '.join(unknown)}; known: "
+                                 f"{', '.join(POSITION_KEYS)}")
+            if "acc_columns" not in table:
+                raise ValueError(f"positions.{name} needs acc_columns")
+            if not name.strip() or POSITION_SEP in name or "/" in name:
+                raise ValueError(f"positions.{name!r}: a position name is a word or two, without {POSITION_SEP!r} or '/'")
+            kw = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
+            try:
+                out.append(dataclasses.replace(self, positions={}, position=name, **kw))
+            except ValueError as e:
+                raise ValueError(f"positions.{name}: {e}") from None
+        return out
+
+    @property
+    def has_gyro(self) -> bool:
+        return self.views()[0].gyro_columns is not None
 
     def _check_ref(self, key: str, ref: object) -> None:
         if isinstance(ref, bool) or not isinstance(ref, (str, int)):
@@ -216,7 +260,7 @@ class Custom(Dataset):
         return [e for e in folder.glob(desc.files) if e.logical != DESCRIPTOR]
 
     def has_gyro(self, folder: DataFolder) -> bool:
-        return read_descriptor(folder).gyro_columns is not None
+        return read_descriptor(folder).has_gyro
 
     def load(self, folder: DataFolder, bad: BadRows) -> list[Recording]:
         desc = read_descriptor(folder)
@@ -226,11 +270,16 @@ class Custom(Dataset):
         recs: list[Recording] = []
         for e in files:
             recs += self._file(folder, e, desc, bad)
-        return join_consecutive(recs) if desc.join else recs
+        if not desc.join:
+            return recs
+        order = {v.position: k for k, v in enumerate(desc.views())}
+        return join_consecutive(sorted(recs, key=lambda r: order[r.position]))  # each position's files in order
 
     def _file(self, folder: DataFolder, e: Entry, desc: CustomDescriptor, bad: BadRows) -> list[Recording]:
+        """The file's recordings: per body position (one without [positions] tables), per subject and span."""
         tf = TextFile(folder, e)
-        cols = _columns(tf, desc, bad)
+        views = desc.views()
+        cols = _columns(tf, desc, views, bad)
         if cols is None:
             return []
         fixed = {}
@@ -246,19 +295,10 @@ class Custom(Dataset):
         if len(rows) == 0:
             bad("no data rows", tf.source)
             return []
-        rows = _check_values(rows, desc, fixed, bad)
+        rows = _check_values(rows, desc, views, fixed, bad)
         if "t" in rows.cols:
             _check_rate(rows, desc)
-        acc = np.stack([rows[f"acc{k}"] for k in range(3)], axis=1)
-        acc = acc * (GRAVITY if desc.acc_unit == "g" else 1.0) * (-1.0 if desc.sign_convention == "ios" else 1.0)
-        gyro = None
-        if desc.gyro_columns is not None:
-            gyro = np.stack([rows[f"gyro{k}"] for k in range(3)], axis=1)
-            gyro = gyro * (math.pi / 180 if desc.gyro_unit == "deg/s" else 1.0)
-        if tuple(desc.axes) != ("x", "y", "z"):
-            m = axes_matrix(desc.axes)
-            acc, gyro = acc @ m.T, None if gyro is None else gyro @ m.T
-        recs = []
+        spans = []  # (subject, [(row indices, ns times or None)]) of the file, shared by its positions
         for subject, sl in _subject_runs(rows["subject"]):
             if "t" in rows.cols:
                 parts = _time_spans(rows, sl, desc, bad)
@@ -266,6 +306,29 @@ class Custom(Dataset):
                 cuts = np.flatnonzero(np.diff(rows.lines[sl]) > 1) + 1 + sl.start
                 bounds = [sl.start, *cuts.tolist(), sl.stop]
                 parts = [(np.arange(a, b), None) for a, b in zip(bounds[:-1], bounds[1:])]
+            spans.append((subject, parts))
+        recs: list[Recording] = []
+        for view in views:
+            pre = f"{view.position}/" if len(views) > 1 else ""
+            recs += self._recordings(rows, pre, spans, view, tf.source, e.logical)
+        return recs
+
+    def _recordings(self, rows: Rows, pre: str, spans: list, desc: CustomDescriptor, source: str,
+                    logical: str) -> list[Recording]:
+        """One body position's recordings of a file in canonical units: `desc` that position's view, `pre` the
+        prefix of its sensor columns ("" for a file of one position), `spans` the file's subjects and spans."""
+        acc = np.stack([rows[f"{pre}acc{k}"] for k in range(3)], axis=1)
+        acc = acc * (GRAVITY if desc.acc_unit == "g" else 1.0) * (-1.0 if desc.sign_convention == "ios" else 1.0)
+        gyro = None
+        if desc.gyro_columns is not None:
+            gyro = np.stack([rows[f"{pre}gyro{k}"] for k in range(3)], axis=1)
+            gyro = gyro * (math.pi / 180 if desc.gyro_unit == "deg/s" else 1.0)
+        if tuple(desc.axes) != ("x", "y", "z"):
+            m = axes_matrix(desc.axes)
+            acc, gyro = acc @ m.T, None if gyro is None else gyro @ m.T
+        recs = []
+        where = f"{logical}:{desc.position}" if pre else logical
+        for subject, parts in spans:
             for idx, t in parts:
                 a, g, lab = acc[idx], None if gyro is None else gyro[idx], rows["label"][idx]
                 if t is not None:  # jittery: onto a uniform grid
@@ -275,9 +338,9 @@ class Custom(Dataset):
                     lab = lab[nearest(t, u)]
                 recs.append(Recording(
                     acc=a, gyro=g, rate=float(desc.rate_hz), labels=np.asarray(lab, dtype=str),
-                    subject=f"{desc.name}:{subject}", dataset=self.name, source=tf.source,
+                    subject=f"{desc.name}:{subject}", dataset=self.name, source=source,
                     device=desc.device, position=desc.position,
-                    session=f"{e.logical}:{subject}:{len(recs)}",
+                    session=f"{where}:{subject}:{len(recs)}",
                     extra={"first_line": int(rows.lines[idx][0]), "resampled": t is not None},
                 ).validate())
         return recs
@@ -302,14 +365,15 @@ def axes_matrix(axes) -> np.ndarray:
 
 
 def join_consecutive(recs: list[Recording]) -> list[Recording]:
-    """Join recordings that follow one another (file order) and share a subject and a single
-    activity: a session exported as many short files becomes one recording, so that its windows
+    """Join recordings that follow one another (file order) and share a subject, a body position and a
+    single activity: a session exported as many short files becomes one recording, so that its windows
     can straddle the file boundaries."""
     out: list[Recording] = []
     for r in recs:
         prev = out[-1] if out else None
         one = len(r) and (r.labels == r.labels[0]).all()
-        if (prev is not None and one and prev.subject == r.subject and (prev.labels == r.labels[0]).all()
+        if (prev is not None and one and prev.subject == r.subject and prev.position == r.position
+                and (prev.labels == r.labels[0]).all()
                 and prev.rate == r.rate and (prev.gyro is None) == (r.gyro is None)):
             n = prev.extra.get("joined", 1) + 1
             out[-1] = Recording(
@@ -325,8 +389,9 @@ def join_consecutive(recs: list[Recording]) -> list[Recording]:
     return out
 
 
-def _columns(tf: TextFile, desc: CustomDescriptor, bad: BadRows) -> list[Col] | None:
-    """The columns to read, names resolved against the header line."""
+def _columns(tf: TextFile, desc: CustomDescriptor, views: list[CustomDescriptor], bad: BadRows) -> list[Col] | None:
+    """The columns to read, names resolved against the header line; each position's sensors prefixed
+    "<position>/" when there are several."""
     names: list[str] = []
     if desc.header:
         head = tf.head(1, desc.delimiter)
@@ -340,9 +405,12 @@ def _columns(tf: TextFile, desc: CustomDescriptor, bad: BadRows) -> list[Col] | 
             return None
         return names.index(ref)
 
-    wanted: list[tuple[str, ColumnRef, str]] = [(f"acc{k}", c, "f") for k, c in enumerate(desc.acc_columns)]
-    if desc.gyro_columns is not None:
-        wanted += [(f"gyro{k}", c, "f") for k, c in enumerate(desc.gyro_columns)]
+    wanted: list[tuple[str, ColumnRef, str]] = []
+    for v in views:
+        pre = f"{v.position}/" if len(views) > 1 else ""
+        wanted += [(f"{pre}acc{k}", c, "f") for k, c in enumerate(v.acc_columns)]
+        if v.gyro_columns is not None:
+            wanted += [(f"{pre}gyro{k}", c, "f") for k, c in enumerate(v.gyro_columns)]
     for key, kind in (("label", "s"), ("subject", "s"), ("timestamp", "f")):
         ref = getattr(desc, f"{key}_column")
         if ref is not None:
@@ -361,8 +429,10 @@ def _columns(tf: TextFile, desc: CustomDescriptor, bad: BadRows) -> list[Col] | 
     return cols
 
 
-def _check_values(rows: Rows, desc: CustomDescriptor, fixed: dict[str, str], bad: BadRows) -> Rows:
-    """Labels mapped to the vocabulary, subjects present, values finite, time increasing."""
+def _check_values(rows: Rows, desc: CustomDescriptor, views: list[CustomDescriptor], fixed: dict[str, str],
+                  bad: BadRows) -> Rows:
+    """Labels mapped to the vocabulary, subjects present, values finite and within an IMU's range (each position's
+    in its own units; a bad value drops the row for every position), time increasing."""
     n = len(rows)
     for key in ("label", "subject"):
         if key in fixed:
@@ -386,11 +456,25 @@ def _check_values(rows: Rows, desc: CustomDescriptor, fixed: dict[str, str], bad
     rows = rows.reject(~ok[inv] if len(uniq) else np.zeros(0, bool),
                        lambda i: f"unknown label {str(raw[i])!r}: it {why}", bad)
     rows = rows.reject(rows["subject"] == "", lambda i: "empty subject", bad)
-    sensors = [k for k in rows.cols if k.startswith(("acc", "gyro"))] + (["t"] if "t" in rows.cols else [])
-    vals = np.stack([rows[k] for k in sensors], axis=1)
-    scale = {"acc": GRAVITY if desc.acc_unit == "g" else 1.0, "gyro": math.pi / 180 if desc.gyro_unit == "deg/s" else 1.0}
-    limit = np.array([math.inf if k == "t" else limit_of(k) / scale[k[:-1]] for k in sensors])  # in the file's units
-    rows = rows.reject(out_of_range(vals, limit), lambda i: range_problem(vals[i], limit), bad)
+    by_position = {v.position: v for v in views}
+
+    def limit_of_column(name: str) -> float:  # an IMU's range in the file's units, for a column of `_columns`
+        position, _, channel = name.rpartition("/")
+        v = by_position[position] if position else views[0]
+        if channel.startswith("gyro"):
+            return limit_of(channel) / (math.pi / 180 if v.gyro_unit == "deg/s" else 1.0)
+        return limit_of(channel) / (GRAVITY if v.acc_unit == "g" else 1.0)
+
+    sensors = [k for k in rows.cols if k.rpartition("/")[2].startswith(("acc", "gyro"))]
+    limit = np.array([limit_of_column(k) for k in sensors] + ([math.inf] if "t" in rows.cols else []))
+    vals = np.stack([rows[k] for k in sensors + (["t"] if "t" in rows.cols else [])], axis=1)
+
+    def problem(i: int) -> str:  # the first bad value of row i, and its position when the file has several
+        j = int(np.flatnonzero(~(np.abs(vals[i]) <= limit))[0])
+        where = f" (position {sensors[j].rpartition('/')[0]})" if j < len(sensors) and "/" in sensors[j] else ""
+        return range_problem(vals[i, j: j + 1], limit[j: j + 1]) + where
+
+    rows = rows.reject(out_of_range(vals, limit), problem, bad)
     if "t" in rows.cols:
         t, subj = rows["t"], rows["subject"]
         back = np.zeros(len(t), bool)
