@@ -37,7 +37,8 @@ GRAVITY_ERROR = 0.5  # beyond x1.5 or below x0.5: the unit is wrong
 MIN_STILL_S = 5  # still seconds a recording needs for its own gravity figure
 QUIET_REL_STD = 0.05  # seconds where |acc| varies less than this: rotation dominates d(acc)/dt
 SLOPE_MIN_SIGNAL = 1e-3  # mean (−ω × acc)² in (m/s³)² below which rotation is too small to judge
-SLOPE_WARN = 0.3  # slopes below this are flagged (mirrored frame gives about −1)
+SLOPE_WARN = 0.3  # slopes below this (a mirrored frame gives about −1) or above its inverse are flagged
+DEG_RATIO = (35.0, 90.0)  # a slope (or its inverse) about 180/π = 57: the gyroscope's unit mixed up (deg/s, rad/s)
 TURN_MIN_DEG = 45.0  # a class whose median window turns less than this is not checked for its sense
 TURN_ONE_WAY = 0.9  # a class whose windows turn one way this often (or the other way) is flagged
 TURN_MIN_WINDOWS = 20  # fewer windows than this say too little about a class
@@ -151,12 +152,22 @@ def physical_checks(recs: list[Recording], where: str) -> tuple[dict, list[str]]
         warnings.append(f"{where}: {len(grav['recordings_off'])} recording(s) read |acc| far from 9.81 at rest, "
                         f"e.g. {src}: {v} m/s²")
     slope = hand["slope"]
-    if slope is not None and slope < SLOPE_WARN:
-        why = ("one sensor's frame is mirrored (an axis sign, a swapped pair of axes, or the gyro's sign "
-               "convention); fix the columns or the gyro unit/sign" if slope < -SLOPE_WARN else
-               "the gyroscope does not follow the accelerometer (misaligned in time, another device, "
-               "or a mixed-up column)")
-        warnings.append(f"{where}: acc and gyro disagree on the rotation: d(acc)/dt ≈ {slope:.2f} × "
+    if slope is not None and not SLOPE_WARN <= slope <= 1 / SLOPE_WARN:
+        if slope > 1 / SLOPE_WARN:
+            why = (f"the gyroscope reads {slope:.0f}x less turning than the accelerometer shows"
+                   + (": data in rad/s read as deg/s? (gyro_unit)" if DEG_RATIO[0] <= slope <= DEG_RATIO[1] else
+                      ": check the gyroscope's unit and scale"))
+        elif slope < -SLOPE_WARN:
+            why = ("one sensor's frame is mirrored (an axis sign, a swapped pair of axes, or the gyro's sign "
+                   "convention); fix the columns or the gyro unit/sign")
+        elif DEG_RATIO[0] <= 1 / max(slope, 1e-9) <= DEG_RATIO[1]:
+            why = (f"the gyroscope reads {1 / slope:.0f}x more turning than the accelerometer shows: data in deg/s "
+                   "read as rad/s? (gyro_unit = \"deg/s\")")
+        else:
+            why = ("the gyroscope does not follow the accelerometer (misaligned in time, another device, "
+                   "or a mixed-up column)")
+        warnings.append(f"{where}: acc and gyro disagree on the rotation: d(acc)/dt ≈ "
+                        f"{slope:.{2 if abs(slope) >= 0.1 else 3}f} × "
                         f"(−ω × acc), expected +1: {why}")
     return {"gravity": {k: v for k, v in grav.items() if k != "recordings_off"} | {
         "recordings_off": len(grav["recordings_off"])}, "handedness": hand}, warnings

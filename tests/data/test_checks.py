@@ -67,6 +67,22 @@ def test_rotation_law_holds_on_a_simulated_device_and_a_mirror_breaks_it():
     assert len(warnings) == 1 and re.search(r"≈ -(0.9|1.0)\d", warnings[0]) and "mirrored" in warnings[0]
 
 
+@pytest.mark.parametrize("scale, figure, hint", [
+    (180 / np.pi, r"≈ 0\.017 ×", r"5\dx more turning .*data in deg/s read as rad/s\? \(gyro_unit = \"deg/s\"\)"),
+    (np.pi / 180, r"≈ 5\d\.\d\d ×", r"5\dx less turning .*data in rad/s read as deg/s\? \(gyro_unit\)"),
+    (3.0, None, None),  # within the tolerated band: no warning
+])
+def test_a_gyroscope_in_the_wrong_unit_is_a_warning_saying_so(scale, figure, hint):
+    """A gyroscope read in the other unit scales the law's slope by 180/π (or its inverse): both are warned, with
+    the likely cause; the upper side was not flagged before."""
+    acc, gyro = rotating_still_device(3000)
+    figures, warnings = physical_checks([rec(acc, gyro * scale)], "here")
+    if hint is None:
+        assert warnings == []
+        return
+    assert len(warnings) == 1 and re.search(figure, warnings[0]) and re.search(hint, warnings[0]), warnings
+
+
 def test_a_rotation_keeps_the_law():
     acc, gyro = rotating_still_device(3000, seed=1)
     m = axes_matrix(["-y", "x", "z"])
