@@ -9,6 +9,7 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from crosshar.errors import CrossharError, DataError
 
@@ -55,6 +56,12 @@ CadenceViews = Annotated[Optional[int], typer.Option("--cadence-views", min=1, h
 Threads = Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads for PyTorch (default: $OMP_NUM_THREADS, else min(2, cores): polite on a shared box).")]
 
 
+def plain(text: object) -> str:
+    """`text` printed as it is by a rich console: "[labels]" or "[/walk]" in a file name, a label or a cell is not
+    markup (rich would drop it, or fail on an unmatched closing tag)."""
+    return escape(str(text))
+
+
 def use_device(device: str, threads: int | None) -> Any:
     """Apply --threads and resolve --device (see crosshar.device); returns the torch.device."""
     from crosshar.device import resolve_device, set_threads
@@ -82,7 +89,8 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
                                and kwargs.get("on_bad", "error") == "error")
                     else " (--on-bad skip skips such rows and lists them)" if e.line is not None
                     else " (--on-bad skip skips such input and lists it)")
-            err_console.print(f"[bold red]error:[/] {e}{hint}", highlight=False, soft_wrap=True)
+            # the message holds the user's own text (file names, cells, labels): never read as markup
+            err_console.print("[bold red]error:[/] " + escape(f"{e}{hint}"), highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except ModuleNotFoundError as e:
             if e.name and e.name.split(".")[0] in TRAIN_MODULES:

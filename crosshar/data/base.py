@@ -83,6 +83,11 @@ class Dataset:
         """The raw files this loader reads (used for fingerprints and `crosshar data list`)."""
         raise NotImplementedError
 
+    def config_digest(self, folder: DataFolder) -> str:
+        """A digest of what says how to read the files (your own data's crosshar.toml), "" when the reader's code
+        alone does: part of the cache key, so that an edited descriptor is never served stale windows."""
+        return ""
+
     def no_files(self, folder: DataFolder, what: str) -> MissingDataError:
         """The error of a folder that holds none of the files this loader reads (`what`: their name, "PAMAP2")."""
         return MissingDataError(f"no {what} files under {folder.root}. Expected: {self.layouts}")

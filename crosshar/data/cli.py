@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from crosshar import paths
-from crosshar.clitools import DataDir, OnBad, console, dataset_names, friendly
+from crosshar.clitools import DataDir, OnBad, console, dataset_names, friendly, plain
 
 app = typer.Typer(help="List, download, prepare and inspect datasets.", no_args_is_help=True)
 
@@ -43,14 +43,14 @@ def list_cmd(data_dir: DataDir = None) -> None:
             try:
                 folder = DataFolder(ds.locate(root))
                 n = len(ds.files(folder))
-                found = f"[green]{n} files[/] in {folder.root.name}" if n else "[red]folder empty[/]"
+                found = f"[green]{n} files[/] in {plain(folder.root.name)}" if n else "[red]folder empty[/]"
             except CrossharError:
                 found = "[red]not found[/]"
         prep = len(cached(name))
         t.add_row(name, ds.title, found, f"{prep} version(s)" if prep else "no", ds.url or "(see README)")
     for name, roots in own_datasets().items():
         n = len(cached(name))
-        t.add_row(name, "your own data (crosshar.toml)", ", ".join(roots), f"{n} version(s)", "-")
+        t.add_row(plain(name), "your own data (crosshar.toml)", plain(", ".join(roots)), f"{n} version(s)", "-")
     console.print(t)
 
 
@@ -88,23 +88,24 @@ def download_cmd(
     root = Path(data_dir or os.environ.get(paths.ENV_DATA) or "data")
     rep = download(get_dataset(dataset), root, source)
     state = "verified against the known checksum" if rep["verified"] else "checksum recorded (none known)"
-    console.print(f"{dataset}: {rep['size']:,} bytes, sha256 {rep['sha256'][:16]}…, {state}; unpacked into {rep['folder']}")
+    console.print(plain(f"{dataset}: {rep['size']:,} bytes, sha256 {rep['sha256'][:16]}…, {state}; unpacked into "
+                        f"{rep['folder']}"))
 
 
 def _print_counts(ws) -> None:
     per_class, per_subject = ws.counts()
-    t = Table(title=f"{ws.dataset}: {len(ws):,} windows of {ws.config.window} samples at {ws.config.rate_hz:g} Hz ({ws.config.channels})")
+    t = Table(title=f"{plain(ws.dataset)}: {len(ws):,} windows of {ws.config.window} samples at {ws.config.rate_hz:g} Hz ({ws.config.channels})")
     t.add_column("activity")
     t.add_column("windows", justify="right")
     for k, v in sorted(per_class.items(), key=lambda kv: -kv[1]):
-        t.add_row(k, f"{v:,}")
+        t.add_row(plain(k), f"{v:,}")
     console.print(t)
     subj = ", ".join(f"{k.split(':', 1)[-1]}:{v}" for k, v in sorted(per_subject.items()))
-    console.print(f"[bold]windows per subject[/] ({len(per_subject)} subjects): {subj}", soft_wrap=True)
+    console.print(f"[bold]windows per subject[/] ({len(per_subject)} subjects): {plain(subj)}", soft_wrap=True)
     for attr, values in ws.recording_splits().items():  # several body positions or devices: `cross` scores each apart
         names, n = np.unique(values, return_counts=True)
         console.print(f"[bold]windows per {'body position' if attr == 'position' else attr}[/]: "
-                      + ", ".join(f"{k}:{v:,}" for k, v in zip(names.tolist(), n.tolist())), soft_wrap=True)
+                      + plain(", ".join(f"{k}:{v:,}" for k, v in zip(names.tolist(), n.tolist()))), soft_wrap=True)
 
 
 @app.command("prepare")
@@ -139,13 +140,14 @@ def prepare_cmd(
                             stride=stride if stride is not None else (window if window is not None else None))
     with Progress(SpinnerColumn(), "[progress.description]{task.description}", TimeElapsedColumn(), console=console, transient=True) as p:
         p.add_task(f"preparing {r.name} (reading raw files, resampling, windowing)", total=None)
-        ws = prepare(dataset, data_dir, wcfg, on_bad=on_bad, rebuild=rebuild, log=console.print)
+        ws = prepare(dataset, data_dir, wcfg, on_bad=on_bad, rebuild=rebuild,
+                     log=lambda m: console.print(plain(m), soft_wrap=True, highlight=False))
     _print_counts(ws)
-    console.print(kept_dropped(ws.manifest), soft_wrap=True, highlight=False)
+    console.print(plain(kept_dropped(ws.manifest)), soft_wrap=True, highlight=False)
     _print_checks(ws.manifest)
     if ws.manifest.get("skipped"):
         console.print(f"[yellow]skipped {len(ws.manifest['skipped'])} bad item(s)[/]; see the manifest for each")
-    console.print(f"cache: {paths.cache_dir()}/{r.base}-{ws.manifest['key']}.npz")
+    console.print(plain(f"cache: {paths.cache_dir()}/{r.base}-{ws.manifest['key']}.npz"), soft_wrap=True)
 
 
 def _print_checks(man: dict) -> None:
@@ -159,10 +161,10 @@ def _print_checks(man: dict) -> None:
                       highlight=False)
     turns = c.get("turning") or {}
     if turns:
-        console.print("turning about the vertical per window (median, share counterclockwise): " + ", ".join(
-            f"{k} {v['median_deg']:.0f}° {100 * v['ccw_share']:.0f} %" for k, v in turns.items()), highlight=False)
+        console.print("turning about the vertical per window (median, share counterclockwise): " + plain(", ".join(
+            f"{k} {v['median_deg']:.0f}° {100 * v['ccw_share']:.0f} %" for k, v in turns.items())), highlight=False)
     for w in man.get("warnings", []):
-        console.print(f"[yellow]warning[/]: {w}", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]warning[/]: {plain(w)}", highlight=False, soft_wrap=True)
 
 
 @app.command("info")
@@ -176,20 +178,22 @@ def info_cmd(dataset: Name, data_dir: DataDir = None) -> None:
         dataset = resolve(dataset).base
     found = cached(dataset)
     if not found:
-        console.print(f"{dataset}: not prepared yet; run `crosshar data prepare -d {dataset}`")
+        console.print(plain(f"{dataset}: not prepared yet; run `crosshar data prepare -d {dataset}`"))
         raise typer.Exit(1)
     for m in found:
         man = read_manifest(m)
         if man is None:
-            console.print(f"[bold]{m.name}[/]: damaged (not a manifest); `crosshar data prepare -d {dataset}` rebuilds it")
+            console.print(f"[bold]{plain(m.name)}[/]: damaged (not a manifest); "
+                          + plain(f"`crosshar data prepare -d {dataset}` rebuilds it"))
             continue
-        console.print(f"[bold]{m.name}[/]: {man['n_windows']:,} windows from {man['n_recordings']} recordings "
+        console.print(f"[bold]{plain(m.name)}[/]: {man['n_windows']:,} windows from {man['n_recordings']} recordings "
                       f"({man['n_files']} files, fingerprint {man['fingerprint']}), window {man['window']}")
-        console.print(f"  per class: {man['per_class']}", soft_wrap=True)
+        console.print(f"  per class: {plain(man['per_class'])}", soft_wrap=True)
         console.print(f"  subjects: {len(man['per_subject'])}; skipped items: {len(man['skipped'])}")
         where = Counter(recording_positions(man))
         if where:  # what `-d NAME@POSITION` can select
             console.print("  recordings per body position (select one with -d NAME@POSITION): "
-                          + ", ".join(f"{p} {n}" for p, n in sorted(where.items())), soft_wrap=True, highlight=False)
-        console.print(f"  {kept_dropped(man)}", soft_wrap=True, highlight=False)
+                          + plain(", ".join(f"{p} {n}" for p, n in sorted(where.items()))), soft_wrap=True,
+                          highlight=False)
+        console.print(f"  {plain(kept_dropped(man))}", soft_wrap=True, highlight=False)
         _print_checks(man)

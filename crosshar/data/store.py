@@ -1,7 +1,7 @@
 """Prepared datasets: windows cached as npz + a JSON manifest, rebuilt only when needed.
 
 The cache key covers the dataset name, the window config, the raw files' fingerprint (names,
-sizes, mtimes) and PREP_VERSION (bumped when the windowing code changes meaning). Files are
+sizes, mtimes; for your own data also the content of its crosshar.toml) and PREP_VERSION (bumped when the windowing code changes meaning). Files are
 written to a temporary name and renamed, so an interrupted prepare never leaves a half cache.
 """
 
@@ -185,7 +185,7 @@ def prepare(
     files = ds.files(folder)
     if not files:
         raise DataError(f"no raw files of dataset {name!r} found; expected layout: {ds.layouts}", folder.root)
-    fp = folder.fingerprint(files)
+    fp = folder.fingerprint(files) + ds.config_digest(folder)
     cache = Path(cache) if cache is not None else paths.cache_dir()
     key = _key(name, cfg, fp, on_bad)
     npz, man = cache / f"{name}-{key}.npz", cache / f"{name}-{key}.json"

@@ -98,6 +98,20 @@ def test_gravity_in_the_wrong_unit_is_an_error_with_the_figure(scale, match):
         physical_checks([rec(acc * scale, gyro)], "here")
 
 
+def test_data_without_a_still_second_is_not_judged_at_rest():
+    """Only jogging (no still second): |acc| over all data is well above 9.81 by the motion itself; that stopped
+    prepare as a unit error. Now it is a warning that gravity went unchecked, and only a factor of 9.81 (the unit
+    mixed up) is still an error."""
+    t = np.arange(3000) / RATE
+    acc = np.stack([0.3 * np.sin(2 * np.pi * 1.3 * t), 9.81 + 14.0 * np.maximum(np.sin(2 * np.pi * 2.7 * t), 0),
+                    0.5 * np.cos(2 * np.pi * 2.7 * t)], 1)
+    figures, warnings = physical_checks([rec(acc)], "here")
+    assert figures["gravity"]["still_seconds"] == 0 and figures["gravity"]["median_ms2"] > 1.2 * GRAVITY
+    assert len(warnings) == 1 and "no still second found, so gravity could not be checked at rest" in warnings[0]
+    with pytest.raises(CheckError, match=r"over all data \(no still second found\).*declared in g but already in"):
+        physical_checks([rec(acc * GRAVITY)], "here")
+
+
 def test_a_badly_calibrated_device_is_a_warning_with_the_figure():
     acc, gyro = rotating_still_device(1000)
     figures, warnings = physical_checks([rec(acc * 7.9 / GRAVITY, gyro)], "here")

@@ -140,7 +140,10 @@ def test_gravity_message_says_why():
 @pytest.mark.parametrize("csv, message, line", [
     (CSV.replace("s1,0.1,9.8,0.2,walk", "s1,0.1,9.8,0.2,run"), "unknown label 'run'", 4),
     (CSV.replace("s1,0.1,9.8,0.2,walk", "s1,0.1,nan,0.2,walk"), "NaN or infinite", 4),
-    (CSV.replace("s1,0.1,9.8,0.2,walk", "s1,0.1,9.8"), "expected at least 5 fields", 4),
+    (CSV.replace("s1,0.1,9.8,0.2,walk", "s1,0.1,9.8"), "expected 5 fields separated by ',', found 3", 4),
+    # two lines run together (a lost newline): too many fields is a bad row too, not its first five read
+    (CSV.replace("s1,0.1,9.8,0.2,walk", "s1,0.1,9.8,0.2,walks1,0.1,9.8,0.3,walk"),
+     "expected 5 fields separated by ',', found 9", 4),
     (CSV.replace("s1,0.1,9.8,0.2,walk", "s1,0.1,9.8,zero,walk"), "cannot read 'zero' as a number", 4),
     (CSV.replace("s1,0.1,9.8,0.2,walk", ",0.1,9.8,0.2,walk"), "empty subject", 4),
 ])
@@ -387,3 +390,41 @@ def test_one_position_of_your_own_data_is_selected_with_at(tmp_path, monkeypatch
     assert len(ankle) == 4 and set(ankle.recording_attr("position").tolist()) == {"ankle"}
     with pytest.raises(ConfigError, match=r"no recording at body position 'hip'; its positions: ankle"):
         prepare(f"{data}@hip")
+
+
+def test_brackets_in_your_data_are_printed_as_they_are(tmp_path):
+    """A label cell "[/walk]" was read as a closing markup tag by the console (a traceback, exit 1), and "[labels]"
+    in a message vanished; both are printed as they are now, in one line, exit 2, and skipping them lists them."""
+    from typer.testing import CliRunner
+
+    from crosshar.cli import app
+
+    csv = "who,ax,ay,az,act\n" + "".join(f"s1,0.1,9.8,{0.01 * (i % 7)},walk\n" for i in range(700))
+    csv = csv.replace("s1,0.1,9.8,0.02,walk", "s1,0.1,9.8,0.02,[/walk]", 1)  # line 4
+    data = tmp_path / "lab [bold]x"
+    write_tree(data, {"crosshar.toml": descriptor(label_column="act", labels={"walk": "walking", "sit": "sitting"}),
+                      "a.csv": csv})
+    res = CliRunner().invoke(app, ["data", "prepare", "-d", str(data)], env={"CROSSHAR_HOME": str(tmp_path / "h")})
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    assert "unknown label '[/walk]': it is not in the [labels] table of crosshar.toml" in res.output
+    assert "lab [bold]x" in res.output
+    res = CliRunner().invoke(app, ["data", "prepare", "-d", str(data), "--on-bad", "skip"],
+                             env={"CROSSHAR_HOME": str(tmp_path / "h")})
+    assert "Traceback" not in res.output and "unknown label '[/walk]'" in res.output, res.output
+
+
+def test_an_edited_descriptor_is_never_served_stale_windows(tmp_path, monkeypatch):
+    """The cache key missed crosshar.toml: a label mapped anew, axes or position changed, and prepare (and every
+    command after it) kept reading the old windows without a word."""
+    from crosshar.config import WindowConfig
+    from crosshar.data.store import prepare
+
+    monkeypatch.setenv("CROSSHAR_HOME", str(tmp_path / "home"))
+    csv = "who,ax,ay,az,act\n" + "".join(f"s1,0.1,9.8,{0.01 * (i % 7)},walk\n" for i in range(700))
+    toml = descriptor(label_column="act", labels={"walk": "walking"}, position="pocket")
+    write_tree(tmp_path / "lab", {"crosshar.toml": toml, "a.csv": csv})
+    ws = prepare(str(tmp_path / "lab"), cfg=WindowConfig(channels="acc"))
+    assert set(ws.labels.tolist()) == {"walking"} and set(ws.recording_attr("position").tolist()) == {"pocket"}
+    (tmp_path / "lab" / "crosshar.toml").write_text(toml.replace('"walking"', '"running"').replace("pocket", "belt"))
+    ws = prepare(str(tmp_path / "lab"), cfg=WindowConfig(channels="acc"))
+    assert set(ws.labels.tolist()) == {"running"} and set(ws.recording_attr("position").tolist()) == {"belt"}

@@ -52,6 +52,7 @@ An empty label cell means "unlabelled" (kept for pretraining, never used as a cl
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import re
 import tomllib
@@ -255,6 +256,11 @@ class Custom(Dataset):
             f"holding your CSV files and their {DESCRIPTOR} descriptor (see docs/custom_data.md)"
         )
 
+    def config_digest(self, folder: DataFolder) -> str:
+        """The descriptor's bytes (labels, units, axes, columns... all change the windows)."""
+        e = folder.find(DESCRIPTOR)
+        return "" if e is None else hashlib.sha256(read_bytes(e)).hexdigest()[:16]
+
     def files(self, folder: DataFolder) -> list[Entry]:
         desc = read_descriptor(folder)
         return [e for e in folder.glob(desc.files) if e.logical != DESCRIPTOR]
@@ -291,7 +297,13 @@ class Custom(Dataset):
                     bad(f"the file's path does not match {key}_from_filename = {rx!r}", tf.source)
                     return []
                 fixed[key] = m.group(key)
-        rows = tf.rows(cols, bad, delimiter=desc.delimiter, skip=1 if desc.header else 0)
+        first = tf.head(1, desc.delimiter)
+        width = len(first[0]) if first and first[0] else None  # every line has the header's (first line's) fields
+        if width is not None and max(c.index for c in cols) >= width:
+            bad(f"column index {max(c.index for c in cols)} is beyond the {width} fields of the first line",
+                tf.source, 1)
+            return []
+        rows = tf.rows(cols, bad, delimiter=desc.delimiter, skip=1 if desc.header else 0, ncols=width)
         if len(rows) == 0:
             bad("no data rows", tf.source)
             return []
