@@ -171,12 +171,16 @@ def _print_checks(man: dict) -> None:
 @friendly
 def info_cmd(dataset: Name, data_dir: DataDir = None) -> None:
     """Show the manifests of a dataset's prepared versions (config, counts, provenance)."""
-    from crosshar.data.store import (cached, is_folder_spec, kept_dropped, read_manifest, recording_positions, resolve,
-                                     split_position)
+    from crosshar.data.store import (cached, check_specs, is_folder_spec, kept_dropped, read_manifest,
+                                     recording_positions, resolve, split_position)
 
+    check_specs([dataset])  # an unknown name, or a position the prepared dataset lacks: one line, exit 2
+    root = None
+    if is_folder_spec(split_position(dataset)[0]):  # your own data: this folder's versions, not every folder's
+        root = str(resolve(split_position(dataset)[0]).folder.root)  # that shares its descriptor's name
     if is_folder_spec(dataset) or split_position(dataset)[1] is not None:
         dataset = resolve(dataset).base
-    found = cached(dataset)
+    found = [m for m in cached(dataset) if root is None or (read_manifest(m) or {}).get("root") == root]
     if not found:
         console.print(plain(f"{dataset}: not prepared yet; run `crosshar data prepare -d {dataset}`"))
         raise typer.Exit(1)

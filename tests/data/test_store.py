@@ -251,3 +251,26 @@ def test_an_unknown_position_fails_before_training_once_the_dataset_is_prepared(
     bare.manifest = {k: v for k, v in bare.manifest.items() if k != "recordings"}
     with pytest.raises(ConfigError, match="records no body position per recording"):
         store.select_position(bare, "waist")
+
+
+def test_data_info_refuses_what_prepare_refuses_and_shows_one_folder(data, tmp_path, monkeypatch):
+    """`data info` said "not prepared yet" (exit 1) for an unknown name, showed all of uci for uci@wrist (a position
+    uci lacks), and listed every folder whose crosshar.toml shares a name."""
+    from crosshar.cli import app
+    from crosshar.config import WindowConfig
+
+    monkeypatch.setenv("CROSSHAR_DATA", str(data))
+    prepare("uci", data)
+    run = CliRunner().invoke
+    res = run(app, ["data", "info", "-d", "nosuch"])
+    assert res.exit_code == 2 and "unknown dataset 'nosuch'" in res.output, res.output
+    res = run(app, ["data", "info", "-d", "uci@wrist"])
+    assert res.exit_code == 2 and "has no recording at body position 'wrist'; its positions: waist" in res.output
+    assert run(app, ["data", "info", "-d", "uci@waist"]).exit_code == 0
+    csv = "who,ax,ay,az\n" + "".join(f"s1,0.1,9.8,{0.01 * (i % 7)}\n" for i in range(700))
+    toml = 'name = "mylab"\nrate_hz = 50\nacc_columns = ["ax", "ay", "az"]\nsubject_column = "who"\n'
+    for lab in ("lab1", "lab2"):
+        write_tree(tmp_path / lab, {"crosshar.toml": toml, "a.csv": csv})
+        prepare(str(tmp_path / lab), cfg=WindowConfig(channels="acc"))
+    res = run(app, ["data", "info", "-d", str(tmp_path / "lab1")])
+    assert res.exit_code == 0 and res.output.count("windows from") == 1, res.output
