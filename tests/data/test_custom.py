@@ -428,3 +428,15 @@ def test_an_edited_descriptor_is_never_served_stale_windows(tmp_path, monkeypatc
     (tmp_path / "lab" / "crosshar.toml").write_text(toml.replace('"walking"', '"running"').replace("pocket", "belt"))
     ws = prepare(str(tmp_path / "lab"), cfg=WindowConfig(channels="acc"))
     assert set(ws.labels.tolist()) == {"running"} and set(ws.recording_attr("position").tolist()) == {"belt"}
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"acc_columns": ["ax", "ax", "az"]}, r"a.csv: column 'ax' is used twice in crosshar.toml: by acc_columns\[0\] and "
+                                          r"acc_columns\[1\]"),
+    ({"label_column": 1, "header": True}, r"column 'ax' and 1 \(both column 1\) is used twice in crosshar.toml: by "
+                                          r"acc_columns\[0\] and label_column"),
+])
+def test_a_column_used_twice_is_named_as_you_wrote_it(tmp_path, kw, message):
+    folder(tmp_path, descriptor(**kw))
+    with pytest.raises(ConfigError, match=message):
+        load(tmp_path)

@@ -433,12 +433,24 @@ def _columns(tf: TextFile, desc: CustomDescriptor, views: list[CustomDescriptor]
         if j is None:
             return None
         cols.append(Col(name, j, kind, 64))
-    by_index: dict[int, str] = {}
-    for c in cols:
+    by_index: dict[int, tuple[str, ColumnRef]] = {}
+    for c, (_, ref, _) in zip(cols, wanted):
         if c.index in by_index:
-            raise ConfigError(f"column {c.index} is used twice in {DESCRIPTOR} ({by_index[c.index]} and {c.name})")
-        by_index[c.index] = c.name
+            first, first_ref = by_index[c.index]
+            what = repr(ref) if ref == first_ref else f"{first_ref!r} and {ref!r} (both column {c.index})"
+            raise ConfigError(f"{tf.source}: column {what} is used twice in {DESCRIPTOR}: by {_key(first)} and "
+                              f"{_key(c.name)}")
+        by_index[c.index] = (c.name, ref)
     return cols
+
+
+def _key(column: str) -> str:
+    """The descriptor key behind one of `_columns`' names: "ankle/gyro1" -> "positions.ankle.gyro_columns[1]"."""
+    position, _, name = column.rpartition("/")
+    key = {"label": "label_column", "subject": "subject_column", "t": "timestamp_column"}.get(name)
+    if key is None:
+        key = f"{'acc' if name.startswith('acc') else 'gyro'}_columns[{name[-1]}]"
+    return f"positions.{position}.{key}" if position else key
 
 
 def _check_values(rows: Rows, desc: CustomDescriptor, views: list[CustomDescriptor], fixed: dict[str, str],
