@@ -17,6 +17,7 @@ from crosshar.atomic import atomic_write_json
 from crosshar.errors import DataError
 
 RECORD = ".crosshar-downloads.json"
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 
 
 def _fetch(src: str, dest: Path, progress: Callable[[int, int], None] | None) -> None:
@@ -90,7 +91,10 @@ def download(ds: Dataset, data_dir: Path, src: str | None = None,
                     t.extractall(staging, filter="data")
             except tarfile.TarError as e:  # e.g. a member outside the destination, or a device file
                 raise DataError(f"archive member with an unsafe path or type ({e})", src) from None
-        else:
+        elif arc.name.lower().endswith(ARCHIVE_SUFFIXES):  # named as an archive, but none: a damaged download, an
+            raise DataError("not a readable zip or tar archive, though named as one (a damaged or partial download, "
+                            "or an error page saved under the archive's name?)", src)
+        else:  # an archive format Python cannot unpack (Shoaib's .rar): kept as it came, for the user to unpack
             shutil.copyfile(arc, staging / arc.name)
         target.mkdir(parents=True, exist_ok=True)
         for item in staging.iterdir():

@@ -105,3 +105,15 @@ def test_tar_archives_unpack_and_unsafe_tar_members_are_refused(tmp_path):
     with pytest.raises(DataError, match="unsafe path"):
         download(get_dataset("uci"), tmp_path / "other", src=str(bad))
     assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "other" / "uci_hapt").exists()
+
+
+@pytest.mark.parametrize("name", ["fake.zip", "fake.tar.gz"])
+def test_a_file_named_as_an_archive_that_is_none_is_refused(tmp_path, name):
+    """It was copied in as it came, its checksum recorded, and `prepare` failed later on a folder holding it."""
+    (tmp_path / name).write_text("<html>503 Service Unavailable</html>\n")
+    with pytest.raises(DataError, match="not a readable zip or tar archive, though named as one"):
+        download(get_dataset("uci"), tmp_path / "data", src=str(tmp_path / name))
+    assert not (tmp_path / "data" / "uci_hapt").exists() and not (tmp_path / "data" / RECORD).exists()
+    (tmp_path / "Shoaib.rar").write_bytes(b"Rar!\x1a\x07\x00")  # a format Python cannot unpack: kept as it came
+    rep = download(get_dataset("shoaib"), tmp_path / "data", src=str(tmp_path / "Shoaib.rar"))
+    assert (tmp_path / "data" / "shoaib" / "Shoaib.rar").is_file() and not rep["verified"]
