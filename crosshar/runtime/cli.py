@@ -2,8 +2,10 @@
 
 Input: CSV lines `t,acc_x,acc_y,acc_z,gyro_x,gyro_y,gyro_z` (t in seconds; the header is optional
 and, when present, may order the columns differently; '#' lines are comments), from a file or from
-stdin ('-'), one sample per line. Output on stdout, one line per classified window:
-`12.00s walking 0.93` (text) or a JSON object (jsonl); a gap in the stream prints a line too.
+stdin ('-'), one sample per line, UTF-8 (a leading byte-order mark is dropped), plain or
+gzip-compressed (recognised by its first bytes, whatever the file's name). Output on stdout, one
+line per classified window: `12.00s walking 0.93` (text) or a JSON object (jsonl); a gap in the
+stream prints a line too.
 Warnings (skipped lines, a low input rate) go to stderr. Errors never print a traceback: the message
 goes to stderr as `crosshar-run: error: ...` and the exit code is 2.
 """
@@ -11,15 +13,25 @@ goes to stderr as `crosshar-run: error: ...` and the exit code is 2.
 from __future__ import annotations
 
 import argparse
+import gzip
+import io
 import json
 import math
 import sys
+import zlib
 from pathlib import Path
 from typing import IO, Iterator, Sequence
 
 PROG = "crosshar-run"
 TIME_NAMES = ("t", "time", "timestamp")
 MAX_LINE = 4096  # characters: a sample line is about 100; a longer one is not a sample
+GZIP_MAGIC = b"\x1f\x8b"  # the first two bytes of every gzip stream
+BOM = "\ufeff"  # the UTF-8 byte-order mark that Excel and Windows tools put before the header
+# Upper bounds of the options (each must also be finite and > 0, or >= 1; _check_options). A value
+# beyond one is a typo, which would otherwise overflow or cost time and memory, not change a result:
+MAX_HOP_S = 86_400.0  # --hop-seconds: a classification a day is no stream's use (and hop x rate stays an int)
+MAX_SMOOTH = 1000  # --smooth: each window's vote runs over the last K windows' probabilities
+MAX_THREADS = 1024  # --threads: onnxruntime starts them all at once; beyond the cores they only slow it
 
 
 class _Usage(Exception):
@@ -80,7 +92,7 @@ def read_samples(lines: Iterator[str], channels: list[str],
     n_fields = 0
     expected = f"t,{','.join(channels)}"
     for n, raw in enumerate(lines, 1):
-        s = raw.strip()
+        s = (raw.removeprefix(BOM) if n == 1 else raw).strip()  # a BOM read from stdin (files: utf-8-sig)
         if not s or s.startswith("#"):
             continue
         fields = [f.strip() for f in s.split(",")]
@@ -116,11 +128,37 @@ def read_samples(lines: Iterator[str], channels: list[str],
             yield n, vals[0], vals[1:], ""
 
 
+def open_input(name: str) -> IO[str]:
+    """The recording `name` ('-': stdin) as text: gzip-compressed when its first bytes say so.
+
+    The bytes decide, not the name: a browser that unpacks a download often keeps its `.gz`. Files
+    are read as UTF-8 without a leading BOM, undecodable bytes replaced (their line is then skipped
+    as not numbers). Stdin is decompressed too when it is binary (not a StringIO, as in tests).
+    """
+    if name == "-":
+        buf = getattr(sys.stdin, "buffer", None)
+        if buf is not None and hasattr(buf, "peek") and buf.peek(2)[:2] == GZIP_MAGIC:
+            return io.TextIOWrapper(gzip.GzipFile(fileobj=buf, mode="rb"), encoding="utf-8-sig", errors="replace")
+        return sys.stdin
+    with open(name, "rb") as f:
+        gz = f.read(2) == GZIP_MAGIC
+    if gz:
+        return gzip.open(name, "rt", encoding="utf-8-sig", errors="replace")
+    return open(name, encoding="utf-8-sig", errors="replace")
+
+
 def bounded_lines(f: IO[str], source: str, limit: int = MAX_LINE) -> Iterator[str]:
-    """The lines of `f`, none read whole if longer than `limit` characters (DataError naming it)."""
+    """The lines of `f`, none read whole if longer than `limit` characters (DataError naming it).
+
+    A stream that cannot be read on (a truncated or corrupt gzip file, bytes that are not UTF-8 on
+    stdin) is an error naming the line it stopped at.
+    """
     n = 0
     while True:
-        line = f.readline(limit + 1)
+        try:
+            line = f.readline(limit + 1)
+        except (OSError, EOFError, zlib.error, UnicodeDecodeError) as e:
+            raise _Usage(f"{source}, line {n + 1}: cannot be read ({e})") from None
         if not line:
             return
         n += 1
@@ -147,10 +185,32 @@ def _emit(ev, fmt: str, out: IO[str]) -> None:
         sys.stderr.write(f"{PROG}: warning: {ev.message}\n")
 
 
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse an option value the runtime cannot use, naming the option (argparse checks only its type)."""
+    def seconds(opt: str, v: float | None, top: float | None = None) -> None:
+        if v is not None and not (math.isfinite(v) and v > 0 and (top is None or v <= top)):
+            raise _Usage(f"{opt} must be a finite number of seconds > 0{'' if top is None else f' and <= {top:g}'}, "
+                         f"got {v:g}")
+
+    def count(opt: str, v: int | None, top: int) -> None:
+        if v is not None and not 1 <= v <= top:
+            raise _Usage(f"{opt} must be an integer from 1 to {top}, got {v}")
+
+    seconds("--hop-seconds", args.hop_seconds, MAX_HOP_S)
+    seconds("--max-gap", args.max_gap)
+    count("--smooth", args.smooth, MAX_SMOOTH)
+    count("--threads", args.threads, MAX_THREADS)
+    if args.ema is not None and not (math.isfinite(args.ema) and 0 < args.ema <= 1):
+        raise _Usage(f"--ema must be a weight in (0, 1], got {args.ema:g}")
+    if args.ema is not None and args.smooth > 1:
+        raise _Usage("--ema and --smooth K > 1 are two smoothings: choose one")
+
+
 def run(args: argparse.Namespace, stdout: IO[str]) -> int:
     from crosshar.errors import DataError
     from crosshar.runtime.recognizer import Recognizer
 
+    _check_options(args)
     source = "<stdin>" if args.input == "-" else args.input
     rec = Recognizer(args.model, hop_seconds=args.hop_seconds, smooth=args.smooth, ema=args.ema,
                      max_gap=args.max_gap, units=args.units, sign=args.sign, strict=args.strict,
@@ -158,7 +218,7 @@ def run(args: argparse.Namespace, stdout: IO[str]) -> int:
     if args.input != "-" and not Path(args.input).is_file():
         raise DataError("input file not found", args.input)
     n_bad = 0
-    f = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8", errors="replace")
+    f = open_input(args.input)
     try:
         for line, t, vals, problem in read_samples(bounded_lines(f, source), rec.model.channels, source):
             if problem:

@@ -28,6 +28,16 @@ from crosshar.runtime.resample import StreamResampler
 MIN_RATE_FRACTION = 0.5
 WARN_RATE_FRACTION = 0.9
 RATE_PROBE = 10  # samples used to estimate the input rate (median interval)
+# The time column must be in seconds. A probe whose median step implies a rate outside this range
+# (Hz) is refused as having another time unit, before any of its steps is taken for a gap (in
+# milliseconds every step would be one, and nothing would ever be classified). Phones and watches
+# record at 1 to 500 Hz, the fastest MEMS IMUs at 32 kHz; a sample every 2 s or more is no IMU
+# recording. Milliseconds put every rate up to 500 Hz below 0.5 Hz (50 Hz -> 0.05 Hz), micro- and
+# nanoseconds every rate up to 500 kHz; minutes or hours put 50 Hz at 3 kHz (not caught) or 180 kHz.
+TIME_RATE_RANGE_HZ = (0.5, 40_000.0)
+# Units suggested in that message: the first whose conversion gives a rate in HINT_RATE_RANGE_HZ
+TIME_UNITS = (("milliseconds", 1e3), ("microseconds", 1e6), ("nanoseconds", 1e9), ("hours", 1 / 3600))
+HINT_RATE_RANGE_HZ = (5.0, 2000.0)
 
 
 @dataclass(frozen=True)
@@ -127,7 +137,9 @@ class Recognizer:
             Rounded to whole samples at the model's rate.
         smooth: majority vote over the last k windows (1 = off).
         ema: exponential moving average weight of the newest window (None = off).
-        max_gap: a timestamp jump larger than this (s) resets the buffer (a Notice says so).
+        max_gap: a timestamp jump larger than this (s) resets the buffer (a Notice says so); gaps
+            among the first RATE_PROBE samples are announced once they have shown that t is in
+            seconds (TIME_RATE_RANGE_HZ).
         units: accelerometer units of the input, "m/s2" or "g".
         sign: "android" (a device lying face up reads +g on z) or "ios" (CoreMotion: -g on z);
             "ios" negates the accelerometer; gyroscopes agree (right-handed, rad/s) in both.
@@ -157,17 +169,20 @@ class Recognizer:
             raise ValueError(f"units must be 'm/s2' or 'g', got {units!r}")
         if sign not in ("android", "ios"):
             raise ValueError(f"sign must be 'android' or 'ios', got {sign!r}")
-        if max_gap <= 0:
-            raise ValueError(f"max_gap must be > 0 s, got {max_gap}")
+        if not (math.isfinite(max_gap) and max_gap > 0):
+            raise ValueError(f"max_gap must be a finite number > 0 s, got {max_gap}")
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
         self.model = OnnxModel(model_path, threads=threads)
         m = self.model
         self.labels, self.rate, self.window, self.C = m.labels, m.rate_hz, m.window, len(m.channels)
         if hop_seconds is None:
             self.hop = m.stride
         else:
-            if not hop_seconds > 0:
-                raise ValueError(f"hop must be > 0 s, got {hop_seconds}")
-            self.hop = max(1, int(round(hop_seconds * self.rate)))
+            hop = hop_seconds * self.rate  # inf for an infinite or overflowing hop
+            if not (hop_seconds > 0 and math.isfinite(hop)):
+                raise ValueError(f"hop must be a finite number > 0 s, got {hop_seconds}")
+            self.hop = max(1, int(round(hop)))
         self.smoother = Smoother(smooth, ema)
         self.max_gap, self.strict, self.source = float(max_gap), strict, source
         acc_gain = (GRAVITY if units == "g" else 1.0) * (-1.0 if sign == "ios" else 1.0)
@@ -208,8 +223,8 @@ class Recognizer:
         if problem:
             return self._bad(problem, line, t)
         out: list[Activity | Notice] = []
-        if self._last_t is not None and t - self._last_t > self.max_gap:
-            out.append(self._gap(t))
+        if self.resampler is not None and self._last_t is not None and t - self._last_t > self.max_gap:
+            out.append(self._gap(t))  # (gaps in the probe: _start)
         self._last_t = t
         self.n_samples += 1
         x = x * self._gain
@@ -271,33 +286,60 @@ class Recognizer:
                        f"{self.source}, line {line}: {problem}; skipped")]
 
     def _gap(self, t: float) -> Notice:
-        self.n_gaps += 1
-        msg = (f"gap of {t - self._last_t:.2f} s after t = {self._last_t:.2f} s (more than {self.max_gap:g} s): "
-               f"buffer reset, next activity after {self.window / self.rate:g} s of data")
-        if self.resampler is None:
-            self._probe = []  # the rate is estimated afresh from samples after the gap
-        else:
-            self.resampler.reset()
+        """A gap in a running stream: the grid restarts at t (at the rate already estimated)."""
+        self.resampler.reset()
         self._reset_buffer()
-        return Notice(t, "gap", msg)
+        return self._gap_notice(t, self._last_t)
+
+    def _gap_notice(self, t: float, before: float) -> Notice:
+        self.n_gaps += 1
+        return Notice(t, "gap", f"gap of {t - before:.2f} s after t = {before:.2f} s (more than {self.max_gap:g} s): "
+                                f"buffer reset, next activity after {self.window / self.rate:g} s of data")
+
+    def _check_time_unit(self, step: float) -> None:
+        """Refuse a probe whose median step (in t's unit) cannot be seconds (TIME_RATE_RANGE_HZ)."""
+        rate = 1.0 / step
+        lo, hi = TIME_RATE_RANGE_HZ
+        if lo <= rate <= hi:
+            return
+        hint = next((f" (in {unit}? that would be {rate * k:.3g} Hz)" for unit, k in TIME_UNITS
+                     if HINT_RATE_RANGE_HZ[0] <= rate * k <= HINT_RATE_RANGE_HZ[1]), "")
+        raise DataError(f"t must be in seconds: its median step of {step:g} between samples would mean "
+                        f"{rate:.3g} Hz, and no IMU records {'slower than' if rate < lo else 'faster than'} "
+                        f"{lo if rate < lo else hi:g} Hz{hint}", self.source)
 
     def _start(self) -> list[Activity | Notice]:
-        """Estimate the input rate from the probe, refuse or warn, then replay the probe."""
+        """Check t's unit and estimate the input rate from the probe, refuse or warn, then replay it.
+
+        The probe's gaps are announced here, and only the samples after the last one are replayed;
+        the rate is the median of its other steps.
+        """
         ts = np.array([p[0] for p in self._probe])
-        rate = 1.0 / float(np.median(np.diff(ts)))
+        steps = np.diff(ts)
+        step = float(np.median(steps))
+        self._check_time_unit(step)
+        if step > self.max_gap:
+            raise DataError(f"the median step between samples, {step:g} s, is longer than the largest gap "
+                            f"allowed ({self.max_gap:g} s, --max-gap): every sample would reset the buffer",
+                            self.source)
         out: list[Activity | Notice] = []
+        first = 0  # the probe's first sample after its last gap
+        for i in np.flatnonzero(steps > self.max_gap):
+            out.append(self._gap_notice(float(ts[i + 1]), float(ts[i])))
+            first = int(i) + 1
+        rate = 1.0 / float(np.median(steps[steps <= self.max_gap]))
         if rate < MIN_RATE_FRACTION * self.rate:
             raise DataError(
                 f"the input is sampled at about {rate:.3g} Hz, below half the model's {self.rate:g} Hz: "
                 f"motion above {rate / 2:.3g} Hz is missing and cannot be restored by upsampling; record at "
                 f"{self.rate:g} Hz or faster", self.source)
         if rate < WARN_RATE_FRACTION * self.rate:
-            out.append(Notice(float(ts[0]), "rate",
+            out.append(Notice(float(ts[first]), "rate",
                               f"the input is sampled at about {rate:.3g} Hz, below the model's {self.rate:g} Hz: "
                               f"upsampled by linear interpolation (motion above {rate / 2:.3g} Hz is missing)"))
         self.rate_in = rate
         self.resampler = StreamResampler(rate, self.rate, self.C)
-        probe, self._probe = self._probe, []
+        probe, self._probe = self._probe[first:], []
         for t, x in probe:
             out += self._grid(*self.resampler.push(t, x))
         return out

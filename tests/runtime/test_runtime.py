@@ -388,3 +388,82 @@ def test_an_overlong_line_is_an_error_naming_it(tmp_path, capsys, model):
     csv = one_window_csv(tmp_path, extra={3: "1," * 50_000})
     rc, out, err = run_cli(capsys, model[1], csv)
     assert rc == 2 and "in.csv, line 5: longer than 4,096 characters" in err
+
+
+# ---- input files as they come (gzip, a BOM), t in seconds only, every option checked
+
+
+def test_gzip_and_bom_recordings_read_like_plain_csv(tmp_path, capsys, monkeypatch, model):
+    """.csv.gz used to be read as text (its bytes printed as 'unknown column(s)'), a BOM as part of 't'."""
+    import gzip
+
+    plain = one_window_csv(tmp_path)
+    rc, want, err = run_cli(capsys, model[1], plain)
+    assert rc == 0 and len(activities(want)) == 1, err
+    text = plain.read_bytes()
+    bom = b"\xef\xbb\xbf" + text  # as Excel writes "CSV UTF-8"
+    files = {"rec.csv.gz": gzip.compress(text), "bom.csv": bom, "bom.csv.gz": gzip.compress(bom),
+             "gzipped_anyway.csv": gzip.compress(text), "unpacked_by_a_browser.csv.gz": text}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        assert run_cli(capsys, model[1], tmp_path / name) == (0, want, ""), name
+    for data in (gzip.compress(bom), bom):  # stdin: `cat rec.csv.gz | crosshar-run model.onnx -`
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(io.BytesIO(data))))
+        assert run_cli(capsys, model[1], "-") == (0, want, "")
+    (tmp_path / "cut.csv.gz").write_bytes(gzip.compress(text)[:-100])
+    rc, _, err = run_cli(capsys, model[1], tmp_path / "cut.csv.gz")
+    assert rc == 2 and err.count("\n") == 1 and "cut.csv.gz, line " in err and "cannot be read" in err, err
+
+
+@pytest.mark.parametrize("scale, implied, hint", [
+    (1e3, "0.05 Hz", "in milliseconds? that would be 50 Hz"),
+    (1e9, "5e-08 Hz", "in nanoseconds? that would be 50 Hz"),
+    (1 / 3600, "1.8e+05 Hz", "in hours? that would be 50 Hz"),
+])
+def test_a_time_column_not_in_seconds_is_refused(tmp_path, capsys, model, scale, implied, hint):
+    """t in milliseconds used to make every step a gap: 2999 gap lines, then 'no activity' and exit 0."""
+    t = np.arange(3000) / 50.0 * scale
+    csv = write_csv(tmp_path / "ms.csv", t, activity_windows(25, seed=10).reshape(-1, 6))
+    rc, out, err = run_cli(capsys, model[1], csv)
+    assert rc == 2 and out == "" and err.count("\n") == 1, err
+    assert f"ms.csv: t must be in seconds: its median step of {1 / 50 * scale:g} between samples would mean {implied}" \
+           in err and hint in err
+
+
+def test_gaps_among_the_first_samples_and_a_max_gap_below_the_step(tmp_path, capsys, model):
+    _, path = model
+    sig = activity_windows(3, seed=11).reshape(-1, 6)[:243]
+    t = np.arange(243) / 20.0
+    t[3:] += 5.0  # a gap while the rate is being estimated: announced, the 3 samples before it dropped
+    rc, out, err = run_cli(capsys, path, write_csv(tmp_path / "g.csv", t, sig))
+    assert rc == 0 and out.splitlines()[0].startswith("5.15s gap: gap of 5.05 s after t = 0.10 s"), out + err
+    assert [a[0] for a in activities(out)] == pytest.approx([5.15 + 5.95, 5.15 + 11.95])
+    rc, out, err = run_cli(capsys, path, write_csv(tmp_path / "g.csv", np.arange(243) / 20.0, sig), "--max-gap", "0.04")
+    assert rc == 2 and out == "" and "g.csv: the median step between samples, 0.05 s, is longer than the largest " \
+                                     "gap allowed (0.04 s, --max-gap)" in err
+
+
+@pytest.mark.parametrize("option, message", [
+    (["--hop-seconds", "inf"], "--hop-seconds must be a finite number of seconds > 0 and <= 86400, got inf"),
+    (["--hop-seconds", "1e308"], "--hop-seconds must be a finite number of seconds > 0 and <= 86400, got 1e+308"),
+    (["--hop-seconds", "0"], "--hop-seconds must be a finite number of seconds > 0"),
+    (["--max-gap", "nan"], "--max-gap must be a finite number of seconds > 0, got nan"),
+    (["--max-gap=-inf"], "--max-gap must be a finite number of seconds > 0, got -inf"),
+    (["--threads", "-3"], "--threads must be an integer from 1 to 1024, got -3"),
+    (["--threads", "0"], "--threads must be an integer from 1 to 1024, got 0"),
+    (["--smooth", "0"], "--smooth must be an integer from 1 to 1000, got 0"),
+    (["--smooth", "1" + "0" * 22], "--smooth must be an integer from 1 to 1000, got 1" + "0" * 22),
+    (["--ema", "nan"], "--ema must be a weight in (0, 1], got nan"),
+    (["--ema", "1.5"], "--ema must be a weight in (0, 1], got 1.5"),
+    (["--ema", "0.5", "--smooth", "3"], "--ema and --smooth K > 1 are two smoothings: choose one"),
+])
+def test_options_are_checked_naming_the_option(tmp_path, capsys, model, option, message):
+    rc, out, err = run_cli(capsys, model[1], one_window_csv(tmp_path), *option)
+    assert rc == 2 and out == "" and err.startswith(f"crosshar-run: error: {message}") and err.count("\n") == 1, err
+
+
+def test_library_options_are_checked(model):
+    for kwargs in ({"max_gap": float("nan")}, {"max_gap": float("inf")}, {"hop_seconds": float("inf")},
+                   {"hop_seconds": 1e308}, {"threads": 0}):
+        with pytest.raises(ValueError, match="must be"):
+            Recognizer(model[1], **kwargs)
