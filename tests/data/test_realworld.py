@@ -274,3 +274,13 @@ def test_real_realworld(capsys):
         print(f"\n[realworld] {len(recs)} recordings, still mean |acc| {np.linalg.norm(still, axis=1).mean():.2f} "
               f"m/s^2, rotation slope per position {({p: round(s, 2) for p, s in slopes.items()})}, "
               f"load {seconds:.1f} s")
+
+
+def test_a_packed_copy_beside_the_unpacked_dataset_is_not_in_the_way(tmp_path):
+    """The distribution zip kept next to its unpacked folder: its too-deep zips hold nothing the folder lacks."""
+    files = dataset_files()
+    write_tree(tmp_path / "realworld", {f"realworld2016_dataset/{k}": v for k, v in files.items()}, "zip",
+               zip_name="realworld2016_dataset.zip")
+    write_tree(tmp_path / "realworld" / "realworld2016_dataset", files)
+    recs, bad = load(tmp_path)
+    assert summary(recs) == [s[:4] + (99,) for s in EXPECTED] and not bad.skipped

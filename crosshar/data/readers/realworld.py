@@ -71,7 +71,8 @@ MAX_GAP_S = 1.0  # a longer gap between two samples ends a span (HHAR's and WISD
 PLAUSIBLE_RATE = (5.0, 500.0)  # Hz; outside this attr_time is not milliseconds at about 50 Hz
 
 _CSV = re.compile(r"(?:^|/)proband(\d+)/data/(acc|Gyroscope)_([a-z]+?)(?:_(\d+))?_([a-z]+)\.csv$")
-_PACKED = re.compile(r"(?:^|/)proband\d+/data/[A-Za-z]+_[a-z]+(?:_\d+)?_csv\.zip$")
+_PACKED = re.compile(r"(?:^|/)proband(\d+)/data/([a-z]+)_([a-z]+?)(?:_\d+)?_csv\.zip$")
+SENSORS = {"acc": "acc", "Gyroscope": "gyr"}  # a CSV's name prefix -> its archive's (acc_..., gyr_..._csv.zip)
 _COLS = (Col("t", 1), Col("x", 2), Col("y", 3), Col("z", 4))
 
 
@@ -95,15 +96,18 @@ class RealWorld(Dataset):
 
     def files(self, folder: DataFolder) -> list[Entry]:
         """The acc and gyroscope CSVs of the known activities and positions, sorted by logical path."""
-        if packed := [e for e in folder.glob("*proband*/data/*_csv.zip") if _PACKED.search(e.logical)]:
-            raise DataError("a per-sensor zip nested too deep to read in place (the distribution zip is still "
-                            "packed): unpack realworld2016_dataset.zip first (`crosshar data download -d realworld` "
-                            "does), so that proband<N>/data/*_csv.zip lie in the folder", packed[0].display())
         out = []
         for e in folder.glob("*proband*/data/*.csv"):
             m = _CSV.search(e.logical)
             if m and m.group(3) in ACTIVITIES and m.group(5) in POSITIONS:
                 out.append(e)
+        have = {(m.group(1), SENSORS[m.group(2)], m.group(3)) for m in map(_CSV.search, (e.logical for e in out))}
+        for e in folder.glob("*proband*/data/*_csv.zip"):  # a zip DataFolder did not open: nested too deep
+            m = _PACKED.search(e.logical)
+            if m and m.group(2) in SENSORS.values() and (m.group(1), m.group(2), m.group(3)) not in have:
+                raise DataError("a per-sensor zip nested too deep to read in place (the distribution zip is still "
+                                "packed): unpack realworld2016_dataset.zip first (`crosshar data download -d "
+                                "realworld` does), so that proband<N>/data/*_csv.zip lie in the folder", e.display())
         return out
 
     def has_gyro(self, folder: DataFolder) -> bool:
