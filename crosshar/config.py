@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -24,7 +25,36 @@ INPUT_FRAMES = ("device", "gravity", "heading", "world", "vertical", "coupled", 
 
 
 class _Config:
-    """Mixin: construction from dicts / TOML with unknown-key checking."""
+    """Mixin: construction from dicts / TOML with unknown-key checking, and every field's type checked
+    (`_check_types`, called first by each subclass's __post_init__, whose range checks follow)."""
+
+    def _check_types(self) -> None:
+        """Each field holds its annotated type: an int an integer (not a bool, not 2.0), a float a finite
+        number (an integer too: TOML's `lr = 1`), a bool true or false, a str a string."""
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            v, t = getattr(self, f.name), f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+            if t == "bool":
+                _check(isinstance(v, bool), f"{f.name} must be true or false, got {v!r}")
+            elif t == "int":
+                _check(isinstance(v, numbers.Integral) and not isinstance(v, bool), f"{f.name} must be an integer, got {v!r}")
+            elif t == "float":
+                _check(isinstance(v, numbers.Real) and not isinstance(v, bool), f"{f.name} must be a number, got {v!r}")
+                _check(math.isfinite(v), f"{f.name} must be a finite number, got {v!r}")
+            elif t == "str":
+                _check(isinstance(v, str), f"{f.name} must be a string, got {v!r}")
+
+    def _range(self, name: str, lo: float | None = None, hi: float | None = None, *,
+               lo_open: bool = False, hi_open: bool = False) -> None:
+        """Field `name` lies in [lo, hi] (an end None: unbounded; `lo_open` / `hi_open`: that end excluded)."""
+        v = getattr(self, name)
+        ok = ((lo is None or (v > lo if lo_open else v >= lo)) and (hi is None or (v < hi if hi_open else v <= hi)))
+        if lo is not None and hi is not None:
+            want = f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        elif lo is not None:
+            want = f"{'>' if lo_open else '>='} {lo:g}"
+        else:
+            want = f"{'<' if hi_open else '<='} {hi:g}"
+        _check(ok, f"{name} must be {want}, got {v!r}")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "<dict>") -> Self:
@@ -90,9 +120,10 @@ class WindowConfig(_Config):
     normalize: str = "none"  # "none" (physical units) or "zscore_subject" (per subject and channel)
 
     def __post_init__(self) -> None:
-        _check(self.rate_hz > 0 and math.isfinite(self.rate_hz), f"rate_hz must be > 0, got {self.rate_hz}")
-        _check(self.window > 1, f"window must be > 1, got {self.window}")
-        _check(self.stride >= 1, f"stride must be >= 1, got {self.stride}")
+        self._check_types()
+        self._range("rate_hz", 0, lo_open=True)
+        self._range("window", 2)
+        self._range("stride", 1)
         _check(self.channels in ("acc+gyro", "acc"), f"channels must be 'acc+gyro' or 'acc', got {self.channels!r}")
         _check(self.normalize in ("none", "zscore_subject"), f"normalize must be 'none' or 'zscore_subject', got {self.normalize!r}")
 
@@ -119,6 +150,10 @@ class EncoderConfig(_Config):
     stem_kernel: int = 5  # "conv" stem: steps per embedding (odd)
 
     def __post_init__(self) -> None:
+        self._check_types()
+        for name in ("d_model", "d_ff", "n_heads", "n_layers"):
+            self._range(name, 1)
+        self._range("dropout", 0, 1, hi_open=True)
         _check(self.d_model % self.n_heads == 0, "d_model must be divisible by n_heads")
         _check(self.stem in ("linear", "conv"), f"stem must be 'linear' or 'conv', got {self.stem!r}")
         _check(self.stem_kernel >= 1 and self.stem_kernel % 2 == 1, f"stem_kernel must be odd and >= 1, got {self.stem_kernel}")
@@ -157,11 +192,13 @@ class AugmentConfig(_Config):
     MIRROR_PLANES: ClassVar[tuple[str, ...]] = ("random", "device")
 
     def __post_init__(self) -> None:
+        self._check_types()
         for f in dataclasses.fields(self):
             if f.name != "mirror_plane":
-                _check(getattr(self, f.name) >= 0, f"{f.name} must be >= 0")
+                _check(getattr(self, f.name) >= 0, f"{f.name} must be >= 0, got {getattr(self, f.name)!r}")
         for name in ("rotation_p", "axis_permute_p", "mirror_p", "mount"):
             _check(getattr(self, name) <= 1, f"{name} is a probability and must be <= 1, got {getattr(self, name)}")
+        self._range("cadence", 0, 1, hi_open=True)  # a speed factor in (0, 2): 1 - cadence must stay > 0
         _check(self.mirror_plane in self.MIRROR_PLANES,
                f"mirror_plane must be one of {', '.join(self.MIRROR_PLANES)}, got {self.mirror_plane!r}")
 
@@ -196,7 +233,23 @@ class PretrainConfig(_Config):
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _check(self.stage1_epochs >= 0 and self.stage2_epochs >= 0, "epochs must be >= 0")
+        self._check_types()
+        self._range("stage1_epochs", 0)
+        self._range("stage2_epochs", 0)
+        _check(self.epochs >= 1, "epochs (stage1_epochs + stage2_epochs) must be >= 1, "
+               f"got {self.stage1_epochs} + {self.stage2_epochs}")
+        self._range("batch_size", 1)
+        self._range("lr", 0, lo_open=True)
+        self._range("warmup_epochs", 0)
+        self._range("weight_decay", 0)
+        self._range("grad_clip", 0)
+        self._range("span_max", 1)
+        self._range("span_p", 0, 1, lo_open=True)
+        self._range("mask_prob", 0, 1)
+        self._range("w_mse", 0)
+        self._range("w_contrast", 0)
+        self._range("proj_dim", 1)
+        self._range("seed", 0)
         _check(0 < self.mask_ratio < 1, "mask_ratio must be in (0, 1)")
         _check(self.views in ("physical", "tstcc"), f"views must be 'physical' or 'tstcc', got {self.views!r}")
         _check(self.lr_schedule in ("cosine", "constant"), f"lr_schedule must be cosine or constant, got {self.lr_schedule!r}")
@@ -255,11 +308,20 @@ class FinetuneConfig(_Config):
     seed: int = 0
 
     def __post_init__(self) -> None:
+        self._check_types()
         _check(0 < self.label_rate <= 1, f"label_rate must be in (0, 1], got {self.label_rate}")
+        self._range("epochs", 1)
+        self._range("batch_size", 1)
+        self._range("lr", 0, lo_open=True)
+        self._range("weight_decay", 0)
+        self._range("center_loss", 0)
+        self._range("val_fraction", 0, 1, lo_open=True, hi_open=True)
+        self._range("seed", 0)
         _check(self.optimizer in ("adamw", "adam", "lion"), f"optimizer must be adamw, adam or lion, got {self.optimizer!r}")
         _check(self.lr_schedule in ("cosine", "constant", "step"),
                f"lr_schedule must be cosine, constant or step, got {self.lr_schedule!r}")
-        _check(self.step_epochs >= 1 and 0 < self.step_gamma <= 1, "step_epochs must be >= 1 and step_gamma in (0, 1]")
+        self._range("step_epochs", 1)
+        self._range("step_gamma", 0, 1, lo_open=True)
         _check(self.center_on in ("features", "logits"), f"center_on must be features or logits, got {self.center_on!r}")
         _check(self.grad_clip >= 0, f"grad_clip must be >= 0, got {self.grad_clip}")
         _check(self.head_input in HEAD_INPUTS, f"head_input must be one of {HEAD_INPUTS}, got {self.head_input!r}")
@@ -295,6 +357,10 @@ class CrossConfig(_Config):
     label_space: str = "crosshar4"  # named label space, intersected with both datasets'
     head: str = "din"
     label_rate: float = 0.1
+
+    def __post_init__(self) -> None:
+        self._check_types()
+        self._range("label_rate", 0, 1, lo_open=True)
 
 
 def config_dir() -> Path:
@@ -432,8 +498,23 @@ def head_preset(name: str, preset: str = "default", finetune: FinetuneConfig | N
     return d, FinetuneConfig.from_dict(base.to_dict() | recipe, source=f"{p} [finetune]")
 
 
+ON_BAD = ("error", "skip")  # --on-bad: stop at the first bad row, or skip bad rows and report each
+
+
+def check_at_least(option: str, value: int | float | None, lo: int) -> None:
+    """A command-line number (None: not given) is >= lo: checked before any work, one line."""
+    if value is not None and not value >= lo:
+        raise ConfigError(f"{option} must be >= {lo}, got {value}")
+
+
+def check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:
+    """A command-line word is one of `choices`: checked before any work, one line."""
+    if value not in choices:
+        raise ConfigError(f"{option} must be one of {', '.join(choices)}, got {value!r}")
+
+
 __all__ = [
     "WindowConfig", "EncoderConfig", "AugmentConfig", "PretrainConfig", "FinetuneConfig",
     "CrossConfig", "load", "head_config", "head_preset", "list_presets", "preset_path", "config_dir", "field",
-    "recipe", "RECIPES",
+    "recipe", "RECIPES", "ON_BAD", "check_at_least", "check_choice",
 ]

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from crosshar.clitools import (CadenceViews, DataDir, Device, Force, OnBad, Sources, Threads, console, dataset_names,
-                               err_console, friendly, split_list, use_device)
+                               err_console, friendly, plain, split_list, use_device)
 from crosshar.evaluate.methods import DEFAULT_METHODS, METHODS
 
 
@@ -18,35 +18,36 @@ def print_report(res: dict) -> None:
     m = res["metrics"]
     views = f", {res['tta']} test-time views" if res.get("tta") else ""
     views += f", {res['cadence_views']} cadence views" if (res.get("cadence_views") or 1) > 1 else ""
-    console.print(f"[bold]{'+'.join(res['source'])} → {res['target']}[/] (head {res['head']}, run {', '.join(res.get('ensemble_runs', [res['run']]))}"
-                  f"{views}): "
-                  f"{m['n']:,} target windows in classes {res['eval_classes']}")
+    # names, paths and classes are the user's text: printed as they are, never read as markup
+    console.print(f"[bold]{plain('+'.join(res['source']) + ' → ' + res['target'])}[/] "
+                  + plain(f"(head {res['head']}, run {', '.join(res.get('ensemble_runs', [res['run']]))}{views}): "
+                          f"{m['n']:,} target windows in classes {res['eval_classes']}"))
     console.print(f"accuracy [bold]{m['accuracy']:.4f}[/]  macro-F1 [bold]{m['macro_f1']:.4f}[/]  "
                   f"weighted F1 {m['weighted_f1']:.4f}  G-mean {m['gmean']:.4f}")
     t = Table(title="per class")
     for c in ("class", "precision", "recall", "F1", "support"):
         t.add_column(c, justify="right" if c != "class" else "left")
     for name, v in m["per_class"].items():
-        t.add_row(name, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", str(v["support"]))
+        t.add_row(plain(name), f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", str(v["support"]))
     console.print(t)
     cm = Table(title="confusion matrix (rows true, columns predicted)")
     cm.add_column("")
     for c in m["classes"]:
-        cm.add_column(c[:12], justify="right")
+        cm.add_column(plain(c[:12]), justify="right")
     for c, row in zip(m["classes"], m["confusion"]):
-        cm.add_row(c, *[str(v) for v in row])
+        cm.add_row(plain(c), *[str(v) for v in row])
     console.print(cm)
     for attr in ("position", "device"):
         groups = res.get(f"by_{attr}") or {}
         if groups:
             g = Table(title=f"by {'body position' if attr == 'position' else attr}")
             for c in (attr, "windows", "accuracy", "macro-F1", *(f"F1 {k}" for k in m["classes"])):
-                g.add_column(c[:14], justify="left" if c == attr else "right")
+                g.add_column(plain(c[:14]), justify="left" if c == attr else "right")
             for name, v in groups.items():
-                g.add_row(name, f"{v['n']:,}", f"{v['accuracy']:.3f}", f"{v['macro_f1']:.3f}",
+                g.add_row(plain(name), f"{v['n']:,}", f"{v['accuracy']:.3f}", f"{v['macro_f1']:.3f}",
                           *(f"{v['per_class'][k]['f1']:.2f}" if v["per_class"][k]["support"] else "-" for k in m["classes"]))
             console.print(g)
-    console.print(f"results: {res['out']}/results.json, {res['out']}/confusion.png")
+    console.print(plain(f"results: {res['out']}/results.json, {res['out']}/confusion.png"), soft_wrap=True)
 
 
 @friendly
@@ -73,8 +74,14 @@ def cross_cmd(
     When no finetuned model matches, one is trained with the default configs (said beforehand,
     with an estimate of the time); interrupted, the same command resumes that training.
     """
+    from crosshar import config as C
     from crosshar.evaluate.run import cross
+    from crosshar.train.runs import check_name
 
+    check_name(name)  # options first: nothing is trained or written for a bad one
+    C.check_choice("--on-bad", on_bad, C.ON_BAD)
+    C.check_at_least("--pretrain-epochs", pretrain_epochs, 1)
+    C.check_at_least("--finetune-epochs", finetune_epochs, 1)
     dev = use_device(device, threads)
     try:
         res = cross(split_list(dataset), target, head=head, run=run or None, data_dir=data_dir, out=out, log=console.print,
@@ -112,7 +119,9 @@ def matrix_cmd(
     from crosshar import paths
     from crosshar.errors import ConfigError
     from crosshar.evaluate.matrix import MatrixConfig, run_matrix
+    from crosshar.train.runs import check_name
 
+    check_name(name)
     if data_dir is not None:  # the matrix reads every dataset through the data folder's default
         os.environ[paths.ENV_DATA] = str(paths.data_dir(data_dir))
     dev = use_device(device, threads)
@@ -131,4 +140,4 @@ def matrix_cmd(
     name = name or f"matrix-{'-'.join(mc.datasets)}{'-quick' if quick else ''}{'' if preset == 'default' else '-' + preset}"
     report = run_matrix(mc, paths.home() / "results" / name, log=console.print, report_only=report_only, jobs=jobs,
                         threads=threads)
-    console.print(report.read_text())
+    console.print(report.read_text(), markup=False, highlight=False)

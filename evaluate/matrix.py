@@ -60,11 +60,26 @@ class MatrixConfig:
     preset: str = "default"  # head preset of every finetune whose method has no recipe ("paper": docs/paper_presets.md)
 
     def __post_init__(self) -> None:
+        for option, values in (("--dataset", self.datasets), ("--head", self.heads), ("--methods", self.methods)):
+            if not values:
+                raise ConfigError(f"{option} names nothing: give at least one")
         bad = [m for m in self.methods if m not in METHODS]
         if bad:
             raise ConfigError(f"unknown method(s) {bad}; known: {', '.join(METHODS)}")
         if not 0 <= self.shard[0] < self.shard[1]:
             raise ConfigError(f"--shard must be K/N with 0 <= K < N, got {self.shard[0]}/{self.shard[1]}")
+        transfer = [m for m in self.methods if not METHODS[m].oracle]  # the oracles alone need no pair
+        if transfer and not any(t != s for s in self.datasets for t in self.datasets + self.targets_only):
+            raise ConfigError(f"--dataset {','.join(self.datasets)} forms no (source, target) pair for "
+                              f"{', '.join(transfer)}: name at least two datasets (-d uci,motion) or a target "
+                              "(--targets-only hhar)")
+        if not self.seeds >= 1:
+            raise ConfigError(f"--n-seeds must be >= 1 (how many seeds per cell), got {self.seeds}")
+        if not 0 < self.label_rate <= 1:
+            raise ConfigError(f"--label-rate must be in (0, 1], got {self.label_rate}")
+        for option, v in (("--pretrain-epochs", self.pretrain_epochs), ("--finetune-epochs", self.finetune_epochs)):
+            if v is not None and not v >= 1:  # 0 would silently mean the default (`or` below)
+                raise ConfigError(f"{option} must be >= 1, got {v}")
 
 
 REF_WINDOWS = 1700  # the schedule in configs/pretrain.toml is sized for ~1,700 windows (UCI)
@@ -339,6 +354,13 @@ def run_matrix(mc: MatrixConfig, root: Path, log: Callable[[str], None] = print,
     the machine's cores divided among them)."""
     if jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {jobs}")
+    if report_only and not read_rows(root / "rows.jsonl"):  # before the folder is made: no empty report
+        raise ConfigError(f"--report-only: no rows in {root / 'rows.jsonl'}, nothing to report; "
+                          "run the matrix without --report-only first (or check --name)")
+    if not report_only and not plan(replace(mc, shard=(0, 1))):
+        raise ConfigError(f"nothing to run: methods {', '.join(mc.methods)} make no cell of datasets "
+                          f"{', '.join(mc.datasets + mc.targets_only)} (a pooled-sources row such as multi needs two "
+                          "sources besides each target); add datasets (-d) or targets (--targets-only)")
     root.mkdir(parents=True, exist_ok=True)
     if not report_only:
         if jobs > 1:

@@ -40,6 +40,7 @@ def finetune_cmd(
     unlabelled: Annotated[Optional[float], typer.Option("--unlabelled", min=0.0, help="Semi-supervised finetuning: weight of FixMatch's loss on the source's training windows outside the label rate (0 = off, the default; configs/finetune.toml).")] = None,
     cadence_views: Annotated[Optional[int], typer.Option("--cadence-views", min=1, help="Test-time views the saved and exported model carries: class probabilities averaged over each window replayed at K fixed speeds evenly spaced over the finetuning cadence range (0.9-1.1x; K x the inference cost; training and selection read one view). Default configs/finetune.toml's 1; the best recipe with 5: README.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default runs/finetune/<dataset>-<time>).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace the run an --out folder already holds (without, such an --out is refused).")] = False,
     data_dir: DataDir = None,
     on_bad: OnBad = "error",
     device: Device = "auto",
@@ -49,7 +50,11 @@ def finetune_cmd(
     from crosshar import config as C
     from crosshar.errors import CrossharError
     from crosshar.finetune.run import make_job, resolve_encoder, run
+    from crosshar.train.runs import refuse_overwrite
 
+    C.check_at_least("--epochs", epochs, 1)  # options first: nothing is loaded or written for a bad one
+    C.check_choice("--on-bad", on_bad, C.ON_BAD)
+    refuse_overwrite(out, force)
     dev = use_device(device, threads)
     datasets = tuple(d.strip() for d in dataset.split(",") if d.strip())
     if random_encoder and freeze is None:

@@ -21,6 +21,7 @@ def pretrain_cmd(
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default runs/pretrain/<dataset>-<time>).")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed (same seed, same weights on CPU).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its last.pt (--out or the latest run).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Start over in an --out folder that already holds a run, replacing it (without, such an --out is refused).")] = False,
     channels: Annotated[Optional[str], typer.Option("--channels", help="'acc+gyro' (default) or 'acc'.")] = None,
     data_dir: DataDir = None,
     on_bad: OnBad = "error",
@@ -30,8 +31,13 @@ def pretrain_cmd(
     threads: Threads = None,
 ) -> None:
     """Hierarchical self-supervised pretraining (CrossHAR) of a shared encoder on unlabelled source windows."""
+    from crosshar import config as C
     from crosshar.pretrain.run import make_job, run
+    from crosshar.train.runs import refuse_overwrite
 
+    C.check_at_least("--epochs", epochs, 1)  # options first: nothing is loaded or written for a bad one
+    C.check_choice("--on-bad", on_bad, C.ON_BAD)
+    refuse_overwrite(out, force, resume)
     dev = use_device(device, threads)
     job = make_job(tuple(d.strip() for d in dataset.split(",") if d.strip()), preset, config=config,
                    encoder_config=encoder_config, augment_config=augment_config, window_config=window_config,

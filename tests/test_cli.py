@@ -17,10 +17,10 @@ from synthdata import home, synth, synth_root  # noqa: F401
 runner = CliRunner()
 
 COMMANDS = {
-    "pretrain": ["--dataset", "--config", "--encoder-config", "--epochs", "--out", "--seed", "--resume", "--data-dir", "--on-bad"],
+    "pretrain": ["--dataset", "--config", "--encoder-config", "--epochs", "--out", "--seed", "--resume", "--force", "--data-dir", "--on-bad"],
     "embed": ["--dataset", "--encoder", "--out", "--data-dir"],
     "finetune": ["--dataset", "--label-rate", "--head", "--encoder", "--no-pretrain", "--random-encoder", "--freeze", "--smote", "--optimizer",
-                 "--center-loss", "--preset", "--data-dir"],
+                 "--center-loss", "--preset", "--out", "--force", "--data-dir"],
     "cross": ["--dataset", "--target", "--head", "--run", "--out", "--name", "--force", "--tta", "--tta-views", "--data-dir"],
     "matrix": ["--dataset", "--datasets", "--head", "--heads", "--n-seeds", "--seeds", "--label-rate", "--methods",
                "--quick", "--preset", "--data-dir"],
@@ -250,6 +250,135 @@ def test_interrupt_exits_130_with_a_hint(synth, home, monkeypatch):
     monkeypatch.setattr(pr, "run", interrupted)
     res = invoke("pretrain", "-d", "uci", "--quiet")
     assert res.exit_code == 130 and "--resume" in res.output
+
+
+# ---- options refused before any work: one line, exit 2, and nothing trained, scored or written
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Every stage's work replaced by a recorder: a refused option never gets here; an accepted one is recorded."""
+    import crosshar.evaluate.matrix as M
+    import crosshar.evaluate.run as er
+    import crosshar.finetune.run as fr
+    import crosshar.pretrain.run as pr
+
+    calls = []
+
+    def record(name):
+        def f(*a, **k):
+            calls.append((name, a, k))
+            return name
+        return f
+
+    for mod, attr in ((pr, "run"), (fr, "make_job"), (fr, "run"), (er, "cross"), (M, "work")):
+        monkeypatch.setattr(mod, attr, record(f"{mod.__name__}.{attr}"))
+    return calls
+
+
+def assert_one_line_refusal(res, *words: str) -> None:
+    assert_refused(res, *words)
+    assert len(res.output.strip().splitlines()) == 1, res.output
+
+
+@pytest.mark.parametrize("args", [
+    ["pretrain", "-d", "uci", "--epochs", "0", "-q"],
+    ["pretrain", "-d", "uci", "--epochs", "-1", "-q"],
+    ["finetune", "-d", "uci", "--no-pretrain", "--epochs", "0"],
+    ["finetune", "-d", "uci", "--no-pretrain", "--epochs", "-1"],
+])
+def test_epochs_below_one_are_refused_before_training(home, no_work, args):
+    assert_one_line_refusal(invoke(*args), f"--epochs must be >= 1, got {args[args.index('--epochs') + 1]}")
+    assert not no_work
+
+
+@pytest.mark.parametrize("option", ["--pretrain-epochs", "--finetune-epochs"])
+def test_cross_epochs_below_one_are_refused_before_training(home, no_work, option):
+    assert_one_line_refusal(invoke("cross", "-d", "uci", "-td", "motion", option, "0"), f"{option} must be >= 1, got 0")
+    assert not no_work
+
+
+@pytest.mark.parametrize("args", [
+    ["pretrain", "-d", "uci", "-q"], ["finetune", "-d", "uci", "--no-pretrain"], ["cross", "-d", "uci", "-td", "motion"],
+])
+def test_on_bad_is_checked_before_any_work(home, no_work, args):
+    assert_one_line_refusal(invoke(*args, "--on-bad", "maybe"), "--on-bad must be one of error, skip, got 'maybe'")
+    assert not no_work
+    invoke(*args, "--on-bad", "skip")  # the real words pass: the work is reached
+    assert len(no_work) >= 1
+
+
+@pytest.mark.parametrize("cmd, option, text, message", [
+    ("finetune", "--config", "lr = nan", "lr must be a finite number, got nan"),
+    ("finetune", "--config", "lr = -1", "lr must be > 0, got -1"),
+    ("finetune", "--config", 'lr = "fast"', "lr must be a number, got 'fast'"),
+    ("finetune", "--config", "weight_decay = nan", "weight_decay must be a finite number, got nan"),
+    ("finetune", "--config", "batch_size = 0", "batch_size must be >= 1, got 0"),
+    ("finetune", "--config", "epochs = 0", "epochs must be >= 1, got 0"),
+    ("pretrain", "--config", "lr = nan", "lr must be a finite number, got nan"),
+    ("pretrain", "--config", 'lr = "x"', "lr must be a number, got 'x'"),
+    ("pretrain", "--config", "batch_size = 0", "batch_size must be >= 1, got 0"),
+    ("pretrain", "--encoder-config", "d_model = 0", "d_model must be >= 1, got 0"),
+])
+def test_bad_config_values_are_one_line_errors_naming_file_and_key(home, no_work, tmp_path, cmd, option, text, message):
+    f = tmp_path / "bad.toml"
+    f.write_text(text + "\n")
+    extra = ["--no-pretrain"] if cmd == "finetune" else ["-q"]
+    assert_one_line_refusal(invoke(cmd, "-d", "uci", *extra, option, str(f)), f"{f}: {message}")
+    assert not no_work
+
+
+def _fake_run(d, finished: bool):
+    d.mkdir(parents=True)
+    (d / "run.json").write_text(json.dumps({"finished": finished}))
+    (d / ("best.pt" if finished else "last.pt")).write_bytes(b"weights")
+    return d
+
+
+def test_out_holding_a_run_is_refused_without_resume_or_force(home, no_work, tmp_path):
+    done, cut = _fake_run(tmp_path / "done", True), _fake_run(tmp_path / "cut", False)
+    assert_one_line_refusal(invoke("pretrain", "-d", "uci", "-q", "--out", str(done)),
+                            f"--out {done} already holds a finished run (run.json, best.pt); pass --force to replace it")
+    assert_one_line_refusal(invoke("pretrain", "-d", "uci", "-q", "--out", str(cut)),
+                            "already holds an unfinished run (run.json, last.pt); pass --resume to continue it, --force")
+    assert_one_line_refusal(invoke("finetune", "-d", "uci", "--no-pretrain", "--out", str(done)),
+                            f"--out {done} already holds a finished run", "--force")
+    assert not no_work and (done / "best.pt").read_bytes() == b"weights"
+    # --resume (pretrain) and --force go on; a new folder is no run
+    assert invoke("pretrain", "-d", "uci", "-q", "--out", str(cut), "--resume").exit_code == 0
+    assert invoke("pretrain", "-d", "uci", "-q", "--out", str(done), "--force").exit_code == 0
+    assert invoke("finetune", "-d", "uci", "--no-pretrain", "--out", str(done), "--force").exit_code == 0
+    assert invoke("finetune", "-d", "uci", "--no-pretrain", "--out", str(tmp_path / "new")).exit_code == 0
+    assert [c[0].rsplit(".", 1)[-1] for c in no_work] == ["run", "run", "make_job", "run", "make_job", "run"]
+
+
+@pytest.mark.parametrize("name", ["../../escape", "/tmp/x", "a/b", "", " ", ".", ".."])
+def test_a_result_name_is_a_plain_name(home, no_work, name):
+    for cmd in (["cross", "-d", "uci", "-td", "motion"], ["matrix", "-d", "uci,motion"]):
+        res = invoke(*cmd, "--name", name)
+        assert_one_line_refusal(res, "--name must")
+    assert not no_work and not (home / "results").exists()
+    invoke("cross", "-d", "uci", "-td", "motion", "--name", "keep-this_1")  # a plain name reaches the work
+    assert no_work[-1][2]["name"] == "keep-this_1"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--n-seeds", "0"], "--n-seeds must be >= 1 (how many seeds per cell), got 0"),
+    (["--n-seeds", "-1"], "--n-seeds must be >= 1 (how many seeds per cell), got -1"),
+    (["--pretrain-epochs", "0"], "--pretrain-epochs must be >= 1, got 0"),
+    (["-lr", "0"], "--label-rate must be in (0, 1], got 0.0"),
+    (["-d", "uci"], "--dataset uci forms no (source, target) pair for scratch"),
+    (["--heads", ","], "--head names nothing"),
+])
+def test_matrix_refuses_options_that_give_an_empty_report(home, no_work, args, message):
+    assert_one_line_refusal(invoke("matrix", "--methods", "scratch", *args), message)
+    assert not no_work and not (home / "results").exists()
+
+
+def test_matrix_report_only_needs_rows(home, no_work):
+    assert_one_line_refusal(invoke("matrix", "-d", "uci,motion", "--report-only", "--name", "neverran"),
+                            "--report-only: no rows in", "neverran")
+    assert not (home / "results" / "neverran").exists()
 
 
 TINY_TOMLS = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 import tomllib
 
 import pytest
@@ -141,3 +142,62 @@ def test_paper_recipe_overrides_the_defaults_and_unknown_recipes_are_errors():
     assert C.head_config("din", recipe_name="paper") == C.head_config("din")  # the recipe's head is the transformer
     with pytest.raises(ConfigError, match="unknown recipe"):
         C.load("encoder", recipe_name="nonsense")
+
+
+NUMERIC_FIELDS = [(cls, f.name) for cls in CLASSES.values() for f in dataclasses.fields(cls) if f.type in ("int", "float")]
+
+
+@pytest.mark.parametrize("cls, name", NUMERIC_FIELDS, ids=[f"{c.__name__}.{n}" for c, n in NUMERIC_FIELDS])
+def test_every_numeric_field_is_checked_for_type_finiteness_and_sign(tmp_path, cls, name):
+    """No numeric field of any config takes a word, a bool, nan, inf or a negative number: each is a one-line
+    ConfigError naming the file and the key, never a crash (TypeError, ZeroDivisionError) in training."""
+    f = tmp_path / "c.toml"
+    for value in ('"fast"', "true", "nan", "inf", "-inf", "-1"):
+        f.write_text(f"{name} = {value}\n")
+        with pytest.raises(ConfigError, match="^" + re.escape(f"{f}: {name} must be ")) as e:
+            cls.from_toml(f)
+        assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("cls, text, message", [
+    (FinetuneConfig, "lr = 0", "lr must be > 0, got 0"),
+    (FinetuneConfig, "epochs = 0", "epochs must be >= 1, got 0"),
+    (FinetuneConfig, "epochs = 2.5", "epochs must be an integer, got 2.5"),
+    (FinetuneConfig, "batch_size = 0", "batch_size must be >= 1, got 0"),
+    (FinetuneConfig, "val_fraction = 1.0", "val_fraction must be in (0, 1), got 1.0"),
+    (FinetuneConfig, 'freeze = "yes"', "freeze must be true or false, got 'yes'"),
+    (FinetuneConfig, "head = 3", "head must be a string, got 3"),
+    (PretrainConfig, "stage1_epochs = 0\nstage2_epochs = 0", "epochs (stage1_epochs + stage2_epochs) must be >= 1"),
+    (PretrainConfig, "batch_size = 0", "batch_size must be >= 1, got 0"),
+    (PretrainConfig, "lr = 0.0", "lr must be > 0, got 0.0"),
+    (PretrainConfig, "span_max = 0", "span_max must be >= 1, got 0"),
+    (PretrainConfig, "span_p = 0", "span_p must be in (0, 1], got 0"),
+    (PretrainConfig, "mask_prob = 1.5", "mask_prob must be in [0, 1], got 1.5"),
+    (PretrainConfig, "proj_dim = 0", "proj_dim must be >= 1, got 0"),
+    (EncoderConfig, "d_model = 0", "d_model must be >= 1, got 0"),  # was a ZeroDivisionError
+    (EncoderConfig, "n_heads = 0", "n_heads must be >= 1, got 0"),
+    (EncoderConfig, "n_layers = 0", "n_layers must be >= 1, got 0"),
+    (EncoderConfig, "dropout = 1.0", "dropout must be in [0, 1), got 1.0"),
+    (WindowConfig, "rate_hz = 0", "rate_hz must be > 0, got 0"),
+    (WindowConfig, "window = 1", "window must be >= 2, got 1"),
+    (WindowConfig, "stride = 0", "stride must be >= 1, got 0"),
+    (AugmentConfig, "cadence = 1.0", "cadence must be in [0, 1), got 1.0"),
+    (CrossConfig, "label_rate = 0", "label_rate must be in (0, 1], got 0"),
+    (CrossConfig, "label_rate = 1.5", "label_rate must be in (0, 1], got 1.5"),
+])
+def test_out_of_range_values_name_file_key_and_range(tmp_path, cls, text, message):
+    f = tmp_path / "c.toml"
+    f.write_text(text + "\n")
+    with pytest.raises(ConfigError) as e:
+        cls.from_toml(f)
+    assert str(e.value).startswith(f"{f}: {message}"), str(e.value)
+
+
+def test_integers_are_numbers_and_overrides_are_checked_too(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text("lr = 1\nweight_decay = 0\n")  # TOML integers where floats are expected are fine
+    assert FinetuneConfig.from_toml(f).lr == 1
+    with pytest.raises(ConfigError, match=r"^\[FinetuneConfig\] epochs must be >= 1, got 0$"):
+        load("finetune", epochs=0)
+    with pytest.raises(ConfigError, match=r"^\[PretrainConfig\] lr must be a finite number, got nan$"):
+        load("pretrain", lr=float("nan"))

@@ -364,3 +364,51 @@ def test_an_ensemble_exports_with_every_member(tmp_path):
         members.append(torch_probs(one, X[:5]))
     np.testing.assert_allclose(p, np.mean(members, axis=0), atol=FP32_TOL)
     assert np.abs(members[0] - members[1]).max() > 1e-3
+
+
+@pytest.fixture
+def no_export(monkeypatch):
+    """crosshar.export.export_model replaced by a recorder: a refused option never gets there."""
+    import crosshar.export
+
+    calls = []
+    monkeypatch.setattr(crosshar.export, "export_model", lambda *a, **k: calls.append(k) or {})
+    return calls
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--opset", "5"], "--opset must be in 14..20 (the opsets the exporter supports for these models), got 5"),
+    (["--opset", "99"], "--opset must be in 14..20"),
+    (["--max-windows", "-5"], "--max-windows must be >= 1, got -5"),
+    (["--max-windows", "0"], "--max-windows must be >= 1, got 0"),
+    (["--int8-mode", "nope"], "--int8-mode must be one of weights, static, dynamic, got 'nope'"),
+    (["-td", "nosuch"], "unknown dataset 'nosuch'"),
+])
+def test_export_options_are_checked_before_anything_is_loaded_or_written(tmp_path, monkeypatch, no_export, args, message):
+    """The root command (`crosshar export`) checks its options first: one line, exit 2, no model exported."""
+    from crosshar.cli import app
+
+    monkeypatch.setenv("CROSSHAR_HOME", str(tmp_path / "home"))
+    meta = make_meta("linear", None)
+    classifier.save(tmp_path / "run" / "best.pt", classifier.build(meta), meta)
+    res = CliRunner().invoke(app, ["export", "--run", str(tmp_path / "run"), *args])
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    assert res.output.strip().startswith(f"error: {message}"), res.output
+    assert len(res.output.strip().splitlines()) == 1, res.output
+    assert not no_export and not list((tmp_path / "run").glob("*.onnx"))
+
+
+def test_export_in_range_options_reach_the_export(tmp_path, monkeypatch, no_export):
+    from crosshar.cli import app
+
+    meta = make_meta("linear", None)
+    classifier.save(tmp_path / "run" / "best.pt", classifier.build(meta), meta)
+    res = CliRunner().invoke(app, ["export", "--run", str(tmp_path / "run"), "--random-windows", "--opset", "14"])
+    assert no_export and no_export[0]["opset"] == 14, res.output
+
+
+def test_export_model_refuses_an_unsupported_opset_and_writes_nothing(tmp_path):
+    meta = make_meta("linear", None)
+    with pytest.raises(CrossharError, match=r"^opset must be in 14\.\.20"):
+        export_model(classifier.build(meta), meta, tmp_path / "m.onnx", opset=7)
+    assert not list(tmp_path.iterdir())

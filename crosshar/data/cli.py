@@ -128,6 +128,7 @@ def prepare_cmd(
     from crosshar import config as C
     from crosshar.data.store import kept_dropped, prepare, resolve
 
+    C.check_choice("--on-bad", on_bad, C.ON_BAD)
     config = window_config
     r = resolve(dataset, data_dir)
     ds, folder = r.dataset, r.folder

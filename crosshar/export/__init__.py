@@ -23,7 +23,8 @@ slower than float (see `crosshar bench`); which one is faster on a given ARM boa
 benchmark to tell there.
 """
 
-from crosshar.export.checks import ort_probabilities, physical_windows, source_windows
+from crosshar.export.checks import (MAX_OPSET, MIN_OPSET, check_opset, check_options, ort_probabilities,
+                                    physical_windows, source_windows)
 from crosshar.export.graph_surgery import fold_static_dims
 from crosshar.export.graph import FP32_TOL, ExportCheckError, export_model, export_onnx, torch_probabilities
 from crosshar.export.quantize import INT8_MODES, export_int8, quantize
@@ -32,5 +33,5 @@ from crosshar.runtime.session import ort_session
 __all__ = [
     "export_onnx", "export_model", "export_int8", "quantize", "source_windows", "fold_static_dims",
     "physical_windows", "torch_probabilities", "ort_session", "ort_probabilities", "ExportCheckError", "FP32_TOL",
-    "INT8_MODES",
+    "INT8_MODES", "MIN_OPSET", "MAX_OPSET", "check_opset", "check_options",
 ]

@@ -13,8 +13,37 @@ from typing import Any
 import numpy as np
 
 from crosshar.config import WindowConfig
-from crosshar.errors import CrossharError
+from crosshar.errors import ConfigError, CrossharError
 from crosshar.limits import GRAVITY
+
+# The ONNX opsets an export can use: the encoder's attention (scaled_dot_product_attention) needs 14 (and int8's
+# per-channel weights 13); 20 is the newest the TorchScript exporter (dynamo=False, crosshar.export.graph) supports.
+MIN_OPSET, MAX_OPSET = 14, 20
+
+
+def check_opset(opset: int, option: str = "--opset") -> None:
+    if not (isinstance(opset, int) and MIN_OPSET <= opset <= MAX_OPSET):
+        raise ConfigError(f"{option} must be in {MIN_OPSET}..{MAX_OPSET} (the opsets the exporter supports for "
+                          f"these models), got {opset}")
+
+
+def check_options(*, opset: int, max_windows: int, int8_mode: str | None = None, target: str | None = None,
+                  data_dir: str | Path | None = None) -> None:
+    """`crosshar export`'s options, checked before any model is loaded or file written: the opset, the
+    window count, the int8 mode, and the --target dataset's name (registered, or a folder holding crosshar.toml)."""
+    check_opset(opset)
+    if max_windows < 1:
+        raise ConfigError(f"--max-windows must be >= 1, got {max_windows}")
+    if int8_mode is not None:
+        from crosshar.export.quantize import INT8_MODES
+
+        if int8_mode not in INT8_MODES:
+            raise ConfigError(f"--int8-mode must be one of {', '.join(INT8_MODES)}, got {int8_mode!r}")
+    if target is not None:
+        from crosshar.data.store import check_specs, resolve
+
+        check_specs([target])
+        resolve(target, data_dir)
 
 
 def physical_windows(n: int, window: int = 120, n_channels: int = 6, rate_hz: float = 20.0,
@@ -75,6 +104,8 @@ def source_windows(meta: dict[str, Any], data_dir: str | Path | None = None, run
     from crosshar.data.labels import LabelSpace
     from crosshar.data.sources import apply_split, load_sources, split_by_subject
 
+    if max_windows < 1 or max_calib < 1:
+        raise ConfigError(f"max_windows and max_calib must be >= 1, got {max_windows} and {max_calib}")
     if not meta.get("source"):
         raise CrossharError("the checkpoint names no source dataset")
     w = WindowConfig.from_dict(meta["window"])

@@ -14,7 +14,7 @@ from torch import nn
 from crosshar.atomic import atomic_write_bytes, atomic_write_json
 from crosshar.config import WindowConfig
 from crosshar.errors import CrossharError
-from crosshar.export.checks import check_windows, metrics, ort_probabilities, physical_windows
+from crosshar.export.checks import check_opset, check_windows, metrics, ort_probabilities, physical_windows
 from crosshar.export.graph_surgery import fold_static_dims
 from crosshar.export.quantize import INT8_MODES, export_int8
 from crosshar.export.sidecar import sidecar
@@ -109,7 +109,7 @@ def export_model(
         int8: also write a quantised model.
         calib_windows: (N, T, C) windows of the source training subjects to calibrate int8
             activations; None = random physical-looking windows (the report says so).
-        opset: ONNX opset.
+        opset: ONNX opset, MIN_OPSET..MAX_OPSET (crosshar.export.checks).
         int8_mode: "weights" (int8 weights, float activations: the smallest file at float speed),
             "static" (calibrated QDQ; recurrent graphs fall back to dynamic) or "dynamic".
         windows: (N, T, C) windows to compare ONNX with PyTorch (ideally the source validation
@@ -132,6 +132,7 @@ def export_model(
         raise CrossharError(f"the output must end in .onnx, got {out_path}")
     if int8_mode not in INT8_MODES:
         raise CrossharError(f"int8 mode must be one of {', '.join(INT8_MODES)}, got {int8_mode!r}")
+    check_opset(opset, "opset")  # before anything is written
     w = WindowConfig.from_dict(meta["window"])
     windows = check_windows(windows, w, "check windows")
     win_src = windows_source

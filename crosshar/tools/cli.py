@@ -94,7 +94,7 @@ def export_cmd(
     data_dir: DataDir = None,
     random_windows: Annotated[bool, typer.Option("--random-windows", help="Check on random physical-looking windows instead of the source validation windows.")] = False,
     max_windows: Annotated[int, typer.Option("--max-windows", help="Most validation windows used for the checks.")] = 512,
-    opset: Annotated[int, typer.Option("--opset", help="ONNX opset.")] = 17,
+    opset: Annotated[int, typer.Option("--opset", help="ONNX opset, 14..20 (attention needs 14; 20 is the newest the exporter supports).")] = 17,
     report: Annotated[Optional[Path], typer.Option("--report", help="Also write the export report as JSON here.")] = None,
     target: Annotated[Optional[str], typer.Option("--target", "-td", help="Also score fp32 and int8 on every window of this unseen target dataset.")] = None,
     cadence_views: CadenceViews = None,
@@ -102,8 +102,11 @@ def export_cmd(
     """Export a finetuned classifier to ONNX (raw windows in, probabilities out) and check it against PyTorch."""
     from crosshar.atomic import atomic_write_json
     from crosshar.export import export_model
+    from crosshar.export.checks import check_options
     from crosshar.models import classifier
 
+    # before any model is loaded or file written: opset, window count, int8 mode, the target's name
+    check_options(opset=opset, max_windows=max_windows, int8_mode=int8_mode, target=target, data_dir=data_dir)
     runs = [_resolve_run(r) for r in run] if run else [_resolve_run(None)]
     model, meta, _ = classifier.load_runs(runs)
     if cadence_views is not None:

@@ -3,12 +3,51 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 from crosshar import paths
 from crosshar.atomic import atomic_write_json
+from crosshar.errors import ConfigError
+
+RUN_FILES = ("run.json", "best.pt", "last.pt")  # what makes a folder a run folder
+
+
+def check_name(name: str | None, option: str = "--name") -> str | None:
+    """A results or run name is a plain folder name: not empty, no path separator, not "." or ".."
+    (it must stay under $CROSSHAR_HOME/results/); None (not given) passes."""
+    if name is None:
+        return None
+    seps = {"/", "\\", os.sep} | ({os.altsep} if os.altsep else set())
+    if not name.strip():
+        raise ConfigError(f"{option} must not be empty")
+    if name in (".", "..") or any(c in name for c in seps) or "\0" in name:
+        raise ConfigError(f"{option} must be a plain name (no path separator, not '.' or '..'), got {name!r}; "
+                          "use --out to write somewhere else")
+    return name
+
+
+def refuse_overwrite(out: str | Path | None, force: bool, resume: bool | None = None) -> None:
+    """--out naming a folder that already holds a run (run.json, best.pt or last.pt) is refused unless
+    `force` or (for a command that has one, `resume` not None) --resume: a run is never replaced silently."""
+    if out is None:
+        return
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a folder")
+    held = [n for n in RUN_FILES if (out / n).exists()]
+    if not held or force or resume:
+        return
+    try:
+        finished = bool(json.loads((out / "run.json").read_text()).get("finished"))
+    except (OSError, ValueError, AttributeError):
+        finished = False
+    how = ("pass --force to replace it" if finished or resume is None
+           else "pass --resume to continue it, --force to start it over")
+    raise ConfigError(f"--out {out} already holds a{' finished' if finished else 'n unfinished'} run "
+                      f"({', '.join(held)}); {how}, or choose another --out")
 
 
 def new_run_dir(kind: str, tag: str, out: str | Path | None = None) -> Path:

@@ -274,3 +274,12 @@ def test_data_info_refuses_what_prepare_refuses_and_shows_one_folder(data, tmp_p
         prepare(str(tmp_path / lab), cfg=WindowConfig(channels="acc"))
     res = run(app, ["data", "info", "-d", str(tmp_path / "lab1")])
     assert res.exit_code == 0 and res.output.count("windows from") == 1, res.output
+
+
+def test_data_prepare_checks_on_bad_first(data):
+    """`--on-bad maybe` was a 56-line traceback (the ValueError of BadRows) after resolving the dataset."""
+    from crosshar.cli import app
+
+    res = CliRunner().invoke(app, ["data", "prepare", "-d", "uci", "--data-dir", str(data), "--on-bad", "maybe"])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert res.output.strip() == "error: --on-bad must be one of error, skip, got 'maybe'"

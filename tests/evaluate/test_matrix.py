@@ -679,3 +679,39 @@ def test_a_tta_row_scores_its_base_rows_own_runs_with_views_of_their_augmentatio
     assert {json.dumps(a.to_dict(), sort_keys=True) for a, _, _ in calls} == augs
     by = {(r["source"], r["method"]): r for r in rows}
     assert by["uci", "scratch"]["n"] == by["uci", "scratch_tta"]["n"]
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"seeds": 0}, "--n-seeds must be >= 1"),
+    ({"seeds": -1}, "--n-seeds must be >= 1"),
+    ({"label_rate": 0.0}, r"--label-rate must be in \(0, 1\]"),
+    ({"pretrain_epochs": 0}, "--pretrain-epochs must be >= 1"),  # 0 silently meant the default
+    ({"finetune_epochs": -2}, "--finetune-epochs must be >= 1"),
+    ({"heads": ()}, "--head names nothing"),
+    ({"methods": ()}, "--methods names nothing"),
+    ({"datasets": ("uci",)}, r"--dataset uci forms no \(source, target\) pair for scratch"),
+    ({"datasets": ("uci", "uci")}, "forms no"),
+])
+def test_matrix_options_that_would_run_nothing_are_config_errors(kw, message):
+    from crosshar.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        MatrixConfig(**({"datasets": ("uci", "motion"), "heads": ("din",), "methods": ("scratch",)} | kw))
+
+
+def test_a_single_dataset_is_enough_for_oracles_or_a_target():
+    MatrixConfig(("uci",), ("din",), methods=("oracle",))  # the in-domain ceiling needs no pair
+    MatrixConfig(("uci",), ("din",), methods=("scratch",), targets_only=("hhar",))
+
+
+def test_report_only_without_rows_and_a_matrix_without_cells_are_refused(synth, home, monkeypatch):
+    from crosshar.errors import ConfigError
+
+    monkeypatch.setattr(M, "work", lambda *a, **k: pytest.fail("work started"))
+    mc = MatrixConfig(("uci", "motion"), ("din",), seeds=1, methods=("scratch",))
+    with pytest.raises(ConfigError, match="--report-only: no rows in .*neverran/rows.jsonl"):
+        run_matrix(mc, home / "results" / "neverran", report_only=True)
+    assert not (home / "results" / "neverran").exists()
+    with pytest.raises(ConfigError, match="nothing to run: methods multi make no cell of datasets uci, motion"):
+        run_matrix(dataclasses.replace(mc, methods=("multi",)), home / "results" / "m")  # multi pools two sources
+    assert not (home / "results" / "m").exists()
