@@ -94,7 +94,7 @@ def test_finetune_on_a_checkpoint_without_job_is_one_line(tmp_path, synth, home)
     (["finetune", "-d", "uci", "--no-pretrain", "-lr", "1.5"], ["label_rate must be in (0, 1], got 1.5"]),
     (["finetune", "-d", "uci", "--no-pretrain", "-lr", "0"], ["label_rate must be in (0, 1]"]),
     (["finetune", "-d", "uci", "--no-pretrain", "--optimizer", "sgd"], ["optimizer must be adamw, adam or lion"]),
-    (["data", "prepare", "-d", "uci", "--window", "1"], ["window must be > 1"]),
+    (["data", "prepare", "-d", "uci", "--window", "1"], ["window must be >= 2, got 1"]),
     (["data", "prepare", "-d", "uci", "--rate", "-5"], ["rate_hz must be > 0"]),
 ])
 def test_config_values_out_of_range_are_one_line(synth, home, args, words):
