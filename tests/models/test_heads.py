@@ -201,3 +201,23 @@ def test_a_head_ensemble_averages_its_members_probabilities():
     assert (lg[0] - lg[1]).abs().max() > 1e-3  # members drawn one after another: different weights
     with pytest.raises(ValueError, match="at least 2"):
         HeadEnsemble([create_head("din", 8, 4)])
+
+
+@pytest.mark.parametrize("head, line, message", [
+    ("din", "dim = 0", r"dim must be a whole number >= 1 \(head 'din'\), got 0"),
+    ("din", "n_heads = -2", "n_heads must be a whole number >= 1"),
+    ("din", "dropout = 1.0", r"dropout must be in \[0, 1\)"),
+    ("din", "dropout = nan", r"dropout must be in \[0, 1\)"),
+    ("transformer", "d_model = 2.5", "d_model must be a whole number >= 1"),
+    ("gru", "hidden = [20, 0]", "hidden must be a list of whole numbers >= 1"),
+    ("cnn_lstm_attn", 'conv_branch = "yes"', "conv_branch must be true or false"),
+    ("danhar", "pool = 3", "pool must be text"),
+])
+def test_a_head_option_out_of_range_is_one_config_error(tmp_path, head, line, message):
+    """A head config with a zero, negative, fractional or NaN size failed inside PyTorch (a ZeroDivisionError or a
+    RuntimeError traceback); now a ConfigError naming the file and the key."""
+    toml = tmp_path / f"{head}.toml"
+    toml.write_text(line + "\n")
+    with pytest.raises(ConfigError, match=message) as e:
+        create_head(head, 72, 4, config_path=toml)
+    assert str(e.value).startswith(str(toml))

@@ -15,6 +15,7 @@ torch.Size([2, 4])
 from __future__ import annotations
 
 import inspect
+import math
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,35 @@ def _check_options(name: str, given: dict[str, Any], source: str) -> None:
         )
 
 
+def _check_values(name: str, given: dict[str, Any], source: str) -> None:
+    """Each option's value has its default's kind: a flag true or false, a size a whole number (>= 1 where the
+    default is, >= 0 otherwise; a tuple of sizes too), a rate a finite number >= 0 (a dropout below 1), a word
+    text. A head built from a zero, negative or NaN size fails deep inside PyTorch (or divides by zero)."""
+    known = head_options(name)
+
+    def size_ok(v: Any, lo: int) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= lo
+
+    for k, v in given.items():
+        d, problem = known[k], None
+        if isinstance(d, bool):
+            problem = None if isinstance(v, bool) else "must be true or false"
+        elif isinstance(d, int):
+            lo = 1 if d >= 1 else 0
+            problem = None if size_ok(v, lo) else f"must be a whole number >= {lo}"
+        elif isinstance(d, float):
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+            problem = None if ok and not ("dropout" in k and v >= 1) else (
+                "must be in [0, 1)" if "dropout" in k else "must be a finite number >= 0")
+        elif isinstance(d, tuple):
+            ok = isinstance(v, (list, tuple)) and all(size_ok(x, 1) for x in v)
+            problem = None if ok else "must be a list of whole numbers >= 1"
+        elif isinstance(d, str):
+            problem = None if isinstance(v, str) else "must be text"
+        if problem:
+            raise ConfigError(f"{source}: {k} {problem} (head {name!r}), got {v!r}")
+
+
 def create_head(name: str, in_dim: int, num_classes: int, seq_len: int = 120,
                 config_path: str | Path | None = None, **overrides: Any) -> nn.Module:
     """Build a registered head with its TOML defaults, updated by `overrides`.
@@ -87,10 +117,12 @@ def create_head(name: str, in_dim: int, num_classes: int, seq_len: int = 120,
     cfg = head_config(name, path)
     _check_options(name, cfg, str(path))
     _check_options(name, overrides, "overrides")
+    _check_values(name, cfg, str(path))
+    _check_values(name, overrides, "overrides")
     cfg.update(overrides)
     try:
         return HEADS.create(name, in_dim, num_classes, seq_len=seq_len, **cfg)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, ZeroDivisionError, RuntimeError) as e:  # a combination the head cannot build
         raise ConfigError(f"head {name!r}: {e}") from None
 
 
