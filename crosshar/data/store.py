@@ -7,6 +7,7 @@ written to a temporary name and renamed, so an interrupted prepare never leaves 
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import re
@@ -103,7 +104,7 @@ def resolve(spec: str | Path, data_dir: str | Path | None = None) -> Resolved:
         r = resolve(base, data_dir)
         return Resolved(f"{r.name}{POSITION_SEP}{position_key(position)}", r.dataset, r.folder, position)
     if is_folder_spec(spec):
-        p = Path(spec)
+        p = Path(spec).resolve()  # one folder, one cache, however its path was typed (./lab, /home/me/lab)
         folder = DataFolder(p.parent if p.name == DESCRIPTOR else p)
         name = read_descriptor(folder).name
         if name in DATASETS and name != "custom":
@@ -128,11 +129,19 @@ def check_specs(specs: list[str]) -> None:
         base, position = split_position(s)
         if position is not None:
             check_specs([str(base)])
-            name = str(base) if str(base) in DATASETS else resolve(base).name
-            for m in cached(name):
-                if known := recording_positions(read_manifest(m)):
-                    _positions_hold(name, position, known, "recordings")
-                    break
+            if str(base) in DATASETS:  # its positions: those of its newest prepared version, when there is one
+                name = str(base)
+                for m in cached(name):
+                    if known := recording_positions(read_manifest(m)):
+                        _positions_hold(name, position, known, "recordings")
+                        break
+            else:  # your own data: the positions its crosshar.toml names now (a cache may predate an edit)
+                r = resolve(base)
+                from crosshar.data.readers.custom import read_descriptor
+
+                known = [v.position for v in read_descriptor(r.folder).views() if v.position]
+                if known:
+                    _positions_hold(r.name, position, known, "")
         elif s not in DATASETS and not is_folder_spec(s):
             resolve(s)
 
@@ -228,13 +237,13 @@ def recording_positions(manifest: dict | None) -> list[str]:
 
 
 def _positions_hold(name: str, position: str, positions: list[str], unit: str) -> None:
-    """ConfigError unless `position` is among `positions` (one per recording or per window, as `unit` says;
-    compared as position_key)."""
+    """ConfigError unless `position` is among `positions` (one per recording or per window, as `unit` says, each
+    counted; "" lists the names alone; compared as position_key)."""
     if position_key(position) in {position_key(p) for p in positions}:
         return
     known, n = np.unique([position_key(p) for p in positions], return_counts=True)
     raise ConfigError(f"dataset {name!r} has no recording at body position {position!r}; its positions: "
-                      + ", ".join(f"{k} ({c:,} {unit})" for k, c in zip(known.tolist(), n.tolist())))
+                      + ", ".join(f"{k} ({c:,} {unit})" if unit else k for k, c in zip(known.tolist(), n.tolist())))
 
 
 def select_position(ws: WindowSet, position: str) -> WindowSet:
@@ -394,6 +403,9 @@ def kept_dropped(manifest: dict) -> str:
 
 
 def cached(name: str, cache: str | Path | None = None) -> list[Path]:
-    """Manifests of prepared versions of a dataset in the cache."""
+    """Manifests of prepared versions of a dataset in the cache: `<name>-<key>.json` with exactly this name
+    (the glob alone also matched "mylog-x"'s), newest first."""
     cache = Path(cache) if cache is not None else paths.cache_dir()
-    return sorted(cache.glob(f"{name}-*.json"))
+    exact = re.compile(re.escape(name) + r"-[0-9a-f]{12}\.json")
+    found = [m for m in cache.glob(f"{glob.escape(name)}-*.json") if exact.fullmatch(m.name)]
+    return sorted(found, key=lambda m: (-m.stat().st_mtime_ns, m.name))

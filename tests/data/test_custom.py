@@ -364,7 +364,10 @@ def test_join_joins_each_positions_files(tmp_path):
     (('gyro_unit = "deg/s"', 'gyro_unit = "dps"'), r"positions.ankle: gyro_unit must be \"rad/s\" or \"deg/s\""),
     (('device = "watch"', 'devise = "watch"'), r"positions.wrist: unknown key\(s\) devise"),
     (("[positions.ankle]\nacc_columns = [6, 7, 8]\n", "[positions.ankle]\n"), "positions.ankle needs acc_columns"),
-    (("[positions.ankle]", '[positions."left@ankle"]'), "a position name is a word or two, without '@' or '/'"),
+    (("[positions.ankle]", '[positions."left@ankle"]'), "a position name is a word or two of letters and digits"),
+    (("[positions.ankle]", '[positions."!!"]'), "so that NAME@POSITION can select it"),  # selects as ""
+    (("[positions.ankle]", "[positions.Chest]"), r"positions.Chest and positions.chest are one position to "
+                                                r"NAME@POSITION \(both select as 'chest'\)"),
     (("acc_columns = [12, 13, 14]", "acc_columns = [12, 13]"), "positions.wrist: acc_columns must list three"),
 ])
 def test_position_tables_are_checked(tmp_path, change, message):
@@ -440,3 +443,26 @@ def test_a_column_used_twice_is_named_as_you_wrote_it(tmp_path, kw, message):
     folder(tmp_path, descriptor(**kw))
     with pytest.raises(ConfigError, match=message):
         load(tmp_path)
+
+
+def test_a_selection_is_checked_against_the_descriptor_as_it_is_now(tmp_path, monkeypatch):
+    """The position check read the first cache whose name began with the dataset's: a position renamed in
+    crosshar.toml (or another folder's cache of the same name, or "mylog-x"'s) refused what prepare had just built."""
+    from crosshar.data.store import cached, check_specs, prepare
+
+    monkeypatch.setenv("CROSSHAR_HOME", str(tmp_path / "home"))
+    data = tmp_path / "a"
+    toml = POSITIONS_TOML.format(extra='name = "mylog"')
+    write_tree(data, {"crosshar.toml": toml, **{f"mHealth_subject{s}.log": log_text(positions_log(650, seed=s))
+                                                 for s in (1, 2)}})
+    prepare(str(data))
+    (data / "crosshar.toml").write_text(toml.replace("[positions.ankle]", "[positions.foot]"))
+    check_specs([f"{data}@foot"])  # refused before: "its positions: ankle, chest, wrist" (the old cache)
+    assert len(prepare(f"{data}@foot")) == 4
+    with pytest.raises(ConfigError, match=r"no recording at body position 'ankle'; its positions: chest, foot, wrist$"):
+        check_specs([f"{data}@ankle"])
+    write_tree(tmp_path / "b", {"crosshar.toml": toml.replace('name = "mylog"', 'name = "mylog-x"'),
+                                "mHealth_subject3.log": log_text(positions_log(650))})
+    prepare(str(tmp_path / "b"))
+    assert all(m.name.startswith("mylog-") and not m.name.startswith("mylog-x-") for m in cached("mylog"))
+    assert len(cached("mylog")) == 2 and len(cached("mylog-x")) == 1

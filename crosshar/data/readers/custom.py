@@ -193,8 +193,13 @@ class CustomDescriptor(_Config):
                                  f"{', '.join(POSITION_KEYS)}")
             if "acc_columns" not in table:
                 raise ValueError(f"positions.{name} needs acc_columns")
-            if not name.strip() or POSITION_SEP in name or "/" in name:
-                raise ValueError(f"positions.{name!r}: a position name is a word or two, without {POSITION_SEP!r} or '/'")
+            if not name.strip() or POSITION_SEP in name or "/" in name or not _selector(name):
+                raise ValueError(f"positions.{name!r}: a position name is a word or two of letters and digits (a-z, "
+                                 f"0-9), without {POSITION_SEP!r} or '/', so that NAME@POSITION can select it")
+            same = [other for other in out if _selector(other.position) == _selector(name)]
+            if same:
+                raise ValueError(f"positions.{name} and positions.{same[0].position} are one position to NAME@POSITION "
+                                 f"(both select as {_selector(name)!r}): rename one")
             kw = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
             try:
                 out.append(dataclasses.replace(self, positions={}, position=name, **kw))
@@ -356,6 +361,13 @@ class Custom(Dataset):
                     extra={"first_line": int(rows.lines[idx][0]), "resampled": t is not None},
                 ).validate())
         return recs
+
+
+def _selector(position: str | None) -> str:
+    """A position as NAME@POSITION compares it (crosshar.data.store.position_key)."""
+    from crosshar.data.store import position_key
+
+    return position_key(position or "")
 
 
 def axes_matrix(axes) -> np.ndarray:
