@@ -189,6 +189,24 @@ def window_turns(X: np.ndarray, rate_hz: float) -> np.ndarray:
     return np.degrees(np.einsum("ntc,nc->n", X[..., 3:6], up) / rate_hz)  # the rate's sum times the sample interval
 
 
+def checks_by_position(recs: list[Recording], where: str) -> tuple[dict, list[str]]:
+    """`physical_checks` per body position when the recordings were worn at several (a sensor in the wrong unit at
+    one position is outvoted when they are pooled): each position's error or warnings name it, its figures go to
+    "by_position"; the top-level figures stay those of all recordings together. One position: `physical_checks`."""
+    positions = sorted({str(r.position) for r in recs if r.position is not None})
+    if len(positions) < 2:
+        return physical_checks(recs, where)
+    by, warnings = {}, []
+    for p in positions:
+        figures, warns = physical_checks([r for r in recs if str(r.position) == p], f"{where} (position {p})")
+        by[p] = figures
+        warnings += warns
+    grav, hand = gravity_at_rest(recs), handedness(recs)
+    pooled = {"gravity": {k: v for k, v in grav.items() if k != "recordings_off"} | {
+        "recordings_off": len(grav["recordings_off"])}, "handedness": hand}
+    return pooled | {"by_position": by}, warnings
+
+
 def turning_by_class(X: np.ndarray, labels: np.ndarray, rate_hz: float) -> dict:
     """{class: {"windows", "median_deg" (of the turn's size), "ccw_share"}} over labelled 6-channel windows."""
     if X.ndim != 3 or X.shape[-1] != 6:

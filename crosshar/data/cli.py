@@ -160,6 +160,12 @@ def _print_checks(man: dict) -> None:
                       f"seconds (9.81 expected); rotation slope d(acc)/dt vs −ω×acc "
                       f"{'n/a (no gyroscope or too little rotation)' if slope is None else f'{slope:+.2f} (+1 expected)'}",
                       highlight=False)
+    for p, f in (c.get("by_position") or {}).items():
+        g, h = f.get("gravity") or {}, f.get("handedness") or {}
+        if g.get("median_ms2") is not None:
+            slope = h.get("slope")
+            console.print(f"  at {plain(p)}: median |acc| at rest {g['median_ms2']:.2f} m/s² over {g['still_seconds']:,} "
+                          f"still seconds; rotation slope {'n/a' if slope is None else f'{slope:+.2f}'}", highlight=False)
     turns = c.get("turning") or {}
     if turns:
         console.print("turning about the vertical per window (median, share counterclockwise): " + plain(", ".join(

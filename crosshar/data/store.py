@@ -24,7 +24,7 @@ from crosshar.atomic import atomic_write_bytes, atomic_write_json
 from crosshar.config import WindowConfig
 from crosshar.data.base import BadRows, Dataset
 from crosshar.data.io import DataFolder
-from crosshar.data.checks import physical_checks, turning_by_class, turning_warnings
+from crosshar.data.checks import checks_by_position, turning_by_class, turning_warnings
 from crosshar.data.windows import Tally, WindowSet, make_windows, normalize
 from crosshar.errors import ConfigError, DataError
 from crosshar.registry import DATASETS
@@ -293,7 +293,7 @@ def _build_from_recordings(ds: Dataset, folder: DataFolder, cfg: WindowConfig, n
             bad(f"{len(no_gyro)} recording(s) have no gyroscope and cannot give 6-channel windows, e.g. "
                 f"{no_gyro[0].source}", folder.root)
             recs = [r for r in recs if r.gyro is not None]
-    checks, warnings = physical_checks(recs, str(folder.root))
+    checks, warnings = checks_by_position(recs, str(folder.root))
     tally = Tally()
     ws = make_windows(recs, cfg, name, keep_unlabelled=ds.keeps_unlabelled, tally=tally)
     seconds = cfg.window / cfg.rate_hz

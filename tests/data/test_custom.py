@@ -466,3 +466,28 @@ def test_a_selection_is_checked_against_the_descriptor_as_it_is_now(tmp_path, mo
     prepare(str(tmp_path / "b"))
     assert all(m.name.startswith("mylog-") and not m.name.startswith("mylog-x-") for m in cached("mylog"))
     assert len(cached("mylog")) == 2 and len(cached("mylog-x")) == 1
+
+
+@pytest.mark.parametrize("change, message", [
+    # the wrist's accelerometer is in g: without acc_unit = "g" it reads 1 m/s² at rest, which the other two
+    # positions outvoted when pooled
+    (('acc_unit = "g"\n', ""), r"\(position wrist\): median \|acc\| at rest is 1 m/s² .* acceleration in g but declared"),
+])
+def test_each_position_is_checked_on_its_own(tmp_path, monkeypatch, change, message):
+    from crosshar.data.checks import CheckError
+    from crosshar.data.store import prepare
+
+    monkeypatch.setenv("CROSSHAR_HOME", str(tmp_path / "home"))
+    rng = np.random.default_rng(0)
+    x = positions_log(3000)
+    x[:, [0, 2, 6, 8]] = 0.01 * rng.standard_normal((3000, 4))  # still: gravity alone on each y
+    x[:, 12] = 0.001 * rng.standard_normal(3000)
+    write_tree(tmp_path / "d", {"crosshar.toml": POSITIONS_TOML.format(extra="").replace(*change),
+                                "mHealth_subject1.log": log_text(x)})
+    with pytest.raises(CheckError, match=message):
+        prepare(str(tmp_path / "d"))
+    write_tree(tmp_path / "ok", {"crosshar.toml": POSITIONS_TOML.format(extra=""), "mHealth_subject1.log": log_text(x)})
+    ws = prepare(str(tmp_path / "ok"))
+    by = ws.manifest["checks"]["by_position"]
+    assert sorted(by) == ["ankle", "chest", "wrist"] and all(
+        abs(f["gravity"]["median_ms2"] - 9.8) < 0.1 for f in by.values())
