@@ -118,7 +118,7 @@ def matrix_cmd(
     from crosshar import config as C
     from crosshar import paths
     from crosshar.errors import ConfigError
-    from crosshar.evaluate.matrix import MatrixConfig, run_matrix
+    from crosshar.evaluate.matrix import MatrixConfig, run_matrix, sources_tag
     from crosshar.train.runs import check_name
 
     check_name(name)
@@ -137,7 +137,8 @@ def matrix_cmd(
                       device=str(dev))
     for h in mc.heads:  # a missing preset is an error before any training
         C.head_preset(h, preset)
-    name = name or f"matrix-{'-'.join(mc.datasets)}{'-quick' if quick else ''}{'' if preset == 'default' else '-' + preset}"
+    name = name or (f"matrix-{sources_tag(mc.datasets).replace('+', '-')}{'-quick' if quick else ''}"
+                    f"{'' if preset == 'default' else '-' + preset}")
     report = run_matrix(mc, paths.home() / "results" / name, log=console.print, report_only=report_only, jobs=jobs,
                         threads=threads)
     console.print(report.read_text(), markup=False, highlight=False)

@@ -150,6 +150,31 @@ def _done(path: Path) -> bool:
     return f.is_file() and json.loads(f.read_text()).get("finished", False)
 
 
+def check_datasets(mc: "MatrixConfig") -> None:
+    """Before any training: two body positions of one dataset are the same people at the same moments, so
+    neither is an unseen target for the other (the leakage guard would refuse the pair after its cell trained)."""
+    from crosshar.data.store import is_folder_spec, resolve, split_position
+
+    seen: dict[str, str] = {}
+    for spec in (*mc.datasets, *mc.targets_only):
+        base = split_position(spec)[0]
+        key = resolve(base).name if is_folder_spec(base) else str(base)
+        if key in seen and seen[key] == spec:
+            raise ConfigError(f"dataset {spec} is named twice")
+        if key in seen:
+            raise ConfigError(f"{seen[key]} and {spec} are two body positions of one dataset (the same people at the "
+                              "same moments): neither is an unseen target for the other; give one of them")
+        seen[key] = spec
+
+
+def sources_tag(sources: tuple[str, ...] | list[str]) -> str:
+    """The run-folder part naming datasets: registered names as they are, a folder of your own data by its
+    descriptor's name ("./lab/mylog@wrist" -> "mylog@wrist"), never a path."""
+    from crosshar.data.store import is_folder_spec, resolve, split_position
+
+    return "+".join(resolve(s).name if is_folder_spec(split_position(s)[0]) else s for s in sources)
+
+
 def window_tag(window: C.WindowConfig) -> str:
     """The run-folder suffix of a window config: "" for the default one, e.g. "-w128accz" for hhar's profile."""
     return "" if window == C.load("window") else f"-w{window.window}{window.channels.replace('+', '')}{window.normalize[:1]}"
@@ -171,7 +196,7 @@ def _pretrain_key(m: Method) -> str:
 
 def pretrain_run(root: Path, sources: tuple[str, ...], m: Method, seed: int, mc: MatrixConfig, window, log) -> Path:
     key = _pretrain_key(m)
-    d = root / "runs" / f"pretrain-{'+'.join(sources)}-{key}{window_tag(window)}-s{seed}"
+    d = root / "runs" / f"pretrain-{sources_tag(sources)}-{key}{window_tag(window)}-s{seed}"
     if _done(d):
         return d
     cfgs = method_configs(m, window)
@@ -193,7 +218,7 @@ def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, see
         head_cfg, ft = C.head_preset(head_name, preset, cfgs["finetune"])
         cfgs["finetune"] = ft
     head_tag = head_name if preset == "default" else f"{head_name}@{preset}"
-    d = root / "runs" / f"finetune-{'+'.join(sources)}-{m.name}-{head_tag}{tag}{window_tag(window)}-s{seed}"
+    d = root / "runs" / f"finetune-{sources_tag(sources)}-{m.name}-{head_tag}{tag}{window_tag(window)}-s{seed}"
     if _done(d) and (d / "best.pt").is_file():
         return d
     if d.exists():
@@ -354,6 +379,7 @@ def run_matrix(mc: MatrixConfig, root: Path, log: Callable[[str], None] = print,
     the machine's cores divided among them)."""
     if jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {jobs}")
+    check_datasets(mc)
     if report_only and not read_rows(root / "rows.jsonl"):  # before the folder is made: no empty report
         raise ConfigError(f"--report-only: no rows in {root / 'rows.jsonl'}, nothing to report; "
                           "run the matrix without --report-only first (or check --name)")
@@ -531,7 +557,7 @@ def embedding_plot(mc: MatrixConfig, root: Path, windows: dict) -> None:
     from crosshar.models.encoder import Encoder
 
     src = mc.datasets[0]
-    d = root / "runs" / f"pretrain-{src}-crosshar-s0"
+    d = root / "runs" / f"pretrain-{sources_tag([src])}-crosshar-s0"
     if not _done(d):
         return
     enc, scaler, jd = load_encoder(d)

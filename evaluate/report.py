@@ -468,8 +468,9 @@ def _targets(mc: MatrixConfig, hr: list[dict], head: str, six: list, avg6: dict,
 
 
 def _stairs(hr: list[dict], head: str) -> list[str]:
-    """Per-class F1 of upstairs and downstairs wherever both are scored."""
-    rows = [r for r in hr if "upstairs" in r.get("per_class_f1", {})]
+    """Per-class F1 of upstairs and downstairs wherever both are scored (a target with one of them alone, as your
+    own data may be, has no such row)."""
+    rows = [r for r in hr if {"upstairs", "downstairs"} <= set(r.get("per_class_f1", {}))]
     if not rows:
         return []
     L = ["Upstairs / downstairs F1 (target ≥ 0.75 on uci → motion and motion → uci):", "",

@@ -715,3 +715,32 @@ def test_report_only_without_rows_and_a_matrix_without_cells_are_refused(synth, 
     with pytest.raises(ConfigError, match="nothing to run: methods multi make no cell of datasets uci, motion"):
         run_matrix(dataclasses.replace(mc, methods=("multi",)), home / "results" / "m")  # multi pools two sources
     assert not (home / "results" / "m").exists()
+
+
+def test_own_data_in_a_matrix_is_named_not_pathed_and_positions_of_one_dataset_are_refused(tmp_path, monkeypatch):
+    """Run folders were named after the path typed ("finetune-./lab/mylog@wrist-..."); two positions of one dataset
+    were refused only after the first cell had trained."""
+    from crosshar.errors import ConfigError
+
+    monkeypatch.setenv("CROSSHAR_HOME", str(tmp_path / "home"))
+    lab = tmp_path / "lab"
+    lab.mkdir()
+    (lab / "crosshar.toml").write_text('name = "mylog"\nrate_hz = 50\nsubject_column = 0\nheader = false\n'
+                                       '[positions.wrist]\nacc_columns = [1, 2, 3]\n[positions.ankle]\n'
+                                       'acc_columns = [4, 5, 6]\n')
+    assert M.sources_tag(("uci", f"{lab}@wrist")) == "uci+mylog@wrist"
+    assert M.sources_tag((str(lab),)) == "mylog"
+    mc = MatrixConfig(datasets=("uci", f"{lab}@wrist", f"{lab}@ankle"), heads=("din",), methods=("scratch",))
+    with pytest.raises(ConfigError, match=r"@wrist and .*@ankle are two body positions of one dataset"):
+        run_matrix(mc, tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+    with pytest.raises(ConfigError, match="dataset uci is named twice"):
+        run_matrix(MatrixConfig(datasets=("uci", "motion", "uci"), heads=("din",), methods=("scratch",)), tmp_path / "m")
+
+
+def test_the_stairs_table_skips_a_target_with_one_of_the_two():
+    """A target with upstairs but no downstairs (your own data) crashed the report with KeyError 'downstairs'."""
+    rows = [{"source": "uci", "target": "mylog", "method": "scratch", "per_class_f1": {"walking": 0.9, "upstairs": 0.5}},
+            {"source": "mylog", "target": "uci", "method": "scratch",
+             "per_class_f1": {"upstairs": 0.4, "downstairs": 0.6}}]
+    assert R._stairs(rows, "din")[-2] == "| mylog → uci | scratch | 0.40 | 0.60 |"
