@@ -46,10 +46,12 @@ def check_names(source: list[str], target: str) -> None:
 
 
 def _dataset(name: str) -> str:
-    """The dataset a name reads, without a body-position selector ("shoaib@wrist" -> "shoaib")."""
-    from crosshar.data.store import split_position
+    """The dataset a name reads, without a body-position selector ("shoaib@wrist" -> "shoaib"); a folder of your
+    own data by its descriptor's name, however its path is typed ("./lab@wrist" -> "mylog")."""
+    from crosshar.data.store import is_folder_spec, resolve, split_position
 
-    return str(split_position(name)[0])
+    base = split_position(name)[0]
+    return resolve(base).name if is_folder_spec(base) else str(base)
 
 
 def check_run(meta: dict, target: str) -> None:

@@ -14,7 +14,7 @@ from crosshar import config as C
 from crosshar import paths
 from crosshar.config import WindowConfig
 from crosshar.atomic import atomic_write_json
-from crosshar.data.store import check_specs, is_folder_spec, kept_dropped, prepare, resolve
+from crosshar.data.store import check_specs, is_folder_spec, kept_dropped, prepare, resolve, split_position
 from crosshar.device import resolve_device
 from crosshar.errors import CrossharError
 from crosshar import guard
@@ -202,7 +202,7 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
     if tta_views not in TTA_VIEWS:
         raise CrossharError(f"--tta-views must be one of {', '.join(TTA_VIEWS)}, got {tta_views!r}")
     check_specs([*source, target])  # before anything is announced or trained
-    if any(is_folder_spec(s) for s in source):
+    if any(is_folder_spec(split_position(s)[0]) for s in source):
         raise CrossharError("a folder of your own data is a target (-td); sources are registered datasets")
     tname = resolve(target, data_dir).name
     guard.check_names(source, tname)

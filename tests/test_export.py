@@ -412,3 +412,19 @@ def test_export_model_refuses_an_unsupported_opset_and_writes_nothing(tmp_path):
     with pytest.raises(CrossharError, match=r"^opset must be in 14\.\.20"):
         export_model(classifier.build(meta), meta, tmp_path / "m.onnx", opset=7)
     assert not list(tmp_path.iterdir())
+
+
+def test_export_refuses_a_target_the_model_has_seen_before_writing(tmp_path, monkeypatch, no_export):
+    """`export -td` another body position of the model's source wrote both models and only then refused."""
+    from crosshar.cli import app
+
+    lab = tmp_path / "lab"
+    lab.mkdir()
+    (lab / "crosshar.toml").write_text('name = "mylog"\nrate_hz = 50\nsubject_column = 0\nheader = false\n'
+                                       "[positions.wrist]\nacc_columns = [1, 2, 3]\n[positions.ankle]\n"
+                                       "acc_columns = [4, 5, 6]\n")
+    meta = make_meta("linear", None) | {"source": ["mylog@wrist"]}
+    classifier.save(tmp_path / "run" / "best.pt", classifier.build(meta), meta)
+    res = CliRunner().invoke(app, ["export", "--run", str(tmp_path / "run"), "-td", f"{lab}@ankle"])
+    assert res.exit_code == 2 and "another body position of it" in res.output, res.output
+    assert not no_export and not list((tmp_path / "run").glob("*.onnx"))

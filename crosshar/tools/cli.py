@@ -109,6 +109,10 @@ def export_cmd(
     check_options(opset=opset, max_windows=max_windows, int8_mode=int8_mode, target=target, data_dir=data_dir)
     runs = [_resolve_run(r) for r in run] if run else [_resolve_run(None)]
     model, meta, _ = classifier.load_runs(runs)
+    if target is not None:  # a target the model must not have seen: refused before anything is written
+        from crosshar import guard
+
+        guard.check_run(meta, target)
     if cadence_views is not None:
         meta = classifier.with_cadence_views(model, meta, cadence_views)
     run = runs[0]

@@ -171,3 +171,17 @@ def test_real_datasets_are_not_near_copies_but_a_shifted_copy_is(real_data):
     copy = windows(renamed(recs, "mylab", start=1), "mylab")
     found = guard.near_copies(ws["uci"], copy)
     assert len(found) == 30 and all(c["matched"] >= 0.8 * c["compared"] for c in found)
+
+
+def test_two_positions_of_your_own_data_are_one_dataset_however_the_path_is_typed(tmp_path, monkeypatch):
+    """`cross -d ./lab@wrist -td ./lab@ankle` passed the name check ("./lab" against the run's "mylog") and was refused
+    only after loading model and data, as "source and target share 4 subject(s)"."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lab").mkdir()
+    (tmp_path / "lab" / "crosshar.toml").write_text('name = "mylog"\nrate_hz = 50\nsubject_column = 0\nheader = false\n'
+                                                    "[positions.wrist]\nacc_columns = [1, 2, 3]\n[positions.ankle]\n"
+                                                    "acc_columns = [4, 5, 6]\n")
+    for source, target in ((["mylog@wrist"], "./lab@ankle"), (["./lab@wrist"], str(tmp_path / "lab") + "@ankle"),
+                           (["lab"], "mylog@ankle")):
+        with pytest.raises(LeakageError, match="another body position of it"):
+            guard.check_names(source, target)
