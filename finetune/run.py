@@ -12,8 +12,9 @@ from crosshar import config as C
 from crosshar.config import FinetuneConfig
 from crosshar.errors import CrossharError
 from crosshar.models.scaling import InputPipeline
+from crosshar.data.sources import for_sources
 from crosshar.train.finetune import FinetuneJob, default_window, run, source_classes
-from crosshar.train.runs import latest_run
+from crosshar.train.runs import find_runs
 
 
 def resolve_encoder(dataset: str, encoder: Path | None, no_pretrain: bool, log: Callable[[str], None] = print) -> str | None:
@@ -24,11 +25,21 @@ def resolve_encoder(dataset: str, encoder: Path | None, no_pretrain: bool, log: 
         return None
     if encoder is not None:
         return str(encoder)
-    found = latest_run("pretrain", dataset)
-    if found is None:
+    runs = find_runs("pretrain", dataset)
+    if not runs:
         raise CrossharError(f"no finished pretraining run for {dataset} under runs/pretrain; run "
                             f"`crosshar pretrain -d {dataset}` first, pass --encoder PATH, or use --no-pretrain")
-    log(f"using the latest pretraining run for {dataset}: {found}")
+    # the newest with the default windows (or their accelerometer-only variant): `cross` against a pre-windowed or
+    # accelerometer-only target pretrains the source on that target's windows, which must not become the default
+    default = C.load("window")
+    usual = (default.to_dict(), default.replace(channels="acc").to_dict())
+    found = next((p for p, d in runs if (d.get("configs") or {}).get("window") in usual), None)
+    if found is None:
+        found, d = runs[0]
+        log(f"using the latest pretraining run for {dataset}: {found} (its windows are not the default ones: "
+            f"{(d.get('configs') or {}).get('window')}; pass --encoder PATH to choose)")
+    else:
+        log(f"using the latest pretraining run for {dataset} with the default windows: {found}")
     return str(found)
 
 
@@ -42,7 +53,7 @@ def make_job(datasets: tuple[str, ...], fcfg: FinetuneConfig, head_cfg: dict, en
     pipeline = None
     if input_scaling is not None or input_frame is not None:
         pipeline = InputPipeline.of_encoder(C.load("encoder", input_scaling=input_scaling, input_frame=input_frame))
-    window = default_window(encoder)
+    window = default_window(encoder) if encoder is not None else for_sources(default_window(None), datasets, data_dir)
     classes = source_classes(label_space, datasets, window, data_dir, on_bad)
     return FinetuneJob(datasets, window, fcfg, C.load("augment_finetune", mount=mount), classes, label_space, encoder,
                        head_cfg, data_dir=None if data_dir is None else str(data_dir), on_bad=on_bad,

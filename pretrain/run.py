@@ -15,6 +15,7 @@ import numpy as np
 from crosshar import config as C
 from crosshar.atomic import atomic_write_bytes
 from crosshar.config import WindowConfig
+from crosshar.data.sources import for_sources
 from crosshar.data.store import prepare
 from crosshar.inference import embed, load_encoder
 from crosshar.train.pretrain import PretrainJob, run, split_epochs
@@ -26,8 +27,11 @@ def make_job(datasets: tuple[str, ...], preset: str = "default", *, config: Path
              channels: str | None = None, data_dir: Path | None = None, on_bad: str = "error") -> PretrainJob:
     """The job the command line describes: config files (or the packaged ones), the preset, overrides."""
     pcfg = C.load("pretrain", config, preset, seed=seed)
+    window = C.load("window", window_config, channels=channels)
+    if channels is None and window_config is None:  # acc-only sources: acc-only windows, as data prepare does
+        window = for_sources(window, datasets, data_dir)
     return PretrainJob(
-        datasets=datasets, window=C.load("window", window_config, channels=channels),
+        datasets=datasets, window=window,
         encoder=C.load("encoder", encoder_config, preset), augment=C.load("augment", augment_config, preset),
         pretrain=split_epochs(pcfg, epochs), data_dir=None if data_dir is None else str(data_dir), on_bad=on_bad,
     )

@@ -57,6 +57,14 @@ def apply_split(ws: WindowSet, split: dict) -> tuple[WindowSet, WindowSet]:
     return ws.by_subjects(split["train_subjects"]), ws.by_subjects(split["val_subjects"])
 
 
+def for_sources(window: WindowConfig, datasets: tuple[str, ...] | list[str], data_dir) -> WindowConfig:
+    """`window` with acc-only channels when a source has no gyroscope (as `crosshar data prepare` chooses):
+    accelerometer-only data trains without a window config of its own."""
+    if window.channels == "acc+gyro" and not all(target_has_gyro(d, data_dir) for d in datasets):
+        return window.replace(channels="acc")
+    return window
+
+
 def target_window(target: str, data_dir) -> WindowConfig | None:
     """The target's fixed window profile (pre-windowed data such as hhar_sa_adatime), or None."""
     r = resolve(target, data_dir)

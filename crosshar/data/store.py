@@ -146,13 +146,15 @@ def check_specs(specs: list[str]) -> None:
             resolve(s)
 
 
-def resolve_window_config(ds: Dataset, folder: DataFolder, cfg: WindowConfig | None) -> WindowConfig:
-    """The dataset's fixed profile when it has one (pre-windowed data), else `cfg` or the default."""
+def resolve_window_config(ds: Dataset, folder: DataFolder, cfg: WindowConfig | None, name: str | None = None) -> WindowConfig:
+    """The dataset's fixed profile when it has one (pre-windowed data), else `cfg` or the default (`name`: the
+    dataset as the user named it, for messages)."""
     prof = ds.profile(folder)
     if prof is None:
         cfg = cfg or WindowConfig()
         if cfg.channels == "acc+gyro" and not ds.has_gyro(folder):
-            raise ConfigError(f"dataset {ds.name!r} has no gyroscope here; use channels = \"acc\"")
+            raise ConfigError(f"dataset {name or ds.name!r} has no gyroscope here; use channels = \"acc\" "
+                              "(`--channels acc`, or channels in a window config)")
         return cfg
     if cfg is not None and cfg != prof:
         raise ConfigError(
@@ -190,7 +192,7 @@ def prepare(
         base, _ = split_position(name)
         return select_position(prepare(base, data_dir, cfg, on_bad, cache, rebuild, log), r.position)
     name, ds, folder = r.name, r.dataset, r.folder
-    cfg = resolve_window_config(ds, folder, cfg)
+    cfg = resolve_window_config(ds, folder, cfg, name)
     files = ds.files(folder)
     if not files:
         raise DataError(f"no raw files of dataset {name!r} found; expected layout: {ds.layouts}", folder.root)
