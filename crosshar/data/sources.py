@@ -59,10 +59,17 @@ def apply_split(ws: WindowSet, split: dict) -> tuple[WindowSet, WindowSet]:
 
 def for_sources(window: WindowConfig, datasets: tuple[str, ...] | list[str], data_dir) -> WindowConfig:
     """`window` with acc-only channels when a source has no gyroscope (as `crosshar data prepare` chooses):
-    accelerometer-only data trains without a window config of its own."""
-    if window.channels == "acc+gyro" and not all(target_has_gyro(d, data_dir) for d in datasets):
-        return window.replace(channels="acc")
-    return window
+    accelerometer-only data trains without a window config of its own. A source that cannot be found is left to
+    the step that reads it (its error names the layout)."""
+    from crosshar.errors import MissingDataError
+
+    if window.channels != "acc+gyro":
+        return window
+    try:
+        gyro = all(target_has_gyro(d, data_dir) for d in datasets)
+    except MissingDataError:
+        return window
+    return window if gyro else window.replace(channels="acc")
 
 
 def target_window(target: str, data_dir) -> WindowConfig | None:
