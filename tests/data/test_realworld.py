@@ -125,7 +125,8 @@ def test_per_sensor_zips_nested_zips_and_alignment(tmp_path):
         np.testing.assert_allclose(r.acc[:, k], np.interp(g, t_acc, signals(100, "acc", 0)[:, k]), rtol=1e-6, atol=1e-6)
         np.testing.assert_allclose(r.gyro[:, k], np.interp(g, t_gyr, signals(100, "gyro", 0)[:, k]), rtol=1e-6,
                                    atol=1e-7)
-    assert r.extra == {"acc_rows": 100, "gyro_rows": 100, "duplicate_timestamps": 0}
+    assert r.extra == {"acc_rows": 100, "gyro_rows": 100, "duplicate_timestamps": 0, "acc_s_without_gyro": 0.01,
+                       "gyro_s_without_acc": 0.01}  # the gyroscope's 7 ms late start, and its 7 ms after the acc
     assert "acc_walking_csv.zip!acc_walking_chest.csv" in r.source and "Gyroscope_walking_chest.csv" in r.source
     assert "acc_climbingup_2_csv.zip!acc_climbingup_2_thigh.csv" in recs[4].source
 
@@ -170,7 +171,8 @@ def test_forearm_is_the_watch_and_sessions_merge_in_time(tmp_path):
     write_tree(tmp_path / "realworld", files)
     (r,), bad = load(tmp_path)
     assert not bad.skipped and r.device == "smartwatch" and r.position == "forearm"
-    assert r.extra == {"acc_rows": 110, "gyro_rows": 110, "duplicate_timestamps": 21}  # acc 10 + 1, gyro 10
+    assert r.extra == {"acc_rows": 110, "gyro_rows": 110, "duplicate_timestamps": 21,  # acc 10 + 1, gyro 10
+                       "acc_s_without_gyro": 0.01, "gyro_s_without_acc": 0.01}
     assert len(r) == 109 and np.isfinite(r.acc).all()
 
 
@@ -284,3 +286,18 @@ def test_a_packed_copy_beside_the_unpacked_dataset_is_not_in_the_way(tmp_path):
     write_tree(tmp_path / "realworld" / "realworld2016_dataset", files)
     recs, bad = load(tmp_path)
     assert summary(recs) == [s[:4] + (99,) for s in EXPECTED] and not bad.skipped
+
+
+def test_a_session_without_its_partner_file_is_reported(tmp_path):
+    """A second acc session (10 minutes later) with no Gyroscope file of its own was dropped without a word."""
+    files = unpacked(dataset_files())
+    late = session_csvs("walking", ("chest",), 400, t0=T0 + 600_000, k="_2")
+    files["proband1/data/acc_walking_2_chest.csv"] = late["acc"]["acc_walking_2_chest.csv"]
+    write_tree(tmp_path / "realworld", files)
+    with pytest.raises(DataError, match=r"acc rows of proband1 walking chest over 8 s \(from attr_time 1435994040024 ms\) "
+                                        r"have no Gyroscope rows at the same time: a session file without its partner\?"):
+        load(tmp_path)
+    recs, bad = load(tmp_path, "skip")
+    assert len(bad.skipped) == 1 and [s[1] for s in summary(recs)] == [s[1] for s in EXPECTED]
+    chest = next(r for r in recs if r.session == "1_walking_chest_0")
+    assert chest.extra["acc_s_without_gyro"] == pytest.approx(7.99, abs=0.02)

@@ -29,7 +29,9 @@ file, putting the devices on or taking them off, carry the file's label as they 
 Bad input (through `bad`): a header other than the one above (line 1), a line without 5 fields or with
 a non-number, a non-finite time, a value beyond crosshar.limits, timestamps whose median interval does
 not give 5-500 Hz (not milliseconds), an acc file without the gyroscope file of the same activity and
-position (or the reverse), no overlapping rows between the two; each named with its file and line.
+position (or the reverse), no overlapping rows between the two, a stretch of UNPAIRED_S or more of one
+stream with no rows of the other (a session file without its partner); each named with its file and line.
+Shorter unpaired stretches are counted in `extra` (acc_s_without_gyro, gyro_s_without_acc).
 A distribution zip left packed (whose per-sensor zips are then too deeply nested to be read in place)
 is an error saying to unpack it.
 
@@ -69,6 +71,8 @@ HEADER = ("id", "attr_time", "attr_x", "attr_y", "attr_z")
 RATE = 50.0  # Hz, the dataset's nominal rate and the grid both streams are interpolated onto
 MAX_GAP_S = 1.0  # a longer gap between two samples ends a span (HHAR's and WISDM's rule for phone streams)
 PLAUSIBLE_RATE = (5.0, 500.0)  # Hz; outside this attr_time is not milliseconds at about 50 Hz
+UNPAIRED_S = 6.0  # a stretch of one stream this long (a window) with no rows of the other is reported; shorter
+#                   ones (the seconds one sensor starts before the other) are counted in `extra`
 
 _CSV = re.compile(r"(?:^|/)proband(\d+)/data/(acc|Gyroscope)_([a-z]+?)(?:_(\d+))?_([a-z]+)\.csv$")
 _PACKED = re.compile(r"(?:^|/)proband(\d+)/data/([a-z]+)_([a-z]+?)(?:_\d+)?_csv\.zip$")
@@ -136,11 +140,23 @@ class RealWorld(Dataset):
 
     def _align(self, acc: "_Stream", gyro: "_Stream", sid: int, act: str, pos: str, bad: BadRows) -> list[Recording]:
         """One Recording per common span of the two streams, both at 50 Hz."""
-        common = intersect(spans(acc.t, MAX_GAP_S), spans(gyro.t, MAX_GAP_S))
+        sa, sg = spans(acc.t, MAX_GAP_S), spans(gyro.t, MAX_GAP_S)
+        common = intersect(sa, sg)
         if len(common) == 0:
             bad(f"no Gyroscope rows overlap acc rows for proband{sid} {act} {pos}", acc.source)
             return []
-        extra = {"acc_rows": len(acc.t), "gyro_rows": len(gyro.t), "duplicate_timestamps": acc.dup + gyro.dup}
+        alone = {}  # seconds of each stream with no rows of the other at the same time
+        for name, own, other, s in (("acc", sa, "Gyroscope", acc), ("Gyroscope", sg, "acc", gyro)):
+            alone[name] = 0.0
+            for a, b in own:
+                covered = sum(max(0, min(b, c1) - max(a, c0)) for c0, c1 in common)
+                alone[name] += (b - a - covered) / NS
+                if covered == 0 and (b - a) / NS >= UNPAIRED_S:  # a whole session without its partner file
+                    bad(f"{name} rows of proband{sid} {act} {pos} over {(b - a) / NS:.0f} s (from attr_time "
+                        f"{a // 1_000_000} ms) have no {other} rows at the same time: a session file without its "
+                        f"partner?", s.source)
+        extra = {"acc_rows": len(acc.t), "gyro_rows": len(gyro.t), "duplicate_timestamps": acc.dup + gyro.dup,
+                 "acc_s_without_gyro": round(alone["acc"], 2), "gyro_s_without_acc": round(alone["Gyroscope"], 2)}
         recs = []
         for k, (start, end) in enumerate(common):
             t = grid(int(start), int(end), RATE)
