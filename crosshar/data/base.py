@@ -90,7 +90,8 @@ class Dataset:
 
     def no_files(self, folder: DataFolder, what: str) -> MissingDataError:
         """The error of a folder that holds none of the files this loader reads (`what`: their name, "PAMAP2")."""
-        return MissingDataError(f"no {what} files under {folder.root}. Expected: {self.layouts}")
+        broken = "".join(f"; {a} is not a readable zip archive" for a, _ in folder.unreadable[:3])
+        return MissingDataError(f"no {what} files under {folder.root}{broken}. Expected: {self.layouts}")
 
     def load(self, folder: DataFolder, bad: BadRows) -> list[Recording]:
         """Every recording in the folder, validated (`Recording.validate`); raw data only."""

@@ -43,6 +43,9 @@ class DataFolder:
         if not self.root.is_dir():
             raise MissingDataError(f"data folder not found: {self.root}")
         self._entries: dict[str, Entry] | None = None
+        # zip archives that could not be opened: (the archive, why); their members are missing from `entries`,
+        # and `crosshar.data.store.prepare` reports each through the bad-input policy (an error, or skipped and listed)
+        self.unreadable: list[tuple[str, str]] = []
 
     @property
     def entries(self) -> dict[str, Entry]:
@@ -67,7 +70,9 @@ class DataFolder:
         try:
             zf = _open_zip(path, outer)
         except (zipfile.BadZipFile, OSError) as e:
-            raise DataError(f"not a readable zip archive ({e})", "!".join([str(path), *outer])) from None
+            self.unreadable.append(("!".join([str(path), *outer]), f"not a readable zip archive ({e}): a damaged or "
+                                    "partial copy? download it again"))
+            return
         with zf:
             for name in zf.namelist():
                 if name.endswith("/") or "__MACOSX" in name:

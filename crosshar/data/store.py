@@ -194,6 +194,8 @@ def prepare(
     name, ds, folder = r.name, r.dataset, r.folder
     cfg = resolve_window_config(ds, folder, cfg, name)
     files = ds.files(folder)
+    if not files and folder.unreadable:  # nothing else to read: the damaged archive is the problem
+        raise DataError(folder.unreadable[0][1], folder.unreadable[0][0])
     if not files:
         raise DataError(f"no raw files of dataset {name!r} found; expected layout: {ds.layouts}", folder.root)
     fp = folder.fingerprint(files) + ds.config_digest(folder)
@@ -208,6 +210,8 @@ def prepare(
             log(f"the cache {npz.name} is damaged or inconsistent: rebuilding it")
     t0 = time.time()
     bad = BadRows(on_bad)
+    for archive, why in folder.unreadable:  # a damaged zip: an error, or (--on-bad skip) the rest read, it listed
+        bad(why, archive)
     built = _build_prewindowed(ds, folder, cfg, name, bad) if ds.profile(folder) is not None else \
         _build_from_recordings(ds, folder, cfg, name, bad, log)
     ws = built.windows

@@ -301,3 +301,21 @@ def test_a_session_without_its_partner_file_is_reported(tmp_path):
     assert len(bad.skipped) == 1 and [s[1] for s in summary(recs)] == [s[1] for s in EXPECTED]
     chest = next(r for r in recs if r.session == "1_walking_chest_0")
     assert chest.extra["acc_s_without_gyro"] == pytest.approx(7.99, abs=0.02)
+
+
+def test_a_damaged_zip_is_an_error_or_skipped_and_listed(tmp_path, monkeypatch):
+    """One truncated per-sensor zip made the whole dataset unreadable, --on-bad skip included (the error came from
+    listing the folder, before any policy applied)."""
+    from crosshar.data.store import prepare
+
+    monkeypatch.setenv("CROSSHAR_HOME", str(tmp_path / "home"))
+    files: dict[str, bytes] = {}
+    for sid in (1, 2):
+        for sensor, members in session_csvs("walking", ("thigh",), 650, t0=T0 + sid * 10**6).items():
+            files[f"proband{sid}/data/{sensor}_walking_csv.zip"] = zip_bytes(members)
+    files["proband2/data/gyr_sitting_csv.zip"] = zip_bytes(session_csvs("sitting", ("thigh",), 650)["gyr"])[:300]
+    write_tree(tmp_path / "data" / "realworld", files)
+    with pytest.raises(DataError, match=r"gyr_sitting_csv\.zip: not a readable zip archive .* download it again"):
+        prepare("realworld", tmp_path / "data")
+    ws = prepare("realworld", tmp_path / "data", on_bad="skip")
+    assert len(ws) == 4 and [s["file"].endswith("gyr_sitting_csv.zip") for s in ws.manifest["skipped"]] == [True]
