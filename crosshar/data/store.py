@@ -75,7 +75,7 @@ def split_position(spec: str | Path) -> tuple[str | Path, str | None]:
     if POSITION_SEP not in text or text in DATASETS or Path(text).is_dir():
         return spec, None
     base, position = text.rsplit(POSITION_SEP, 1)
-    if not base or not position_key(position):
+    if not base or not position_key(position) or base.endswith(POSITION_SEP):
         raise ConfigError(f"{text!r}: a position selector reads DATASET@POSITION, e.g. shoaib@wrist")
     return base, position
 

@@ -231,7 +231,7 @@ def test_position_selector_syntax(tmp_path):
     assert store.split_position(str(folder)) == (str(folder), None)
     assert store.split_position(f"{folder}@wrist") == (str(folder), "wrist")
     assert store.position_key("Front trouser pocket") == store.position_key("front_trouser-pocket")
-    for bad in ("@wrist", "uci@", "uci@--"):
+    for bad in ("@wrist", "uci@", "uci@--", "./mylog@@ankle"):  # the last quoted "./mylog@" as an unknown dataset
         with pytest.raises(ConfigError, match="DATASET@POSITION"):
             store.split_position(bad)
 
