@@ -346,7 +346,13 @@ def test_out_holding_a_run_is_refused_without_resume_or_force(home, no_work, tmp
     assert not no_work and (done / "best.pt").read_bytes() == b"weights"
     # --resume (pretrain) and --force go on; a new folder is no run
     assert invoke("pretrain", "-d", "uci", "-q", "--out", str(cut), "--resume").exit_code == 0
+    (done / "tb").mkdir()
+    (done / "tb" / "events.out").write_bytes(b"old curves")
+    (done / "notes.txt").write_text("mine\n")
     assert invoke("pretrain", "-d", "uci", "-q", "--out", str(done), "--force").exit_code == 0
+    # --force starts over: the old run's files and TensorBoard events are gone (they mixed with the new run's)
+    assert sorted(p.name for p in done.iterdir()) == ["notes.txt"]
+    (done / "best.pt").write_bytes(b"weights")
     assert invoke("finetune", "-d", "uci", "--no-pretrain", "--out", str(done), "--force").exit_code == 0
     assert invoke("finetune", "-d", "uci", "--no-pretrain", "--out", str(tmp_path / "new")).exit_code == 0
     assert [c[0].rsplit(".", 1)[-1] for c in no_work] == ["run", "run", "make_job", "run", "make_job", "run"]

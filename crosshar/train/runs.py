@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -31,13 +32,20 @@ def check_name(name: str | None, option: str = "--name") -> str | None:
 
 def refuse_overwrite(out: str | Path | None, force: bool, resume: bool | None = None) -> None:
     """--out naming a folder that already holds a run (run.json, best.pt or last.pt) is refused unless
-    `force` or (for a command that has one, `resume` not None) --resume: a run is never replaced silently."""
+    `force` or (for a command that has one, `resume` not None) --resume: a run is never replaced silently. With
+    `force` (and no resume) the old run's files and its `tb/` events are removed, so that nothing of it mixes
+    with the new one; other files in the folder stay."""
     if out is None:
         return
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file, not a folder")
     held = [n for n in RUN_FILES if (out / n).exists()]
+    if held and force and not resume:  # start over: the old run's checkpoints and TensorBoard events go with it
+        for n in held:
+            (out / n).unlink()
+        shutil.rmtree(out / "tb", ignore_errors=True)
+        return
     if not held or force or resume:
         return
     try:
