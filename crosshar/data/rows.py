@@ -39,12 +39,15 @@ class Col:
         index: 0-based position in the row.
         kind: "f" float64, "i" int64, "s" text, "b" bytes (latin-1; a quarter of the memory of "s").
         width: characters kept for "s" / "b" (longer values are truncated).
+        label: how messages name the column when `name` is not the user's (your own data: the crosshar.toml key
+            that chose it, e.g. "positions.ankle.acc_columns[1] = 7"); "" = `name`.
     """
 
     name: str
     index: int
     kind: str = "f"
     width: int = 32
+    label: str = ""
 
     def dtype(self) -> str:
         return _DTYPES[self.kind].format(w=self.width)
@@ -243,7 +246,8 @@ def _convert(text: str, col: Col):
             return float(t) if kind == "f" else int(t)
         except ValueError:
             what = "a number" if kind == "f" else "an integer"
-            raise _FieldError(f"column {col.index + 1} ({col.name}): cannot read {text!r} as {what}") from None
+            raise _FieldError(f"column {col.index + 1} ({col.label or col.name}): cannot read {text!r} as "
+                              f"{what}") from None
     if kind == "b":
         return text.encode("latin-1", errors="replace")
     return text

@@ -444,7 +444,7 @@ def _columns(tf: TextFile, desc: CustomDescriptor, views: list[CustomDescriptor]
         j = index(ref)
         if j is None:
             return None
-        cols.append(Col(name, j, kind, 64))
+        cols.append(Col(name, j, kind, 64, label=f"{_key(name)} = {ref!r}"))
     by_index: dict[int, tuple[str, ColumnRef]] = {}
     for c, (_, ref, _) in zip(cols, wanted):
         if c.index in by_index:
