@@ -131,7 +131,8 @@ def train_default(source: list[str], window: WindowConfig, head: str, label_spac
         log(f"no finished pretraining run of {tag} with windows {window.to_dict()}: "
             + (f"resuming the interrupted one in {resume} at epoch {done + 1}/{job.pretrain.epochs}"
                if resume is not None else f"pretraining an encoder with the default configs "
-               f"({job.pretrain.epochs} epochs on {n:,} windows)")
+               f"({job.pretrain.epochs} epochs on the training subjects' share of {n:,} windows, "
+               f"{job.pretrain.val_fraction:.0%} of the subjects held out for validation)")
             + f", then finetuning head {head} ({fcfg.epochs} epochs at most, {label_rate:.0%} of the labels); "
             f"about {_minutes(left + fine_s)} in all ({how}). Ctrl-C is safe: rerunning the same "
             f"command resumes the pretraining from its last finished epoch")

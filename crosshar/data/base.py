@@ -38,7 +38,8 @@ class BadRows:
         if not self.skipped:
             return "nothing skipped"
         lines = [f"skipped {len(self.skipped)} bad item(s):"]
-        for p, ln, msg in self.skipped[:limit]:
+        ordered = sorted(self.skipped, key=lambda s: (s[0], s[1] or 0))  # file and line order, not check order
+        for p, ln, msg in ordered[:limit]:
             lines.append(f"  {p}{'' if ln is None else f', line {ln}'}: {msg}")
         if len(self.skipped) > limit:
             lines.append(f"  ... and {len(self.skipped) - limit} more")

@@ -64,3 +64,14 @@ def test_slow_and_fast_paths_agree(tmp_path):
     for k in fast.cols:
         assert fast[k].dtype == slow[k].dtype and fast[k].tolist() == slow[k].tolist()
     assert slow.lines.tolist() == list(range(1, 21)) + list(range(22, 52))
+
+
+def test_the_skip_report_lists_files_and_lines_in_order():
+    """Checks run in passes (labels, then values, then time), so skipped rows were listed 100, 300, 200."""
+    from crosshar.data.base import BadRows
+
+    bad = BadRows("skip")
+    for path, line in (("b.csv", 100), ("a.csv", 300), ("a.csv", 200), ("a.csv", None)):
+        bad("problem", path, line)
+    assert bad.report().splitlines()[1:] == ["  a.csv: problem", "  a.csv, line 200: problem",
+                                              "  a.csv, line 300: problem", "  b.csv, line 100: problem"]
