@@ -345,6 +345,8 @@ class FinetuneConfig(_Config):
         _check(self.unlabelled_ratio >= 1, f"unlabelled_ratio must be >= 1, got {self.unlabelled_ratio}")
         _check(0 <= self.threshold < 1, f"threshold must be in [0, 1), got {self.threshold}")
         _check(self.unlabelled == 0 or self.augment, "unlabelled needs augment = true (its strong view is the augmentation)")
+        _check(self.cadence_views == 1 or self.augment, "cadence_views > 1 needs augment = true (the views replay the "
+               "finetuning augmentation's cadence range, which a model finetuned without it never saw)")
         _check(self.mixup >= 0, f"mixup must be >= 0, got {self.mixup}")
         _check(self.mixup == 0 or self.center_loss == 0, "mixup mixes labels, the center loss needs one: set one of them to 0")
         _check(0 < self.encoder_lr_scale <= 10, f"encoder_lr_scale must be in (0, 10], got {self.encoder_lr_scale}")

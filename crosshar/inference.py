@@ -107,6 +107,9 @@ def run_augment(meta: dict, path: str | Path | None = None) -> AugmentConfig:
     neither has it."""
     if isinstance(meta.get("augment"), dict):
         return AugmentConfig.from_dict(meta["augment"], source="the checkpoint's meta")
+    if "augment" in meta and meta["augment"] is None:
+        raise CrossharError(f"{path or 'the model'} was finetuned without augmentation (augment = false, e.g. "
+                            "--preset paper): test-time views would draw from an augmentation it never saw")
     if path is not None:
         p = Path(path)
         info = (p if p.is_dir() else p.parent) / "run.json"

@@ -223,6 +223,9 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
                                   data_dir, log, pretrain_epochs, finetune_epochs, device)
         runs = [found]
     model, meta, metas = clf.load_runs(runs)
+    if head is not None and any(m["head"] != head for m in metas):
+        raise CrossharError(f"--head {head} but --run holds a {', '.join(sorted({m['head'] for m in metas}))} model: "
+                            f"omit --head to score the run as it is, or --run to train a {head} model")
     if cadence_views is not None:
         meta = clf.with_cadence_views(model, meta, cadence_views)
     model.to(device)

@@ -50,6 +50,15 @@ def make_job(datasets: tuple[str, ...], fcfg: FinetuneConfig, head_cfg: dict, en
     (`random_encoder`, without `encoder`: the encoder architecture randomly initialised under the head;
     `input_scaling`, `input_frame`, without `encoder`: EncoderConfig's instead of configs/encoder.toml's;
     `mount`: AugmentConfig.mount of the finetuning augmentation instead of configs/augment_finetune.toml's)."""
+    from crosshar.errors import ConfigError
+
+    if mount is not None and mount > 0 and not fcfg.augment:
+        raise ConfigError("--mount needs the finetuning augmentation (augment = true); this recipe finetunes "
+                          "without it (--preset paper does), so the mount would never run")
+    if fcfg.head_input == "embedding+window" and encoder is None and not random_encoder \
+            and fcfg.skip_frame == "encoder":
+        raise ConfigError("--head-input embedding+window without an encoder puts the window beside itself: give "
+                          "--skip-frame FRAME (the second window's frame), or an encoder")
     pipeline = None
     if input_scaling is not None or input_frame is not None:
         pipeline = InputPipeline.of_encoder(C.load("encoder", input_scaling=input_scaling, input_frame=input_frame))

@@ -155,7 +155,8 @@ def build_model(job: FinetuneJob) -> tuple[clf.HARClassifier, dict]:
         "ensemble": job.finetune.ensemble,
         "source": list(job.datasets), "pretrain_run": job.encoder_run, "pretrain_split": split,
         "units": {"acc": "m/s^2 including gravity", "gyro": "rad/s"}, "sign_convention": "android",
-        "augment": job.augment.to_dict(),  # the finetuning augmentation: test-time views draw from it
+        # the finetuning augmentation (test-time views draw from it); None when finetuning ran without one
+        "augment": job.augment.to_dict() if job.finetune.augment else None,
     }
     return model, meta
 
@@ -460,7 +461,8 @@ def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], No
     best, history = _epochs(model, meta, job, tr, Xtr_t, ytr_t, d, Fva, run_dir, log, progress)
     info = {"kind": "finetune", "finished": True, "source": "+".join(job.datasets), "datasets": list(job.datasets),
             "head": cfg.head, "classes": list(job.classes), "label_space": job.label_space,
-            "encoder_run": job.encoder_run, "configs": {"finetune": cfg.to_dict(), "augment": job.augment.to_dict(),
+            "encoder_run": job.encoder_run, "configs": {"finetune": cfg.to_dict(),
+            "augment": job.augment.to_dict() if cfg.augment else None,
             "window": job.window.to_dict(), "head": dict(job.head_cfg)}, "split": d.split,
             "exclude_subjects": list(job.exclude_subjects), "n_labelled": d.n_labelled, "n_train_windows": d.n_train,
             "n_val": int(len(d.val)), "best": best, "history": history, "seconds": round(time.time() - t0, 1),

@@ -280,3 +280,22 @@ def test_the_report_prints_the_split_by_body_position(capsys):
     assert "by body position" in text and "by device" not in text
     assert any(line.count("belt") and "1.000" in line for line in text.splitlines())
     assert any(line.count("wrist") and "0.500" in line for line in text.splitlines())
+
+
+def test_a_head_other_than_the_runs_is_refused(tmp_path, monkeypatch):
+    """`cross --run RUN --head gru` scored RUN's DIN model and filed it under din: the gru request vanished."""
+    from crosshar.errors import CrossharError
+    from crosshar.evaluate.run import cross
+    from crosshar.models import classifier
+    from test_export import make_meta
+
+    monkeypatch.setenv("CROSSHAR_HOME", str(tmp_path / "home"))
+    lab = tmp_path / "lab"
+    lab.mkdir()
+    (lab / "crosshar.toml").write_text('name = "mylab"\nrate_hz = 50\nsubject_column = 0\nheader = false\n'
+                                       "acc_columns = [1, 2, 3]\ngyro_columns = [4, 5, 6]\n")
+    (lab / "a.csv").write_text("s1,0,9.8,0,0,0,0\n")
+    meta = make_meta("linear", None)
+    classifier.save(tmp_path / "run" / "best.pt", classifier.build(meta), meta)
+    with pytest.raises(CrossharError, match="--head gru but --run holds a linear model"):
+        cross(["uci"], str(lab), head="gru", run=tmp_path / "run", log=lambda *_: None)

@@ -55,3 +55,30 @@ def test_accelerometer_only_sources_get_accelerometer_only_windows(tmp_path, mon
     assert pretrain_job((str(lab),), channels="acc+gyro").window.channels == "acc+gyro"  # asked for: kept
     with pytest.raises(ConfigError, match=r"dataset 'acclab' has no gyroscope here; use channels = \"acc\""):
         prepare(str(lab), cfg=C.load("window"))
+
+
+def test_options_a_recipe_would_ignore_are_refused():
+    """--mount under --preset paper (augment = false) trained the same model and recorded mount = 0.5;
+    --head-input embedding+window with no encoder put the window beside itself (nothing changed)."""
+    from crosshar.errors import ConfigError
+    from crosshar.finetune.run import make_job
+
+    paper = C.load("finetune").replace(augment=False)
+    with pytest.raises(ConfigError, match="--mount needs the finetuning augmentation"):
+        make_job(("uci",), paper, {}, None, "crosshar4", None, mount=0.5)
+    skip = C.load("finetune").replace(head_input="embedding+window")
+    with pytest.raises(ConfigError, match="--skip-frame FRAME"):
+        make_job(("uci",), skip, {}, None, "crosshar4", None)
+    with pytest.raises(ConfigError, match="cadence_views > 1 needs augment = true"):
+        paper.replace(cadence_views=3)
+
+
+def test_test_time_views_need_the_augmentation_the_model_saw(tmp_path):
+    """A model finetuned without augmentation drew --tta views from the unused default one (macro-F1 moved from
+    0.394 to 0.509 on views it never saw); its meta now records no augmentation, and the views are refused."""
+    from crosshar.errors import CrossharError
+    from crosshar.inference import run_augment
+
+    with pytest.raises(CrossharError, match="finetuned without augmentation"):
+        run_augment({"augment": None}, tmp_path)
+    assert run_augment({"augment": C.load("augment_finetune").to_dict()}).mirror_p > 0
