@@ -150,6 +150,31 @@ def _done(path: Path) -> bool:
     return f.is_file() and json.loads(f.read_text()).get("finished", False)
 
 
+SCHEDULE = "schedule.json"  # the options that set how every row of a matrix folder was trained
+
+
+def schedule(mc: "MatrixConfig") -> dict:
+    """What, besides the method, decides a row's training: one value per folder, so its report's command holds."""
+    return {"quick": mc.quick, "pretrain_epochs": mc.pretrain_epochs, "finetune_epochs": mc.finetune_epochs,
+            "label_rate": mc.label_rate, "preset": mc.preset}
+
+
+def check_schedule(mc: "MatrixConfig", root: Path, report_only: bool) -> None:
+    """The folder's rows were trained with these options (its schedule.json, when a run wrote one): a report whose
+    command showed other options (`--report-only` without `--quick`), or rows of two schedules in one folder,
+    would misstate what was measured."""
+    f = root / SCHEDULE
+    if not f.is_file():
+        return
+    have, want = json.loads(f.read_text()), schedule(mc)
+    diff = [f"{k} {have.get(k)!r} (asked: {want[k]!r})" for k in want if have.get(k) != want[k]]
+    if diff:
+        opts = "--quick, --pretrain-epochs, --finetune-epochs, --label-rate, --preset"
+        raise ConfigError(f"{root}: its rows were trained with {', '.join(diff)}; "
+                          + ("report them with the same options" if report_only else
+                             "rows of another schedule go in a folder of their own (--name)") + f" ({opts})")
+
+
 def check_datasets(mc: "MatrixConfig") -> None:
     """Before any training: two body positions of one dataset are the same people at the same moments, so
     neither is an unseen target for the other (the leakage guard would refuse the pair after its cell trained)."""
@@ -387,8 +412,12 @@ def run_matrix(mc: MatrixConfig, root: Path, log: Callable[[str], None] = print,
         raise ConfigError(f"nothing to run: methods {', '.join(mc.methods)} make no cell of datasets "
                           f"{', '.join(mc.datasets + mc.targets_only)} (a pooled-sources row such as multi needs two "
                           "sources besides each target); add datasets (-d) or targets (--targets-only)")
+    check_schedule(mc, root, report_only)
     root.mkdir(parents=True, exist_ok=True)
     if not report_only:
+        from crosshar.atomic import atomic_write_json
+
+        atomic_write_json(root / SCHEDULE, schedule(mc))
         if jobs > 1:
             _spawn_workers(mc, root, jobs, threads, log)
         else:

@@ -744,3 +744,23 @@ def test_the_stairs_table_skips_a_target_with_one_of_the_two():
             {"source": "mylog", "target": "uci", "method": "scratch",
              "per_class_f1": {"upstairs": 0.4, "downstairs": 0.6}}]
     assert R._stairs(rows, "din")[-2] == "| mylog → uci | scratch | 0.40 | 0.60 |"
+
+
+def test_a_folders_rows_share_one_schedule_and_the_report_says_it(tmp_path):
+    """`--report-only` without the `--quick --finetune-epochs 1` that trained the rows rewrote the report's command
+    as the full recipe: 1-epoch rows read as the real thing."""
+    from crosshar.errors import ConfigError
+
+    root = tmp_path / "m"
+    root.mkdir()
+    quick = MatrixConfig(datasets=("uci", "motion"), heads=("din",), methods=("scratch",), quick=True,
+                         finetune_epochs=1)
+    (root / M.SCHEDULE).write_text(json.dumps(M.schedule(quick)))
+    M.check_schedule(quick, root, report_only=True)  # the same options: fine
+    full = dataclasses.replace(quick, quick=False, finetune_epochs=None)
+    with pytest.raises(ConfigError, match=r"trained with quick True \(asked: False\), finetune_epochs 1 \(asked: None\)"
+                                          r"; report them with the same options"):
+        M.check_schedule(full, root, report_only=True)
+    with pytest.raises(ConfigError, match="rows of another schedule go in a folder of their own"):
+        M.check_schedule(full, root, report_only=False)
+    M.check_schedule(full, tmp_path / "new", report_only=False)  # a folder without one: any
