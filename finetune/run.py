@@ -10,7 +10,7 @@ from typing import Callable
 
 from crosshar import config as C
 from crosshar.config import FinetuneConfig
-from crosshar.errors import CrossharError
+from crosshar.errors import ConfigError, CrossharError
 from crosshar.models.scaling import InputPipeline
 from crosshar.data.sources import for_sources
 from crosshar.train.finetune import FinetuneJob, default_window, run, source_classes
@@ -50,8 +50,6 @@ def make_job(datasets: tuple[str, ...], fcfg: FinetuneConfig, head_cfg: dict, en
     (`random_encoder`, without `encoder`: the encoder architecture randomly initialised under the head;
     `input_scaling`, `input_frame`, without `encoder`: EncoderConfig's instead of configs/encoder.toml's;
     `mount`: AugmentConfig.mount of the finetuning augmentation instead of configs/augment_finetune.toml's)."""
-    from crosshar.errors import ConfigError
-
     if mount is not None and mount > 0 and not fcfg.augment:
         raise ConfigError("--mount needs the finetuning augmentation (augment = true); this recipe finetunes "
                           "without it (--preset paper does), so the mount would never run")

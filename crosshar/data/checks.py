@@ -174,8 +174,13 @@ def physical_checks(recs: list[Recording], where: str) -> tuple[dict, list[str]]
         warnings.append(f"{where}: acc and gyro disagree on the rotation: d(acc)/dt ≈ "
                         f"{slope:.{2 if abs(slope) >= 0.1 else 3}f} × "
                         f"(−ω × acc), expected +1: {why}")
+    return _figures(grav, hand), warnings
+
+
+def _figures(grav: dict, hand: dict) -> dict:
+    """The manifest's figures of the two checks (the recordings far off gravity counted, not listed)."""
     return {"gravity": {k: v for k, v in grav.items() if k != "recordings_off"} | {
-        "recordings_off": len(grav["recordings_off"])}, "handedness": hand}, warnings
+        "recordings_off": len(grav["recordings_off"])}, "handedness": hand}
 
 
 def window_turns(X: np.ndarray, rate_hz: float) -> np.ndarray:
@@ -201,10 +206,7 @@ def checks_by_position(recs: list[Recording], where: str) -> tuple[dict, list[st
         figures, warns = physical_checks([r for r in recs if str(r.position) == p], f"{where} (position {p})")
         by[p] = figures
         warnings += warns
-    grav, hand = gravity_at_rest(recs), handedness(recs)
-    pooled = {"gravity": {k: v for k, v in grav.items() if k != "recordings_off"} | {
-        "recordings_off": len(grav["recordings_off"])}, "handedness": hand}
-    return pooled | {"by_position": by}, warnings
+    return _figures(gravity_at_rest(recs), handedness(recs)) | {"by_position": by}, warnings
 
 
 def turning_by_class(X: np.ndarray, labels: np.ndarray, rate_hz: float) -> dict:
