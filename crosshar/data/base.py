@@ -24,6 +24,7 @@ class BadRows:
 
     policy: str = "error"
     skipped: list[tuple[str, int | None, str]] = field(default_factory=list)
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (file, what): gaps a public distribution ships
 
     def __post_init__(self) -> None:
         if self.policy not in ("error", "skip"):
@@ -33,6 +34,12 @@ class BadRows:
         if self.policy == "error":
             raise DataError(message, path, line, skippable=True)
         self.skipped.append((str(path) if path is not None else "", line, message))
+
+    def note(self, message: str, path: str | Path | None = None) -> None:
+        """A known gap of a public distribution (a file its publisher never shipped, which other parsers of the
+        dataset name too): never an error, whatever the policy, but listed in the manifest and prepare's summary
+        beside the skipped items, so that nothing is dropped silently. A reader names these gaps one by one."""
+        self.notes.append((str(path) if path is not None else "", message))
 
     def report(self, limit: int = 50) -> str:
         if not self.skipped:

@@ -223,11 +223,14 @@ def prepare(
         "per_subject": ws.counts()[1], "kept": built.tally.to_dict(), "short_hint": ds.short_hint,
         "checks": built.checks,
         "warnings": built.warnings, "skipped": [{"file": p, "line": ln, "problem": m} for p, ln, m in bad.skipped],
+        "notes": [{"file": p, "gap": m} for p, m in bad.notes],
         "prep_version": PREP_VERSION, "seconds": round(time.time() - t0, 2), "key": key,
         **({"recordings": built.recordings} if built.recordings else {}),
     }
     if log and bad.skipped:
         log(bad.report())
+    for p, m in bad.notes if log else ():
+        log(f"known gap of the distribution, not read: {m} ({p})")
     for w in built.warnings:
         if log:
             log(f"warning: {w}")
@@ -402,6 +405,7 @@ def kept_dropped(manifest: dict) -> str:
         why = re.sub(r"'[^']*'|-?\d+(\.\d+)?(e-?\d+)?", "…", item["problem"])
         reasons[why] = reasons.get(why, 0) + 1
     drops += [f"{n:,} bad item(s): {why}" for why, n in sorted(reasons.items(), key=lambda kv: -kv[1])]
+    drops += [f"a known gap of the distribution: {item['gap']}" for item in manifest.get("notes", [])]
     text = kept + "; dropped: " + ("; ".join(drops) if drops else "nothing")
     if manifest.get("position") is not None:  # a selection (select_position): its count, then the whole dataset's
         text = f"{manifest['n_windows']:,} windows at body position {manifest['position']} (the whole dataset: {text})"

@@ -252,6 +252,33 @@ def test_prepare_one_position(data_dir):
     assert abs(float(np.linalg.norm(thigh.X[..., :3], axis=-1).mean()) - 9.8) < 0.3  # m/s^2, gravity included
 
 
+def test_a_known_gap_of_the_distribution_is_noted_not_an_error(tmp_path, monkeypatch):
+    """proband2 climbingup forearm ships without data (KNOWN_GAPS): its lone acc file does not stop the default
+    policy; the gap is in the manifest and the kept/dropped summary. The same gap elsewhere is still bad input."""
+    from crosshar.data.store import kept_dropped, prepare
+
+    monkeypatch.setenv("CROSSHAR_HOME", str(tmp_path / "home"))
+    files: dict[str, bytes] = {}
+    for act in ("climbingup", "walking"):
+        for sensor, members in session_csvs(act, ("forearm", "waist"), 650, t0=T0 + 2 * 10**6).items():
+            if act == "climbingup" and sensor == "gyr":
+                members = {k: v for k, v in members.items() if "forearm" not in k}  # the gap
+            files[f"proband2/data/{sensor}_{act}_csv.zip"] = zip_bytes(members)
+    write_tree(tmp_path / "data" / "realworld", files)
+    ws = prepare("realworld", data_dir=tmp_path / "data")
+    assert sorted(set(ws.sessions.tolist())) == ["2_climbingup_waist_0", "2_walking_forearm_0", "2_walking_waist_0"]
+    assert [n["gap"] for n in ws.manifest["notes"]] == [
+        "proband2 climbingup forearm: no Gyroscope file for proband2 climbingup forearm (its acc file is here)"]
+    assert ws.manifest["notes"][0]["file"].endswith("acc_climbingup_csv.zip!acc_climbingup_forearm.csv")
+    assert ws.manifest["skipped"] == []
+    assert "a known gap of the distribution: proband2 climbingup forearm" in kept_dropped(ws.manifest)
+    files["proband2/data/gyr_walking_csv.zip"] = zip_bytes(
+        {k: v for k, v in session_csvs("walking", ("forearm", "waist"), 650)["gyr"].items() if "forearm" not in k})
+    write_tree(tmp_path / "data2" / "realworld", files)
+    with pytest.raises(DataError, match="no Gyroscope file for proband2 walking forearm"):
+        prepare("realworld", data_dir=tmp_path / "data2")
+
+
 # ---- real data
 
 
