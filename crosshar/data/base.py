@@ -74,6 +74,12 @@ class Dataset:
     # what the user can do about recordings shorter than one window ("" when nothing: a public dataset's files are
     # as they are); shown where prepare reports them
     short_hint: ClassVar[str] = ""
+    # the Recording.extra fields that count what the reader left out (rows with a NaN, repeated timestamps, seconds of
+    # one sensor without the other), each with what it counts: summed into the manifest's "reader_dropped" and prepare's
+    # summary, so that nothing a reader drops goes unreported. A group's counts sit on each of its recordings (one per
+    # time span, the same source and extra): counted once per group, or once per recording when `dropped_per` says so
+    dropped: ClassVar[dict[str, str]] = {}
+    dropped_per: ClassVar[str] = "group"
 
     def locate(self, data_dir: str | Path) -> Path:
         """The dataset's folder under `data_dir`; MissingDataError naming the layout otherwise."""
@@ -116,3 +122,15 @@ class Dataset:
 
     def has_gyro(self, folder: DataFolder) -> bool:
         return True
+
+    def dropped_counts(self, recs: list[Recording]) -> dict[str, float]:
+        """What the reader left out of `recs`, summed: {what `dropped` says it counts: total} (zeros left out)."""
+        seen, out = set(), {}
+        for r in recs:
+            key = (r.source, r.session) if self.dropped_per == "recording" else (r.source, repr(sorted(r.extra.items())))
+            if key in seen:
+                continue
+            seen.add(key)
+            for field_, what in self.dropped.items():
+                out[what] = out.get(what, 0) + r.extra.get(field_, 0)
+        return {k: round(v, 2) if isinstance(v, float) else v for k, v in out.items() if v}

@@ -223,7 +223,7 @@ def prepare(
         "per_subject": ws.counts()[1], "kept": built.tally.to_dict(), "short_hint": ds.short_hint,
         "checks": built.checks,
         "warnings": built.warnings, "skipped": [{"file": p, "line": ln, "problem": m} for p, ln, m in bad.skipped],
-        "notes": [{"file": p, "gap": m} for p, m in bad.notes],
+        "notes": [{"file": p, "gap": m} for p, m in bad.notes], "reader_dropped": built.reader_dropped,
         "prep_version": PREP_VERSION, "seconds": round(time.time() - t0, 2), "key": key,
         **({"recordings": built.recordings} if built.recordings else {}),
     }
@@ -290,6 +290,7 @@ class _Built:
     checks: dict
     warnings: list
     recordings: dict = field(default_factory=dict)  # session id -> {"position", "device"} (read as recordings)
+    reader_dropped: dict = field(default_factory=dict)  # Dataset.dropped_counts: what the reader left out
 
 
 def _build_from_recordings(ds: Dataset, folder: DataFolder, cfg: WindowConfig, name: str, bad: BadRows,
@@ -318,7 +319,7 @@ def _build_from_recordings(ds: Dataset, folder: DataFolder, cfg: WindowConfig, n
         checks["turning"] = turns
         warnings += turning_warnings(turns, str(folder.root))
     recordings = {str(r.session or r.source): {"position": r.position, "device": r.device} for r in recs}
-    return _Built(ws, len(recs), int(short), tally, checks, warnings, recordings)
+    return _Built(ws, len(recs), int(short), tally, checks, warnings, recordings, ds.dropped_counts(recs))
 
 
 def _build_prewindowed(ds: Dataset, folder: DataFolder, cfg: WindowConfig, name: str, bad: BadRows) -> _Built:
@@ -406,6 +407,7 @@ def kept_dropped(manifest: dict) -> str:
         reasons[why] = reasons.get(why, 0) + 1
     drops += [f"{n:,} bad item(s): {why}" for why, n in sorted(reasons.items(), key=lambda kv: -kv[1])]
     drops += [f"a known gap of the distribution: {item['gap']}" for item in manifest.get("notes", [])]
+    drops += [f"{n:,} {what} (left out by the reader)" for what, n in (manifest.get("reader_dropped") or {}).items()]
     text = kept + "; dropped: " + ("; ".join(drops) if drops else "nothing")
     if manifest.get("position") is not None:  # a selection (select_position): its count, then the whole dataset's
         text = f"{manifest['n_windows']:,} windows at body position {manifest['position']} (the whole dataset: {text})"

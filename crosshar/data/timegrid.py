@@ -15,6 +15,13 @@ import numpy as np
 
 NS = 1_000_000_000  # nanoseconds per second
 
+# what a reader of two unaligned streams leaves out, as it counts it in Recording.extra (Dataset.dropped)
+PAIRING_DROPPED = {
+    "duplicate_timestamps": "rows repeating an earlier timestamp",
+    "acc_s_without_gyro": "s of accelerometer rows with no gyroscope rows at the same time",
+    "gyro_s_without_acc": "s of gyroscope rows with no accelerometer rows at the same time",
+}
+
 
 def sort_unique(t: np.ndarray) -> tuple[np.ndarray, int]:
     """Indices that sort `t` (stable) keeping the first of equal timestamps, and how many were equal.

@@ -94,6 +94,7 @@ def test_nan_rows_are_dropped_counted_and_a_long_run_splits(tmp_path):
         "104_protocol_wrist_0": (100, 5), "104_protocol_chest_0": (30, 20), "104_protocol_chest_1": (50, 0),
         "104_protocol_ankle_0": (60, 19), "104_protocol_ankle_1": (30, 0)}
     assert not bad.skipped
+    assert PAMAP2().dropped_counts(recs) == {PAMAP2.dropped["nan_rows"]: 44}  # what prepare's summary reports
     for s, first, last in [("wrist_0", 0, 99), ("chest_0", 0, 29), ("chest_1", 50, 99), ("ankle_0", 0, 59),
                            ("ankle_1", 70, 99)]:
         r, rows = got["104_protocol_" + s]

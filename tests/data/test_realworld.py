@@ -14,6 +14,7 @@ from crosshar.data.base import BadRows
 from crosshar.data.io import DataFolder
 from crosshar.data.labels import VOCAB, LabelSpace
 from crosshar.data.readers.realworld import ACTIVITIES, POSITIONS, RealWorld  # the import registers "realworld"
+from crosshar.data.timegrid import PAIRING_DROPPED
 from crosshar.errors import DataError, MissingDataError
 from crosshar.registry import DATASETS
 from rawfmt import real_folder, rotation_slope, write_tree
@@ -252,6 +253,18 @@ def test_prepare_one_position(data_dir):
     assert abs(float(np.linalg.norm(thigh.X[..., :3], axis=-1).mean()) - 9.8) < 0.3  # m/s^2, gravity included
 
 
+def test_what_the_reader_leaves_out_is_counted_once_per_group(tmp_path):
+    """proband4's climbing is one group in two spans, each recording carrying the group's counts: summed once."""
+    write_tree(tmp_path / "realworld", dataset_files())
+    recs, _ = load(tmp_path)
+    firsts = [r for r in recs if r.session.endswith("_0")]  # one recording per (proband, activity, position)
+    assert len(firsts) == 4 and len(recs) == 5
+    want = {what: round(sum(r.extra[k] for r in firsts), 2) for k, what in RealWorld.dropped.items()}
+    got = RealWorld().dropped_counts(recs)
+    assert got == {k: v for k, v in want.items() if v} and got
+    assert got != {what: round(sum(r.extra[k] for r in recs), 2) for k, what in RealWorld.dropped.items()}
+
+
 def test_a_known_gap_of_the_distribution_is_noted_not_an_error(tmp_path, monkeypatch):
     """proband2 climbingup forearm ships without data (KNOWN_GAPS): its lone acc file does not stop the default
     policy; the gap is in the manifest and the kept/dropped summary. The same gap elsewhere is still bad input."""
@@ -272,6 +285,9 @@ def test_a_known_gap_of_the_distribution_is_noted_not_an_error(tmp_path, monkeyp
     assert ws.manifest["notes"][0]["file"].endswith("acc_climbingup_csv.zip!acc_climbingup_forearm.csv")
     assert ws.manifest["skipped"] == []
     assert "a known gap of the distribution: proband2 climbingup forearm" in kept_dropped(ws.manifest)
+    assert ws.manifest["reader_dropped"] == {PAIRING_DROPPED["acc_s_without_gyro"]: 0.03,  # the gyros' 7 ms late start
+                                            PAIRING_DROPPED["gyro_s_without_acc"]: 0.03}  # and end, per recording
+    assert "0.03 s of accelerometer rows with no gyroscope rows" in kept_dropped(ws.manifest)
     files["proband2/data/gyr_walking_csv.zip"] = zip_bytes(
         {k: v for k, v in session_csvs("walking", ("forearm", "waist"), 650)["gyr"].items() if "forearm" not in k})
     write_tree(tmp_path / "data2" / "realworld", files)

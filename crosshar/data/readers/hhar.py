@@ -64,7 +64,9 @@ from crosshar.data.io import DataFolder, Entry, read_bytes
 from crosshar.data.recording import Recording, out_of_range, range_problem
 from crosshar.data.windows import WindowSet
 from crosshar.data.rows import Col, Rows, TextFile, codes
-from crosshar.data.timegrid import NS, grid, interpolate, intersect, median_rate, nearest, sort_unique, spans
+from crosshar.data.timegrid import (
+    NS, PAIRING_DROPPED, grid, interpolate, intersect, median_rate, nearest, sort_unique, spans,
+)
 from crosshar.errors import DataError, MissingDataError
 from crosshar.limits import ACC_LIMIT, limit_of
 from crosshar.registry import DATASETS
@@ -103,6 +105,8 @@ class HHAR(Dataset):
     url = "https://archive.ics.uci.edu/static/public/344/heterogeneity+activity+recognition.zip"
     sha256 = ""
     size = 0
+    dropped = {"null_rows": "rows labelled null (no activity: left out, not bad)",
+               **{k: v for k, v in PAIRING_DROPPED.items() if k != "gyro_s_without_acc"}}
     citation = (
         "A. Stisen, H. Blunck, S. Bhattacharya, T. S. Prentow, M. B. Kjærgaard, A. Dey, T. Sonne, "
         "M. M. Jensen. Smart Devices are Different: Assessing and Mitigating Mobile Sensing "

@@ -101,6 +101,8 @@ class PAMAP2(Dataset):
     )
     # the UCI archive: readme.pdf + PAMAP2_Dataset.zip; size and sha256 unknown
     url = "https://archive.ics.uci.edu/static/public/231/pamap2+physical+activity+monitoring.zip"
+    dropped = {"nan_rows": "rows of an IMU with a NaN in its acc or gyro (wireless drop-outs)"}
+    dropped_per = "recording"  # each recording counts its own rows
     citation = (
         "A. Reiss, D. Stricker. Introducing a New Benchmarked Dataset for Activity Monitoring. 16th IEEE "
         "International Symposium on Wearable Computers (ISWC), 2012."

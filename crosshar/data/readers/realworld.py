@@ -60,7 +60,7 @@ from crosshar.data.base import BadRows, Dataset
 from crosshar.data.io import DataFolder, Entry
 from crosshar.data.recording import Recording, out_of_range, range_problem
 from crosshar.data.rows import Col, Rows, TextFile
-from crosshar.data.timegrid import NS, grid, interpolate, intersect, sort_unique, spans
+from crosshar.data.timegrid import NS, PAIRING_DROPPED, grid, interpolate, intersect, sort_unique, spans
 from crosshar.errors import DataError
 from crosshar.limits import limit_of
 from crosshar.registry import DATASETS
@@ -102,6 +102,7 @@ class RealWorld(Dataset):
         "CSVs unpacked (plain or .gz); unpack realworld2016_dataset.zip first"
     )
     url = "https://wifo5-14.informatik.uni-mannheim.de/sensor/dataset/realworld2016/realworld2016_dataset.zip"
+    dropped = PAIRING_DROPPED
     citation = (
         "T. Sztyler, H. Stuckenschmidt. On-body Localization of Wearable Devices: An Investigation of "
         "Position-Aware Activity Recognition. IEEE PerCom 2016."

@@ -45,7 +45,7 @@ from crosshar.data.base import BadRows, Dataset
 from crosshar.data.io import DataFolder, Entry
 from crosshar.data.recording import Recording, out_of_range, range_problem
 from crosshar.data.rows import Col, Rows, read_rows
-from crosshar.data.timegrid import NS, grid, interpolate, intersect, sort_unique, spans
+from crosshar.data.timegrid import NS, PAIRING_DROPPED, grid, interpolate, intersect, sort_unique, spans
 from crosshar.limits import limit_of
 from crosshar.registry import DATASETS
 
@@ -81,6 +81,7 @@ class WISDM(Dataset):
            "wisdm+smartphone+and+smartwatch+activity+and+biometrics+dataset.zip")
     sha256 = ""
     size = 0
+    dropped = PAIRING_DROPPED
     citation = (
         "G. M. Weiss, K. Yoneda, T. Hayajneh. Smartphone and Smartwatch-Based Biometrics Using "
         "Activities of Daily Living. IEEE Access 7:133190-133202, 2019. (UCI Machine Learning "
