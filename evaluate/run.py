@@ -222,6 +222,7 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
             found = train_default(source, need or C.load("window"), ccfg.head, ccfg.label_space, ccfg.label_rate,
                                   data_dir, log, pretrain_epochs, finetune_epochs, device)
         runs = [found]
+    runs = [Path(r).resolve() for r in runs]  # results.json names them: absolute, to be read from anywhere
     model, meta, metas = clf.load_runs(runs)
     if head is not None and any(m["head"] != head for m in metas):
         raise CrossharError(f"--head {head} but --run holds a {', '.join(sorted({m['head'] for m in metas}))} model: "
@@ -262,7 +263,8 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
     results = {
         "source": meta["source"], "target": tname, "head": meta["head"], "run": str(run),
         **({"ensemble_runs": meta["ensemble_runs"]} if "ensemble_runs" in meta else {}),
-        "target_folder": tws.manifest.get("root") if tname != target else None,
+        "target_folder": str(Path(tws.manifest["root"]).resolve())  # also a folder typed as its own name: ./mylab
+        if (tname != target or is_folder_spec(split_position(target)[0])) and tws.manifest.get("root") else None,
         "metrics": report, "eval_classes": list(space.classes), "model_classes": meta["classes"],
         "y_true": y.tolist(), "y_pred": pred.tolist(), "seconds": round(seconds, 2), "tta": tta, "tta_views": tta_views if tta else None,
         "cadence_views": int(meta.get("cadence_views", 1)), **groups,

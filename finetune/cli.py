@@ -54,6 +54,9 @@ def finetune_cmd(
 
     C.check_at_least("--epochs", epochs, 1)  # options first: nothing is loaded or written for a bad one
     C.check_choice("--on-bad", on_bad, C.ON_BAD)
+    if no_pretrain and freeze is False:  # --full would silently do nothing: there is no encoder to finetune
+        raise CrossharError("--full finetunes the encoder end to end, but --no-pretrain has no encoder: drop --full, "
+                            "or use --random-encoder for the encoder architecture trained from scratch")
     refuse_overwrite(out, force)
     dev = use_device(device, threads)
     datasets = tuple(d.strip() for d in dataset.split(",") if d.strip())

@@ -139,6 +139,13 @@ def test_finetune_encoder_and_no_pretrain_exclude_each_other(synth, home):
     assert_refused(invoke("finetune", "-d", "uci", "--encoder", "X", "--no-pretrain"), "exclude each other")
 
 
+def test_finetune_full_without_an_encoder_is_refused(synth, home, tmp_path):
+    """--full finetunes the encoder; with --no-pretrain there is none, and the flag did nothing without a word."""
+    res = invoke("finetune", "-d", "uci", "--no-pretrain", "--full", "--epochs", "1", "--out", str(tmp_path / "ft"))
+    assert_refused(res, "--full", "--no-pretrain")
+    assert len(res.output.strip().splitlines()) == 1 and not (tmp_path / "ft").exists()
+
+
 def test_finetune_random_encoder_trains_the_encoder_end_to_end(synth, home, tmp_path):
     """--random-encoder: no pretraining run needed, the encoder under the head, trained with it."""
     from crosshar.models import classifier
@@ -356,6 +363,26 @@ def test_out_holding_a_run_is_refused_without_resume_or_force(home, no_work, tmp
     assert invoke("finetune", "-d", "uci", "--no-pretrain", "--out", str(done), "--force").exit_code == 0
     assert invoke("finetune", "-d", "uci", "--no-pretrain", "--out", str(tmp_path / "new")).exit_code == 0
     assert [c[0].rsplit(".", 1)[-1] for c in no_work] == ["run", "run", "make_job", "run", "make_job", "run"]
+
+
+def test_out_holding_a_run_cut_before_its_first_checkpoint(home, no_work, tmp_path):
+    """Ctrl-C in epoch 1 leaves run.json + tb/ (pretrain) or tb/ alone (finetune writes run.json last), no
+    checkpoint. Such an --out is refused naming that; --resume / --force start over in it without the cut run's
+    TensorBoard events (finetune used to write into it silently, mixing the two runs' curves)."""
+    pre, ft = tmp_path / "pre", tmp_path / "ft"
+    for d in (pre, ft):
+        (d / "tb").mkdir(parents=True)
+        (d / "tb" / "events.out").write_bytes(b"epoch 1, cut")
+    (pre / "run.json").write_text(json.dumps({"finished": False}))
+    assert_one_line_refusal(invoke("pretrain", "-d", "uci", "-q", "--out", str(pre)),
+                            f"--out {pre} holds a run interrupted before its first checkpoint (run.json, tb/), "
+                            "nothing to resume; pass --force")
+    assert_one_line_refusal(invoke("finetune", "-d", "uci", "--no-pretrain", "--out", str(ft)),
+                            f"--out {ft} holds a run interrupted before its first checkpoint (tb/)")
+    assert not no_work and (ft / "tb" / "events.out").exists()
+    assert invoke("pretrain", "-d", "uci", "-q", "--out", str(pre), "--resume").exit_code == 0
+    assert invoke("finetune", "-d", "uci", "--no-pretrain", "--out", str(ft), "--force").exit_code == 0
+    assert not any(pre.iterdir()) and not any(ft.iterdir())
 
 
 @pytest.mark.parametrize("name", ["../../escape", "/tmp/x", "a/b", "", " ", ".", ".."])

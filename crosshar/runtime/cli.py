@@ -20,7 +20,7 @@ import math
 import sys
 import zlib
 from pathlib import Path
-from typing import IO, Iterator, Sequence
+from typing import IO, Iterator, NoReturn, Sequence
 
 PROG = "crosshar-run"
 TIME_NAMES = ("t", "time", "timestamp")
@@ -38,8 +38,16 @@ class _Usage(Exception):
     """A problem with the input's structure or the options (always an error)."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with an option error as one line like every other error (`crosshar-run: error: ...`, exit 2)
+    instead of the usage block followed by the error; --help still prints the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _Usage(f"{' '.join(message.split())}; see {self.prog} --help")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog=PROG,
         description="Recognise activities in an IMU recording (CSV) with a model exported by `crosshar export`.",
     )
@@ -248,9 +256,8 @@ def run(args: argparse.Namespace, stdout: IO[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `crosshar-run`; returns the exit code (0, or 2 on an error)."""
-    args = _parser().parse_args(argv)
     try:
-        return run(args, sys.stdout)
+        return run(_parser().parse_args(argv), sys.stdout)
     except BrokenPipeError:  # `crosshar-run ... | head`: stop quietly
         import os
 

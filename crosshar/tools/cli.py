@@ -89,7 +89,7 @@ def _pct(v: float | None) -> str:
 def export_cmd(
     run: Annotated[Optional[list[Path]], typer.Option("--run", help="Finetuned checkpoint (best.pt) or its run folder; default: the latest finetune run. Repeat to export several runs as one model averaging their probabilities (same source and classes).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output .onnx file (default: model.onnx in the (first) run folder, ensemble.onnx for several runs). The sidecar is written next to it as .json.")] = None,
-    int8: Annotated[bool, typer.Option("--int8/--no-int8", help="Also write an int8 model <out>.int8.onnx (the one to deploy when it is as fast as fp32).")] = True,
+    int8: Annotated[bool, typer.Option("--int8/--no-int8", help="Also write an int8 model <out>.int8.onnx (the one to deploy when it is smaller and as fast as fp32).")] = True,
     int8_mode: Annotated[str, typer.Option("--int8-mode", help="'weights' (int8 weights, float activations: smallest, float speed), 'static' (calibrated QDQ; recurrent heads fall back to dynamic) or 'dynamic'.")] = "weights",
     data_dir: DataDir = None,
     random_windows: Annotated[bool, typer.Option("--random-windows", help="Check on random physical-looking windows instead of the source validation windows.")] = False,
@@ -158,10 +158,11 @@ def export_cmd(
 
 
 def _faster_of(meta: dict[str, Any], f: dict[str, Any], q: dict[str, Any]) -> dict[str, Any]:
-    """Time fp32 and int8 here (one thread, CPU time) and say which one to deploy: int8 only if it pays.
+    """Time fp32 and int8 here (one thread, CPU time) and say which one to deploy, and why: int8 only where it pays,
+    that is where its file is smaller and it runs no slower; otherwise fp32 (a tiny head's int8 file can be the larger:
+    the quantisation scales outweigh the bytes saved). The verdict is recorded in `q` (deploy, deploy_reason).
 
-    A weight-only int8 model runs the float graph once loaded, so it pays by size unless it measures
-    clearly slower (SAME_SPEED) than fp32.
+    A weight-only int8 model runs the float graph once loaded: within SAME_SPEED of fp32 it counts as no slower.
     """
     from crosshar.tools.bench import ort_latency_ms
     from crosshar.config import WindowConfig
@@ -172,15 +173,20 @@ def _faster_of(meta: dict[str, Any], f: dict[str, Any], q: dict[str, Any]) -> di
     f["latency_ms"] = ort_latency_ms(f["path"], x1)
     q["latency_ms"] = ort_latency_ms(q["path"], x1, quantization=q["mode"])
     slack = SAME_SPEED if q["mode"] == "weights" else 1.0
+    size = f"{q['size_bytes'] / 1e3:.1f} kB against {f['size_bytes'] / 1e3:.1f} kB for fp32"
+    speed = (f"{q['latency_ms']:.2f} ms per window against {f['latency_ms']:.2f} ms for fp32 "
+             "(batch 1, one thread, CPU time)")
+    against = []
+    if q["size_bytes"] >= f["size_bytes"]:
+        against.append(f"its file is not smaller ({size})")
     if q["latency_ms"] >= slack * f["latency_ms"]:
-        console.print(f"[yellow]int8 does not pay on this CPU[/]: {q['latency_ms']:.2f} ms per window against "
-                      f"{f['latency_ms']:.2f} ms for fp32 (batch 1, one thread, CPU time); deploy the fp32 model "
-                      f"(int8 only saves size: {q['size_bytes'] / 1e3:.0f} kB vs {f['size_bytes'] / 1e3:.0f} kB)",
-                      highlight=False, soft_wrap=True)
+        against.append(f"it runs {'slower' if q['latency_ms'] > f['latency_ms'] else 'no faster'} on this CPU ({speed})")
+    if against:
+        q["deploy"], q["deploy_reason"] = "fp32", "int8 does not pay: " + "; ".join(against)
+        console.print(f"[yellow]deploy the fp32 model[/]: {q['deploy_reason']}", highlight=False, soft_wrap=True)
         return f
-    console.print(f"deploy int8 ({q['mode']}): {q['size_bytes'] / 1e3:.0f} kB vs {f['size_bytes'] / 1e3:.0f} kB, "
-                  f"{q['latency_ms']:.2f} vs {f['latency_ms']:.2f} ms per window for fp32 (one thread, CPU time)",
-                  highlight=False, soft_wrap=True)
+    q["deploy"], q["deploy_reason"] = "int8", f"smaller ({size}) and no slower ({speed})"
+    console.print(f"deploy int8 ({q['mode']}): {q['deploy_reason']}", highlight=False, soft_wrap=True)
     return q
 
 

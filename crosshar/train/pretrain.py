@@ -175,6 +175,11 @@ def _run_dir(job: PretrainJob, out: str | Path | None, resume: bool, ctx: Dist) 
     tag = "+".join(job.datasets)
     if resume and out is None:
         out = _latest_unfinished(tag)
+        cut = find_runs("pretrain", tag, finished=False, checkpointed=False)
+        if out is None and cut:
+            raise CrossharError(f"--resume: nothing to resume: the newest unfinished pretraining run of {tag}, "
+                                f"{cut[0][0]}, was interrupted before its first checkpoint; rerun without --resume "
+                                f"for a new run, or with --out {cut[0][0]} --resume to start over in it")
         if out is None:
             raise CrossharError(f"--resume: no pretraining run for {tag} found under runs/pretrain; pass --out DIR")
     return new_run_dir("pretrain", tag, out) if ctx.main else Path(out or ".")

@@ -14,6 +14,13 @@ from crosshar.atomic import atomic_write_json
 from crosshar.errors import ConfigError
 
 RUN_FILES = ("run.json", "best.pt", "last.pt")  # what makes a folder a run folder
+CHECKPOINTS = ("best.pt", "last.pt")  # what a run can be loaded or resumed from
+
+
+def has_checkpoint(run_dir: str | Path) -> bool:
+    """Whether a run folder holds a checkpoint: one interrupted before its first epoch ended holds only run.json
+    (pretrain writes it first) and tb/ (finetune writes run.json last), with nothing to load or resume."""
+    return any((Path(run_dir) / n).is_file() for n in CHECKPOINTS)
 
 
 def check_name(name: str | None, option: str = "--name") -> str | None:
@@ -34,24 +41,33 @@ def refuse_overwrite(out: str | Path | None, force: bool, resume: bool | None = 
     """--out naming a folder that already holds a run (run.json, best.pt or last.pt) is refused unless
     `force` or (for a command that has one, `resume` not None) --resume: a run is never replaced silently. With
     `force` (and no resume) the old run's files and its `tb/` events are removed, so that nothing of it mixes
-    with the new one; other files in the folder stay."""
+    with the new one; other files in the folder stay.
+
+    A run interrupted before its first checkpoint (unfinished run.json and/or tb/, no best.pt or last.pt) has
+    nothing to resume: it is refused likewise (naming that), and `force` or `resume` start over in it."""
     if out is None:
         return
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file, not a folder")
     held = [n for n in RUN_FILES if (out / n).exists()]
-    if held and force and not resume:  # start over: the old run's checkpoints and TensorBoard events go with it
-        for n in held:
-            (out / n).unlink()
-        shutil.rmtree(out / "tb", ignore_errors=True)
-        return
-    if not held or force or resume:
-        return
     try:
         finished = bool(json.loads((out / "run.json").read_text()).get("finished"))
     except (OSError, ValueError, AttributeError):
         finished = False
+    cut = not finished and not has_checkpoint(out) and (bool(held) or (out / "tb").is_dir())
+    if ((held or cut) and force and not resume) or (cut and resume):
+        # start over: the old run's files and TensorBoard events go with it (they would mix with the new run's)
+        for n in held:
+            (out / n).unlink(missing_ok=True)
+        shutil.rmtree(out / "tb", ignore_errors=True)
+        return
+    if cut:
+        what = ", ".join(held + ["tb/"] * (out / "tb").is_dir())
+        raise ConfigError(f"--out {out} holds a run interrupted before its first checkpoint ({what}), nothing to "
+                          f"resume; pass --force to start over in it, or choose another --out")
+    if not held or force or resume:
+        return
     how = ("pass --force to replace it" if finished or resume is None
            else "pass --resume to continue it, --force to start it over")
     raise ConfigError(f"--out {out} already holds a{' finished' if finished else 'n unfinished'} run "
@@ -70,12 +86,14 @@ def write_run_info(run_dir: Path, info: dict[str, Any]) -> None:
 
 
 def find_runs(kind: str, source: str | None = None, finished: bool | None = True,
-              root: Path | None = None) -> list[tuple[Path, dict[str, Any]]]:
+              root: Path | None = None, checkpointed: bool = True) -> list[tuple[Path, dict[str, Any]]]:
     """(run folder, run.json) of runs of a kind, newest first; unreadable run.json files are skipped.
 
     Args:
         source: keep runs of this source dataset string ("uci", "uci+motion") only.
         finished: True / False keeps finished / unfinished runs; None keeps both.
+        checkpointed: keep only runs with a checkpoint (best.pt or last.pt); a run interrupted before its
+            first epoch ended has none, and nothing to load or resume.
     """
     root = root or paths.runs_dir()
     found = []
@@ -87,6 +105,8 @@ def find_runs(kind: str, source: str | None = None, finished: bool | None = True
         if finished is not None and bool(d.get("finished")) != finished:
             continue
         if source is not None and d.get("source") != source:
+            continue
+        if checkpointed and not has_checkpoint(info.parent):
             continue
         found.append((info.stat().st_mtime, info.parent, d))
     return [(p, d) for _, p, d in sorted(found, key=lambda t: -t[0])]

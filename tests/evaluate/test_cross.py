@@ -5,6 +5,7 @@ datasets (training a default model when none exists, then re-using it)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -299,3 +300,23 @@ def test_a_head_other_than_the_runs_is_refused(tmp_path, monkeypatch):
     classifier.save(tmp_path / "run" / "best.pt", classifier.build(meta), meta)
     with pytest.raises(CrossharError, match="--head gru but --run holds a linear model"):
         cross(["uci"], str(lab), head="gru", run=tmp_path / "run", log=lambda *_: None)
+
+
+def test_results_name_the_scored_runs_and_target_folder_by_absolute_path(synth, home, tmp_path, monkeypatch):
+    """`cross --run runs/x` wrote "run": "runs/x" into results.json: read from another folder, it named no run."""
+    from crosshar.models import classifier
+    from test_export import make_meta
+
+    work = tmp_path / "work"
+    meta = make_meta("linear", None)
+    classifier.save(work / "runs" / "x" / "best.pt", classifier.build(meta), meta)
+    write_tree(work / "mylab", custom_files(name="mylab", scale=1.2))
+    monkeypatch.chdir(work)
+    res = cross(["uci"], "mylab", run="runs/x", out=Path("res"), log=lambda *_: None)
+    stored = json.loads((work / "res" / "results.json").read_text())
+    assert stored["run"] == str(work / "runs" / "x") and stored["target_folder"] == str(work / "mylab")
+    assert res["metrics"]["n"] > 0
+    cross(["uci"], "mylab", run=["runs/x", "runs/../runs/x/best.pt"], out=Path("two"), log=lambda *_: None)
+    stored = json.loads((work / "two" / "results.json").read_text())
+    assert stored["ensemble_runs"] == [str(work / "runs" / "x"), str(work / "runs" / "x" / "best.pt")]
+    assert stored["model_meta"]["ensemble_runs"] == stored["ensemble_runs"]

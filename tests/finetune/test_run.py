@@ -8,6 +8,7 @@ import os
 import pytest
 
 from crosshar import config as C
+from crosshar.errors import CrossharError
 from crosshar.finetune.run import resolve_encoder
 from crosshar.pretrain.run import make_job as pretrain_job
 
@@ -16,8 +17,22 @@ def fake_run(root, name: str, window: dict, mtime: float, source: str = "uci"):
     d = root / "runs" / "pretrain" / name
     d.mkdir(parents=True)
     (d / "run.json").write_text(json.dumps({"finished": True, "source": source, "configs": {"window": window}}))
+    (d / "best.pt").write_bytes(b"weights")
     os.utime(d / "run.json", (mtime, mtime))
     return d
+
+
+def test_the_latest_encoder_is_never_a_folder_without_a_checkpoint(tmp_path, monkeypatch):
+    """A newer run folder with no best.pt / last.pt (interrupted before its first checkpoint, or emptied) has
+    nothing to load: the lookup passes over it to the newest run that has one."""
+    monkeypatch.setenv("CROSSHAR_HOME", str(tmp_path))
+    default = C.load("window").to_dict()
+    usual = fake_run(tmp_path, "uci-1", default, 1000.0)
+    (fake_run(tmp_path, "uci-2", default, 2000.0) / "best.pt").unlink()
+    assert resolve_encoder("uci", None, False, lambda _: None) == str(usual)
+    (usual / "best.pt").unlink()
+    with pytest.raises(CrossharError, match="no finished pretraining run for uci"):
+        resolve_encoder("uci", None, False, lambda _: None)
 
 
 def test_the_default_encoder_has_the_default_windows(tmp_path, monkeypatch):

@@ -126,6 +126,20 @@ def test_resume_without_out_picks_the_latest_unfinished_run(synth, home, monkeyp
     assert json.loads((d / "run.json").read_text())["finished"] is True
 
 
+def test_resume_of_a_run_cut_before_its_first_checkpoint_says_there_is_nothing_to_resume(synth, home):
+    """Ctrl-C in epoch 1 leaves run.json (unfinished) and tb/, no checkpoint: --resume used to say that no run
+    existed at all; it now names the folder, says there is nothing to resume and how to start over."""
+    cut = home / "runs" / "pretrain" / "uci-cut"
+    (cut / "tb").mkdir(parents=True)
+    (cut / "tb" / "events.out").write_bytes(b"epoch 1, cut")
+    (cut / "run.json").write_text(json.dumps({"kind": "pretrain", "source": "uci", "finished": False}))
+    with pytest.raises(CrossharError) as e:
+        run(job(), resume=True, log=quiet, progress=False)
+    assert str(e.value).startswith("--resume: nothing to resume: ") and "\n" not in str(e.value)
+    assert f"{cut}, was interrupted before its first checkpoint; rerun without --resume" in str(e.value)
+    assert f"--out {cut} --resume to start over in it" in str(e.value)
+
+
 @pytest.mark.realdata
 def test_masked_loss_falls_on_real_uci(real_data, tmp_path, monkeypatch):
     """A few epochs of stage 1 on four subjects of the real HAPT recordings."""

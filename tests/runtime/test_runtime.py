@@ -462,6 +462,25 @@ def test_options_are_checked_naming_the_option(tmp_path, capsys, model, option, 
     assert rc == 2 and out == "" and err.startswith(f"crosshar-run: error: {message}") and err.count("\n") == 1, err
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--smooth", "x"], "argument --smooth: invalid int value: 'x'"),
+    (["--format", "xml"], "argument --format: invalid choice: 'xml'"),
+    (["--units"], "argument --units: expected one argument"),
+    (["--bogus"], "unrecognized arguments: --bogus"),
+])
+def test_argparse_errors_are_one_line_naming_the_option(tmp_path, capsys, model, args, message):
+    """argparse printed its usage block before the error and exited from inside main(); now one line, exit 2."""
+    rc, out, err = run_cli(capsys, model[1], one_window_csv(tmp_path), *args)
+    assert rc == 2 and out == "" and err.count("\n") == 1, err
+    assert err.startswith(f"crosshar-run: error: {message}") and "usage:" not in err, err
+    rc, out, err = run_cli(capsys)
+    assert rc == 2 and err == "crosshar-run: error: the following arguments are required: model, input; " \
+                              "see crosshar-run --help\n"
+    with pytest.raises(SystemExit) as e:  # --help still prints the usage and the options
+        main(["--help"])
+    assert e.value.code == 0 and "usage: crosshar-run" in capsys.readouterr().out
+
+
 def test_library_options_are_checked(model):
     for kwargs in ({"max_gap": float("nan")}, {"max_gap": float("inf")}, {"hop_seconds": float("inf")},
                    {"hop_seconds": 1e308}, {"threads": 0}):
