@@ -77,7 +77,8 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
     """
     resumable = "resume" in inspect.signature(fn).parameters
     skippable = "on_bad" in inspect.signature(fn).parameters
-    interrupted = ("[yellow]interrupted[/]: checkpoints written so far are kept; rerun with --resume" if resumable
+    interrupted = ("[yellow]interrupted[/]: checkpoints written so far are kept; rerun with --resume to continue "
+                   "(a run stopped before its first epoch ended has none: rerun it as it was)" if resumable
                    else "[yellow]interrupted[/]: files are written whole or not at all, so none is half-written; rerun the command")
 
     @functools.wraps(fn)
