@@ -62,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="exponential moving average of the probabilities, weight A on the newest window "
                         "(instead of --smooth)")
     p.add_argument("--units", choices=("m/s2", "g"), default="m/s2", help="accelerometer units of the input")
+    p.add_argument("--gyro-units", choices=("rad/s", "deg/s"), default="rad/s",
+                   help="gyroscope units of the input (many loggers write deg/s)")
     p.add_argument("--sign", choices=("android", "ios"), default="android",
                    help="accelerometer sign convention: android (+g up when lying still) or ios (CoreMotion, -g)")
     p.add_argument("--max-gap", type=float, default=1.0, metavar="S",
@@ -221,7 +223,8 @@ def run(args: argparse.Namespace, stdout: IO[str]) -> int:
     _check_options(args)
     source = "<stdin>" if args.input == "-" else args.input
     rec = Recognizer(args.model, hop_seconds=args.hop_seconds, smooth=args.smooth, ema=args.ema,
-                     max_gap=args.max_gap, units=args.units, sign=args.sign, strict=args.strict,
+                     max_gap=args.max_gap, units=args.units, gyro_units=args.gyro_units, sign=args.sign,
+                     strict=args.strict,
                      source=source, threads=args.threads)
     if args.input != "-" and not Path(args.input).is_file():
         raise DataError("input file not found", args.input)

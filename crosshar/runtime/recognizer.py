@@ -141,6 +141,8 @@ class Recognizer:
             among the first RATE_PROBE samples are announced once they have shown that t is in
             seconds (TIME_RATE_RANGE_HZ).
         units: accelerometer units of the input, "m/s2" or "g".
+        gyro_units: gyroscope units of the input, "rad/s" or "deg/s" (a model without gyroscope channels refuses
+            "deg/s": it would be ignored).
         sign: "android" (a device lying face up reads +g on z) or "ios" (CoreMotion: -g on z);
             "ios" negates the accelerometer; gyroscopes agree (right-handed, rad/s) in both.
         strict: raise DataError on the first bad sample instead of skipping it with a Notice.
@@ -160,6 +162,7 @@ class Recognizer:
         ema: float | None = None,
         max_gap: float = 1.0,
         units: str = "m/s2",
+        gyro_units: str = "rad/s",
         sign: str = "android",
         strict: bool = False,
         source: str = "<stream>",
@@ -167,6 +170,8 @@ class Recognizer:
     ):
         if units not in ("m/s2", "g"):
             raise ValueError(f"units must be 'm/s2' or 'g', got {units!r}")
+        if gyro_units not in ("rad/s", "deg/s"):
+            raise ValueError(f"gyro_units must be 'rad/s' or 'deg/s', got {gyro_units!r}")
         if sign not in ("android", "ios"):
             raise ValueError(f"sign must be 'android' or 'ios', got {sign!r}")
         if not (math.isfinite(max_gap) and max_gap > 0):
@@ -188,6 +193,11 @@ class Recognizer:
         acc_gain = (GRAVITY if units == "g" else 1.0) * (-1.0 if sign == "ios" else 1.0)
         self._gain = np.ones(self.C)
         self._gain[:3] = acc_gain
+        if gyro_units == "deg/s":
+            if self.C < 6:
+                raise ValueError(f"gyroscope units deg/s given, but the model {m.path} reads no gyroscope "
+                                 f"({', '.join(m.channels)})")
+            self._gain[3:6] = math.pi / 180
         norm = (m.meta.get("normalization") or {}).get("kind", "none")
         if norm not in ("none", "zscore_subject"):
             raise DataError(f"the model asks for normalisation {norm!r}, which this runtime does not know",

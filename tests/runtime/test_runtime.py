@@ -127,6 +127,24 @@ def test_units_sign_and_column_order_are_converted(tmp_path, capsys, model):
     assert activities(out) == activities(ref) and len(activities(ref)) == 2
 
 
+def test_gyroscope_in_degrees_per_second(tmp_path, capsys, model):
+    """--gyro-units deg/s reads a logger's degrees as the radians the model was trained on: the same output, and
+    the probabilities printed to 2 decimals equal; read as rad/s they would be 57x too large."""
+    _, path = model
+    sig = activity_windows(2, seed=4).reshape(-1, 6)
+    t = np.arange(len(sig)) / 20.0
+    _, ref, _ = run_cli(capsys, path, write_csv(tmp_path / "a.csv", t, sig))
+    deg = sig.copy()
+    deg[:, 3:] = np.degrees(deg[:, 3:])
+    rc, out, err = run_cli(capsys, path, write_csv(tmp_path / "b.csv", t, deg), "--gyro-units", "deg/s")
+    assert rc == 0, err
+    assert activities(out) == activities(ref) and len(activities(ref)) == 2
+    _, wrong, _ = run_cli(capsys, path, tmp_path / "b.csv")
+    assert activities(wrong) != activities(ref)
+    with pytest.raises(ValueError, match="gyro_units must be"):
+        Recognizer(path, gyro_units="rpm")
+
+
 def test_bad_lines_are_named_and_skipped_or_fatal_with_strict(tmp_path, capsys, model):
     _, path = model
     sig = activity_windows(1, seed=4).reshape(-1, 6)
@@ -281,6 +299,8 @@ def test_accelerometer_only_models_take_acc_columns(tmp_path, capsys):
     (tmp_path / "three.csv").write_text("t,acc_x,acc_y,acc_z\n" + three + "\n")
     _, out, _ = run_cli(capsys, tmp_path / "acc.onnx", tmp_path / "three.csv")
     assert [a[1] for a in activities(out)] == want
+    rc, out, err = run_cli(capsys, tmp_path / "acc.onnx", tmp_path / "three.csv", "--gyro-units", "deg/s")
+    assert rc == 2 and not out and "reads no gyroscope" in err and len(err.strip().splitlines()) == 1
 
 
 def test_library_rejects_non_numbers_without_crashing(model):
