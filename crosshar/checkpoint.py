@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from crosshar.atomic import atomic_write_bytes, atomic_write_json
-from crosshar.errors import CrossharError
+from crosshar.errors import ConfigError, CrossharError
 
 
 def plain(obj: Any) -> Any:
@@ -92,6 +92,9 @@ def reading(path: str | Path):
     """Around code that uses a loaded checkpoint: a missing or malformed entry becomes a CrossharError."""
     try:
         yield
+    except ConfigError as e:  # a config inside it that this version refuses (an unknown key, a value out of range)
+        raise CrossharError(f"{path}: damaged or incompatible checkpoint ({str(e).removeprefix('<dict>: ')}); "
+                            "re-create it with this version of crosshar") from None
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
         first = (str(e).strip().splitlines() or [""])[0]
         raise CrossharError(f"{path}: damaged or incompatible checkpoint ({type(e).__name__}: {first}); "
@@ -102,9 +105,12 @@ def _refused(msg: str) -> str:
     """The one useful line of torch's multi-line weights_only message."""
     for line in msg.splitlines():
         line = line.strip()
-        if line.startswith(("WeightsUnpickler error:", "Unsupported global", "Unsupported operand")):
+        if line.startswith(("WeightsUnpickler error:", "Unsupported global", "Unsupported operand",
+                            "Trying to load unsupported GLOBAL")):
             return line.removeprefix("WeightsUnpickler error:").strip()
-    return msg.strip().splitlines()[0]
+    # never torch's first line: it advises loading with weights_only=False, which would run the payload
+    return next((ln.strip() for ln in msg.splitlines() if ln.strip() and "weights_only" not in ln),
+                "objects torch refuses to load")
 
 
 __all__ = ["save", "load", "plain", "reading", "atomic_write_json"]

@@ -90,6 +90,18 @@ def _clip(params, clip: float) -> torch.Tensor:
     return torch.nn.utils.clip_grad_norm_(params, clip)
 
 
+def _optimiser_step(step) -> None:
+    """`step()`, with torch's overflow of a hyperparameter (a learning rate or weight decay such as 1e300, which no
+    float32 holds: "value cannot be converted to type float without overflow") a one-line CrossharError."""
+    try:
+        step()
+    except RuntimeError as e:
+        if "overflow" not in str(e):
+            raise
+        raise CrossharError("the optimiser step overflows float32 (the learning rate or weight decay is too large "
+                            f"to compute with: {str(e).strip().splitlines()[0]}); lower the learning rate") from None
+
+
 class Precision:
     """Mixed precision for a training loop: `with prec.autocast(): loss = ...; prec.backward_step(...)`.
 
@@ -116,12 +128,12 @@ class Precision:
         if self.scaler is None:
             loss.backward()
             gn = _clip(params, clip)
-            opt.step()
+            _optimiser_step(opt.step)
             return gn
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(opt)
         gn = _clip(params, clip)
-        self.scaler.step(opt)  # skipped when the scaled gradients overflowed
+        _optimiser_step(lambda: self.scaler.step(opt))  # skipped when the scaled gradients overflowed
         self.scaler.update()
         return gn
 

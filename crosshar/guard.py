@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from crosshar.data.windows import WindowSet
-from crosshar.errors import LeakageError
+from crosshar.errors import CrossharError, LeakageError
 from crosshar.limits import GRAVITY
 
 POOL = 8  # samples per block mean: a shift by a fraction of a sample barely moves a block mean
@@ -61,7 +61,12 @@ def check_run(meta: dict, target: str) -> None:
     if pre:
         info = Path(pre if Path(pre).is_dir() else Path(pre).parent) / "run.json"
         if info.is_file():
-            datasets = json.loads(info.read_text()).get("datasets", [])
+            try:
+                datasets = json.loads(info.read_text(encoding="utf-8")).get("datasets", [])
+                datasets = [str(d) for d in datasets]
+            except (OSError, UnicodeDecodeError, ValueError, AttributeError, TypeError) as e:
+                raise CrossharError(f"{info}: not a readable run.json ({type(e).__name__}: {str(e)[:120]}); the "
+                                    "leakage check reads the datasets the encoder was pretrained on from it") from None
             if _dataset(target) in {_dataset(d) for d in datasets}:
                 raise LeakageError(f"the encoder of this model was pretrained on {target!r} ({pre}): "
                                    f"target data entered pretraining")

@@ -77,7 +77,11 @@ def load_encoder(path: str | Path) -> tuple[Encoder, InputScaler, dict]:
         m = PretrainingModel(WindowConfig.from_dict(jd["window"]), EncoderConfig.from_dict(jd["encoder"]),
                              PretrainConfig.from_saved(jd["pretrain"]))
         m.load_state_dict(ck["model"])
-    jd = dict(jd, split=ck["split"], path=str(path))
+        split = ck["split"]  # finetuning keeps the encoder's validation subjects held out (data.sources.apply_split)
+        if not (isinstance(split, dict) and all(isinstance(split.get(k), (list, tuple))
+                                                for k in ("train_subjects", "val_subjects"))):
+            raise TypeError(f"'split' must hold the lists train_subjects and val_subjects, got {split!r}"[:200])
+    jd = dict(jd, split=split, path=str(path))
     return m.encoder.eval(), m.scaler.eval(), jd
 
 
@@ -214,13 +218,15 @@ def evaluate(model: clf.HARClassifier, X: np.ndarray, y: np.ndarray, classes: li
 
 
 def score(model: clf.HARClassifier | None, meta: dict, target_ws,
-          logits_fn: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[dict, np.ndarray, np.ndarray, LabelSpace]:
+          logits_fn: Callable[[np.ndarray], np.ndarray] | None = None,
+          name: str | Path | None = None) -> tuple[dict, np.ndarray, np.ndarray, LabelSpace]:
     """Metrics of the model on the target windows in the intersected label space.
 
     Predictions are made in the model's classes and mapped up the hierarchy to the evaluation
     classes (e.g. upstairs and downstairs predictions both count as WISDM's "stairs"); model
     classes with no evaluation counterpart are masked out of the argmax. `logits_fn` (windows ->
-    (N, K) scores) replaces the PyTorch model, e.g. an onnxruntime session.
+    (N, K) scores) replaces the PyTorch model, e.g. an onnxruntime session. A window whose scores are not finite
+    is a CrossharError naming the model (`name`: its run), never an arbitrary class.
     """
     train_space = LabelSpace(tuple(meta["classes"]), meta.get("label_space", ""))
     eval_space = train_space.intersect(set(target_ws.labels.tolist()))
@@ -230,6 +236,13 @@ def score(model: clf.HARClassifier | None, meta: dict, target_ws,
         raise CrossharError(f"no target window of {target_ws.dataset} falls in the classes {eval_space.classes}")
     proj = train_space.project_to(eval_space)
     logits = (logits_fn or (lambda X: predict(model, X)))(target_ws.X[keep]).astype(np.float64)
+    # NaN or +inf (or no finite class at all: -inf is a zero probability of test-time views' log-mean) would argmax
+    # to an arbitrary class and pass on as a score
+    bad = np.isnan(logits).any(1) | np.isposinf(logits).any(1) | np.isneginf(logits).all(1)
+    if bad.any():
+        raise CrossharError(f"{name or 'the model'} gives non-finite class scores for {int(bad.sum()):,} of "
+                            f"{len(bad):,} windows of {target_ws.dataset} (the first: window {int(keep[bad.argmax()])}); "
+                            "its weights are damaged or its training diverged: nothing is scored")
     logits[:, proj < 0] = -np.inf
     pred = proj[logits.argmax(1)]
     return classification_report(y[keep], pred, list(eval_space.classes)), y[keep], pred, eval_space

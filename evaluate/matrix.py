@@ -14,6 +14,7 @@ workers; `--shard K/N` restricts a process to a fixed subset of the groups (e.g.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -28,7 +29,7 @@ import numpy as np
 
 from crosshar import config as C
 from crosshar.data.store import prepare
-from crosshar.errors import ConfigError
+from crosshar.errors import ConfigError, CrossharError
 from crosshar import guard
 from crosshar.data.sources import target_needs
 from crosshar.inference import embed, load_encoder, predict_tta, run_augment, score
@@ -145,9 +146,35 @@ def pretrain_cfg(m: Method, base: C.PretrainConfig, mc: MatrixConfig, seed: int,
     return p.replace(stage1_epochs=s1, stage2_epochs=total - s1)
 
 
+def _json_object(f: Path, what: str) -> dict:
+    """The JSON object in `f`; CrossharError naming it (and `what` to do) when it is damaged."""
+    try:
+        d = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise CrossharError(f"{f}: not readable JSON ({str(e)[:120]}); {what}") from None
+    if not isinstance(d, dict):
+        raise CrossharError(f"{f}: not a JSON object (a {type(d).__name__}); {what}")
+    return d
+
+
+def _run_info(run_dir: Path) -> dict:
+    """A matrix run's run.json (CrossharError naming it when damaged)."""
+    return _json_object(run_dir / "run.json", f"remove the folder {run_dir} to train that run again")
+
+
 def _done(path: Path) -> bool:
     f = path / "run.json"
-    return f.is_file() and json.loads(f.read_text()).get("finished", False)
+    return f.is_file() and bool(_run_info(path).get("finished", False))
+
+
+@contextlib.contextmanager
+def _reading(run_dir: Path):
+    """Around code that takes entries out of a run's run.json: a missing or mistyped one names the file."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError) as e:
+        raise CrossharError(f"{run_dir / 'run.json'}: damaged ({type(e).__name__}: {str(e)[:120]}); remove the "
+                            f"folder {run_dir} to train that run again") from None
 
 
 SCHEDULE = "schedule.json"  # the options that set how every row of a matrix folder was trained
@@ -166,7 +193,8 @@ def check_schedule(mc: "MatrixConfig", root: Path, report_only: bool) -> None:
     f = root / SCHEDULE
     if not f.is_file():
         return
-    have, want = json.loads(f.read_text()), schedule(mc)
+    have = _json_object(f, "remove it if the folder's rows were trained with the options given now")
+    want = schedule(mc)
     diff = [f"{k} {have.get(k)!r} (asked: {want[k]!r})" for k in want if have.get(k) != want[k]]
     if diff:
         opts = "--quick, --pretrain-epochs, --finetune-epochs, --label-rate, --preset"
@@ -522,7 +550,8 @@ def _run_cell(mc: MatrixConfig, root: Path, cell: Cell, todo: list[str], ws_of: 
     exclude: tuple[str, ...] = ()
     if m.oracle:  # the target's held-out subjects (its crosshar run's split): out of pretraining and finetuning
         split_run = enc or pretrain_run(root, cell.sources, METHODS["crosshar"], cell.seed, mc, cell.window, log)
-        exclude = tuple(json.loads((split_run / "run.json").read_text())["split"]["val_subjects"])
+        with _reading(split_run):
+            exclude = tuple(map(str, _run_info(split_run)["split"]["val_subjects"]))
     ft = finetune_run(root, cell.sources, m, cell.head, cell.seed, mc, cell.window, enc, exclude,
                       tag=f"-pre{'+'.join(pre_sources)}" if m.wide else "")
     model, meta = clf.load(ft)
@@ -534,6 +563,8 @@ def _run_cell(mc: MatrixConfig, root: Path, cell: Cell, todo: list[str], ws_of: 
         aug = run_augment(meta, ft)
         tta = lambda X: predict_tta(model, X, aug, scored.tta, seed=cell.seed, rate_hz=cell.window.rate_hz,  # noqa: E731
                                     kind=scored.tta_views)
+    with _reading(ft):
+        source_val_f1 = float(_run_info(ft)["best"]["macro_f1"])
     for target in todo:
         tws = ws_of(target, cell.window)
         if m.oracle:
@@ -542,13 +573,13 @@ def _run_cell(mc: MatrixConfig, root: Path, cell: Cell, todo: list[str], ws_of: 
             for s in dict.fromkeys(cell.sources + pre_sources):  # labelled and unlabelled training data
                 guard.check_names([s], target)
                 guard.check_windows(ws_of(s, cell.window), tws)
-        rep, *_ = score(model, meta, tws, logits_fn=tta)
+        rep, *_ = score(model, meta, tws, logits_fn=tta, name=ft)
         row = {"source": src_tag, "target": target, "method": cell.method, "head": cell.head, "preset": mc.preset,
                "seed": cell.seed,
                "accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"], "weighted_f1": rep["weighted_f1"],
                "classes": rep["classes"], "per_class_f1": {c: v["f1"] for c, v in rep["per_class"].items()},
                "confusion": rep["confusion"],
-               "n": rep["n"], "source_val_f1": json.loads((ft / "run.json").read_text())["best"]["macro_f1"],
+               "n": rep["n"], "source_val_f1": source_val_f1,
                # since the cell's start: its pretraining (when it ran it), finetuning and the targets scored so far
                "seconds": round(time.time() - t0, 1), "cpu_seconds": round(time.process_time() - c0, 1)}
         with open(rows_path, "a") as f:

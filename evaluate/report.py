@@ -5,6 +5,7 @@ the rows took and the command that made them. Reads the rows the matrix (evaluat
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,13 +46,44 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def read_rows(path: Path) -> list[dict]:
     """rows.jsonl's rows; CrossharError naming the line of a row whose method this version does not know
-    (a file written by another version of crosshar) rather than a traceback in the report."""
+    (a file written by another version of crosshar) or whose names or scores are damaged (ROW_FIELDS: a NaN score
+    would be averaged into the report) rather than a traceback in the report."""
     rows = _numbered_jsonl(path)
     for i, row in rows:
         if row.get("method") not in METHODS:
             raise CrossharError(f"{path}:{i}: unknown method {row.get('method')!r} (known: {', '.join(METHODS)}); "
                                 f"was the file written by another version of crosshar?")
+    for i, row in rows:
+        for key, ok, what in ROW_FIELDS:  # a damaged row is named, never averaged into the report (nor a NaN)
+            if not ok(row.get(key)) and (key in ROW_REQUIRED or row.get(key) is not None):
+                raise CrossharError(f"{path}:{i}: {key} is {row.get(key)!r}, not {what}; remove or fix that row "
+                                    "(a rerun of the matrix scores that cell again)")
     return [row for _, row in rows]
+
+
+def _score(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0  # NaN fails both
+
+
+ROW_FIELDS = [(k, lambda v: isinstance(v, str) and bool(v), "a name") for k in ("source", "target", "head")] + [
+    ("seed", lambda v: isinstance(v, int) and not isinstance(v, bool), "a seed number"),
+    ("macro_f1", _score, "a score in [0, 1]"), ("accuracy", _score, "a score in [0, 1]"),
+    ("weighted_f1", _score, "a score in [0, 1]")]
+ROW_REQUIRED = ("source", "target", "head", "seed", "macro_f1")  # the others are checked where a row has them
+
+
+def read_timing(path: Path) -> list[dict]:
+    """timing.jsonl's lines, each checked for what the report reads (CrossharError naming a damaged line)."""
+    lines = _numbered_jsonl(path)
+    for i, t in lines:
+        shard, finished = t.get("shard"), t.get("finished")
+        ok = (isinstance(shard, list) and len(shard) == 2 and isinstance(finished, str)
+              and all(isinstance(t.get(k), (int, float)) and not isinstance(t.get(k), bool) and math.isfinite(t[k])
+                      and t[k] >= 0 for k in ("wall_s", "cpu_s")))
+        if not ok:
+            raise CrossharError(f"{path}:{i}: not a timing line (shard, wall_s, cpu_s, finished): {json.dumps(t)[:120]}; "
+                                "remove or fix that line")
+    return [t for _, t in lines]
 
 
 
@@ -143,7 +175,7 @@ def write_report(mc: MatrixConfig, rows: list[dict], root: Path) -> None:
               "confusion matrix: e.g. upstairs and downstairs merged into stairs when the source is wisdm).", ""]
     for head in mc.heads:
         L += _head_section(mc, [r for r in rows if r["head"] == head], head, methods, oracles)
-    L += _time_section(rows, read_jsonl(root / "timing.jsonl"))
+    L += _time_section(rows, read_timing(root / "timing.jsonl"))
     if (root / "embeddings.png").exists():  # drawn by _plot when the runs hold crosshar's seed-0 pretraining
         L += ["", "Embedding plot (PCA of mean-pooled embeddings, coloured by dataset and by class, random vs "
               "pretrained encoder, same input pipeline): `embeddings.png`."]

@@ -255,7 +255,7 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
         what = {"all": "", "motion": " without the device orientation"}.get(tta_views, f" ({tta_views} alone)")
         log(f"test-time views: each window as recorded and {tta} draws of the finetuning augmentation{what}, averaged")
     t0 = time.time()
-    report, y, pred, space = score(model, meta, tws, logits_fn=logits_fn)
+    report, y, pred, space = score(model, meta, tws, logits_fn=logits_fn, name=", ".join(map(str, runs)))
     seconds = time.time() - t0
     groups = score_groups(tws, space, y, pred)
     out.mkdir(parents=True, exist_ok=True)

@@ -92,6 +92,16 @@ def test_cpu_precision_is_plain_float32():
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
 
 
+@pytest.mark.parametrize("opt", ["adamw", "adam"])
+def test_an_optimiser_step_that_overflows_float32_is_one_clear_error(opt):
+    """lr = 1e300 passes the config (a finite number) but no float32 holds it: torch raised a RuntimeError
+    traceback from inside the optimiser; now a CrossharError that says to lower the learning rate."""
+    w = torch.nn.Parameter(torch.ones(3))
+    o = (torch.optim.AdamW if opt == "adamw" else torch.optim.Adam)([w], lr=1e300)
+    with pytest.raises(CrossharError, match="overflows float32.*lower the learning rate"):
+        device.Precision(torch.device("cpu")).step((w * 2).sum(), o, [w], 1.0)
+
+
 def test_place_and_take_on_cpu_are_exact():
     X = torch.arange(24.0).reshape(6, 4)
     assert device.place(X, torch.device("cpu")) is X

@@ -22,6 +22,7 @@ from crosshar.models import classifier
 from crosshar.models.heads import list_heads
 from crosshar.runtime.model import OnnxModel, read_sidecar, sha256_file
 from crosshar.runtime.session import SESSION_CONFIG, SESSION_DISABLED, ort_session
+from synthdata import home, synth, synth_root  # noqa: F401  (fixtures)
 
 CHANNELS = ["acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"]
 CLASSES = ["walking", "upstairs", "downstairs", "sitting&standing"]
@@ -486,3 +487,20 @@ def test_export_refuses_a_target_the_model_has_seen_before_writing(tmp_path, mon
     res = CliRunner().invoke(app, ["export", "--run", str(tmp_path / "run"), "-td", f"{lab}@ankle"])
     assert res.exit_code == 2 and "another body position of it" in res.output, res.output
     assert not no_export and not list((tmp_path / "run").glob("*.onnx"))
+
+
+@pytest.mark.parametrize("text", ["[]", '{"split": "x"}', '{"split": {"train_subjects": [], "val_subjects": 3}}'],
+                         ids=["a-list", "split-a-string", "val-subjects-a-number"])
+def test_a_damaged_run_json_beside_the_checkpoint_is_named_not_a_traceback(tmp_path, synth, home, text):
+    """A model without a pretraining split takes its held-out subjects from the run.json beside it; one holding a
+    list, or a split of the wrong shape, ended `crosshar export` in an AttributeError / TypeError traceback. Now a
+    CrossharError names it, and the export command says so and checks on random windows instead."""
+    meta = make_meta("linear", None)
+    run = tmp_path / "run"
+    classifier.save(run / "best.pt", classifier.build(meta), meta)
+    (run / "run.json").write_text(text)
+    if text != "[]":  # a list holds no split at all: the default split is re-derived, as without run.json
+        with pytest.raises(CrossharError, match=f"^{run / 'run.json'}: damaged: its split"):
+            source_windows(meta, run_path=run)
+    res = CliRunner().invoke(_app(), ["export", "--run", str(run), "--no-int8", "--out", str(tmp_path / "m.onnx")])
+    assert res.exit_code == 0 and "Traceback" not in res.output, res.output

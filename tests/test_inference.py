@@ -179,3 +179,27 @@ def test_scores_split_by_the_targets_body_positions_and_devices():
     assert pocket["per_class"]["upstairs"]["support"] == 1 and wrist["per_class"]["upstairs"]["support"] == 0
     ws.manifest = {}
     assert inference.score_groups(ws, space, y, pred) == {}
+
+
+def test_a_model_giving_non_finite_scores_is_an_error_not_a_score():
+    """A NaN in the weights (a damaged checkpoint) made every logit NaN; argmax read them as class 0 and `cross`
+    printed accuracy and macro-F1 as if measured. Now score names the model and scores nothing; the zero
+    probabilities of test-time views (log = -inf for some classes) still score."""
+    from crosshar.data.windows import WindowSet
+
+    model, X = model_and_windows(8)
+    labels = np.array(["walking", "upstairs", "downstairs", "sitting"] * 2)
+    ws = WindowSet(X, labels, np.array(["s"] * 8), np.array(["r"] * 8), "target", WindowConfig())
+    rep, *_ = inference.score(model, meta(), ws)
+    assert rep["n"] == 8
+    with torch.no_grad():
+        model.head.fc.bias[1] = float("nan")
+    with pytest.raises(CrossharError, match=r"^runs/x gives non-finite class scores for 8 of 8 windows of target "
+                                            r"\(the first: window 0\)"):
+        inference.score(model, meta(), ws, name="runs/x")
+    logp = np.tile([[np.log(0.7), np.log(0.3), -np.inf, -np.inf]], (8, 1))  # log 0 where a class has probability 0
+    rep, _, pred, _ = inference.score(None, meta(), ws, logits_fn=lambda _: logp)
+    assert (pred == 0).all()
+    for bad in (np.full((8, 4), -np.inf), np.where(np.eye(8, 4) > 0, np.inf, 0.0)):
+        with pytest.raises(CrossharError, match="the model gives non-finite class scores"):
+            inference.score(None, meta(), ws, logits_fn=lambda _, b=bad: b)

@@ -64,6 +64,67 @@ def test_resume_refuses_a_crafted_last_checkpoint(tmp_path, synth, home):
     assert not marker.exists()
 
 
+class SystemCall:
+    """A payload naming a function of a module torch blocks outright (os): a harmless one here."""
+
+    def __reduce__(self):
+        import os
+
+        return (os.getcwd, ())
+
+
+def test_the_refusal_names_the_global_and_never_advises_weights_only_false(tmp_path):
+    """For a global from a blocked module torch's first line advises re-running torch.load with
+    weights_only=False, which would run the payload; the refusal quoted that line instead of the one naming
+    the global."""
+    torch.save({"format": "crosshar-pretrain/1", "job": SystemCall()}, tmp_path / "best.pt")
+    with pytest.raises(CrossharError) as e:
+        checkpoint.load(tmp_path / "best.pt")
+    assert "refused" in str(e.value) and "GLOBAL" in str(e.value) and "getcwd" in str(e.value)
+    assert "weights_only" not in str(e.value) and "\n" not in str(e.value)
+
+
+def classifier_checkpoint(path, **meta_changes):
+    from crosshar.config import WindowConfig
+    from crosshar.models import classifier
+
+    meta = {"window": WindowConfig().to_dict(), "channels": ["acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"],
+            "classes": ["walking", "upstairs", "downstairs", "sitting&standing"], "label_space": "crosshar4",
+            "encoder": None, "head": "linear", "head_cfg": {}, "scaling": "physical", "frame": "gravity",
+            "source": ["uci"]}
+    model = classifier.build(meta)
+    classifier.save(path, model, meta | meta_changes)
+    return path
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"window": {"rate_hz": 20.0, "x": 1}}, ["unknown key(s) x for [WindowConfig]"]),
+    ({"head": "nosuch"}, ["unknown head 'nosuch'"]),
+    ({"head_cfg": {"dim": 8}}, ["unknown option(s) dim for head 'linear'"]),
+    ({"source": 5}, ["meta 'source' must be a list of names, got 5"]),
+    ({"classes": []}, ["meta 'classes' must be a list of names"]),
+])
+@pytest.mark.parametrize("args", [["cross", "-d", "uci", "-td", "motion", "--run"], ["export", "--run"]])
+def test_a_checkpoint_with_a_damaged_meta_is_one_line_naming_it(tmp_path, synth, home, args, changes, words):
+    """A meta this version refuses (a config's unknown key or bad value, a head it lacks) was an error without the
+    checkpoint's name ("<dict>: unknown key(s) ..."); a mistyped source list was a traceback in the leakage guard."""
+    path = classifier_checkpoint(tmp_path / "run" / "best.pt", **changes)
+    one_line_error(runner.invoke(app, [*args, str(path)]), str(path), "damaged or incompatible checkpoint", *words)
+
+
+def test_an_encoder_checkpoint_with_a_damaged_split_is_one_line_naming_it(tmp_path, synth, home):
+    """finetune --encoder read the encoder's subject split only when it applied it: a traceback (TypeError)."""
+    from crosshar.train.pretrain import PretrainJob, run
+    from synthdata import AUGMENT, TINY_ENCODER, TINY_PRETRAIN, WINDOW
+
+    d = run(PretrainJob(("uci",), WINDOW, TINY_ENCODER, AUGMENT, TINY_PRETRAIN), out=tmp_path / "pre",
+            log=lambda *_: None, progress=False)
+    ck = checkpoint.load(d / "best.pt")
+    torch.save(ck | {"split": "x"}, d / "best.pt")
+    one_line_error(runner.invoke(app, ["finetune", "-d", "uci", "--encoder", str(d), "--epochs", "1"]),
+                   str(d), "damaged or incompatible checkpoint", "'split' must hold the lists")
+
+
 def test_checkpoints_hold_plain_data_only(tmp_path):
     import dataclasses
 

@@ -46,4 +46,9 @@ def label_subset(y: np.ndarray, rate: float, seed: int) -> np.ndarray:
         rng = np.random.default_rng(seed)
         keep = np.concatenate([rng.choice(idx[y == c], max(1, int(round(rate * (y == c).sum()))), replace=False)
                                for c in classes])
+    # a split of fewer windows than twice the classes rounds a small class's share down to none: one window each
+    missing = np.setdiff1d(classes, y[keep])
+    if len(missing):
+        rng = np.random.default_rng(seed)
+        keep = np.concatenate([keep, [rng.choice(idx[y == c]) for c in missing]])
     return np.sort(keep)

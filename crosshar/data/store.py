@@ -351,8 +351,11 @@ def read_manifest(path: Path) -> dict | None:
         m = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
         return None
-    need = ("n_windows", "n_recordings", "n_files", "fingerprint", "window", "per_class", "per_subject", "skipped")
-    return m if isinstance(m, dict) and all(k in m for k in need) else None
+    need = {"n_windows": int, "n_recordings": int, "n_files": int, "fingerprint": str, "window": dict,
+            "per_class": dict, "per_subject": dict, "skipped": list}
+    optional = {"kept": dict, "warnings": list, "checks": dict, "recordings": dict}  # read where present
+    return m if (isinstance(m, dict) and all(isinstance(m.get(k), t) for k, t in need.items())
+                 and all(isinstance(m[k], t) for k, t in optional.items() if m.get(k) is not None)) else None
 
 
 def _read_cache(npz: Path, man: Path, name: str, cfg: WindowConfig) -> WindowSet | None:

@@ -116,8 +116,12 @@ def source_windows(meta: dict[str, Any], data_dir: str | Path | None = None, run
         info = (rp if rp.is_dir() else rp.parent) / "run.json"
         try:
             split, how = json.loads(info.read_text()).get("split"), f"the subject split in {info}"
-        except (OSError, ValueError):
+        except (OSError, ValueError, AttributeError):
             split = None
+        if split is not None and not (isinstance(split, dict) and all(
+                isinstance(split.get(k), list) for k in ("train_subjects", "val_subjects"))):
+            raise CrossharError(f"{info}: damaged: its split {json.dumps(split)[:80]} does not hold the lists "
+                                "train_subjects and val_subjects; the export checks read the held-out subjects from it")
     if split:
         train, val = apply_split(ws, split)
     else:

@@ -164,6 +164,10 @@ def load(path: str | Path) -> tuple[HARClassifier, dict[str, Any]]:
     """(model in eval mode, meta) from a finetuned checkpoint file or run folder."""
     ck = checkpoint.load(path, FORMAT, keys=("meta", "state_dict"))
     with checkpoint.reading(path):
+        for key, empty in (("source", True), ("classes", False)):  # read as lists of names by every command
+            v = ck["meta"].get(key, []) if empty else ck["meta"][key]
+            if not (isinstance(v, (list, tuple)) and (empty or v) and all(isinstance(x, str) and x for x in v)):
+                raise TypeError(f"meta {key!r} must be a list of names, got {v!r}"[:200])
         model = build(ck["meta"])
         model.load_state_dict(ck["state_dict"])
     return model.eval(), ck["meta"]

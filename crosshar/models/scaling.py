@@ -60,7 +60,8 @@ class InputScaler(nn.Module):
     Args:
         mode: one of "physical", "source_stats", "instance".
         n_channels: 3 (acc) or 6 (acc + gyro).
-        eps: added to the variance in "instance" mode and the floor of std in "source_stats".
+        eps: added to the variance in "instance" mode; in "source_stats" a channel whose std is at most eps
+            (relative to its mean, at least 1) is constant over the source and only centred.
         frame: "device" (the sensor's own axes) or "gravity": each window is first rotated so its
             mean acceleration lies on +z (crosshar.models.frame), acc and gyro alike; or "heading":
             the gravity frame turned about +z so the main axis of horizontal motion is +x; or "world":
@@ -95,7 +96,10 @@ class InputScaler(nn.Module):
 
     @torch.no_grad()
     def fit(self, x: Tensor | np.ndarray) -> "InputScaler":
-        """Set mean and std per channel from the source training windows.
+        """Set mean and std per channel from the source training windows, in the scaler's frame (the channels
+        `forward` standardises: the gravity frame's +z holds gravity, the vertical frame has zero channels). A
+        channel constant over the source (a dead sensor axis, the vertical frame's zeros) is centred only (std 1):
+        dividing by its std floor would multiply a target's motion on that axis by 1 / eps.
 
         Args:
             x: (N, T, C) windows in physical units (source training part only: fitting on
@@ -113,20 +117,25 @@ class InputScaler(nn.Module):
         s1 = torch.zeros(self.n_channels, dtype=torch.float64)
         s2 = torch.zeros(self.n_channels, dtype=torch.float64)
         for chunk in x.split(4096):  # float64 sums chunk by chunk: no full float64 copy
-            c = chunk.reshape(-1, self.n_channels).to(torch.float64)
-            if not torch.isfinite(c).all():
+            if not torch.isfinite(chunk).all():
                 raise ValueError("fit: windows contain NaN or infinite values")
+            c = self.align(chunk.float()).reshape(-1, self.n_channels).to(torch.float64)
             s1 += c.sum(0)
             s2 += c.pow(2).sum(0)
         mean = s1 / n
         var = ((s2 - n * mean.pow(2)) / (n - 1)).clamp_min(0)
         self.mean.copy_(mean.to(self.mean.dtype))
-        self.std.copy_(var.sqrt().clamp_min(self.eps).to(self.std.dtype))
+        std = var.sqrt()
+        self.std.copy_(torch.where(std > self.eps * mean.abs().clamp_min(1.0), std, 1.0).to(self.std.dtype))
         self.fitted.fill_(True)
         return self
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, T, C) physical units -> (B, T, C) scaled."""
+        return self._scale(self.align(x))
+
+    def align(self, x: Tensor) -> Tensor:
+        """x: (B, T, C) physical units -> (B, T, C) in the scaler's frame, unscaled."""
         if self.frame == "gravity":
             x = gravity_align(x)
         elif self.frame == "heading":
@@ -139,6 +148,9 @@ class InputScaler(nn.Module):
             x = coupled_align(x)
         elif self.frame == "world_vertical":
             x = world_vertical_align(x, self.rate_hz)
+        return x
+
+    def _scale(self, x: Tensor) -> Tensor:
         if self.mode == "physical":
             return x / self.scale
         if self.mode in AMPLITUDE_POWER:

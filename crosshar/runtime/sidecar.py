@@ -8,7 +8,7 @@ DataError naming the sidecar file and the key.
 Required keys:
     format      SIDECAR_FORMAT
     labels      the K class names, in the order of the graph's probabilities (unique, non-empty)
-    rate_hz     the sampling rate of the windows, Hz (> 0)
+    rate_hz     the sampling rate of the windows, Hz (RATE_RANGE_HZ: 0.5 to 40,000)
     window      samples per window T (integer > 1)
     stride      samples between classifications at training time (integer >= 1)
     channels    the C channel names, acc_x, acc_y, acc_z[, gyro_x, gyro_y, gyro_z]
@@ -34,6 +34,7 @@ SIDECAR_FORMAT = "crosshar-onnx/1"
 CHANNEL_SETS = (["acc_x", "acc_y", "acc_z"], ["acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"])
 NORMALIZATIONS = ("none", "zscore_subject")
 REQUIRED = ("format", "labels", "rate_hz", "window", "stride", "channels", "sha256")
+RATE_RANGE_HZ = (0.5, 40_000.0)  # rate_hz: the rates an IMU records at (the runtime's input range too)
 
 
 def sidecar_path(model_path: str | Path) -> Path:
@@ -70,6 +71,8 @@ def validate(meta: Any, where: str | Path) -> dict[str, Any]:
     need(len(set(labels)) == len(labels), "labels", "names a class twice")
     rate = meta["rate_hz"]
     need(_number(rate) and rate > 0, "rate_hz", f"must be a positive number of Hz, got {rate!r}")
+    lo, hi = RATE_RANGE_HZ  # beyond them the runtime's resampler would need a filter of millions of taps
+    need(lo <= rate <= hi, "rate_hz", f"must be an IMU's sampling rate, {lo:g} to {hi:g} Hz, got {rate!r}")
     window, stride = meta["window"], meta["stride"]
     need(_integer(window) and window > 1, "window", f"must be an integer > 1 (samples), got {window!r}")
     need(_integer(stride) and stride >= 1, "stride", f"must be an integer >= 1 (samples), got {stride!r}")

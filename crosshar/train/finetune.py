@@ -28,7 +28,7 @@ from crosshar.device import Precision, place, resolve_device, take
 from crosshar.errors import ConfigError, CrossharError
 from crosshar.losses import CenterLoss, partial_cross_entropy, smoothed
 from crosshar.data.store import prepare
-from crosshar.inference import encode, evaluate, load_encoder, pretrain_window
+from crosshar.inference import encode, evaluate, load_encoder, predict, pretrain_window
 from crosshar.models import classifier as clf
 from crosshar.models.encoder import Encoder
 from crosshar.models.heads.ensemble import HeadEnsemble
@@ -233,7 +233,9 @@ def load_data(job: FinetuneJob, meta: dict, log: Callable[[str], None]) -> _Data
     if cfg.smote:
         n0 = len(Xtr)
         Xtr, ytr = _smote(Xtr, ytr, cfg.seed)
-        log(f"Borderline-SMOTE: {n0} -> {len(Xtr)} training windows (validation untouched)")
+        smallest = int(np.bincount(ytr)[np.unique(ytr)].min())
+        log(f"Borderline-SMOTE: {n0} -> {len(Xtr)} training windows (validation untouched)" + (
+            f"; not applied: a class has {smallest} labelled window, and it needs 2 of every class" if smallest < 2 else ""))
     unlabelled = np.delete(train.X, keep, axis=0) if cfg.unlabelled > 0 else None
     return _Data(Xtr, ytr, val, yva, split, int(len(keep)), int(len(train)), train.X, groups, unlabelled)
 
@@ -431,7 +433,7 @@ def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], No
     model, meta = build_model(job)
     d = load_data(job, meta, log)
     run_dir = new_run_dir("finetune", "+".join(job.datasets), out)
-    log(f"finetuning head {cfg.head} on {len(d.Xtr):,} labelled windows ({cfg.label_rate:.0%} of {d.n_train:,}) "
+    log(f"finetuning head {cfg.head} on {len(d.Xtr):,} labelled windows ({cfg.label_rate * 100:.3g} % of {d.n_train:,}) "
         f"of {'+'.join(job.datasets)}; classes {list(job.classes)}; "
         f"{'model selection on' if cfg.select == 'best' else 'validation scored (nothing selected) on'} {len(d.val):,} "
         f"windows of {len(d.split['val_subjects'])} held-out source subjects; encoder: "
@@ -474,6 +476,29 @@ def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], No
     return run_dir
 
 
+def check_finite(model: clf.HARClassifier, X: np.ndarray, feats: torch.Tensor | None, epoch: int) -> None:
+    """Before best.pt is written: every weight and buffer of `model` finite, and its class scores on the validation
+    windows X (N, T, C) (or their frozen encoder's `feats`, as `evaluate` reads them) finite too. The training loss is
+    checked before each step, so the step after it (the epoch's last) could leave weights that overflow: their NaN
+    scores argmax to class 0 and would pass on as a validation score and a saved model. CrossharError if not."""
+    bad = [n for n, t in model.state_dict().items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if not bad:
+        if feats is None:
+            logits = torch.from_numpy(predict(model, X))
+        else:
+            model.eval()
+            with torch.inference_mode():
+                logits = torch.cat([model.head(f).float().cpu() for f in feats.split(512)])
+        # -inf alone is a class probability that underflowed in a log-mean of views or ensemble members: not an overflow
+        n = int((logits.isnan().any(-1) | logits.isposinf().any(-1) | logits.isneginf().all(-1)).sum())
+        if n == 0:
+            return
+    what = (f"weights {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''} are not finite" if bad
+            else f"class scores are not finite for {n:,} of {len(logits):,} source-validation windows")
+    raise CrossharError(f"finetuning diverged at epoch {epoch + 1}: the model's {what} (an overflow); nothing is "
+                        "saved: lower the learning rate")
+
+
 def improves(score: float, best: float, ties: str = "first") -> bool:
     """Whether an epoch's validation score replaces the best so far (and resets the patience):
     strictly higher, or equal with `ties` == "last". "last" keeps training a model whose validation
@@ -510,6 +535,7 @@ def _epochs(model: clf.HARClassifier, meta: dict, job: FinetuneJob, tr: _Trainer
         if (last and epoch + 1 == cfg.epochs) or (not last and improves(va["macro_f1"], best["macro_f1"], cfg.ties)):
             best = {"macro_f1": va["macro_f1"], "accuracy": va["accuracy"], "epoch": epoch + 1}
             bad_epochs = 0
+            check_finite(tr.selected(model), d.val.X, Fva, epoch)
             clf.save(run_dir / "best.pt", tr.selected(model), meta | {"metrics": {"source_val": va}, "history": history})
         else:
             bad_epochs += 1

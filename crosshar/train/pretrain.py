@@ -91,7 +91,8 @@ def train_one_epoch(model, opt, X: torch.Tensor, aug: Augmenter, job: PretrainJo
                 out = model(v1, v2, 2, g)
         loss = out["loss"].float()
         if not torch.isfinite(loss):
-            raise CrossharError(f"non-finite loss at epoch {epoch + 1}, step {step}: {out}; lower the learning rate")
+            losses = ", ".join(f"{k} {float(v):.4g}" for k, v in out.items())  # numbers, not tensor reprs with grad_fn
+            raise CrossharError(f"non-finite loss at epoch {epoch + 1}, step {step}: {losses}; lower the learning rate")
         opt.zero_grad(set_to_none=True)
         gn = prec.step(loss, opt, model.parameters(), cfg.grad_clip)
         step += 1
@@ -191,10 +192,17 @@ def _resume(last: Path, job: PretrainJob, model: Model, opt, log: Callable[[str]
         log(f"--resume: {last} not found; starting from scratch")
         return None
     ck = checkpoint.load(last, FORMAT, keys=CHECKPOINT_KEYS + ("optimizer", "epoch", "step", "history", "best"))
-    _check_same_job(ck, job, last)
-    model.load_state_dict(ck["model"])
-    opt.load_state_dict(ck["optimizer"])
-    log(f"resuming {last.parent} at epoch {ck['epoch'] + 2}/{job.pretrain.epochs}")
+    with checkpoint.reading(last):  # a damaged entry: one line naming last.pt, not a traceback
+        kinds = {"job": dict, "epoch": int, "step": int, "history": list, "best": dict}
+        wrong = [k for k, t in kinds.items() if not isinstance(ck[k], t) or isinstance(ck[k], bool)]
+        if wrong or not 0 <= ck["epoch"] < job.pretrain.epochs:
+            raise ValueError(f"{', '.join(wrong) or 'epoch'} {ck[(wrong or ['epoch'])[0]]!r} is not what a "
+                             f"{job.pretrain.epochs}-epoch run writes"[:200])
+        _check_same_job(ck, job, last)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+    log(f"resuming {last.parent} at epoch {ck['epoch'] + 2}/{job.pretrain.epochs}" if ck["epoch"] + 1 < job.pretrain.epochs
+        else f"resuming {last.parent}: all {job.pretrain.epochs} epochs were trained; finishing the run")
     return {"epoch": ck["epoch"] + 1, "step": ck["step"], "history": ck["history"], "best": ck["best"]}
 
 
@@ -225,6 +233,9 @@ def _epochs(job: PretrainJob, model: Model, opt, Xtr: torch.Tensor, Xva: torch.T
             state["step"] += int(tr.pop("steps"))
             sync_buffers(model, ctx)
             va = evaluate(model, Xva, job, stage, prec)
+            if not all(math.isfinite(v) for v in va.values()):  # the loss is checked before each step, not after the last
+                raise CrossharError(f"pretraining diverged at epoch {epoch + 1}: validation loss {va} (weights that "
+                                    "overflowed); this epoch is not saved: lower the learning rate")
             wps = len(Xtr) / (time.time() - t0)
             rec = {"epoch": epoch + 1, "stage": stage, "train": tr, "val": va, "windows_per_s": wps,
                    "seconds": time.time() - t0}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -15,6 +16,34 @@ from crosshar.errors import ConfigError
 
 RUN_FILES = ("run.json", "best.pt", "last.pt")  # what makes a folder a run folder
 CHECKPOINTS = ("best.pt", "last.pt")  # what a run can be loaded or resumed from
+_HELD: dict[str, Any] = {}  # the run folder this process writes ("path") and its locked descriptor ("fd")
+_SEEN: dict[str, set[str]] = {}  # run folder -> the run files refuse_overwrite left in it
+
+
+def hold(folder: Path) -> None:
+    """Lock `folder` (flock on the folder itself, no file added) for this process, releasing the folder it held
+    before: a process writes one run at a time. Two commands writing the same --out at once mixed their files (each
+    reported its own run while best.pt, run.json and tb/ held the other's); the second is refused instead.
+    A no-op where there is no flock (Windows)."""
+    try:
+        import fcntl
+    except ImportError:
+        return
+    key = str(Path(folder).resolve())
+    if _HELD.get("path") == key:
+        return
+    fd = os.open(key, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        os.close(fd)
+        if not isinstance(e, BlockingIOError):  # a file system without locks (ENOLCK): write unlocked, as before
+            return
+        raise ConfigError(f"--out {folder} is being written by another running crosshar command; wait for it to "
+                          "finish, or choose another --out") from None
+    if "fd" in _HELD:
+        os.close(_HELD["fd"])  # closing the descriptor releases its lock
+    _HELD.update(path=key, fd=fd)
 
 
 def has_checkpoint(run_dir: str | Path) -> bool:
@@ -50,6 +79,15 @@ def refuse_overwrite(out: str | Path | None, force: bool, resume: bool | None = 
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file, not a folder")
+    if out.is_dir():
+        hold(out)
+    _check_out(out, force, resume)
+    # what the check left in it: new_run_dir refuses any other run file that appears before it runs
+    _SEEN[str(out.resolve())] = {n for n in RUN_FILES if (out / n).exists()}
+
+
+def _check_out(out: Path, force: bool, resume: bool | None) -> None:
+    """refuse_overwrite's checks of an --out folder, and its clean-up with `force` (or `resume` of a cut run)."""
     held = [n for n in RUN_FILES if (out / n).exists()]
     try:
         finished = bool(json.loads((out / "run.json").read_text()).get("finished"))
@@ -75,9 +113,26 @@ def refuse_overwrite(out: str | Path | None, force: bool, resume: bool | None = 
 
 
 def new_run_dir(kind: str, tag: str, out: str | Path | None = None) -> Path:
-    """runs/<kind>/<tag>-<timestamp>/ (or `out`)."""
-    d = Path(out) if out is not None else paths.runs_dir() / kind / f"{tag}-{time.strftime('%Y%m%d-%H%M%S')}"
+    """runs/<kind>/<tag>-<timestamp>/ (or `out`), locked for this process (`hold`). A run another command wrote
+    into `out` since refuse_overwrite checked it (while this one loaded its data) is a ConfigError, not replaced."""
+    if out is None:  # a folder of its own: two runs started in the same second shared (and mixed) one
+        base = paths.runs_dir() / kind / f"{tag}-{time.strftime('%Y%m%d-%H%M%S')}"
+        base.parent.mkdir(parents=True, exist_ok=True)
+        for i in itertools.count(1):
+            d = base if i == 1 else base.with_name(f"{base.name}-{i}")
+            try:
+                d.mkdir()
+                break
+            except FileExistsError:
+                continue
+    d = Path(out) if out is not None else d
     d.mkdir(parents=True, exist_ok=True)
+    hold(d)
+    seen = _SEEN.pop(str(d.resolve()), None)
+    new = sorted(n for n in RUN_FILES if (d / n).exists() and n not in (seen or ()))
+    if seen is not None and new:
+        raise ConfigError(f"--out {d}: another crosshar command wrote a run into it ({', '.join(new)}) since this one "
+                          "checked it; choose another --out, or --force to replace it")
     return d
 
 

@@ -161,6 +161,10 @@ def _rewrite_npz(path, **changes):
     lambda npz, man: man.write_text("[1, 2, 3]"),  # valid JSON, not an object
     lambda npz, man: man.write_text('"a string"'),
     lambda npz, man: man.write_text(json.dumps({"n_windows": 3})),  # an object without the counts
+    # the counts there but of the wrong kind: `data info` and `data prepare` ended in a TypeError traceback
+    lambda npz, man: man.write_text(json.dumps(json.loads(man.read_text()) | {"per_class": 5})),
+    lambda npz, man: man.write_text(json.dumps(json.loads(man.read_text()) | {"kept": "x"})),
+    lambda npz, man: man.write_text(json.dumps(json.loads(man.read_text()) | {"skipped": None})),
     lambda npz, man: _rewrite_npz(npz, X=np.load(npz)["X"][:10]),  # X of 10 rows against all labels
     lambda npz, man: _rewrite_npz(npz, labels=np.load(npz)["labels"][:-1]),
     lambda npz, man: _rewrite_npz(npz, X=np.load(npz)["X"][:, :, :3]),  # another window shape

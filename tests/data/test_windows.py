@@ -70,6 +70,17 @@ def test_subject_split_is_by_subject_and_seeded():
         subject_split(np.array(["a"] * 5), 0.2, 0)
 
 
+@pytest.mark.parametrize("rate", [0.0001, 0.001])
+def test_label_subset_keeps_a_window_of_every_class_at_a_tiny_rate(rate):
+    """MotionSense's 3,251 training windows at -lr 0.001: the stratified split of 4 windows over 4 classes
+    rounded downstairs (400 windows) to none, and finetune stopped ("no window of ['downstairs']") though
+    label_subset promises every class at least one window."""
+    y = np.array([0] * 1000 + [1] * 500 + [2] * 400 + [3] * 1300)
+    keep = label_subset(y, rate, seed=0)
+    assert (np.bincount(y[keep], minlength=4) >= 1).all() and len(set(keep)) == len(keep)
+    assert np.array_equal(keep, label_subset(y, rate, seed=0))
+
+
 def test_label_subset_stratified():
     y = np.array([0] * 900 + [1] * 90 + [2] * 10)
     keep = label_subset(y, 0.1, seed=0)

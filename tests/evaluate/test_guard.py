@@ -76,6 +76,18 @@ def test_encoder_pretrained_on_the_target_is_refused(tmp_path, as_file):
         guard.check_run(meta, "motion@pocket")  # one body position of a pretraining dataset
 
 
+@pytest.mark.parametrize("text", ['{"kind": "pretrain", "datas', "[]", '{"datasets": 5}', "\udcff"],
+                         ids=["truncated", "a-list", "datasets-not-a-list", "not-utf8"])
+def test_a_damaged_run_json_of_the_encoder_is_one_error_naming_it(tmp_path, text):
+    """The guard read the encoder's run.json unguarded: cross ended in a JSONDecodeError or AttributeError traceback."""
+    from crosshar.errors import CrossharError
+
+    pre = _pretrain_run(tmp_path, ["uci"])
+    (pre / "run.json").write_bytes(text.encode("utf-8", "surrogateescape"))
+    with pytest.raises(CrossharError, match=f"^{pre / 'run.json'}: not a readable run.json .*the leakage check reads"):
+        guard.check_run({"source": ["motion"], "pretrain_run": str(pre)}, "wisdm")
+
+
 def test_model_trained_on_the_target_is_refused(tmp_path):
     with pytest.raises(LeakageError, match="also a source"):
         guard.check_run({"source": ["uci", "motion"], "pretrain_run": None}, "motion")

@@ -764,3 +764,28 @@ def test_a_folders_rows_share_one_schedule_and_the_report_says_it(tmp_path):
     with pytest.raises(ConfigError, match="rows of another schedule go in a folder of their own"):
         M.check_schedule(full, root, report_only=False)
     M.check_schedule(full, tmp_path / "new", report_only=False)  # a folder without one: any
+
+
+@pytest.mark.parametrize("text", ['{"quick": tr', "[1, 2]"], ids=["truncated", "a-list"])
+def test_a_damaged_schedule_or_run_json_is_one_error_naming_it(tmp_path, text):
+    """schedule.json and the runs' run.json were read unguarded: a damaged one ended `crosshar matrix` (every rerun
+    of it) in a JSONDecodeError or AttributeError traceback. Each is a CrossharError naming the file and what to do."""
+    from crosshar.errors import CrossharError
+
+    root = tmp_path / "m"
+    run = root / "runs" / "finetune-uci-scratch-din-s0"
+    run.mkdir(parents=True)
+    mc = MatrixConfig(datasets=("uci", "motion"), heads=("din",), methods=("scratch",))
+    (root / M.SCHEDULE).write_text(text)
+    with pytest.raises(CrossharError, match=f"^{root / M.SCHEDULE}: not .*; remove it if the folder's rows were "
+                                            "trained with the options given now"):
+        M.check_schedule(mc, root, report_only=False)
+    (run / "run.json").write_text(text)
+    with pytest.raises(CrossharError, match=f"^{run / 'run.json'}: not .*; remove the folder {run} to train that "
+                                            "run again"):
+        M._done(run)
+    (run / "run.json").write_text(json.dumps({"finished": True, "best": None}))
+    assert M._done(run)
+    with pytest.raises(CrossharError, match=f"^{run / 'run.json'}: damaged \\(TypeError"):
+        with M._reading(run):
+            M._run_info(run)["best"]["macro_f1"]

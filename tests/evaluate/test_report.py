@@ -275,3 +275,41 @@ def test_a_cells_cpu_is_counted_once_whatever_its_targets():
     rows = [cell | {"target": "motion", "cpu_seconds": 100.0}, cell | {"target": "wisdm", "cpu_seconds": 110.0},
             cell | {"seed": 1, "target": "motion", "cpu_seconds": 50.0}]
     assert cpu_line(rows).startswith("Rows: 3 in 2 cells; process CPU of the cells 2.7 min")
+
+
+@pytest.mark.parametrize("change", [{"macro_f1": float("nan")}, {"macro_f1": "x"}, {"accuracy": 1.5}, {"seed": "0"},
+                                    {"source": None}])
+def test_a_damaged_row_is_named_not_averaged(tmp_path, change):
+    """A row whose score was NaN went into the report as "nan (1)"; one whose score was a string, a TypeError
+    traceback. Each is a CrossharError naming the line and the field."""
+    from crosshar.errors import CrossharError
+
+    row = {"source": "uci", "target": "motion", "method": "crosshar", "head": "din", "seed": 0, "macro_f1": 0.5,
+           "accuracy": 0.6}
+    p = tmp_path / "rows.jsonl"
+    p.write_text(json.dumps(row) + "\n" + json.dumps(row | change) + "\n")
+    key = next(iter(change))
+    with pytest.raises(CrossharError, match=rf"^{p}:2: {key} is .*; remove or fix that row"):
+        R.read_rows(p)
+    p.write_text(json.dumps(row) + "\n")
+    assert R.read_rows(p) == [row]
+
+
+@pytest.mark.parametrize("line", [{"shard": [0, 1]}, {"shard": [0, 1], "wall_s": "x", "cpu_s": 1.0, "finished": "t"}])
+def test_a_damaged_timing_line_is_named(tmp_path, line):
+    """A timing.jsonl line without wall_s (or with a string for it) ended the report in a KeyError / TypeError."""
+    from crosshar.errors import CrossharError
+
+    from crosshar.evaluate.matrix import MatrixConfig
+
+    p = tmp_path / "timing.jsonl"
+    good = {"shard": [0, 1], "wall_s": 60.0, "cpu_s": 59.0, "finished": "2026-12-02 10:10:00"}
+    row = {"source": "uci", "target": "motion", "method": "scratch", "head": "din", "seed": 0, "macro_f1": 0.5,
+           "accuracy": 0.6, "classes": ["walking"], "per_class_f1": {"walking": 0.5}, "confusion": [[1]], "n": 1}
+    mc = MatrixConfig(("uci", "motion"), ("din",), seeds=1, methods=("scratch",))
+    p.write_text(json.dumps(good) + "\n")
+    R.write_report(mc, [row], tmp_path)
+    assert "1.0 min" in (tmp_path / "report.md").read_text()
+    p.write_text(json.dumps(good) + "\n" + json.dumps(line) + "\n")
+    with pytest.raises(CrossharError, match=rf"^{p}:2: not a timing line"):
+        R.write_report(mc, [row], tmp_path)

@@ -140,6 +140,17 @@ def test_smote_never_touches_validation_windows(synth_root, pre_run, tmp_path, m
     assert any("Borderline-SMOTE" in m and "validation untouched" in m for m in logs)
 
 
+def test_smote_that_cannot_apply_says_so(synth_root):
+    """-lr 0.001 --smote on MotionSense: one labelled window of a class, and Borderline-SMOTE (which needs two)
+    was skipped with only "5 -> 5 training windows" in the log, while run.json recorded smote = true."""
+    job = fjob(synth_root, None, smote=True, label_rate=0.001)
+    model, meta = fr.build_model(job)
+    lines = []
+    d = fr.load_data(job, meta, lines.append)
+    assert (np.bincount(d.ytr, minlength=len(CLASSES)) >= 1).all()
+    assert any("not applied: a class has 1 labelled window" in ln for ln in lines), lines
+
+
 def test_center_loss_and_lion(synth_root, pre_run, tmp_path, monkeypatch):
     import lion_pytorch
 
@@ -399,6 +410,31 @@ def test_an_ensemble_members_gradients_are_their_solo_gradients_clipped_one_by_o
         torch.nn.utils.clip_grad_norm_(s.parameters(), 0.5)
         for ps, ph in zip(s.parameters(), h.parameters()):
             torch.testing.assert_close(ph.grad, ps.grad)
+
+
+@pytest.mark.parametrize("damage", ["inf", "overflow"])
+@pytest.mark.parametrize("pretrained", [True, False], ids=["encoder", "no-pretrain"])
+def test_a_last_step_that_overflows_is_an_error_and_saves_nothing(synth_root, pre_run, tmp_path, monkeypatch,
+                                                                   damage, pretrained):
+    """The loss is checked before each step, not after the last one: a last step whose weights overflow (lr = 1e37
+    in a config did it on MotionSense) gave NaN scores that argmax to class 0, a 'source-validation macro-F1 0.110'
+    and a best.pt that scores nothing; now a CrossharError before anything is saved."""
+    real = fr.train_one_epoch
+
+    def diverging(model, *a, **kw):
+        loss = real(model, *a, **kw)
+        with torch.no_grad():
+            w = model.head.fc.weight
+            if damage == "inf":
+                w.fill_(float("inf"))
+            else:  # finite weights (lr x 1 per step) whose products overflow float32: the scores are +-inf or NaN
+                w.copy_(3e38 * (1 - 2 * (torch.arange(w.numel()) % 2)).reshape(w.shape).float())
+        return loss
+
+    monkeypatch.setattr(fr, "train_one_epoch", diverging)
+    with pytest.raises(fr.CrossharError, match="finetuning diverged at epoch 1.*not finite.*lower the learning rate"):
+        run(fjob(synth_root, pre_run if pretrained else None, epochs=1), out=tmp_path / "ft", log=quiet, progress=False)
+    assert not (tmp_path / "ft" / "best.pt").exists() and not (tmp_path / "ft" / "run.json").exists()
 
 
 def test_select_last_runs_every_epoch_and_keeps_the_last(synth_root, pre_run, tmp_path, monkeypatch):

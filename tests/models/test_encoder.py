@@ -220,6 +220,32 @@ def test_amplitude_scaling_is_physical_then_compressed_and_exports_to_onnx(tmp_p
     torch.testing.assert_close(torch.from_numpy(y), s(x[:2]), atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize("frame", ["gravity", "vertical"])
+def test_source_stats_standardise_the_channels_of_their_frame(frame):
+    """fit read the device frame's channels but forward standardised the frame's: in the gravity frame +z (gravity,
+    ~9.8) came out at mean 1.3 on MotionSense, and the vertical frame's zero channels at a constant 0.84."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 40, 6, generator=g) * torch.tensor([1.0, 2, 3, 0.5, 0.5, 0.5])
+    x[..., 0] += 9.8  # gravity along the device's x: the frame turns it onto +z
+    y = InputScaler("source_stats", 6, frame=frame).fit(x)(x).reshape(-1, 6)
+    torch.testing.assert_close(y.mean(0), torch.zeros(6), atol=1e-4, rtol=0)
+    live = [0, 1, 2, 3, 4, 5] if frame == "gravity" else [0, 2, 3, 5]  # the vertical frame's 1 and 4 are zeros
+    torch.testing.assert_close(y.std(0)[live], torch.ones(len(live)), atol=1e-3, rtol=0)
+
+
+def test_a_channel_constant_over_the_source_is_centred_not_divided_by_eps():
+    """A dead gyro axis in the source had std floored at eps = 1e-5: a target's rotation on it came out 1e5 times
+    larger, finite and silent. Now the channel is centred only."""
+    x = torch.randn(32, 40, 6, generator=torch.Generator().manual_seed(1))
+    x[..., 4] = 0.0
+    x[..., 5] = 3.0
+    s = InputScaler("source_stats", 6).fit(x)
+    assert s.std[4] == 1 and s.std[5] == 1 and s.mean[5] == 3
+    target = x.clone()
+    target[..., 4] = 0.5
+    assert s(target)[..., 4].abs().max() == 0.5
+
+
 def test_source_stats_fit_saved_and_required():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(100, 20, 6, generator=g) * torch.tensor([1.0, 2, 3, 0.1, 0.2, 0.3]) + 5

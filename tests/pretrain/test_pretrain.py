@@ -107,6 +107,34 @@ def test_resume_with_a_changed_config_is_refused(synth, home):
     assert (d / "last.pt").read_bytes() == before  # nothing overwritten
 
 
+@pytest.mark.parametrize("entry, value", [("job", [1]), ("epoch", "x"), ("epoch", 99), ("epoch", -5),
+                                          ("history", "x"), ("best", None), ("step", None),
+                                          ("optimizer", {"state": {}, "param_groups": []})])
+def test_resume_from_a_damaged_last_checkpoint_names_it(synth, home, entry, value):
+    """A last.pt whose entries are of the wrong kind (hand-edited, another version) used to end --resume in a
+    traceback (TypeError in the log line, AttributeError in the config check) or, for an epoch beyond the run's,
+    in a "resumed" run that trained nothing; it is one error naming last.pt."""
+    d = run(job(), out=home / "r", log=quiet, progress=False)
+    ck = checkpoint.load(d / "last.pt")
+    ck[entry] = value
+    torch.save(ck, d / "last.pt")
+    with pytest.raises(CrossharError) as e:
+        run(job(), out=d, resume=True, log=quiet, progress=False)
+    assert str(e.value).startswith(f"{d / 'last.pt'}: damaged or incompatible checkpoint") and "\n" not in str(e.value)
+
+
+def test_resume_after_the_last_epoch_was_checkpointed_says_so(synth, home):
+    """Killed between the last epoch's last.pt and the finished run.json: --resume finishes the run, and says
+    that every epoch was trained rather than "resuming at epoch 3/2"."""
+    d = run(job(), out=home / "r", log=quiet, progress=False)
+    info = json.loads((d / "run.json").read_text())
+    (d / "run.json").write_text(json.dumps(info | {"finished": False}))
+    logs = []
+    run(job(), out=d, resume=True, log=logs.append, progress=False)
+    assert any("all 2 epochs were trained" in m for m in logs) and not any("epoch 3/2" in m for m in logs)
+    assert json.loads((d / "run.json").read_text())["finished"] is True
+
+
 def test_resume_without_out_picks_the_latest_unfinished_run(synth, home, monkeypatch):
     real = pr.train_one_epoch
 
@@ -141,6 +169,35 @@ def test_resume_of_a_run_cut_before_its_first_checkpoint_says_there_is_nothing_t
 
 
 @pytest.mark.realdata
+def test_a_last_step_that_overflows_is_an_error_not_a_nan_best_checkpoint(synth, home, monkeypatch):
+    """The loss is checked before each step: a last step whose weights overflow printed "done: best validation loss
+    nan", wrote best.pt with those weights and NaN into run.json; now a CrossharError, the last epoch unsaved."""
+    real = pr.train_one_epoch
+    last = TINY_PRETRAIN.epochs - 1
+
+    def diverging(model, opt, X, aug, job, epoch, *a, **kw):
+        out = real(model, opt, X, aug, job, epoch, *a, **kw)
+        if epoch == last:
+            with torch.no_grad():
+                next(model.parameters()).fill_(float("inf"))
+        return out
+
+    monkeypatch.setattr(pr, "train_one_epoch", diverging)
+    with pytest.raises(CrossharError, match=f"pretraining diverged at epoch {last + 1}.*lower the learning rate"):
+        run(job(), out=home / "r", log=quiet, progress=False)
+    for name in ("best.pt", "last.pt"):  # only the epochs before it, whole and finite
+        if (home / "r" / name).exists():
+            assert all(bool(torch.isfinite(t).all()) for t in weights(home / "r", name).values() if t.is_floating_point())
+    assert not json.loads((home / "r" / "run.json").read_text()).get("finished")
+
+
+def test_a_diverging_rate_stops_with_the_losses_as_numbers(synth, home):
+    """lr = 1e6 in a config: one line naming the losses, as numbers (it printed tensor(nan, grad_fn=<DivBackward0>))."""
+    with pytest.raises(CrossharError, match="non-finite loss at epoch 1, step .*loss (nan|-?inf); lower the learning rate") as e:
+        run(job(lr=1e30), out=home / "r", log=quiet, progress=False)
+    assert "tensor(" not in str(e.value) and "grad_fn" not in str(e.value)
+
+
 def test_masked_loss_falls_on_real_uci(real_data, tmp_path, monkeypatch):
     """A few epochs of stage 1 on four subjects of the real HAPT recordings."""
     src = real_data / "uci_hapt" / "RawData"

@@ -352,6 +352,10 @@ def one_window_csv(tmp_path: Path, extra: dict[int, str] | None = None) -> Path:
     ({"sha256": None}, "sidecar lacks the key(s) 'sha256'"),
     ({"rate_hz": 0}, "sidecar key 'rate_hz': must be a positive number of Hz, got 0"),
     ({"rate_hz": -20}, "sidecar key 'rate_hz': must be a positive number"),
+    # a rate no IMU has: 1e-300 ended in numpy's bare "Maximum allowed size exceeded" (the resampler's filter),
+    # 1e300 in an error blaming the recording's rate
+    ({"rate_hz": 1e-300}, "sidecar key 'rate_hz': must be an IMU's sampling rate, 0.5 to 40000 Hz, got 1e-300"),
+    ({"rate_hz": 1e300}, "sidecar key 'rate_hz': must be an IMU's sampling rate, 0.5 to 40000 Hz, got 1e+300"),
     ({"stride": 0}, "sidecar key 'stride': must be an integer >= 1"),
     ({"window": 1}, "sidecar key 'window': must be an integer > 1"),
     ({"labels": CLASSES + ["jogging"]}, "sidecar key 'output': shape ['batch', 4] disagrees with the 5 labels"),
