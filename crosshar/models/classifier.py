@@ -161,7 +161,11 @@ def save(path: str | Path, model: HARClassifier, meta: dict[str, Any]) -> None:
 
 
 def load(path: str | Path) -> tuple[HARClassifier, dict[str, Any]]:
-    """(model in eval mode, meta) from a finetuned checkpoint file or run folder."""
+    """(model in eval mode, meta) from a finetuned checkpoint file or run folder.
+
+    A run folder whose finetuning did not finish (its run.json says so: interrupted, or still running) is a
+    CrossharError: its best.pt is a model from before the end. Naming that best.pt loads it anyway."""
+    _refuse_unfinished(Path(path))
     ck = checkpoint.load(path, FORMAT, keys=("meta", "state_dict"))
     with checkpoint.reading(path):
         for key, empty in (("source", True), ("classes", False)):  # read as lists of names by every command
@@ -171,6 +175,20 @@ def load(path: str | Path) -> tuple[HARClassifier, dict[str, Any]]:
         model = build(ck["meta"])
         model.load_state_dict(ck["state_dict"])
     return model.eval(), ck["meta"]
+
+
+def _refuse_unfinished(run: Path) -> None:
+    """CrossharError when `run` is a finetuning run folder whose run.json says it has not finished."""
+    import json
+
+    try:
+        info = json.loads((run / "run.json").read_text()) if run.is_dir() else None
+    except (OSError, ValueError):
+        return  # no run.json (a model folder copied without it) or an unreadable one: checkpoint.load decides
+    if isinstance(info, dict) and info.get("kind") == "finetune" and info.get("finished") is False:
+        raise CrossharError(f"{run}: its finetuning has not finished (interrupted, or still running), so its best.pt "
+                            f"is a model from before the end; rerun it (with --force), or name {run / 'best.pt'} to "
+                            "use that model anyway")
 
 
 class ModelEnsemble(HeadEnsemble):

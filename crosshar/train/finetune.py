@@ -433,6 +433,9 @@ def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], No
     model, meta = build_model(job)
     d = load_data(job, meta, log)
     run_dir = new_run_dir("finetune", "+".join(job.datasets), out)
+    # unfinished until the end: best.pt is written while training, and a model cut short is never scored as a run
+    write_run_info(run_dir, {"kind": "finetune", "finished": False, "source": "+".join(job.datasets),
+                             "datasets": list(job.datasets), "head": cfg.head, "git_commit": git_commit()})
     log(f"finetuning head {cfg.head} on {len(d.Xtr):,} labelled windows ({cfg.label_rate * 100:.3g} % of {d.n_train:,}) "
         f"of {'+'.join(job.datasets)}; classes {list(job.classes)}; "
         f"{'model selection on' if cfg.select == 'best' else 'validation scored (nothing selected) on'} {len(d.val):,} "

@@ -157,6 +157,8 @@ def find_runs(kind: str, source: str | None = None, finished: bool | None = True
             d = json.loads(info.read_text())
         except (OSError, json.JSONDecodeError):
             continue
+        if not isinstance(d, dict):  # a damaged run.json ([] or a number): not a run, as an unreadable one
+            continue
         if finished is not None and bool(d.get("finished")) != finished:
             continue
         if source is not None and d.get("source") != source:

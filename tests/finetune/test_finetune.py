@@ -434,7 +434,33 @@ def test_a_last_step_that_overflows_is_an_error_and_saves_nothing(synth_root, pr
     monkeypatch.setattr(fr, "train_one_epoch", diverging)
     with pytest.raises(fr.CrossharError, match="finetuning diverged at epoch 1.*not finite.*lower the learning rate"):
         run(fjob(synth_root, pre_run if pretrained else None, epochs=1), out=tmp_path / "ft", log=quiet, progress=False)
-    assert not (tmp_path / "ft" / "best.pt").exists() and not (tmp_path / "ft" / "run.json").exists()
+    assert not (tmp_path / "ft" / "best.pt").exists()
+    assert json.loads((tmp_path / "ft" / "run.json").read_text())["finished"] is False
+
+
+def test_a_run_cut_short_is_marked_unfinished_and_not_scored_as_a_run(synth_root, tmp_path, monkeypatch):
+    """A finetuning interrupted after a best.pt was written (--select best) left a folder that `cross --run` and
+    `export --run` loaded as a finished run; its run.json now says it is unfinished from the start, loading the folder
+    is refused, and naming its best.pt still loads that model."""
+    from crosshar.models import classifier as clf
+
+    real = fr.train_one_epoch
+    calls = iter(range(100))
+
+    def cut(*a, **kw):
+        if next(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*a, **kw)
+
+    monkeypatch.setattr(fr, "train_one_epoch", cut)
+    with pytest.raises(KeyboardInterrupt):
+        run(fjob(synth_root, None, select="best", epochs=4, val_every=1), out=tmp_path / "ft", log=quiet, progress=False)
+    assert (tmp_path / "ft" / "best.pt").is_file()
+    assert json.loads((tmp_path / "ft" / "run.json").read_text())["finished"] is False
+    with pytest.raises(fr.CrossharError, match="finetuning has not finished.*name .*best.pt"):
+        clf.load(tmp_path / "ft")
+    _, meta = clf.load(tmp_path / "ft" / "best.pt")
+    assert meta["classes"] == list(fjob(synth_root, None).classes)
 
 
 def test_select_last_runs_every_epoch_and_keeps_the_last(synth_root, pre_run, tmp_path, monkeypatch):

@@ -69,3 +69,12 @@ def test_resume_and_force_keep_working(tmp_path):
     assert runs.new_run_dir("pretrain", "uci", out) == out and (out / "last.pt").exists()
     runs.refuse_overwrite(out, True, resume=False)
     assert runs.new_run_dir("pretrain", "uci", out) == out and not (out / "last.pt").exists()
+
+
+def test_a_damaged_run_json_is_not_a_run_and_no_traceback(tmp_path):
+    """A run.json holding [] (or a number) made every newest-run lookup fail with an AttributeError."""
+    for name, text in (("a", "[]"), ("b", "3"), ("c", '{"finished": true, "source": "uci"}')):
+        (tmp_path / "finetune" / name).mkdir(parents=True)
+        (tmp_path / "finetune" / name / "run.json").write_text(text)
+        (tmp_path / "finetune" / name / "best.pt").write_bytes(b"")
+    assert [p.name for p, _ in runs.find_runs("finetune", root=tmp_path)] == ["c"]
