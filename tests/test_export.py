@@ -504,3 +504,15 @@ def test_a_damaged_run_json_beside_the_checkpoint_is_named_not_a_traceback(tmp_p
             source_windows(meta, run_path=run)
     res = CliRunner().invoke(_app(), ["export", "--run", str(run), "--no-int8", "--out", str(tmp_path / "m.onnx")])
     assert res.exit_code == 0 and "Traceback" not in res.output, res.output
+
+
+def test_a_model_with_non_finite_outputs_is_named_as_such_not_as_a_tolerance(tmp_path):
+    """A model whose weights overflowed gave 'probabilities differ by up to nan'; now the export says what is wrong."""
+    meta = make_meta("linear", None)
+    model = classifier.build(meta).eval()
+    with torch.no_grad():
+        model.head.fc.weight.fill_(float("nan"))
+    X, _ = synthetic_activities(8, 1)
+    with pytest.raises(ExportCheckError, match="non-finite probabilities for 8 of 8 windows.*nothing is exported"):
+        export_model(model, meta, tmp_path / "m.onnx", windows=X)
+    assert not (tmp_path / "m.onnx").exists()

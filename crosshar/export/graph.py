@@ -187,6 +187,10 @@ def _check_fp32(model: nn.Module, out_path: Path, windows: np.ndarray, tol: floa
     try:
         onnx.checker.check_model(str(out_path))
         p_torch = torch_probabilities(model, windows)
+        if not np.isfinite(p_torch).all():  # a model whose weights overflowed: nothing to export, whatever onnx gives
+            n = int((~np.isfinite(p_torch)).any(1).sum())
+            raise ExportCheckError(f"the model gives non-finite probabilities for {n:,} of {len(windows):,} windows: its "
+                                   "weights are damaged or its training diverged; nothing is exported")
         p_fp32 = ort_probabilities(ort_session(out_path), windows)
         diff = float(np.abs(p_fp32 - p_torch).max())
         if not diff <= tol:
