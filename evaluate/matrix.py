@@ -508,20 +508,31 @@ def work(mc: MatrixConfig, root: Path, log: Callable[[str], None] = print, label
     def progress() -> str:  # every process's rows count: the folder's progress, not this worker's
         return f"row {len(wanted & read_keys(rows_path))} of {len(wanted)}, {(time.time() - t_start) / 60:.1f} min in"
 
-    for group in groups(mc, cells):
-        have = read_keys(rows_path)
-        if not any(missing(c, have) for c in group):
-            continue
-        held = claim(root, group_key(mc, group[0]))
-        if held is None:
-            continue  # another process is on it
-        try:
-            have = read_keys(rows_path)  # the group may have been finished between the check and the claim
-            for cell in group:
-                _run_cell(mc, root, cell, missing(cell, have), ws_of, log, progress)
-        finally:
-            held.unlink(missing_ok=True)
-    append_timing(root, label or mc.shard, {"wall_s": time.time() - t_start, "cpu_s": time.process_time() - cpu_start})
+    invocation = f"{os.getpid()}-{t_start:.0f}"  # its timing line is rewritten (appended again) after every group
+
+    def timing(done: bool) -> None:
+        append_timing(root, label or mc.shard, {"wall_s": time.time() - t_start, "cpu_s": time.process_time() - cpu_start},
+                      invocation, done)
+
+    try:
+        for group in groups(mc, cells):
+            have = read_keys(rows_path)
+            if not any(missing(c, have) for c in group):
+                continue
+            held = claim(root, group_key(mc, group[0]))
+            if held is None:
+                continue  # another process is on it
+            try:
+                have = read_keys(rows_path)  # the group may have been finished between the check and the claim
+                for cell in group:
+                    _run_cell(mc, root, cell, missing(cell, have), ws_of, log, progress)
+            finally:
+                held.unlink(missing_ok=True)
+            timing(False)  # so far: a process killed later still counts the groups it finished
+    except BaseException:
+        timing(False)  # interrupted (Ctrl-C, an error): its time up to here counts
+        raise
+    timing(True)
 
 
 def read_keys(rows_path: Path) -> set[tuple]:
@@ -596,11 +607,15 @@ def _plot(mc: MatrixConfig, root: Path, log: Callable[[str], None]) -> None:
 
 
 
-def append_timing(root: Path, label: tuple[int, int], timing: dict) -> None:
-    """One line per invocation (shard, or worker of --jobs) in timing.jsonl: wall and process CPU seconds."""
+def append_timing(root: Path, label: tuple[int, int], timing: dict, invocation: str | None = None,
+                  done: bool = True) -> None:
+    """A line of timing.jsonl for an invocation (shard, or worker of --jobs): its wall and process CPU seconds so far,
+    and whether it ended (`done`). An invocation appends one after every group and at its end; the report reads the
+    last line of each (`invocation`), so one killed midway still counts the time of the groups it finished."""
     with open(root / "timing.jsonl", "a") as f:
         f.write(json.dumps({"shard": list(label), **{k: round(v, 1) for k, v in timing.items()},
-                            "finished": time.strftime("%Y-%m-%d %H:%M:%S")}) + "\n")
+                            "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+                            **({"invocation": invocation, "done": done} if invocation else {})}) + "\n")
 
 
 def embedding_plot(mc: MatrixConfig, root: Path, windows: dict) -> None:

@@ -83,7 +83,10 @@ def read_timing(path: Path) -> list[dict]:
         if not ok:
             raise CrossharError(f"{path}:{i}: not a timing line (shard, wall_s, cpu_s, finished): {json.dumps(t)[:120]}; "
                                 "remove or fix that line")
-    return [t for _, t in lines]
+    last: dict[object, dict] = {}  # an invocation's lines are its time so far: the last one counts (older lines: each)
+    for i, t in lines:
+        last[t.get("invocation") or i] = t
+    return list(last.values())
 
 
 
@@ -300,8 +303,8 @@ def _time_section(rows: list[dict], timing: list[dict]) -> list[str]:
     L = ["## Time", ""]
     if timing:
         L += ["| process (worker K/N of --jobs N, or --shard K/N) | wall | process CPU | finished |", "|---|---|---|---|"]
-        L += [f"| {t['shard'][0]}/{t['shard'][1]} | {t['wall_s'] / 60:.1f} min | {t['cpu_s'] / 60:.1f} min | {t['finished']} |"
-              for t in timing]
+        L += [f"| {t['shard'][0]}/{t['shard'][1]} | {t['wall_s'] / 60:.1f} min | {t['cpu_s'] / 60:.1f} min | {t['finished']}"
+              f"{' (stopped before its end)' if t.get('done') is False else ''} |" for t in timing]
         span, elapsed = _span_minutes(timing), _span_minutes(timing, union=False)
         if span is not None:
             L += ["", f"Wall time with at least one process running: **{span:.1f} min** (first start to last end: "

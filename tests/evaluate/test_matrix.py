@@ -436,6 +436,34 @@ def test_a_group_held_elsewhere_is_left_to_its_holder(synth, home, monkeypatch):
     assert not list((root / "claims").iterdir())
 
 
+def test_an_interrupted_invocation_still_counts_its_time_once(synth, home, monkeypatch):
+    """The time of an invocation stopped midway (Ctrl-C, a kill after its first group) was missing from the report's
+    Time section: it wrote its line only at its end. Now its line is appended after every group and when it stops;
+    the report reads each invocation's last line."""
+    mc = MatrixConfig(("uci", "motion"), ("linear",), seeds=1, label_rate=0.5, finetune_epochs=1, methods=("scratch",))
+    root = home / "results" / "m"
+    real, n = M._run_cell, []
+
+    def second_group_interrupted(*a, **k):
+        n.append(1)
+        if len(n) == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(M, "_run_cell", second_group_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        M.work(mc, root, log=lambda *_: None)
+    lines = R.read_jsonl(root / "timing.jsonl")
+    assert [t["done"] for t in lines] == [False, False] and len({t["invocation"] for t in lines}) == 1
+    monkeypatch.setattr(M, "_run_cell", real)
+    M.work(mc, root, log=lambda *_: None)  # the rerun does the rest
+    timing = R.read_timing(root / "timing.jsonl")
+    assert [t["done"] for t in timing] == [False, True] and timing[0]["wall_s"] >= lines[0]["wall_s"]
+    assert len(R.read_rows(root / "rows.jsonl")) == 2
+    R.write_report(mc, R.read_rows(root / "rows.jsonl"), root)
+    assert "(stopped before its end)" in (root / "report.md").read_text()
+
+
 @pytest.mark.slow
 def test_jobs_share_the_work_and_do_every_cell_once(synth, home):
     mc = MatrixConfig(("uci", "motion"), ("linear",), seeds=2, label_rate=0.5, finetune_epochs=1, methods=("scratch",))
@@ -444,8 +472,8 @@ def test_jobs_share_the_work_and_do_every_cell_once(synth, home):
     rows = R.read_rows(root / "rows.jsonl")
     assert sorted((r["source"], r["target"], r["seed"]) for r in rows) == sorted(
         (s, t, k) for s, t in [("uci", "motion"), ("motion", "uci")] for k in (0, 1))
-    timing = R.read_jsonl(root / "timing.jsonl")
-    assert sorted(t["shard"] for t in timing) == [[0, 2], [1, 2]]
+    timing = R.read_timing(root / "timing.jsonl")  # each worker's last line (one is appended after every group)
+    assert sorted(t["shard"] for t in timing) == [[0, 2], [1, 2]] and all(t["done"] for t in timing)
     assert (root / "report.md").is_file() and not list((root / "claims").iterdir())
     with pytest.raises(M.ConfigError, match="jobs"):
         run_matrix(mc, root, jobs=0)
