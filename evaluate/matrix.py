@@ -508,7 +508,7 @@ def work(mc: MatrixConfig, root: Path, log: Callable[[str], None] = print, label
     def progress() -> str:  # every process's rows count: the folder's progress, not this worker's
         return f"row {len(wanted & read_keys(rows_path))} of {len(wanted)}, {(time.time() - t_start) / 60:.1f} min in"
 
-    invocation = f"{os.getpid()}-{t_start:.0f}"  # its timing line is rewritten (appended again) after every group
+    invocation = f"{os.getpid()}-{time.time_ns()}"  # its timing line is appended anew after every group
 
     def timing(done: bool) -> None:
         append_timing(root, label or mc.shard, {"wall_s": time.time() - t_start, "cpu_s": time.process_time() - cpu_start},
