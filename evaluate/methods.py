@@ -133,10 +133,11 @@ the same head; each row changes only the factor its name says:
                      2x as much as a waist belt (results/body_position.md); crosshar pretrains on the same input
   scratch_amp_sqrt_long_last
                      scratch_amp_sqrt finetuned 3x as many epochs (120), the last kept: scratch_long_last's schedule
-  crosshar_stats, oracle_stats
-                     crosshar and its oracle with each channel standardised by the source's training statistics
-                     (EncoderConfig.input_scaling "source_stats") instead of physical units divided by g: HHAR's windows
-                     come z-normalised, so "physical" scaling shrinks them by 9.8 (results/matrix-hhar-stats/)
+  crosshar_stats, oracle_stats, scratch_stats
+                     crosshar, its oracle and scratch with each channel standardised by the source's training statistics
+                     in the model's frame (EncoderConfig.input_scaling "source_stats") instead of physical units divided
+                     by g: HHAR's windows come z-normalised, so "physical" scaling shrinks them by 9.8
+                     (results/matrix-hhar-stats/); on the six pairs: results/matrix-stats/
   oracle_scratch_frozen
                      the target's oracle with scratch_frozen's model (a randomly initialised encoder, frozen, under the
                      head): what crosshar's pretrained weights add in domain (results/matrix-hhar-frozen/)
@@ -431,6 +432,7 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("oracle_stats", oracle=True, scaling="source_stats"),
     Method("oracle_scratch_frozen", pretrain=None, random_encoder=True, oracle=True),
     Method("crosshar_stats", scaling="source_stats"),
+    Method("scratch_stats", pretrain=None, scaling="source_stats"),
 ]}
 # the rows scored with test-time views too (`<base>_tta`, `<base>_tta_motion`)
 TTA_BASES = ("scratch", "crosshar", "scratch_vertical", "scratch_worldvert_mount", "crosshar_worldvert_mount",

@@ -6,6 +6,7 @@ config, channel order, label space, scaling statistics, encoder and head configs
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -179,8 +180,6 @@ def load(path: str | Path) -> tuple[HARClassifier, dict[str, Any]]:
 
 def _refuse_unfinished(run: Path) -> None:
     """CrossharError when `run` is a finetuning run folder whose run.json says it has not finished."""
-    import json
-
     try:
         info = json.loads((run / "run.json").read_text()) if run.is_dir() else None
     except (OSError, ValueError):
