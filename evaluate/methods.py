@@ -138,6 +138,8 @@ the same head; each row changes only the factor its name says:
                      in the model's frame (EncoderConfig.input_scaling "source_stats") instead of physical units divided
                      by g: HHAR's windows come z-normalised, so "physical" scaling shrinks them by 9.8
                      (results/matrix-hhar-stats/); on the six pairs: results/matrix-stats/
+  scratch_worldvert_mount_stats, crosshar_worldvert_mount_stats
+                     scratch_worldvert_mount and crosshar_worldvert_mount with source statistics (results/matrix-stats/)
   oracle_scratch_frozen
                      the target's oracle with scratch_frozen's model (a randomly initialised encoder, frozen, under the
                      head): what crosshar's pretrained weights add in domain (results/matrix-hhar-frozen/)
@@ -433,6 +435,8 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("oracle_scratch_frozen", pretrain=None, random_encoder=True, oracle=True),
     Method("crosshar_stats", scaling="source_stats"),
     Method("scratch_stats", pretrain=None, scaling="source_stats"),
+    Method("scratch_worldvert_mount_stats", pretrain=None, frame="world_vertical", mount=0.5, scaling="source_stats"),
+    Method("crosshar_worldvert_mount_stats", frame="world_vertical", mount=0.5, scaling="source_stats"),
 ]}
 # the rows scored with test-time views too (`<base>_tta`, `<base>_tta_motion`)
 TTA_BASES = ("scratch", "crosshar", "scratch_vertical", "scratch_worldvert_mount", "crosshar_worldvert_mount",
