@@ -108,7 +108,7 @@ def _refused(msg: str) -> str:
         if line.startswith(("WeightsUnpickler error:", "Unsupported global", "Unsupported operand",
                             "Trying to load unsupported GLOBAL")):
             return line.removeprefix("WeightsUnpickler error:").strip()
-    # never torch's first line: it advises loading with weights_only=False, which would run the payload
+    # never torch's first line: it advises switching the weights-only guard off, which would run the payload
     return next((ln.strip() for ln in msg.splitlines() if ln.strip() and "weights_only" not in ln),
                 "objects torch refuses to load")
 
