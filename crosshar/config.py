@@ -229,6 +229,8 @@ class PretrainConfig(_Config):
     views: str = "physical"  # stage-2 views: "physical" (two augmentations) or "tstcc" (CrossHAR's weak/strong)
     arrow: float = 0.0  # weight of the arrow-of-time loss (which way each window runs; half are played
     # backwards, crosshar.models.frame.reverse_time), in both stages; 0 = off
+    mse_channels: str = "raw"  # masked MSE: "raw" (every channel's squared error as it is) or "equal" (each channel's
+    # divided by its variance over the batch, crosshar.losses.equal_channel_weights)
     val_fraction: float = 0.2  # fraction of source training subjects held out for validation
     seed: int = 0
 
@@ -256,6 +258,7 @@ class PretrainConfig(_Config):
         _check(0 < self.val_fraction < 1, "val_fraction must be in (0, 1)")
         _check(self.temperature > 0, "temperature must be > 0")
         _check(self.arrow >= 0, f"arrow must be >= 0, got {self.arrow}")
+        _check(self.mse_channels in ("raw", "equal"), f"mse_channels must be 'raw' or 'equal', got {self.mse_channels!r}")
 
     @property
     def epochs(self) -> int:

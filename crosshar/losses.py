@@ -44,24 +44,42 @@ def smoothed(loss: Callable[[Tensor, Tensor], Tensor], eps: float) -> Callable[[
     return f
 
 
-def masked_mse(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
+def masked_mse(pred: Tensor, target: Tensor, mask: Tensor, channel_weight: Tensor | None = None) -> Tensor:
     """Mean squared error over the masked time steps and all channels (LIMU-BERT's loss).
 
     Args:
         pred: (B, T, C) reconstruction.
         target: (B, T, C) the unmasked input.
         mask: (B, T) bool, True where the step was masked.
+        channel_weight: (C,) weight of each channel's squared error (None: all 1).
 
     Returns:
-        Scalar: sum over masked steps and channels of (pred - target)^2, divided by their number
-        (0 when nothing is masked).
+        Scalar: sum over masked steps and channels of weight_c x (pred - target)^2, divided by
+        their number (0 when nothing is masked).
     """
     if pred.shape != target.shape or mask.shape != pred.shape[:2]:
         raise ValueError(f"shapes differ: pred {tuple(pred.shape)}, target {tuple(target.shape)}, "
                          f"mask {tuple(mask.shape)}")
+    if channel_weight is not None and channel_weight.shape != pred.shape[-1:]:
+        raise ValueError(f"channel_weight {tuple(channel_weight.shape)} for {pred.shape[-1]} channels")
     w = mask.to(pred.dtype)[:, :, None]
     sq = (pred - target).pow(2) * w
+    if channel_weight is not None:
+        sq = sq * channel_weight.to(sq.dtype)
     return sq.sum() / (w.sum() * pred.shape[-1]).clamp_min(1.0)
+
+
+def equal_channel_weights(target: Tensor, floor: float = 1e-2) -> Tensor:
+    """(B, T, C) batch -> (C,) weights that give every channel's squared error the same expected size.
+
+    weight_c = mean_c'(var_c') / var_c, var over the batch's windows and steps (no gradient): a
+    channel's reconstruction error counts relative to how much it varies, and the weights average
+    the raw loss's scale (all 1 when every channel varies alike). A channel varying less than
+    `floor` x the mean variance (a constant or zero channel) is weighted as if it varied that much.
+    """
+    var = target.detach().float().var(dim=(0, 1), unbiased=False)
+    mean = var.mean().clamp_min(1e-12)
+    return mean / var.clamp_min(floor * mean)
 
 
 def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.2) -> Tensor:

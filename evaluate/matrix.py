@@ -124,6 +124,7 @@ def method_configs(m: Method, window: C.WindowConfig) -> dict:
     pre = C.load("pretrain", recipe_name=r)
     pre = pre if m.views is None else pre.replace(views=m.views)
     pre = pre if m.arrow is None else pre.replace(arrow=m.arrow)
+    pre = pre if m.mse_channels is None else pre.replace(mse_channels=m.mse_channels)
     return {"encoder": enc, "augment": aug, "augment_finetune": aug_ft, "pretrain": pre,
             "finetune": C.load("finetune", recipe_name=r)}
 
@@ -243,7 +244,8 @@ def _pretrain_key(m: Method) -> str:
              + ([f"lever{m.lever:g}"] if m.lever is not None and m.lever_pretrain else [])
              + ([f"cadence{m.cadence:g}"] if m.cadence is not None and m.cadence_pretrain else [])
              + ([m.views] if m.views is not None else []) + ([m.stem] if m.stem is not None else [])
-             + ([f"arrow{m.arrow:g}"] if m.arrow is not None else []))
+             + ([f"arrow{m.arrow:g}"] if m.arrow is not None else [])
+             + ([f"mse{m.mse_channels}"] if m.mse_channels is not None else []))
     return "_".join(parts + ([m.recipe] if m.recipe != "default" else []))
 
 

@@ -156,6 +156,11 @@ the same head; each row changes only the factor its name says:
   crosshar_arrow     crosshar whose pretraining also asks which way each window runs (PretrainConfig.arrow = 1:
                      half the windows played backwards, acc(-t) and -w(-t), a linear probe on the mean embedding
                      must tell which): up and down stairs differ in which way their steps run, a cue the mirror keeps
+  crosshar_mseeq     crosshar whose masked MSE weighs every channel equally (PretrainConfig.mse_channels = "equal":
+                     each channel's squared error divided by its variance over the batch), so that the vertical acc
+                     no longer dominates the reconstruction: the loss half of what source statistics changed
+  crosshar_worldvert_mount_mseeq
+                     crosshar_worldvert_mount with that loss
   scratch_mixup, crosshar_mixup
                      those rows finetuned with mixup on the head's input (FinetuneConfig.mixup = 0.4: each batch mixed
                      with a shuffled copy of itself, inputs and labels, weight ~ Beta(0.4, 0.4))
@@ -232,6 +237,7 @@ class Method:
         average: FinetuneConfig.average_epochs (None: the config's).
         views: PretrainConfig.views, the stage-2 contrastive views (None: the config's).
         arrow: PretrainConfig.arrow, the weight of the arrow-of-time loss in pretraining (None: the config's).
+        mse_channels: PretrainConfig.mse_channels, how the masked MSE weighs the channels (None: the config's).
         heading_views: FinetuneConfig.heading_views (None: the config's).
         ensemble: FinetuneConfig.ensemble, heads in the deep ensemble (None: the config's).
         epochs_scale: finetuning epochs x this (the schedule's, or the matrix's --finetune-epochs).
@@ -301,6 +307,7 @@ class Method:
     turn_scale: float | None = None
     views: str | None = None
     arrow: float | None = None
+    mse_channels: str | None = None
     heading_views: int | None = None
     ensemble: int | None = None
     select: str | None = None
@@ -362,6 +369,8 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("crosshar_upright", upright=True),
     Method("crosshar_tstcc", views="tstcc"),
     Method("crosshar_arrow", arrow=1.0),
+    Method("crosshar_mseeq", mse_channels="equal"),
+    Method("crosshar_worldvert_mount_mseeq", frame="world_vertical", mount=0.5, mse_channels="equal"),
     Method("scratch_frozen_conv", pretrain=None, random_encoder=True, stem="conv"),
     Method("crosshar_conv", stem="conv"),
     Method("crosshar_conv_arrow", stem="conv", arrow=1.0),

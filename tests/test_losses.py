@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from crosshar.losses import CenterLoss, masked_mse, nt_xent
+from crosshar.losses import CenterLoss, equal_channel_weights, masked_mse, nt_xent
 
 
 
@@ -39,6 +39,48 @@ def test_masked_mse_ignores_unmasked_steps_and_handles_empty_mask():
     assert masked_mse(pred, target, torch.zeros_like(mask)).item() == 0.0
     with pytest.raises(ValueError):
         masked_mse(pred, target, mask[:, :4])
+
+
+def test_channel_weights_scale_each_channels_squared_error():
+    g = gen(1)
+    pred, target = torch.randn(3, 10, 4, generator=g), torch.randn(3, 10, 4, generator=g)
+    mask = torch.rand(3, 10, generator=g) < 0.5
+    w = torch.tensor([1.0, 0.0, 2.0, 0.5])
+    per_channel = [masked_mse(pred[..., c:c + 1], target[..., c:c + 1], mask).item() for c in range(4)]
+    expected = sum(wc * e for wc, e in zip(w.tolist(), per_channel)) / 4
+    assert masked_mse(pred, target, mask, w).item() == pytest.approx(expected, rel=1e-5)
+    assert masked_mse(pred, target, mask, torch.ones(4)).item() == pytest.approx(masked_mse(pred, target, mask).item())
+    with pytest.raises(ValueError, match="channel_weight"):
+        masked_mse(pred, target, mask, torch.ones(3))
+
+
+def test_equal_channel_weights_make_every_channels_error_count_alike():
+    g = gen(2)
+    scale = torch.tensor([3.0, 1.0, 0.5])
+    target = torch.randn(64, 50, 3, generator=g) * scale + torch.tensor([0.0, 1.0, 0.0])  # an offset changes nothing
+    w = equal_channel_weights(target)
+    var = target.var(dim=(0, 1), unbiased=False)
+    assert (w * var).std() / (w * var).mean() < 1e-5  # weight x variance the same for every channel
+    assert w.mean().item() == pytest.approx((var.mean() * (1 / var).mean()).item(), rel=1e-5)
+    # the same relative error in every channel now gives the same loss, channel by channel
+    noise = torch.randn(64, 50, 3, generator=gen(3)) * scale
+    mask = torch.ones(64, 50, dtype=torch.bool)
+    per = [masked_mse(target[..., c:c + 1] + noise[..., c:c + 1], target[..., c:c + 1], mask, w[c:c + 1]).item()
+           for c in range(3)]
+    assert max(per) / min(per) < 1.1
+    # equal variances: all weights 1, the raw loss
+    assert torch.allclose(equal_channel_weights(torch.randn(8, 20, 6, generator=g) * 0 + torch.randn(8, 20, 1, generator=g)),
+                          torch.ones(6), atol=1e-5)
+
+
+def test_a_constant_channel_is_weighted_at_the_floor_not_divided_by_zero():
+    target = torch.randn(16, 30, 3, generator=gen(4))
+    target[..., 1] = 1.0  # constant (a zero channel of the vertical frame, gravity held still)
+    w = equal_channel_weights(target, floor=1e-2)
+    assert torch.isfinite(w).all()
+    mean_var = target.var(dim=(0, 1), unbiased=False).mean()
+    assert w[1].item() == pytest.approx(100.0, rel=1e-4) and w[0].item() == pytest.approx(
+        (mean_var / target[..., 0].var(unbiased=False)).item(), rel=1e-4)
 
 
 def naive_nt_xent(z1: torch.Tensor, z2: torch.Tensor, tau: float) -> float:

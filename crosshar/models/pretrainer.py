@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from crosshar.config import EncoderConfig, PretrainConfig, WindowConfig
-from crosshar.losses import masked_mse, nt_xent
+from crosshar.losses import equal_channel_weights, masked_mse, nt_xent
 from crosshar.models.attention import FeedForward
 from crosshar.models.encoder import Encoder
 from crosshar.models.frame import reverse_time
@@ -174,7 +174,8 @@ class CrossHARPretrainer(nn.Module):
         x = view1 if view2 is None else torch.cat([view1, view2], dim=0)
         x_masked, m = self.mask(x, generator)
         h = self.encode(x_masked)
-        mse = masked_mse(self.reconstruct(h), x, m)
+        weight = equal_channel_weights(x) if self.cfg.mse_channels == "equal" else None
+        mse = masked_mse(self.reconstruct(h), x, m, weight)
         if stage == 1:
             out = {"mse": mse, "loss": mse}
         else:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from crosshar.config import EncoderConfig, PretrainConfig
-from crosshar.losses import masked_mse
+from crosshar.losses import equal_channel_weights, masked_mse
 from crosshar.models import CrossHARPretrainer, Encoder
 from crosshar.limits import GRAVITY
 
@@ -73,6 +73,19 @@ def test_target_is_the_unmasked_input():
     assert (x_masked[mask] == 0).any() and torch.equal(x_masked[~mask], scaled[~mask])
     expected = masked_mse(model.reconstruct(model.encode(x_masked)), scaled, mask)
     assert out["mse"].item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_equal_mse_channels_weigh_the_reconstruction_by_the_batchs_channel_variance():
+    x = synthetic_windows()
+    raw, equal = make().eval(), make(mse_channels="equal").eval()
+    x_masked, mask = raw.mask(x, gen(5))
+    rec = raw.reconstruct(raw.encode(x_masked))
+    out_raw, out_eq = raw(x, stage=1, generator=gen(5)), equal(x, stage=1, generator=gen(5))
+    assert out_raw["mse"].item() == pytest.approx(masked_mse(rec, x, mask).item(), rel=1e-5)
+    assert out_eq["mse"].item() == pytest.approx(masked_mse(rec, x, mask, equal_channel_weights(x)).item(), rel=1e-5)
+    assert out_eq["mse"].item() != pytest.approx(out_raw["mse"].item(), rel=1e-3)
+    with pytest.raises(ValueError, match="mse_channels"):
+        PretrainConfig(mse_channels="variance")
 
 
 def test_generator_makes_the_losses_reproducible():
