@@ -72,14 +72,17 @@ def masked_mse(pred: Tensor, target: Tensor, mask: Tensor, channel_weight: Tenso
 def equal_channel_weights(target: Tensor, floor: float = 1e-2) -> Tensor:
     """(B, T, C) batch -> (C,) weights that give every channel's squared error the same expected size.
 
-    weight_c = mean_c'(var_c') / var_c, var over the batch's windows and steps (no gradient): a
-    channel's reconstruction error counts relative to how much it varies, and the weights average
-    the raw loss's scale (all 1 when every channel varies alike). A channel varying less than
-    `floor` x the mean variance (a constant or zero channel) is weighted as if it varied that much.
+    weight_c = mean(var) / var_c, var over the batch's windows and steps (no gradient): a channel's
+    reconstruction error counts relative to how much it varies, at the raw loss's scale (all 1 when
+    every channel varies alike). A channel varying less than `floor` x the largest variance (a
+    constant channel, or the zero channels of the vertical frames) has nothing to equalise: it keeps
+    weight 1 and stays out of the mean.
     """
     var = target.detach().float().var(dim=(0, 1), unbiased=False)
-    mean = var.mean().clamp_min(1e-12)
-    return mean / var.clamp_min(floor * mean)
+    live = var > floor * var.max()
+    if not live.any():
+        return torch.ones_like(var)
+    return torch.where(live, var[live].mean() / var.clamp_min(1e-12), torch.ones_like(var))
 
 
 def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.2) -> Tensor:
