@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from pathlib import Path
@@ -13,10 +14,10 @@ import torch
 from crosshar import config as C
 from crosshar import paths
 from crosshar.config import WindowConfig
-from crosshar.atomic import atomic_write_json
+from crosshar.atomic import atomic_write_bytes, atomic_write_json
 from crosshar.data.store import check_specs, is_folder_spec, kept_dropped, prepare, resolve, split_position
 from crosshar.device import resolve_device
-from crosshar.errors import CrossharError
+from crosshar.errors import ConfigError, CrossharError
 from crosshar import guard
 from crosshar.data.sources import load_sources, target_needs
 from crosshar.inference import TTA_VIEWS, predict_tta, run_augment, score, score_groups
@@ -24,7 +25,7 @@ from crosshar.train import finetune as finetuning
 from crosshar.train import pretrain as pretraining
 from crosshar.metrics import classification_report
 from crosshar.models import classifier as clf
-from crosshar.train.runs import find_runs, git_commit
+from crosshar.train.runs import find_runs, git_commit, hold
 
 
 def finetuned_runs(source: str) -> list[tuple[Path, dict]]:
@@ -53,9 +54,10 @@ def confusion_png(report: dict, path: Path, title: str) -> None:
     ax.set_ylabel("true")
     ax.set_title(f"{title}\nacc {report['accuracy']:.3f}  macro-F1 {report['macro_f1']:.3f}", fontsize=9)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())  # an interrupted cross leaves no half-written picture
 
 
 def estimate_seconds(job, n_windows: int, finetune_epochs: int, label_rate: float) -> tuple[float, float, str]:
@@ -169,6 +171,23 @@ def refuse_overwrite(out: Path, force: bool) -> None:
                             "or --name NAME (or --out DIR) to keep both")
 
 
+def hold_results_dir(out: Path, force: bool) -> None:
+    """Create the results folder `out` and lock it for this process (train.runs.hold), then check it again.
+
+    Two `crosshar cross` writing one folder at once both scored, both printed their own metrics, and the folder held
+    one's confusion.png beside the other's results.json. The folder is named by the command (source, target and
+    head, or --name / --out), and a result is never filed under a name nobody asked for, so the second is refused
+    rather than sent to a folder of its own. Locked before the target is scored: refused at once, not after it. The
+    second check catches a result another command finished there since the first one (before any training)."""
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        hold(out)
+    except ConfigError:
+        raise CrossharError(f"results folder {out} is being written by another running crosshar cross; wait for it "
+                            "to finish, or pass --name NAME (or --out DIR) to write elsewhere") from None
+    refuse_overwrite(out, force)
+
+
 def matching_run(source: list[str], window: WindowConfig, head: str | None, log: Callable[[str], None]) -> Path | None:
     """The latest finished finetuning run of the sources with this window (and head, when given)."""
     for c, d in finetuned_runs("+".join(source)):  # run.json holds window and head: no weights loaded
@@ -237,11 +256,11 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
         guard.check_run(mm, tname)
     run = runs[0]
     out = results_dir(list(meta["source"]), tname, meta["head"], out, name)
-    refuse_overwrite(out, force)
     mwin = WindowConfig.from_dict(meta["window"])
     if need is not None and mwin != need:
         raise CrossharError(f"the model {run} uses windows {mwin.to_dict()}, but {tname} needs {need.to_dict()}; "
                             f"omit --run to train a matching model")
+    hold_results_dir(out, force)  # after any training: a run folder's hold releases the folder held before
     tws = prepare(target, data_dir, need if need is not None else mwin, on_bad=on_bad)
     log(f"{tname}: {kept_dropped(tws.manifest)}")
     for w in tws.manifest.get("warnings", []):
@@ -258,7 +277,6 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
     report, y, pred, space = score(model, meta, tws, logits_fn=logits_fn, name=", ".join(map(str, runs)))
     seconds = time.time() - t0
     groups = score_groups(tws, space, y, pred)
-    out.mkdir(parents=True, exist_ok=True)
     confusion_png(report, out / "confusion.png", f"{'+'.join(meta['source'])} -> {tname} ({meta['head']})")
     results = {
         "source": meta["source"], "target": tname, "head": meta["head"], "run": str(run),

@@ -2,8 +2,9 @@
 
 Input: CSV lines `t,acc_x,acc_y,acc_z,gyro_x,gyro_y,gyro_z` (t in seconds; the header is optional
 and, when present, may order the columns differently; '#' lines are comments), from a file or from
-stdin ('-'), one sample per line, UTF-8 (a leading byte-order mark is dropped), plain or
-gzip-compressed (recognised by its first bytes, whatever the file's name). Output on stdout, one
+stdin ('-'), one sample per line, UTF-8 (a leading byte-order mark is dropped) or UTF-16 with its
+byte-order mark (Windows "Unicode" text), plain or gzip-compressed (recognised by its first bytes,
+whatever the file's name); a byte that does not decode is an error naming its line. Output on stdout, one
 line per classified window: `12.00s walking 0.93` (text) or a JSON object (jsonl); a gap in the
 stream prints a line too.
 Warnings (skipped lines, a low input rate) go to stderr. Errors never print a traceback: the message
@@ -17,6 +18,7 @@ import gzip
 import io
 import json
 import math
+import re
 import sys
 import zlib
 from pathlib import Path
@@ -27,6 +29,14 @@ TIME_NAMES = ("t", "time", "timestamp")
 MAX_LINE = 4096  # characters: a sample line is about 100; a longer one is not a sample
 GZIP_MAGIC = b"\x1f\x8b"  # the first two bytes of every gzip stream
 BOM = "\ufeff"  # the UTF-8 byte-order mark that Excel and Windows tools put before the header
+# Byte-order marks that name another encoding than UTF-8; the codec drops the mark. UTF-32's come first: its
+# little-endian mark begins with UTF-16's. Without one of these, the bytes are read as UTF-8.
+BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
+        (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+# What a byte that does not decode becomes (errors="surrogateescape": U+DC80-U+DCFF) and what a lone UTF-16
+# surrogate stays (errors="surrogatepass"): checked line by line, so that the error names the line it is on
+NOT_TEXT = re.compile("[\ud800-\udfff]")
+RESAVE = "save the file as UTF-8, or as UTF-16 with its byte-order mark"
 # Upper bounds of the options (each must also be finite and > 0, or >= 1; _check_options). A value
 # beyond one is a typo, which would otherwise overflow or cost time and memory, not change a result:
 MAX_HOP_S = 86_400.0  # --hop-seconds: a classification a day is no stream's use (and hop x rate stays an int)
@@ -102,7 +112,7 @@ def read_samples(lines: Iterator[str], channels: list[str],
     n_fields = 0
     expected = f"t,{','.join(channels)}"
     for n, raw in enumerate(lines, 1):
-        s = (raw.removeprefix(BOM) if n == 1 else raw).strip()  # a BOM read from stdin (files: utf-8-sig)
+        s = (raw.removeprefix(BOM) if n == 1 else raw).strip()  # a BOM in a text stdin (bytes: the codec drops it)
         if not s or s.startswith("#"):
             continue
         fields = [f.strip() for f in s.split(",")]
@@ -138,32 +148,82 @@ def read_samples(lines: Iterator[str], channels: list[str],
             yield n, vals[0], vals[1:], ""
 
 
-def open_input(name: str) -> IO[str]:
-    """The recording `name` ('-': stdin) as text: gzip-compressed when its first bytes say so.
+class _Replay(io.RawIOBase):
+    """The bytes of `f` from its start, after its first bytes (`head`) were read to tell its format: stdin cannot
+    seek back. Reads what has arrived (read1), so a live stream is still read line by line as it comes."""
 
-    The bytes decide, not the name: a browser that unpacks a download often keeps its `.gz`. Files
-    are read as UTF-8 without a leading BOM, undecodable bytes replaced (their line is then skipped
-    as not numbers). Stdin is decompressed too when it is binary (not a StringIO, as in tests).
+    def __init__(self, head: bytes, f: IO[bytes], owned: Sequence[IO[bytes]] = ()):
+        super().__init__()
+        self._head, self._f, self._owned = head, f, owned  # owned: closed with this stream (never stdin)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        data = self._head or self._f.read1(len(b))
+        n = min(len(b), len(data))
+        b[:n], self._head = data[:n], data[n:]
+        return n
+
+    def close(self) -> None:
+        for f in self._owned:
+            f.close()
+        super().close()
+
+
+def open_input(name: str, source: str = "<stdin>") -> IO[str]:
+    """The recording `name` ('-': stdin) as text: gzip-compressed and/or UTF-16 when its first bytes say so.
+
+    The bytes decide, not the name: a browser that unpacks a download often keeps its `.gz`. Text is UTF-8
+    (its BOM dropped) unless a byte-order mark says UTF-16 (or UTF-32); a byte that does not decode is kept
+    (escaped) for bounded_lines to name with its line, never replaced. Stdin is read the same way when it has
+    bytes below it (not a StringIO, as in tests: that is text already).
     """
-    if name == "-":
-        buf = getattr(sys.stdin, "buffer", None)
-        if buf is not None and hasattr(buf, "peek") and buf.peek(2)[:2] == GZIP_MAGIC:
-            return io.TextIOWrapper(gzip.GzipFile(fileobj=buf, mode="rb"), encoding="utf-8-sig", errors="replace")
+    if name == "-" and not hasattr(sys.stdin, "buffer"):
         return sys.stdin
-    with open(name, "rb") as f:
-        gz = f.read(2) == GZIP_MAGIC
-    if gz:
-        return gzip.open(name, "rt", encoding="utf-8-sig", errors="replace")
-    return open(name, encoding="utf-8-sig", errors="replace")
+    raw = sys.stdin.buffer if name == "-" else open(name, "rb")
+    owned: list[IO[bytes]] = [] if name == "-" else [raw]
+    try:
+        f, head = raw, raw.read(4)
+        if head[:2] == GZIP_MAGIC:
+            f = gzip.GzipFile(fileobj=_Replay(head, raw), mode="rb")  # unbuffered: gzip reads what has come
+            owned.insert(0, f)
+            head = f.read(4)
+    except (OSError, EOFError, zlib.error) as e:
+        for g in owned:
+            g.close()
+        raise _Usage(f"{source}, line 1: cannot be read ({e})") from None
+    enc = next((e for bom, e in BOMS if head.startswith(bom)), "utf-8-sig")
+    if enc == "utf-8-sig" and len(head) >= 2 and (head[0] == 0) != (head[1] == 0):
+        for g in owned:
+            g.close()
+        raise _Usage(f"{source}, line 1: a NUL byte every other byte: UTF-16 without its byte-order mark? {RESAVE}")
+    return io.TextIOWrapper(io.BufferedReader(_Replay(head, f, owned)), encoding=enc,
+                            errors="surrogateescape" if enc == "utf-8-sig" else "surrogatepass")
+
+
+def _not_text(line: str, encoding: str | None) -> str:
+    """Why `line` is not text ("" when it is): a byte that did not decode, or a lone UTF-16 surrogate."""
+    m = NOT_TEXT.search(line)
+    if m is None:
+        return ""
+    c, col = ord(m.group()), m.start() + 1
+    if encoding == "utf-8-sig" and c >= 0xDC80:  # surrogateescape: U+DC80 + the byte
+        return f"byte 0x{c - 0xDC00:02X} (character {col}) is not UTF-8; {RESAVE}"
+    return f"character {col} is half of a UTF-16 surrogate pair (U+{c:04X}), not text; {RESAVE}"
 
 
 def bounded_lines(f: IO[str], source: str, limit: int = MAX_LINE) -> Iterator[str]:
     """The lines of `f`, none read whole if longer than `limit` characters (DataError naming it).
 
-    A stream that cannot be read on (a truncated or corrupt gzip file, bytes that are not UTF-8 on
-    stdin) is an error naming the line it stopped at.
+    A stream that cannot be read on (a truncated or corrupt gzip file, UTF-16 cut in the middle of a
+    character) is an error naming the line it stopped at; so is a header or sample line holding a byte that
+    does not decode (a file in another encoding, Latin-1 or Windows-1252, whose line says something the
+    reader cannot see). A comment line is skipped whatever its bytes (a Windows tool's "# Messung München"):
+    nothing in it is read.
     """
     n = 0
+    encoding = getattr(f, "encoding", None)
     while True:
         try:
             line = f.readline(limit + 1)
@@ -175,6 +235,9 @@ def bounded_lines(f: IO[str], source: str, limit: int = MAX_LINE) -> Iterator[st
         if len(line) > limit and not line.endswith("\n"):
             raise _Usage(f"{source}, line {n}: longer than {limit:,} characters; a sample line is "
                          f"t,acc_x,acc_y,acc_z,gyro_x,gyro_y,gyro_z (is this the right file?)")
+        problem = "" if line.lstrip().startswith("#") else _not_text(line, encoding)  # comments are not read
+        if problem:
+            raise _Usage(f"{source}, line {n}: {problem}")
         yield line
 
 
@@ -229,7 +292,7 @@ def run(args: argparse.Namespace, stdout: IO[str]) -> int:
     if args.input != "-" and not Path(args.input).is_file():
         raise DataError("input file not found", args.input)
     n_bad = 0
-    f = open_input(args.input)
+    f = open_input(args.input, source)
     try:
         for line, t, vals, problem in read_samples(bounded_lines(f, source), rec.model.channels, source):
             if problem:

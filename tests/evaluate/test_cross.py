@@ -320,3 +320,38 @@ def test_results_name_the_scored_runs_and_target_folder_by_absolute_path(synth, 
     stored = json.loads((work / "two" / "results.json").read_text())
     assert stored["ensemble_runs"] == [str(work / "runs" / "x"), str(work / "runs" / "x" / "best.pt")]
     assert stored["model_meta"]["ensemble_runs"] == stored["ensemble_runs"]
+
+
+def test_a_results_folder_another_cross_writes_is_refused_before_scoring(synth, home, tmp_path, monkeypatch):
+    """Two `crosshar cross` into one results folder at once both scored and printed their own metrics, and the folder
+    held one's confusion.png beside the other's results.json. The folder is named by the command (the default
+    <source>_to_<target>_<head>, --name or --out), so the second is refused, not sent elsewhere."""
+    import fcntl
+    import os
+
+    from crosshar.models import classifier
+    from test_export import make_meta
+
+    work = tmp_path / "work"
+    meta = make_meta("linear", None)
+    classifier.save(work / "runs" / "x" / "best.pt", classifier.build(meta), meta)
+    write_tree(work / "mylab", custom_files(name="mylab", scale=1.2))
+    monkeypatch.chdir(work)
+    real_score = er.score
+    monkeypatch.setattr(er, "score", lambda *a, **k: pytest.fail("scored before refusing"))
+    for out, option in ((home / "results" / "cross" / "uci_to_mylab_linear", None), (work / "res", Path("res"))):
+        out.mkdir(parents=True)
+        fd = os.open(out, os.O_RDONLY)  # the lock as another running command's process holds it (train.runs.hold)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        try:
+            with pytest.raises(CrossharError) as e:
+                cross(["uci"], "mylab", run="runs/x", out=option, log=lambda *_: None)
+            assert str(e.value) == (f"results folder {option or out} is being written by another running crosshar "
+                                    "cross; wait for it to finish, or pass --name NAME (or --out DIR) to write elsewhere")
+            assert not any(out.iterdir())
+        finally:
+            os.close(fd)
+    monkeypatch.setattr(er, "score", real_score)
+    res = cross(["uci"], "mylab", run="runs/x", out=Path("res"), log=lambda *_: None)  # released: written as before
+    assert json.loads((work / "res" / "results.json").read_text())["metrics"] == res["metrics"]
+    assert sorted(p.name for p in (work / "res").iterdir()) == ["confusion.png", "results.json"]  # no temporary left

@@ -439,6 +439,121 @@ def test_gzip_and_bom_recordings_read_like_plain_csv(tmp_path, capsys, monkeypat
     assert rc == 2 and err.count("\n") == 1 and "cut.csv.gz, line " in err and "cannot be read" in err, err
 
 
+def test_utf16_recordings_with_a_bom_read_like_plain_csv(tmp_path, capsys, monkeypatch, model):
+    """Excel's "Unicode Text" and Notepad's UTF-16 (a BOM FF FE or FE FF) were read as UTF-8 with undecodable bytes
+    replaced: 'unknown column(s) '��t\\x00', '\\x00a\\x00c\\x00c...' in the header'."""
+    import gzip
+
+    plain = one_window_csv(tmp_path)
+    rc, want, err = run_cli(capsys, model[1], plain)
+    assert rc == 0 and len(activities(want)) == 1, err
+    text = plain.read_text().replace("\n", "\r\n")  # as Windows writes it
+    le, be = b"\xff\xfe" + text.encode("utf-16-le"), b"\xfe\xff" + text.encode("utf-16-be")
+    files = {"le.csv": le, "be.csv": be, "le.csv.gz": gzip.compress(le), "be.csv.gz": gzip.compress(be),
+             "utf32.csv": text.encode("utf-32")}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        assert run_cli(capsys, model[1], tmp_path / name) == (0, want, ""), name
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(io.BytesIO(data))))
+        assert run_cli(capsys, model[1], "-") == (0, want, ""), f"{name} on stdin"
+
+
+def _latin1_csv(tmp_path, name: str, data) -> None:
+    """The one-window recording saved in Latin-1 with `data` inserted: a str as line 1, {i: line} at line i + 1."""
+    import gzip
+
+    lines = one_window_csv(tmp_path).read_text().splitlines(keepends=True)
+    if isinstance(data, str):
+        lines.insert(0, data)
+    else:
+        for i, line in sorted(data.items(), reverse=True):
+            lines.insert(i, line + "\n")
+    raw = "".join(lines).encode("latin-1")
+    (tmp_path / name).write_bytes(gzip.compress(raw) if name.endswith(".gz") else raw)
+
+
+@pytest.mark.parametrize("name, data, message", [
+    # a Latin-1 (Windows-1252) file whose header or sample line holds a byte that is not UTF-8: before, the byte was
+    # replaced and the line skipped as not numbers (a header: 'unknown column(s)' with a replacement character)
+    ("data.csv", {4: "0.2,1,2,3\xb0,4,5,6"}, "data.csv, line 5: byte 0xB0 (character 10) is not UTF-8"),
+    ("header.csv", {0: "t,acc_x,acc_y,acc_z,gyro_x,gyro_y,gyro_z,\xe9tat"},
+     "header.csv, line 1: byte 0xE9 (character 42) is not UTF-8"),
+])
+def test_a_byte_that_does_not_decode_is_an_error_naming_its_line(tmp_path, capsys, monkeypatch, model, name, data,
+                                                                  message):
+    """A header or sample line with a byte that is not UTF-8: the file is in another encoding, and the line says
+    something the reader cannot see; re-saving it is one step, and the message says which."""
+    _latin1_csv(tmp_path, name, data)
+    monkeypatch.chdir(tmp_path)
+    want = f"crosshar-run: error: {message}; save the file as UTF-8, or as UTF-16 with its byte-order mark\n"
+    for args in ([name], [name, "--strict"]):
+        rc, _, err = run_cli(capsys, model[1], *args)
+        assert (rc, err) == (2, want), err
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(io.BytesIO((tmp_path / name).read_bytes()))))
+    rc, _, err = run_cli(capsys, model[1], "-")
+    assert (rc, err) == (2, want.replace(name, "<stdin>")), err
+
+
+@pytest.mark.parametrize("name, data", [
+    ("comment.csv", "# Messung M\xfcnchen\n"),
+    ("units.csv", "# gyro in \xb0/s\n"),
+    ("last.csv.gz", {121: "# fin \xfc"}),
+])
+def test_a_comment_in_another_encoding_is_skipped_like_any_comment(tmp_path, capsys, monkeypatch, model, name, data):
+    """Nothing in a comment is read, so its bytes cannot change a result: the recording reads as without it."""
+    rc, want, err = run_cli(capsys, model[1], one_window_csv(tmp_path))
+    assert rc == 0 and len(activities(want)) == 1, err
+    _latin1_csv(tmp_path, name, data)
+    for args in ([tmp_path / name], [tmp_path / name, "--strict"]):
+        assert run_cli(capsys, model[1], *args) == (0, want, ""), args
+
+
+def test_utf16_that_cannot_be_text_is_an_error_naming_its_line(tmp_path, capsys, monkeypatch, model):
+    text = one_window_csv(tmp_path).read_text()
+    lines = text.splitlines(keepends=True)
+    lone = "".join(lines[:9]) + "0.4\ud800,1,2,3,4,5,6\n" + "".join(lines[9:])  # half a surrogate pair: no character
+    (tmp_path / "lone.csv").write_bytes(b"\xff\xfe" + lone.encode("utf-16-le", "surrogatepass"))
+    (tmp_path / "nobom.csv").write_bytes(text.encode("utf-16-le"))
+    (tmp_path / "odd.csv").write_bytes(b"\xfe\xff" + text.encode("utf-16-be")[:-1])  # cut in a character
+    monkeypatch.chdir(tmp_path)
+    for name, message in (("lone.csv", "lone.csv, line 10: character 4 is half of a UTF-16 surrogate pair (U+D800), "
+                                       "not text; save the file as UTF-8, or as UTF-16 with its byte-order mark"),
+                          ("nobom.csv", "nobom.csv, line 1: a NUL byte every other byte: UTF-16 without its "
+                                        "byte-order mark? save the file as UTF-8"),
+                          ("odd.csv", f"odd.csv, line {len(lines)}: cannot be read")):
+        rc, _, err = run_cli(capsys, model[1], name)
+        assert rc == 2 and err.startswith(f"crosshar-run: error: {message}") and err.count("\n") == 1, err
+
+
+def test_stdin_is_read_as_it_comes_whatever_its_encoding(model):
+    """The first bytes are read to tell gzip and UTF-16 apart: that must not hold back a live stream until it ends,
+    even when its byte-order mark arrives one byte at a time."""
+    import threading
+    import time
+
+    text = "".join(f"{i / 20},0.1,0.2,9.8,0,0,0\n" for i in range(120))
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    for data in (text.encode("utf-8-sig"), text.encode("utf-16")):
+        p = subprocess.Popen([sys.executable, "-m", "crosshar.runtime.cli", str(model[1]), "-", "--format", "jsonl"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+        watchdog = threading.Timer(60, p.kill)  # a stream held back until its end: fail, don't hang
+        watchdog.start()
+        try:
+            for i in range(3):
+                p.stdin.write(data[i:i + 1])
+                p.stdin.flush()
+                time.sleep(0.05)
+            p.stdin.write(data[3:])
+            p.stdin.flush()
+            first = p.stdout.readline()  # the stream is still open: this line came as the window filled
+            assert json.loads(first)["t"] == 5.95, p.stderr.read() if not first else first
+        finally:
+            watchdog.cancel()
+            p.stdin.close()
+            p.wait(timeout=60)
+        assert p.returncode == 0
+
+
 @pytest.mark.parametrize("scale, implied, hint", [
     (1e3, "0.05 Hz", "in milliseconds? that would be 50 Hz"),
     (1e9, "5e-08 Hz", "in nanoseconds? that would be 50 Hz"),
