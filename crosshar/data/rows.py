@@ -105,6 +105,23 @@ class TextFile:
         text = [ln.decode("utf-8", errors="replace") for ln in lines]
         return [next(csv.reader([t], delimiter=delimiter)) if t else [] for t in text]
 
+    def single_delimited(self, delimiter: bytes, ncols: int) -> None:
+        """Make every line `ncols` fields separated by one `delimiter` (b" " or b"\\t"), for the C parser, where the
+        file uses runs of blanks (spaces, tabs, blanks at line ends) instead; the lines stay the lines they were.
+
+        Checked by one count of the delimiters, not a scan for every odd blank (files are hundreds of MB): when
+        the first line has `ncols` non-empty fields, no other blank occurs and the count fits, the bytes are left
+        as they are. A line that still does not fit is reported by the parser.
+        """
+        raw, end = self.raw, len(self.raw)
+        while end and raw[end - 1] == 10:  # newlines at the end
+            end -= 1
+        other = b"\t" if delimiter == b" " else b" "
+        first = raw[:4096].split(b"\n", 1)[0].split(delimiter)
+        if not (len(first) == ncols and all(first) and other not in raw
+                and raw.count(delimiter, 0, end) == (ncols - 1) * (raw.count(b"\n", 0, end) + 1)):
+            self.raw = b"\n".join(delimiter.join(line.split()) for line in raw.split(b"\n"))
+
     def _offset(self, n: int) -> int:
         """Byte offset just after the n-th newline (the end of the file if it has fewer lines)."""
         pos = 0

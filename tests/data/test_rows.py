@@ -75,3 +75,24 @@ def test_the_skip_report_lists_files_and_lines_in_order():
         bad("problem", path, line)
     assert bad.report().splitlines()[1:] == ["  a.csv: problem", "  a.csv, line 200: problem",
                                               "  a.csv, line 300: problem", "  b.csv, line 100: problem"]
+
+
+@pytest.mark.parametrize("delimiter", [b" ", b"\t"])
+def test_single_delimited_turns_runs_of_blanks_into_one_delimiter_and_leaves_tidy_files_alone(tmp_path, delimiter):
+    from crosshar.data.rows import TextFile
+
+    d = delimiter.decode()
+    tidy = f"1{d}2{d}3\n4{d}5{d}6\n\n"
+    messy = "1  2\t3 \n\t4 5   6\n\n"
+    write_tree(tmp_path, {"tidy.txt": tidy, "messy.txt": messy})
+    folder = DataFolder(tmp_path)
+    for name in ("tidy.txt", "messy.txt"):
+        tf = TextFile(folder, folder.glob(name)[0])
+        before = tf.raw
+        tf.single_delimited(delimiter, 3)
+        assert tf.raw == tidy.encode(), name  # the same lines, one delimiter between fields
+        assert (tf.raw is before) == (name == "tidy.txt"), name  # a tidy file is not rewritten
+    short = TextFile(folder, folder.glob("tidy.txt")[0])
+    short.single_delimited(delimiter, 4)  # a file whose lines do not fit is still normalised, not dropped
+    assert short.raw.split(b"\n")[:2] == [delimiter.join(b"123"[i:i + 1] for i in range(3)),
+                                          delimiter.join(b"456"[i:i + 1] for i in range(3))]

@@ -153,8 +153,7 @@ class MHEALTH(Dataset):
 def _read(folder: DataFolder, entry: Entry, bad: BadRows) -> Rows | None:
     """The rows of one .log file that pass every check, with their line numbers; None if none."""
     tf = TextFile(folder, entry)
-    if not _single_tabbed(tf):
-        tf.raw = b"\n".join(b"\t".join(line.split()) for line in tf.raw.split(b"\n"))  # the same lines
+    tf.single_delimited(b"\t", NCOLS)  # runs of blanks -> one delimiter, for the C parser
     rows = tf.rows(_COLS, bad, delimiter="\t", ncols=NCOLS)  # numpy's C reader; bad lines reported
     rows.cols = {"label": rows["label"], "x": np.stack([rows[c.name] for c in _COLS[1:]], axis=1)}  # (n, 12)
     lab = rows["label"]
@@ -170,17 +169,6 @@ def _read(folder: DataFolder, entry: Entry, bad: BadRows) -> Rows | None:
         bad("no readable data rows", tf.source)
         return None
     return rows
-
-
-def _single_tabbed(tf: TextFile) -> bool:
-    """Whether the lines look like 24 fields separated by single tabs (one count of the tabs, not a scan for
-    every odd blank); a line that is not is reported by the parser."""
-    raw, end = tf.raw, len(tf.raw)
-    while end and raw[end - 1] == 10:  # newlines at the end
-        end -= 1
-    first = raw[:4096].split(b"\n", 1)[0].split(b"\t")
-    return (len(first) == NCOLS and all(first) and b" " not in raw
-            and raw.count(b"\t", 0, end) == (NCOLS - 1) * (raw.count(b"\n", 0, end) + 1))
 
 
 def _range_message(row: np.ndarray, over: np.ndarray) -> str:

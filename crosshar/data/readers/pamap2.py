@@ -164,8 +164,7 @@ class PAMAP2(Dataset):
 def _read(folder: DataFolder, entry: Entry, bad: BadRows) -> Rows | None:
     """The rows of one .dat file that pass every check, with their line numbers; None if none."""
     tf = TextFile(folder, entry)
-    if not _single_spaced(tf):
-        tf.raw = b"\n".join(b" ".join(line.split()) for line in tf.raw.split(b"\n"))  # the same lines
+    tf.single_delimited(b" ", NCOLS)  # runs of blanks -> one delimiter, for the C parser
     rows = tf.rows(_COLS, bad, delimiter=" ", ncols=NCOLS)  # numpy's C reader; bad lines reported
     rows.cols = {"timestamp": rows["timestamp"], "activityID": rows["activityID"],
                  "x": np.stack([rows[c.name] for c in _COLS[2:]], axis=1)}  # (n, 18): 6 per IMU, NaN = missing
@@ -182,17 +181,6 @@ def _read(folder: DataFolder, entry: Entry, bad: BadRows) -> Rows | None:
         bad("no readable data rows", tf.source)
         return None
     return rows
-
-
-def _single_spaced(tf: TextFile) -> bool:
-    """Whether the lines look like 54 fields separated by single spaces (one count of the spaces, not a
-    scan for every odd blank: files are hundreds of MB); a line that is not is reported by the parser."""
-    raw, end = tf.raw, len(tf.raw)
-    while end and raw[end - 1] == 10:  # newlines at the end
-        end -= 1
-    first = raw[:4096].split(b"\n", 1)[0].split(b" ")
-    return (len(first) == NCOLS and all(first) and b"\t" not in raw
-            and raw.count(b" ", 0, end) == (NCOLS - 1) * (raw.count(b"\n", 0, end) + 1))
 
 
 def _range_message(row: np.ndarray, over: np.ndarray) -> str:
