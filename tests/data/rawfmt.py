@@ -45,6 +45,17 @@ def write_tree(root: Path, files: dict[str, str | bytes], how: str = "plain", zi
 # ---- UCI
 
 
+def set_field(line: int, col: int, value: str, sep: str = " "):
+    """A patch of a file's lines (a list of str) that writes `value` into 1-based column `col` of 1-based line
+    `line`, the fields separated by `sep`."""
+    def patch(lines):
+        f = lines[line - 1].split(sep)
+        f[col - 1] = value
+        lines[line - 1] = sep.join(f)
+        return lines
+    return patch
+
+
 def uci_raw_text(xyz: np.ndarray) -> str:
     """HAPT RawData acc_/gyro_ file: "x y z" per line, full precision."""
     return "".join(f"{x!r} {y!r} {z!r}\n" for x, y, z in np.asarray(xyz, dtype=float).tolist())

@@ -13,7 +13,7 @@ from crosshar.data.io import DataFolder
 from crosshar.data.readers.mhealth import ACTIVITIES, DEVICE, MHEALTH  # the import registers "mhealth"
 from crosshar.errors import DataError, MissingDataError
 from crosshar.registry import DATASETS
-from rawfmt import write_tree
+from rawfmt import set_field, write_tree
 
 POSITIONS = ["ankle", "wrist"]  # the left-ankle and right-lower-arm units, in column order
 D = "MHEALTHDATASET/"
@@ -143,13 +143,7 @@ def test_a_blank_line_ends_the_piece(tmp_path):
 
 
 def _set(line: int, col: int, value: str):
-    """A patch that writes `value` into 1-based column `col` of 1-based line `line`."""
-    def patch(lines):
-        f = lines[line - 1].split("\t")
-        f[col - 1] = value
-        lines[line - 1] = "\t".join(f)
-        return lines
-    return patch
+    return set_field(line, col, value, "\t")
 
 
 @pytest.mark.parametrize("patch, message, line", [

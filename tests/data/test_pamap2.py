@@ -14,7 +14,7 @@ from crosshar.data.io import DataFolder
 from crosshar.data.readers.pamap2 import ACTIVITIES, DEVICE, PAMAP2  # the import registers "pamap2"
 from crosshar.errors import DataError, MissingDataError
 from crosshar.registry import DATASETS
-from rawfmt import write_tree
+from rawfmt import set_field, write_tree
 
 POSITIONS = ["wrist", "chest", "ankle"]  # the hand, chest and ankle IMUs, in column order
 PROTOCOL = "PAMAP2_Dataset/Protocol/"
@@ -128,13 +128,7 @@ def test_whitespace_variants_read_the_same(tmp_path):
 
 
 def _set(line: int, col: int, value: str):
-    """A patch that writes `value` into 1-based column `col` of 1-based line `line`."""
-    def patch(lines):
-        f = lines[line - 1].split(" ")
-        f[col - 1] = value
-        lines[line - 1] = " ".join(f)
-        return lines
-    return patch
+    return set_field(line, col, value, " ")
 
 
 @pytest.mark.parametrize("patch, message, line", [
