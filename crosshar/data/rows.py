@@ -85,6 +85,23 @@ class Rows:
             bad(why(int(i)), self.source, int(self.lines[i]))
         return self.take(~mask) if mask.any() else self
 
+    def reject_beyond(self, x: np.ndarray, limit: np.ndarray, cols: Sequence["Col"], units: Sequence[str],
+                      bad: BadRows, nan_ok: bool = False) -> "Rows":
+        """Report (reject) every row of `x` (n, k) with a value beyond `limit` (k,), naming the first such column.
+
+        `cols` (k Col) and `units` (k strings, " m/s^2") say which file column and unit each of x's columns is:
+        the message reads "column 28 (chest_gyro_x): value 1000 is beyond any IMU's range ...". NaN is beyond
+        too, unless `nan_ok` (a missing sample the reader handles itself); inf always is.
+        """
+        with np.errstate(invalid="ignore"):
+            over = (np.isinf(x) | (np.abs(x) > limit)) if nan_ok else ~(np.abs(x) <= limit)
+
+        def why(i: int) -> str:
+            j = int(np.flatnonzero(over[i])[0])
+            return f"column {cols[j].index + 1} ({cols[j].name}): {range_problem(x[i, j: j + 1], limit[j], units[j])}"
+
+        return self.reject(over.any(axis=1), why, bad)
+
 
 class TextFile:
     """The decompressed bytes of one logical file, newlines normalised to "\\n"."""

@@ -63,7 +63,7 @@ import numpy as np
 
 from crosshar.data.base import BadRows, Dataset
 from crosshar.data.io import DataFolder, Entry
-from crosshar.data.recording import Recording, range_problem
+from crosshar.data.recording import Recording
 from crosshar.data.rows import Col, Rows, TextFile
 from crosshar.limits import limit_of
 from crosshar.registry import DATASETS
@@ -85,6 +85,7 @@ _COLS = (Col("label", LABEL_COLUMN),  # a number: checked to be a whole one belo
            for pos, acc, gyro in SENSORS.values() for c in CHANNELS))
 # (12,) limits in the file's units: acc in m/s^2, gyro in deg/s
 _LIMIT = np.array([limit_of(c) if c.startswith("acc") else np.degrees(limit_of(c)) for _ in SENSORS for c in CHANNELS])
+_UNITS = [" deg/s" if "gyro" in c.name else " m/s^2" for c in _COLS[1:]]
 _LABELS = np.array([ACTIVITIES[i] for i in range(len(ACTIVITIES))])  # label -> canonical
 _FILE = re.compile(r"(?:^|/)mHealth_subject(\d+)\.log$")
 
@@ -161,18 +162,8 @@ def _read(folder: DataFolder, entry: Entry, bad: BadRows) -> Rows | None:
     rows = rows.reject(~known, lambda i: f"column {LABEL_COLUMN + 1} (label): unknown label {lab[i]:g}; MHEALTH's "
                        f"are the whole numbers 0 (no activity) .. {max(ACTIVITIES)}", bad)
     rows.cols["label"] = rows["label"].astype(np.int64)
-    x = rows["x"]
-    with np.errstate(invalid="ignore"):
-        over = ~(np.abs(x) <= _LIMIT)  # NaN and inf too
-    rows = rows.reject(over.any(axis=1), lambda i: _range_message(x[i], over[i]), bad)
+    rows = rows.reject_beyond(rows["x"], _LIMIT, _COLS[1:], _UNITS, bad)
     if len(rows) == 0:
         bad("no readable data rows", tf.source)
         return None
     return rows
-
-
-def _range_message(row: np.ndarray, over: np.ndarray) -> str:
-    j = int(np.flatnonzero(over)[0])
-    c = _COLS[1 + j]
-    unit = " deg/s" if "gyro" in c.name else " m/s^2"
-    return f"column {c.index + 1} ({c.name}): {range_problem(row[j: j + 1], _LIMIT[j], unit)}"

@@ -56,7 +56,7 @@ import numpy as np
 
 from crosshar.data.base import BadRows, Dataset
 from crosshar.data.io import DataFolder, Entry
-from crosshar.data.recording import Recording, range_problem
+from crosshar.data.recording import Recording
 from crosshar.data.rows import Col, Rows, TextFile
 from crosshar.data.timegrid import NS, grid, interpolate, nearest, spans
 from crosshar.limits import limit_of
@@ -83,6 +83,7 @@ _OFFSETS = (1, 2, 3, 7, 8, 9)  # of CHANNELS within an IMU block: the ±16 g acc
 _COLS = (Col("timestamp", 0), Col("activityID", 1, "i"),
          *(Col(f"{imu}_{c}", start + o) for imu, (_, start) in IMUS.items() for c, o in zip(CHANNELS, _OFFSETS)))
 _LIMIT = np.array([limit_of(c) for _ in IMUS for c in CHANNELS])  # (18,)
+_UNITS = [" rad/s" if "gyro" in c.name else " m/s^2" for c in _COLS[2:]]
 _LABELS = np.array([ACTIVITIES.get(i, "") for i in range(max(ACTIVITIES) + 1)])  # activityID -> canonical
 _FILE = re.compile(r"(?:^|/)(Protocol|Optional)/subject(\d+)\.dat$")
 
@@ -171,20 +172,10 @@ def _read(folder: DataFolder, entry: Entry, bad: BadRows) -> Rows | None:
     act = rows["activityID"]
     rows = rows.reject(~np.isin(act, list(ACTIVITIES)), lambda i: f"unknown activityID {act[i]}; PAMAP2's are "
                        f"{', '.join(map(str, ACTIVITIES))}", bad)
-    x = rows["x"]
-    with np.errstate(invalid="ignore"):
-        over = np.isinf(x) | (np.abs(x) > _LIMIT)
-    rows = rows.reject(over.any(axis=1), lambda i: _range_message(x[i], over[i]), bad)
+    rows = rows.reject_beyond(rows["x"], _LIMIT, _COLS[2:], _UNITS, bad, nan_ok=True)  # NaN: a missing sample
     t = rows["timestamp"]
     rows = rows.reject(~np.isfinite(t), lambda i: f"timestamp {t[i]} is not a finite number of seconds", bad)
     if len(rows) == 0:
         bad("no readable data rows", tf.source)
         return None
     return rows
-
-
-def _range_message(row: np.ndarray, over: np.ndarray) -> str:
-    j = int(np.flatnonzero(over)[0])
-    c = _COLS[2 + j]
-    unit = " rad/s" if "gyro" in c.name else " m/s^2"
-    return f"column {c.index + 1} ({c.name}): {range_problem(row[j: j + 1], _LIMIT[j], unit)}"
