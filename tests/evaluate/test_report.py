@@ -38,6 +38,29 @@ def test_a_pooled_row_above_the_ceiling_is_a_defect_and_the_best_recipes_oracle_
     assert "no oracle below a transfer result" in (tmp_path / "report.md").read_text()
 
 
+def test_the_full_label_defect_is_judged_against_the_best_full_label_oracle(tmp_path):
+    """With every label, the in-domain ceiling is the better of crosshar's pipeline (oracle_full) and the best transfer
+    recipe's (oracle_worldvert_mount_full): a transfer row above oracle_full alone is no defect once the best recipe's
+    own full-label model beats it, and is named against the best one while none does."""
+    assert dataclasses.replace(METHODS["oracle_worldvert_mount_full"], name="oracle_worldvert_mount", label_rate=None) \
+        == METHODS["oracle_worldvert_mount"]
+
+    def row(s, t, m, f1):
+        return {"source": s, "target": t, "method": m, "head": "din", "seed": 0, "macro_f1": f1, "accuracy": f1,
+                "cpu_seconds": 1.0, "classes": ["walking", "sitting&standing"]}
+
+    methods = ("scratch_worldvert_mount", "oracle_worldvert_mount", "oracle_full", "oracle_worldvert_mount_full")
+    rows = [row("motion", "wisdm", "scratch_worldvert_mount", 0.90), row("wisdm", "wisdm", "oracle_worldvert_mount", 0.91),
+            row("wisdm", "wisdm", "oracle_full", 0.86)]
+    mc = MatrixConfig(("motion", "wisdm"), ("din",), methods=methods)
+    write_report(mc, rows, tmp_path)
+    assert "oracle_full on wisdm (86.0) is below motion → wisdm (90.0)" in (tmp_path / "report.md").read_text()
+    write_report(mc, rows + [row("wisdm", "wisdm", "oracle_worldvert_mount_full", 0.89)], tmp_path)
+    assert "oracle_worldvert_mount_full on wisdm (89.0) is below motion → wisdm (90.0)" in (tmp_path / "report.md").read_text()
+    write_report(mc, rows + [row("wisdm", "wisdm", "oracle_worldvert_mount_full", 0.94)], tmp_path)
+    assert "no oracle below a transfer result" in (tmp_path / "report.md").read_text()
+
+
 def test_a_target_only_dataset_is_set_against_its_own_ceiling_outside_the_averages(tmp_path):
     """hhar (a target only) enters no average; the report gives crosshar's and scratch's share of hhar's own ceiling
     (its oracles, re-read in each pair's classes) and flags a transfer into it above that ceiling."""
