@@ -264,12 +264,20 @@ def _job_dict(job: PretrainJob) -> dict:
 
 
 def _check_same_job(ck: dict, job: PretrainJob, path: Path) -> None:
+    """Refuse to resume a checkpoint written for another job, naming what differs (`section.key`). A key the
+    checkpoint lacks was written before that option existed: it reads as the option's default (the behaviour
+    it had then), so a run interrupted before an option was added still resumes."""
     old = ck.get("job", {})
     new = _job_dict(job)
-    diff = [k for k in new if old.get(k) != new[k] and k != "pretrain"]
-    pre_old = {k: v for k, v in old.get("pretrain", {}).items()}
-    pre_new = new["pretrain"]
-    diff += [f"pretrain.{k}" for k in pre_new if pre_old.get(k) != pre_new[k]]
+    diff = ["datasets"] if old.get("datasets") != new["datasets"] else []
+    for k, section in (("window", job.window), ("encoder", job.encoder), ("augment", job.augment),
+                       ("pretrain", job.pretrain)):
+        was = old.get(k)
+        if not isinstance(was, dict):
+            diff.append(k)
+            continue
+        was = {**type(section)().to_dict(), **was}  # keys added since: their defaults
+        diff += [f"{k}.{key}" for key, v in new[k].items() if was.get(key) != v]
     if diff:
         raise CrossharError(f"{path}: cannot resume: the configuration differs in {', '.join(diff)}")
 

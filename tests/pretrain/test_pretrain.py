@@ -135,6 +135,23 @@ def test_resume_after_the_last_epoch_was_checkpointed_says_so(synth, home):
     assert json.loads((d / "run.json").read_text())["finished"] is True
 
 
+def test_a_run_checkpointed_before_an_option_existed_still_resumes(synth, home):
+    """A last.pt written before an option was added lacks its key: it reads as the option's default (the behaviour
+    of that time) instead of refusing to resume an unchanged job ("differs in pretrain.mse_channels"); a value the
+    checkpoint does record still has to match."""
+    d = run(job(), out=home / "r", log=quiet, progress=False)
+    info = json.loads((d / "run.json").read_text())
+    (d / "run.json").write_text(json.dumps(info | {"finished": False}))
+    ck = checkpoint.load(d / "last.pt")
+    del ck["job"]["pretrain"]["mse_channels"], ck["job"]["encoder"]["stem"]
+    torch.save(ck, d / "last.pt")
+    logs = []
+    run(job(), out=d, resume=True, log=logs.append, progress=False)
+    assert any("all 2 epochs were trained" in m for m in logs)
+    with pytest.raises(CrossharError, match=r"cannot resume.*pretrain\.mse_channels"):
+        run(job(mse_channels="equal"), out=d, resume=True, log=quiet, progress=False)
+
+
 def test_resume_without_out_picks_the_latest_unfinished_run(synth, home, monkeypatch):
     real = pr.train_one_epoch
 
