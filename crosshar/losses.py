@@ -69,14 +69,16 @@ def masked_mse(pred: Tensor, target: Tensor, mask: Tensor, channel_weight: Tenso
     return sq.sum() / (w.sum() * pred.shape[-1]).clamp_min(1.0)
 
 
-def equal_channel_weights(target: Tensor, floor: float = 1e-2) -> Tensor:
+def equal_channel_weights(target: Tensor, floor: float = 1e-6) -> Tensor:
     """(B, T, C) batch -> (C,) weights that give every channel's squared error the same expected size.
 
     weight_c = mean(var) / var_c, var over the batch's windows and steps (no gradient): a channel's
     reconstruction error counts relative to how much it varies, at the raw loss's scale (all 1 when
     every channel varies alike). A channel varying less than `floor` x the largest variance (a
     constant channel, or the zero channels of the vertical frames) has nothing to equalise: it keeps
-    weight 1 and stays out of the mean.
+    weight 1 and stays out of the mean. The floor is far below any sensor channel: on scaled batches of
+    256 real windows in the gravity frame (what the pretrainer sees) the least varying channel has 3 % of
+    the largest one's variance (UCI, MotionSense, WISDM; 100 batches each).
     """
     var = target.detach().float().var(dim=(0, 1), unbiased=False)
     live = var > floor * var.max()
