@@ -25,7 +25,7 @@ from crosshar.train import finetune as finetuning
 from crosshar.train import pretrain as pretraining
 from crosshar.metrics import classification_report
 from crosshar.models import classifier as clf
-from crosshar.train.runs import find_runs, git_commit, hold
+from crosshar.train.runs import find_runs, git_commit, hold, release
 
 
 def finetuned_runs(source: str) -> list[tuple[Path, dict]]:
@@ -171,21 +171,47 @@ def refuse_overwrite(out: Path, force: bool) -> None:
                             "or --name NAME (or --out DIR) to keep both")
 
 
-def hold_results_dir(out: Path, force: bool) -> None:
-    """Create the results folder `out` and lock it for this process (train.runs.hold), then check it again.
+def hold_results_dir(out: Path, force: bool) -> list[Path]:
+    """Create the results folder `out` and lock it for this process (train.runs.hold), then check it again; returns
+    the folders this call created, `out` last (empty when `out` was there), for release_results_dir.
 
     Two `crosshar cross` writing one folder at once both scored, both printed their own metrics, and the folder held
     one's confusion.png beside the other's results.json. The folder is named by the command (source, target and
     head, or --name / --out), and a result is never filed under a name nobody asked for, so the second is refused
-    rather than sent to a folder of its own. Locked before the target is scored: refused at once, not after it. The
-    second check catches a result another command finished there since the first one (before any training)."""
-    out.mkdir(parents=True, exist_ok=True)
+    rather than sent to a folder of its own. Locked before the target is scored, so the second is refused before it
+    scores; but after any training: with --run that is at once, while without --run a second command trains its
+    matching model (when none is found) first and is refused only then, since a training run's own hold releases
+    the folder this process held before. The second check catches a result another command finished there since
+    the first one (made before any training)."""
+    made = [p for p in reversed(out.parents) if not p.exists()]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir()
+        made.append(out)
+    except FileExistsError:  # there before (or made by a command beside this one): never removed by this one
+        if not out.is_dir():
+            raise
     try:
         hold(out)
     except ConfigError:
         raise CrossharError(f"results folder {out} is being written by another running crosshar cross; wait for it "
                             "to finish, or pass --name NAME (or --out DIR) to write elsewhere") from None
     refuse_overwrite(out, force)
+    return made
+
+
+def release_results_dir(made: list[Path]) -> None:
+    """Remove the folders hold_results_dir made (`made`, deepest first) while they are still empty: a cross that fails
+    after taking its folder (the target cannot be read, no class in common, Ctrl-C) leaves no empty results folder
+    that was not there before. A folder that was there before, or that holds a file, stays, and so do its parents.
+    The hold on a removed folder goes with it, so that a later cross in this process locks the folder made anew."""
+    for p in reversed(made):
+        target = p.resolve()
+        try:
+            p.rmdir()
+        except OSError:  # not empty (or gone already): kept
+            return
+        release(target)
 
 
 def matching_run(source: list[str], window: WindowConfig, head: str | None, log: Callable[[str], None]) -> Path | None:
@@ -260,36 +286,42 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
     if need is not None and mwin != need:
         raise CrossharError(f"the model {run} uses windows {mwin.to_dict()}, but {tname} needs {need.to_dict()}; "
                             f"omit --run to train a matching model")
-    hold_results_dir(out, force)  # after any training: a run folder's hold releases the folder held before
-    tws = prepare(target, data_dir, need if need is not None else mwin, on_bad=on_bad)
-    log(f"{tname}: {kept_dropped(tws.manifest)}")
-    for w in tws.manifest.get("warnings", []):
-        log(f"warning: {w}")
-    sws = load_sources(list(meta["source"]), data_dir, mwin, on_bad)
-    guard.check_windows(sws, tws)
-    logits_fn = None
-    if tta:
-        aug = run_augment(meta, run)
-        logits_fn = lambda X: predict_tta(model, X, aug, tta, seed=0, rate_hz=mwin.rate_hz, kind=tta_views)  # noqa: E731
-        what = {"all": "", "motion": " without the device orientation"}.get(tta_views, f" ({tta_views} alone)")
-        log(f"test-time views: each window as recorded and {tta} draws of the finetuning augmentation{what}, averaged")
-    t0 = time.time()
-    report, y, pred, space = score(model, meta, tws, logits_fn=logits_fn, name=", ".join(map(str, runs)))
-    seconds = time.time() - t0
-    groups = score_groups(tws, space, y, pred)
-    confusion_png(report, out / "confusion.png", f"{'+'.join(meta['source'])} -> {tname} ({meta['head']})")
-    results = {
-        "source": meta["source"], "target": tname, "head": meta["head"], "run": str(run),
-        **({"ensemble_runs": meta["ensemble_runs"]} if "ensemble_runs" in meta else {}),
-        "target_folder": str(Path(tws.manifest["root"]).resolve())  # also a folder typed as its own name: ./mylab
-        if (tname != target or is_folder_spec(split_position(target)[0])) and tws.manifest.get("root") else None,
-        "metrics": report, "eval_classes": list(space.classes), "model_classes": meta["classes"],
-        "y_true": y.tolist(), "y_pred": pred.tolist(), "seconds": round(seconds, 2), "tta": tta, "tta_views": tta_views if tta else None,
-        "cadence_views": int(meta.get("cadence_views", 1)), **groups,
-        "git_commit": git_commit(), "model_meta": {k: v for k, v in meta.items() if k != "history"},
-        "target_manifest": tws.manifest, "torch": torch.__version__,
-    }
-    atomic_write_json(out / "results.json", results)
+    made = hold_results_dir(out, force)  # after any training: a run folder's hold releases the folder held before
+    try:
+        tws = prepare(target, data_dir, need if need is not None else mwin, on_bad=on_bad)
+        log(f"{tname}: {kept_dropped(tws.manifest)}")
+        for w in tws.manifest.get("warnings", []):
+            log(f"warning: {w}")
+        sws = load_sources(list(meta["source"]), data_dir, mwin, on_bad)
+        guard.check_windows(sws, tws)
+        logits_fn = None
+        if tta:
+            aug = run_augment(meta, run)
+            logits_fn = lambda X: predict_tta(model, X, aug, tta, seed=0, rate_hz=mwin.rate_hz, kind=tta_views)  # noqa: E731
+            what = {"all": "", "motion": " without the device orientation"}.get(tta_views, f" ({tta_views} alone)")
+            log(f"test-time views: each window as recorded and {tta} draws of the finetuning augmentation{what}, "
+                "averaged")
+        t0 = time.time()
+        report, y, pred, space = score(model, meta, tws, logits_fn=logits_fn, name=", ".join(map(str, runs)))
+        seconds = time.time() - t0
+        groups = score_groups(tws, space, y, pred)
+        confusion_png(report, out / "confusion.png", f"{'+'.join(meta['source'])} -> {tname} ({meta['head']})")
+        results = {
+            "source": meta["source"], "target": tname, "head": meta["head"], "run": str(run),
+            **({"ensemble_runs": meta["ensemble_runs"]} if "ensemble_runs" in meta else {}),
+            "target_folder": str(Path(tws.manifest["root"]).resolve())  # also a folder typed as its own name: ./mylab
+            if (tname != target or is_folder_spec(split_position(target)[0])) and tws.manifest.get("root") else None,
+            "metrics": report, "eval_classes": list(space.classes), "model_classes": meta["classes"],
+            "y_true": y.tolist(), "y_pred": pred.tolist(), "seconds": round(seconds, 2), "tta": tta,
+            "tta_views": tta_views if tta else None,
+            "cadence_views": int(meta.get("cadence_views", 1)), **groups,
+            "git_commit": git_commit(), "model_meta": {k: v for k, v in meta.items() if k != "history"},
+            "target_manifest": tws.manifest, "torch": torch.__version__,
+        }
+        atomic_write_json(out / "results.json", results)
+    except BaseException:  # Ctrl-C too: a folder this command made and left empty goes (a file in it stays)
+        release_results_dir(made)
+        raise
     results["out"] = str(out)
     return results
 

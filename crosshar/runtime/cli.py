@@ -4,8 +4,9 @@ Input: CSV lines `t,acc_x,acc_y,acc_z,gyro_x,gyro_y,gyro_z` (t in seconds; the h
 and, when present, may order the columns differently; '#' lines are comments), from a file or from
 stdin ('-'), one sample per line, UTF-8 (a leading byte-order mark is dropped) or UTF-16 with its
 byte-order mark (Windows "Unicode" text), plain or gzip-compressed (recognised by its first bytes,
-whatever the file's name); a byte that does not decode is an error naming its line. Output on stdout, one
-line per classified window: `12.00s walking 0.93` (text) or a JSON object (jsonl); a gap in the
+whatever the file's name); a sample line holding a byte that does not decode is a bad line like any other
+(warned and skipped, an error with --strict), a header holding one an error, each naming its line. Output on
+stdout, one line per classified window: `12.00s walking 0.93` (text) or a JSON object (jsonl); a gap in the
 stream prints a line too.
 Warnings (skipped lines, a low input rate) go to stderr. Errors never print a traceback: the message
 goes to stderr as `crosshar-run: error: ...` and the exit code is 2.
@@ -99,13 +100,17 @@ def _columns(header: list[str], channels: list[str], where: str) -> list[int]:
     return [tcol[0]] + [names.index(c) for c in channels]
 
 
-def read_samples(lines: Iterator[str], channels: list[str],
-                 source: str) -> Iterator[tuple[int, float, list[float] | None, str]]:
+def read_samples(lines: Iterator[str], channels: list[str], source: str,
+                 encoding: str | None = None) -> Iterator[tuple[int, float, list[float] | None, str]]:
     """Parse CSV lines; yields (line number, t, values in `channels` order, "") or (line, nan, None, problem).
 
     Without a header, rows are `t` then the model's channels; an accelerometer-only model also
     accepts the 7-field acc + gyro rows (the gyro is ignored). With a header, columns are found by
     name and every row must have the header's field count.
+
+    A sample line holding a byte that did not decode (`encoding`: the stream's, see open_input) is a bad line like
+    any other: its problem names the byte. A header holding one is an error (_Usage): the file is in another
+    encoding, and its column names cannot be trusted. A comment is skipped whatever its bytes: nothing in it is read.
     """
     C = len(channels)
     cols: list[int] | None = None
@@ -116,6 +121,15 @@ def read_samples(lines: Iterator[str], channels: list[str],
         if not s or s.startswith("#"):
             continue
         fields = [f.strip() for f in s.split(",")]
+        not_text = _not_text(raw, encoding)
+        if not_text:
+            if cols is None:  # the first line that is not a comment: a header (its first field not a number)?
+                try:
+                    float(fields[0])
+                except ValueError:
+                    raise _Usage(f"{source}, line {n}: {not_text}") from None
+            yield n, math.nan, None, not_text
+            continue
         if cols is None:
             try:
                 float(fields[0])
@@ -150,7 +164,10 @@ def read_samples(lines: Iterator[str], channels: list[str],
 
 class _Replay(io.RawIOBase):
     """The bytes of `f` from its start, after its first bytes (`head`) were read to tell its format: stdin cannot
-    seek back. Reads what has arrived (read1), so a live stream is still read line by line as it comes."""
+    seek back. Reads what has arrived (read1), so that nothing here waits for more bytes than a line needs: plain
+    text (UTF-8 or UTF-16) on a live stream is read line by line as it comes. Gzip is not: CPython's gzip reader
+    holds back what it has decompressed until more compressed bytes arrive, so on a live gzip pipe a window can
+    print a few seconds late (and gzip upstream itself sends its output in blocks)."""
 
     def __init__(self, head: bytes, f: IO[bytes], owned: Sequence[IO[bytes]] = ()):
         super().__init__()
@@ -176,9 +193,12 @@ def open_input(name: str, source: str = "<stdin>") -> IO[str]:
 
     The bytes decide, not the name: a browser that unpacks a download often keeps its `.gz`. Text is UTF-8
     (its BOM dropped) unless a byte-order mark says UTF-16 (or UTF-32); a byte that does not decode is kept
-    (escaped) for bounded_lines to name with its line, never replaced. Stdin is read the same way when it has
-    bytes below it (not a StringIO, as in tests: that is text already).
+    (escaped) for read_samples to name with its line, never replaced. Stdin is read the same way when it has
+    bytes below it (not a StringIO, as in tests: that is text already). Plain text on stdin is read as it comes;
+    gzip on stdin may lag a few seconds behind a live stream (see _Replay). A closed stdin (`<&-`) is an error.
     """
+    if name == "-" and sys.stdin is None:  # `crosshar-run m.onnx - <&-`: Python sets sys.stdin to None
+        raise _Usage("stdin is closed: nothing to read")
     if name == "-" and not hasattr(sys.stdin, "buffer"):
         return sys.stdin
     raw = sys.stdin.buffer if name == "-" else open(name, "rb")
@@ -186,7 +206,7 @@ def open_input(name: str, source: str = "<stdin>") -> IO[str]:
     try:
         f, head = raw, raw.read(4)
         if head[:2] == GZIP_MAGIC:
-            f = gzip.GzipFile(fileobj=_Replay(head, raw), mode="rb")  # unbuffered: gzip reads what has come
+            f = gzip.GzipFile(fileobj=_Replay(head, raw), mode="rb")  # gets what has come (may hold it back: _Replay)
             owned.insert(0, f)
             head = f.read(4)
     except (OSError, EOFError, zlib.error) as e:
@@ -217,13 +237,11 @@ def bounded_lines(f: IO[str], source: str, limit: int = MAX_LINE) -> Iterator[st
     """The lines of `f`, none read whole if longer than `limit` characters (DataError naming it).
 
     A stream that cannot be read on (a truncated or corrupt gzip file, UTF-16 cut in the middle of a
-    character) is an error naming the line it stopped at; so is a header or sample line holding a byte that
-    does not decode (a file in another encoding, Latin-1 or Windows-1252, whose line says something the
-    reader cannot see). A comment line is skipped whatever its bytes (a Windows tool's "# Messung München"):
-    nothing in it is read.
+    character) is an error naming the line it stopped at. A line holding a byte that does not decode (a file in
+    another encoding, Latin-1 or Windows-1252) is passed on as it is, the byte escaped: read_samples names it, as
+    an error in the header and as a bad line (skipped, or an error with --strict) in a sample.
     """
     n = 0
-    encoding = getattr(f, "encoding", None)
     while True:
         try:
             line = f.readline(limit + 1)
@@ -235,9 +253,6 @@ def bounded_lines(f: IO[str], source: str, limit: int = MAX_LINE) -> Iterator[st
         if len(line) > limit and not line.endswith("\n"):
             raise _Usage(f"{source}, line {n}: longer than {limit:,} characters; a sample line is "
                          f"t,acc_x,acc_y,acc_z,gyro_x,gyro_y,gyro_z (is this the right file?)")
-        problem = "" if line.lstrip().startswith("#") else _not_text(line, encoding)  # comments are not read
-        if problem:
-            raise _Usage(f"{source}, line {n}: {problem}")
         yield line
 
 
@@ -289,12 +304,16 @@ def run(args: argparse.Namespace, stdout: IO[str]) -> int:
                      max_gap=args.max_gap, units=args.units, gyro_units=args.gyro_units, sign=args.sign,
                      strict=args.strict,
                      source=source, threads=args.threads)
-    if args.input != "-" and not Path(args.input).is_file():
-        raise DataError("input file not found", args.input)
+    if args.input != "-":  # a named pipe, /dev/stdin or `<(zcat x.gz)` (/dev/fd/63) is no regular file, yet readable
+        if not Path(args.input).exists():
+            raise DataError("input file not found", args.input)
+        if Path(args.input).is_dir():
+            raise DataError("is a directory, not a recording; name a CSV file in it", args.input)
     n_bad = 0
     f = open_input(args.input, source)
     try:
-        for line, t, vals, problem in read_samples(bounded_lines(f, source), rec.model.channels, source):
+        samples = read_samples(bounded_lines(f, source), rec.model.channels, source, getattr(f, "encoding", None))
+        for line, t, vals, problem in samples:
             if problem:
                 if args.strict:
                     raise DataError(problem, source, line)

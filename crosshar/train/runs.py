@@ -46,6 +46,14 @@ def hold(folder: Path) -> None:
     _HELD.update(path=key, fd=fd)
 
 
+def release(folder: Path) -> None:
+    """Drop this process's hold on `folder` (a no-op unless it is the folder held): for a folder removed after
+    all, so that a later hold on a folder made anew at the same path locks it rather than finding it held."""
+    if _HELD.get("path") == str(Path(folder).resolve()) and "fd" in _HELD:
+        os.close(_HELD.pop("fd"))  # closing the descriptor releases its lock
+        _HELD.clear()
+
+
 def has_checkpoint(run_dir: str | Path) -> bool:
     """Whether a run folder holds a checkpoint: one interrupted before its first epoch ended holds only run.json
     (pretrain writes it first) and tb/ (finetune writes run.json last), with nothing to load or resume."""

@@ -355,3 +355,63 @@ def test_a_results_folder_another_cross_writes_is_refused_before_scoring(synth, 
     res = cross(["uci"], "mylab", run="runs/x", out=Path("res"), log=lambda *_: None)  # released: written as before
     assert json.loads((work / "res" / "results.json").read_text())["metrics"] == res["metrics"]
     assert sorted(p.name for p in (work / "res").iterdir()) == ["confusion.png", "results.json"]  # no temporary left
+
+
+def test_a_failed_cross_leaves_no_empty_results_folder_it_made(synth, home, tmp_path, monkeypatch):
+    """`crosshar cross` that failed after taking its results folder (the target cannot be read, no class in common,
+    Ctrl-C) left that folder behind, empty, where there was none before. Now it goes (with the parents the command
+    made for it); a folder that was there before, or that holds a file, stays."""
+    import fcntl
+    import os
+
+    from crosshar.errors import DataError
+    from crosshar.models import classifier
+    from test_export import make_meta
+
+    work = tmp_path / "work"
+    meta = make_meta("linear", None)
+    classifier.save(work / "runs" / "x" / "best.pt", classifier.build(meta), meta)
+    write_tree(work / "mylab", custom_files(name="mylab", scale=1.2))
+    monkeypatch.chdir(work)
+    real_prepare, real_score = er.prepare, er.score
+
+    def fails(error):
+        def f(*a, **k):
+            raise error
+        return f
+
+    for stage, error in (("prepare", DataError("cannot be read", "mylab/a.csv", 3)),
+                         ("score", CrossharError("no class in common")), ("score", KeyboardInterrupt())):
+        monkeypatch.setattr(er, stage, fails(error))
+        for out in (Path("res"), Path("deep/er/res")):
+            with pytest.raises(type(error)):
+                cross(["uci"], "mylab", run="runs/x", out=out, log=lambda *_: None)
+            assert not (work / out).exists() and not (work / "deep").exists(), (stage, error, out)
+        (work / "there").mkdir()  # a folder that was there before stays, empty or not
+        with pytest.raises(type(error)):
+            cross(["uci"], "mylab", run="runs/x", out=Path("there"), log=lambda *_: None)
+        assert (work / "there").is_dir()
+        (work / "there" / "notes.txt").write_text("mine")
+        with pytest.raises(type(error)):
+            cross(["uci"], "mylab", run="runs/x", out=Path("there"), log=lambda *_: None)
+        assert (work / "there" / "notes.txt").read_text() == "mine"
+        (work / "there" / "notes.txt").unlink()
+        (work / "there").rmdir()
+        monkeypatch.setattr(er, stage, real_prepare if stage == "prepare" else real_score)
+
+    def score_while_held(*a, **k):  # the folder made anew after a removed one is locked, not passed by a stale hold
+        fd = os.open(work / "res", os.O_RDONLY)
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fd)
+        return real_score(*a, **k)
+
+    monkeypatch.setattr(er, "score", fails(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):  # the last folder this process held: removed
+        cross(["uci"], "mylab", run="runs/x", out=Path("res"), log=lambda *_: None)
+    assert not (work / "res").exists()
+    monkeypatch.setattr(er, "score", score_while_held)
+    res = cross(["uci"], "mylab", run="runs/x", out=Path("res"), log=lambda *_: None)
+    assert json.loads((work / "res" / "results.json").read_text())["metrics"] == res["metrics"]

@@ -199,6 +199,50 @@ def test_model_and_input_errors_are_one_line(tmp_path, capsys, model):
     assert rc == 2 and "does not match its sidecar" in err
 
 
+def test_a_pipe_is_read_as_an_input_file_and_a_directory_refused(tmp_path, capsys, model):
+    """`crosshar-run m.onnx <(zcat x.gz)` (/dev/fd/63), a named pipe or /dev/stdin: each was refused as "input file
+    not found" (not a regular file); a directory was "not found" too, now it is named as one."""
+    import gzip
+    import threading
+
+    _, path = model
+    csv = write_csv(tmp_path / "rec.csv", np.arange(120) / 20.0, activity_windows(1, seed=9).reshape(-1, 6))
+    rc, want, err = run_cli(capsys, path, csv)
+    assert rc == 0 and len(activities(want)) == 1, err
+    for data in (csv.read_bytes(), gzip.compress(csv.read_bytes())):
+        fifo = tmp_path / "fifo"
+        fifo.unlink(missing_ok=True)
+        os.mkfifo(fifo)
+        writer = threading.Thread(target=fifo.write_bytes, args=(data,), daemon=True)  # waits for a reader
+        writer.start()
+        try:
+            assert run_cli(capsys, path, fifo) == (0, want, "")
+        finally:
+            if writer.is_alive():  # the fifo was never opened: open it here, so that the writer does not hang
+                fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+                writer.join(timeout=30)
+                os.close(fd)
+        r, w = os.pipe()  # what the shell's process substitution hands over: /dev/fd/N
+        try:
+            os.write(w, data)  # fits the pipe's buffer: written before the reader starts
+            os.close(w)
+            assert run_cli(capsys, path, f"/dev/fd/{r}") == (0, want, "")
+        finally:
+            os.close(r)
+    rc, out, err = run_cli(capsys, path, tmp_path)
+    assert (rc, out) == (2, "") and err == f"crosshar-run: error: {tmp_path}: is a directory, not a recording; " \
+                                          "name a CSV file in it\n"
+    rc, _, err = run_cli(capsys, path, tmp_path / "missing.csv")
+    assert rc == 2 and err == f"crosshar-run: error: {tmp_path / 'missing.csv'}: input file not found\n"
+
+
+def test_a_closed_stdin_is_a_one_line_error(model, capsys, monkeypatch):
+    """`crosshar-run m.onnx - <&-` (sys.stdin is None) printed "error: AttributeError: 'NoneType' object has no
+    attribute 'readline'"."""
+    monkeypatch.setattr(sys, "stdin", None)
+    assert run_cli(capsys, model[1], "-") == (2, "", "crosshar-run: error: stdin is closed: nothing to read\n")
+
+
 def test_resampler_matches_scipy_and_removes_aliases():
     t = np.arange(1000) / 50.0
     slow = np.stack([9.81 + np.sin(2 * np.pi * 1.5 * t), 2 * np.cos(2 * np.pi * 2.5 * t), np.zeros_like(t)], 1)
@@ -473,16 +517,17 @@ def _latin1_csv(tmp_path, name: str, data) -> None:
 
 
 @pytest.mark.parametrize("name, data, message", [
-    # a Latin-1 (Windows-1252) file whose header or sample line holds a byte that is not UTF-8: before, the byte was
-    # replaced and the line skipped as not numbers (a header: 'unknown column(s)' with a replacement character)
-    ("data.csv", {4: "0.2,1,2,3\xb0,4,5,6"}, "data.csv, line 5: byte 0xB0 (character 10) is not UTF-8"),
+    # a Latin-1 (Windows-1252) file whose header holds a byte that is not UTF-8: before, the byte was replaced and
+    # the header read as 'unknown column(s)' with a replacement character
     ("header.csv", {0: "t,acc_x,acc_y,acc_z,gyro_x,gyro_y,gyro_z,\xe9tat"},
      "header.csv, line 1: byte 0xE9 (character 42) is not UTF-8"),
+    ("header_first_field.csv", {0: "\xe9t,acc_x,acc_y,acc_z,gyro_x,gyro_y,gyro_z"},
+     "header_first_field.csv, line 1: byte 0xE9 (character 1) is not UTF-8"),
 ])
 def test_a_byte_that_does_not_decode_is_an_error_naming_its_line(tmp_path, capsys, monkeypatch, model, name, data,
                                                                   message):
-    """A header or sample line with a byte that is not UTF-8: the file is in another encoding, and the line says
-    something the reader cannot see; re-saving it is one step, and the message says which."""
+    """A header with a byte that is not UTF-8: the file is in another encoding, and its columns cannot be trusted;
+    an error with or without --strict. Re-saving it is one step, and the message says which."""
     _latin1_csv(tmp_path, name, data)
     monkeypatch.chdir(tmp_path)
     want = f"crosshar-run: error: {message}; save the file as UTF-8, or as UTF-16 with its byte-order mark\n"
@@ -492,6 +537,33 @@ def test_a_byte_that_does_not_decode_is_an_error_naming_its_line(tmp_path, capsy
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(io.BytesIO((tmp_path / name).read_bytes()))))
     rc, _, err = run_cli(capsys, model[1], "-")
     assert (rc, err) == (2, want.replace(name, "<stdin>")), err
+
+
+@pytest.mark.parametrize("name, header, line", [
+    ("data.csv", True, 5),  # after the header
+    ("first.csv.gz", False, 1),  # no header: the first line, a sample (its t is a number), not a header
+])
+def test_a_byte_that_does_not_decode_on_a_sample_line_is_a_bad_line(tmp_path, capsys, monkeypatch, model, name,
+                                                                    header, line):
+    """A sample line with a byte that is not UTF-8 stopped the whole stream (exit 2) even without --strict, while
+    every other bad sample line is warned about and skipped: now it is one of them, an error only with --strict."""
+    import gzip
+
+    rc, want, err = run_cli(capsys, model[1], one_window_csv(tmp_path))
+    assert rc == 0 and len(activities(want)) == 1, err
+    lines = one_window_csv(tmp_path).read_text().splitlines(keepends=True)[0 if header else 1:]
+    lines.insert(line - 1, "0.2,1,2,3\xb0,4,5,6\n")  # a Latin-1 (Windows-1252) degree sign
+    raw = "".join(lines).encode("latin-1")
+    (tmp_path / name).write_bytes(gzip.compress(raw) if name.endswith(".gz") else raw)
+    monkeypatch.chdir(tmp_path)
+    problem = (f"line {line}: byte 0xB0 (character 10) is not UTF-8; save the file as UTF-8, or as UTF-16 with its "
+               "byte-order mark")
+    skipped = "crosshar-run: warning: 1 bad line(s) skipped (use --strict to stop at the first)\n"
+    assert run_cli(capsys, model[1], name) == (0, want, f"crosshar-run: warning: {name}, {problem}; skipped\n{skipped}")
+    assert run_cli(capsys, model[1], name, "--strict") == (2, "", f"crosshar-run: error: {name}, {problem}\n")
+    data = (tmp_path / name).read_bytes()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(io.BytesIO(data))))
+    assert run_cli(capsys, model[1], "-") == (0, want, f"crosshar-run: warning: <stdin>, {problem}; skipped\n{skipped}")
 
 
 @pytest.mark.parametrize("name, data", [
@@ -516,13 +588,20 @@ def test_utf16_that_cannot_be_text_is_an_error_naming_its_line(tmp_path, capsys,
     (tmp_path / "nobom.csv").write_bytes(text.encode("utf-16-le"))
     (tmp_path / "odd.csv").write_bytes(b"\xfe\xff" + text.encode("utf-16-be")[:-1])  # cut in a character
     monkeypatch.chdir(tmp_path)
-    for name, message in (("lone.csv", "lone.csv, line 10: character 4 is half of a UTF-16 surrogate pair (U+D800), "
-                                       "not text; save the file as UTF-8, or as UTF-16 with its byte-order mark"),
+    lone_message = ("lone.csv, line 10: character 4 is half of a UTF-16 surrogate pair (U+D800), not text; save the "
+                    "file as UTF-8, or as UTF-16 with its byte-order mark")
+    for name, message in (("lone.csv", lone_message),
                           ("nobom.csv", "nobom.csv, line 1: a NUL byte every other byte: UTF-16 without its "
                                         "byte-order mark? save the file as UTF-8"),
                           ("odd.csv", f"odd.csv, line {len(lines)}: cannot be read")):
-        rc, _, err = run_cli(capsys, model[1], name)
+        rc, _, err = run_cli(capsys, model[1], name, "--strict")
         assert rc == 2 and err.startswith(f"crosshar-run: error: {message}") and err.count("\n") == 1, err
+    # a sample line that is not text is a bad line like any other: without --strict, warned about and skipped
+    rc, out, err = run_cli(capsys, model[1], "lone.csv")
+    assert rc == 0 and len(activities(out)) == 1 and err.startswith(f"crosshar-run: warning: {lone_message}; skipped\n")
+    for name in ("nobom.csv", "odd.csv"):  # the stream itself cannot be read: an error in both modes
+        rc, _, err = run_cli(capsys, model[1], name)
+        assert rc == 2 and err.startswith(f"crosshar-run: error: {name}, line ") and err.count("\n") == 1, err
 
 
 def test_stdin_is_read_as_it_comes_whatever_its_encoding(model):
