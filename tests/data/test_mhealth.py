@@ -323,3 +323,24 @@ def test_real_mhealth(capsys):
                      f"{np.round(still.mean(axis=0), 2)}, slope {num / den:.2f}")
     with capsys.disabled():
         print(f"\n[mhealth] {len(recs)} recordings, load {seconds:.1f} s; " + "; ".join(lines))
+
+
+def test_a_gyro_reading_of_exactly_the_limit_is_read():
+    """degrees(GYRO_LIMIT) is 3999.9999999999995 in floating point: a reading of exactly 4000 deg/s (the range PAMAP2's
+    reader accepts in rad/s) was refused as beyond any IMU's range."""
+    from crosshar.data.readers import mhealth
+
+    assert mhealth._LIMIT[3] == 4000.0 and mhealth._LIMIT[0] > 0
+
+
+def test_a_label_that_is_not_whole_is_named_as_written(tmp_path):
+    write_tree(tmp_path / "mhealth", {D + "mHealth_subject1.log": log_text([4] * 20, patch=_set(7, 24, "4.0000001"))})
+    with pytest.raises(DataError, match=r"unknown label 4\.0000001;"):
+        load(tmp_path)
+
+
+def test_two_files_for_one_subject_are_bad_input_not_one_dropped(tmp_path):
+    write_tree(tmp_path / "mhealth", {D + "mHealth_subject7.log": log_text([4] * 5),
+                                      D + "mHealth_subject007.log": log_text([10] * 5)})
+    with pytest.raises(DataError, match=r"a second file for MHEALTH subject 7, beside .*mHealth_subject7\.log; keep one"):
+        load(tmp_path)

@@ -65,6 +65,7 @@ from crosshar.data.base import BadRows, Dataset
 from crosshar.data.io import DataFolder, Entry
 from crosshar.data.recording import Recording
 from crosshar.data.rows import Col, Rows, TextFile
+from crosshar.errors import DataError
 from crosshar.limits import limit_of
 from crosshar.registry import DATASETS
 
@@ -83,8 +84,10 @@ CHANNELS = ("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z")
 _COLS = (Col("label", LABEL_COLUMN),  # a number: checked to be a whole one below ("0" and "0.0" alike)
          *(Col(f"{pos}_{c}", (acc if c.startswith("acc") else gyro) + "xyz".index(c[-1]))
            for pos, acc, gyro in SENSORS.values() for c in CHANNELS))
-# (12,) limits in the file's units: acc in m/s^2, gyro in deg/s
-_LIMIT = np.array([limit_of(c) if c.startswith("acc") else np.degrees(limit_of(c)) for _ in SENSORS for c in CHANNELS])
+# (12,) limits in the file's units: acc in m/s^2, gyro in deg/s (rounded: degrees(GYRO_LIMIT) is 3999.9999999999995,
+# which refused a reading of exactly 4000 deg/s that PAMAP2's reader, in rad/s, accepts)
+_LIMIT = np.array([limit_of(c) if c.startswith("acc") else round(float(np.degrees(limit_of(c))), 6)
+                   for _ in SENSORS for c in CHANNELS])
 _UNITS = [" deg/s" if "gyro" in c.name else " m/s^2" for c in _COLS[1:]]
 _LABELS = np.array([ACTIVITIES[i] for i in range(len(ACTIVITIES))])  # label -> canonical
 _FILE = re.compile(r"(?:^|/)mHealth_subject(\d+)\.log$")
@@ -114,11 +117,16 @@ class MHEALTH(Dataset):
     )
 
     def files(self, folder: DataFolder) -> list[Entry]:
-        """One entry per subject, by subject number; of two copies (unpacked and zipped) the shorter path."""
+        """One entry per subject, by subject number; of two copies of one file (unpacked and zipped: the same file
+        name) the shorter path. Two files of other names for one subject (mHealth_subject7.log and
+        mHealth_subject007.log) are bad input, never one of them dropped unsaid."""
         best: dict[int, Entry] = {}
         for e in sorted(folder.glob("*mHealth_subject*.log"), key=lambda e: (len(e.logical), e.logical)):
             if m := _FILE.search(e.logical):
-                best.setdefault(int(m.group(1)), e)
+                first = best.setdefault(int(m.group(1)), e)
+                if first is not e and _name(first) != _name(e):
+                    raise DataError(f"a second file for MHEALTH subject {int(m.group(1))}, beside {first.display()}; "
+                                    "keep one", e.display())
         return [best[k] for k in sorted(best)]
 
     def has_gyro(self, folder: DataFolder) -> bool:
@@ -151,6 +159,11 @@ class MHEALTH(Dataset):
         return recs
 
 
+def _name(e: Entry) -> str:
+    """The file name of an entry (without folders), whether plain, gzipped or in a zip."""
+    return e.logical.rsplit("/", 1)[-1]
+
+
 def _read(folder: DataFolder, entry: Entry, bad: BadRows) -> Rows | None:
     """The rows of one .log file that pass every check, with their line numbers; None if none."""
     tf = TextFile(folder, entry)
@@ -159,7 +172,7 @@ def _read(folder: DataFolder, entry: Entry, bad: BadRows) -> Rows | None:
     rows.cols = {"label": rows["label"], "x": np.stack([rows[c.name] for c in _COLS[1:]], axis=1)}  # (n, 12)
     lab = rows["label"]
     known = np.isin(lab, list(ACTIVITIES))  # whole numbers 0..12 (NaN is not)
-    rows = rows.reject(~known, lambda i: f"column {LABEL_COLUMN + 1} (label): unknown label {lab[i]:g}; MHEALTH's "
+    rows = rows.reject(~known, lambda i: f"column {LABEL_COLUMN + 1} (label): unknown label {lab[i]:.12g}; MHEALTH's "
                        f"are the whole numbers 0 (no activity) .. {max(ACTIVITIES)}", bad)
     rows.cols["label"] = rows["label"].astype(np.int64)
     rows = rows.reject_beyond(rows["x"], _LIMIT, _COLS[1:], _UNITS, bad)
