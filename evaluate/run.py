@@ -247,7 +247,7 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
     device = resolve_device(device)
     if tta_views not in TTA_VIEWS:
         raise CrossharError(f"--tta-views must be one of {', '.join(TTA_VIEWS)}, got {tta_views!r}")
-    check_specs([*source, target])  # before anything is announced or trained
+    check_specs([*source, target], data_dir)  # before anything is announced or trained
     if any(is_folder_spec(split_position(s)[0]) for s in source):
         raise CrossharError("a folder of your own data is a target (-td); sources are registered datasets")
     tname = resolve(target, data_dir).name

@@ -181,7 +181,7 @@ def info_cmd(dataset: Name, data_dir: DataDir = None) -> None:
     from crosshar.data.store import (cached, check_specs, is_folder_spec, kept_dropped, read_manifest,
                                      recording_positions, resolve, split_position)
 
-    check_specs([dataset])  # an unknown name, or a position the prepared dataset lacks: one line, exit 2
+    check_specs([dataset], data_dir)  # an unknown name, or a position the prepared dataset lacks: one line, exit 2
     root = None
     if is_folder_spec(split_position(dataset)[0]):  # your own data: this folder's versions, not every folder's
         root = str(resolve(split_position(dataset)[0]).folder.root)  # that shares its descriptor's name

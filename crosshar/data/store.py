@@ -26,7 +26,7 @@ from crosshar.data.base import BadRows, Dataset
 from crosshar.data.io import DataFolder
 from crosshar.data.checks import checks_by_position, turning_by_class, turning_warnings
 from crosshar.data.windows import Tally, WindowSet, make_windows, normalize
-from crosshar.errors import ConfigError, DataError
+from crosshar.errors import ConfigError, CrossharError, DataError
 from crosshar.registry import DATASETS
 
 PREP_VERSION = 4  # 3: kept/dropped tally, physical checks, unlabelled windows of custom data (unchanged when
@@ -120,19 +120,24 @@ def resolve(spec: str | Path, data_dir: str | Path | None = None) -> Resolved:
     return Resolved(spec, ds, DataFolder(ds.locate(paths.data_dir(data_dir))))
 
 
-def check_specs(specs: list[str]) -> None:
+def check_specs(specs: list[str], data_dir: str | Path | None = None) -> None:
     """Fail at once (before any training) on a name that is neither registered nor a data folder, and on
-    a position the dataset's prepared windows (when any are cached) do not hold."""
+    a position the dataset's prepared windows (when any are cached for the data folder it is read from) do not hold."""
     import crosshar.data  # noqa: F401
 
     for s in specs:
         base, position = split_position(s)
         if position is not None:
-            check_specs([str(base)])
-            if str(base) in DATASETS:  # its positions: those of its newest prepared version, when there is one
+            check_specs([str(base)], data_dir)
+            if str(base) in DATASETS:  # its positions: those of its newest version prepared from this data folder
                 name = str(base)
+                try:
+                    root = str(resolve(name, data_dir).folder.root)
+                except CrossharError:  # not found: prepare says so, with the layout it looks for
+                    continue
                 for m in cached(name):
-                    if known := recording_positions(read_manifest(m)):
+                    man = read_manifest(m)
+                    if (man or {}).get("root") == root and (known := recording_positions(man)):
                         _positions_hold(name, position, known, "recordings")
                         break
             else:  # your own data: the positions its crosshar.toml names now (a cache may predate an edit)

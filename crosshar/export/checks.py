@@ -42,7 +42,7 @@ def check_options(*, opset: int, max_windows: int, int8_mode: str | None = None,
     if target is not None:
         from crosshar.data.store import check_specs, resolve
 
-        check_specs([target])
+        check_specs([target], data_dir)
         resolve(target, data_dir)
 
 

@@ -245,11 +245,16 @@ def test_an_unknown_position_fails_before_training_once_the_dataset_is_prepared(
     a dataset shipped as windows has none to select."""
     from crosshar.errors import ConfigError
 
-    store.check_specs(["uci@waist"])  # nothing cached yet: prepare says it later
+    store.check_specs(["uci@waist"], data)  # nothing cached yet: prepare says it later
     prepare("uci", data)
     with pytest.raises(ConfigError, match=r"'uci' has no recording at body position 'wrist'; its positions: waist \(2 recordings\)"):
-        store.check_specs(["motion", "uci@wrist"])
-    store.check_specs(["uci@Waist"])
+        store.check_specs(["motion", "uci@wrist"], data)
+    store.check_specs(["uci@Waist"], data)
+    # another data folder's dataset is judged by its own prepared versions, never by this folder's cache
+    other = data.parent / "other"
+    write_tree(other / "uci_hapt", uci_files(users=(3,), exps_per_user=1))
+    store.check_specs(["uci@wrist"], other)
+    store.check_specs(["uci@wrist"], data.parent / "nowhere")  # not found: prepare says so later
     assert len(prepare("uci@waist", data)) == 20 and loads["calls"] == 1
     bare = prepare("uci", data)
     bare.manifest = {k: v for k, v in bare.manifest.items() if k != "recordings"}
