@@ -222,7 +222,8 @@ def prepare(
     ws = built.windows
     ws.manifest = {
         "dataset": name, "title": ds.title, "root": str(folder.root), "window": cfg.to_dict(),
-        "fingerprint": fp, "n_files": len(files), "n_recordings": built.n_recordings,
+        "fingerprint": fp, "n_files": len(files), "prewindowed": ds.profile(folder) is not None,
+        "n_recordings": built.n_recordings,
         "n_short_recordings": built.n_short, "n_windows": len(ws),
         "n_unlabelled_windows": built.tally.unlabelled_windows, "per_class": ws.counts()[0],
         "per_subject": ws.counts()[1], "kept": built.tally.to_dict(), "short_hint": ds.short_hint,
@@ -316,7 +317,8 @@ def _build_from_recordings(ds: Dataset, folder: DataFolder, cfg: WindowConfig, n
     if len(ws) == 0:
         raise DataError(f"dataset {name!r} gives no window of {cfg.window} samples ({seconds:g} s): "
                         + _why_no_windows(recs, short, seconds, bad) + "; "
-                        + kept_dropped({"kept": tally.to_dict(), "skipped": [], "short_hint": ds.short_hint}), folder.root)
+                        + kept_dropped({"kept": tally.to_dict(), "skipped": [], "short_hint": ds.short_hint,
+                                        "prewindowed": False}), folder.root)
     if short and log:
         log(f"{short} of {len(recs)} recordings are shorter than one window ({seconds:g} s) and gave no window")
     turns = turning_by_class(ws.X, ws.labels, cfg.rate_hz)
@@ -358,7 +360,7 @@ def read_manifest(path: Path) -> dict | None:
         return None
     need = {"n_windows": int, "n_recordings": int, "n_files": int, "fingerprint": str, "window": dict,
             "per_class": dict, "per_subject": dict, "skipped": list}
-    optional = {"kept": dict, "warnings": list, "checks": dict, "recordings": dict}  # read where present
+    optional = {"kept": dict, "warnings": list, "checks": dict, "recordings": dict, "prewindowed": bool}  # read where present
     return m if (isinstance(m, dict) and all(isinstance(m.get(k), t) for k, t in need.items())
                  and all(isinstance(m[k], t) for k, t in optional.items() if m.get(k) is not None)) else None
 
@@ -397,7 +399,8 @@ def kept_dropped(manifest: dict) -> str:
     kept = f"kept {k['labelled_windows']:,} labelled windows"
     if k["unlabelled_windows"]:
         kept += f" and {k['unlabelled_windows']:,} unlabelled windows (pretraining only)"
-    kept += f" from {k['recordings']:,} recordings" if k["recordings"] else " (shipped as fixed windows)"
+    prewindowed = manifest.get("prewindowed", not k["recordings"])  # caches from before the flag: no recordings
+    kept += " (shipped as fixed windows)" if prewindowed else f" from {k['recordings']:,} recordings"
     drops = []
     if k["short_recordings"]:
         drops.append(f"{k['short_recordings']:,} recording(s) shorter than one window ({k['short_recording_s']:,.0f} s, "

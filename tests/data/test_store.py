@@ -194,6 +194,17 @@ def test_a_dataset_without_windows_is_an_error_saying_why(data):
         prepare("uci", data, WindowConfig(window=1000, stride=1000))
 
 
+def test_kept_dropped_says_fixed_windows_only_for_a_dataset_shipped_as_windows(data):
+    """A recording dataset none of whose recordings could be read (every line skipped) was described as "shipped as
+    fixed windows"; the manifest now says which kind the dataset is."""
+    tally = {"labelled_windows": 0, "unlabelled_windows": 0, "recordings": 0, "short_recordings": 0,
+             "short_recording_s": 0, "short_examples": [], "short_runs_s": 0, "unlabelled_s": 0, "tails_s": 0}
+    assert "from 0 recordings" in store.kept_dropped({"kept": tally, "prewindowed": False})
+    assert "(shipped as fixed windows)" in store.kept_dropped({"kept": tally, "prewindowed": True})
+    assert "(shipped as fixed windows)" in store.kept_dropped({"kept": tally})  # a cache from before the flag
+    assert prepare("uci", data).manifest["prewindowed"] is False
+
+
 def test_recordings_shorter_than_a_window_are_counted(tmp_path, monkeypatch):
     monkeypatch.setenv("CROSSHAR_HOME", str(tmp_path / "home"))
     files = uci_files(users=(1, 2), exps_per_user=1)
