@@ -88,7 +88,10 @@ def cross_cmd(
                     force=force, name=name, pretrain_epochs=pretrain_epochs, finetune_epochs=finetune_epochs,
                     device=dev, on_bad=on_bad, tta=tta, tta_views=tta_views, cadence_views=cadence_views)
     except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]: run the same command again to resume; the pretraining "
+        err_console.print("[yellow]interrupted[/]: no result was filed for this target (results.json is written last); run the same "
+                          "command again"
+                          if run else
+                          "[yellow]interrupted[/]: run the same command again to resume; the pretraining "
                           "continues from its last finished epoch (a finetuning starts over: it is short)")
         raise typer.Exit(130) from None
     print_report(res)

@@ -259,6 +259,20 @@ def test_interrupt_exits_130_with_a_hint(synth, home, monkeypatch):
     assert res.exit_code == 130 and "--resume" in res.output
 
 
+def test_an_interrupted_cross_hints_at_resuming_only_what_it_trains(synth, home, monkeypatch, tmp_path):
+    """Ctrl-C in `cross --run RUN` (a model given: nothing trained) spoke of resuming a pretraining."""
+    import crosshar.evaluate.run as er
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(er, "cross", interrupted)
+    res = invoke("cross", "-d", "uci", "-td", "motion", "--run", str(tmp_path))
+    assert res.exit_code == 130 and "no result was filed" in " ".join(res.output.split()) and "pretraining" not in res.output
+    res = invoke("cross", "-d", "uci", "-td", "motion")
+    assert res.exit_code == 130 and "the pretraining continues from its last finished epoch" in " ".join(res.output.split())
+
+
 # ---- options refused before any work: one line, exit 2, and nothing trained, scored or written
 
 
