@@ -184,13 +184,18 @@ def hold_results_dir(out: Path, force: bool) -> list[Path]:
     the folder this process held before. The second check catches a result another command finished there since
     the first one (made before any training)."""
     made = [p for p in reversed(out.parents) if not p.exists()]
-    out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        out.mkdir()
-        made.append(out)
-    except FileExistsError:  # there before (or made by a command beside this one): never removed by this one
-        if not out.is_dir():
-            raise
+        out.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir()
+            made.append(out)
+        except FileExistsError:  # there before (or made by a command beside this one): never removed by this one
+            if not out.is_dir():
+                raise
+    except OSError as e:  # a file where a folder goes, a link to nowhere, no permission
+        release_results_dir(made)
+        raise CrossharError(f"results folder {out}: cannot be made ({e.strerror or e}: "
+                            f"{e.filename or out}); pass --out a folder path") from None
     try:
         hold(out)
     except ConfigError:

@@ -178,16 +178,20 @@ def _print_checks(man: dict) -> None:
 @friendly
 def info_cmd(dataset: Name, data_dir: DataDir = None) -> None:
     """Show the manifests of a dataset's prepared versions (config, counts, provenance)."""
-    from crosshar.data.store import (cached, check_specs, is_folder_spec, kept_dropped, read_manifest,
+    from crosshar.data.store import (cached, check_specs, is_folder_spec, kept_dropped, prepared_from, read_manifest,
                                      recording_positions, resolve, split_position)
 
     check_specs([dataset], data_dir)  # an unknown name, or a position the prepared dataset lacks: one line, exit 2
+    base = split_position(dataset)[0]
     root = None
-    if is_folder_spec(split_position(dataset)[0]):  # your own data: this folder's versions, not every folder's
-        root = str(resolve(split_position(dataset)[0]).folder.root)  # that shares its descriptor's name
-    if is_folder_spec(dataset) or split_position(dataset)[1] is not None:
-        dataset = resolve(dataset).base
-    found = [m for m in cached(dataset) if root is None or (read_manifest(m) or {}).get("root") == root]
+    if is_folder_spec(base):  # your own data: this folder's versions, not every folder's that shares its descriptor's name
+        r = resolve(base)
+        root, dataset = r.folder.root, r.name
+    else:  # a registered dataset: with --data-dir, the versions prepared from that folder; without, every folder's
+        dataset = str(base)
+        if data_dir is not None:
+            root = resolve(dataset, data_dir).folder.root
+    found = [m for m in cached(dataset) if root is None or prepared_from(read_manifest(m), root)]
     if not found:
         console.print(plain(f"{dataset}: not prepared yet; run `crosshar data prepare -d {dataset}`"))
         raise typer.Exit(1)

@@ -132,12 +132,12 @@ def check_specs(specs: list[str], data_dir: str | Path | None = None) -> None:
             if str(base) in DATASETS:  # its positions: those of its newest version prepared from this data folder
                 name = str(base)
                 try:
-                    root = str(resolve(name, data_dir).folder.root)
+                    root = Path(resolve(name, data_dir).folder.root).resolve()
                 except CrossharError:  # not found: prepare says so, with the layout it looks for
                     continue
                 for m in cached(name):
                     man = read_manifest(m)
-                    if (man or {}).get("root") == root and (known := recording_positions(man)):
+                    if prepared_from(man, root) and (known := recording_positions(man)):
                         _positions_hold(name, position, known, "recordings")
                         break
             else:  # your own data: the positions its crosshar.toml names now (a cache may predate an edit)
@@ -245,6 +245,13 @@ def prepare(
     return ws
 
 
+def prepared_from(manifest: dict | None, root: str | Path) -> bool:
+    """Whether a cache manifest was prepared from the data folder `root` (resolved: ./data, data/ and an absolute
+    path are one folder)."""
+    r = (manifest or {}).get("root")
+    return isinstance(r, str) and Path(r).resolve() == Path(root).resolve()
+
+
 def recording_positions(manifest: dict | None) -> list[str]:
     """The body position of each recording a cache manifest records ([] when it records none)."""
     rec = (manifest or {}).get("recordings")
@@ -317,8 +324,9 @@ def _build_from_recordings(ds: Dataset, folder: DataFolder, cfg: WindowConfig, n
     if len(ws) == 0:
         raise DataError(f"dataset {name!r} gives no window of {cfg.window} samples ({seconds:g} s): "
                         + _why_no_windows(recs, short, seconds, bad) + "; "
-                        + kept_dropped({"kept": tally.to_dict(), "skipped": [], "short_hint": ds.short_hint,
-                                        "prewindowed": False}), folder.root)
+                        + kept_dropped({"kept": tally.to_dict(), "short_hint": ds.short_hint, "prewindowed": False,
+                                        "skipped": [{"file": p, "line": ln, "problem": m} for p, ln, m in bad.skipped]}),
+                        folder.root)
     if short and log:
         log(f"{short} of {len(recs)} recordings are shorter than one window ({seconds:g} s) and gave no window")
     turns = turning_by_class(ws.X, ws.labels, cfg.rate_hz)

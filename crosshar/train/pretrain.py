@@ -266,7 +266,8 @@ def _job_dict(job: PretrainJob) -> dict:
 def _check_same_job(ck: dict, job: PretrainJob, path: Path) -> None:
     """Refuse to resume a checkpoint written for another job, naming what differs (`section.key`). A key the
     checkpoint lacks was written before that option existed: it reads as the option's default (the behaviour
-    it had then), so a run interrupted before an option was added still resumes."""
+    it had then), so a run interrupted before an option was added still resumes. A key this version does not
+    know (a newer version's option, or a hand edit) is a difference too, unless the config lists it as removed."""
     old = ck.get("job", {})
     new = _job_dict(job)
     diff = ["datasets"] if old.get("datasets") != new["datasets"] else []
@@ -276,6 +277,8 @@ def _check_same_job(ck: dict, job: PretrainJob, path: Path) -> None:
         if not isinstance(was, dict):
             diff.append(k)
             continue
+        removed = set(getattr(type(section), "REMOVED", ()))
+        diff += [f"{k}.{key} (unknown here)" for key in was if key not in new[k] and key not in removed]
         was = {**type(section)().to_dict(), **was}  # keys added since: their defaults
         diff += [f"{k}.{key}" for key, v in new[k].items() if was.get(key) != v]
     if diff:

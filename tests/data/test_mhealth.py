@@ -344,3 +344,17 @@ def test_two_files_for_one_subject_are_bad_input_not_one_dropped(tmp_path):
                                       D + "mHealth_subject007.log": log_text([10] * 5)})
     with pytest.raises(DataError, match=r"a second file for MHEALTH subject 7, beside .*mHealth_subject7\.log; keep one"):
         load(tmp_path)
+
+
+def test_a_tree_of_only_bad_lines_in_skip_mode_says_what_was_skipped(tmp_path, monkeypatch):
+    """Every line skipped (--on-bad skip): the error's kept/dropped part counted nothing dropped ("dropped: nothing")
+    and once called the dataset "shipped as fixed windows"."""
+    from crosshar.data.store import prepare
+
+    monkeypatch.setenv("CROSSHAR_HOME", str(tmp_path / "home"))
+    write_tree(tmp_path / "data" / "mhealth", {D + "mHealth_subject1.log": log_text([4] * 30, patch=lambda ls: [
+        "\t".join(line.split("\t")[:-1] + ["99"]) for line in ls])})
+    with pytest.raises(DataError) as e:
+        prepare("mhealth", tmp_path / "data", on_bad="skip")
+    msg = str(e.value)
+    assert "bad item(s)" in msg.split("dropped:")[-1] and "dropped: nothing" not in msg and "fixed windows" not in msg

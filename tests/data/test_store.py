@@ -251,7 +251,7 @@ def test_position_selector_syntax(tmp_path):
             store.split_position(bad)
 
 
-def test_an_unknown_position_fails_before_training_once_the_dataset_is_prepared(data, loads):
+def test_an_unknown_position_fails_before_training_once_the_dataset_is_prepared(data, loads, monkeypatch):
     """check_specs (what cross runs before training) knows a cached dataset's positions without reading its data;
     a dataset shipped as windows has none to select."""
     from crosshar.errors import ConfigError
@@ -266,6 +266,13 @@ def test_an_unknown_position_fails_before_training_once_the_dataset_is_prepared(
     write_tree(other / "uci_hapt", uci_files(users=(3,), exps_per_user=1))
     store.check_specs(["uci@wrist"], other)
     store.check_specs(["uci@wrist"], data.parent / "nowhere")  # not found: prepare says so later
+    # the same folder typed relatively is the same folder (manifests store the root as it was typed)
+    monkeypatch.chdir(data.parent)
+    with pytest.raises(ConfigError, match="no recording at body position 'wrist'"):
+        store.check_specs(["uci@wrist"], "data")
+    store.check_specs(["uci@wrist"], "./other/")
+    assert store.prepared_from({"root": str(data / "uci_hapt")}, "data/uci_hapt/")
+    assert not store.prepared_from({"root": str(other / "uci_hapt")}, "data/uci_hapt") and not store.prepared_from({}, "data")
     assert len(prepare("uci@waist", data)) == 20 and loads["calls"] == 1
     bare = prepare("uci", data)
     bare.manifest = {k: v for k, v in bare.manifest.items() if k != "recordings"}

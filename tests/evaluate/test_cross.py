@@ -415,3 +415,20 @@ def test_a_failed_cross_leaves_no_empty_results_folder_it_made(synth, home, tmp_
     monkeypatch.setattr(er, "score", score_while_held)
     res = cross(["uci"], "mylab", run="runs/x", out=Path("res"), log=lambda *_: None)
     assert json.loads((work / "res" / "results.json").read_text())["metrics"] == res["metrics"]
+
+
+def test_an_out_that_cannot_be_a_folder_is_one_line(tmp_path):
+    """--out naming a file, a path under a file, or a link to nowhere ended in a FileExistsError traceback."""
+    from crosshar.errors import CrossharError
+    from crosshar.evaluate.run import hold_results_dir
+
+    (tmp_path / "f.csv").write_text("x")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    for out in (tmp_path / "f.csv", tmp_path / "f.csv" / "res", tmp_path / "dangling", tmp_path / "new" / "f.csv" / "x"):
+        if out.parts[-3:-1] == ("new", "f.csv"):
+            (tmp_path / "new").mkdir()
+            (tmp_path / "new" / "f.csv").write_text("x")
+        with pytest.raises(CrossharError, match=r"cannot be made .*pass --out a folder path") as e:
+            hold_results_dir(out, force=False)
+        assert "\n" not in str(e.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling", "f.csv", "new"]  # nothing left behind
