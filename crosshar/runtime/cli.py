@@ -201,7 +201,10 @@ def open_input(name: str, source: str = "<stdin>") -> IO[str]:
         raise _Usage("stdin is closed: nothing to read")
     if name == "-" and not hasattr(sys.stdin, "buffer"):
         return sys.stdin
-    raw = sys.stdin.buffer if name == "-" else open(name, "rb")
+    try:
+        raw = sys.stdin.buffer if name == "-" else open(name, "rb")
+    except OSError as e:  # no read permission, a file gone since it was found
+        raise _Usage(f"{source}: cannot be read ({e.strerror or e})") from None
     owned: list[IO[bytes]] = [] if name == "-" else [raw]
     try:
         f, head = raw, raw.read(4)

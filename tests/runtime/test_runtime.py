@@ -704,3 +704,20 @@ def test_library_options_are_checked(model):
                    {"hop_seconds": 1e308}, {"threads": 0}):
         with pytest.raises(ValueError, match="must be"):
             Recognizer(model[1], **kwargs)
+
+
+def test_an_unreadable_input_file_is_one_line_naming_it(tmp_path, capsys, monkeypatch, model):
+    """No read permission ended in a bare "[Errno 13] Permission denied: 'x.csv'" (simulated: tests may run as root)."""
+    import builtins
+
+    path = one_window_csv(tmp_path)
+    real = builtins.open
+
+    def refused(file, *a, **k):
+        if str(file) == str(path):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real(file, *a, **k)
+
+    monkeypatch.setattr(builtins, "open", refused)
+    rc, _, err = run_cli(capsys, model[1], path)
+    assert rc == 2 and err == f"crosshar-run: error: {path}: cannot be read (Permission denied)\n", err
