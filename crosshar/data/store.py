@@ -132,7 +132,7 @@ def check_specs(specs: list[str], data_dir: str | Path | None = None) -> None:
             if str(base) in DATASETS:  # its positions: those of its newest version prepared from this data folder
                 name = str(base)
                 try:
-                    root = Path(resolve(name, data_dir).folder.root).resolve()
+                    root = resolve(name, data_dir).folder.root
                 except CrossharError:  # not found: prepare says so, with the layout it looks for
                     continue
                 for m in cached(name):
@@ -228,7 +228,7 @@ def prepare(
         "n_unlabelled_windows": built.tally.unlabelled_windows, "per_class": ws.counts()[0],
         "per_subject": ws.counts()[1], "kept": built.tally.to_dict(), "short_hint": ds.short_hint,
         "checks": built.checks,
-        "warnings": built.warnings, "skipped": [{"file": p, "line": ln, "problem": m} for p, ln, m in bad.skipped],
+        "warnings": built.warnings, "skipped": _skipped(bad),
         "notes": [{"file": p, "gap": m} for p, m in bad.notes], "reader_dropped": built.reader_dropped,
         "prep_version": PREP_VERSION, "seconds": round(time.time() - t0, 2), "key": key,
         **({"recordings": built.recordings} if built.recordings else {}),
@@ -243,6 +243,11 @@ def prepare(
     atomic_write_bytes(npz, _npz_bytes(ws))
     atomic_write_json(man, ws.manifest)
     return ws
+
+
+def _skipped(bad: BadRows) -> list[dict]:
+    """The items `bad` skipped, as a manifest lists them."""
+    return [{"file": p, "line": ln, "problem": m} for p, ln, m in bad.skipped]
 
 
 def prepared_from(manifest: dict | None, root: str | Path) -> bool:
@@ -325,7 +330,7 @@ def _build_from_recordings(ds: Dataset, folder: DataFolder, cfg: WindowConfig, n
         raise DataError(f"dataset {name!r} gives no window of {cfg.window} samples ({seconds:g} s): "
                         + _why_no_windows(recs, short, seconds, bad) + "; "
                         + kept_dropped({"kept": tally.to_dict(), "short_hint": ds.short_hint, "prewindowed": False,
-                                        "skipped": [{"file": p, "line": ln, "problem": m} for p, ln, m in bad.skipped]}),
+                                        "skipped": _skipped(bad)}),
                         folder.root)
     if short and log:
         log(f"{short} of {len(recs)} recordings are shorter than one window ({seconds:g} s) and gave no window")
