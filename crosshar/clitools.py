@@ -79,7 +79,8 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
     skippable = "on_bad" in inspect.signature(fn).parameters
     forcible = "force" in inspect.signature(fn).parameters
     interrupted = ("[yellow]interrupted[/]: checkpoints written so far are kept; rerun with --resume to continue "
-                   "(a run stopped before its first epoch ended has none: rerun it as it was)" if resumable
+                   "(a run stopped before its first checkpoint, an epoch of pretraining or 30 s of finetuning, has "
+                   "none: rerun it as it was)" if resumable
                    else "[yellow]interrupted[/]: files are written whole or not at all, so none is half-written; rerun the command"
                    + (" (with --force if it wrote into an --out folder: the run there is unfinished)" if forcible else ""))
 

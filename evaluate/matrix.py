@@ -510,12 +510,13 @@ def work(mc: MatrixConfig, root: Path, log: Callable[[str], None] = print, label
     def progress() -> str:  # every process's rows count: the folder's progress, not this worker's
         return f"row {len(wanted & read_keys(rows_path))} of {len(wanted)}, {(time.time() - t_start) / 60:.1f} min in"
 
-    invocation = f"{os.getpid()}-{time.time_ns()}"  # its timing line is appended anew after every group
+    invocation = f"{os.getpid()}-{time.time_ns()}"  # its timing line is appended anew as each later group starts
 
     def timing(done: bool) -> None:
         append_timing(root, label or mc.shard, {"wall_s": time.time() - t_start, "cpu_s": time.process_time() - cpu_start},
                       invocation, done)
 
+    ran = False  # a group finished since the last timing line: its time is written when the next group starts
     try:
         for group in groups(mc, cells):
             have = read_keys(rows_path)
@@ -524,13 +525,15 @@ def work(mc: MatrixConfig, root: Path, log: Callable[[str], None] = print, label
             held = claim(root, group_key(mc, group[0]))
             if held is None:
                 continue  # another process is on it
+            if ran:  # so far: a process killed in this group still counts the groups it finished
+                timing(False)  # (not after the last group: the final line would repeat it)
             try:
                 have = read_keys(rows_path)  # the group may have been finished between the check and the claim
                 for cell in group:
                     _run_cell(mc, root, cell, missing(cell, have), ws_of, log, progress)
             finally:
                 held.unlink(missing_ok=True)
-            timing(False)  # so far: a process killed later still counts the groups it finished
+            ran = True
     except BaseException:
         timing(False)  # interrupted (Ctrl-C, an error): its time up to here counts
         raise
@@ -612,8 +615,9 @@ def _plot(mc: MatrixConfig, root: Path, log: Callable[[str], None]) -> None:
 def append_timing(root: Path, label: tuple[int, int], timing: dict, invocation: str | None = None,
                   done: bool = True) -> None:
     """A line of timing.jsonl for an invocation (shard, or worker of --jobs): its wall and process CPU seconds so far,
-    and whether it ended (`done`). An invocation appends one after every group and at its end; the report reads the
-    last line of each (`invocation`), so one killed midway still counts the time of the groups it finished."""
+    and whether it ended (`done`). An invocation appends one as each group after its first starts, when it stops and
+    at its end; the report reads the last line of each (`invocation`), so one killed midway still counts the time of
+    the groups it finished, and one that ends writes its final time once."""
     with open(root / "timing.jsonl", "a") as f:
         f.write(json.dumps({"shard": list(label), **{k: round(v, 1) for k, v in timing.items()},
                             "finished": time.strftime("%Y-%m-%d %H:%M:%S"),

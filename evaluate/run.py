@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -17,7 +18,7 @@ from crosshar.config import WindowConfig
 from crosshar.atomic import atomic_write_bytes, atomic_write_json
 from crosshar.data.store import check_specs, is_folder_spec, kept_dropped, prepare, resolve, split_position
 from crosshar.device import resolve_device
-from crosshar.errors import ConfigError, CrossharError
+from crosshar.errors import CrossharError
 from crosshar import guard
 from crosshar.data.sources import load_sources, target_needs
 from crosshar.inference import TTA_VIEWS, predict_tta, run_augment, score, score_groups
@@ -25,7 +26,9 @@ from crosshar.train import finetune as finetuning
 from crosshar.train import pretrain as pretraining
 from crosshar.metrics import classification_report
 from crosshar.models import classifier as clf
-from crosshar.train.runs import find_runs, git_commit, hold, release
+from crosshar.train.runs import find_runs, git_commit, lock_folder
+
+_LOCKED: dict[str, int] = {}  # results folder (resolved) -> the descriptor holding this process's lock on it
 
 
 def finetuned_runs(source: str) -> list[tuple[Path, dict]]:
@@ -172,51 +175,73 @@ def refuse_overwrite(out: Path, force: bool) -> None:
 
 
 def hold_results_dir(out: Path, force: bool) -> list[Path]:
-    """Create the results folder `out` and lock it for this process (train.runs.hold), then check it again; returns
-    the folders this call created, `out` last (empty when `out` was there), for release_results_dir.
+    """Create the results folder `out` and lock it for this process (lock_results_dir), then check it again; returns
+    the folders this call created, in the order made, `out` last (empty when `out` was there), for
+    release_results_dir. The path is made one component at a time, as the system reads it: a folder reached on the
+    way and left by `..` (`a` of a/../b/res) is one this call made too.
 
     Two `crosshar cross` writing one folder at once both scored, both printed their own metrics, and the folder held
     one's confusion.png beside the other's results.json. The folder is named by the command (source, target and
     head, or --name / --out), and a result is never filed under a name nobody asked for, so the second is refused
-    rather than sent to a folder of its own. Locked before the target is scored, so the second is refused before it
-    scores; but after any training: with --run that is at once, while without --run a second command trains its
-    matching model (when none is found) first and is refused only then, since a training run's own hold releases
-    the folder this process held before. The second check catches a result another command finished there since
-    the first one (made before any training)."""
-    made = [p for p in reversed(out.parents) if not p.exists()]
+    rather than sent to a folder of its own. Locked before the target is scored, and without --run before any
+    training (cross), so the second is refused before it trains or scores. The second check catches a result
+    another command finished there since the first one (made before any training)."""
+    made: list[Path] = []
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            out.mkdir()
-            made.append(out)
-        except FileExistsError:  # there before (or made by a command beside this one): never removed by this one
-            if not out.is_dir():
-                raise
+        p = Path(out.anchor) if out.anchor else Path()
+        for part in out.parts[1 if out.anchor else 0:]:
+            p = p / part
+            if part == "..":  # above a folder reached (found or made): there
+                continue
+            try:
+                p.mkdir()
+                made.append(p)
+            except OSError:  # there before (or made by a command beside this one): never removed by this one
+                if not p.is_dir():
+                    raise
     except OSError as e:  # a file where a folder goes, a link to nowhere, no permission
         release_results_dir(made)
         raise CrossharError(f"results folder {out}: cannot be made ({e.strerror or e}: "
                             f"{e.filename or out}); pass --out a folder path") from None
+    lock_results_dir(out)
     try:
-        hold(out)
-    except ConfigError:
-        raise CrossharError(f"results folder {out} is being written by another running crosshar cross; wait for it "
-                            "to finish, or pass --name NAME (or --out DIR) to write elsewhere") from None
-    refuse_overwrite(out, force)
+        refuse_overwrite(out, force)
+    except BaseException:
+        unlock_results_dir(out)
+        raise
     return made
 
 
 def release_results_dir(made: list[Path]) -> None:
-    """Remove the folders hold_results_dir made (`made`, deepest first) while they are still empty: a cross that fails
-    after taking its folder (the target cannot be read, no class in common, Ctrl-C) leaves no empty results folder
-    that was not there before. A folder that was there before, or that holds a file, stays, and so do its parents.
-    The hold on a removed folder goes with it, so that a later cross in this process locks the folder made anew."""
+    """Remove the folders hold_results_dir made (`made`, removed last made first) while they are still empty: a cross
+    that fails after taking its folder (the target cannot be read, no class in common, Ctrl-C) leaves no empty
+    results folder that was not there before. A folder that was there before, or that holds a file, stays, and so do
+    its parents. The lock goes with unlock_results_dir."""
     for p in reversed(made):
-        target = p.resolve()
         try:
             p.rmdir()
         except OSError:  # not empty (or gone already): kept
-            return
-        release(target)
+            continue
+
+
+def lock_results_dir(out: Path) -> None:
+    """Lock the results folder `out` for this process (train.runs.lock_folder) until unlock_results_dir; another
+    process's lock on it is a CrossharError. Not train.runs.hold: a process holds one run folder there, and the
+    training a cross starts before scoring holds its run folders, which released a results folder held that way."""
+    key = str(out.resolve())
+    if key in _LOCKED:
+        return
+    fd = lock_folder(out, f"results folder {out} is being written by another running crosshar cross; wait for it "
+                          "to finish, or pass --name NAME (or --out DIR) to write elsewhere")
+    if fd is not None:
+        _LOCKED[key] = fd
+
+
+def unlock_results_dir(out: Path) -> None:
+    """Drop this process's lock on the results folder `out` (lock_results_dir); a no-op when it holds none."""
+    fd = _LOCKED.pop(str(out.resolve()), None)
+    if fd is not None:
+        os.close(fd)  # closing the descriptor releases its lock
 
 
 def matching_run(source: list[str], window: WindowConfig, head: str | None, log: Callable[[str], None]) -> Path | None:
@@ -265,34 +290,45 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
     if need is not None:
         log(f"{tname} is declared as {need.channels} windows of {need.window} samples at {need.rate_hz:g} Hz, "
             f"normalize={need.normalize}: the source model must use the same channels, window and normalisation")
-    if not runs:
-        found = matching_run(source, need or C.load("window"), head, log)
-        if found is None:
-            log(f"no finetuned run of {'+'.join(source)} matches; training one with the default configs")
-            found = train_default(source, need or C.load("window"), ccfg.head, ccfg.label_space, ccfg.label_rate,
-                                  data_dir, log, pretrain_epochs, finetune_epochs, device)
-        runs = [found]
-    runs = [Path(r).resolve() for r in runs]  # results.json names them: absolute, to be read from anywhere
-    model, meta, metas = clf.load_runs(runs)
-    if head is not None and any(m["head"] != head for m in metas):
-        raise CrossharError(f"--head {head} but --run holds a {', '.join(sorted({m['head'] for m in metas}))} model: "
-                            f"omit --head to score the run as it is, or --run to train a {head} model")
-    if cadence_views is not None:
-        meta = clf.with_cadence_views(model, meta, cadence_views)
-    model.to(device)
-    if int(meta.get("cadence_views", 1)) > 1:
-        log(f"cadence views: each window replayed at {meta['cadence_views']} speeds over "
-            f"{1 - meta['cadence_span']:.2f}-{1 + meta['cadence_span']:.2f}x, class probabilities averaged")
-    for mm in metas:
-        guard.check_run(mm, tname)
-    run = runs[0]
-    out = results_dir(list(meta["source"]), tname, meta["head"], out, name)
-    mwin = WindowConfig.from_dict(meta["window"])
-    if need is not None and mwin != need:
-        raise CrossharError(f"the model {run} uses windows {mwin.to_dict()}, but {tname} needs {need.to_dict()}; "
-                            f"omit --run to train a matching model")
-    made = hold_results_dir(out, force)  # after any training: a run folder's hold releases the folder held before
+    made: list[Path] = []  # the folders hold_results_dir made for the results, removed if this call fails
+    held: list[Path] = []  # the results folder this call locked (lock_results_dir), unlocked on every exit
     try:
+        if not runs:
+            found = matching_run(source, need or C.load("window"), head, log)
+            if found is None:  # the folder is taken first: a second cross into it is refused before it trains
+                first = results_dir(source, tname, ccfg.head, out, name)  # where the model to train is filed
+                made = hold_results_dir(first, force)
+                held.append(first.resolve())
+                log(f"no finetuned run of {'+'.join(source)} matches; training one with the default configs")
+                found = train_default(source, need or C.load("window"), ccfg.head, ccfg.label_space, ccfg.label_rate,
+                                      data_dir, log, pretrain_epochs, finetune_epochs, device)
+            runs = [found]
+        runs = [Path(r).resolve() for r in runs]  # results.json names them: absolute, to be read from anywhere
+        model, meta, metas = clf.load_runs(runs)
+        if head is not None and any(m["head"] != head for m in metas):
+            raise CrossharError(f"--head {head} but --run holds a {', '.join(sorted({m['head'] for m in metas}))} "
+                                f"model: omit --head to score the run as it is, or --run to train a {head} model")
+        if cadence_views is not None:
+            meta = clf.with_cadence_views(model, meta, cadence_views)
+        model.to(device)
+        if int(meta.get("cadence_views", 1)) > 1:
+            log(f"cadence views: each window replayed at {meta['cadence_views']} speeds over "
+                f"{1 - meta['cadence_span']:.2f}-{1 + meta['cadence_span']:.2f}x, class probabilities averaged")
+        for mm in metas:
+            guard.check_run(mm, tname)
+        run = runs[0]
+        out = results_dir(list(meta["source"]), tname, meta["head"], out, name)
+        mwin = WindowConfig.from_dict(meta["window"])
+        if need is not None and mwin != need:
+            raise CrossharError(f"the model {run} uses windows {mwin.to_dict()}, but {tname} needs {need.to_dict()}; "
+                                f"omit --run to train a matching model")
+        if out.resolve() not in held:  # with --run, or a matching run found: taken now, before the target is read
+            release_results_dir(made)  # (a trained model filed elsewhere than announced: never; nothing kept then)
+            for h in held:
+                unlock_results_dir(h)
+            made, held = [], []
+            made = hold_results_dir(out, force)
+            held.append(out.resolve())
         tws = prepare(target, data_dir, need if need is not None else mwin, on_bad=on_bad)
         log(f"{tname}: {kept_dropped(tws.manifest)}")
         for w in tws.manifest.get("warnings", []):
@@ -327,6 +363,9 @@ def cross(source: list[str], target: str, head: str | None = None, run: str | Pa
     except BaseException:  # Ctrl-C too: a folder this command made and left empty goes (a file in it stays)
         release_results_dir(made)
         raise
+    finally:
+        for h in held:
+            unlock_results_dir(h)
     results["out"] = str(out)
     return results
 

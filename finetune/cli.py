@@ -41,6 +41,7 @@ def finetune_cmd(
     cadence_views: Annotated[Optional[int], typer.Option("--cadence-views", min=1, help="Test-time views the saved and exported model carries: class probabilities averaged over each window replayed at K fixed speeds evenly spaced over the finetuning cadence range (0.9-1.1x; K x the inference cost; training and selection read one view). Default configs/finetune.toml's 1; the best recipe with 5: README.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default runs/finetune/<dataset>-<time>).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace the run an --out folder already holds (without, such an --out is refused).")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its last.pt (--out, or the newest unfinished run of the sources), with the same options; it ends with the weights an uninterrupted run would have.")] = False,
     data_dir: DataDir = None,
     on_bad: OnBad = "error",
     device: Device = "auto",
@@ -57,7 +58,7 @@ def finetune_cmd(
     if no_pretrain and freeze is False:  # --full would silently do nothing: there is no encoder to finetune
         raise CrossharError("--full finetunes the encoder end to end, but --no-pretrain has no encoder: drop --full, "
                             "or use --random-encoder for the encoder architecture trained from scratch")
-    refuse_overwrite(out, force)
+    refuse_overwrite(out, force, resume)
     dev = use_device(device, threads)
     datasets = tuple(d.strip() for d in dataset.split(",") if d.strip())
     if random_encoder and freeze is None:
@@ -76,4 +77,4 @@ def finetune_cmd(
                                 "pipeline it was pretrained with (pretrain with --encoder-config to choose it)")
     job = make_job(datasets, fcfg, head_cfg, enc, label_space, data_dir, on_bad, random_encoder=random_encoder,
                    input_scaling=input_scaling, input_frame=input_frame, mount=mount)
-    run(job, out=out, log=console.print, device=dev)
+    run(job, out=out, log=console.print, device=dev, resume=resume)

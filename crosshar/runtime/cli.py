@@ -5,9 +5,9 @@ and, when present, may order the columns differently; '#' lines are comments), f
 stdin ('-'), one sample per line, UTF-8 (a leading byte-order mark is dropped) or UTF-16 with its
 byte-order mark (Windows "Unicode" text), plain or gzip-compressed (recognised by its first bytes,
 whatever the file's name); a sample line holding a byte that does not decode is a bad line like any other
-(warned and skipped, an error with --strict), a header holding one an error, each naming its line. Output on
-stdout, one line per classified window: `12.00s walking 0.93` (text) or a JSON object (jsonl); a gap in the
-stream prints a line too.
+(warned and skipped, an error with --strict), a header holding one an error, each naming its line; a closed
+stdin ('-' or /dev/stdin with `<&-`) is an error. Output on stdout, one line per classified window:
+`12.00s walking 0.93` (text) or a JSON object (jsonl); a gap in the stream prints a line too.
 Warnings (skipped lines, a low input rate) go to stderr. Errors never print a traceback: the message
 goes to stderr as `crosshar-run: error: ...` and the exit code is 2.
 """
@@ -19,6 +19,7 @@ import gzip
 import io
 import json
 import math
+import os
 import re
 import sys
 import zlib
@@ -110,7 +111,9 @@ def read_samples(lines: Iterator[str], channels: list[str], source: str,
 
     A sample line holding a byte that did not decode (`encoding`: the stream's, see open_input) is a bad line like
     any other: its problem names the byte. A header holding one is an error (_Usage): the file is in another
-    encoding, and its column names cannot be trusted. A comment is skipped whatever its bytes: nothing in it is read.
+    encoding, and its column names cannot be trusted. The first such line is a sample, not a header, when its time
+    field is a number without the byte or its other fields are numbers (_sample_like). A comment is skipped whatever
+    its bytes: nothing in it is read.
     """
     C = len(channels)
     cols: list[int] | None = None
@@ -123,11 +126,8 @@ def read_samples(lines: Iterator[str], channels: list[str], source: str,
         fields = [f.strip() for f in s.split(",")]
         not_text = _not_text(raw, encoding)
         if not_text:
-            if cols is None:  # the first line that is not a comment: a header (its first field not a number)?
-                try:
-                    float(fields[0])
-                except ValueError:
-                    raise _Usage(f"{source}, line {n}: {not_text}") from None
+            if cols is None and not _sample_like(fields):  # the first line that is not a comment: a header?
+                raise _Usage(f"{source}, line {n}: {not_text}")
             yield n, math.nan, None, not_text
             continue
         if cols is None:
@@ -188,6 +188,27 @@ class _Replay(io.RawIOBase):
         super().close()
 
 
+STDIN_PATHS = ("/dev/stdin", "/dev/fd/0", "/proc/self/fd/0")
+
+
+def _closed_stdin(name: str) -> str:
+    """The error for an input that reads stdin (`name` '-', or a path to it: /dev/stdin, /dev/fd/0) while stdin is
+    closed (`<&-`), else "". Python sets sys.stdin to None when fd 0 is closed at its start; fd 0 itself may have been
+    reused since (onnxruntime opens /dev/null there when the model is loaded), and /dev/stdin then reads as empty."""
+    if name == "-":
+        return "stdin is closed: nothing to read" if sys.stdin is None else ""
+    fd0 = f"/proc/{os.getpid()}/fd/0"  # what /dev/stdin resolves to while fd 0 is closed (Linux)
+    if os.path.normpath(name) not in (*STDIN_PATHS, fd0) and os.path.realpath(name) != fd0:
+        return ""
+    closed = sys.stdin is None
+    if not closed:
+        try:
+            os.fstat(0)
+        except OSError:  # EBADF: closed since Python started
+            closed = True
+    return f"{name}: stdin is closed: nothing to read" if closed else ""
+
+
 def open_input(name: str, source: str = "<stdin>") -> IO[str]:
     """The recording `name` ('-': stdin) as text: gzip-compressed and/or UTF-16 when its first bytes say so.
 
@@ -197,8 +218,9 @@ def open_input(name: str, source: str = "<stdin>") -> IO[str]:
     bytes below it (not a StringIO, as in tests: that is text already). Plain text on stdin is read as it comes;
     gzip on stdin may lag a few seconds behind a live stream (see _Replay). A closed stdin (`<&-`) is an error.
     """
-    if name == "-" and sys.stdin is None:  # `crosshar-run m.onnx - <&-`: Python sets sys.stdin to None
-        raise _Usage("stdin is closed: nothing to read")
+    closed = _closed_stdin(name)  # `crosshar-run m.onnx - <&-`: Python sets sys.stdin to None
+    if closed:
+        raise _Usage(closed)
     if name == "-" and not hasattr(sys.stdin, "buffer"):
         return sys.stdin
     try:
@@ -223,6 +245,20 @@ def open_input(name: str, source: str = "<stdin>") -> IO[str]:
         raise _Usage(f"{source}, line 1: a NUL byte every other byte: UTF-16 without its byte-order mark? {RESAVE}")
     return io.TextIOWrapper(io.BufferedReader(_Replay(head, f, owned)), encoding=enc,
                             errors="surrogateescape" if enc == "utf-8-sig" else "surrogatepass")
+
+
+def _sample_like(fields: list[str]) -> bool:
+    """Whether the fields of a first line holding a byte that did not decode are a sample's, not a header's: its time
+    field is a number once the characters that are not text are dropped (b"\\xff1.0"), or all its other fields are
+    numbers. A header's names are not numbers ("\\xe9t,acc_x,...")."""
+    def number(f: str) -> bool:
+        try:
+            float(f)
+        except ValueError:
+            return False
+        return True
+
+    return number(NOT_TEXT.sub("", fields[0])) or (len(fields) > 1 and all(map(number, fields[1:])))
 
 
 def _not_text(line: str, encoding: str | None) -> str:
@@ -302,6 +338,9 @@ def run(args: argparse.Namespace, stdout: IO[str]) -> int:
     from crosshar.runtime.recognizer import Recognizer
 
     _check_options(args)
+    closed = _closed_stdin(args.input)  # before the model is loaded: it may reuse a closed fd 0 (_closed_stdin)
+    if closed:
+        raise _Usage(closed)
     source = "<stdin>" if args.input == "-" else args.input
     rec = Recognizer(args.model, hop_seconds=args.hop_seconds, smooth=args.smooth, ema=args.ema,
                      max_gap=args.max_gap, units=args.units, gyro_units=args.gyro_units, sign=args.sign,

@@ -1,6 +1,11 @@
 """Finetuning: a registered head on the (frozen or trainable) pretrained encoder, with a fraction of
 the source labels; model selection on held-out *source* subjects only.
 
+A run resumes: at most every CHECKPOINT_EVERY_S seconds an epoch's end writes `last.pt` atomically (model,
+optimiser, schedule, the weight average, the history); `run(..., resume=True)` continues from it and, as every
+epoch draws from generators seeded by (seed, epoch), ends with exactly the weights of an uninterrupted run.
+`last.pt` is removed when the run finishes (best.pt is the run's model).
+
 Training windows may be oversampled with Borderline-SMOTE (imbalanced-learn) and augmented on the
 fly; validation windows never are. The best checkpoint (validation macro-F1) is a self-contained
 classifier (crosshar.models.classifier) that `crosshar cross` and `crosshar export` load alone.
@@ -34,8 +39,14 @@ from crosshar.models.encoder import Encoder
 from crosshar.models.heads.ensemble import HeadEnsemble
 from crosshar.models.scaling import InputPipeline
 from crosshar.train.progress import TB, EpochBar
-from crosshar.train.runs import git_commit, new_run_dir, write_run_info
+from crosshar import checkpoint
+from crosshar.train.runs import git_commit, job_differences, new_run_dir, run_to_resume, write_run_info
 from crosshar.train.schedule import generator, seed_all
+
+
+STATE_FORMAT = "crosshar-finetune-state-v1"  # last.pt: where an interrupted run resumes
+STATE_KEYS = ("model", "optimizer", "scheduler", "epoch", "history", "best", "bad_epochs", "job")
+CHECKPOINT_EVERY_S = 30.0  # last.pt at most this often: the default 40-epoch run (~30 s) writes it about once
 
 
 @dataclass(frozen=True)
@@ -420,8 +431,11 @@ def _trainer(model: clf.HARClassifier, job: FinetuneJob, dev: torch.device,
 
 
 def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], None] = print,
-        progress: bool = True, device: str | torch.device = "cpu") -> Path:
+        progress: bool = True, device: str | torch.device = "cpu", resume: bool = False) -> Path:
     """Finetune; returns the run folder (best.pt = the selected classifier, run.json = metrics).
+
+    `resume`: continue the interrupted run in `out` (else the newest unfinished run of the sources) from its
+    last.pt, refusing one written for another job (crosshar.train.runs.job_differences) or other data.
 
     `device`: "cpu", "cuda", "auto", ... (crosshar.device.resolve_device). With a frozen encoder
     the validation windows are encoded once (and the training windows too when nothing augments
@@ -432,7 +446,8 @@ def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], No
     seed_all(cfg.seed)
     model, meta = build_model(job)
     d = load_data(job, meta, log)
-    run_dir = new_run_dir("finetune", "+".join(job.datasets), out)
+    tag = "+".join(job.datasets)
+    run_dir = new_run_dir("finetune", tag, run_to_resume("finetune", tag, out) if resume else out)
     # unfinished until the end: best.pt is written while training, and a model cut short is never scored as a run
     write_run_info(run_dir, {"kind": "finetune", "finished": False, "source": "+".join(job.datasets),
                              "datasets": list(job.datasets), "head": cfg.head, "git_commit": git_commit()})
@@ -462,8 +477,9 @@ def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], No
             f"labelled one in each step, pseudo-labelled at confidence >= {cfg.threshold:g} (weight {cfg.unlabelled:g})")
     Xtr_t = encode(model, d.Xtr) if tr.cached else place(torch.from_numpy(d.Xtr), dev)
     ytr_t = place(torch.from_numpy(d.ytr).long(), dev)
+    state = _resume(run_dir / "last.pt", job, d, model, tr, log) if resume else None
     t0 = time.time()
-    best, history = _epochs(model, meta, job, tr, Xtr_t, ytr_t, d, Fva, run_dir, log, progress)
+    best, history = _epochs(model, meta, job, tr, Xtr_t, ytr_t, d, Fva, run_dir, log, progress, state)
     info = {"kind": "finetune", "finished": True, "source": "+".join(job.datasets), "datasets": list(job.datasets),
             "head": cfg.head, "classes": list(job.classes), "label_space": job.label_space,
             "encoder_run": job.encoder_run, "configs": {"finetune": cfg.to_dict(),
@@ -473,6 +489,7 @@ def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], No
             "n_val": int(len(d.val)), "best": best, "history": history, "seconds": round(time.time() - t0, 1),
             "git_commit": git_commit()}
     write_run_info(run_dir, info)
+    (run_dir / "last.pt").unlink(missing_ok=True)  # finished: best.pt is the run's model
     kept = "the last epoch" if cfg.select == "last" else "the best source-validation epoch"
     log(f"kept {kept}, {best['epoch']}: source-validation macro-F1 {best['macro_f1']:.3f} "
         f"(accuracy {best.get('accuracy', 0):.3f}); {run_dir / 'best.pt'}")
@@ -512,17 +529,20 @@ def improves(score: float, best: float, ties: str = "first") -> bool:
 
 def _epochs(model: clf.HARClassifier, meta: dict, job: FinetuneJob, tr: _Trainer, X: torch.Tensor, y: torch.Tensor,
             d: _Data, Fva: torch.Tensor | None, run_dir: Path, log: Callable[[str], None],
-            progress: bool) -> tuple[dict, list]:
+            progress: bool, state: dict | None = None) -> tuple[dict, list]:
     """Train with early stopping on source-validation macro-F1; best.pt keeps the best epoch (with
     `select = "last"` every epoch runs and best.pt keeps the last: no model selection, so the source's validation
     windows are scored only every `val_every` epochs and at the last, for the history; nothing else changes).
-    Returns (best, history)."""
+    `state` (from last.pt, `_resume`): where an interrupted run continues. Returns (best, history)."""
     cfg = job.finetune
     tb = TB(run_dir / "tb")
-    best, history, bad_epochs = {"macro_f1": -1.0, "epoch": 0}, [], 0
+    best, history, bad_epochs, start = {"macro_f1": -1.0, "epoch": 0}, [], 0, 0
+    if state is not None:
+        best, history, bad_epochs, start = state["best"], state["history"], state["bad_epochs"], state["epoch"]
     last = cfg.select == "last"  # no model selection: every epoch runs and the last is kept
-    bar = EpochBar(f"finetuning {cfg.head}", cfg.epochs, math.ceil(len(X) / cfg.batch_size), enabled=progress)
-    for epoch in range(cfg.epochs):
+    bar = EpochBar(f"finetuning {cfg.head}", cfg.epochs - start, math.ceil(len(X) / cfg.batch_size), enabled=progress)
+    saved = time.monotonic()
+    for epoch in range(start, cfg.epochs):
         loss = train_one_epoch(model, X, y, tr, epoch, bar.step)
         tr.sched.step()
         rec = {"epoch": epoch + 1, "train_loss": loss}
@@ -549,6 +569,60 @@ def _epochs(model: clf.HARClassifier, meta: dict, job: FinetuneJob, tr: _Trainer
         if bad_epochs >= cfg.patience and not last:
             log(f"early stop: no validation gain for {cfg.patience} epochs")
             break
+        if epoch + 1 < cfg.epochs and time.monotonic() - saved >= CHECKPOINT_EVERY_S:
+            checkpoint.save(run_dir / "last.pt", _state(model, tr, job, d, epoch, history, best, bad_epochs))
+            saved = time.monotonic()
     bar.close()
     tb.close()
     return best, history
+
+
+def _job_dict(job: FinetuneJob) -> dict:
+    """The job as plain data: what a resumed run must share with the one it continues."""
+    return {"datasets": list(job.datasets), "classes": list(job.classes), "label_space": job.label_space,
+            "encoder_run": job.encoder_run, "random_encoder": job.random_encoder,
+            "exclude_subjects": list(job.exclude_subjects), "pipeline": checkpoint.plain(job.pipeline),
+            "head": checkpoint.plain(dict(job.head_cfg)), "window": job.window.to_dict(),
+            "encoder": None if job.encoder is None else job.encoder.to_dict(), "augment": job.augment.to_dict(),
+            "finetune": job.finetune.to_dict()}
+
+
+def _state(model: clf.HARClassifier, tr: _Trainer, job: FinetuneJob, d: _Data, epoch: int, history: list,
+           best: dict, bad_epochs: int) -> dict:
+    """last.pt after `epoch` (0-based): everything the next epoch reads, and the job and data it belongs to."""
+    return {"format": STATE_FORMAT, "model": model.state_dict(), "optimizer": tr.opt.state_dict(),
+            "scheduler": tr.sched.state_dict(), "center": tr.center.state_dict() if tr.center else None,
+            "average": tr.average.state_dict() if tr.average is not None else None,
+            "scaler": tr.prec.scaler.state_dict() if tr.prec.scaler is not None else None,
+            "epoch": epoch, "history": history, "best": best, "bad_epochs": bad_epochs,
+            "job": _job_dict(job), "data": {"split": d.split, "n_labelled": d.n_labelled}}
+
+
+def _resume(last: Path, job: FinetuneJob, d: _Data, model: clf.HARClassifier, tr: _Trainer,
+            log: Callable[[str], None]) -> dict | None:
+    """Load last.pt into the model and trainer; the state `_epochs` continues from (None without last.pt)."""
+    if not last.is_file():
+        log(f"--resume: {last} not found; starting from scratch")
+        return None
+    ck = checkpoint.load(last, STATE_FORMAT, keys=STATE_KEYS)
+    epochs = job.finetune.epochs
+    with checkpoint.reading(last):  # a damaged entry: one line naming last.pt, not a traceback
+        kinds = {"epoch": int, "history": list, "best": dict, "bad_epochs": int}
+        wrong = [k for k, t in kinds.items() if not isinstance(ck[k], t) or isinstance(ck[k], bool)]
+        if wrong or not 0 <= ck["epoch"] < epochs - 1:
+            raise ValueError(f"{', '.join(wrong) or 'epoch'} {ck[(wrong or ['epoch'])[0]]!r} is not what a "
+                             f"{epochs}-epoch run writes"[:200])
+        diff = job_differences(ck["job"], _job_dict(job), {"window": WindowConfig, "encoder": EncoderConfig,
+                                                           "augment": AugmentConfig, "finetune": FinetuneConfig})
+        data = {"split": d.split, "n_labelled": d.n_labelled}
+        diff += [f"data ({k})" for k in data if job_differences(ck.get("data"), {k: data[k]}, {})]
+        if diff:
+            raise CrossharError(f"{last}: cannot resume: the configuration differs in {', '.join(diff)}")
+        model.load_state_dict(ck["model"])
+        tr.opt.load_state_dict(ck["optimizer"])
+        tr.sched.load_state_dict(ck["scheduler"])
+        for name, part in (("center", tr.center), ("average", tr.average), ("scaler", tr.prec.scaler)):
+            if part is not None:
+                part.load_state_dict(ck[name])
+    log(f"resuming {last.parent} at epoch {ck['epoch'] + 2}/{epochs}")
+    return {"epoch": ck["epoch"] + 1, "history": ck["history"], "best": ck["best"], "bad_epochs": ck["bad_epochs"]}

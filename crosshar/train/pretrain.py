@@ -27,7 +27,7 @@ from crosshar.errors import CrossharError
 from crosshar.models.pretrainer import CHECKPOINT_KEYS, FORMAT, PretrainingModel
 from crosshar.train.distributed import Dist, init_distributed, rank_device, sync_buffers
 from crosshar.train.progress import TB, PretrainBar
-from crosshar.train.runs import find_runs, git_commit, new_run_dir, write_run_info
+from crosshar.train.runs import git_commit, job_differences, new_run_dir, run_to_resume, write_run_info
 from crosshar.train.schedule import batches, cosine_lr, generator
 
 
@@ -174,15 +174,8 @@ def run(job: PretrainJob, out: str | Path | None = None, resume: bool = False,
 def _run_dir(job: PretrainJob, out: str | Path | None, resume: bool, ctx: Dist) -> Path:
     """--out, the latest unfinished run of the sources (--resume without --out), or a new folder."""
     tag = "+".join(job.datasets)
-    if resume and out is None:
-        out = _latest_unfinished(tag)
-        cut = find_runs("pretrain", tag, finished=False, checkpointed=False)
-        if out is None and cut:
-            raise CrossharError(f"--resume: nothing to resume: the newest unfinished pretraining run of {tag}, "
-                                f"{cut[0][0]}, was interrupted before its first checkpoint; rerun without --resume "
-                                f"for a new run, or with --out {cut[0][0]} --resume to start over in it")
-        if out is None:
-            raise CrossharError(f"--resume: no pretraining run for {tag} found under runs/pretrain; pass --out DIR")
+    if resume and ctx.main:
+        out = run_to_resume("pretrain", tag, out)
     return new_run_dir("pretrain", tag, out) if ctx.main else Path(out or ".")
 
 
@@ -268,23 +261,7 @@ def _check_same_job(ck: dict, job: PretrainJob, path: Path) -> None:
     checkpoint lacks was written before that option existed: it reads as the option's default (the behaviour
     it had then), so a run interrupted before an option was added still resumes. A key this version does not
     know (a newer version's option, or a hand edit) is a difference too, unless the config lists it as removed."""
-    old = ck.get("job", {})
-    new = _job_dict(job)
-    diff = ["datasets"] if old.get("datasets") != new["datasets"] else []
-    for k, section in (("window", job.window), ("encoder", job.encoder), ("augment", job.augment),
-                       ("pretrain", job.pretrain)):
-        was = old.get(k)
-        if not isinstance(was, dict):
-            diff.append(k)
-            continue
-        removed = set(getattr(type(section), "REMOVED", ()))
-        diff += [f"{k}.{key} (unknown here)" for key in was if key not in new[k] and key not in removed]
-        was = {**type(section)().to_dict(), **was}  # keys added since: their defaults
-        diff += [f"{k}.{key}" for key, v in new[k].items() if was.get(key) != v]
+    diff = job_differences(ck.get("job"), _job_dict(job), {"window": WindowConfig, "encoder": EncoderConfig,
+                                                           "augment": AugmentConfig, "pretrain": PretrainConfig})
     if diff:
         raise CrossharError(f"{path}: cannot resume: the configuration differs in {', '.join(diff)}")
-
-
-def _latest_unfinished(tag: str) -> Path | None:
-    runs = [p for p, _ in find_runs("pretrain", tag, finished=False) if (p / "last.pt").is_file()]
-    return runs[0] if runs else None

@@ -20,27 +20,36 @@ _HELD: dict[str, Any] = {}  # the run folder this process writes ("path") and it
 _SEEN: dict[str, set[str]] = {}  # run folder -> the run files refuse_overwrite left in it
 
 
-def hold(folder: Path) -> None:
-    """Lock `folder` (flock on the folder itself, no file added) for this process, releasing the folder it held
-    before: a process writes one run at a time. Two commands writing the same --out at once mixed their files (each
-    reported its own run while best.pt, run.json and tb/ held the other's); the second is refused instead.
-    A no-op where there is no flock (Windows)."""
+def lock_folder(folder: Path, busy: str) -> int | None:
+    """An exclusive flock on `folder` itself (no file added): the descriptor that holds it until closed, or None
+    where there is no flock (Windows) or the file system has none (ENOLCK: written unlocked, as before locks).
+    Another process's lock on it is a ConfigError saying `busy`. The one lock of run and results folders."""
     try:
         import fcntl
     except ImportError:
-        return
-    key = str(Path(folder).resolve())
-    if _HELD.get("path") == key:
-        return
-    fd = os.open(key, os.O_RDONLY)
+        return None
+    fd = os.open(str(Path(folder).resolve()), os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as e:
         os.close(fd)
-        if not isinstance(e, BlockingIOError):  # a file system without locks (ENOLCK): write unlocked, as before
-            return
-        raise ConfigError(f"--out {folder} is being written by another running crosshar command; wait for it to "
-                          "finish, or choose another --out") from None
+        if not isinstance(e, BlockingIOError):
+            return None
+        raise ConfigError(busy) from None
+    return fd
+
+
+def hold(folder: Path) -> None:
+    """Lock `folder` (lock_folder) for this process, releasing the folder it held before: a process writes one run
+    at a time. Two commands writing the same --out at once mixed their files (each reported its own run while
+    best.pt, run.json and tb/ held the other's); the second is refused instead."""
+    key = str(Path(folder).resolve())
+    if _HELD.get("path") == key:
+        return
+    fd = lock_folder(folder, f"--out {folder} is being written by another running crosshar command; wait for it to "
+                             "finish, or choose another --out")
+    if fd is None:
+        return
     if "fd" in _HELD:
         os.close(_HELD["fd"])  # closing the descriptor releases its lock
     _HELD.update(path=key, fd=fd)
@@ -181,6 +190,66 @@ def latest_run(kind: str, dataset: str | None = None, root: Path | None = None) 
     """The most recent finished run of a kind (optionally for one source dataset string)."""
     runs = find_runs(kind, dataset, root=root)
     return runs[0][0] if runs else None
+
+
+def run_to_resume(kind: str, tag: str, out: str | Path | None) -> Path:
+    """The folder a --resume continues: `out`, else the newest unfinished `kind` run of `tag` (its source) that has
+    a last.pt. ConfigError naming what to do when there is none (or the newest was cut before its first checkpoint),
+    or when `out` holds a finished run with nothing left to resume (a finished finetuning keeps no last.pt)."""
+    if out is not None:
+        out = Path(out)
+        try:
+            finished = bool(json.loads((out / "run.json").read_text()).get("finished"))
+        except (OSError, ValueError, AttributeError):
+            finished = False
+        if finished and not (out / "last.pt").is_file():
+            raise ConfigError(f"--resume: {out} holds a finished run: nothing to resume (--force to start it over, "
+                              "or choose another --out)")
+        return out
+    noun = {"pretrain": "pretraining", "finetune": "finetuning"}.get(kind, kind)
+    runs = [p for p, _ in find_runs(kind, tag, finished=False) if (p / "last.pt").is_file()]
+    if runs:
+        return runs[0]
+    cut = find_runs(kind, tag, finished=False, checkpointed=False)
+    if cut:
+        raise ConfigError(f"--resume: nothing to resume: the newest unfinished {noun} run of {tag}, {cut[0][0]}, was "
+                          f"interrupted before its first checkpoint; rerun without --resume for a new run, or with "
+                          f"--out {cut[0][0]} --resume to start over in it")
+    raise ConfigError(f"--resume: no unfinished {noun} run of {tag} under runs/{kind}; pass --out DIR")
+
+
+def job_differences(old: Any, new: dict[str, Any], sections: dict[str, type]) -> list[str]:
+    """What differs between the job a checkpoint was written for (`old`, its plain dict) and this one (`new`), as
+    `key` or `section.key` names: the one check of every --resume. For a config section (`sections`: key -> its
+    config class), a key the checkpoint lacks was written before that option existed: it reads as the option's
+    default (the behaviour it had then), so a run interrupted before an option was added still resumes; a key this
+    version does not know (a newer version's option, or a hand edit) is a difference, unless the class lists it as
+    REMOVED. Every other entry must be equal."""
+    old = old if isinstance(old, dict) else {}
+    diff: list[str] = []
+    for key, value in new.items():
+        was, cls = old.get(key), sections.get(key)
+        if cls is None or value is None or was is None:
+            if _plain(was) != _plain(value):
+                diff.append(key)
+            continue
+        if not isinstance(was, dict):
+            diff.append(key)
+            continue
+        removed = set(getattr(cls, "REMOVED", ()))
+        diff += [f"{key}.{k} (unknown here)" for k in was if k not in value and k not in removed]
+        was = {**cls().to_dict(), **was}  # keys added since: their defaults
+        diff += [f"{key}.{k}" for k, v in value.items() if _plain(was.get(k)) != _plain(v)]
+    return diff
+
+
+def _plain(v: Any) -> Any:
+    """Tuples as lists (a checkpoint may hold either), recursively, for comparing job entries."""
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    return v
 
 
 def git_commit() -> str:

@@ -432,3 +432,91 @@ def test_an_out_that_cannot_be_a_folder_is_one_line(tmp_path):
             hold_results_dir(out, force=False)
         assert "\n" not in str(e.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling", "f.csv", "new"]  # nothing left behind
+
+
+def test_a_results_folder_another_cross_writes_is_refused_before_training(synth, home, tmp_path, monkeypatch):
+    """`crosshar cross` without --run trained its model (when none matched) and only then locked its results folder:
+    a second one into the same folder trained in full before it was refused. Now the folder is locked before the
+    training, stays locked through it (a training run's own hold on its run folder does not release it), and is
+    released on every exit."""
+    import fcntl
+    import os
+
+    from crosshar.models import classifier
+    from crosshar.train import runs
+    from test_export import make_meta
+
+    work = tmp_path / "work"
+    meta = make_meta("linear", None)
+    classifier.save(work / "runs" / "x" / "best.pt", classifier.build(meta), meta)  # not under $CROSSHAR_HOME: no match
+    write_tree(work / "mylab", custom_files(name="mylab", scale=1.2))
+    monkeypatch.chdir(work)
+    out = home / "results" / "cross" / "uci_to_mylab_linear"
+
+    def locked(folder: Path) -> bool:  # as another process sees it
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+
+    out.mkdir(parents=True)
+    fd = os.open(out, os.O_RDONLY)  # the lock as another running command's process holds it
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    monkeypatch.setattr(er, "train_default", lambda *a, **k: pytest.fail("trained before refusing"))
+    try:
+        with pytest.raises(CrossharError, match=f"^results folder {out} is being written by another running"):
+            cross(["uci"], "mylab", head="linear", log=lambda *_: None)
+    finally:
+        os.close(fd)
+
+    def train_fails(*a, **k):
+        assert locked(out)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(er, "train_default", train_fails)
+    with pytest.raises(KeyboardInterrupt):
+        cross(["uci"], "mylab", head="linear", log=lambda *_: None)
+    assert out.is_dir() and not locked(out)  # there before: kept, and released
+
+    def train(*a, **k):
+        runs.hold(work / "runs" / "x")  # what a training run does with its own folder
+        assert locked(out), "a training run's hold released the results folder"
+        return work / "runs" / "x"
+
+    monkeypatch.setattr(er, "train_default", train)
+    try:
+        res = cross(["uci"], "mylab", head="linear", log=lambda *_: None)
+    finally:
+        runs.release(work / "runs" / "x")
+    assert json.loads((out / "results.json").read_text())["metrics"] == res["metrics"]
+    assert not locked(out)
+
+
+def test_a_failed_cross_removes_the_folders_it_made_through_dotdot(synth, home, tmp_path, monkeypatch):
+    """`cross --out a/../b/res` that failed removed res and b but left `a` (made on the way, then left by `..`)
+    behind; folders that were there before stay."""
+    from crosshar.errors import DataError
+    from crosshar.models import classifier
+    from test_export import make_meta
+
+    work = tmp_path / "work"
+    meta = make_meta("linear", None)
+    classifier.save(work / "runs" / "x" / "best.pt", classifier.build(meta), meta)
+    write_tree(work / "mylab", custom_files(name="mylab", scale=1.2))
+    (work / "there").mkdir()
+    monkeypatch.chdir(work)
+
+    def fails(*a, **k):
+        raise DataError("cannot be read", "mylab/a.csv", 3)
+
+    monkeypatch.setattr(er, "prepare", fails)
+    outs = ("a/../b/res", "a/../a/res", "a/b/../../c/res", "there/../d/res", "there/e/../../f", str(work / "g/../h"))
+    for out in outs:
+        with pytest.raises(DataError):
+            cross(["uci"], "mylab", run="runs/x", out=Path(out), log=lambda *_: None)
+        assert sorted(p.name for p in work.iterdir()) == ["mylab", "runs", "there"], out
+        assert not any((work / "there").iterdir()), out

@@ -464,6 +464,25 @@ def test_an_interrupted_invocation_still_counts_its_time_once(synth, home, monke
     assert "(stopped before its end)" in (root / "report.md").read_text()
 
 
+def test_a_finished_invocation_writes_its_final_time_once(synth, home, monkeypatch):
+    """A finished invocation appended a line after its last group and another at its end: its final time twice.
+    The time after a group is now written when the next group starts: every line a new state, the last one final."""
+    mc = MatrixConfig(("uci", "motion"), ("linear",), seeds=1, label_rate=0.5, finetune_epochs=1, methods=("scratch",))
+    root = home / "results" / "m"
+    real, seen = M._run_cell, []
+
+    def run_cell(*a, **k):  # what a process killed at the start of each group would leave
+        seen.append(R.read_jsonl(root / "timing.jsonl"))
+        return real(*a, **k)
+
+    monkeypatch.setattr(M, "_run_cell", run_cell)
+    M.work(mc, root, log=lambda *_: None)
+    assert len(seen) == 2 and seen[0] == [] and [t["done"] for t in seen[1]] == [False]  # group 1's time, in group 2
+    lines = R.read_jsonl(root / "timing.jsonl")
+    assert [t["done"] for t in lines] == [False, True] and len({t["invocation"] for t in lines}) == 1
+    assert lines[1]["wall_s"] >= lines[0]["wall_s"]  # before the fix: [False, False, True], group 2's end twice
+
+
 @pytest.mark.slow
 def test_jobs_share_the_work_and_do_every_cell_once(synth, home):
     mc = MatrixConfig(("uci", "motion"), ("linear",), seeds=2, label_rate=0.5, finetune_epochs=1, methods=("scratch",))

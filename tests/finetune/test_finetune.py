@@ -604,3 +604,74 @@ def test_validating_every_kth_epoch_keeps_the_same_model_and_scores_the_last(syn
     assert all("val_macro_f1" in h for h in json.loads((best / "run.json").read_text())["history"])  # selection needs each
     with pytest.raises(ConfigError, match="val_every"):
         TINY_FINETUNE.replace(val_every=0)
+
+
+def _cut_at(monkeypatch, epoch: int):
+    """train_one_epoch raising KeyboardInterrupt when it starts `epoch` (0-based): Ctrl-C in that epoch."""
+    real = fr.train_one_epoch
+
+    def cut(model, X, y, tr, e, *a, **kw):
+        if e == epoch:
+            raise KeyboardInterrupt
+        return real(model, X, y, tr, e, *a, **kw)
+
+    monkeypatch.setattr(fr, "train_one_epoch", cut)
+    return real
+
+
+def _weights(run_dir) -> dict:
+    return checkpoint.load(run_dir / "best.pt")["state_dict"]
+
+
+@pytest.mark.parametrize("pretrained,ft", [(True, {}), (False, {"head": "din", "select": "best", "val_every": 1,
+                                                                "average_epochs": 1.0})],
+                         ids=["frozen-encoder", "din-best-average"])
+def test_an_interrupted_finetuning_resumes_to_the_weights_of_an_uninterrupted_run(synth_root, pre_run, tmp_path,
+                                                                                 monkeypatch, pretrained, ft):
+    """A finetuning cut short (Ctrl-C, a kill) had to start over. It now writes last.pt (at most every
+    CHECKPOINT_EVERY_S seconds, here every epoch) and `resume` continues from it: the weights (dropout, augmentation,
+    the weight average, the schedule) and the history are those of a run never interrupted; last.pt goes at the end."""
+    monkeypatch.setattr(fr, "CHECKPOINT_EVERY_S", 0.0)
+    job = fjob(synth_root, pre_run if pretrained else None, epochs=4, **ft)
+    whole = run(job, out=tmp_path / "whole", log=quiet, progress=False)
+    assert not (whole / "last.pt").exists()
+    real = _cut_at(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        run(job, out=tmp_path / "cut", log=quiet, progress=False)
+    assert checkpoint.load(tmp_path / "cut" / "last.pt", fr.STATE_FORMAT)["epoch"] == 1  # epochs 1-2 saved
+    monkeypatch.setattr(fr, "train_one_epoch", real)
+    logs: list[str] = []
+    d = run(job, out=tmp_path / "cut", log=logs.append, progress=False, resume=True)
+    assert any("resuming" in m and "epoch 3/4" in m for m in logs)
+    a, b = _weights(whole), _weights(d)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    info_a, info_b = (json.loads((r / "run.json").read_text()) for r in (whole, d))
+    assert info_b["finished"] is True and info_a["history"] == info_b["history"]
+    assert info_a["best"] == info_b["best"] and not (d / "last.pt").exists()
+
+
+def test_resume_refuses_another_job_other_data_and_a_finished_run(synth_root, tmp_path, monkeypatch):
+    """last.pt belongs to one job: resuming it with another option (named) or other labelled windows is refused in
+    one line; a finished run has nothing to resume; no last.pt starts the run from scratch, saying so."""
+    monkeypatch.setattr(fr, "CHECKPOINT_EVERY_S", 0.0)
+    job = fjob(synth_root, None, epochs=4)
+    _cut_at(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        run(job, out=tmp_path / "cut", log=quiet, progress=False)
+    with pytest.raises(fr.CrossharError, match=r"last\.pt: cannot resume: the configuration differs in finetune\.lr$"):
+        run(fjob(synth_root, None, epochs=4, lr=3e-2), out=tmp_path / "cut", log=quiet, progress=False, resume=True)
+    with pytest.raises(fr.CrossharError, match=r"differs in finetune\.label_rate, data \(n_labelled\)"):
+        run(fjob(synth_root, None, epochs=4, label_rate=0.3), out=tmp_path / "cut", log=quiet, progress=False,
+            resume=True)
+    with pytest.raises(fr.CrossharError, match=r"differs in head"):
+        run(dataclasses.replace(job, head_cfg={"dropout": 0.5}), out=tmp_path / "cut", log=quiet, progress=False,
+            resume=True)
+    monkeypatch.undo()
+    done = run(job, out=tmp_path / "done", log=quiet, progress=False)
+    with pytest.raises(fr.CrossharError, match=r"holds a finished run: nothing to resume"):
+        run(job, out=done, log=quiet, progress=False, resume=True)
+    logs: list[str] = []
+    (tmp_path / "cut" / "last.pt").unlink()
+    d = run(job, out=tmp_path / "cut", log=logs.append, progress=False, resume=True)
+    assert any("last.pt not found; starting from scratch" in m for m in logs)
+    assert json.loads((d / "run.json").read_text())["finished"] is True

@@ -502,6 +502,19 @@ def test_utf16_recordings_with_a_bom_read_like_plain_csv(tmp_path, capsys, monke
         assert run_cli(capsys, model[1], "-") == (0, want, ""), f"{name} on stdin"
 
 
+@pytest.mark.parametrize("name", ["/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"])
+def test_stdin_named_by_its_path_when_closed_is_a_one_line_error(model, capsys, monkeypatch, name):
+    """`crosshar-run m.onnx /dev/stdin <&-` read nothing and exited 0: fd 0, closed, had been reused for /dev/null by
+    the time the input was opened. Now it is the error `-` with a closed stdin gets, naming the input."""
+    want = f"crosshar-run: error: {name}: stdin is closed: nothing to read\n"
+    monkeypatch.setattr(sys, "stdin", None)  # what Python sets when fd 0 is closed at its start
+    assert run_cli(capsys, model[1], name) == (2, "", want)
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    r = subprocess.run(["sh", "-c", 'exec "$@" <&-', "sh", sys.executable, "-m", "crosshar.runtime.cli", str(model[1]),
+                        name], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert (r.returncode, r.stdout, r.stderr) == (2, "", want)
+
+
 def _latin1_csv(tmp_path, name: str, data) -> None:
     """The one-window recording saved in Latin-1 with `data` inserted: a str as line 1, {i: line} at line i + 1."""
     import gzip
@@ -562,6 +575,28 @@ def test_a_byte_that_does_not_decode_on_a_sample_line_is_a_bad_line(tmp_path, ca
     assert run_cli(capsys, model[1], name) == (0, want, f"crosshar-run: warning: {name}, {problem}; skipped\n{skipped}")
     assert run_cli(capsys, model[1], name, "--strict") == (2, "", f"crosshar-run: error: {name}, {problem}\n")
     data = (tmp_path / name).read_bytes()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(io.BytesIO(data))))
+    assert run_cli(capsys, model[1], "-") == (0, want, f"crosshar-run: warning: <stdin>, {problem}; skipped\n{skipped}")
+
+
+@pytest.mark.parametrize("first, col", [("\xff1.0", 1), ("1.0\xff", 4), ("\xff", 1)])
+def test_a_byte_that_does_not_decode_in_the_first_lines_time_is_a_bad_line(tmp_path, capsys, monkeypatch, model,
+                                                                            first, col):
+    """Without a header, a first line whose time field held a byte that is not UTF-8 was taken for a header (its
+    first field not a number) and stopped the stream as a header error; it is a sample line whose other fields are
+    numbers, bad like a later one: warned about and skipped, an error naming line 1 with --strict."""
+    body = one_window_csv(tmp_path).read_bytes().split(b"\n", 1)[1]  # the samples, no header
+    rc, want, err = run_cli(capsys, model[1], one_window_csv(tmp_path))
+    assert rc == 0 and len(activities(want)) == 1, err
+    (tmp_path / "rec.csv").write_bytes(first.encode("latin-1") + b",0.1,0.2,9.8,0,0,0\n" + body)
+    monkeypatch.chdir(tmp_path)
+    problem = (f"line 1: byte 0xFF (character {col}) is not UTF-8; save the file as UTF-8, or as UTF-16 with its "
+               "byte-order mark")
+    skipped = "crosshar-run: warning: 1 bad line(s) skipped (use --strict to stop at the first)\n"
+    assert run_cli(capsys, model[1], "rec.csv") == (0, want, f"crosshar-run: warning: rec.csv, {problem}; skipped\n"
+                                                              f"{skipped}")
+    assert run_cli(capsys, model[1], "rec.csv", "--strict") == (2, "", f"crosshar-run: error: rec.csv, {problem}\n")
+    data = (tmp_path / "rec.csv").read_bytes()
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(io.BytesIO(data))))
     assert run_cli(capsys, model[1], "-") == (0, want, f"crosshar-run: warning: <stdin>, {problem}; skipped\n{skipped}")
 
