@@ -276,10 +276,11 @@ def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, see
     d = root / "runs" / f"finetune-{sources_tag(sources)}-{m.name}-{head_tag}{tag}{window_tag(window)}-s{seed}"
     if _done(d) and (d / "best.pt").is_file():
         return d
-    if d.exists():
+    resume = (d / "last.pt").is_file()  # interrupted after a checkpoint: continued (the weights of a run never cut)
+    if d.exists() and not resume:
         import shutil
 
-        shutil.rmtree(d)  # an interrupted finetune is cheap: start it again
+        shutil.rmtree(d)  # cut before its first checkpoint: started again
     epochs = mc.finetune_epochs or (12 if mc.quick else None)
     if epochs and m.recipe != "default":  # the recipe's own schedule, scaled like the default one
         epochs = max(1, round(epochs * cfgs["finetune"].epochs / C.load("finetune").epochs))
@@ -307,7 +308,7 @@ def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, see
                       None if encoder is None else str(encoder), head_cfg,
                       pipeline=InputPipeline.of_encoder(enc_cfg), exclude_subjects=exclude,
                       random_encoder=m.random_encoder, encoder=enc_cfg if m.random_encoder else None)
-    return finetuning.run(job, out=d, log=lambda *_: None, progress=False, device=mc.device)
+    return finetuning.run(job, out=d, log=lambda *_: None, progress=False, device=mc.device, resume=resume)
 
 
 def wide_sources(mc: MatrixConfig, target: str) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 import crosshar.evaluate.matrix as M
 import crosshar.evaluate.methods as Me
@@ -836,3 +837,38 @@ def test_a_damaged_schedule_or_run_json_is_one_error_naming_it(tmp_path, text):
     with pytest.raises(CrossharError, match=f"^{run / 'run.json'}: damaged \\(TypeError"):
         with M._reading(run):
             M._run_info(run)["best"]["macro_f1"]
+
+
+def test_a_finetuning_cut_midway_resumes_to_the_same_model(synth, home, tiny_configs, monkeypatch):
+    """A matrix cell's finetuning killed midway used to start over; with a last.pt it now continues, to the weights
+    of a run never cut (only a run cut before its first checkpoint starts again)."""
+    import crosshar.train.finetune as fr
+
+    monkeypatch.setattr(fr, "CHECKPOINT_EVERY_S", 0.0)
+    mc = MatrixConfig(("uci", "motion"), ("linear",), seeds=1, label_rate=0.5, finetune_epochs=4, methods=("scratch",))
+    m, window = METHODS["scratch"], C.load("window")
+    whole = M.finetune_run(home / "a", ("uci",), m, "linear", 0, mc, window, None)
+    real = fr.train_one_epoch
+
+    def cut(model, X, y, tr, epoch, *a, **kw):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return real(model, X, y, tr, epoch, *a, **kw)
+
+    monkeypatch.setattr(fr, "train_one_epoch", cut)
+    with pytest.raises(KeyboardInterrupt):
+        M.finetune_run(home / "b", ("uci",), m, "linear", 0, mc, window, None)
+    epochs = []
+
+    def record(model, X, y, tr, epoch, *a, **kw):
+        epochs.append(epoch)
+        return real(model, X, y, tr, epoch, *a, **kw)
+
+    monkeypatch.setattr(fr, "train_one_epoch", record)
+    resumed = M.finetune_run(home / "b", ("uci",), m, "linear", 0, mc, window, None)
+    assert epochs == [2, 3]  # continued, not started over
+    assert not (resumed / "last.pt").exists()
+    a, b = (checkpoint.load(d / "best.pt")["state_dict"] for d in (whole, resumed))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    hist = json.loads((resumed / "run.json").read_text())["history"]
+    assert [h["epoch"] for h in hist] == [1, 2, 3, 4]
