@@ -92,7 +92,8 @@ def cross_cmd(
                           "command again"
                           if run else
                           "[yellow]interrupted[/]: run the same command again to resume; the pretraining "
-                          "continues from its last finished epoch (a finetuning starts over: it is short)")
+                          "continues from its last finished epoch, the finetuning from its last checkpoint (written at most every "
+                          "30 s)")
         raise typer.Exit(130) from None
     print_report(res)
 

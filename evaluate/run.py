@@ -109,7 +109,8 @@ def train_default(source: list[str], window: WindowConfig, head: str, label_spac
                   finetune_epochs: int | None = None, device: str | torch.device = "cpu") -> Path:
     """Pretrain (unless a matching pretraining run exists) and finetune with the default configs.
 
-    An interrupted pretraining (a run with last.pt but not finished, same configs) is resumed.
+    An interrupted pretraining (a run with last.pt but not finished, same configs) is resumed, and so is an
+    interrupted finetuning of the same job (finetune.resumable).
     """
     tag = "+".join(source)
     enc = None
@@ -140,7 +141,7 @@ def train_default(source: list[str], window: WindowConfig, head: str, label_spac
                f"{job.pretrain.val_fraction:.0%} of the subjects held out for validation)")
             + f", then finetuning head {head} ({fcfg.epochs} epochs at most, {label_rate:.0%} of the labels); "
             f"about {_minutes(left + fine_s)} in all ({how}). Ctrl-C is safe: rerunning the same "
-            f"command resumes the pretraining from its last finished epoch")
+            f"command resumes the pretraining from its last finished epoch and the finetuning from its last checkpoint")
         enc = str(pretraining.run(job, out=resume, resume=resume is not None, log=log, device=device))
     else:
         log(f"using pretraining run {enc}")
@@ -148,7 +149,10 @@ def train_default(source: list[str], window: WindowConfig, head: str, label_spac
     classes = finetuning.source_classes(label_space, tuple(source), window, data_dir)
     fjob = finetuning.FinetuneJob(tuple(source), window, fcfg, C.load("augment_finetune"), classes, label_space, enc,
                        C.head_config(fcfg.head), data_dir=None if data_dir is None else str(data_dir))
-    return finetuning.run(fjob, log=log, progress=True, device=device)
+    cut = finetuning.resumable(fjob)  # an interrupted finetuning of this very job: continued
+    if cut is not None:
+        log(f"resuming the interrupted finetuning in {cut}")
+    return finetuning.run(fjob, out=cut, log=log, progress=True, device=device, resume=cut is not None)
 
 
 def _epochs_done(run_dir: Path) -> int:

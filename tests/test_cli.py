@@ -270,7 +270,7 @@ def test_an_interrupted_cross_hints_at_resuming_only_what_it_trains(synth, home,
     res = invoke("cross", "-d", "uci", "-td", "motion", "--run", str(tmp_path))
     assert res.exit_code == 130 and "no result was filed" in " ".join(res.output.split()) and "pretraining" not in res.output
     res = invoke("cross", "-d", "uci", "-td", "motion")
-    assert res.exit_code == 130 and "the pretraining continues from its last finished epoch" in " ".join(res.output.split())
+    assert res.exit_code == 130 and "the pretraining continues from its last finished epoch, the finetuning from its last checkpoint" in " ".join(res.output.split())
 
 
 # ---- options refused before any work: one line, exit 2, and nothing trained, scored or written

@@ -577,6 +577,9 @@ def _epochs(model: clf.HARClassifier, meta: dict, job: FinetuneJob, tr: _Trainer
     return best, history
 
 
+_SECTIONS = {"window": WindowConfig, "encoder": EncoderConfig, "augment": AugmentConfig, "finetune": FinetuneConfig}
+
+
 def _job_dict(job: FinetuneJob) -> dict:
     """The job as plain data: what a resumed run must share with the one it continues."""
     return {"datasets": list(job.datasets), "classes": list(job.classes), "label_space": job.label_space,
@@ -585,6 +588,23 @@ def _job_dict(job: FinetuneJob) -> dict:
             "head": checkpoint.plain(dict(job.head_cfg)), "window": job.window.to_dict(),
             "encoder": None if job.encoder is None else job.encoder.to_dict(), "augment": job.augment.to_dict(),
             "finetune": job.finetune.to_dict()}
+
+
+def resumable(job: FinetuneJob) -> Path | None:
+    """The newest unfinished finetuning run of `job`'s sources whose last.pt was written for this very job (a run
+    `run(..., resume=True)` continues), or None. A last.pt that cannot be read is passed over."""
+    from crosshar.train.runs import find_runs
+
+    want = _job_dict(job)
+    for p, _ in find_runs("finetune", "+".join(job.datasets), finished=False):
+        if (p / "last.pt").is_file():
+            try:
+                ck = checkpoint.load(p / "last.pt", STATE_FORMAT, keys=("job",))
+            except CrossharError:
+                continue
+            if not job_differences(ck["job"], want, _SECTIONS):
+                return p
+    return None
 
 
 def _state(model: clf.HARClassifier, tr: _Trainer, job: FinetuneJob, d: _Data, epoch: int, history: list,
@@ -612,8 +632,7 @@ def _resume(last: Path, job: FinetuneJob, d: _Data, model: clf.HARClassifier, tr
         if wrong or not 0 <= ck["epoch"] < epochs - 1:
             raise ValueError(f"{', '.join(wrong) or 'epoch'} {ck[(wrong or ['epoch'])[0]]!r} is not what a "
                              f"{epochs}-epoch run writes"[:200])
-        diff = job_differences(ck["job"], _job_dict(job), {"window": WindowConfig, "encoder": EncoderConfig,
-                                                           "augment": AugmentConfig, "finetune": FinetuneConfig})
+        diff = job_differences(ck["job"], _job_dict(job), _SECTIONS)
         data = {"split": d.split, "n_labelled": d.n_labelled}
         diff += [f"data ({k})" for k in data if job_differences(ck.get("data"), {k: data[k]}, {})]
         if diff:

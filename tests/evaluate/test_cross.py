@@ -222,6 +222,31 @@ def test_cross_resumes_its_own_training_after_an_interrupt(synth, home, tiny_con
     assert len(list((home / "runs" / "pretrain").glob("*/run.json"))) == 1
 
 
+def test_cross_resumes_its_own_finetuning_after_an_interrupt(synth, home, tiny_configs, monkeypatch):
+    """Ctrl-C in the finetuning `cross` started itself (after a checkpoint) used to start that finetuning over on the
+    rerun; it now continues it (the same job's last.pt), and a last.pt of another job is left alone."""
+    import crosshar.train.finetune as fr
+
+    monkeypatch.setattr(fr, "CHECKPOINT_EVERY_S", 0.0)
+    real, calls = fr.train_one_epoch, []
+
+    def interrupted(model, X, y, tr, epoch, *a, **k):
+        calls.append(epoch)
+        if epoch == 2 and calls.count(2) == 1:
+            raise KeyboardInterrupt
+        return real(model, X, y, tr, epoch, *a, **k)
+
+    monkeypatch.setattr(fr, "train_one_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        cross(["uci"], "motion", log=lambda *_: None, finetune_epochs=4)
+    logs = []
+    cross(["uci"], "motion", log=logs.append, finetune_epochs=4)
+    assert any("resuming the interrupted finetuning" in m for m in logs)
+    assert calls == [0, 1, 2, 2, 3]  # epochs 0-1 were not trained again
+    runs = [json.loads(p.read_text()) for p in (home / "runs" / "finetune").glob("*/run.json")]
+    assert len(runs) == 1 and runs[0]["finished"] and not list((home / "runs" / "finetune").glob("*/last.pt"))
+
+
 def test_unknown_target_fails_before_anything_is_announced(synth, home, monkeypatch):
     monkeypatch.setattr(er, "train_default", lambda *a, **k: pytest.fail("trained before refusing"))
     logs = []
