@@ -267,7 +267,7 @@ def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, see
     (crosshar_wide: its pretraining sources)."""
     cfgs = method_configs(m, window)
     head_name = cfgs["finetune"].head if m.recipe != "default" else head  # a recipe brings its own head
-    head_cfg = C.head_config(head_name, recipe_name=m.recipe)
+    head_cfg = C.head_config(head_name, recipe_name=m.recipe) | dict(m.head_options)
     preset = mc.preset if m.recipe == "default" else "default"
     if preset != "default":  # the paper's model and finetuning recipe (crosshar finetune --preset)
         head_cfg, ft = C.head_preset(head_name, preset, cfgs["finetune"])

@@ -161,6 +161,9 @@ the same head; each row changes only the factor its name says:
                      no longer dominates the reconstruction: the loss half of what source statistics changed
   crosshar_worldvert_mount_mseeq
                      crosshar_worldvert_mount with that loss
+  scratch_attn0, crosshar_attn0
+                     those rows with the head's attention weights undropped (DIN's attn_dropout = 0; the rest of its
+                     dropout kept): the dropout mask is a quarter of a CPU finetuning step, is it worth its time?
   scratch_mixup, crosshar_mixup
                      those rows finetuned with mixup on the head's input (FinetuneConfig.mixup = 0.4: each batch mixed
                      with a shuffled copy of itself, inputs and labels, weight ~ Beta(0.4, 0.4))
@@ -272,6 +275,7 @@ class Method:
         cadence_views: K fixed cadence views in the scored model (classifier.with_cadence_views: each target window
             replayed at K speeds over the finetuning cadence range, the probabilities averaged; the deterministic,
             exportable counterpart of `tta_views = "cadence"`); None: the model's own.
+        head_options: head constructor options over the head's config (("attn_dropout", 0.0), ...); () none.
         runs_of: the method whose finetuning (and pretraining) runs this row scores, instead of training its own:
             a row that changes only how the target is scored (`tta`) reuses the very models of its base row.
 
@@ -325,6 +329,7 @@ class Method:
     tta: int = 0
     tta_views: str = "all"
     cadence_views: int | None = None
+    head_options: tuple = ()
     runs_of: str | None = None
 
 
@@ -373,6 +378,8 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("crosshar_tstcc", views="tstcc"),
     Method("crosshar_arrow", arrow=1.0),
     Method("crosshar_mseeq", mse_channels="equal"),
+    Method("scratch_attn0", pretrain=None, head_options=(("attn_dropout", 0.0),)),
+    Method("crosshar_attn0", head_options=(("attn_dropout", 0.0),)),
     Method("crosshar_worldvert_mount_mseeq", frame="world_vertical", mount=0.5, mse_channels="equal"),
     Method("scratch_frozen_conv", pretrain=None, random_encoder=True, stem="conv"),
     Method("crosshar_conv", stem="conv"),

@@ -42,11 +42,12 @@ class CoAttention(nn.Module):
     forward(l: (B, T, d), g: (B, N, d)) -> (l', g') of the same shapes
     """
 
-    def __init__(self, dim: int, n_heads: int, dropout: float):
+    def __init__(self, dim: int, n_heads: int, dropout: float, attn_dropout: float | None = None):
         super().__init__()
+        attn = dropout if attn_dropout is None else attn_dropout
         self.norm_l, self.norm_g = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.g2l = MultiHeadAttention(dim, n_heads, dropout, cross=True, separate_init=True)
-        self.l2g = MultiHeadAttention(dim, n_heads, dropout, cross=True, separate_init=True)
+        self.g2l = MultiHeadAttention(dim, n_heads, attn, cross=True, separate_init=True)
+        self.l2g = MultiHeadAttention(dim, n_heads, attn, cross=True, separate_init=True)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, l: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,12 +58,14 @@ class CoAttention(nn.Module):
 class InteractiveBlock(nn.Module):
     """One DIN stage: a local conv block, a global transformer block, then co-attention."""
 
-    def __init__(self, dim: int, n_heads: int, d_ff: int, kernel_size: int, dropout: float):
+    def __init__(self, dim: int, n_heads: int, d_ff: int, kernel_size: int, dropout: float,
+                 attn_dropout: float | None = None):
         super().__init__()
         self.local = LocalConvBlock(dim, kernel_size)
         self.glob = TransformerBlock(dim, n_heads, d_ff, dropout, norm="pre", activation="relu",
-                                     attn_dropout=dropout, ff_dropout=dropout, separate_init=True)
-        self.co = CoAttention(dim, n_heads, dropout)
+                                     attn_dropout=dropout if attn_dropout is None else attn_dropout,
+                                     ff_dropout=dropout, separate_init=True)
+        self.co = CoAttention(dim, n_heads, dropout, attn_dropout)
 
     def forward(self, l: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.co(self.local(l), self.glob(g))
@@ -112,6 +115,8 @@ class DIN(nn.Module):
         patch_size: time steps per patch of the global branch.
         kernel_size: taps of the local convolutions (odd).
         dropout: dropout in attention, feed-forward and before the classifier.
+        attn_dropout: dropout on the attention weights (the rest of the model: `dropout`). On a CPU their dropout
+            mask is a quarter of a finetuning step's time (0: the fused kernel); matrix rows *_attn0.
 
     forward(x: (B, T, D)) -> logits (B, num_classes); forward_features -> (B, 2 * dim), the
     concatenated pooled local and global features.
@@ -119,7 +124,7 @@ class DIN(nn.Module):
 
     def __init__(self, in_dim: int, num_classes: int, seq_len: int = 120, dim: int = 64,
                  depth: int = 2, n_heads: int = 4, d_ff: int = 128, patch_size: int = 8,
-                 kernel_size: int = 5, dropout: float = 0.1):
+                 kernel_size: int = 5, dropout: float = 0.1, attn_dropout: float = 0.1):
         super().__init__()
         self.in_dim, self.num_classes, self.seq_len = in_dim, num_classes, seq_len
         if kernel_size % 2 == 0:
@@ -134,7 +139,7 @@ class DIN(nn.Module):
         self.patch_embed = nn.Conv1d(in_dim, dim, patch_size, stride=patch_size)
         self.pos = SinusoidalPositions(dim, max_len=max(-(-seq_len // patch_size), 64))
         self.blocks = nn.ModuleList(
-            InteractiveBlock(dim, n_heads, d_ff, kernel_size, dropout) for _ in range(depth)
+            InteractiveBlock(dim, n_heads, d_ff, kernel_size, dropout, attn_dropout) for _ in range(depth)
         )
         self.norm = nn.LayerNorm(2 * dim)
         self.feature_dim = 2 * dim
