@@ -139,3 +139,22 @@ def test_models_are_timed_interleaved_and_the_least_disturbed_round_kept():
     a, b = bench._interleaved([make("a"), make("b")], repeats=6, rounds=2)
     assert order[:6] == ["a"] * 6 and order[6:12] == ["b"] * 6 and order[12:18] == ["a"] * 6  # round by round
     assert a < 0.01  # the disturbed first round of a is not the one reported
+
+
+def test_an_out_that_cannot_be_written_is_refused_before_benchmarking(tmp_path, monkeypatch):
+    """An --out that names a folder, or lies below a file, ended in an OSError traceback after the whole benchmark."""
+    app = typer.Typer()
+    app.command("bench")(bench_cmd)
+    app.command("other")(lambda: None)
+    ran = []
+    monkeypatch.setattr(bench, "run_bench", lambda *a, **k: ran.append(1) or [])
+    (tmp_path / "b.json").mkdir()
+    (tmp_path / "stem.md").mkdir()
+    (tmp_path / "afile").write_text("")
+    for out, message in ((tmp_path / "b.json", "b.json: is a directory; --out names a file"),
+                         (tmp_path / "stem", "stem.md: is a directory; --out names a file"),
+                         (tmp_path / "afile" / "b", "b.json: cannot be written (--out): a file stands where a folder")):
+        res = CliRunner().invoke(app, ["bench", "--head", "linear", "--no-memory", "--out", str(out)])
+        assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+        assert res.output.startswith("error: ") and message in res.output, res.output
+    assert not ran and bench.result_paths(tmp_path / "x") == [tmp_path / "x.json", tmp_path / "x.md"]

@@ -516,3 +516,29 @@ def test_a_model_with_non_finite_outputs_is_named_as_such_not_as_a_tolerance(tmp
     with pytest.raises(ExportCheckError, match="non-finite probabilities for 8 of 8 windows.*nothing is exported"):
         export_model(model, meta, tmp_path / "m.onnx", windows=X)
     assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("where, message", [
+    ("dir.onnx", "dir.onnx: is a directory; --out names a file"),  # IsADirectoryError traceback, after the export
+    ("side.onnx", "side.json: is a directory; --out names a file"),  # its sidecar's place: the graph left alone
+    ("q.onnx", "q.int8.onnx: is a directory; --out names a file"),
+    ("afile/m.onnx", "m.onnx: cannot be written (--out): a file stands where a folder of its path should be"),
+    ("report", "rep.json: is a directory; --report names a file"),
+    ("out.txt", "--out must end in .onnx, got"),
+])
+def test_an_output_that_cannot_be_written_is_refused_before_the_export(tmp_path, monkeypatch, no_export, where,
+                                                                       message):
+    from crosshar.cli import app
+
+    monkeypatch.setenv("CROSSHAR_HOME", str(tmp_path / "home"))
+    meta = make_meta("linear", None)
+    classifier.save(tmp_path / "run" / "best.pt", classifier.build(meta), meta)
+    for d in ("dir.onnx", "side.json", "q.int8.onnx", "rep.json"):
+        (tmp_path / d).mkdir()
+    (tmp_path / "afile").write_text("")
+    args = ["--report", str(tmp_path / "rep.json")] if where == "report" else ["--out", str(tmp_path / where)]
+    res = CliRunner().invoke(app, ["export", "--run", str(tmp_path / "run"), "--random-windows", *args])
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    assert res.output.startswith("error: ") and message in res.output, res.output
+    assert len(res.output.strip().splitlines()) == 1, res.output
+    assert not no_export and not [p for p in tmp_path.rglob("*.onnx") if p.is_file()]

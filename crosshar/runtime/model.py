@@ -35,8 +35,19 @@ class OnnxModel:
         except Exception as e:  # noqa: BLE001  (onnxruntime raises its own exception types)
             raise DataError(f"onnxruntime cannot load the model ({str(e).strip().splitlines()[0] if str(e).strip() else e})",
                             self.path) from None
-        check_graph(self.meta, [(i.name, i.shape) for i in self.session.get_inputs()],
-                    [(o.name, o.shape) for o in self.session.get_outputs()], sidecar_path(self.path))
+        ins, outs = self.session.get_inputs(), self.session.get_outputs()
+        check_graph(self.meta, [(i.name, i.shape) for i in ins], [(o.name, o.shape) for o in outs],
+                    sidecar_path(self.path))
+        # what check_graph cannot see from names and shapes: a graph that takes more than the window, or
+        # other numbers than float32 (a double input failed only at the first window, an int64 output
+        # printed `walking 0.00`)
+        if len(ins) != 1:
+            raise DataError(f"the graph takes {len(ins)} inputs ({', '.join(i.name for i in ins)}), not the one "
+                            "'window' a crosshar model takes: not a model exported by crosshar", self.path)
+        for node, what in ((ins[0], "input 'window'"), (next(o for o in outs if o.name == "probs"), "output 'probs'")):
+            if node.type != "tensor(float)":
+                raise DataError(f"the graph's {what} is a {node.type}, not float32 (tensor(float)): not a model "
+                                "exported by crosshar", self.path)
         self.labels: list[str] = list(self.meta["labels"])
         self.rate_hz = float(self.meta["rate_hz"])
         self.window = int(self.meta["window"])

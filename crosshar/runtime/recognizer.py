@@ -38,6 +38,9 @@ TIME_RATE_RANGE_HZ = (0.5, 40_000.0)
 # Units suggested in that message: the first whose conversion gives a rate in HINT_RATE_RANGE_HZ
 TIME_UNITS = (("milliseconds", 1e3), ("microseconds", 1e6), ("nanoseconds", 1e9), ("hours", 1 / 3600))
 HINT_RATE_RANGE_HZ = (5.0, 2000.0)
+# An exported graph ends in a softmax (averaged over views or runs): its outputs are probabilities to float32
+# rounding. Outputs off by more than this are scores of another model, never turned into a label.
+PROB_TOL = 1e-3
 
 
 @dataclass(frozen=True)
@@ -225,8 +228,8 @@ class Recognizer:
         try:
             t = float(t)
             x = np.asarray(sample, dtype=np.float64).reshape(-1)
-        except (TypeError, ValueError):
-            return self._bad(f"not numbers: t = {t!r}, sample = {sample!r}", line, math.nan)
+        except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond float (t = 10**400)
+            return self._bad(f"not numbers: t = {t!r}, sample = {sample!r}"[:200], line, math.nan)
         if self.C == 3 and x.size == 6:  # acc + gyro for an accelerometer-only model
             x = x[:3]
         problem = self._check(t, x)
@@ -251,8 +254,11 @@ class Recognizer:
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2:
             raise ValueError(f"X must be (n, C), got shape {X.shape}")
+        ts = np.asarray(ts, dtype=np.float64)
+        if ts.shape != (len(X),):  # zip would drop the samples beyond the shorter one without a word
+            raise ValueError(f"ts must be (n,) times for the n = {len(X)} rows of X, got shape {ts.shape}")
         out: list[Activity | Notice] = []
-        for t, x in zip(np.asarray(ts, dtype=np.float64), X):
+        for t, x in zip(ts, X):
             out += self.feed(float(t), x)
         return out
 
@@ -384,6 +390,10 @@ class Recognizer:
         if not np.isfinite(p).all():  # never a label with a NaN probability
             raise DataError(f"the model returned non-finite probabilities {p.tolist()} for the window ending at "
                             f"t = {t:.2f} s: the model file is damaged or the input is out of range", self.model.path)
+        if p.min() < -PROB_TOL or p.max() > 1 + PROB_TOL or abs(p.sum() - 1) > PROB_TOL:  # never a label from scores
+            raise DataError(f"the model returned {[round(v, 4) for v in p.tolist()]} for the window ending at t = "
+                            f"{t:.2f} s, which are not probabilities (each in 0..1, summing to 1): not a model "
+                            "exported by crosshar (its graph ends in a softmax)", self.model.path)
         self.n_windows += 1
         k, prob, probs = self.smoother(p)
         return Activity(t, self.labels[k], prob, tuple(float(v) for v in probs))

@@ -7,7 +7,8 @@ DataError naming the sidecar file and the key.
 
 Required keys:
     format      SIDECAR_FORMAT
-    labels      the K class names, in the order of the graph's probabilities (unique, non-empty)
+    labels      the K class names, in the order of the graph's probabilities (unique, non-empty, no control
+                characters: a line break would forge an output line)
     rate_hz     the sampling rate of the windows, Hz (RATE_RANGE_HZ: 0.5 to 40,000)
     window      samples per window T (integer > 1)
     stride      samples between classifications at training time (integer >= 1)
@@ -25,6 +26,7 @@ import hashlib
 import json
 import math
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +70,9 @@ def validate(meta: Any, where: str | Path) -> dict[str, Any]:
     labels = meta["labels"]
     need(isinstance(labels, list) and len(labels) > 0 and all(isinstance(x, str) and x for x in labels),
          "labels", f"must be a non-empty list of class names, got {labels!r}"[:200])
+    # a line break or escape in a name would forge output lines (`5.95s sit\n99.00s walking 1.00 0.83`)
+    bad = next((x for x in labels if any(unicodedata.category(c) == "Cc" for c in x)), None)
+    need(bad is None, "labels", f"the class name {bad!r} holds a control character (a line break, tab or escape)"[:200])
     need(len(set(labels)) == len(labels), "labels", "names a class twice")
     rate = meta["rate_hz"]
     need(_number(rate) and rate > 0, "rate_hz", f"must be a positive number of Hz, got {rate!r}")
@@ -100,6 +105,8 @@ def validate(meta: Any, where: str | Path) -> dict[str, Any]:
 def read_sidecar(model_path: str | Path, verify: bool = True) -> dict[str, Any]:
     """The sidecar of `model_path`, validated, and (when `verify`) the model file checked against its sha256."""
     model_path = Path(model_path)
+    if model_path.is_dir():
+        raise DataError("is a directory, not a model file; name the .onnx file in it", model_path)
     if not model_path.is_file():
         raise DataError("model file not found", model_path)
     side = sidecar_path(model_path)

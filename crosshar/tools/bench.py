@@ -349,6 +349,14 @@ def _ok(ok: bool | None) -> str:
     return "n/a" if ok is None else ("yes" if ok else "NO")
 
 
+def result_paths(out: str | Path) -> list[Path]:
+    """The files write_results writes for `out`: `out` itself (.json or .md), else `<out>.json` and `<out>.md`."""
+    out = Path(out)
+    if out.suffix in (".json", ".md"):
+        return [out]
+    return [out.with_name(out.name + ".json"), out.with_name(out.name + ".md")]
+
+
 def write_results(out: str | Path, rows: list[dict[str, Any]], targets: list[dict[str, Any]],
                   command: str | None = None) -> list[Path]:
     """`out` as JSON (.json) or markdown (.md); any other suffix writes both `<out>.json` and `<out>.md`.
@@ -356,15 +364,10 @@ def write_results(out: str | Path, rows: list[dict[str, Any]], targets: list[dic
     `command`: the command line that regenerates the files, written into both."""
     from crosshar.atomic import atomic_write_bytes, atomic_write_json
 
-    out = Path(out)
     doc = {"command": command, "rows": rows, "targets": targets, "environment": environment(),
            "method": __doc__.split("\n\n")[1].replace("\n", " ")}
     paths = []
-    if out.suffix in (".json", ".md"):
-        targets_paths = [out]
-    else:
-        targets_paths = [out.with_name(out.name + ".json"), out.with_name(out.name + ".md")]
-    for p in targets_paths:
+    for p in result_paths(out):
         if p.suffix == ".json":
             atomic_write_json(p, doc)
         else:
@@ -375,4 +378,5 @@ def write_results(out: str | Path, rows: list[dict[str, Any]], targets: list[dic
 
 
 __all__ = ["run_bench", "bench_model", "bench_meta", "check_targets", "to_markdown", "row_cells", "write_results",
+           "result_paths",
            "environment", "TARGET_INT8_BYTES", "TARGET_SPEEDUP", "TARGET_F1_DROP"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -21,6 +22,23 @@ def _resolve_run(run: Path | None) -> Path:
     if found is None:
         raise CrossharError("no finetuned run found under runs/finetune; pass --run PATH (a best.pt or its run folder)")
     return found
+
+
+def _check_writable(paths: list[Path], option: str) -> None:
+    """Refuse, before any work, an output that cannot be written, naming it: a folder in its place, or a place where
+    no file can be created (read-only, /proc, a file where a folder should be). The atomic write, at the end of the
+    work, raised a bare OSError there, a traceback. Its folder is created, as the write would create it."""
+    for p in paths:
+        if p.is_dir():
+            raise CrossharError(f"{p}: is a directory; {option} names a file")
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=p.parent).close()
+        except (FileExistsError, NotADirectoryError):
+            raise CrossharError(f"{p}: cannot be written ({option}): a file stands where a folder of its path "
+                                "should be") from None
+        except OSError as e:
+            raise CrossharError(f"{p}: cannot be written ({option}): {e.strerror or e}") from None
 
 
 def _check_data(meta: dict[str, Any], data_dir: Path | None, run: Path, random_windows: bool,
@@ -108,6 +126,13 @@ def export_cmd(
     # before any model is loaded or file written: opset, window count, int8 mode, the target's name
     check_options(opset=opset, max_windows=max_windows, int8_mode=int8_mode, target=target, data_dir=data_dir)
     runs = [_resolve_run(r) for r in run] if run else [_resolve_run(None)]
+    if out is None:
+        out = (runs[0] if runs[0].is_dir() else runs[0].parent) / ("model.onnx" if len(runs) == 1 else "ensemble.onnx")
+    if out.suffix != ".onnx":
+        raise CrossharError(f"--out must end in .onnx, got {out}")
+    q_out = out.with_name(out.stem + ".int8.onnx")
+    _check_writable([out, out.with_suffix(".json")] + ([q_out, q_out.with_suffix(".json")] if int8 else []), "--out")
+    _check_writable([report] if report is not None else [], "--report")
     model, meta, _ = classifier.load_runs(runs)
     if target is not None:  # a target the model must not have seen: refused before anything is written
         from crosshar import guard
@@ -116,8 +141,6 @@ def export_cmd(
     if cadence_views is not None:
         meta = classifier.with_cadence_views(model, meta, cadence_views)
     run = runs[0]
-    if out is None:
-        out = (run if run.is_dir() else run.parent) / ("model.onnx" if len(runs) == 1 else "ensemble.onnx")
     data = _check_data(meta, data_dir, run, random_windows, max_windows)
     rep = export_model(
         model, meta, out, int8=int8, calib_windows=None if data is None else data["calib"], opset=opset,
@@ -217,6 +240,8 @@ def bench_cmd(
         raise CrossharError("--target needs --run (a finetuned model to score on the target)")
     if cadence_views is not None and run is None:
         raise CrossharError("--cadence-views needs --run (a finetuned model whose cadence range the views span)")
+    if out is not None:  # before minutes of benchmarking
+        _check_writable(bench.result_paths(out), "--out")
     if run is not None:
         _, meta = classifier.load(run)
         data = _check_data(meta, data_dir, run, False, 512)

@@ -407,6 +407,9 @@ def one_window_csv(tmp_path: Path, extra: dict[int, str] | None = None) -> Path:
     ({"window": 100, "input": None}, "the graph's 'window' has shape ['batch', 120, 6]"),
     ({"channels": ["acc_x", "acc_y"]}, "sidecar key 'channels'"),
     ({"labels": ["walking", "walking", "a", "b"]}, "sidecar key 'labels': names a class twice"),
+    # an edited name with a line break printed a forged line: `5.95s sit` then `99.00s walking 1.00 0.83`
+    ({"labels": CLASSES[:3] + ["sit\n99.00s walking 1.00"]}, "sidecar key 'labels': the class name 'sit\\n99.00s"),
+    ({"labels": CLASSES[:3] + ["sit\x1b[2K"]}, "holds a control character"),
 ])
 def test_the_sidecar_is_validated_naming_file_and_key(tmp_path, capsys, model, changes, message):
     p = model_copy(tmp_path, model[1], **changes)
@@ -756,3 +759,91 @@ def test_an_unreadable_input_file_is_one_line_naming_it(tmp_path, capsys, monkey
     monkeypatch.setattr(builtins, "open", refused)
     rc, _, err = run_cli(capsys, model[1], path)
     assert rc == 2 and err == f"crosshar-run: error: {path}: cannot be read (Permission denied)\n", err
+
+
+# ---- QA: graphs that are not crosshar's, API misuse
+
+
+def _tiny_graph(tmp_path: Path, sidecar_of: Path, name: str, *, in_type=None, out_type=None, extra_input=False,
+                shift: float = 0.0) -> Path:
+    """A hand-made graph window (B, 120, 6) -> probs (B, 4): softmax of the mean of the first 4 channels, minus
+    `shift`; `in_type` / `out_type` cast its input / output to another ONNX type, `extra_input` adds a second
+    input. Its sidecar is `sidecar_of`'s with the sha256 updated (what someone who rebuilt a model would write)."""
+    from onnx import TensorProto as TP, helper as h
+
+    from crosshar.runtime.sidecar import sha256_file
+
+    src, nodes = "window", []
+    if in_type is not None:
+        nodes.append(h.make_node("Cast", ["window"], ["wf"], to=TP.FLOAT))
+        src = "wf"
+    nodes += [h.make_node("ReduceMean", [src], ["m"], axes=[1], keepdims=0),
+              h.make_node("Slice", ["m", "st", "en", "ax"], ["s"]),
+              h.make_node("Softmax", ["s"], ["p"], axis=-1),
+              h.make_node("Sub", ["p", "shift"], ["q"])]
+    inits = [h.make_tensor("st", TP.INT64, [1], [0]), h.make_tensor("en", TP.INT64, [1], [4]),
+             h.make_tensor("ax", TP.INT64, [1], [1]), h.make_tensor("shift", TP.FLOAT, [1], [shift])]
+    nodes.append(h.make_node("Cast", ["q"], ["probs"], to=out_type) if out_type is not None
+                 else h.make_node("Identity", ["q"], ["probs"]))
+    inputs = [h.make_tensor_value_info("window", in_type or TP.FLOAT, ["batch", 120, 6])]
+    if extra_input:
+        inputs.append(h.make_tensor_value_info("extra", TP.FLOAT, ["batch", 4]))
+    graph = h.make_graph(nodes, name, inputs, [h.make_tensor_value_info("probs", out_type or TP.FLOAT, ["batch", 4])],
+                         initializer=inits)
+    m = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
+    m.ir_version = 8
+    p = tmp_path / f"{name}.onnx"
+    p.write_bytes(m.SerializeToString())
+    side = json.loads(sidecar_of.with_suffix(".json").read_text()) | {"sha256": sha256_file(p)}
+    p.with_suffix(".json").write_text(json.dumps(side))
+    return p
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    # each failed only at the first window, 6 s into the stream, in onnxruntime's words without the file
+    ({"in_type": 11}, "the graph's input 'window' is a tensor(double), not float32"),
+    ({"extra_input": True}, "the graph takes 2 inputs (window, extra), not the one 'window'"),
+    # printed `walking 0.00` for every window
+    ({"out_type": 7}, "the graph's output 'probs' is a tensor(int64), not float32"),
+])
+def test_a_graph_of_other_types_or_inputs_is_refused_when_loaded(tmp_path, capsys, model, kwargs, message):
+    p = _tiny_graph(tmp_path, model[1], "other", **kwargs)
+    rc, out, err = run_cli(capsys, p, one_window_csv(tmp_path))
+    assert rc == 2 and out == "" and err == f"crosshar-run: error: {p}: {message}" + err.split(message)[1], err
+    assert len(err.splitlines()) == 1
+    with pytest.raises(DataError, match="not a model exported by crosshar"):
+        Recognizer(p)
+
+
+def test_outputs_that_are_not_probabilities_never_print_a_label(tmp_path, capsys, model):
+    """A graph whose outputs are scores (here probabilities - 0.5) printed `downstairs 0.50` for every window."""
+    ok = _tiny_graph(tmp_path, model[1], "probs")
+    rc, out, _ = run_cli(capsys, ok, one_window_csv(tmp_path))
+    assert rc == 0 and len(activities(out)) == 1
+    p = _tiny_graph(tmp_path, model[1], "scores", shift=0.5)
+    rc, out, err = run_cli(capsys, p, one_window_csv(tmp_path))
+    assert rc == 2 and out == "" and len(err.splitlines()) == 1
+    assert f"{p}: the model returned [" in err and "which are not probabilities" in err, err
+
+
+def test_a_directory_named_as_the_model_is_refused_as_one(tmp_path, capsys, model):
+    d = tmp_path / "model.onnx"
+    d.mkdir()
+    rc, _, err = run_cli(capsys, d, one_window_csv(tmp_path))
+    assert rc == 2 and err == f"crosshar-run: error: {d}: is a directory, not a model file; name the .onnx file in it\n"
+
+
+def test_feed_many_refuses_times_that_do_not_match_the_samples(model):
+    """ts shorter than X classified only the first len(ts) samples, without a word (zip)."""
+    X = activity_windows(2, seed=3).reshape(-1, 6)
+    ts = np.arange(len(X)) / 20.0
+    for bad in (ts[:120], np.r_[ts, ts[-1] + 1], ts[:, None], 5.0):
+        with pytest.raises(ValueError, match=r"ts must be \(n,\) times for the n = 240 rows of X"):
+            Recognizer(model[1]).feed_many(bad, X)
+    assert sum(isinstance(e, Activity) for e in Recognizer(model[1]).feed_many(ts, X)) == 2
+
+
+def test_a_time_too_large_for_a_float_is_a_skipped_sample(model):
+    rec = Recognizer(model[1])
+    (n,) = rec.feed(10**400, [0.0] * 6)  # OverflowError escaped
+    assert n.kind == "skipped" and "not numbers" in n.message and rec.n_skipped == 1
