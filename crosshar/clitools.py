@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from crosshar.config import MAX_CADENCE_VIEWS
 from crosshar.errors import CrossharError, DataError
 
 TRAIN_MODULES = {"torch", "scipy", "sklearn", "imblearn", "einops", "lion_pytorch", "tensorboard", "matplotlib",
@@ -52,7 +53,7 @@ Sources = Annotated[str, typer.Option("-d", "--dataset", "--datasets", help=f"So
 Force = Annotated[bool, typer.Option("--force", help="Replace an earlier result of the same name.")]
 OnBad = Annotated[str, typer.Option("--on-bad", help="'error' (default): stop at the first bad row; 'skip': skip bad rows and report each.")]
 Device = Annotated[str, typer.Option("--device", help="'auto' (CUDA when PyTorch sees a GPU, else the CPU), 'cpu', 'cuda' or 'cuda:N'.")]
-CadenceViews = Annotated[Optional[int], typer.Option("--cadence-views", min=1, help="Test-time views the model carries (and its export): class probabilities averaged over each window replayed at K fixed speeds evenly spaced over the model's finetuning cadence range (0.9-1.1x; K x the inference cost; 1: none). Default: the model's own (FinetuneConfig.cadence_views).")]
+CadenceViews = Annotated[Optional[int], typer.Option("--cadence-views", min=1, max=MAX_CADENCE_VIEWS, help="Test-time views the model carries (and its export): class probabilities averaged over each window replayed at K fixed speeds evenly spaced over the model's finetuning cadence range (0.9-1.1x; K x the inference cost; 1: none). Default: the model's own (FinetuneConfig.cadence_views).")]
 Threads = Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads for PyTorch (default: $OMP_NUM_THREADS, else min(2, cores): polite on a shared box).")]
 
 

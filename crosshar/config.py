@@ -336,7 +336,8 @@ class FinetuneConfig(_Config):
         _check(self.val_every >= 1, f"val_every must be >= 1, got {self.val_every}")
         _check(self.average_epochs >= 0, f"average_epochs must be >= 0, got {self.average_epochs}")
         _check(self.heading_views >= 1, f"heading_views must be >= 1, got {self.heading_views}")
-        _check(self.cadence_views >= 1, f"cadence_views must be >= 1, got {self.cadence_views}")
+        _check(1 <= self.cadence_views <= MAX_CADENCE_VIEWS, f"cadence_views must be 1..{MAX_CADENCE_VIEWS} (each view is a "
+               f"whole forward pass per window), got {self.cadence_views}")
         _check(self.ensemble >= 1, f"ensemble must be >= 1, got {self.ensemble}")
         _check(self.ensemble == 1 or self.center_loss == 0,
                "center_loss needs one head (its features): set ensemble = 1 or center_loss = 0")
@@ -503,6 +504,7 @@ def head_preset(name: str, preset: str = "default", finetune: FinetuneConfig | N
     return d, FinetuneConfig.from_dict(base.to_dict() | recipe, source=f"{p} [finetune]")
 
 
+MAX_CADENCE_VIEWS = 64  # cadence views a model may carry: K forward passes per window (5 measured best: README)
 ON_BAD = ("error", "skip")  # --on-bad: stop at the first bad row, or skip bad rows and report each
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from crosshar.config import MAX_CADENCE_VIEWS
 from crosshar.clitools import DataDir, Device, OnBad, Threads, console, dataset_names, friendly, use_device
 
 
@@ -38,7 +39,7 @@ def finetune_cmd(
     select: Annotated[Optional[str], typer.Option("--select", help="Which epoch's model to keep: last (default: every epoch runs, no selection on the source) or best (the best source-validation macro-F1, early stopping).")] = None,
     ensemble: Annotated[Optional[int], typer.Option("--ensemble", min=1, help="Heads in a deep ensemble: K heads initialised independently, trained side by side, their probabilities averaged (default configs/finetune.toml's: 1).")] = None,
     unlabelled: Annotated[Optional[float], typer.Option("--unlabelled", min=0.0, help="Semi-supervised finetuning: weight of FixMatch's loss on the source's training windows outside the label rate (0 = off, the default; configs/finetune.toml).")] = None,
-    cadence_views: Annotated[Optional[int], typer.Option("--cadence-views", min=1, help="Test-time views the saved and exported model carries: class probabilities averaged over each window replayed at K fixed speeds evenly spaced over the finetuning cadence range (0.9-1.1x; K x the inference cost; training and selection read one view). Default configs/finetune.toml's 1; the best recipe with 5: README.")] = None,
+    cadence_views: Annotated[Optional[int], typer.Option("--cadence-views", min=1, max=MAX_CADENCE_VIEWS, help="Test-time views the saved and exported model carries: class probabilities averaged over each window replayed at K fixed speeds evenly spaced over the finetuning cadence range (0.9-1.1x; K x the inference cost; training and selection read one view). Default configs/finetune.toml's 1; the best recipe with 5: README.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default runs/finetune/<dataset>-<time>).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace the run an --out folder already holds (without, such an --out is refused).")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its last.pt (--out, or the newest unfinished run of the sources), with the same options; it ends with the weights an uninterrupted run would have.")] = False,
