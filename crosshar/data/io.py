@@ -51,7 +51,14 @@ class DataFolder:
     def entries(self) -> dict[str, Entry]:
         if self._entries is None:
             self._entries = {}
-            for dirpath, _dirs, files in os.walk(self.root, followlinks=True):
+            seen: set[str] = set()  # real folders read: a symlink loop (or a second link to a folder) is read once
+            for dirpath, dirs, files in os.walk(self.root, followlinks=True):
+                real = os.path.realpath(dirpath)
+                if real in seen:
+                    dirs[:] = []
+                    continue
+                seen.add(real)
+                dirs.sort()  # which of two links to one folder is read: the first in name order, on every machine
                 for f in sorted(files):
                     p = Path(dirpath) / f
                     rel = p.relative_to(self.root).as_posix()
@@ -97,7 +104,11 @@ class DataFolder:
         """A cheap fingerprint of files: logical name, size and mtime of the real file."""
         h = hashlib.sha256()
         for e in sorted(entries, key=lambda e: e.logical):
-            st = e.path.stat()
+            try:
+                st = e.path.stat()
+            except OSError as err:  # a broken symbolic link, a file removed meanwhile: named, not a traceback
+                link = f": a symbolic link to {os.readlink(e.path)}, which is missing" if e.path.is_symlink() else ""
+                raise DataError(f"cannot read ({err.strerror}){link}", e.display()) from None
             h.update(f"{e.logical}|{e.display()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
         return h.hexdigest()[:16]
 

@@ -493,3 +493,68 @@ def test_each_position_is_checked_on_its_own(tmp_path, monkeypatch, change, mess
     by = ws.manifest["checks"]["by_position"]
     assert sorted(by) == ["ankle", "chest", "wrist"] and all(
         abs(f["gravity"]["median_ms2"] - 9.8) < 0.1 for f in by.values())
+
+
+def test_a_symlink_loop_is_read_once(tmp_path):
+    """`sub/loop -> ..` was followed until the path grew too long: every file read ~40 times over, silently (60
+    windows became 2,460, each a copy)."""
+    folder(tmp_path, descriptor(label_column="act", labels={"walk": "walking", "sit": "sitting"}))
+    (tmp_path / "custom" / "sub").mkdir()
+    (tmp_path / "custom" / "sub" / "loop").symlink_to("..")
+    recs, _ = load(tmp_path)
+    assert [(r.subject, len(r)) for r in recs] == [("custom:s1", 5), ("custom:s2", 1)]
+
+
+def test_a_broken_symlink_is_named_not_a_traceback(tmp_path, monkeypatch):
+    from crosshar.config import WindowConfig
+    from crosshar.data.store import prepare
+
+    monkeypatch.setenv("CROSSHAR_HOME", str(tmp_path / "home"))
+    folder(tmp_path, descriptor())
+    (tmp_path / "custom" / "b.csv").symlink_to(tmp_path / "nowhere.csv")
+    with pytest.raises(DataError, match=r"b.csv: cannot read .*a symbolic link to .*nowhere.csv, which is missing"):
+        prepare(str(tmp_path / "custom"), cfg=WindowConfig(channels="acc"))
+
+
+def test_join_keeps_the_pieces_of_one_file_apart(tmp_path):
+    """join = true glued a file back together across a one-minute time gap, and across a skipped row, as if the
+    pieces were consecutive files: windows straddled the hole."""
+    rows = [0, 100, 200, 300, 60000, 60100, 60200]
+    csv = "who,t,ax,ay,az\n" + "".join(f"s1,{t},0,9.8,0\n" for t in rows)
+    folder(tmp_path, descriptor(timestamp_column="t", timestamp_unit="ms", rate_hz=10, join=True), csv)
+    (tmp_path / "custom" / "b.csv").write_text("who,t,ax,ay,az\n" + "".join(f"s1,{t},0,9.8,0\n" for t in rows[4:]))
+    recs, _ = load(tmp_path)
+    assert [(len(r), r.extra.get("joined", 1)) for r in recs] == [(4, 1), (6, 2)]  # a.csv's tail + b.csv only
+    csv = "who,ax,ay,az\n" + "s1,0,9.8,0\n" * 3 + "s1,0,nan,0\n" + "s1,0,9.8,0\n" * 3
+    folder(tmp_path, descriptor(join=True), csv)
+    (tmp_path / "custom" / "b.csv").unlink()
+    recs, bad = load(tmp_path, "skip")
+    assert len(bad.skipped) == 1 and [len(r) for r in recs] == [3, 3]
+
+
+@pytest.mark.parametrize("content, message, line", [
+    (b"", "the file is empty", None),
+    (b"\n\n", "the file is empty", None),
+    (b"\nwho,ax,ay,az\ns1,0,9.8,0\n", "the first line is empty, but header = true", 1),
+    ("who,ax,ay,az\ns1,0,9.8,0\n".encode("utf-16"), "not UTF-8 text: it holds NUL bytes (UTF-16", None),
+], ids=["empty", "blank lines", "blank first line", "utf-16"])
+def test_an_empty_or_utf16_file_says_so(tmp_path, content, message, line):
+    """An empty file read "column 'ax' is not in the header line ()"; a UTF-16 one listed its NUL-laced names."""
+    folder(tmp_path, descriptor(), csv=content)
+    with pytest.raises(DataError, match=re.escape(message)) as e:
+        load(tmp_path)
+    assert e.value.path.endswith("a.csv") and e.value.line == line
+    recs, bad = load(tmp_path, "skip")
+    assert recs == [] and len(bad.skipped) == 1
+
+
+def test_a_span_at_another_rate_says_how_many_rows_it_drops(tmp_path):
+    """Skipped as one item at its first line, 1,500 rows left "skipped 1 bad item(s)" as the only count."""
+    rows = [20 * i for i in range(60)] + [5000 + 40 * i for i in range(30)]
+    csv = "who,t,ax,ay,az\n" + "".join(f"s1,{t},0,9.8,0\n" for t in rows)
+    folder(tmp_path, descriptor(timestamp_column="t", timestamp_unit="ms"), csv)
+    with pytest.raises(DataError, match="a rate of 25 Hz here but rate_hz = 50 .*: the 30 rows of lines 62-91") as e:
+        load(tmp_path)
+    assert e.value.line == 62
+    recs, bad = load(tmp_path, "skip")
+    assert [len(r) for r in recs] == [60] and len(bad.skipped) == 1

@@ -289,6 +289,10 @@ class Custom(Dataset):
     def _file(self, folder: DataFolder, e: Entry, desc: CustomDescriptor, bad: BadRows) -> list[Recording]:
         """The file's recordings: per body position (one without [positions] tables), per subject and span."""
         tf = TextFile(folder, e)
+        if b"\x00" in tf.raw[:4096]:
+            bad("not UTF-8 text: it holds NUL bytes (UTF-16, as Excel's \"Unicode Text\" saves, or a binary file); "
+                "save it as CSV UTF-8", tf.source)
+            return []
         views = desc.views()
         cols = _columns(tf, desc, views, bad)
         if cols is None:
@@ -391,12 +395,14 @@ def axes_matrix(axes) -> np.ndarray:
 def join_consecutive(recs: list[Recording]) -> list[Recording]:
     """Join recordings that follow one another (file order) and share a subject, a body position and a
     single activity: a session exported as many short files becomes one recording, so that its windows
-    can straddle the file boundaries."""
+    can straddle the file boundaries. Pieces of one file (cut at a time gap or a skipped row) stay apart."""
     out: list[Recording] = []
+    last: list[str] = []  # the file of each output recording's last piece
     for r in recs:
         prev = out[-1] if out else None
         one = len(r) and (r.labels == r.labels[0]).all()
-        if (prev is not None and one and prev.subject == r.subject and prev.position == r.position
+        if (prev is not None and one and last[-1] != r.source and prev.subject == r.subject
+                and prev.position == r.position
                 and (prev.labels == r.labels[0]).all()
                 and prev.rate == r.rate and (prev.gyro is None) == (r.gyro is None)):
             n = prev.extra.get("joined", 1) + 1
@@ -408,8 +414,10 @@ def join_consecutive(recs: list[Recording]) -> list[Recording]:
                 device=r.device, position=r.position, session=prev.session,
                 extra=prev.extra | {"joined": n, "first_source": prev.extra.get("first_source", prev.source)},
             ).validate()
+            last[-1] = r.source
         else:
             out.append(r)
+            last.append(r.source)
     return out
 
 
@@ -420,6 +428,10 @@ def _columns(tf: TextFile, desc: CustomDescriptor, views: list[CustomDescriptor]
     if desc.header:
         head = tf.head(1, desc.delimiter)
         names = [h.strip() for h in head[0]] if head else []
+        if not any(names):
+            bad("the file is empty" if not tf.raw.strip() else "the first line is empty, but header = true in "
+                f"{DESCRIPTOR} says it holds the column names", tf.source, None if not tf.raw.strip() else 1)
+            return None
 
     def index(ref: ColumnRef) -> int | None:
         if isinstance(ref, int):
@@ -568,8 +580,8 @@ def _time_spans(rows: Rows, sl: slice, desc: CustomDescriptor, bad: BadRows):
         rate = 1.0 / float(np.median(dt))
         if abs(rate / desc.rate_hz - 1) > RATE_TOLERANCE:
             bad(f"time stamps give a rate of {rate:.4g} Hz here but rate_hz = {desc.rate_hz:g} "
-                f"(check rate_hz and timestamp_unit = {desc.timestamp_unit!r})", rows.source,
-                int(rows.lines[idx[0]]))
+                f"(check rate_hz and timestamp_unit = {desc.timestamp_unit!r}): the {len(idx)} rows of lines "
+                f"{int(rows.lines[idx[0]])}-{int(rows.lines[idx[-1]])}", rows.source, int(rows.lines[idx[0]]))
             continue
         jitter = np.abs(dt * desc.rate_hz - 1).max() > JITTER_TOLERANCE
         out.append((idx, ts if jitter else None))
