@@ -27,7 +27,10 @@ from crosshar.runtime.resample import StreamResampler
 # are upsampled by linear interpolation with a warning (content above rate_in / 2 is simply missing).
 MIN_RATE_FRACTION = 0.5
 WARN_RATE_FRACTION = 0.9
-RATE_PROBE = 10  # samples used to estimate the input rate (median interval)
+RATE_PROBE = 50  # samples that estimate the input rate: the mean of their steps (gaps apart), so that timestamps in
+# bursts (a phone's sensor batches: 5 samples 1 ms apart every 100 ms) give their average rate, 50 Hz, not the
+# 1 kHz of their median step (which designed a 16-second anti-alias filter that erased the motion, silently);
+# 50 samples span enough bursts (1 s at 50 Hz, before the first 6-second window is full anyway)
 # The time column must be in seconds. A probe whose median step implies a rate outside this range
 # (Hz) is refused as having another time unit, before any of its steps is taken for a gap (in
 # milliseconds every step would be one, and nothing would ever be classified). Phones and watches
@@ -328,7 +331,7 @@ class Recognizer:
         """Check t's unit and estimate the input rate from the probe, refuse or warn, then replay it.
 
         The probe's gaps are announced here, and only the samples after the last one are replayed;
-        the rate is the median of its other steps.
+        the rate is the mean of its other steps (RATE_PROBE); the median step checks t's unit.
         """
         ts = np.array([p[0] for p in self._probe])
         steps = np.diff(ts)
@@ -343,7 +346,7 @@ class Recognizer:
         for i in np.flatnonzero(steps > self.max_gap):
             out.append(self._gap_notice(float(ts[i + 1]), float(ts[i])))
             first = int(i) + 1
-        rate = 1.0 / float(np.median(steps[steps <= self.max_gap]))
+        rate = 1.0 / float(np.mean(steps[steps <= self.max_gap]))
         if rate < MIN_RATE_FRACTION * self.rate:
             raise DataError(
                 f"the input is sampled at about {rate:.3g} Hz, below half the model's {self.rate:g} Hz: "

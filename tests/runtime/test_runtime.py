@@ -185,6 +185,27 @@ def test_an_unusable_rate_is_refused_and_a_low_one_warned(tmp_path, capsys, mode
     assert len(activities(out)) == 1  # 8 s at 15 Hz -> 160 grid samples -> one window
 
 
+def test_timestamps_in_bursts_are_read_at_their_average_rate(model):
+    """A phone that batches its samples (here 5 samples 1 ms apart every 250 ms, 20 Hz on average) was read at
+    the 1 kHz of the median step: a 16-second anti-alias filter then erased the motion and every window came out
+    as another class, without a word. The rate is now the mean step of the probe, and the windows come at the times
+    written (the samples are placed there: a burst is not re-timed; its last one ends 0.2 s before the even ones)."""
+    from crosshar.runtime.recognizer import Activity, Recognizer
+
+    _, path = model
+    sig = activity_windows(4, seed=7).reshape(-1, 6)
+    even = np.arange(len(sig)) / 20.0
+    burst = np.repeat(np.arange(len(sig) // 5) * 0.25, 5) + np.tile(np.arange(5) * 0.001, len(sig) // 5)
+    out = {}
+    for name, t in (("even", even), ("burst", burst)):
+        rec = Recognizer(path)
+        res = rec.feed_many(t, sig) + rec.flush()
+        out[name] = [a.label for a in res if isinstance(a, Activity)]
+        assert not [n for n in res if not isinstance(n, Activity)], name  # no notice: no gap, no low rate
+        assert rec.rate_in == pytest.approx(20.0, rel=0.1), name
+    assert len(out["even"]) == 4 and len(out["burst"]) == 3
+
+
 def test_model_and_input_errors_are_one_line(tmp_path, capsys, model):
     _, path = model
     rc, _, err = run_cli(capsys, path, tmp_path / "missing.csv")
