@@ -187,6 +187,21 @@ def test_timestamps(tmp_path):
         load(tmp_path)
 
 
+def test_a_skipped_row_between_timestamps_cuts_the_recording(tmp_path):
+    """With timestamps, a row skipped for an unknown label (--on-bad skip) left a hole that the jitter resampling
+    filled with invented samples labelled as the rows beside it; it now cuts the recording there, as a skipped row
+    does without timestamps: every sample read is one of the file's, none made up."""
+    toml = descriptor(timestamp_column="t", timestamp_unit="ms", rate_hz=10, label_column="act",
+                      labels={"walk": "walking"})
+    ts = [0, 100, 200, 330, 400, 500, 600, 700, 800]  # jitter: resampled
+    acts = ["walk"] * 4 + ["dance"] + ["walk"] * 4  # "dance": no such label, the row skipped
+    csv = "who,t,ax,ay,az,act\n" + "".join(f"s1,{t},{t / 1000},0,9.8,{a}\n" for t, a in zip(ts, acts))
+    folder(tmp_path, toml, csv)
+    recs, bad = load(tmp_path, on_bad="skip")
+    assert [len(r) for r in recs] == [4, 4] and [ln for _, ln, _ in bad.skipped] == [6]  # before: one resampled recording of 9 samples
+    np.testing.assert_allclose(recs[1].acc[:, 0], [0.5, 0.6, 0.7, 0.8], rtol=1e-6)
+
+
 def test_a_wrong_timestamp_unit_is_an_error_naming_both_rates(tmp_path):
     """"s" on millisecond stamps: every interval (20 "s") exceeds max_gap_s, so each sample was its own
     recording and the dataset gave 0 windows, silently."""

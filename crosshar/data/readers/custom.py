@@ -561,15 +561,18 @@ def _subject_runs(subject: np.ndarray):
 
 
 def _time_spans(rows: Rows, sl: slice, desc: CustomDescriptor, bad: BadRows):
-    """[(row indices, ns times or None)] per span of one subject's run, cut at gaps.
+    """[(row indices, ns times or None)] per span of one subject's run, cut at gaps and at skipped rows.
 
     The times come back only when the span must be resampled (jitter); otherwise the rows are
-    taken as uniformly sampled.
+    taken as uniformly sampled. A row skipped (`--on-bad skip`: an unknown label, a bad value) or a blank line
+    cuts the span, as it does without timestamps: resampled over, the hole was filled with invented samples
+    labelled as the rows beside it (up to max_gap_s of an unmapped activity read as, say, walking).
     """
     t0 = rows["t"][sl]
     t = np.round((t0 - t0[0]) * (TIME_UNITS[desc.timestamp_unit] * NS)).astype(np.int64)
     out = []
-    starts = np.concatenate([[0], np.flatnonzero(np.diff(t) > desc.max_gap_s * NS) + 1, [len(t)]])
+    cut = (np.diff(t) > desc.max_gap_s * NS) | (np.diff(rows.lines[sl]) > 1)
+    starts = np.concatenate([[0], np.flatnonzero(cut) + 1, [len(t)]])
     for s, e in zip(starts[:-1], starts[1:]):
         idx = np.arange(sl.start + s, sl.start + e)
         ts = t[s:e]
