@@ -12,6 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from crosshar.errors import CrossharError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -22,10 +24,14 @@ def _umask() -> int:
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write `data` to `path` whole or not at all. The file gets the mode an ordinary `open(path, "w")` would
     (0666 less the umask), not mkstemp's private 0600: an exported model copied to a board must be readable by
-    the service that runs it."""
+    the service that runs it. A write that fails (no space left, no permission) is a CrossharError naming `path`
+    (one line from every command), and the file it would have replaced is left as it was."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    except OSError as e:  # no permission, a file where a folder goes, a read-only file system
+        raise CrossharError(f"{path}: cannot be written ({e.strerror or e})") from None
     try:
         os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
@@ -33,8 +39,10 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):  # the disk full (or a quota) halfway: the old file, if any, is untouched
+            raise CrossharError(f"{path}: cannot be written ({e.strerror or e}); nothing was replaced") from None
         raise
 
 

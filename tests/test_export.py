@@ -148,6 +148,18 @@ def test_bad_arguments_are_clear_errors(tmp_path):
         export_onnx(tmp_path / "missing.pt", tmp_path / "m.onnx")
 
 
+def test_an_export_without_int8_removes_the_int8_pair_an_earlier_export_left(tmp_path, trained):
+    """Exporting with --no-int8 over an earlier export left its model.int8.onnx (and sidecar) beside the new float
+    model: a pair that still matched itself, so a board could be given the old model without a word."""
+    model, meta, calib = trained
+    export_model(model, meta, tmp_path / "m.onnx", int8=True, calib_windows=calib)
+    assert (tmp_path / "m.int8.onnx").is_file() and (tmp_path / "m.int8.json").is_file()
+    logs = []
+    rep = export_model(model, meta, tmp_path / "m.onnx", int8=False, log=logs.append)
+    assert rep["int8"] is None and sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.onnx"]
+    assert any("removed m.int8.onnx" in m for m in logs)
+
+
 @pytest.mark.parametrize("mode", ["weights", "static", "dynamic"])
 def test_int8_is_smaller_and_agrees_with_float(tmp_path, trained, mode):
     model, meta, calib = trained

@@ -158,8 +158,14 @@ def export_model(
         f"{checks['vs_torch_max_abs_diff']:.1e} (tolerance {tol:g}) on {len(windows)} {win_src} windows")
     report: dict[str, Any] = {"fp32": fp32, "int8": None, "head": meta.get("head"),
                               "encoder": meta.get("encoder") is not None, "labels": list(meta["classes"])}
+    q_path = out_path.with_name(out_path.stem + ".int8.onnx")
+    if not int8:  # an int8 pair an earlier export left under this name belongs to another model: never deployed by mistake
+        stale = [f for f in (q_path, sidecar_path(q_path)) if f.exists()]
+        for f in stale:
+            f.unlink()
+        if stale:
+            say(f"removed {q_path.name} (and its sidecar): an earlier export's int8 model, not this one's")
     if int8:
-        q_path = out_path.with_name(out_path.stem + ".int8.onnx")
         report["int8"] = q = export_int8(out_path, q_path, meta, mode=int8_mode, calib_windows=calib_windows,
                                          windows=windows, labels=labels, opset=opset, exported_from=exported_from,
                                          windows_source=win_src, p_fp32=p_fp32)

@@ -15,7 +15,7 @@ import crosshar.data.store as store
 from crosshar.config import WindowConfig
 from crosshar.data.store import cached, prepare
 from crosshar.data.readers.uci import UCI
-from crosshar.errors import DataError
+from crosshar.errors import CrossharError, DataError
 from synthdata import uci_files  # noqa: E402  (also puts rawfmt on the path)
 from rawfmt import write_tree  # noqa: E402
 
@@ -88,8 +88,8 @@ def test_cache_written_atomically(data, loads, tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(atomic.os, "replace", fail)
-    with pytest.raises(OSError, match="disk full"):
-        prepare("uci", data)
+    with pytest.raises(CrossharError, match=r"uci-\w+\.npz: cannot be written \(disk full\); nothing was replaced"):
+        prepare("uci", data)  # one line naming the file (it was a bare OSError: a traceback)
     assert not (tmp_path / "home" / "cache").exists() or cache_files(tmp_path / "home") == []  # no half cache
     monkeypatch.setattr(atomic.os, "replace", real)
     prepare("uci", data)
