@@ -40,7 +40,8 @@ from crosshar.models.heads.ensemble import HeadEnsemble
 from crosshar.models.scaling import InputPipeline
 from crosshar.train.progress import TB, EpochBar
 from crosshar import checkpoint
-from crosshar.train.runs import git_commit, job_differences, new_run_dir, run_to_resume, write_run_info
+from crosshar.train.runs import (check_progress, git_commit, job_differences, new_run_dir, run_to_resume,
+                                 write_run_info)
 from crosshar.train.schedule import generator, seed_all
 
 
@@ -448,9 +449,6 @@ def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], No
     d = load_data(job, meta, log)
     tag = "+".join(job.datasets)
     run_dir = new_run_dir("finetune", tag, run_to_resume("finetune", tag, out) if resume else out)
-    # unfinished until the end: best.pt is written while training, and a model cut short is never scored as a run
-    write_run_info(run_dir, {"kind": "finetune", "finished": False, "source": "+".join(job.datasets),
-                             "datasets": list(job.datasets), "head": cfg.head, "git_commit": git_commit()})
     log(f"finetuning head {cfg.head} on {len(d.Xtr):,} labelled windows ({cfg.label_rate * 100:.3g} % of {d.n_train:,}) "
         f"of {'+'.join(job.datasets)}; classes {list(job.classes)}; "
         f"{'model selection on' if cfg.select == 'best' else 'validation scored (nothing selected) on'} {len(d.val):,} "
@@ -478,6 +476,10 @@ def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], No
     Xtr_t = encode(model, d.Xtr) if tr.cached else place(torch.from_numpy(d.Xtr), dev)
     ytr_t = place(torch.from_numpy(d.ytr).long(), dev)
     state = _resume(run_dir / "last.pt", job, d, model, tr, log) if resume else None
+    # unfinished until the end: best.pt is written while training, and a model cut short is never scored as a run.
+    # Written once last.pt is found to be this job's: a refused --resume leaves the folder's run.json as it was
+    write_run_info(run_dir, {"kind": "finetune", "finished": False, "source": "+".join(job.datasets),
+                             "datasets": list(job.datasets), "head": cfg.head, "git_commit": git_commit()})
     t0 = time.time()
     best, history = _epochs(model, meta, job, tr, Xtr_t, ytr_t, d, Fva, run_dir, log, progress, state)
     info = {"kind": "finetune", "finished": True, "source": "+".join(job.datasets), "datasets": list(job.datasets),
@@ -632,6 +634,7 @@ def _resume(last: Path, job: FinetuneJob, d: _Data, model: clf.HARClassifier, tr
         if wrong or not 0 <= ck["epoch"] < epochs - 1:
             raise ValueError(f"{', '.join(wrong) or 'epoch'} {ck[(wrong or ['epoch'])[0]]!r} is not what a "
                              f"{epochs}-epoch run writes"[:200])
+        check_progress(ck, ("macro_f1",))
         diff = job_differences(ck["job"], _job_dict(job), _SECTIONS)
         data = {"split": d.split, "n_labelled": d.n_labelled}
         diff += [f"data ({k})" for k in data if job_differences(ck.get("data"), {k: data[k]}, {})]

@@ -27,7 +27,8 @@ from crosshar.errors import CrossharError
 from crosshar.models.pretrainer import CHECKPOINT_KEYS, FORMAT, PretrainingModel
 from crosshar.train.distributed import Dist, init_distributed, rank_device, sync_buffers
 from crosshar.train.progress import TB, PretrainBar
-from crosshar.train.runs import git_commit, job_differences, new_run_dir, run_to_resume, write_run_info
+from crosshar.train.runs import (check_progress, git_commit, job_differences, new_run_dir, run_to_resume,
+                                 write_run_info)
 from crosshar.train.schedule import batches, cosine_lr, generator
 
 
@@ -191,6 +192,7 @@ def _resume(last: Path, job: PretrainJob, model: Model, opt, log: Callable[[str]
         if wrong or not 0 <= ck["epoch"] < job.pretrain.epochs:
             raise ValueError(f"{', '.join(wrong) or 'epoch'} {ck[(wrong or ['epoch'])[0]]!r} is not what a "
                              f"{job.pretrain.epochs}-epoch run writes"[:200])
+        check_progress(ck, ("stage", "val_loss"))
         _check_same_job(ck, job, last)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])

@@ -90,7 +90,10 @@ def refuse_overwrite(out: str | Path | None, force: bool, resume: bool | None = 
     with the new one; other files in the folder stay.
 
     A run interrupted before its first checkpoint (unfinished run.json and/or tb/, no best.pt or last.pt) has
-    nothing to resume: it is refused likewise (naming that), and `force` or `resume` start over in it."""
+    nothing to resume: it is refused likewise (naming that), and `force` or `resume` start over in it. `force` and
+    `resume` together are refused: one continues the run, the other replaces it."""
+    if force and resume:  # --force used to be ignored for an unfinished run, and advised for a finished one
+        raise ConfigError("--resume continues the run in --out and --force starts it over: pass one of them")
     if out is None:
         return
     out = Path(out)
@@ -196,17 +199,23 @@ def run_to_resume(kind: str, tag: str, out: str | Path | None) -> Path:
     """The folder a --resume continues: `out`, else the newest unfinished `kind` run of `tag` (its source) that has
     a last.pt. ConfigError naming what to do when there is none (or the newest was cut before its first checkpoint),
     or when `out` holds a finished run with nothing left to resume (a finished finetuning keeps no last.pt)."""
+    nouns = {"pretrain": "pretraining", "finetune": "finetuning"}
+    noun = nouns.get(kind, kind)
     if out is not None:
         out = Path(out)
         try:
-            finished = bool(json.loads((out / "run.json").read_text()).get("finished"))
-        except (OSError, ValueError, AttributeError):
-            finished = False
+            info = json.loads((out / "run.json").read_text())
+        except (OSError, ValueError):
+            info = None
+        info = info if isinstance(info, dict) else {}
+        finished, other = bool(info.get("finished")), info.get("kind")
+        if other is not None and other != kind:  # finetune --resume wrote its run.json over a pretraining run's
+            raise ConfigError(f"--resume: {out} holds a {nouns.get(other, other)} run, not a {noun} run: nothing to "
+                              "resume there; choose another --out")
         if finished and not (out / "last.pt").is_file():
             raise ConfigError(f"--resume: {out} holds a finished run: nothing to resume (--force to start it over, "
                               "or choose another --out)")
         return out
-    noun = {"pretrain": "pretraining", "finetune": "finetuning"}.get(kind, kind)
     runs = [p for p, _ in find_runs(kind, tag, finished=False) if (p / "last.pt").is_file()]
     if runs:
         return runs[0]
@@ -241,6 +250,18 @@ def job_differences(old: Any, new: dict[str, Any], sections: dict[str, type]) ->
         was = {**cls().to_dict(), **was}  # keys added since: their defaults
         diff += [f"{key}.{k}" for k, v in value.items() if _plain(was.get(k)) != _plain(v)]
     return diff
+
+
+def check_progress(ck: dict, best_keys: tuple[str, ...]) -> None:
+    """A resume state `ck` (a loaded last.pt) whose history holds one record per trained epoch (1 .. epoch + 1, in
+    order) and whose best is one of those epochs, with a number for each of `best_keys`: ValueError otherwise. An
+    edited or mixed-up last.pt resumed into a run.json history with epochs missing or twice, or failed mid-run."""
+    n, hist, best = ck["epoch"] + 1, ck["history"], ck["best"]
+    if [r.get("epoch") if isinstance(r, dict) else None for r in hist] != list(range(1, n + 1)):
+        raise ValueError(f"its history does not hold epochs 1-{n} once each, as its epoch {ck['epoch']} says")
+    if (not all(isinstance(best.get(k), (int, float)) and not isinstance(best.get(k), bool) for k in best_keys)
+            or not isinstance(best.get("epoch"), int) or not best["epoch"] <= n):
+        raise ValueError(f"best {best!r} is not one of its {n} epochs"[:200])
 
 
 def _plain(v: Any) -> Any:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import shutil
 from types import SimpleNamespace
 
 import numpy as np
@@ -675,3 +676,45 @@ def test_resume_refuses_another_job_other_data_and_a_finished_run(synth_root, tm
     d = run(job, out=tmp_path / "cut", log=logs.append, progress=False, resume=True)
     assert any("last.pt not found; starting from scratch" in m for m in logs)
     assert json.loads((d / "run.json").read_text())["finished"] is True
+
+
+def test_a_refused_resume_leaves_the_folder_as_it_was(synth_root, pre_run, tmp_path, monkeypatch):
+    """finetune --resume --out <a pretraining run> wrote an unfinished finetuning run.json over the pretraining
+    run's before its last.pt was refused (the encoder run was lost to every later lookup); a resume of another job
+    rewrote the cut run's run.json likewise. Both are refused with the folder untouched, the first naming what it
+    holds."""
+    pre = tmp_path / "pre"
+    shutil.copytree(pre_run, pre)
+    before = (pre / "run.json").read_text()
+    with pytest.raises(ConfigError, match=r"holds a pretraining run, not a finetuning run"):
+        run(fjob(synth_root, None, epochs=4), out=pre, log=quiet, progress=False, resume=True)
+    assert (pre / "run.json").read_text() == before
+    monkeypatch.setattr(fr, "CHECKPOINT_EVERY_S", 0.0)
+    real = _cut_at(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        run(fjob(synth_root, None, epochs=4), out=tmp_path / "cut", log=quiet, progress=False)
+    monkeypatch.setattr(fr, "train_one_epoch", real)
+    before = (tmp_path / "cut" / "run.json").read_text()
+    with pytest.raises(fr.CrossharError, match=r"differs in finetune\.head"):
+        run(fjob(synth_root, None, epochs=4, head="din"), out=tmp_path / "cut", log=quiet, progress=False, resume=True)
+    assert (tmp_path / "cut" / "run.json").read_text() == before
+
+
+@pytest.mark.parametrize("entry, value", [("epoch", 0), ("history", []), ("best", {"epoch": 1}),
+                                          ("best", {"macro_f1": 0.5, "epoch": 9})])
+def test_resume_of_a_last_checkpoint_whose_history_disagrees_is_refused(synth_root, tmp_path, monkeypatch, entry,
+                                                                        value):
+    """A last.pt whose epoch was edited resumed silently into a run.json history with epochs twice (1, 2, 2, 3, 4)
+    or missing; a best without its score failed with a KeyError mid-run. One line naming last.pt instead."""
+    monkeypatch.setattr(fr, "CHECKPOINT_EVERY_S", 0.0)
+    job = fjob(synth_root, None, epochs=4, select="best", val_every=1)
+    real = _cut_at(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        run(job, out=tmp_path / "cut", log=quiet, progress=False)
+    monkeypatch.setattr(fr, "train_one_epoch", real)
+    last = tmp_path / "cut" / "last.pt"
+    ck = checkpoint.load(last)
+    checkpoint.save(last, ck | {entry: value})
+    with pytest.raises(fr.CrossharError) as e:
+        run(job, out=tmp_path / "cut", log=quiet, progress=False, resume=True)
+    assert str(e.value).startswith(f"{last}: damaged or incompatible checkpoint") and "\n" not in str(e.value)

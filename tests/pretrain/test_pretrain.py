@@ -109,7 +109,8 @@ def test_resume_with_a_changed_config_is_refused(synth, home):
 
 @pytest.mark.parametrize("entry, value", [("job", [1]), ("epoch", "x"), ("epoch", 99), ("epoch", -5),
                                           ("history", "x"), ("best", None), ("step", None),
-                                          ("optimizer", {"state": {}, "param_groups": []})])
+                                          ("optimizer", {"state": {}, "param_groups": []}),
+                                          ("epoch", 0), ("best", {}), ("history", [{"epoch": 1}, {"epoch": 1}])])
 def test_resume_from_a_damaged_last_checkpoint_names_it(synth, home, entry, value):
     """A last.pt whose entries are of the wrong kind (hand-edited, another version) used to end --resume in a
     traceback (TypeError in the log line, AttributeError in the config check) or, for an epoch beyond the run's,

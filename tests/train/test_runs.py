@@ -71,6 +71,23 @@ def test_resume_and_force_keep_working(tmp_path):
     assert runs.new_run_dir("pretrain", "uci", out) == out and not (out / "last.pt").exists()
 
 
+def test_resume_with_force_and_resume_of_another_kind_of_run_are_refused(tmp_path):
+    """--resume --force resumed an unfinished run (--force ignored) and, for a finished one, advised the --force
+    already given; they are refused together. --resume --out naming a run of another kind (a pretraining run given to
+    finetune) is refused naming what it holds, before anything is written into it."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "last.pt").write_bytes(b"x")
+    (out / "run.json").write_text('{"finished": true, "kind": "pretrain"}')
+    for where in (out, None):
+        with pytest.raises(ConfigError, match=r"^--resume continues the run in --out and --force starts it over"):
+            runs.refuse_overwrite(where, True, resume=True)
+    assert (out / "last.pt").exists()
+    with pytest.raises(ConfigError, match=rf"^--resume: {out} holds a pretraining run, not a finetuning run"):
+        runs.run_to_resume("finetune", "uci", out)
+    assert runs.run_to_resume("pretrain", "uci", out) == out
+
+
 def test_a_damaged_run_json_is_not_a_run_and_no_traceback(tmp_path):
     """A run.json holding [] (or a number) made every newest-run lookup fail with an AttributeError."""
     for name, text in (("a", "[]"), ("b", "3"), ("c", '{"finished": true, "source": "uci"}')):
