@@ -41,5 +41,9 @@ class MissingDataError(DataError):
     """The folder or file a dataset needs is not there."""
 
 
+class ResumeError(CrossharError):
+    """A --resume refused: the checkpoint was written for another job or other data (it names what differs)."""
+
+
 class LeakageError(CrossharError):
     """Target data would enter training or model selection, or target and source overlap."""

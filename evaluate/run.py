@@ -18,7 +18,7 @@ from crosshar.config import WindowConfig
 from crosshar.atomic import atomic_write_bytes, atomic_write_json
 from crosshar.data.store import check_specs, is_folder_spec, kept_dropped, prepare, resolve, split_position
 from crosshar.device import resolve_device
-from crosshar.errors import CrossharError
+from crosshar.errors import CrossharError, ResumeError
 from crosshar import guard
 from crosshar.data.sources import load_sources, target_needs
 from crosshar.inference import TTA_VIEWS, predict_tta, run_augment, score, score_groups
@@ -152,7 +152,11 @@ def train_default(source: list[str], window: WindowConfig, head: str, label_spac
     cut = finetuning.resumable(fjob)  # an interrupted finetuning of this very job: continued
     if cut is not None:
         log(f"resuming the interrupted finetuning in {cut}")
-    return finetuning.run(fjob, out=cut, log=log, progress=True, device=device, resume=cut is not None)
+        try:
+            return finetuning.run(fjob, out=cut, log=log, progress=True, device=device, resume=True)
+        except ResumeError as e:  # its data differ (the dataset changed since): a new run, never a stuck cross
+            log(f"{e}; finetuning anew")
+    return finetuning.run(fjob, log=log, progress=True, device=device)
 
 
 def _epochs_done(run_dir: Path) -> int:

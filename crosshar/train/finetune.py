@@ -30,7 +30,7 @@ from crosshar.data.sources import apply_split, load_sources, split_by_subject
 from crosshar.data.splits import label_subset
 from crosshar.data.windows import CHANNELS, WindowSet
 from crosshar.device import Precision, place, resolve_device, take
-from crosshar.errors import ConfigError, CrossharError
+from crosshar.errors import ConfigError, CrossharError, ResumeError
 from crosshar.losses import CenterLoss, partial_cross_entropy, smoothed
 from crosshar.data.store import prepare
 from crosshar.inference import encode, evaluate, load_encoder, predict, pretrain_window
@@ -639,7 +639,7 @@ def _resume(last: Path, job: FinetuneJob, d: _Data, model: clf.HARClassifier, tr
         data = {"split": d.split, "n_labelled": d.n_labelled}
         diff += [f"data ({k})" for k in data if job_differences(ck.get("data"), {k: data[k]}, {})]
         if diff:
-            raise CrossharError(f"{last}: cannot resume: the configuration differs in {', '.join(diff)}")
+            raise ResumeError(f"{last}: cannot resume: the configuration differs in {', '.join(diff)}")
         model.load_state_dict(ck["model"])
         tr.opt.load_state_dict(ck["optimizer"])
         tr.sched.load_state_dict(ck["scheduler"])

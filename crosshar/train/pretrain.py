@@ -23,7 +23,7 @@ from crosshar.augment import Augmenter
 from crosshar.config import AugmentConfig, EncoderConfig, PretrainConfig, WindowConfig
 from crosshar.data.sources import load_sources, split_by_subject
 from crosshar.device import Precision, batch_to, place, resolve_device, take
-from crosshar.errors import CrossharError
+from crosshar.errors import CrossharError, ResumeError
 from crosshar.models.pretrainer import CHECKPOINT_KEYS, FORMAT, PretrainingModel
 from crosshar.train.distributed import Dist, init_distributed, rank_device, sync_buffers
 from crosshar.train.progress import TB, PretrainBar
@@ -266,4 +266,4 @@ def _check_same_job(ck: dict, job: PretrainJob, path: Path) -> None:
     diff = job_differences(ck.get("job"), _job_dict(job), {"window": WindowConfig, "encoder": EncoderConfig,
                                                            "augment": AugmentConfig, "pretrain": PretrainConfig})
     if diff:
-        raise CrossharError(f"{path}: cannot resume: the configuration differs in {', '.join(diff)}")
+        raise ResumeError(f"{path}: cannot resume: the configuration differs in {', '.join(diff)}")

@@ -247,6 +247,34 @@ def test_cross_resumes_its_own_finetuning_after_an_interrupt(synth, home, tiny_c
     assert len(runs) == 1 and runs[0]["finished"] and not list((home / "runs" / "finetune").glob("*/last.pt"))
 
 
+def test_cross_finetunes_anew_when_its_interrupted_finetuning_saw_other_data(synth, home, tiny_configs, monkeypatch):
+    """A last.pt of this very job but of other data (the dataset changed since) made every rerun of cross stop with
+    "cannot resume ... data"; cross now says so and finetunes anew."""
+    import crosshar.train.finetune as fr
+    from crosshar import checkpoint
+
+    monkeypatch.setattr(fr, "CHECKPOINT_EVERY_S", 0.0)
+    real = fr.train_one_epoch
+
+    def interrupted(model, X, y, tr, epoch, *a, **k):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return real(model, X, y, tr, epoch, *a, **k)
+
+    monkeypatch.setattr(fr, "train_one_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        cross(["uci"], "motion", log=lambda *_: None, finetune_epochs=4)
+    last = next((home / "runs" / "finetune").glob("*/last.pt"))
+    ck = checkpoint.load(last)
+    ck["data"]["n_labelled"] += 1
+    checkpoint.save(last, ck)
+    monkeypatch.setattr(fr, "train_one_epoch", real)
+    logs = []
+    res = cross(["uci"], "motion", log=logs.append, finetune_epochs=4)
+    assert any("cannot resume" in m and "data (n_labelled)" in m and "finetuning anew" in m for m in logs)
+    assert res["metrics"]["macro_f1"] >= 0
+
+
 def test_unknown_target_fails_before_anything_is_announced(synth, home, monkeypatch):
     monkeypatch.setattr(er, "train_default", lambda *a, **k: pytest.fail("trained before refusing"))
     logs = []
