@@ -562,6 +562,7 @@ def _epochs(model: clf.HARClassifier, meta: dict, job: FinetuneJob, tr: _Trainer
             bad_epochs = 0
             check_finite(tr.selected(model), d.val.X, Fva, epoch)
             clf.save(run_dir / "best.pt", tr.selected(model), meta | {"metrics": {"source_val": va}, "history": history})
+            saved = -math.inf if not last else saved  # last.pt follows at once: best.pt is never newer than it
         else:
             bad_epochs += 1
         if progress:
@@ -571,6 +572,8 @@ def _epochs(model: clf.HARClassifier, meta: dict, job: FinetuneJob, tr: _Trainer
         if bad_epochs >= cfg.patience and not last:
             log(f"early stop: no validation gain for {cfg.patience} epochs")
             break
+        # at most every CHECKPOINT_EVERY_S, and after every best.pt of --select best: a resume (whose replay of the
+        # epochs since last.pt is exact on a CPU, not always on a GPU) never keeps a best.pt from after its state
         if epoch + 1 < cfg.epochs and time.monotonic() - saved >= CHECKPOINT_EVERY_S:
             checkpoint.save(run_dir / "last.pt", _state(model, tr, job, d, epoch, history, best, bad_epochs))
             saved = time.monotonic()

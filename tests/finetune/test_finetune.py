@@ -718,3 +718,20 @@ def test_resume_of_a_last_checkpoint_whose_history_disagrees_is_refused(synth_ro
     with pytest.raises(fr.CrossharError) as e:
         run(job, out=tmp_path / "cut", log=quiet, progress=False, resume=True)
     assert str(e.value).startswith(f"{last}: damaged or incompatible checkpoint") and "\n" not in str(e.value)
+
+
+def test_with_select_best_last_pt_follows_every_best_pt(synth_root, tmp_path, monkeypatch):
+    """last.pt came only every CHECKPOINT_EVERY_S: a best.pt written after it outlived a resume whose replay of the
+    epochs since (exact on a CPU, not always on a GPU) found no better epoch, and run.json then named another epoch
+    than the model best.pt held. Now every best.pt of --select best is followed by last.pt at once."""
+    monkeypatch.setattr(fr, "CHECKPOINT_EVERY_S", 1e9)  # never by time
+    scores = iter([0.5, 0.6, 0.4, 0.3])
+    real_eval = fr.evaluate
+    monkeypatch.setattr(fr, "evaluate", lambda *a, **k: real_eval(*a, **k) | {"macro_f1": next(scores)})
+    _cut_at(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        run(fjob(synth_root, None, select="best", epochs=4, val_every=1), out=tmp_path / "ft", log=quiet,
+            progress=False)
+    state = checkpoint.load(tmp_path / "ft" / "last.pt", fr.STATE_FORMAT)
+    best = checkpoint.load(tmp_path / "ft" / "best.pt")["meta"]
+    assert state["epoch"] + 1 == state["best"]["epoch"] == len(best["history"]) == 2
