@@ -201,3 +201,20 @@ def custom_files(name: str = "mylab", subjects=(1, 2, 3), segment: int = SEGMENT
         labels += ["idle"] * idle
         files[f"P{s:02d}_day1.csv"] = custom_csv(np.concatenate(accs) * scale, np.concatenate(gyros), labels)
     return files
+
+
+def cut_finetuning_at(monkeypatch, epoch: int):
+    """crosshar.train.finetune.train_one_epoch raising KeyboardInterrupt when it starts `epoch` (0-based): Ctrl-C in
+    that epoch of a finetuning. Returns the real function."""
+    import crosshar.train.finetune as fr
+
+    real = fr.train_one_epoch
+
+    def cut(model, X, y, tr, e, *a, **kw):
+        if e == epoch:
+            raise KeyboardInterrupt
+        return real(model, X, y, tr, e, *a, **kw)
+
+    monkeypatch.setattr(fr, "train_one_epoch", cut)
+    return real
+

@@ -18,7 +18,7 @@ from crosshar.errors import CrossharError, LeakageError
 from crosshar.evaluate.run import cross, regenerate
 from crosshar.inference import score
 from crosshar.models.classifier import ModelEnsemble
-from synthdata import WINDOW, custom_files, home, synth, synth_root, tiny_configs, write_tree  # noqa: F401
+from synthdata import WINDOW, custom_files, cut_finetuning_at, home, synth, synth_root, tiny_configs, write_tree  # noqa: F401
 
 CROSSHAR4 = ["walking", "upstairs", "downstairs", "sitting&standing"]
 
@@ -254,14 +254,7 @@ def test_cross_finetunes_anew_when_its_interrupted_finetuning_saw_other_data(syn
     from crosshar import checkpoint
 
     monkeypatch.setattr(fr, "CHECKPOINT_EVERY_S", 0.0)
-    real = fr.train_one_epoch
-
-    def interrupted(model, X, y, tr, epoch, *a, **k):
-        if epoch == 2:
-            raise KeyboardInterrupt
-        return real(model, X, y, tr, epoch, *a, **k)
-
-    monkeypatch.setattr(fr, "train_one_epoch", interrupted)
+    real = cut_finetuning_at(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         cross(["uci"], "motion", log=lambda *_: None, finetune_epochs=4)
     last = next((home / "runs" / "finetune").glob("*/last.pt"))

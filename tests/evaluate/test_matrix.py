@@ -23,7 +23,7 @@ from crosshar import checkpoint
 from crosshar import config as C
 from crosshar.evaluate.matrix import MatrixConfig, run_matrix
 from crosshar.evaluate.methods import METHODS, Method
-from synthdata import home, synth, synth_root, tiny_configs  # noqa: F401
+from synthdata import cut_finetuning_at, home, synth, synth_root, tiny_configs  # noqa: F401
 
 CROSS = ("scratch", "mask", "contrast", "crosshar", "crosshar_nomirror", "crosshar_device", "crosshar_full",
          "crosshar_paper")
@@ -848,14 +848,7 @@ def test_a_finetuning_cut_midway_resumes_to_the_same_model(synth, home, tiny_con
     mc = MatrixConfig(("uci", "motion"), ("linear",), seeds=1, label_rate=0.5, finetune_epochs=4, methods=("scratch",))
     m, window = METHODS["scratch"], C.load("window")
     whole = M.finetune_run(home / "a", ("uci",), m, "linear", 0, mc, window, None)
-    real = fr.train_one_epoch
-
-    def cut(model, X, y, tr, epoch, *a, **kw):
-        if epoch == 2:
-            raise KeyboardInterrupt
-        return real(model, X, y, tr, epoch, *a, **kw)
-
-    monkeypatch.setattr(fr, "train_one_epoch", cut)
+    real = cut_finetuning_at(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         M.finetune_run(home / "b", ("uci",), m, "linear", 0, mc, window, None)
     epochs = []

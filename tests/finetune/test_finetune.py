@@ -25,7 +25,7 @@ from crosshar.models import classifier as clf
 from crosshar.models.scaling import InputScaler
 from crosshar.train.pretrain import PretrainJob
 from crosshar.train.pretrain import run as pretrain
-from synthdata import AUGMENT, TINY_ENCODER, TINY_FINETUNE, TINY_PRETRAIN, WINDOW, synth_root  # noqa: F401
+from synthdata import AUGMENT, TINY_ENCODER, TINY_FINETUNE, TINY_PRETRAIN, WINDOW, cut_finetuning_at, synth_root  # noqa: F401
 
 CLASSES = ("walking", "upstairs", "downstairs", "sitting&standing")
 
@@ -607,19 +607,6 @@ def test_validating_every_kth_epoch_keeps_the_same_model_and_scores_the_last(syn
         TINY_FINETUNE.replace(val_every=0)
 
 
-def _cut_at(monkeypatch, epoch: int):
-    """train_one_epoch raising KeyboardInterrupt when it starts `epoch` (0-based): Ctrl-C in that epoch."""
-    real = fr.train_one_epoch
-
-    def cut(model, X, y, tr, e, *a, **kw):
-        if e == epoch:
-            raise KeyboardInterrupt
-        return real(model, X, y, tr, e, *a, **kw)
-
-    monkeypatch.setattr(fr, "train_one_epoch", cut)
-    return real
-
-
 def _weights(run_dir) -> dict:
     return checkpoint.load(run_dir / "best.pt")["state_dict"]
 
@@ -636,7 +623,7 @@ def test_an_interrupted_finetuning_resumes_to_the_weights_of_an_uninterrupted_ru
     job = fjob(synth_root, pre_run if pretrained else None, epochs=4, **ft)
     whole = run(job, out=tmp_path / "whole", log=quiet, progress=False)
     assert not (whole / "last.pt").exists()
-    real = _cut_at(monkeypatch, 2)
+    real = cut_finetuning_at(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         run(job, out=tmp_path / "cut", log=quiet, progress=False)
     assert checkpoint.load(tmp_path / "cut" / "last.pt", fr.STATE_FORMAT)["epoch"] == 1  # epochs 1-2 saved
@@ -656,7 +643,7 @@ def test_resume_refuses_another_job_other_data_and_a_finished_run(synth_root, tm
     one line; a finished run has nothing to resume; no last.pt starts the run from scratch, saying so."""
     monkeypatch.setattr(fr, "CHECKPOINT_EVERY_S", 0.0)
     job = fjob(synth_root, None, epochs=4)
-    _cut_at(monkeypatch, 2)
+    cut_finetuning_at(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         run(job, out=tmp_path / "cut", log=quiet, progress=False)
     with pytest.raises(fr.CrossharError, match=r"last\.pt: cannot resume: the configuration differs in finetune\.lr$"):
@@ -690,7 +677,7 @@ def test_a_refused_resume_leaves_the_folder_as_it_was(synth_root, pre_run, tmp_p
         run(fjob(synth_root, None, epochs=4), out=pre, log=quiet, progress=False, resume=True)
     assert (pre / "run.json").read_text() == before
     monkeypatch.setattr(fr, "CHECKPOINT_EVERY_S", 0.0)
-    real = _cut_at(monkeypatch, 2)
+    real = cut_finetuning_at(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         run(fjob(synth_root, None, epochs=4), out=tmp_path / "cut", log=quiet, progress=False)
     monkeypatch.setattr(fr, "train_one_epoch", real)
@@ -708,7 +695,7 @@ def test_resume_of_a_last_checkpoint_whose_history_disagrees_is_refused(synth_ro
     or missing; a best without its score failed with a KeyError mid-run. One line naming last.pt instead."""
     monkeypatch.setattr(fr, "CHECKPOINT_EVERY_S", 0.0)
     job = fjob(synth_root, None, epochs=4, select="best", val_every=1)
-    real = _cut_at(monkeypatch, 2)
+    real = cut_finetuning_at(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         run(job, out=tmp_path / "cut", log=quiet, progress=False)
     monkeypatch.setattr(fr, "train_one_epoch", real)
@@ -728,7 +715,7 @@ def test_with_select_best_last_pt_follows_every_best_pt(synth_root, tmp_path, mo
     scores = iter([0.5, 0.6, 0.4, 0.3])
     real_eval = fr.evaluate
     monkeypatch.setattr(fr, "evaluate", lambda *a, **k: real_eval(*a, **k) | {"macro_f1": next(scores)})
-    _cut_at(monkeypatch, 2)
+    cut_finetuning_at(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         run(fjob(synth_root, None, select="best", epochs=4, val_every=1), out=tmp_path / "ft", log=quiet,
             progress=False)
