@@ -113,6 +113,17 @@ def test_no_header_indices_tabs_and_labels_from_filenames(tmp_path):
     np.testing.assert_allclose(recs[0].gyro[0], [math.pi, 0, -math.pi / 2], rtol=1e-6)
 
 
+def test_without_a_header_a_blank_first_line_still_sets_the_field_count(tmp_path):
+    """Without a header the first line sets how many fields every line has; a blank first line left the count
+    unchecked, and two lines run together (8 fields) were read as one sample, the rest dropped silently."""
+    toml = descriptor(header=False, acc_columns=[1, 2, 3], subject_column=0)
+    rows = ["s1,0.1,9.8,0.2"] * 6
+    rows[3] = "s1,0.1,9.8,0.2,s1,0.1,9.8,0.2"
+    folder(tmp_path, toml, "\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError, match=r"line 5: expected 4 fields separated by ',', found 8"):
+        load(tmp_path)
+
+
 @pytest.mark.parametrize("kw, key", [
     ({"label_col": "act"}, "label_col"),  # unknown key
     ({"labels": {"walk": "walkin"}}, "labels.walk"),  # not a canonical name

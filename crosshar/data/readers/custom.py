@@ -306,11 +306,14 @@ class Custom(Dataset):
                     bad(f"the file's path does not match {key}_from_filename = {rx!r}", tf.source)
                     return []
                 fixed[key] = m.group(key)
-        first = tf.head(1, desc.delimiter)
-        width = len(first[0]) if first and first[0] else None  # every line has the header's (first line's) fields
+        # every line has the fields of the header (the first line), or without one of the first line that is not
+        # blank: a blank first line had left the count unchecked, and two lines run together read as one
+        first = next(((i, f) for i, f in enumerate(tf.head(1 if desc.header else 20, desc.delimiter), 1)
+                      if any(x.strip() for x in f)), (1, None))
+        width = len(first[1]) if first[1] else None
         if width is not None and max(c.index for c in cols) >= width:
             bad(f"column index {max(c.index for c in cols)} is beyond the {width} fields of the first line",
-                tf.source, 1)
+                tf.source, first[0])
             return []
         rows = tf.rows(cols, bad, delimiter=desc.delimiter, skip=1 if desc.header else 0, ncols=width)
         if len(rows) == 0:
