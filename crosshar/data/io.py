@@ -14,6 +14,7 @@ import hashlib
 import io
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Iterator
@@ -46,6 +47,10 @@ class DataFolder:
         # zip archives that could not be opened: (the archive, why); their members are missing from `entries`,
         # and `crosshar.data.store.prepare` reports each through the bad-input policy (an error, or skipped and listed)
         self.unreadable: list[tuple[str, str]] = []
+        # {logical path: the loose copy not read}, where a plain file and its .gz lie side by side (file.txt and
+        # file.txt.gz, e.g. after `gunzip -k`): the .gz is read; `crosshar.data.store.prepare` reports the other
+        # copy through the bad-input policy (it may differ: an edited or partial copy), and `fingerprint` covers it
+        self.shadowed: dict[str, Path] = {}
 
     @property
     def entries(self) -> dict[str, Entry]:
@@ -69,8 +74,13 @@ class DataFolder:
         return self._entries
 
     def _add(self, e: Entry) -> None:
+        old = self._entries.get(e.logical)  # type: ignore[union-attr]
+        if old is not None and not old.member and not e.member:  # file.txt beside file.txt.gz: the .gz is read
+            keep, other = (old, e) if old.gz else (e, old)
+            self._entries[e.logical], self.shadowed[e.logical] = keep, other.path  # type: ignore[index]
+            return
         # a plain file wins over an archived copy of the same logical path
-        if e.logical not in self._entries or not e.member:  # type: ignore[operator]
+        if old is None or not e.member:
             self._entries[e.logical] = e  # type: ignore[index]
 
     def _add_zip(self, path: Path, prefix: PurePosixPath, outer: tuple[str, ...]) -> None:
@@ -110,6 +120,13 @@ class DataFolder:
                 link = f": a symbolic link to {os.readlink(e.path)}, which is missing" if e.path.is_symlink() else ""
                 raise DataError(f"cannot read ({err.strerror}){link}", e.display()) from None
             h.update(f"{e.logical}|{e.display()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+            if e.logical in self.shadowed:  # a second copy appearing, changing or going: never a stale cache
+                other = self.shadowed[e.logical]
+                try:
+                    o = other.stat()
+                except OSError:  # a dangling link: listed, never read
+                    o = other.lstat()
+                h.update(f"{other}|{o.st_size}|{o.st_mtime_ns}\n".encode())
         return h.hexdigest()[:16]
 
 
@@ -136,7 +153,7 @@ def read_bytes(entry: Entry) -> bytes:
             data = entry.path.read_bytes()
         if entry.gz:
             data = gzip.decompress(data)
-    except (OSError, zipfile.BadZipFile, EOFError, KeyError) as e:
+    except (OSError, zipfile.BadZipFile, EOFError, KeyError, zlib.error) as e:  # zlib.error: a damaged deflate stream
         raise DataError(f"cannot read ({e})", entry.display()) from None
     return data
 

@@ -25,6 +25,7 @@ import numpy as np
 from crosshar.data.base import BadRows
 from crosshar.data.io import DataFolder, Entry, read_bytes
 from crosshar.data.recording import out_of_range, range_problem
+from crosshar.errors import DataError
 
 # column kinds: float64, int64, text (unicode), bytes (compact text for very long files)
 _DTYPES = {"f": "f8", "i": "i8", "s": "U{w}", "b": "S{w}"}
@@ -362,6 +363,9 @@ def read_table(
             text = f.read()
     except UnicodeDecodeError as e:
         bad(f"not a text file ({e.reason} at byte {e.start})", entry.display())
+        return None
+    except DataError as e:  # a truncated .gz, a damaged zip member: bad input (--on-bad skip skips and lists the file)
+        bad(str(e).removeprefix(f"{e.path}: "), entry.display())
         return None
     try:
         with warnings.catch_warnings():

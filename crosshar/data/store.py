@@ -13,6 +13,7 @@ import json
 import re
 import time
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -217,6 +218,10 @@ def prepare(
     bad = BadRows(on_bad)
     for archive, why in folder.unreadable:  # a damaged zip: an error, or (--on-bad skip) the rest read, it listed
         bad(why, archive)
+    for e in files:  # file.txt beside file.txt.gz: which is right? an error, or (--on-bad skip) the .gz read, it listed
+        if e.logical in folder.shadowed:
+            bad(f"a second copy of {e.logical} (only {e.path.name} is read): remove one of the two",
+                folder.shadowed[e.logical])
     built = _build_prewindowed(ds, folder, cfg, name, bad) if ds.profile(folder) is not None else \
         _build_from_recordings(ds, folder, cfg, name, bad, log)
     ws = built.windows
@@ -374,8 +379,28 @@ def read_manifest(path: Path) -> dict | None:
     need = {"n_windows": int, "n_recordings": int, "n_files": int, "fingerprint": str, "window": dict,
             "per_class": dict, "per_subject": dict, "skipped": list}
     optional = {"kept": dict, "warnings": list, "checks": dict, "recordings": dict, "prewindowed": bool}  # read where present
-    return m if (isinstance(m, dict) and all(isinstance(m.get(k), t) for k, t in need.items())
-                 and all(isinstance(m[k], t) for k, t in optional.items() if m.get(k) is not None)) else None
+    if not (isinstance(m, dict) and all(isinstance(m.get(k), t) for k, t in need.items())
+            and all(isinstance(m[k], t) for k, t in optional.items() if m.get(k) is not None)):
+        return None
+    try:  # what `crosshar data prepare` and `info` print from it (an edited or foreign manifest: damaged, not a traceback)
+        kept_dropped(m)
+        return m if _checks_ok(m.get("checks") or {}) else None
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def _checks_ok(c: dict) -> bool:
+    """Whether a manifest's "checks" hold the figures `crosshar data` prints, of the types it prints them as."""
+    def num(v) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    def figures(f) -> bool:
+        g, h = f.get("gravity") or {}, f.get("handedness") or {}
+        return (g.get("median_ms2") is None or num(g["median_ms2"]) and num(g.get("still_seconds"))) and \
+            (h.get("slope") is None or num(h["slope"]))
+
+    return (figures(c) and all(figures(f) for f in (c.get("by_position") or {}).values())
+            and all(num(v["median_deg"]) and num(v["ccw_share"]) for v in (c.get("turning") or {}).values()))
 
 
 def _read_cache(npz: Path, man: Path, name: str, cfg: WindowConfig) -> WindowSet | None:
@@ -386,7 +411,7 @@ def _read_cache(npz: Path, man: Path, name: str, cfg: WindowConfig) -> WindowSet
     try:
         with np.load(npz, allow_pickle=False) as z:
             X, labels, subjects, sessions = z["X"], z["labels"], z["subjects"], z["sessions"]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):
         return None  # truncated npz = bad zip, object arrays refused = ValueError
     n = manifest["n_windows"]
     ok = (X.dtype == np.float32 and X.shape == (n, cfg.window, cfg.n_channels)

@@ -281,3 +281,20 @@ def test_real_hhar_adatime():
     print(f"walking: median spectral peak {peak:.2f} cycles / 128 samples "
           f"= {peak * RATE_ADATIME / 128:.2f} Hz at 50 Hz")
     assert 3.0 < peak < 4.5
+
+
+def test_a_damaged_npz_member_is_bad_input_not_a_traceback(tmp_path):
+    """A damaged deflate stream inside an AdaTime .npz raised zlib.error (a traceback, exit 1) instead of the
+    reader's "not a readable .npz file", which --on-bad skip skips and lists."""
+    import struct
+
+    adatime(tmp_path / "hhar_sa_adatime")
+    f = tmp_path / "hhar_sa_adatime" / "test_3.npz"
+    b = bytearray(f.read_bytes())
+    n, extra = struct.unpack("<HH", b[26:30])
+    b[30 + n + extra] = 0x07  # the first member's first deflate block: a reserved block type
+    f.write_bytes(bytes(b))
+    with pytest.raises(DataError, match=r"test_3\.npz: not a readable \.npz file \(.*invalid block type"):
+        windows(tmp_path)
+    ws, bad = windows(tmp_path, "skip")
+    assert len(bad.skipped) == 1 and set(ws.subjects.tolist()) == {"hhar:0"}

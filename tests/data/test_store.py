@@ -109,6 +109,31 @@ def test_damaged_cache_is_rebuilt(data, loads, tmp_path, part):
     assert loads["calls"] == 2  # and the rebuilt cache is good again
 
 
+@pytest.mark.parametrize("edit", [
+    lambda m: m["kept"].pop("tails_s"),  # a manifest of another version, or edited by hand
+    lambda m: m["kept"].update(labelled_windows="many"),
+    lambda m: m["skipped"].append({"file": "a.txt"}),
+    lambda m: m["checks"].update(gravity={"median_ms2": 9.8}),
+])
+def test_an_edited_manifest_is_rebuilt_and_shown_as_damaged(data, loads, tmp_path, edit):
+    """A manifest whose counts were well typed but whose kept/skipped/checks figures were not what prepare and
+    `data info` print was served: both commands then ended in a traceback (KeyError, ValueError)."""
+    from crosshar.cli import app
+    from crosshar.data.store import read_manifest
+
+    a = prepare("uci", data)
+    f = next((tmp_path / "home" / "cache").glob("uci-*.json"))
+    m = json.loads(f.read_text())
+    edit(m)
+    f.write_text(json.dumps(m))
+    assert read_manifest(f) is None
+    res = CliRunner().invoke(app, ["data", "info", "-d", "uci"])
+    assert res.exit_code == 0 and "damaged (not a manifest)" in res.output, res.output
+    b = prepare("uci", data)
+    assert loads["calls"] == 2 and b.manifest == {**a.manifest, "seconds": b.manifest["seconds"]}
+    assert read_manifest(f) is not None
+
+
 def _spoil(data):
     acc = data / "uci_hapt" / "RawData" / "acc_exp02_user02.txt"
     lines = acc.read_text().splitlines(keepends=True)

@@ -253,3 +253,51 @@ def test_an_orphan_gyro_file_is_reported(tmp_path):
     assert e.value.path.endswith("gyro_exp03_user03.txt")
     recs, bad = load(tmp_path, "skip")
     assert len(recs) == 2 and len(bad.skipped) == 1
+
+
+def test_a_damaged_gz_stream_is_an_error_naming_the_file(tmp_path):
+    """A .gz whose deflate data is damaged (not truncated: a flipped block) raised zlib.error: a traceback naming no
+    file, exit 1, instead of one line naming the file."""
+    write_tree(tmp_path, raw_files(), "gz")
+    gz = tmp_path / "RawData" / "gyro_exp02_user02.txt.gz"
+    gz.write_bytes(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + b"\x07" * 16)  # a reserved deflate block type
+    with pytest.raises(DataError, match=r"gyro_exp02_user02\.txt\.gz: cannot read \(.*invalid block type"):
+        load(tmp_path)
+
+
+def test_a_plain_copy_beside_its_gz_is_reported_never_silently_shadowed(tmp_path, monkeypatch):
+    """acc.txt beside acc.txt.gz (`gunzip -k`, then an edit): the .gz was read and the plain copy ignored without a
+    word, and a change to the plain copy never invalidated the cache."""
+    from crosshar.config import WindowConfig
+    from crosshar.data.store import prepare as prep
+
+    def prepare(*a, **k):
+        return prep(*a, cfg=WindowConfig(window=20, stride=20), **k)  # 1 s windows: the tiny experiments give some
+
+    monkeypatch.setenv("CROSSHAR_HOME", str(tmp_path / "home"))
+    root = tmp_path / "data" / "uci_hapt"
+    write_tree(root, raw_files(), "gz")
+    ws = prepare("uci", tmp_path / "data", on_bad="skip")
+    assert ws.manifest["skipped"] == []
+    plain = root / "RawData" / "acc_exp01_user01.txt"
+    plain.write_text(uci_raw_text(ACC1[:50]))  # a partial, differing copy
+    with pytest.raises(DataError, match=r"acc_exp01_user01\.txt: a second copy of RawData/acc_exp01_user01\.txt "
+                                        r"\(only acc_exp01_user01\.txt\.gz is read\)"):
+        prepare("uci", tmp_path / "data")
+    ws2 = prepare("uci", tmp_path / "data", on_bad="skip")  # not the cache of the folder without the copy
+    assert [s["file"] for s in ws2.manifest["skipped"]] == [str(plain)]
+    assert ws2.manifest["key"] != ws.manifest["key"] and len(ws2) == len(ws)
+
+
+def test_a_truncated_gz_is_bad_input_that_skip_lists(tmp_path):
+    """A truncated .gz in the middle of RawData stopped `--on-bad skip` too (a plain error, not skippable): one
+    interrupted download made the whole dataset unreadable. Now its experiment is skipped and the file listed."""
+    write_tree(tmp_path, raw_files(), "gz")
+    gz = tmp_path / "RawData" / "acc_exp02_user02.txt.gz"
+    gz.write_bytes(gz.read_bytes()[:-30])
+    with pytest.raises(DataError, match=r"acc_exp02_user02\.txt\.gz: cannot read \(Compressed file ended") as e:
+        load(tmp_path)
+    assert e.value.skippable
+    recs, bad = load(tmp_path, "skip")
+    assert [r.session for r in recs] == ["exp01"]
+    assert [(p.endswith("acc_exp02_user02.txt.gz"), ln) for p, ln, _ in bad.skipped] == [(True, None)]

@@ -172,3 +172,16 @@ def test_real_wisdm_phone():
     still = [r for r in recs if r.labels[0] in ("sitting", "typing")]
     num, den = np.sum([rotation_slope(r.acc, r.gyro, r.rate) for r in still], axis=0)
     assert num / den > 0.9  # acc and gyro aligned in time and sharing one right-handed frame
+
+
+def test_a_truncated_gz_is_bad_input_that_skip_lists(tmp_path):
+    """A truncated .gz (an interrupted download) stopped `--on-bad skip` too: a plain error, not skippable, so one
+    damaged subject file made the whole dataset unreadable; now that subject is skipped and the file listed."""
+    write_tree(tmp_path, {**wisdm_files(1600), **wisdm_files(1601)}, "gz")
+    gz = tmp_path / "raw" / "phone" / "gyro" / "data_1601_gyro_phone.txt.gz"
+    gz.write_bytes(gz.read_bytes()[:-30])
+    with pytest.raises(DataError, match=r"data_1601_gyro_phone\.txt\.gz: cannot read \(Compressed file ended"):
+        load(tmp_path)
+    recs, bad = load(tmp_path, "skip")
+    assert {r.subject for r in recs} == {"wisdm:1600"}
+    assert [(p.endswith("data_1601_gyro_phone.txt.gz"), ln) for p, ln, _ in bad.skipped] == [(True, None)]

@@ -54,6 +54,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -247,7 +248,7 @@ class HHAR(Dataset):
         try:
             with np.load(io.BytesIO(read_bytes(e)), allow_pickle=False) as z:
                 data = {k: z[k] for k in z.files}
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:  # zlib.error: a damaged member
             bad(f"not a readable .npz file ({err})", e.display())
             return None
         if "samples" not in data or "labels" not in data:
