@@ -26,8 +26,9 @@ def data_dir(explicit: str | Path | None = None) -> Path:
             "fetches a public dataset, and a folder of your own data (crosshar.toml) is given by its path"
         )
     if not p.is_dir():
+        what = "is a file, not a folder" if p.exists() else "does not exist"
         raise MissingDataError(
-            f"data folder {p} does not exist; pass --data-dir or set {ENV_DATA} to the folder that "
+            f"data folder {p} {what}; pass --data-dir or set {ENV_DATA} to the folder that "
             f"holds the raw datasets (see `crosshar data list`)"
         )
     return p

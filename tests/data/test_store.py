@@ -335,3 +335,16 @@ def test_data_prepare_checks_on_bad_first(data):
     res = CliRunner().invoke(app, ["data", "prepare", "-d", "uci", "--data-dir", str(data), "--on-bad", "maybe"])
     assert res.exit_code == 2 and "Traceback" not in res.output
     assert res.output.strip() == "error: --on-bad must be one of error, skip, got 'maybe'"
+
+
+def test_a_data_folder_that_is_a_file_says_so(tmp_path):
+    """--data-dir naming a file said the folder "does not exist"."""
+    from crosshar.errors import MissingDataError
+    from crosshar.paths import data_dir
+
+    f = tmp_path / "data.csv"
+    f.write_text("x")
+    with pytest.raises(MissingDataError, match=r"data\.csv is a file, not a folder; pass --data-dir"):
+        data_dir(f)
+    with pytest.raises(MissingDataError, match=r"nowhere does not exist"):
+        data_dir(tmp_path / "nowhere")
