@@ -4,22 +4,28 @@
 
 A cell is (source, target, method, head, seed). For the cells in both files, prints per method how many have
 the same macro-F1 (|difference| <= tol; 0 means to the last digit), the largest difference, and the cells
-that differ; then the cells found in only one of them. Exit code 0 either way: a report, not a test.
+that differ; then the cells found in only one of them. Exit code 0 either way: a report, not a test; 2 (one line
+naming the file) for a file that is missing or not a matrix's rows.jsonl (a damaged line, a cell twice).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections import defaultdict
 from pathlib import Path
 
+from crosshar.errors import CrossharError
 from crosshar.evaluate.report import read_rows
 
 Key = tuple[str, str, str, str, int]
 
 
 def cells(path: Path) -> dict[Key, float]:
-    """(source, target, method, head, seed) -> macro-F1 of every row of a rows.jsonl."""
+    """(source, target, method, head, seed) -> macro-F1 of every row of a rows.jsonl (CrossharError for a file that
+    is absent: read as empty, every cell of the other would be "only in" one file)."""
+    if not path.is_file():
+        raise CrossharError(f"{path}: no such file (a matrix's rows.jsonl)")
     return {(r["source"], r["target"], r["method"], r["head"], int(r["seed"])): float(r["macro_f1"])
             for r in read_rows(path)}
 
@@ -55,7 +61,11 @@ def main() -> None:
     ap.add_argument("new", type=Path)
     ap.add_argument("--tol", type=float, default=0.0, help="largest |macro-F1 difference| (0-1) still called equal")
     a = ap.parse_args()
-    print(compare(cells(a.old), cells(a.new), a.tol))
+    try:
+        old, new = cells(a.old), cells(a.new)
+    except CrossharError as e:
+        sys.exit(print(f"error: {e}", file=sys.stderr) or 2)
+    print(compare(old, new, a.tol))
 
 
 if __name__ == "__main__":

@@ -13,11 +13,14 @@ replaces the tables between the README's `<!-- matrix-table -->` and `<!-- glanc
 from __future__ import annotations
 
 import argparse
-import json
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
+
+from crosshar.errors import CrossharError
+from crosshar.evaluate.report import read_rows
 
 ORDER = ("scratch", "crosshar", "scratch_worldvert_mount", "scratch_frozen", "scratch_encoder", "crosshar_full", "crosshar_skip", "crosshar_wide",
          "crosshar_upright", "crosshar_nomirror", "crosshar_device", "mask", "contrast", "crosshar_paper")
@@ -84,10 +87,11 @@ def glance(results: Path) -> str:
     L = ["| recipe | how | mean of the 6 pairs | weakest pair | uci → motion up / down stairs F1 | seeds | measured in |",
          "|---|---|---|---|---|---|---|"]
     for label, how, folder, method in GLANCE:
-        rows = [json.loads(x) for x in (results / folder / "rows.jsonl").read_text().splitlines() if x.strip()]
-        rows = [r for r in rows if r["head"] == "din"]
+        rows = [r for r in read_rows(_rows_file(results / folder / "rows.jsonl")) if r["head"] == "din"]
         if method == "ceiling":
             per_pair = {p: [ceiling(rows, "din", *p, "crosshar4")] for p in PAIRS}
+            if any(np.isnan(v[0]) for v in per_pair.values()):  # no oracle of a pair's target: a nan in the mean
+                raise SystemExit(f"{results / folder}: the oracles lack a target of {PAIRS}")
             stairs, seeds = "-", str(len({r["seed"] for r in rows if r["method"] in CEILING}))
         else:
             mine = [r for r in rows if r["method"] == method]
@@ -102,6 +106,13 @@ def glance(results: Path) -> str:
         L.append(f"| {label} | {how} | **{np.mean(list(means.values())):.1f}** | {worst[0]} → {worst[1]} "
                  f"{means[worst]:.1f} | {stairs} | {seeds} | `results/{folder}/` |")
     return "\n".join(L)
+
+
+def _rows_file(path: Path) -> Path:
+    """`path`, a rows.jsonl that must be there (read_rows reads an absent one as no rows)."""
+    if not path.is_file():
+        raise CrossharError(f"{path}: no such file (a matrix's rows.jsonl)")
+    return path
 
 
 def replace_block(text: str, marker: str, block: str, where: str) -> str:
@@ -119,13 +130,19 @@ def main() -> None:
     ap.add_argument("--head", default="din")
     ap.add_argument("--write", default=None, help="README to update between <!-- matrix-table --> markers")
     a = ap.parse_args()
-    rows = [json.loads(line) for line in Path(a.rows).read_text().splitlines() if line.strip()]
-    text = table(rows, a.head)
-    recipes = glance(Path(a.rows).resolve().parent.parent)
-    print(text + "\n\n" + recipes)
-    if a.write:
-        p = Path(a.write)
-        p.write_text(replace_block(replace_block(p.read_text(), "matrix-table", text, str(p)), "glance-table", recipes, str(p)))
+    try:  # a missing or damaged rows.jsonl (a NaN score, a line cut short): one line naming it, exit code 2
+        text = table(read_rows(_rows_file(Path(a.rows))), a.head)
+        recipes = glance(Path(a.rows).resolve().parent.parent)
+        print(text + "\n\n" + recipes)
+        if a.write:
+            p = Path(a.write)
+            p.write_text(replace_block(replace_block(p.read_text(), "matrix-table", text, str(p)), "glance-table", recipes, str(p)))
+    except (CrossharError, OSError) as e:
+        sys.exit(print(f"error: {e}", file=sys.stderr) or 2)
+    except SystemExit as e:
+        if not isinstance(e.code, str):
+            raise
+        sys.exit(print(f"error: {e.code}", file=sys.stderr) or 2)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ from crosshar.train import finetune as finetuning
 from crosshar.train import pretrain as pretraining
 from crosshar.models import classifier as clf
 from crosshar.evaluate.methods import DEFAULT_METHODS, METHODS, Method
-from crosshar.evaluate.report import read_rows, write_report
+from crosshar.evaluate.report import read_rows, read_timing, write_report
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,10 @@ class MatrixConfig:
         for option, values in (("--dataset", self.datasets), ("--head", self.heads), ("--methods", self.methods)):
             if not values:
                 raise ConfigError(f"{option} names nothing: give at least one")
+        for option, values in (("--head", self.heads), ("--methods", self.methods)):
+            twice = sorted({v for v in values if values.count(v) > 1})
+            if twice:  # each cell would run twice: its rows counted as two seeds
+                raise ConfigError(f"{option} names {', '.join(twice)} twice")
         bad = [m for m in self.methods if m not in METHODS]
         if bad:
             raise ConfigError(f"unknown method(s) {bad}; known: {', '.join(METHODS)}")
@@ -436,9 +440,15 @@ def run_matrix(mc: MatrixConfig, root: Path, log: Callable[[str], None] = print,
     if jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {jobs}")
     check_datasets(mc)
-    if report_only and not read_rows(root / "rows.jsonl"):  # before the folder is made: no empty report
+    rows = read_rows(root / "rows.jsonl", mc.preset)  # a damaged row or timing line is refused now, not after training
+    read_timing(root / "timing.jsonl")
+    if report_only and not rows:  # before the folder is made: no empty report
         raise ConfigError(f"--report-only: no rows in {root / 'rows.jsonl'}, nothing to report; "
                           "run the matrix without --report-only first (or check --name)")
+    if report_only and not any(r["method"] in mc.methods and r["head"] in mc.heads and r["seed"] < mc.seeds for r in rows):
+        raise ConfigError(f"--report-only: none of the {len(rows)} rows in {root / 'rows.jsonl'} is of methods "
+                          f"{', '.join(mc.methods)}, heads {', '.join(mc.heads)}, seeds 0 to {mc.seeds - 1}; "
+                          "nothing to report (check --methods, --heads and --name)")
     if not report_only and not plan(replace(mc, shard=(0, 1))):
         raise ConfigError(f"nothing to run: methods {', '.join(mc.methods)} make no cell of datasets "
                           f"{', '.join(mc.datasets + mc.targets_only)} (a pooled-sources row such as multi needs two "
@@ -454,7 +464,7 @@ def run_matrix(mc: MatrixConfig, root: Path, log: Callable[[str], None] = print,
         else:
             work(mc, root, log)
     _plot(mc, root, log)  # first: the report names the plot only when it was written
-    write_report(mc, read_rows(root / "rows.jsonl"), root)
+    write_report(mc, read_rows(root / "rows.jsonl", mc.preset), root)
     return root / "report.md"
 
 
@@ -478,7 +488,10 @@ def _worker(mc: MatrixConfig, root: Path, worker: int, jobs: int, threads: int, 
     if parent is not None:
         exit_with_parent(parent)
     set_threads(threads)
-    work(mc, root, lambda msg: print(f"[{worker + 1}/{jobs}] {msg}", flush=True), label=(worker, jobs))
+    try:
+        work(mc, root, lambda msg: print(f"[{worker + 1}/{jobs}] {msg}", flush=True), label=(worker, jobs))
+    except KeyboardInterrupt:  # Ctrl-C reaches the workers too: `work` wrote its time; exit rather than go back to
+        os._exit(130)  # the pool's queue for more (the pool would return the interrupt and keep the process waiting)
 
 
 def _spawn_workers(mc: MatrixConfig, root: Path, jobs: int, threads: int | None, log: Callable[[str], None]) -> None:
@@ -488,8 +501,25 @@ def _spawn_workers(mc: MatrixConfig, root: Path, jobs: int, threads: int | None,
     threads = threads or max(1, (os.cpu_count() or 1) // jobs)
     log(f"{jobs} workers, {threads} thread(s) each")
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for f in [pool.submit(_worker, mc, root, i, jobs, threads, os.getpid()) for i in range(jobs)]:
-            f.result()
+        futures = [pool.submit(_worker, mc, root, i, jobs, threads, os.getpid()) for i in range(jobs)]
+        try:
+            for f in futures:
+                f.result()
+        except KeyboardInterrupt:  # the pool's shutdown would wait for workers that never end: stop them first
+            stop_workers(list((pool._processes or {}).values()))
+            raise
+
+
+def stop_workers(procs: list, grace_s: float = 5.0) -> None:
+    """After Ctrl-C: give the workers (which got it too, and exit once their time is written) `grace_s` seconds, then
+    terminate those still running (the interrupt reached this process alone), like `exit_with_parent` would."""
+    deadline = time.time() + grace_s
+    for p in procs:
+        p.join(max(0.0, deadline - time.time()))
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+            p.join(grace_s)
 
 
 def work(mc: MatrixConfig, root: Path, log: Callable[[str], None] = print, label: tuple[int, int] | None = None) -> None:
@@ -599,8 +629,7 @@ def _run_cell(mc: MatrixConfig, root: Path, cell: Cell, todo: list[str], ws_of: 
                "n": rep["n"], "source_val_f1": source_val_f1,
                # since the cell's start: its pretraining (when it ran it), finetuning and the targets scored so far
                "seconds": round(time.time() - t0, 1), "cpu_seconds": round(time.process_time() - c0, 1)}
-        with open(rows_path, "a") as f:
-            f.write(json.dumps(row) + "\n")
+        append_line(rows_path, json.dumps(row))
         log(f"{src_tag:>12} -> {target:<6} {cell.method:<17} {cell.head:<12} seed {cell.seed}: "
             f"macro-F1 {rep['macro_f1']:.3f} acc {rep['accuracy']:.3f}" + (f" ({progress()})" if progress else ""))
 
@@ -619,10 +648,18 @@ def append_timing(root: Path, label: tuple[int, int], timing: dict, invocation: 
     and whether it ended (`done`). An invocation appends one as each group after its first starts, when it stops and
     at its end; the report reads the last line of each (`invocation`), so one killed midway still counts the time of
     the groups it finished, and one that ends writes its final time once."""
-    with open(root / "timing.jsonl", "a") as f:
-        f.write(json.dumps({"shard": list(label), **{k: round(v, 1) for k, v in timing.items()},
-                            "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-                            **({"invocation": invocation, "done": done} if invocation else {})}) + "\n")
+    append_line(root / "timing.jsonl", json.dumps({"shard": list(label), **{k: round(v, 1) for k, v in timing.items()},
+                                                   "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+                                                   **({"invocation": invocation, "done": done} if invocation else {})}))
+
+
+def append_line(path: Path, line: str) -> None:
+    """Append `line` to a .jsonl file as a line of its own, in one write: after a file whose last line has no newline
+    (cut by hand, or saved so by an editor) too, which it would otherwise be glued to (both lines then unreadable)."""
+    with open(path, "a+b") as f:
+        f.seek(0, os.SEEK_END)
+        glued = f.tell() > 0 and (f.seek(-1, os.SEEK_END), f.read(1))[1] != b"\n"
+        f.write(("\n" if glued else "").encode() + line.encode() + b"\n")
 
 
 def embedding_plot(mc: MatrixConfig, root: Path, windows: dict) -> None:

@@ -44,10 +44,11 @@ def read_jsonl(path: Path) -> list[dict]:
     return [obj for _, obj in _numbered_jsonl(path)]
 
 
-def read_rows(path: Path) -> list[dict]:
+def read_rows(path: Path, preset: str | None = None) -> list[dict]:
     """rows.jsonl's rows; CrossharError naming the line of a row whose method this version does not know
     (a file written by another version of crosshar) or whose names or scores are damaged (ROW_FIELDS: a NaN score
-    would be averaged into the report) rather than a traceback in the report."""
+    would be averaged into the report) or that repeats an earlier row's cell, rather than a traceback in the report;
+    with `preset`, also one finetuned with another head preset (a row without one predates presets: the default)."""
     rows = _numbered_jsonl(path)
     for i, row in rows:
         if row.get("method") not in METHODS:
@@ -58,6 +59,16 @@ def read_rows(path: Path) -> list[dict]:
             if not ok(row.get(key)) and (key in ROW_REQUIRED or row.get(key) is not None):
                 raise CrossharError(f"{path}:{i}: {key} is {row.get(key)!r}, not {what}; remove or fix that row "
                                     "(a rerun of the matrix scores that cell again)")
+    first: dict[tuple, int] = {}  # a cell twice would count as two seeds in its mean (or two values for one seed)
+    for i, row in rows:
+        key = tuple(row[k] for k in ("source", "target", "method", "head", "seed"))
+        if key in first:
+            raise CrossharError(f"{path}:{i}: the same cell as line {first[key]} ({key[0]} → {key[1]} {key[2]} {key[3]} "
+                                f"seed {key[4]}); remove one of the two lines")
+        first[key] = i
+        if preset is not None and (its := row.get("preset", "default")) != preset:  # a mean would mix two recipes
+            raise CrossharError(f"{path}:{i}: a row of --preset {its!r}, not {preset!r}; rows of another "
+                                "preset go in a folder of their own (--name)")
     return [row for _, row in rows]
 
 
@@ -162,7 +173,9 @@ def _pair_classes(rows: list[dict], source: str, target: str) -> list[str] | Non
 
 def write_report(mc: MatrixConfig, rows: list[dict], root: Path) -> None:
     """report.md: per head, the pair x method table, the averages, leave-one-out, the targets and the
-    stairs; then the time the rows took and the command that made them."""
+    stairs; then the time the rows took and the command that made them. Rows of a seed the command does not run
+    (`--seeds 1` on a folder of 3) are left out: the report's means are the command's."""
+    rows = [r for r in rows if r["seed"] < mc.seeds]
     methods = [m for m in mc.methods if not METHODS[m].oracle and not METHODS[m].multi]
     oracles = [m for m in mc.methods if METHODS[m].oracle]
     L = [f"# Cross-dataset matrix: {', '.join(mc.datasets)}"
@@ -205,7 +218,7 @@ def _head_section(mc: MatrixConfig, hr: list[dict], head: str, methods: list[str
     if six:
         L += _averages(mc, six, avg6)
     if multis := [m for m in mc.methods if METHODS[m].multi]:
-        L += _multi_table(hr, pairs, multis, head)
+        L += _multi_table(hr, pairs, multis, head, mc.datasets)
     return L + _targets(mc, hr, head, six, avg6, pairs) + _differences(hr, head, six, methods) + _stairs(hr, head)
 
 
@@ -233,10 +246,14 @@ def single_source(m: str) -> str:
     return "scratch" if row.pretrain is None else "crosshar"
 
 
-def _multi_table(hr: list[dict], pairs: list, multis: list[str], head: str) -> list[str]:
+def _multi_table(hr: list[dict], pairs: list, multis: list[str], head: str, datasets: tuple[str, ...] | None = None
+                 ) -> list[str]:
     """Leave one dataset out: each multi row (`multis`) per target, beside the best single source of the
     same recipe (`single_source`: crosshar for multi, scratch for scratch_multi), and the MULTI_COMPARISONS
-    (and each `X_tta` against `X`) paired by seed."""
+    (and each `X_tta` against `X`) paired by seed. With `datasets` (the matrix's), each target's rows are those pooling
+    every other dataset of it: rows a folder holds from a matrix of other datasets pool other sources, never averaged in."""
+    if datasets is not None:
+        hr = [r for r in hr if r["method"] not in multis or r["source"] == "+".join(d for d in datasets if d != r["target"])]
     mt = sorted({r["target"] for r in hr if r["method"] in multis})
     if not mt:
         return []

@@ -31,3 +31,18 @@ def test_equal_cells_counted_differences_listed_and_unpaired_cells_named(tmp_pat
     assert "Only in the new file: 1 cells (mask/din)." in md
     # a tolerance of 2 points calls the crosshar cell equal too
     assert mc.compare(mc.cells(old), mc.cells(new), tol=0.02).startswith("Cells in both: 3; equal (|difference| <= 2 points): 3.")
+
+
+def test_a_missing_file_or_a_cell_twice_is_one_line_exit_2(tmp_path):
+    """A missing file was read as no rows (every cell of the other "only in" it, exit 0); a damaged one or one holding
+    a cell twice (the last value silently kept) ended in a traceback or went unnoticed."""
+    import subprocess
+    import sys
+
+    ok = write(tmp_path / "ok.jsonl", {("uci", "motion", "scratch", 0): 0.7})
+    twice = tmp_path / "twice.jsonl"
+    twice.write_text(ok.read_text() + ok.read_text().replace("0.7", "0.9"))
+    for other, message in ((tmp_path / "absent.jsonl", "absent.jsonl: no such file"),
+                           (twice, "twice.jsonl:2: the same cell as line 1")):
+        r = subprocess.run([sys.executable, str(SCRIPT), str(ok), str(other)], capture_output=True, text=True)
+        assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr

@@ -51,3 +51,31 @@ def test_a_target_only_dataset_stays_out_of_the_mean_with_its_own_ceiling():
     out = rt.table(rows)
     assert "| **mean of the 2 pairs** | **70.0** | |" in out
     assert "| uci → hhar (target only) | 50.0 (1) | 85.0 |" in out and "hhar → hhar" not in out
+
+
+def test_a_nan_score_or_a_missing_file_is_one_line_exit_2(tmp_path):
+    """A NaN score was printed as "nan (3)" and a "**nan**" mean; a missing or damaged rows.jsonl, a traceback."""
+    import subprocess
+    import sys
+
+    rows = tmp_path / "results" / "matrix" / "rows.jsonl"
+    rows.parent.mkdir(parents=True)
+    lines = (ROOT / "results" / "matrix" / "rows.jsonl").read_text().splitlines()
+    row = json.loads(lines[0])
+    rows.write_text("\n".join([json.dumps(row | {"macro_f1": float("nan")})] + lines[1:]) + "\n")
+    for path, message in ((rows, "rows.jsonl:1: macro_f1 is nan"), (tmp_path / "absent.jsonl", "no such file")):
+        r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "readme_table.py"), str(path)],
+                           capture_output=True, text=True)
+        assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_a_ceiling_without_an_oracle_of_a_pairs_target_is_named(tmp_path, monkeypatch):
+    (tmp_path / "m").mkdir()
+    rows = [{"source": s, "target": t, "method": "scratch", "head": "din", "seed": 0, "macro_f1": 0.5,
+             "classes": ["walking"]} for s, t in rt.PAIRS]
+    rows += [{"source": t, "target": t, "method": "oracle", "head": "din", "seed": 0, "macro_f1": 0.9,
+              "classes": ["walking"]} for t in ("uci", "motion")]  # none on wisdm
+    (tmp_path / "m" / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    monkeypatch.setattr(rt, "GLANCE", (("ceiling", "oracles", "m", "ceiling"),))
+    with pytest.raises(SystemExit, match=r"m: the oracles lack a target"):
+        rt.glance(tmp_path)

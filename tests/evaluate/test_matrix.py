@@ -865,3 +865,76 @@ def test_a_finetuning_cut_midway_resumes_to_the_same_model(synth, home, tiny_con
     assert all(torch.equal(a[k], b[k]) for k in a)
     hist = json.loads((resumed / "run.json").read_text())["history"]
     assert [h["epoch"] for h in hist] == [1, 2, 3, 4]
+
+
+def test_a_method_or_head_named_twice_is_refused():
+    """`--methods scratch,scratch` planned each cell twice: both ran in one group and appended the same cell twice,
+    whose mean then counted it as two seeds (and the report had two equal columns)."""
+    from crosshar.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--methods names scratch twice"):
+        MatrixConfig(("uci", "motion"), ("din",), methods=("scratch", "oracle", "scratch"))
+    with pytest.raises(ConfigError, match="--head names din twice"):
+        MatrixConfig(("uci", "motion"), ("din", "din"), methods=("scratch",))
+
+
+def test_report_only_with_no_row_of_the_matrix_asked_and_a_damaged_timing_line_are_refused_first(tmp_path, monkeypatch):
+    """`--report-only --heads transformer` on a folder of din rows wrote an empty table, exit code 0; a damaged
+    timing.jsonl was read only by the report, after every cell had trained."""
+    from crosshar.errors import ConfigError, CrossharError
+
+    monkeypatch.setattr(M, "work", lambda *a, **k: pytest.fail("work started"))
+    root = tmp_path / "m"
+    root.mkdir()
+    row = {"source": "uci", "target": "motion", "method": "scratch", "head": "din", "seed": 0, "macro_f1": 0.5}
+    (root / "rows.jsonl").write_text(json.dumps(row) + "\n")
+    mc = MatrixConfig(("uci", "motion"), ("transformer",), seeds=1, methods=("scratch",))
+    with pytest.raises(ConfigError, match="--report-only: none of the 1 rows in .* is of methods scratch, heads "
+                                          "transformer, seeds 0 to 0"):
+        run_matrix(mc, root, report_only=True)
+    (root / "timing.jsonl").write_text('{"shard": [0, 1], "wall_s"\n')
+    with pytest.raises(CrossharError, match=f"^{root / 'timing.jsonl'}:1: not a JSON row"):
+        run_matrix(dataclasses.replace(mc, heads=("din",)), root)
+
+
+def test_a_line_appended_after_a_last_line_without_newline_stays_a_line_of_its_own(tmp_path):
+    """rows.jsonl ending without a newline (cut by hand, an editor): the next row was glued onto its last line, both
+    rows unreadable and every rerun of the matrix refused."""
+    row = {"source": "uci", "target": "motion", "method": "scratch", "head": "din", "seed": 0, "macro_f1": 0.5}
+    p = tmp_path / "rows.jsonl"
+    p.write_text(json.dumps(row))
+    M.append_line(p, json.dumps(row | {"seed": 1}))
+    M.append_line(p, json.dumps(row | {"seed": 2}))
+    assert [r["seed"] for r in R.read_rows(p)] == [0, 1, 2]
+    assert p.read_text().endswith("}\n") and "\n\n" not in p.read_text()
+    M.append_timing(tmp_path, (0, 1), {"wall_s": 1.0, "cpu_s": 1.0})
+    assert len(R.read_timing(tmp_path / "timing.jsonl")) == 1
+
+
+def test_ctrl_c_ends_a_jobs_worker_and_stops_the_rest(monkeypatch):
+    """Ctrl-C on `crosshar matrix --jobs 2` hung for good: the pool caught each worker's KeyboardInterrupt, returned
+    it as a result and kept the worker waiting for more, while the main process's shutdown waited for the workers.
+    A worker now exits (its time written by `work`); the main process stops any still running after a grace."""
+    import multiprocessing
+    import signal
+
+    import crosshar.device
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    def exit_(code):
+        raise SystemExit(code)
+
+    monkeypatch.setattr(crosshar.device, "set_threads", lambda n: None)
+    monkeypatch.setattr(M, "work", interrupted)
+    monkeypatch.setattr(M.os, "_exit", exit_)
+    mc = MatrixConfig(("uci", "motion"), ("din",), seeds=1, methods=("scratch",))
+    with pytest.raises(SystemExit) as e:
+        M._worker(mc, Path("unused"), 0, 2, 1)
+    assert e.value.code == 130
+    p = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(60,))
+    p.start()
+    t0 = time.time()
+    M.stop_workers([p], grace_s=0.5)
+    assert not p.is_alive() and p.exitcode == -signal.SIGTERM and time.time() - t0 < 30

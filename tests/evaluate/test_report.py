@@ -336,3 +336,54 @@ def test_a_damaged_timing_line_is_named(tmp_path, line):
     p.write_text(json.dumps(good) + "\n" + json.dumps(line) + "\n")
     with pytest.raises(CrossharError, match=rf"^{p}:2: not a timing line"):
         R.write_report(mc, [row], tmp_path)
+
+
+def test_a_cell_twice_in_rows_is_named_not_counted_as_two_seeds(tmp_path):
+    """A row appended twice (or two values of one seed) went into its cell's mean as two seeds: "47.0 ± 1.1" looked
+    like three seeds of a cell that has two."""
+    from crosshar.errors import CrossharError
+
+    row = {"source": "uci", "target": "motion", "method": "scratch", "head": "din", "seed": 0, "macro_f1": 0.5}
+    p = tmp_path / "rows.jsonl"
+    p.write_text("".join(json.dumps(r) + "\n" for r in (row, row | {"seed": 1}, row | {"macro_f1": 0.9})))
+    with pytest.raises(CrossharError, match=rf"^{p}:3: the same cell as line 1 \(uci → motion scratch din seed 0\)"):
+        R.read_rows(p)
+    p.write_text("".join(json.dumps(r) + "\n" for r in (row, row | {"seed": 1}, row | {"head": "transformer"})))
+    assert len(R.read_rows(p)) == 3
+
+
+def test_the_report_averages_the_seeds_its_command_runs_and_one_source_set_per_pooled_target(tmp_path):
+    """`--seeds 1` (or `--report-only --seeds 1`) on a folder of 3 seeds averaged all 3 under a command saying 1; the
+    leave-one-out table averaged the pooled rows of two matrices (two source sets) into one cell."""
+    def row(s, t, m, f1, seed=0):
+        return {"source": s, "target": t, "method": m, "head": "din", "seed": seed, "macro_f1": f1,
+                "classes": ["walking", "sitting&standing"]}
+
+    rows = [row("uci", "motion", "scratch", 0.5), row("uci", "motion", "scratch", 0.9, seed=1),
+            row("motion", "uci", "scratch", 0.6), row("motion", "uci", "scratch", 0.2, seed=1)]
+    mc = MatrixConfig(("uci", "motion"), ("din",), seeds=1, methods=("scratch",))
+    write_report(mc, rows, tmp_path)
+    text = (tmp_path / "report.md").read_text()
+    assert "| uci → motion | 50.0 (1) |" in text and "| motion → uci | 60.0 (1) |" in text and "--seeds 1" in text
+    assert "Rows: 2 in 2 cells" in text
+    pooled = [row("uci+wisdm", "motion", "multi", 0.8), row("uci+wisdm+pamap2", "motion", "multi", 0.4),
+              row("uci", "motion", "crosshar", 0.7), row("wisdm", "motion", "crosshar", 0.6)]
+    mc = MatrixConfig(("uci", "motion", "wisdm"), ("din",), seeds=1, methods=("crosshar", "multi"))
+    write_report(mc, pooled, tmp_path)
+    assert "| uci+wisdm → motion | 80.0 (1) | 70.0 (uci) |" in (tmp_path / "report.md").read_text()
+
+
+def test_a_row_of_another_preset_is_named_not_averaged(tmp_path):
+    """A row finetuned with `--preset paper` in a folder reported as the default preset went into its cell's mean."""
+    from crosshar.errors import CrossharError
+
+    row = {"source": "uci", "target": "motion", "method": "scratch", "head": "din", "seed": 0, "macro_f1": 0.5}
+    p = tmp_path / "rows.jsonl"
+    p.write_text("".join(json.dumps(r) + "\n" for r in (row, row | {"seed": 1, "preset": "paper"})))
+    with pytest.raises(CrossharError, match=rf"^{p}:2: a row of --preset 'paper', not 'default'"):
+        R.read_rows(p, "default")
+    assert len(R.read_rows(p)) == 2  # without a preset to hold them to: every row
+    p.write_text(json.dumps(row) + "\n")  # a row without a preset predates them: the default
+    assert R.read_rows(p, "default") == [row]
+    with pytest.raises(CrossharError, match=":1: a row of --preset"):
+        R.read_rows(p, "paper")
