@@ -435,8 +435,9 @@ def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], No
         progress: bool = True, device: str | torch.device = "cpu", resume: bool = False) -> Path:
     """Finetune; returns the run folder (best.pt = the selected classifier, run.json = metrics).
 
-    `resume`: continue the interrupted run in `out` (else the newest unfinished run of the sources) from its
-    last.pt, refusing one written for another job (crosshar.train.runs.job_differences) or other data.
+    `resume`: continue the interrupted run in `out` (else the newest unfinished run of this job, else of the
+    sources) from its last.pt, refusing one written for another job (crosshar.train.runs.job_differences) or other
+    data.
 
     `device`: "cpu", "cuda", "auto", ... (crosshar.device.resolve_device). With a frozen encoder
     the validation windows are encoded once (and the training windows too when nothing augments
@@ -448,7 +449,9 @@ def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], No
     model, meta = build_model(job)
     d = load_data(job, meta, log)
     tag = "+".join(job.datasets)
-    run_dir = new_run_dir("finetune", tag, run_to_resume("finetune", tag, out) if resume else out)
+    if resume:  # without --out: the newest unfinished run of this very job, else the newest of the sources (named)
+        out = run_to_resume("finetune", tag, out if out is not None else resumable(job))
+    run_dir = new_run_dir("finetune", tag, out)
     log(f"finetuning head {cfg.head} on {len(d.Xtr):,} labelled windows ({cfg.label_rate * 100:.3g} % of {d.n_train:,}) "
         f"of {'+'.join(job.datasets)}; classes {list(job.classes)}; "
         f"{'model selection on' if cfg.select == 'best' else 'validation scored (nothing selected) on'} {len(d.val):,} "

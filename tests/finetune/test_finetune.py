@@ -722,3 +722,21 @@ def test_with_select_best_last_pt_follows_every_best_pt(synth_root, tmp_path, mo
     state = checkpoint.load(tmp_path / "ft" / "last.pt", fr.STATE_FORMAT)
     best = checkpoint.load(tmp_path / "ft" / "best.pt")["meta"]
     assert state["epoch"] + 1 == state["best"]["epoch"] == len(best["history"]) == 2
+
+
+def test_resume_without_out_takes_the_newest_unfinished_run_of_this_job(synth_root, tmp_path, monkeypatch):
+    """--resume without --out took the newest unfinished run of the source whatever its job, and refused it when
+    another finetuning had been cut after the one to continue; it now takes the newest of this very job."""
+    monkeypatch.setenv("CROSSHAR_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(fr, "CHECKPOINT_EVERY_S", 0.0)
+    mine, other = fjob(synth_root, None, epochs=4), fjob(synth_root, None, epochs=4, lr=3e-2)
+    real = cut_finetuning_at(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        run(mine, log=quiet, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        run(other, log=quiet, progress=False)  # cut later: the newest unfinished run of the source
+    monkeypatch.setattr(fr, "train_one_epoch", real)
+    logs: list[str] = []
+    d = run(mine, log=logs.append, progress=False, resume=True)
+    assert any("resuming" in m and "epoch 3/4" in m for m in logs)
+    assert json.loads((d / "run.json").read_text())["finished"] is True
