@@ -58,8 +58,8 @@ def test_two_cpu_ranks_end_identical_and_only_rank0_writes(synth_root, tmp_path)
             for p in procs.processes:
                 p.kill()
             pytest.fail("the two DDP workers did not finish within 900 s: a deadlock?")
-    w0 = torch.load(tmp_path / "rank0.pt")
-    w1 = torch.load(tmp_path / "rank1.pt")
+    w0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    w1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
     assert w0.keys() == w1.keys()
     assert all(torch.equal(w0[k], w1[k]) for k in w0), [k for k in w0 if not torch.equal(w0[k], w1[k])]
     out0 = tmp_path / "out0"
