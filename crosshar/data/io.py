@@ -17,7 +17,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, Iterator
+from typing import IO, Callable, Iterator
 
 from crosshar.errors import DataError, MissingDataError
 
@@ -107,8 +107,9 @@ class DataFolder:
     def find(self, logical: str) -> Entry | None:
         return self.entries.get(logical)
 
-    def open_text(self, entry: Entry, encoding: str = "utf-8-sig") -> IO[str]:
-        return io.TextIOWrapper(io.BytesIO(read_bytes(entry)), encoding=encoding, newline="")
+    def open_text(self, entry: Entry, encoding: str = "utf-8-sig", raw: bytes | None = None) -> IO[str]:
+        """The file as text; `raw`: its bytes when already read (`read_bytes_or_report`), else they are read here."""
+        return io.TextIOWrapper(io.BytesIO(read_bytes(entry) if raw is None else raw), encoding=encoding, newline="")
 
     def fingerprint(self, entries: list[Entry]) -> str:
         """A cheap fingerprint of files: logical name, size and mtime of the real file."""
@@ -158,8 +159,22 @@ def read_bytes(entry: Entry) -> bytes:
     return data
 
 
-def iter_lines(folder: DataFolder, entry: Entry) -> Iterator[tuple[int, str]]:
-    """(1-based line number, line without newline) for every line of a logical file."""
-    with folder.open_text(entry) as f:
+def read_bytes_or_report(entry: Entry, bad: Callable[..., None]) -> bytes | None:
+    """`read_bytes`, with a file that cannot be read (a truncated or damaged .gz, an interrupted download; a damaged zip
+    member) reported through `bad` (a `crosshar.data.base.BadRows`) as bad input: a DataError naming the file (one the
+    CLI's `--on-bad skip` skips) by default, None once skipped and listed in skip mode. The readers read through this
+    (or `crosshar.data.rows.TextFile.read`), so that one damaged file of many never stops `--on-bad skip`."""
+    try:
+        return read_bytes(entry)
+    except DataError as e:
+        bad(str(e).removeprefix(f"{e.path}: "), entry.display())
+        return None
+
+
+def iter_lines(folder: DataFolder, entry: Entry, raw: bytes | None = None) -> Iterator[tuple[int, str]]:
+    """(1-based line number, line without newline) for every line of a logical file.
+
+    `raw`: the file's bytes when already read (`read_bytes_or_report`), else they are read here."""
+    with folder.open_text(entry, raw=raw) as f:
         for i, line in enumerate(f, 1):
             yield i, line.rstrip("\r\n")

@@ -23,9 +23,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from crosshar.data.base import BadRows
-from crosshar.data.io import DataFolder, Entry, read_bytes
+from crosshar.data.io import DataFolder, Entry, read_bytes, read_bytes_or_report
 from crosshar.data.recording import out_of_range, range_problem
-from crosshar.errors import DataError
 
 # column kinds: float64, int64, text (unicode), bytes (compact text for very long files)
 _DTYPES = {"f": "f8", "i": "i8", "s": "U{w}", "b": "S{w}"}
@@ -105,16 +104,29 @@ class Rows:
 
 
 class TextFile:
-    """The decompressed bytes of one logical file, newlines normalised to "\\n"."""
+    """The decompressed bytes of one logical file, newlines normalised to "\\n".
 
-    def __init__(self, folder: DataFolder, entry: Entry):
-        raw = read_bytes(entry)
+    `raw`: the file's bytes when already read, else they are read here (a file that cannot be read is a DataError);
+    `TextFile.read` reports that file through the bad-input policy instead.
+    """
+
+    def __init__(self, folder: DataFolder, entry: Entry, raw: bytes | None = None):
+        if raw is None:
+            raw = read_bytes(entry)
         if raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]  # UTF-8 byte-order mark
         if b"\r" in raw:
             raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         self.raw = raw
         self.source = entry.display()
+
+    @classmethod
+    def read(cls, folder: DataFolder, entry: Entry, bad: BadRows) -> "TextFile | None":
+        """The file, or None when it cannot be read (a truncated or damaged .gz, a damaged zip member): reported
+        through `bad` as bad input (`crosshar.data.io.read_bytes_or_report`), a DataError naming the file by default,
+        skipped and listed with `--on-bad skip`."""
+        raw = read_bytes_or_report(entry, bad)
+        return None if raw is None else cls(folder, entry, raw)
 
     def head(self, n: int, delimiter: str = ",") -> list[list[str]]:
         """The first `n` lines split into fields (quotes honoured), for header checks."""
@@ -358,14 +370,14 @@ def read_table(
         usecols: keep only these columns (every line must still have `ncols`); only for a
             one-character delimiter, whose count is checked instead of parsing unused columns.
     """
+    raw = read_bytes_or_report(entry, bad)  # a truncated .gz, a damaged zip member: bad input, skipped and listed
+    if raw is None:
+        return None
     try:
-        with folder.open_text(entry) as f:
+        with folder.open_text(entry, raw=raw) as f:
             text = f.read()
     except UnicodeDecodeError as e:
         bad(f"not a text file ({e.reason} at byte {e.start})", entry.display())
-        return None
-    except DataError as e:  # a truncated .gz, a damaged zip member: bad input (--on-bad skip skips and lists the file)
-        bad(str(e).removeprefix(f"{e.path}: "), entry.display())
         return None
     try:
         with warnings.catch_warnings():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import math
 import os
+import re
 import zipfile
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 
 from crosshar.data.checks import rotation_slope  # noqa: F401  (re-exported for the loader tests)
 from crosshar.data.io import DataFolder
-from crosshar.errors import MissingDataError
+from crosshar.errors import DataError, MissingDataError
 
 
 def write_tree(root: Path, files: dict[str, str | bytes], how: str = "plain", zip_name: str = "data.zip") -> Path:
@@ -40,6 +41,26 @@ def write_tree(root: Path, files: dict[str, str | bytes], how: str = "plain", zi
         else:
             raise ValueError(how)
     return root
+
+
+def truncate_gz(gz: Path, cut: str = "half") -> Path:
+    """Cut a written .gz short, as an interrupted download leaves it: "half" its bytes, or "tail" its last 30 (the end
+    of the deflate stream and the trailer). Returns `gz`."""
+    data = gz.read_bytes()
+    gz.write_bytes(data[: len(data) // 2] if cut == "half" else data[:-30])
+    return gz
+
+
+def skips_truncated_gz(load, root: Path, gz: Path) -> list:
+    """Check that a truncated `gz` is bad input: `load(root)` (the default policy) stops with a one-line error naming
+    the file, one that `--on-bad skip` skips (so the CLI adds its hint), and `load(root, "skip")` lists exactly that
+    file. `load(root, policy)` returns (recordings, BadRows). Returns the recordings read with skip."""
+    with pytest.raises(DataError, match=re.escape(str(gz)) + r": cannot read \(") as e:
+        load(root)
+    assert e.value.skippable and e.value.line is None and "\n" not in str(e.value)
+    recs, bad = load(root, "skip")
+    assert [(p, ln) for p, ln, _ in bad.skipped] == [(str(gz), None)], bad.report()
+    return recs
 
 
 # ---- UCI

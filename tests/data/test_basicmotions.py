@@ -12,7 +12,7 @@ from crosshar.data.readers.basicmotions import CLASSES, BasicMotions
 from crosshar.data.io import DataFolder
 from crosshar.errors import DataError, MissingDataError
 from crosshar.registry import DATASETS
-from rawfmt import real_folder, ts_text, write_tree
+from rawfmt import real_folder, skips_truncated_gz, truncate_gz, ts_text, write_tree
 
 T = 5  # samples per case in the tiny files (the real ones have 100)
 RNG = np.random.default_rng(0)
@@ -120,3 +120,13 @@ def test_real_basicmotions(capsys):
     with capsys.disabled():
         print(f"\n[basicmotions] standing mean acc {np.round(standing, 3)} m/s^2 (gravity removed), "
               f"load {seconds:.2f} s")
+
+
+@pytest.mark.parametrize("cut", ["half", "tail"])
+def test_a_truncated_gz_is_bad_input_that_skip_lists(tmp_path, cut):
+    """A truncated .gz (an interrupted download) was a plain error that --on-bad skip could not skip. Now an error
+    naming it by default; in skip mode it is listed, the other split read."""
+    write_tree(tmp_path, files(), "gz")
+    gz = truncate_gz(tmp_path / "BasicMotions_TEST.ts.gz", cut)
+    recs = skips_truncated_gz(load, tmp_path, gz)
+    assert [r.session for r in recs] == ["train_00", "train_01", "train_02"]

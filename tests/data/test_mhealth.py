@@ -13,7 +13,7 @@ from crosshar.data.io import DataFolder
 from crosshar.data.readers.mhealth import ACTIVITIES, DEVICE, MHEALTH  # the import registers "mhealth"
 from crosshar.errors import DataError, MissingDataError
 from crosshar.registry import DATASETS
-from rawfmt import set_field, write_tree
+from rawfmt import set_field, skips_truncated_gz, truncate_gz, write_tree
 
 POSITIONS = ["ankle", "wrist"]  # the left-ankle and right-lower-arm units, in column order
 D = "MHEALTHDATASET/"
@@ -359,3 +359,15 @@ def test_a_tree_of_only_bad_lines_in_skip_mode_says_what_was_skipped(tmp_path, m
         prepare("mhealth", tmp_path / "data", on_bad="skip")
     msg = str(e.value)
     assert "bad item(s)" in msg.split("dropped:")[-1] and "dropped: nothing" not in msg and "fixed windows" not in msg
+
+
+@pytest.mark.parametrize("cut", ["half", "tail"])
+def test_a_truncated_gz_is_bad_input_that_skip_lists(tmp_path, cut):
+    """A truncated .gz (an interrupted download) was a plain error that --on-bad skip could not skip: one damaged
+    subject file made the dataset unreadable. Now an error naming it by default; in skip mode it is listed, the others
+    read."""
+    write_tree(tmp_path / "mhealth", {D + "mHealth_subject1.log": log_text([4] * 30),
+                                      D + "mHealth_subject2.log": log_text([1] * 20)}, "gz")
+    gz = truncate_gz(tmp_path / "mhealth" / D / "mHealth_subject2.log.gz", cut)
+    recs = skips_truncated_gz(load, tmp_path, gz)
+    assert [r.session for r in recs] == [f"1_{p}_0" for p in POSITIONS]

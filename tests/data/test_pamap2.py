@@ -14,7 +14,7 @@ from crosshar.data.io import DataFolder
 from crosshar.data.readers.pamap2 import ACTIVITIES, DEVICE, PAMAP2  # the import registers "pamap2"
 from crosshar.errors import DataError, MissingDataError
 from crosshar.registry import DATASETS
-from rawfmt import set_field, write_tree
+from rawfmt import set_field, skips_truncated_gz, truncate_gz, write_tree
 
 POSITIONS = ["wrist", "chest", "ankle"]  # the hand, chest and ankle IMUs, in column order
 PROTOCOL = "PAMAP2_Dataset/Protocol/"
@@ -262,3 +262,15 @@ def test_real_pamap2(capsys):
         lines.append(f"{p}: standing |acc| {np.linalg.norm(still, axis=1).mean():.2f}, slope {num / den:.2f}")
     with capsys.disabled():
         print(f"\n[pamap2] {len(recs)} recordings, load {seconds:.1f} s; " + "; ".join(lines))
+
+
+@pytest.mark.parametrize("cut", ["half", "tail"])
+def test_a_truncated_gz_is_bad_input_that_skip_lists(tmp_path, cut):
+    """A truncated .gz (an interrupted download) was a plain error that --on-bad skip could not skip: one damaged
+    subject file made the dataset unreadable. Now an error naming it by default; in skip mode it is listed, the others
+    read."""
+    write_tree(tmp_path / "pamap2", {PROTOCOL + "subject101.dat": dat_text([4] * 30),
+                                     PROTOCOL + "subject102.dat": dat_text([1] * 25)}, "gz")
+    gz = truncate_gz(tmp_path / "pamap2" / PROTOCOL / "subject102.dat.gz", cut)
+    recs = skips_truncated_gz(load, tmp_path, gz)
+    assert [r.session for r in recs] == [f"101_protocol_{p}_0" for p in POSITIONS]

@@ -17,7 +17,7 @@ from crosshar.data.readers.realworld import ACTIVITIES, POSITIONS, RealWorld  # 
 from crosshar.data.timegrid import PAIRING_DROPPED
 from crosshar.errors import DataError, MissingDataError
 from crosshar.registry import DATASETS
-from rawfmt import real_folder, rotation_slope, write_tree
+from rawfmt import real_folder, rotation_slope, skips_truncated_gz, truncate_gz, write_tree
 
 T0 = 1435993440024  # ms, attr_time of a real-looking epoch
 
@@ -363,3 +363,14 @@ def test_a_damaged_zip_is_an_error_or_skipped_and_listed(tmp_path, monkeypatch):
         prepare("realworld", tmp_path / "data")
     ws = prepare("realworld", tmp_path / "data", on_bad="skip")
     assert len(ws) == 4 and [s["file"].endswith("gyr_sitting_csv.zip") for s in ws.manifest["skipped"]] == [True]
+
+
+@pytest.mark.parametrize("cut", ["half", "tail"])
+def test_a_truncated_gz_is_bad_input_that_skip_lists(tmp_path, cut):
+    """A truncated .gz (an interrupted download) was a plain error that --on-bad skip could not skip: one damaged
+    CSV made the dataset unreadable. Now an error naming it by default; in skip mode it is listed and its (proband,
+    activity, position) left out, the others read."""
+    write_tree(tmp_path / "realworld2016_dataset", unpacked(dataset_files()), "gz")
+    gz = truncate_gz(tmp_path / "realworld2016_dataset" / "proband1" / "data" / "acc_walking_chest.csv.gz", cut)
+    recs = skips_truncated_gz(load, tmp_path, gz)
+    assert summary(recs) == [s[:4] + (99,) for s in EXPECTED if s[1] != "1_walking_chest_0"]

@@ -10,7 +10,7 @@ from crosshar.data.io import DataFolder
 from crosshar.data.readers.shoaib import LABELS, Shoaib
 from crosshar.errors import DataError, MissingDataError
 from crosshar.registry import DATASETS
-from rawfmt import write_tree
+from rawfmt import skips_truncated_gz, truncate_gz, write_tree
 
 POSITIONS = ["Left_pocket", "Right_pocket", "Wrist", "Upper_arm", "Belt"]
 NAMES = ["Time_Stamp", "Ax", "Ay", "Az", "Lx", "Ly", "Lz", "Gx", "Gy", "Gz", "Mx", "My", "Mz"]
@@ -192,3 +192,16 @@ def test_a_position_selector_keeps_the_recordings_worn_there(five_positions):
     assert res.exit_code == 2 and "its positions: belt (2 windows), left_pocket" in res.output, res.output
     res = CliRunner().invoke(app, ["data", "prepare", "-d", "shoaib@wrist", "--data-dir", str(five_positions)])
     assert res.exit_code == 0 and "2 windows at body position wrist" in res.output, res.output
+
+
+@pytest.mark.parametrize("cut", ["half", "tail"])
+def test_a_truncated_gz_is_bad_input_that_skip_lists(tmp_path, cut):
+    """A truncated .gz (an interrupted download) was a plain error that --on-bad skip could not skip: one damaged
+    participant file made the dataset unreadable. Now an error naming it by default; in skip mode it is listed, the
+    others read."""
+    write_tree(tmp_path / "shoaib", {"DataSet/Participant_1.csv": participant_text(),
+                                     "DataSet/Participant_10.csv": participant_text()}, "gz")
+    gz = truncate_gz(tmp_path / "shoaib" / "DataSet" / "Participant_10.csv.gz", cut)
+    recs = skips_truncated_gz(load, tmp_path, gz)
+    assert len(recs) == 5
+    check(recs, 1)

@@ -17,7 +17,7 @@ from crosshar.data.labels import VOCAB, LabelSpace
 from crosshar.data.readers.uschad import ACTIVITIES, USCHAD
 from crosshar.errors import DataError, MissingDataError
 from crosshar.registry import DATASETS
-from rawfmt import real_folder, rotation_slope, write_tree
+from rawfmt import real_folder, rotation_slope, skips_truncated_gz, truncate_gz, write_tree
 
 NAMES = ("Walking Forward", "Walking Left", "Walking Right", "Walking Upstairs", "Walking Downstairs", "Running Forward",
          "Jumping Up", "Sitting", "Standing", "Sleeping", "Elevator Up", "Elevator Down")
@@ -256,3 +256,14 @@ def test_real_uschad(capsys):
         print(f"\n[uschad] standing mean acc {np.round(standing.mean(axis=0), 2)} m/s^2, rotation slope "
               f"{num / den:.2f}, median turn walking_left {np.median(left):.0f} deg, walking_right "
               f"{np.median(right):.0f} deg, load {seconds:.1f} s")
+
+
+@pytest.mark.parametrize("cut", ["half", "tail"])
+def test_a_truncated_gz_is_bad_input_that_skip_lists(tmp_path, cut):
+    """A truncated .gz (an interrupted download) was a plain error that --on-bad skip could not skip: one damaged
+    trial file made the dataset unreadable. Now an error naming it by default; in skip mode it is listed, the others
+    read."""
+    write_files(tmp_path / "uschad", dataset_files(), "gz")
+    gz = truncate_gz(tmp_path / "uschad" / "USC-HAD" / "Subject1" / "a2t1.mat.gz", cut)
+    recs = skips_truncated_gz(load, tmp_path, gz)
+    assert [r.session for r in recs] == ["1_a1t1", "12_a1t2", "12_a10t3"]

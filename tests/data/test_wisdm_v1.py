@@ -10,7 +10,7 @@ from crosshar.data.io import DataFolder
 from crosshar.data.readers.wisdm_v1 import SCALE, WISDMv1
 from crosshar.errors import DataError, MissingDataError
 from crosshar.registry import DATASETS
-from rawfmt import write_tree
+from rawfmt import skips_truncated_gz, truncate_gz, write_tree
 
 T0 = 49_105_962_326_000  # ns, like the real file (the phone's uptime)
 STEP = 50_000_000  # 20 Hz
@@ -97,3 +97,12 @@ def test_missing_file_and_registration(tmp_path):
     with pytest.raises(MissingDataError, match="WISDM_ar_v1.1_raw.txt"):
         load(tmp_path)
     assert isinstance(DATASETS.create("wisdm_v1"), WISDMv1)
+
+
+@pytest.mark.parametrize("cut", ["half", "tail"])
+def test_a_truncated_gz_is_bad_input_that_skip_lists(tmp_path, cut):
+    """A truncated .gz (an interrupted download) was a plain error that --on-bad skip could not skip. Now an error
+    naming it by default; in skip mode it is listed (the dataset's one file: no recording is left)."""
+    write_tree(tmp_path / "WISDM_ar_v1.1", {"WISDM_ar_v1.1_raw.txt": raw_text()}, "gz")
+    gz = truncate_gz(tmp_path / "WISDM_ar_v1.1" / "WISDM_ar_v1.1_raw.txt.gz", cut)
+    assert skips_truncated_gz(load, tmp_path, gz) == []

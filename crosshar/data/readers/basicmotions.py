@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from crosshar.data.base import BadRows, Dataset
-from crosshar.data.io import DataFolder, Entry, iter_lines
+from crosshar.data.io import DataFolder, Entry, iter_lines, read_bytes_or_report
 from crosshar.data.recording import Recording
 from crosshar.errors import DataError
 from crosshar.registry import DATASETS
@@ -120,7 +120,10 @@ def read_ts(folder: DataFolder, entry: Entry, bad: BadRows) -> list[tuple[np.nda
     cases: list[tuple[np.ndarray, str, int, int]] = []
     in_data = False
     n_cases = 0
-    for line_no, line in iter_lines(folder, entry):
+    raw = read_bytes_or_report(entry, bad)  # a truncated .gz: reported, its cases skipped and the file listed
+    if raw is None:
+        return []
+    for line_no, line in iter_lines(folder, entry, raw):
         s = line.strip()
         if not s or s.startswith("#"):
             continue

@@ -61,7 +61,7 @@ import numpy as np
 
 from crosshar.config import WindowConfig
 from crosshar.data.base import BadRows, Dataset
-from crosshar.data.io import DataFolder, Entry, read_bytes
+from crosshar.data.io import DataFolder, Entry, read_bytes_or_report
 from crosshar.data.recording import Recording, out_of_range, range_problem
 from crosshar.data.windows import WindowSet
 from crosshar.data.rows import Col, Rows, TextFile, codes
@@ -245,8 +245,10 @@ class HHAR(Dataset):
 
     def _read_npz(self, e: Entry, split: str, user: str, bad: BadRows) -> tuple[np.ndarray, ...] | None:
         """(X (n, 128, 3) float32, labels, subjects, sessions) of one file's good windows."""
+        if (raw := read_bytes_or_report(e, bad)) is None:  # a truncated .gz: reported, skipped and listed
+            return None
         try:
-            with np.load(io.BytesIO(read_bytes(e)), allow_pickle=False) as z:
+            with np.load(io.BytesIO(raw), allow_pickle=False) as z:
                 data = {k: z[k] for k in z.files}
         except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:  # zlib.error: a damaged member
             bad(f"not a readable .npz file ({err})", e.display())
@@ -303,7 +305,9 @@ def _read_raw(folder: DataFolder, entry: Entry, bad: BadRows, drop_null: bool) -
     and gt come back as int32 codes into `rows.lookup[name]` (13 M rows of four strings would
     take gigabytes); the gt lookup holds canonical names when `drop_null`.
     """
-    tf = TextFile(folder, entry)
+    tf = TextFile.read(folder, entry, bad)  # None: a truncated .gz, reported (skipped and listed in skip mode)
+    if tf is None:
+        return None
     head = tf.head(1)
     names = [h.strip() for h in head[0]] if head else []
     missing = [h for h in HEADER[2:] if h not in names]

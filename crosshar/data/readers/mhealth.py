@@ -166,7 +166,9 @@ def _name(e: Entry) -> str:
 
 def _read(folder: DataFolder, entry: Entry, bad: BadRows) -> Rows | None:
     """The rows of one .log file that pass every check, with their line numbers; None if none."""
-    tf = TextFile(folder, entry)
+    tf = TextFile.read(folder, entry, bad)  # None: a truncated .gz, reported (skipped and listed in skip mode)
+    if tf is None:
+        return None
     tf.single_delimited(b"\t", NCOLS)  # runs of blanks -> one delimiter, for the C parser
     rows = tf.rows(_COLS, bad, delimiter="\t", ncols=NCOLS)  # numpy's C reader; bad lines reported
     rows.cols = {"label": rows["label"], "x": np.stack([rows[c.name] for c in _COLS[1:]], axis=1)}  # (n, 12)

@@ -164,7 +164,9 @@ class PAMAP2(Dataset):
 
 def _read(folder: DataFolder, entry: Entry, bad: BadRows) -> Rows | None:
     """The rows of one .dat file that pass every check, with their line numbers; None if none."""
-    tf = TextFile(folder, entry)
+    tf = TextFile.read(folder, entry, bad)  # None: a truncated .gz, reported (skipped and listed in skip mode)
+    if tf is None:
+        return None
     tf.single_delimited(b" ", NCOLS)  # runs of blanks -> one delimiter, for the C parser
     rows = tf.rows(_COLS, bad, delimiter=" ", ncols=NCOLS)  # numpy's C reader; bad lines reported
     rows.cols = {"timestamp": rows["timestamp"], "activityID": rows["activityID"],

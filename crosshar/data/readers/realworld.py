@@ -213,7 +213,9 @@ def _stream(parts: list[Rows | None]) -> _Stream | None:
 
 def _read(folder: DataFolder, entry: Entry, kind: str, bad: BadRows) -> Rows | None:
     """One CSV's rows that pass every check: "t" int64 ns, "x" (n, 3) in m/s^2 or rad/s; None if none."""
-    tf = TextFile(folder, entry)
+    tf = TextFile.read(folder, entry, bad)  # None: a truncated .gz, reported (skipped and listed in skip mode)
+    if tf is None:
+        return None
     head = [h.strip() for h in (tf.head(1) or [[]])[0]]
     if tuple(head) != HEADER:
         bad(f"header {','.join(head)!r} is not {','.join(HEADER)!r}", tf.source, 1)

@@ -86,7 +86,9 @@ class Shoaib(Dataset):
 
     def _participant(self, folder: DataFolder, e: Entry, bad: BadRows) -> list[Recording]:
         pid = int(_FILE.search(e.logical).group(1))  # type: ignore[union-attr]
-        tf = TextFile(folder, e)
+        tf = TextFile.read(folder, e, bad)  # None: a truncated .gz, reported (skipped and listed in skip mode)
+        if tf is None:
+            return []
         head = tf.head(3)
         if len(head) < 3 or not head[2]:
             bad("no data rows after the two header lines", tf.source)

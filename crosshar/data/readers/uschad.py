@@ -39,7 +39,7 @@ import re
 import numpy as np
 
 from crosshar.data.base import BadRows, Dataset
-from crosshar.data.io import DataFolder, Entry, read_bytes
+from crosshar.data.io import DataFolder, Entry, read_bytes_or_report
 from crosshar.data.recording import Recording, out_of_range, range_problem
 from crosshar.limits import GRAVITY, limit_of
 from crosshar.registry import DATASETS
@@ -110,7 +110,9 @@ def _read(e: Entry, subject: int, act: int, bad: BadRows) -> np.ndarray | None:
     """The file's sensor_readings, (n, 6) float64 in g and deg/s, once its fields are checked; None if bad."""
     from scipy.io import loadmat  # the [train] extra; .mat v5 holds arrays only (no pickle)
 
-    where, raw = e.display(), read_bytes(e)
+    where, raw = e.display(), read_bytes_or_report(e, bad)  # None: a truncated .gz, reported (skipped in skip mode)
+    if raw is None:
+        return None
     try:
         mat = loadmat(io.BytesIO(raw))
     except Exception as err:  # scipy raises MatReadError, ValueError, IndexError... on other bytes

@@ -44,9 +44,8 @@ import numpy as np
 from crosshar.data.base import BadRows, Dataset
 from crosshar.data.io import DataFolder, Entry
 from crosshar.data.recording import Recording, out_of_range, range_problem
-from crosshar.data.rows import Col, Rows, read_rows
+from crosshar.data.rows import Col, Rows, TextFile
 from crosshar.data.timegrid import NS, PAIRING_DROPPED, grid, interpolate, intersect, sort_unique, spans
-from crosshar.errors import DataError
 from crosshar.limits import limit_of
 from crosshar.registry import DATASETS
 
@@ -192,13 +191,10 @@ class WISDMWatch(WISDM):
 
 def _read(folder: DataFolder, entry: Entry, sid: int, bad: BadRows) -> Rows | None:
     """Parse one sensor file and report bad rows; None when the file as a whole is unusable."""
-    try:
-        rows = read_rows(folder, entry, _COLS, bad, ncols=6, comments=";")
-    except DataError as e:
-        if e.skippable:  # a bad row, reported
-            raise
-        bad(str(e).removeprefix(f"{e.path}: "), entry.display())  # a truncated .gz: skipped and listed with --on-bad skip
+    tf = TextFile.read(folder, entry, bad)  # a truncated .gz: bad input, skipped and listed with --on-bad skip
+    if tf is None:
         return None
+    rows = tf.rows(_COLS, bad, ncols=6, comments=";")
     if len(rows) == 0:
         bad("no data rows", entry.display())
         return None

@@ -107,7 +107,9 @@ class WISDMv1(Dataset):
 
 def _read(folder: DataFolder, entry: Entry, bad: BadRows) -> Rows | None:
     """The file's records, one per ";" (a line may hold several), with their line numbers; None if none."""
-    tf = TextFile(folder, entry)
+    tf = TextFile.read(folder, entry, bad)  # None: a truncated .gz, reported (skipped and listed in skip mode)
+    if tf is None:
+        return None
     pieces, origin = [], []
     for i, line in enumerate(tf.raw.split(b"\n"), 1):
         for rec in line.split(b";"):
