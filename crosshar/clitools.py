@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from crosshar.config import MAX_CADENCE_VIEWS
-from crosshar.errors import CrossharError, DataError
+from crosshar.errors import ConfigError, CrossharError, DataError
 
 TRAIN_MODULES = {"torch", "scipy", "sklearn", "imblearn", "einops", "lion_pytorch", "tensorboard", "matplotlib",
                  "onnx", "onnxscript", "thop"}
@@ -48,6 +48,18 @@ def split_list(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def source_list(value: str, option: str = "--dataset") -> list[str]:
+    """The source datasets of `-d a,b` (split_list), checked before any work: naming none, or one twice (its windows
+    pooled twice, each counted double in training and validation), is a one-line error."""
+    names = split_list(value)
+    if not names:
+        raise ConfigError(f"{option} names no dataset: give at least one, e.g. -d uci")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(f"{option} names {', '.join(twice)} twice: each source once")
+    return names
+
+
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Folder holding the raw public datasets (default: $CROSSHAR_DATA).")]
 Sources = Annotated[str, typer.Option("-d", "--dataset", "--datasets", help=f"Source dataset(s), comma-separated: {dataset_names()}.")]
 Force = Annotated[bool, typer.Option("--force", help="Replace an earlier result of the same name.")]
@@ -67,6 +79,8 @@ def use_device(device: str, threads: int | None) -> Any:
     """Apply --threads and resolve --device (see crosshar.device); returns the torch.device."""
     from crosshar.device import resolve_device, set_threads
 
+    if not device.strip():  # resolve_device reads an empty name as "auto": given on the command line, it is a mistake
+        raise ConfigError(f"--device must be auto, cpu, cuda or cuda:N, got {device!r}")
     set_threads(threads)
     return resolve_device(device)
 

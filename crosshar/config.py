@@ -79,13 +79,8 @@ class _Config:
     @classmethod
     def from_toml(cls, path: str | Path) -> Self:
         path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        try:
-            d = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"{path}: not valid TOML: {e}") from None
-        return cls.from_dict(d, source=str(path))
+        _check_file(path, "config file")
+        return cls.from_dict(_read_toml(path), source=str(path))
 
     def replace(self, **changes: Any) -> Self:
         changes = {k: v for k, v in changes.items() if v is not None}
@@ -424,8 +419,8 @@ def load(kind: str, path: str | Path | None = None, recipe_name: str | None = No
         raise ConfigError(f"unknown config kind {kind!r}")
     cls = classes[kind]
     p = Path(path) if path is not None else config_dir() / f"{kind}.toml"
-    if path is not None and not p.is_file():
-        raise ConfigError(f"config file not found: {p}")
+    if path is not None:
+        _check_file(p, "config file")
     cfg = cls.from_toml(p) if p.is_file() else cls()
     table = recipe(recipe_name).get(kind, {})
     if table:
@@ -434,11 +429,24 @@ def load(kind: str, path: str | Path | None = None, recipe_name: str | None = No
     return cfg.replace(**overrides)
 
 
+def _check_file(p: Path, what: str) -> None:
+    """`p` is a file: a missing path or a folder in its place is a one-line error naming it."""
+    if p.is_dir():
+        raise ConfigError(f"{what} {p}: is a directory, not a TOML file")
+    if not p.is_file():
+        raise ConfigError(f"{what} not found: {p}")
+
+
 def _read_toml(p: Path) -> dict[str, Any]:
+    """A TOML file's tables; a file that is not UTF-8 TOML, or cannot be read, is a one-line error naming it."""
     try:
-        return tomllib.loads(p.read_text())
+        return tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{p}: not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p}: not valid TOML: not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot be read: {e.strerror or e}") from None
 
 
 def head_config(name: str, path: str | Path | None = None, recipe_name: str | None = None) -> dict[str, Any]:
@@ -448,8 +456,8 @@ def head_config(name: str, path: str | Path | None = None, recipe_name: str | No
     A head preset file's `[finetune]` table is not a head option; `head_preset` reads it.
     """
     p = Path(path) if path is not None else config_dir() / "heads" / f"{name}.toml"
-    if path is not None and not p.is_file():
-        raise ConfigError(f"head config file not found: {p}")
+    if path is not None:
+        _check_file(p, "head config file")
     kw: dict[str, Any] = _read_toml(p) if p.is_file() else {}
     kw.pop("finetune", None)
     r = recipe(recipe_name)
@@ -476,7 +484,7 @@ def head_preset(name: str, preset: str = "default", finetune: FinetuneConfig | N
     A preset file holds the head's options at the top level and, optionally, a `[finetune]` table
     of `FinetuneConfig` fields (optimiser, schedule, epochs, batch size, losses, oversampling) that
     replace those of `finetune` (default: the packaged finetune config). Unknown keys in that table
-    are an error naming the file; unknown head options are caught by `create_head`.
+    are an error naming the file, and so are an unknown head and unknown or bad head options (`check_head`).
 
     Args:
         name: registered head name.
@@ -486,12 +494,16 @@ def head_preset(name: str, preset: str = "default", finetune: FinetuneConfig | N
         path: an explicit head config file (replaces the preset's file).
 
     Raises:
-        ConfigError: a preset that is not shipped for this head, invalid TOML or unknown keys.
+        ConfigError: an unknown head, a preset that is not shipped for this head, a missing `path`, invalid TOML,
+            unknown keys or bad head options.
     """
+    check_head(name)
     base = finetune if finetune is not None else load("finetune")
     p = Path(path) if path is not None else preset_path(name, preset)
-    if not p.is_file():
-        if path is None and preset == "default":
+    if path is not None:
+        _check_file(p, "head config file")
+    elif not p.is_file():
+        if preset == "default":
             return {}, base
         raise ConfigError(f"no preset {preset!r} for head {name!r} ({p} not found); "
                           f"presets: {', '.join(list_presets(name))}")
@@ -501,7 +513,23 @@ def head_preset(name: str, preset: str = "default", finetune: FinetuneConfig | N
         raise ConfigError(f"{p}: [finetune] must be a table")
     if "head" in recipe:
         raise ConfigError(f"{p}: [finetune] must not set head (the preset belongs to {name!r})")
+    check_head(name, d, str(p))
     return d, FinetuneConfig.from_dict(base.to_dict() | recipe, source=f"{p} [finetune]")
+
+
+def check_head(name: str, options: dict[str, Any] | None = None, source: str = "overrides") -> None:
+    """`name` is a registered head and `options` (a head config file's, `source`) are options it takes, each of its
+    kind: checked before any data is read or model trained (`create_head` checks them again when it builds it).
+
+    Raises:
+        ConfigError: an unknown head (listing the known ones), an unknown option or a bad value, naming `source`.
+    """
+    from crosshar.models import heads  # torch: imported only when a head is checked
+
+    heads.HEADS.get(name)
+    if options:
+        heads._check_options(name, options, source)
+        heads._check_values(name, options, source)
 
 
 MAX_CADENCE_VIEWS = 64  # cadence views a model may carry: K forward passes per window (5 measured best: README)
@@ -522,6 +550,6 @@ def check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:
 
 __all__ = [
     "WindowConfig", "EncoderConfig", "AugmentConfig", "PretrainConfig", "FinetuneConfig",
-    "CrossConfig", "load", "head_config", "head_preset", "list_presets", "preset_path", "config_dir", "field",
+    "CrossConfig", "load", "head_config", "head_preset", "check_head", "list_presets", "preset_path", "config_dir", "field",
     "recipe", "RECIPES", "ON_BAD", "check_at_least", "check_choice",
 ]

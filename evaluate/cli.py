@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from crosshar.clitools import (CadenceViews, DataDir, Device, Force, OnBad, Sources, Threads, console, dataset_names,
-                               err_console, friendly, plain, split_list, use_device)
+                               err_console, friendly, plain, source_list, split_list, use_device)
 from crosshar.evaluate.methods import DEFAULT_METHODS, METHODS
 
 
@@ -82,9 +82,12 @@ def cross_cmd(
     C.check_choice("--on-bad", on_bad, C.ON_BAD)
     C.check_at_least("--pretrain-epochs", pretrain_epochs, 1)
     C.check_at_least("--finetune-epochs", finetune_epochs, 1)
+    sources = source_list(dataset)
+    if head is not None:  # an unknown head is refused here, not after the pretraining `cross` starts when no run matches
+        C.check_head(head)
     dev = use_device(device, threads)
     try:
-        res = cross(split_list(dataset), target, head=head, run=run or None, data_dir=data_dir, out=out, log=console.print,
+        res = cross(sources, target, head=head, run=run or None, data_dir=data_dir, out=out, log=console.print,
                     force=force, name=name, pretrain_epochs=pretrain_epochs, finetune_epochs=finetune_epochs,
                     device=dev, on_bad=on_bad, tta=tta, tta_views=tta_views, cadence_views=cadence_views)
     except KeyboardInterrupt:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from crosshar.config import MAX_CADENCE_VIEWS
-from crosshar.clitools import DataDir, Device, OnBad, Threads, console, dataset_names, friendly, use_device
+from crosshar.clitools import DataDir, Device, OnBad, Threads, console, dataset_names, friendly, source_list, use_device
 
 
 @friendly
@@ -56,12 +56,15 @@ def finetune_cmd(
 
     C.check_at_least("--epochs", epochs, 1)  # options first: nothing is loaded or written for a bad one
     C.check_choice("--on-bad", on_bad, C.ON_BAD)
+    datasets = tuple(source_list(dataset))
+    if no_pretrain and freeze is True:  # --freeze would silently do nothing too: there is no encoder to freeze
+        raise CrossharError("--freeze freezes the encoder, but --no-pretrain has no encoder: drop --freeze, "
+                            "or use --random-encoder --freeze for a frozen, randomly initialised encoder")
     if no_pretrain and freeze is False:  # --full would silently do nothing: there is no encoder to finetune
         raise CrossharError("--full finetunes the encoder end to end, but --no-pretrain has no encoder: drop --full, "
                             "or use --random-encoder for the encoder architecture trained from scratch")
     refuse_overwrite(out, force, resume)
     dev = use_device(device, threads)
-    datasets = tuple(d.strip() for d in dataset.split(",") if d.strip())
     if random_encoder and freeze is None:
         freeze = False  # a random encoder is trained with the head unless told to stay frozen
     fcfg = C.load("finetune", config, label_rate=label_rate, head=head, freeze=freeze, head_input=head_input,

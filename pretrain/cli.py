@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from crosshar.clitools import DataDir, Device, OnBad, Threads, console, dataset_names, friendly, use_device
+from crosshar.clitools import DataDir, Device, OnBad, Threads, console, dataset_names, friendly, source_list, use_device
 
 
 @friendly
@@ -37,9 +37,10 @@ def pretrain_cmd(
 
     C.check_at_least("--epochs", epochs, 1)  # options first: nothing is loaded or written for a bad one
     C.check_choice("--on-bad", on_bad, C.ON_BAD)
+    datasets = tuple(source_list(dataset))
     refuse_overwrite(out, force, resume)
     dev = use_device(device, threads)
-    job = make_job(tuple(d.strip() for d in dataset.split(",") if d.strip()), preset, config=config,
+    job = make_job(datasets, preset, config=config,
                    encoder_config=encoder_config, augment_config=augment_config, window_config=window_config,
                    epochs=epochs, seed=seed, channels=channels, data_dir=data_dir, on_bad=on_bad)
     run(job, out=out, resume=resume, log=console.print, progress=not quiet, device=dev)

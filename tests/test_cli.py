@@ -349,6 +349,37 @@ def test_bad_config_values_are_one_line_errors_naming_file_and_key(home, no_work
     assert not no_work
 
 
+@pytest.mark.parametrize("cmd", [["pretrain", "-q"], ["finetune", "--no-pretrain"], ["cross", "-td", "motion"]])
+@pytest.mark.parametrize("sources, message", [
+    (",", "--dataset names no dataset"), ("", "--dataset names no dataset"),
+    ("uci,motion,uci", "--dataset names uci twice"),
+])
+def test_sources_naming_none_or_one_twice_are_refused_before_any_work(home, no_work, cmd, sources, message):
+    """`-d ,` was a traceback (pretrain: IndexError) or a misleading "no class in common"; `-d uci,uci` pooled uci's
+    windows twice, silently, each counted double in training and validation."""
+    assert_one_line_refusal(invoke(cmd[0], "-d", sources, *cmd[1:]), message)
+    assert not no_work
+
+
+@pytest.mark.parametrize("args, message", [
+    (["finetune", "-d", "uci", "--no-pretrain", "--head", "nosuch"], "unknown head 'nosuch'; known: "),
+    (["cross", "-d", "uci", "-td", "motion", "--head", "nosuch"], "unknown head 'nosuch'; known: "),
+    (["finetune", "-d", "uci", "--no-pretrain", "--head", "din", "--head-config", "GRU"],
+     "gru.toml: unknown option(s) dense, hidden, num_layers for head 'din'"),
+    (["finetune", "-d", "uci", "--no-pretrain", "--head-config", "ABSENT"], "head config file not found: "),
+    (["finetune", "-d", "uci", "--no-pretrain", "--freeze"], "--freeze freezes the encoder, but --no-pretrain has no encoder"),
+    (["finetune", "-d", "uci", "--no-pretrain", "--device", ""], "--device must be auto, cpu, cuda or cuda:N, got ''"),
+])
+def test_heads_and_contradictions_are_refused_before_any_work(home, no_work, tmp_path, args, message):
+    """An unknown head (or options for another head) was found only when the model was built: after the sources were
+    prepared (finetune) or after a whole encoder was pretrained and filed (cross, when no run matched)."""
+    from crosshar.config import config_dir
+
+    subst = {"GRU": str(config_dir() / "heads" / "gru.toml"), "ABSENT": str(tmp_path / "absent.toml")}
+    assert_one_line_refusal(invoke(*[subst.get(a, a) for a in args]), message)
+    assert not no_work and not (home / "runs").exists() and not (home / "cache").exists()
+
+
 def _fake_run(d, finished: bool):
     d.mkdir(parents=True)
     (d / "run.json").write_text(json.dumps({"finished": finished}))

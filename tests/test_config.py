@@ -132,6 +132,43 @@ def test_head_config_invalid_toml(tmp_path):
         C.load("pretrain", tmp_path / "absent.toml")
 
 
+def test_unreadable_config_files_are_one_line_errors_naming_them(tmp_path):
+    """A config that is not UTF-8 (a file saved as UTF-16, a binary picked by mistake) raised UnicodeDecodeError, a
+    traceback; a folder in a file's place was "not found"; --head-config FILE missing said "no preset 'default'"."""
+    bad = tmp_path / "latin.toml"
+    bad.write_bytes(b"\xff\xfe lr = 1\n")
+    for read in (lambda: PretrainConfig.from_toml(bad), lambda: load("encoder", bad), lambda: head_config("din", bad),
+                 lambda: C.head_preset("din", "default", path=bad)):
+        with pytest.raises(ConfigError, match=r"latin\.toml: not valid TOML: not UTF-8"):
+            read()
+    folder = tmp_path / "conf.toml"
+    folder.mkdir()
+    for read in (lambda: PretrainConfig.from_toml(folder), lambda: load("finetune", folder),
+                 lambda: head_config("din", folder), lambda: C.head_preset("din", "default", path=folder)):
+        with pytest.raises(ConfigError, match=r"conf\.toml: is a directory"):
+            read()
+    with pytest.raises(ConfigError, match=r"^head config file not found: .*absent\.toml$"):
+        C.head_preset("din", "default", path=tmp_path / "absent.toml")
+
+
+def test_head_presets_check_the_head_and_its_options_naming_the_file(tmp_path):
+    """An unknown head, or a head config written for another head, was caught only when the model was built (after
+    the data was prepared; for `cross`, after an encoder was pretrained), and named "overrides", not the file."""
+    with pytest.raises(ConfigError, match="unknown head 'nosuch'"):
+        C.head_preset("nosuch")
+    with pytest.raises(ConfigError, match="unknown head 'nosuch'"):
+        C.check_head("nosuch")
+    gru = config_dir() / "heads" / "gru.toml"
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(gru))}: unknown option\(s\) .*hidden.* for head 'din'"):
+        C.head_preset("din", "default", path=gru)
+    f = tmp_path / "h.toml"
+    f.write_text("dim = 0\n")
+    with pytest.raises(ConfigError, match=r"h\.toml: dim must be a whole number >= 1 \(head 'din'\), got 0"):
+        C.head_preset("din", "default", path=f)
+    f.write_text("dim = 16\n")
+    assert C.head_preset("din", "default", path=f)[0] == {"dim": 16}
+
+
 def test_paper_recipe_overrides_the_defaults_and_unknown_recipes_are_errors():
     enc = C.load("encoder", recipe_name="paper")
     assert (enc.n_layers, enc.norm, enc.input_scaling, enc.input_frame) == (1, "post", "instance", "device")
