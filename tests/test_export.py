@@ -307,7 +307,7 @@ def test_export_command(tmp_path):
     assert "int8" in res.output and "random" in res.output
     assert json.loads((tmp_path / "report.json").read_text())["int8"]["mode"] == "weights"  # the default
     res = CliRunner().invoke(_app(), ["export", "--run", str(tmp_path / "run"), "--random-windows", "--no-int8",
-                                      "--int8-mode", "static", "--out", str(tmp_path / "f.onnx")])
+                                      "--out", str(tmp_path / "f.onnx")])  # (with --int8-mode too: refused, below)
     assert res.exit_code == 0 and not (tmp_path / "f.int8.onnx").exists()
     res = CliRunner().invoke(_app(), ["export", "--run", str(tmp_path / "run"), "--int8-mode", "nope"])
     assert res.exit_code == 2 and "weights, static, dynamic" in res.output
@@ -554,3 +554,16 @@ def test_an_output_that_cannot_be_written_is_refused_before_the_export(tmp_path,
     assert res.output.startswith("error: ") and message in res.output, res.output
     assert len(res.output.strip().splitlines()) == 1, res.output
     assert not no_export and not [p for p in tmp_path.rglob("*.onnx") if p.is_file()]
+
+
+def test_an_int8_mode_with_no_int8_is_refused_not_ignored(tmp_path, monkeypatch, no_export):
+    """`export --no-int8 --int8-mode static` wrote the float model and ignored the mode without a word."""
+    from crosshar.cli import app
+
+    monkeypatch.setenv("CROSSHAR_HOME", str(tmp_path / "home"))
+    meta = make_meta("linear", None)
+    classifier.save(tmp_path / "run" / "best.pt", classifier.build(meta), meta)
+    res = CliRunner().invoke(app, ["export", "--run", str(tmp_path / "run"), "--random-windows", "--no-int8",
+                                   "--int8-mode", "static", "--out", str(tmp_path / "m.onnx")])
+    assert res.exit_code == 2 and res.output.startswith("error: --int8-mode static with --no-int8"), res.output
+    assert not no_export

@@ -108,7 +108,7 @@ def export_cmd(
     run: Annotated[Optional[list[Path]], typer.Option("--run", help="Finetuned checkpoint (best.pt) or its run folder; default: the latest finetune run. Repeat to export several runs as one model averaging their probabilities (same source and classes).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output .onnx file (default: model.onnx in the (first) run folder, ensemble.onnx for several runs). The sidecar is written next to it as .json.")] = None,
     int8: Annotated[bool, typer.Option("--int8/--no-int8", help="Also write an int8 model <out>.int8.onnx (the one to deploy when it is smaller and as fast as fp32).")] = True,
-    int8_mode: Annotated[str, typer.Option("--int8-mode", help="'weights' (int8 weights, float activations: smallest, float speed), 'static' (calibrated QDQ; recurrent heads fall back to dynamic) or 'dynamic'.")] = "weights",
+    int8_mode: Annotated[Optional[str], typer.Option("--int8-mode", help="'weights' (the default: int8 weights, float activations: smallest, float speed), 'static' (calibrated QDQ; recurrent heads fall back to dynamic) or 'dynamic'.")] = None,
     data_dir: DataDir = None,
     random_windows: Annotated[bool, typer.Option("--random-windows", help="Check on random physical-looking windows instead of the source validation windows.")] = False,
     max_windows: Annotated[int, typer.Option("--max-windows", help="Most validation windows used for the checks.")] = 512,
@@ -124,6 +124,9 @@ def export_cmd(
     from crosshar.models import classifier
 
     # before any model is loaded or file written: opset, window count, int8 mode, the target's name
+    if int8_mode is not None and not int8:  # the mode of an int8 model that is not written: a typo, never ignored
+        raise CrossharError(f"--int8-mode {int8_mode} with --no-int8: no int8 model is written; drop one of the two")
+    int8_mode = int8_mode or "weights"
     check_options(opset=opset, max_windows=max_windows, int8_mode=int8_mode, target=target, data_dir=data_dir)
     runs = [_resolve_run(r) for r in run] if run else [_resolve_run(None)]
     if out is None:

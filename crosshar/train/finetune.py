@@ -540,10 +540,10 @@ def _epochs(model: clf.HARClassifier, meta: dict, job: FinetuneJob, tr: _Trainer
     windows are scored only every `val_every` epochs and at the last, for the history; nothing else changes).
     `state` (from last.pt, `_resume`): where an interrupted run continues. Returns (best, history)."""
     cfg = job.finetune
-    tb = TB(run_dir / "tb")
     best, history, bad_epochs, start = {"macro_f1": -1.0, "epoch": 0}, [], 0, 0
     if state is not None:
         best, history, bad_epochs, start = state["best"], state["history"], state["bad_epochs"], state["epoch"]
+    tb = TB(run_dir / "tb", purge_step=start + 1 if state is not None else None)  # every scalar's step: the epoch
     last = cfg.select == "last"  # no model selection: every epoch runs and the last is kept
     bar = EpochBar(f"finetuning {cfg.head}", cfg.epochs - start, math.ceil(len(X) / cfg.batch_size), enabled=progress)
     saved = time.monotonic()

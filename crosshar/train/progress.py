@@ -9,12 +9,14 @@ from pathlib import Path
 class TB:
     """TensorBoard scalars on the main rank only; silently absent elsewhere."""
 
-    def __init__(self, log_dir: Path, enabled: bool = True):
+    def __init__(self, log_dir: Path, enabled: bool = True, purge_step: int | None = None):
+        """`purge_step`: a resumed run's first step; TensorBoard hides what the interrupted run logged from it on
+        (the steps it replays), so that each step shows once. Only for a writer whose scalars share one step scale."""
         self.w = None
         if enabled:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.w = SummaryWriter(str(log_dir))
+            self.w = SummaryWriter(str(log_dir), purge_step=purge_step)
 
     def scalars(self, step: int, **values: float) -> None:
         if self.w is not None:

@@ -740,3 +740,23 @@ def test_resume_without_out_takes_the_newest_unfinished_run_of_this_job(synth_ro
     d = run(mine, log=logs.append, progress=False, resume=True)
     assert any("resuming" in m and "epoch 3/4" in m for m in logs)
     assert json.loads((d / "run.json").read_text())["finished"] is True
+
+
+def test_a_resumed_run_shows_each_epoch_once_in_tensorboard(synth_root, tmp_path, monkeypatch):
+    """TensorBoard held the epochs an interrupted run logged after its last checkpoint twice (once from the cut run,
+    once replayed); the resumed writer now purges them, so each epoch shows once."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    monkeypatch.setattr(fr, "CHECKPOINT_EVERY_S", 1e9)  # last.pt only after the best epochs below
+    scores = iter([0.5, 0.4, 0.3, 0.2, 0.1, 0.0])  # the best is epoch 1: last.pt after it, epochs 2-3 then replayed
+    real_eval = fr.evaluate
+    monkeypatch.setattr(fr, "evaluate", lambda *a, **k: real_eval(*a, **k) | {"macro_f1": next(scores)})
+    job = fjob(synth_root, None, select="best", epochs=4, val_every=1, patience=50)
+    real = cut_finetuning_at(monkeypatch, 3)
+    with pytest.raises(KeyboardInterrupt):
+        run(job, out=tmp_path / "ft", log=quiet, progress=False)
+    monkeypatch.setattr(fr, "train_one_epoch", real)
+    run(job, out=tmp_path / "ft", log=quiet, progress=False, resume=True)
+    acc = EventAccumulator(str(tmp_path / "ft" / "tb"))
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("finetune/train_loss")] == [1, 2, 3, 4]
