@@ -935,6 +935,5 @@ def test_ctrl_c_ends_a_jobs_worker_and_stops_the_rest(monkeypatch):
     assert e.value.code == 130
     p = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(60,))
     p.start()
-    t0 = time.time()
     M.stop_workers([p], grace_s=0.5)
-    assert not p.is_alive() and p.exitcode == -signal.SIGTERM and time.time() - t0 < 30
+    assert not p.is_alive() and p.exitcode == -signal.SIGTERM  # terminated after its grace, not waited for
