@@ -344,6 +344,18 @@ class Table:
     header: tuple[str, ...] = ()
 
 
+def blank_separated_rows(folder: DataFolder, entry: Entry, cols: Sequence[Col], bad: BadRows, delimiter: str,
+                         ncols: int) -> Rows | None:
+    """The rows of a file whose fields are separated by runs of blanks (MHEALTH's tabs, PAMAP2's spaces), `ncols` per
+    line, parsed by numpy's C reader with the bad lines reported; None when the file cannot be read (a truncated .gz:
+    reported through `bad`, TextFile.read)."""
+    tf = TextFile.read(folder, entry, bad)
+    if tf is None:
+        return None
+    tf.single_delimited(delimiter.encode(), ncols)  # runs of blanks -> one delimiter, for the C parser
+    return tf.rows(cols, bad, delimiter=delimiter, ncols=ncols)
+
+
 def read_table(
     folder: DataFolder,
     entry: Entry,

@@ -64,7 +64,7 @@ import numpy as np
 from crosshar.data.base import BadRows, Dataset
 from crosshar.data.io import DataFolder, Entry
 from crosshar.data.recording import Recording
-from crosshar.data.rows import Col, Rows, TextFile
+from crosshar.data.rows import Col, Rows, blank_separated_rows
 from crosshar.errors import DataError
 from crosshar.limits import limit_of
 from crosshar.registry import DATASETS
@@ -166,11 +166,9 @@ def _name(e: Entry) -> str:
 
 def _read(folder: DataFolder, entry: Entry, bad: BadRows) -> Rows | None:
     """The rows of one .log file that pass every check, with their line numbers; None if none."""
-    tf = TextFile.read(folder, entry, bad)  # None: a truncated .gz, reported (skipped and listed in skip mode)
-    if tf is None:
+    rows = blank_separated_rows(folder, entry, _COLS, bad, "\t", NCOLS)  # None: a truncated .gz, reported
+    if rows is None:
         return None
-    tf.single_delimited(b"\t", NCOLS)  # runs of blanks -> one delimiter, for the C parser
-    rows = tf.rows(_COLS, bad, delimiter="\t", ncols=NCOLS)  # numpy's C reader; bad lines reported
     rows.cols = {"label": rows["label"], "x": np.stack([rows[c.name] for c in _COLS[1:]], axis=1)}  # (n, 12)
     lab = rows["label"]
     known = np.isin(lab, list(ACTIVITIES))  # whole numbers 0..12 (NaN is not)
@@ -179,6 +177,6 @@ def _read(folder: DataFolder, entry: Entry, bad: BadRows) -> Rows | None:
     rows.cols["label"] = rows["label"].astype(np.int64)
     rows = rows.reject_beyond(rows["x"], _LIMIT, _COLS[1:], _UNITS, bad)
     if len(rows) == 0:
-        bad("no readable data rows", tf.source)
+        bad("no readable data rows", rows.source)
         return None
     return rows

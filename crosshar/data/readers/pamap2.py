@@ -57,7 +57,7 @@ import numpy as np
 from crosshar.data.base import BadRows, Dataset
 from crosshar.data.io import DataFolder, Entry
 from crosshar.data.recording import Recording
-from crosshar.data.rows import Col, Rows, TextFile
+from crosshar.data.rows import Col, Rows, blank_separated_rows
 from crosshar.data.timegrid import NS, grid, interpolate, nearest, spans
 from crosshar.limits import limit_of
 from crosshar.registry import DATASETS
@@ -164,11 +164,9 @@ class PAMAP2(Dataset):
 
 def _read(folder: DataFolder, entry: Entry, bad: BadRows) -> Rows | None:
     """The rows of one .dat file that pass every check, with their line numbers; None if none."""
-    tf = TextFile.read(folder, entry, bad)  # None: a truncated .gz, reported (skipped and listed in skip mode)
-    if tf is None:
+    rows = blank_separated_rows(folder, entry, _COLS, bad, " ", NCOLS)  # None: a truncated .gz, reported
+    if rows is None:
         return None
-    tf.single_delimited(b" ", NCOLS)  # runs of blanks -> one delimiter, for the C parser
-    rows = tf.rows(_COLS, bad, delimiter=" ", ncols=NCOLS)  # numpy's C reader; bad lines reported
     rows.cols = {"timestamp": rows["timestamp"], "activityID": rows["activityID"],
                  "x": np.stack([rows[c.name] for c in _COLS[2:]], axis=1)}  # (n, 18): 6 per IMU, NaN = missing
     act = rows["activityID"]
@@ -178,6 +176,6 @@ def _read(folder: DataFolder, entry: Entry, bad: BadRows) -> Rows | None:
     t = rows["timestamp"]
     rows = rows.reject(~np.isfinite(t), lambda i: f"timestamp {t[i]} is not a finite number of seconds", bad)
     if len(rows) == 0:
-        bad("no readable data rows", tf.source)
+        bad("no readable data rows", rows.source)
         return None
     return rows
