@@ -204,17 +204,26 @@ def encode(model: clf.HARClassifier, X: np.ndarray, batch: int | None = None) ->
     return torch.cat(in_batches(model.features, X, model_device(model), batch, cpu=False))
 
 
+def nonfinite_rows(logits: np.ndarray) -> np.ndarray:
+    """(N, K) class scores -> (N,) bool: the windows whose scores would argmax to an arbitrary class (a NaN, a +inf,
+    or no finite class at all; -inf alone is a zero probability, e.g. of test-time views' log-mean)."""
+    return np.isnan(logits).any(1) | np.isposinf(logits).any(1) | np.isneginf(logits).all(1)
+
+
 def evaluate(model: clf.HARClassifier, X: np.ndarray, y: np.ndarray, classes: list[str],
              feats: torch.Tensor | None = None, batch: int | None = None) -> dict:
-    """Metrics on (X, y); `feats` = encode(model, X) skips the (frozen) encoder."""
+    """Metrics on (X, y); `feats` = encode(model, X) skips the (frozen) encoder. The report's "nonfinite" counts the
+    windows whose class scores are not finite (`nonfinite_rows`): their argmax is no prediction, so a caller that
+    keeps the model checks it (finetuning's `check_finite`) without scoring the windows again."""
     if feats is None:
-        pred = predict(model, X, batch).argmax(1)
+        logits = predict(model, X, batch)
     else:
         model.eval()
         batch = batch or infer_batch(feats.device)
         with torch.inference_mode():
-            pred = torch.cat([model.head(feats[i:i + batch]).cpu() for i in range(0, len(feats), batch)]).numpy().argmax(1)
-    return classification_report(y, pred, classes)
+            logits = torch.cat([model.head(feats[i:i + batch]).float().cpu()
+                                for i in range(0, len(feats), batch)]).numpy()
+    return classification_report(y, logits.argmax(1), classes) | {"nonfinite": int(nonfinite_rows(logits).sum())}
 
 
 def score(model: clf.HARClassifier | None, meta: dict, target_ws,
@@ -236,9 +245,7 @@ def score(model: clf.HARClassifier | None, meta: dict, target_ws,
         raise CrossharError(f"no target window of {target_ws.dataset} falls in the classes {eval_space.classes}")
     proj = train_space.project_to(eval_space)
     logits = (logits_fn or (lambda X: predict(model, X)))(target_ws.X[keep]).astype(np.float64)
-    # NaN or +inf (or no finite class at all: -inf is a zero probability of test-time views' log-mean) would argmax
-    # to an arbitrary class and pass on as a score
-    bad = np.isnan(logits).any(1) | np.isposinf(logits).any(1) | np.isneginf(logits).all(1)
+    bad = nonfinite_rows(logits)  # would argmax to an arbitrary class and pass on as a score
     if bad.any():
         raise CrossharError(f"{name or 'the model'} gives non-finite class scores for {int(bad.sum()):,} of "
                             f"{len(bad):,} windows of {target_ws.dataset} (the first: window {int(keep[bad.argmax()])}); "

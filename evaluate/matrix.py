@@ -268,7 +268,10 @@ def pretrain_run(root: Path, sources: tuple[str, ...], m: Method, seed: int, mc:
 def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, seed: int, mc: MatrixConfig, window,
                  encoder: Path | None, exclude: tuple[str, ...] = (), tag: str = "") -> Path:
     """The method's finetuning run (resumed when finished); `tag` names what else makes it unique
-    (crosshar_wide: its pretraining sources)."""
+    (crosshar_wide: its pretraining sources). A method with `init_from` starts from that method's run (trained
+    first when the folder lacks it)."""
+    init = (finetune_run(root, sources, METHODS[m.init_from], head, seed, mc, window, encoder, exclude, tag)
+            if m.init_from else None)
     cfgs = method_configs(m, window)
     head_name = cfgs["finetune"].head if m.recipe != "default" else head  # a recipe brings its own head
     head_cfg = C.head_config(head_name, recipe_name=m.recipe) | dict(m.head_options)
@@ -311,7 +314,8 @@ def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, see
     job = finetuning.FinetuneJob(sources, window, fcfg, cfgs["augment_finetune"], classes, mc.label_space,
                       None if encoder is None else str(encoder), head_cfg,
                       pipeline=InputPipeline.of_encoder(enc_cfg), exclude_subjects=exclude,
-                      random_encoder=m.random_encoder, encoder=enc_cfg if m.random_encoder else None)
+                      random_encoder=m.random_encoder, encoder=enc_cfg if m.random_encoder else None,
+                      init_run=None if init is None else str(init))
     return finetuning.run(job, out=d, log=lambda *_: None, progress=False, device=mc.device, resume=resume)
 
 

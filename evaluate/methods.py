@@ -92,6 +92,10 @@ the same head; each row changes only the factor its name says:
   crosshar_full      crosshar with the encoder finetuned end to end instead of frozen
   crosshar_full_slow crosshar_full with the encoder learning at a tenth of the head's rate (the usual way to
                      finetune a pretrained encoder without erasing it; FinetuneConfig.encoder_lr_scale)
+  crosshar_lpft      LP-FT (Kumar et al., ICLR 2022): crosshar's own finetuned model (the frozen encoder's head,
+                     "linear probing") trained on end to end for half the epochs at a tenth of the learning rate
+                     (FinetuneJob.init_run): full finetuning from a random head distorts the pretrained features
+                     (crosshar_full is below crosshar), from the probed head it should not
   scratch_swing, crosshar_swing, scratch_encoder_swing
                      those rows with the swing augmentation in pretraining and finetuning (AugmentConfig.swing = 1:
                      the window's own rotation 0.5-2x as fast, acc turned with it; a segment that swings more or
@@ -276,6 +280,8 @@ class Method:
             replayed at K speeds over the finetuning cadence range, the probabilities averaged; the deterministic,
             exportable counterpart of `tta_views = "cadence"`); None: the model's own.
         head_options: head constructor options over the head's config (("attn_dropout", 0.0), ...); () none.
+        init_from: the method whose finetuned model (same sources, head and seed) this row's finetuning starts from
+            (FinetuneJob.init_run; LP-FT), trained and scored on its own.
         runs_of: the method whose finetuning (and pretraining) runs this row scores, instead of training its own:
             a row that changes only how the target is scored (`tta`) reuses the very models of its base row.
 
@@ -330,6 +336,7 @@ class Method:
     tta_views: str = "all"
     cadence_views: int | None = None
     head_options: tuple = ()
+    init_from: str | None = None
     runs_of: str | None = None
 
 
@@ -386,6 +393,7 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("crosshar_conv_arrow", stem="conv", arrow=1.0),
     Method("crosshar_full", full=True),
     Method("crosshar_full_slow", full=True, encoder_lr=0.1),
+    Method("crosshar_lpft", full=True, lr_scale=0.1, epochs_scale=0.5, init_from="crosshar"),
     Method("scratch_swing", pretrain=None, swing=1.0),
     Method("crosshar_swing", swing=1.0),
     Method("scratch_encoder_swing", pretrain=None, random_encoder=True, full=True, swing=1.0),

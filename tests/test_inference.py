@@ -203,3 +203,22 @@ def test_a_model_giving_non_finite_scores_is_an_error_not_a_score():
     for bad in (np.full((8, 4), -np.inf), np.where(np.eye(8, 4) > 0, np.inf, 0.0)):
         with pytest.raises(CrossharError, match="the model gives non-finite class scores"):
             inference.score(None, meta(), ws, logits_fn=lambda _, b=bad: b)
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["windows", "features"])
+def test_evaluate_counts_the_windows_whose_scores_are_not_finite(cached):
+    """Finetuning keeps a model only if its validation scores are finite: evaluate counts the windows that are not
+    (from the same scores it reports), so the check does not score the windows a second time."""
+    model, X = model_and_windows(6)
+    y = np.array([0, 1, 2, 3, 0, 1])
+    feats = inference.encode(model, X) if cached else None
+    assert inference.evaluate(model, X, y, CLASSES, feats=feats)["nonfinite"] == 0
+    with torch.no_grad():
+        model.head.fc.bias[2] = float("nan")
+    rep = inference.evaluate(model, X, y, CLASSES, feats=feats)
+    assert rep["nonfinite"] == 6 and rep["n"] == 6
+
+
+def test_nonfinite_rows_leave_zero_probabilities_alone():
+    logits = np.array([[0.0, -np.inf], [np.nan, 0.0], [np.inf, 0.0], [-np.inf, -np.inf], [1.0, 2.0]])
+    assert inference.nonfinite_rows(logits).tolist() == [False, True, True, True, False]

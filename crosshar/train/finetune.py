@@ -33,7 +33,7 @@ from crosshar.device import Precision, place, resolve_device, take
 from crosshar.errors import ConfigError, CrossharError, ResumeError
 from crosshar.losses import CenterLoss, partial_cross_entropy, smoothed
 from crosshar.data.store import prepare
-from crosshar.inference import encode, evaluate, load_encoder, predict, pretrain_window
+from crosshar.inference import encode, evaluate, load_encoder, pretrain_window
 from crosshar.models import classifier as clf
 from crosshar.models.encoder import Encoder
 from crosshar.models.heads.ensemble import HeadEnsemble
@@ -61,6 +61,9 @@ class FinetuneJob:
         random_encoder: without encoder_run, the encoder architecture randomly initialised instead of
             none (trained with the head unless `freeze`): the exact no-pretraining counterpart.
         exclude_subjects: subjects that must not be used at all (the oracle's test subjects).
+        init_run: a finished finetuning run (or its best.pt) of the same model (encoder run, head, classes) whose
+            weights this run starts from instead of the pretrained encoder and a new head: LP-FT (Kumar et al., ICLR
+            2022), the encoder trained end to end (`freeze = False`) from the head its frozen finetuning learnt.
     """
 
     datasets: tuple[str, ...]
@@ -77,6 +80,7 @@ class FinetuneJob:
     exclude_subjects: tuple[str, ...] = ()
     random_encoder: bool = False  # no encoder run: put a randomly initialised encoder (configs/encoder.toml) under the head
     encoder: EncoderConfig | None = None  # random_encoder: its architecture (None: configs/encoder.toml)
+    init_run: str | None = None
 
 
 def default_window(encoder_run: str | None) -> WindowConfig:
@@ -170,7 +174,25 @@ def build_model(job: FinetuneJob) -> tuple[clf.HARClassifier, dict]:
         # the finetuning augmentation (test-time views draw from it); None when finetuning ran without one
         "augment": job.augment.to_dict() if job.finetune.augment else None,
     }
+    if job.init_run is not None:
+        start_from(model, meta, job.init_run)
     return model, meta
+
+
+# what a run started from (init_run) must share with the model it starts: its weights fit this architecture
+INIT_KEYS = ("window", "classes", "label_space", "encoder", "head", "head_cfg", "pretrain_run", "head_input",
+             "skip_frame", "ensemble", "scaling", "frame")
+
+
+def start_from(model: clf.HARClassifier, meta: dict, init_run: str | Path) -> None:
+    """Load a finished finetuning run's weights into `model` (whose checkpoint meta is `meta`): CrossharError, naming
+    the run and the first field, when that run's model is another one (INIT_KEYS)."""
+    m0, meta0 = clf.load(init_run)
+    for key in INIT_KEYS:
+        if meta0.get(key) != meta.get(key):
+            raise CrossharError(f"{init_run}: its {key} {meta0.get(key)!r} differs from this finetuning's "
+                                f"{meta.get(key)!r}; a run starts only from a model of the same architecture")
+    model.load_state_dict(m0.state_dict())
 
 
 def make_optimizer(cfg: FinetuneConfig, params: list, encoder_params: list = ()) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
@@ -487,7 +509,7 @@ def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], No
     best, history = _epochs(model, meta, job, tr, Xtr_t, ytr_t, d, Fva, run_dir, log, progress, state)
     info = {"kind": "finetune", "finished": True, "source": "+".join(job.datasets), "datasets": list(job.datasets),
             "head": cfg.head, "classes": list(job.classes), "label_space": job.label_space,
-            "encoder_run": job.encoder_run, "configs": {"finetune": cfg.to_dict(),
+            "encoder_run": job.encoder_run, "init_run": job.init_run, "configs": {"finetune": cfg.to_dict(),
             "augment": job.augment.to_dict() if cfg.augment else None,
             "window": job.window.to_dict(), "head": dict(job.head_cfg)}, "split": d.split,
             "exclude_subjects": list(job.exclude_subjects), "n_labelled": d.n_labelled, "n_train_windows": d.n_train,
@@ -501,25 +523,18 @@ def run(job: FinetuneJob, out: str | Path | None = None, log: Callable[[str], No
     return run_dir
 
 
-def check_finite(model: clf.HARClassifier, X: np.ndarray, feats: torch.Tensor | None, epoch: int) -> None:
-    """Before best.pt is written: every weight and buffer of `model` finite, and its class scores on the validation
-    windows X (N, T, C) (or their frozen encoder's `feats`, as `evaluate` reads them) finite too. The training loss is
-    checked before each step, so the step after it (the epoch's last) could leave weights that overflow: their NaN
-    scores argmax to class 0 and would pass on as a validation score and a saved model. CrossharError if not."""
+def check_finite(model: clf.HARClassifier, va: dict, epoch: int) -> None:
+    """Before best.pt is written: every weight and buffer of `model` finite, and its class scores on the source's
+    validation windows too (`va`: this epoch's `evaluate` of the same model, whose "nonfinite" counts the windows
+    whose scores are not; they are not scored twice). The training loss is checked before each step, so the step
+    after it (the epoch's last) could leave weights that overflow: their NaN scores argmax to class 0 and would pass
+    on as a validation score and a saved model. CrossharError if not."""
     bad = [n for n, t in model.state_dict().items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
-    if not bad:
-        if feats is None:
-            logits = torch.from_numpy(predict(model, X))
-        else:
-            model.eval()
-            with torch.inference_mode():
-                logits = torch.cat([model.head(f).float().cpu() for f in feats.split(512)])
-        # -inf alone is a class probability that underflowed in a log-mean of views or ensemble members: not an overflow
-        n = int((logits.isnan().any(-1) | logits.isposinf().any(-1) | logits.isneginf().all(-1)).sum())
-        if n == 0:
-            return
+    n = va["nonfinite"]
+    if not bad and n == 0:
+        return
     what = (f"weights {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''} are not finite" if bad
-            else f"class scores are not finite for {n:,} of {len(logits):,} source-validation windows")
+            else f"class scores are not finite for {n:,} of {va['n']:,} source-validation windows")
     raise CrossharError(f"finetuning diverged at epoch {epoch + 1}: the model's {what} (an overflow); nothing is "
                         "saved: lower the learning rate")
 
@@ -563,7 +578,7 @@ def _epochs(model: clf.HARClassifier, meta: dict, job: FinetuneJob, tr: _Trainer
         if (last and epoch + 1 == cfg.epochs) or (not last and improves(va["macro_f1"], best["macro_f1"], cfg.ties)):
             best = {"macro_f1": va["macro_f1"], "accuracy": va["accuracy"], "epoch": epoch + 1}
             bad_epochs = 0
-            check_finite(tr.selected(model), d.val.X, Fva, epoch)
+            check_finite(tr.selected(model), va, epoch)
             clf.save(run_dir / "best.pt", tr.selected(model), meta | {"metrics": {"source_val": va}, "history": history})
             saved = -math.inf if not last else saved  # last.pt follows at once: best.pt is never newer than it
         else:
@@ -591,7 +606,7 @@ _SECTIONS = {"window": WindowConfig, "encoder": EncoderConfig, "augment": Augmen
 def _job_dict(job: FinetuneJob) -> dict:
     """The job as plain data: what a resumed run must share with the one it continues."""
     return {"datasets": list(job.datasets), "classes": list(job.classes), "label_space": job.label_space,
-            "encoder_run": job.encoder_run, "random_encoder": job.random_encoder,
+            "encoder_run": job.encoder_run, "random_encoder": job.random_encoder, "init_run": job.init_run,
             "exclude_subjects": list(job.exclude_subjects), "pipeline": checkpoint.plain(job.pipeline),
             "head": checkpoint.plain(dict(job.head_cfg)), "window": job.window.to_dict(),
             "encoder": None if job.encoder is None else job.encoder.to_dict(), "augment": job.augment.to_dict(),

@@ -397,6 +397,29 @@ def test_avg_rows_differ_from_their_base_in_the_weight_average_only(base, tmp_pa
     assert M._pretrain_key(METHODS[base + "_avg"]) == M._pretrain_key(METHODS[base])
 
 
+def test_lpft_starts_from_crosshars_own_run_and_differs_in_the_encoders_training_only(tmp_path, monkeypatch):
+    """crosshar_lpft: crosshar's pretraining run, its finetuning run as the start (LP-FT), then the encoder trained on
+    at a tenth of the rate for half the epochs; in one group of work with crosshar (its run is never trained twice)."""
+    import crosshar.train.finetune as fs
+    from crosshar.evaluate.matrix import finetune_run
+    from crosshar.evaluate.methods import METHODS
+
+    jobs = []
+    monkeypatch.setattr(fs, "source_classes", lambda *a, **k: ("walking", "sitting&standing"))
+    monkeypatch.setattr(fr, "run", lambda job, out, **k: jobs.append((job, out)) or out)
+    mc = MatrixConfig(("uci", "motion"), ("din",), seeds=1)
+    finetune_run(tmp_path, ("uci",), METHODS["crosshar_lpft"], "din", 0, mc, C.load("window"), tmp_path / "enc")
+    (probe, probe_out), (lpft, _) = jobs
+    assert probe_out.name == "finetune-uci-crosshar-din-s0" and lpft.init_run == str(probe_out)
+    assert probe.init_run is None and probe.finetune.freeze and not lpft.finetune.freeze
+    assert (lpft.finetune.epochs, lpft.finetune.lr) == (probe.finetune.epochs // 2, probe.finetune.lr / 10)
+    assert lpft.finetune.replace(freeze=True, epochs=probe.finetune.epochs, lr=probe.finetune.lr) == probe.finetune
+    assert (lpft.augment, lpft.encoder_run, lpft.head_cfg) == (probe.augment, probe.encoder_run, probe.head_cfg)
+    a, b = (M.group_key(mc, M.Cell(("uci",), name, "din", 0, C.WindowConfig(), ("motion",)))
+            for name in ("crosshar", "crosshar_lpft"))
+    assert a == b
+
+
 def test_narrow_oracles_change_only_the_finetuning_amplitude_and_count_in_the_ceiling():
     w = M.C.load("window")
     base, narrow = M.method_configs(Me.METHODS["oracle"], w), M.method_configs(Me.METHODS["oracle_narrow"], w)

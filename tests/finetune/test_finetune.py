@@ -101,7 +101,7 @@ def test_a_saturated_validation_score_keeps_training_only_with_ties_last(synth_r
                                                                          ties, best_epoch, epochs_run):
     # every epoch scores the same (as a validation set at macro-F1 1.0 does): "first" keeps epoch 1 and
     # stops after `patience` epochs without gain; "last" keeps the latest epoch and runs them all
-    monkeypatch.setattr(fr, "evaluate", lambda *a, **kw: {"accuracy": 1.0, "macro_f1": 1.0})
+    monkeypatch.setattr(fr, "evaluate", lambda *a, **kw: {"accuracy": 1.0, "macro_f1": 1.0, "nonfinite": 0})
     d = run(fjob(synth_root, None, epochs=6, patience=2, ties=ties, select="best"), out=tmp_path / "ft", log=quiet, progress=False)
     info = json.loads((d / "run.json").read_text())
     assert info["best"]["epoch"] == best_epoch and len(info["history"]) == epochs_run
@@ -437,6 +437,48 @@ def test_a_last_step_that_overflows_is_an_error_and_saves_nothing(synth_root, pr
         run(fjob(synth_root, pre_run if pretrained else None, epochs=1), out=tmp_path / "ft", log=quiet, progress=False)
     assert not (tmp_path / "ft" / "best.pt").exists()
     assert json.loads((tmp_path / "ft" / "run.json").read_text())["finished"] is False
+
+
+@pytest.mark.parametrize("pretrained", [True, False], ids=["encoder", "no-pretrain"])
+def test_the_validation_windows_are_scored_once_an_epoch(synth_root, pre_run, tmp_path, monkeypatch, pretrained):
+    """check_finite, before each best.pt, scored the validation windows that epoch's evaluate had just scored a second
+    time (9 % of a crosshar_paper cell's CPU); now it reads evaluate's count of the non-finite scores."""
+    scored = []  # windows through the head in eval mode (training runs it in train mode)
+    real_build = fr.build_model
+
+    def build(*a, **k):
+        model, meta = real_build(*a, **k)
+        model.head.register_forward_hook(lambda m, inp, out: None if m.training else scored.append(len(out)))
+        return model, meta
+
+    monkeypatch.setattr(fr, "build_model", build)
+    evaluated = []
+    real_eval = fr.evaluate
+    monkeypatch.setattr(fr, "evaluate", lambda m, X, *a, **k: evaluated.append(len(X)) or real_eval(m, X, *a, **k))
+    run(fjob(synth_root, pre_run if pretrained else None, select="best", epochs=3, val_every=1, patience=10),
+        out=tmp_path / "ft", log=quiet, progress=False)
+    assert len(evaluated) == 3 and sum(scored) == sum(evaluated)
+
+
+def test_lp_ft_starts_from_the_probed_model_and_trains_the_encoder(synth_root, pre_run, tmp_path, monkeypatch):
+    """LP-FT (init_run): the run starts from a finished run's weights (the frozen encoder's head) and trains the encoder
+    on; a run of another architecture is refused, naming the run and what differs, before anything trains."""
+    from dataclasses import replace
+
+    probed = run(fjob(synth_root, pre_run), out=tmp_path / "lp", log=quiet, progress=False)
+    lp, _ = clf.load(probed)
+    job = replace(fjob(synth_root, pre_run, freeze=False, lr=1e-4), init_run=str(probed))
+    model, _ = fr.build_model(job)
+    for k, v in lp.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[k], v, rtol=0, atol=0)
+    ft = run(job, out=tmp_path / "ft", log=quiet, progress=False)
+    tuned, _ = clf.load(ft)
+    moved = [k for k, v in lp.state_dict().items() if k.startswith("encoder.") and not torch.equal(tuned.state_dict()[k], v)]
+    assert moved  # the encoder trained on
+    assert json.loads((ft / "run.json").read_text())["init_run"] == str(probed)
+    other = run(fjob(synth_root, None), out=tmp_path / "raw", log=quiet, progress=False)
+    with pytest.raises(fr.CrossharError, match=r"raw: its encoder None differs from this finetuning's"):
+        fr.build_model(replace(job, init_run=str(other)))
 
 
 def test_a_run_cut_short_is_marked_unfinished_and_not_scored_as_a_run(synth_root, tmp_path, monkeypatch):
