@@ -259,7 +259,8 @@ def test_the_session_helper_folds_weight_only_dequantisation(tmp_path, trained):
     assert not {"DequantizeLinear", "MatMulNBits", "MatMulInteger"} & set(optimised_ops("weights"))
     assert {"DequantizeLinear", "MatMulNBits"} & set(optimised_ops(None))
     # the running graph has the float model's operators, fusion for fusion (SESSION_DISABLED)
-    assert optimised_ops("weights") == optimised_ops("fp32", str(tmp_path / "m.onnx"))
+    assert optimised_ops("weights") == optimised_ops(None, str(tmp_path / "m.onnx"))
+    assert "SkipLayerNormalization" not in optimised_ops(None, str(tmp_path / "m.onnx"))
 
 
 def test_drop_shape_annotations_keeps_the_graph_and_its_outputs(tmp_path, trained):
@@ -282,6 +283,82 @@ def test_drop_shape_annotations_keeps_the_graph_and_its_outputs(tmp_path, traine
     p0 = ort_session(tmp_path / "pre.onnx").run(["probs"], {"window": X})[0]
     p1 = ort_session(tmp_path / "bare.onnx").run(["probs"], {"window": X})[0]
     assert np.abs(p0 - p1).max() < 1e-5  # the same graph; onnxruntime may fuse differently (float rounding)
+
+
+def test_the_default_model_runs_fused_attention_and_2d_convolutions(tmp_path):
+    """The default deployable (encoder + DIN head): every attention is one MultiHeadAttention node, every
+    convolution is 2-D, and the float and weight-only int8 graphs match PyTorch at batch 1 and 7."""
+    import collections
+
+    import onnx
+
+    from crosshar.models.attention import MultiHeadAttention
+
+    torch.manual_seed(0)
+    meta = make_meta("din", EncoderConfig())
+    model = classifier.build(meta).eval()
+    X = physical_windows(16, seed=2)
+    rep = export_model(model, meta, tmp_path / "m.onnx", int8=True, windows=X)
+    n_attn = sum(isinstance(m, MultiHeadAttention) for m in model.modules())
+    assert n_attn == 8  # 2 encoder layers, 2 DIN stages of self- and co-attention (both ways)
+    assert f"{n_attn} of {n_attn} attentions fused" in rep["fp32"]["graph"]
+    for path in (rep["fp32"]["path"], rep["int8"]["path"]):
+        g = onnx.load(path).graph
+        ops = collections.Counter(n.op_type for n in g.node)
+        assert ops["MultiHeadAttention"] == n_attn and ops["Softmax"] == 1  # the output's softmax
+        kernels = [list(a.ints) for n in g.node if n.op_type == "Conv" for a in n.attribute if a.name == "kernel_shape"]
+        assert kernels and all(len(k) == 2 and k[0] == 1 for k in kernels)
+    # the MatMuls that project q, k and v still carry int8 weights
+    q = onnx.load(rep["int8"]["path"]).graph
+    producer = {o: n for n in q.node for o in n.output}
+    mha_inputs = {i for n in q.node if n.op_type == "MultiHeadAttention" for i in n.input}
+    split_inputs = {n.input[0] for n in q.node if n.op_type == "Split" and set(n.output) & mha_inputs}
+    projections = [producer[i] for i in mha_inputs | split_inputs if i in producer and producer[i].op_type == "MatMul"]
+    # one qkv MatMul per self-attention, q and kv per cross-attention
+    assert len(projections) == sum(2 if m.cross else 1 for m in model.modules() if isinstance(m, MultiHeadAttention))
+    assert all(producer[m.input[1]].op_type == "DequantizeLinear" for m in projections)
+    for n in (1, 7):
+        p_torch = torch_probs(model, X[:n])
+        p_fp32 = ort_session(rep["fp32"]["path"]).run(["probs"], {"window": X[:n]})[0]
+        np.testing.assert_allclose(p_fp32, p_torch, atol=FP32_TOL)
+        p_int8 = OnnxModel(rep["int8"]["path"]).predict(X[:n])
+        assert np.abs(p_int8 - p_torch).max() < 0.02 and (p_int8.argmax(1) == p_torch.argmax(1)).all()
+
+
+def test_graphs_without_the_pattern_are_left_unchanged():
+    """A head on raw windows with no convolution, and an attention that is not the exported multi-head
+    pattern (CNN-LSTM's parameter-free dot-product attention): nothing is rewritten, and 0 is returned."""
+    import onnx
+
+    from crosshar.export.graph import onnx_bytes
+    from crosshar.export.graph_surgery import attention_softmaxes, convs_as_2d, fold_static_dims, fuse_attention
+
+    for head, rewrite in (("linear", convs_as_2d), ("linear", fuse_attention), ("cnn_lstm_attn", fuse_attention)):
+        torch.manual_seed(0)
+        raw = fold_static_dims(onnx_bytes(classifier.build(make_meta(head, None)).eval(), 120, 6))
+        m = onnx.load_from_string(raw)
+        assert rewrite(m) == 0 and m.SerializeToString() == raw
+    assert attention_softmaxes(m) == len(classifier.build(make_meta("cnn_lstm_attn", None)).head.attns) > 0  # not fused
+
+
+def test_an_attention_that_differs_from_the_pattern_is_not_fused():
+    """Of two attentions, the one whose softmax runs over another axis is left as it is; the other is fused."""
+    import collections
+
+    import onnx
+
+    from crosshar.export.graph import onnx_bytes
+    from crosshar.export.graph_surgery import fold_static_dims, fuse_attention
+
+    torch.manual_seed(0)
+    m = onnx.load_from_string(fold_static_dims(onnx_bytes(classifier.build(make_meta("linear", EncoderConfig(
+        n_layers=2, d_model=24, d_ff=48, n_heads=2))).eval(), 120, 6)))
+    softmaxes = [n for n in m.graph.node if n.op_type == "Softmax"]
+    assert len(softmaxes) == 3  # two attentions and the output
+    softmaxes[0].attribute[0].i = 2
+    assert fuse_attention(m) == 1
+    ops = collections.Counter(n.op_type for n in m.graph.node)
+    assert ops["MultiHeadAttention"] == 1 and ops["Softmax"] == 2
 
 
 def test_recurrent_heads_fall_back_to_dynamic_int8(tmp_path):

@@ -15,7 +15,7 @@ from crosshar.atomic import atomic_write_bytes, atomic_write_json
 from crosshar.config import WindowConfig
 from crosshar.errors import CrossharError
 from crosshar.export.checks import check_opset, check_windows, metrics, ort_probabilities, physical_windows
-from crosshar.export.graph_surgery import fold_static_dims
+from crosshar.export.graph_surgery import attention_softmaxes, convs_as_2d, fold_static_dims, fuse_attention
 from crosshar.export.quantize import INT8_MODES, export_int8
 from crosshar.export.sidecar import sidecar
 from crosshar.inference import in_batches
@@ -175,14 +175,36 @@ def export_model(
 
 
 def _write_graph(model: nn.Module, w: WindowConfig, out_path: Path, opset: int) -> str:
-    """Export, fold the static dimensions (when the optimiser manages), write; returns what was done."""
+    """Export, fold the static dimensions (when the optimiser manages), fuse attention and run 1-D
+    convolutions as 2-D (crosshar.export.graph_surgery), write; returns what was done."""
     raw = onnx_bytes(model, w.window, w.n_channels, opset)
     try:
         raw, graph_note = fold_static_dims(raw), "static window dimensions folded (onnxscript optimizer)"
     except Exception as e:  # noqa: BLE001  (an optimisation: the plain export is still correct)
         graph_note = f"not optimised ({type(e).__name__}: {e})"
+    raw, fused_note = _fuse(raw)
     atomic_write_bytes(out_path, raw)
-    return graph_note
+    return "; ".join(n for n in (graph_note, fused_note) if n)
+
+
+def _fuse(raw: bytes) -> tuple[bytes, str]:
+    """fuse_attention and convs_as_2d on the serialised graph; (graph, what was done). The parity
+    check that follows covers both; a rewrite that raises leaves the graph as it was, and says so."""
+    import onnx
+
+    model = onnx.load_from_string(raw)
+    try:
+        found = attention_softmaxes(model)
+        fused, convs = fuse_attention(model), convs_as_2d(model)
+    except Exception as e:  # noqa: BLE001  (an optimisation: the unfused graph is still correct)
+        return raw, f"attention and convolutions not rewritten ({type(e).__name__}: {e})"
+    notes = []
+    if found or fused:
+        left = f" ({found - fused} did not match the pattern and stay unfused)" if found > fused else ""
+        notes.append(f"{fused} of {found} attentions fused into MultiHeadAttention (com.microsoft){left}")
+    if convs:
+        notes.append(f"{convs} 1-D convolutions run as 2-D")
+    return (model.SerializeToString() if fused or convs else raw), "; ".join(notes)
 
 
 def _check_fp32(model: nn.Module, out_path: Path, windows: np.ndarray, tol: float) -> tuple[np.ndarray, dict]:

@@ -6,10 +6,15 @@ onnxruntime not to apply its QDQ rewrites (`session.disable_quant_qdq`), so that
 DequantizeLinear nodes are folded into float weights when the session loads: the file keeps int8
 weights, the running graph is the float graph. Without it, onnxruntime turns each
 DequantizeLinear -> MatMul into an 8-bit MatMulNBits kernel, which is slower on x86 CPUs without
-VNNI (see results/bench.md). The folded graph would still differ from the float one by one fusion
-(an Add + LayerNormalization that only the folded graph turns into SkipLayerNormalization, which
-runs slower here), so that fusion is switched off for it (SESSION_DISABLED): the running graph then
-has the float graph's operators. numpy + onnxruntime only (the runtime deploys without torch).
+VNNI (see results/bench.md). onnxruntime may turn an Add + LayerNormalization into
+SkipLayerNormalization, which runs slower here, in the folded graph or in the float one (since
+attention is fused, in the float graphs of models on device-frame windows), so that fusion is
+switched off for both (SESSION_DISABLED): the running graph of a weight-only model then has the
+float graph's operators. numpy + onnxruntime only (the runtime deploys without torch).
+
+The exported graphs hold onnxruntime contrib operators (`com.microsoft::MultiHeadAttention`, written
+by crosshar.export.graph_surgery.fuse_attention): every standard onnxruntime build has them, on x86
+and on ARM (the Raspberry Pi wheels) alike, so a plain CPU session runs them; nothing to set here.
 """
 
 from __future__ import annotations
@@ -19,10 +24,12 @@ from typing import Any
 
 # session config entries per quantisation mode (the sidecar's quantization.mode)
 SESSION_CONFIG: dict[str, dict[str, str]] = {"weights": {"session.disable_quant_qdq": "1"}}
-# graph optimisers switched off per quantisation mode. "weights": with SkipLayerNormFusion the folded
-# int8 model ran 0.728 ms per window against 0.692 without it (fp32: 0.653; one thread, thread CPU time,
-# 5 x 200 calls, the bench model of results/bench.md)
-SESSION_DISABLED: dict[str, list[str]] = {"weights": ["SkipLayerNormFusion"]}
+# graph optimisers switched off per quantisation mode ("": a float model). "weights": with SkipLayerNormFusion
+# the folded int8 model ran 0.728 ms per window against 0.692 without it (fp32: 0.653; one thread, thread CPU
+# time, 5 x 200 calls, the bench model of results/bench.md). Float: the fused graph of an encoder on
+# device-frame windows, without the fusion over with it, median 0.899 (linear head, 1 layer) and 0.971 (DIN,
+# default encoder) (one thread, thread CPU time, 30 paired rounds of 150 calls)
+SESSION_DISABLED: dict[str, list[str]] = {"": ["SkipLayerNormFusion"], "weights": ["SkipLayerNormFusion"]}
 
 
 def quantization_mode(meta: dict[str, Any] | None) -> str | None:

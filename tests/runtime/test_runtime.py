@@ -346,6 +346,35 @@ print(sum(isinstance(e, rt.Activity) for e in ev))
     assert r.stdout.strip() == "1"  # 6 s at 50 Hz -> one window
 
 
+def test_the_recognizer_runs_the_default_models_fused_graph(tmp_path):
+    """The default deployable (encoder + DIN head), float and weight-only int8: its attentions are onnxruntime's
+    contrib MultiHeadAttention nodes, which the runtime (numpy + onnxruntime) runs, matching PyTorch."""
+    import onnx
+
+    meta = {**META, "encoder": EncoderConfig().to_dict(), "head": "din"}
+    torch.manual_seed(0)
+    m = classifier.build(meta).eval()
+    rep = export_model(m, meta, tmp_path / "din.onnx", int8=True)
+    X = activity_windows(3, seed=4)
+    with torch.no_grad():
+        p_torch = torch.softmax(m(torch.from_numpy(X)), -1).numpy()
+    sig = X.reshape(-1, 6)
+    t = np.arange(len(sig)) / 20.0
+    for path, tol in ((rep["fp32"]["path"], 1e-5), (rep["int8"]["path"], 0.02)):
+        assert any(n.op_type == "MultiHeadAttention" for n in onnx.load(path).graph.node)
+        rec = Recognizer(path)
+        evs = [e for e in rec.feed_many(t, sig) + rec.flush() if isinstance(e, Activity)]
+        np.testing.assert_allclose([e.probs for e in evs], p_torch, atol=tol)
+
+
+def test_the_fixture_model_has_fused_attention(model):
+    """So that the runtime tests on it (without torch, too) run onnxruntime's contrib attention."""
+    import onnx
+
+    nodes = onnx.load(str(model[1])).graph.node
+    assert any(n.op_type == "MultiHeadAttention" and n.domain == "com.microsoft" for n in nodes)
+
+
 def test_accelerometer_only_models_take_acc_columns(tmp_path, capsys):
     meta = {"window": WindowConfig(channels="acc").to_dict(), "channels": CHANNELS[:3], "classes": CLASSES,
             "label_space": "crosshar4", "encoder": None, "head": "linear", "head_cfg": {}, "scaling": "physical",
