@@ -165,6 +165,9 @@ the same head; each row changes only the factor its name says:
                      no longer dominates the reconstruction: the loss half of what source statistics changed
   crosshar_worldvert_mount_mseeq
                      crosshar_worldvert_mount with that loss
+  crosshar_combo     crosshar with the three small changes measured best on it alone, together: the equal-weight
+                     masked MSE (crosshar_mseeq, +0.5 at 6 seeds), label smoothing 0.1 (crosshar_smooth, +0.7 at 3) and
+                     DIN's attention weights undropped (crosshar_attn0, +0.3 at 6): do they add up?
   scratch_attn0, crosshar_attn0
                      those rows with the head's attention weights undropped (DIN's attn_dropout = 0; the rest of its
                      dropout kept): the dropout mask is a quarter of a CPU finetuning step, is it worth its time?
@@ -387,6 +390,7 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("crosshar_mseeq", mse_channels="equal"),
     Method("scratch_attn0", pretrain=None, head_options=(("attn_dropout", 0.0),)),
     Method("crosshar_attn0", head_options=(("attn_dropout", 0.0),)),
+    Method("crosshar_combo", mse_channels="equal", smoothing=0.1, head_options=(("attn_dropout", 0.0),)),
     Method("crosshar_worldvert_mount_mseeq", frame="world_vertical", mount=0.5, mse_channels="equal"),
     Method("scratch_frozen_conv", pretrain=None, random_encoder=True, stem="conv"),
     Method("crosshar_conv", stem="conv"),

@@ -420,6 +420,28 @@ def test_lpft_starts_from_crosshars_own_run_and_differs_in_the_encoders_training
     assert a == b
 
 
+def test_combo_differs_from_crosshar_in_its_three_factors_only(tmp_path, monkeypatch):
+    """crosshar_combo: the equal-weight masked MSE (its own pretraining, as crosshar_mseeq's), label smoothing 0.1 and
+    DIN's attention weights undropped; nothing else of crosshar's pipeline."""
+    import crosshar.train.finetune as fs
+    from crosshar.evaluate.matrix import finetune_run
+    from crosshar.evaluate.methods import METHODS
+
+    jobs = []
+    monkeypatch.setattr(fs, "source_classes", lambda *a, **k: ("walking", "sitting&standing"))
+    monkeypatch.setattr(fr, "run", lambda job, out, **k: jobs.append(job) or out)
+    mc = MatrixConfig(("uci", "motion"), ("din",), seeds=1)
+    for name in ("crosshar", "crosshar_combo"):
+        finetune_run(tmp_path, ("uci",), METHODS[name], "din", 0, mc, C.load("window"), tmp_path / "enc")
+    plain, combo = jobs
+    assert combo.finetune == plain.finetune.replace(label_smoothing=0.1) and combo.augment == plain.augment
+    assert combo.head_cfg == {**plain.head_cfg, "attn_dropout": 0.0} and plain.head_cfg["attn_dropout"] == 0.1
+    w = C.load("window")
+    pre_plain, pre_combo = (M.method_configs(METHODS[n], w)["pretrain"] for n in ("crosshar", "crosshar_combo"))
+    assert pre_combo == pre_plain.replace(mse_channels="equal")
+    assert M._pretrain_key(METHODS["crosshar_combo"]) == M._pretrain_key(METHODS["crosshar_mseeq"])
+
+
 def test_narrow_oracles_change_only_the_finetuning_amplitude_and_count_in_the_ceiling():
     w = M.C.load("window")
     base, narrow = M.method_configs(Me.METHODS["oracle"], w), M.method_configs(Me.METHODS["oracle_narrow"], w)
