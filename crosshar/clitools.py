@@ -57,6 +57,13 @@ def source_list(value: str, option: str = "--dataset") -> list[str]:
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise ConfigError(f"{option} names {', '.join(twice)} twice: each source once")
+    from crosshar.data.store import split_position
+
+    whole = {str(base) for base, pos in map(split_position, names) if pos is None}
+    part = next((n for n in names if (sp := split_position(n))[1] is not None and str(sp[0]) in whole), None)
+    if part is not None:  # uci,uci@waist: the positions' windows are in the whole dataset already
+        raise ConfigError(f"{option} names {split_position(part)[0]} and {part}: the whole dataset holds the "
+                          f"windows of {part} already; name the dataset or its positions, not both")
     return names
 
 

@@ -353,10 +353,12 @@ def test_bad_config_values_are_one_line_errors_naming_file_and_key(home, no_work
 @pytest.mark.parametrize("sources, message", [
     (",", "--dataset names no dataset"), ("", "--dataset names no dataset"),
     ("uci,motion,uci", "--dataset names uci twice"),
+    ("uci,uci@waist", "--dataset names uci and uci@waist: the whole dataset holds the windows of uci@waist already"),
+    ("motion@pocket,motion", "--dataset names motion and motion@pocket: the whole dataset"),
 ])
 def test_sources_naming_none_or_one_twice_are_refused_before_any_work(home, no_work, cmd, sources, message):
     """`-d ,` was a traceback (pretrain: IndexError) or a misleading "no class in common"; `-d uci,uci` pooled uci's
-    windows twice, silently, each counted double in training and validation."""
+    windows twice, silently, each counted double in training and validation; `-d uci,uci@waist` too."""
     assert_one_line_refusal(invoke(cmd[0], "-d", sources, *cmd[1:]), message)
     assert not no_work
 
