@@ -404,7 +404,8 @@ def recipe(name: str | None) -> dict[str, dict[str, Any]]:
 
 def load(kind: str, path: str | Path | None = None, recipe_name: str | None = None, **overrides: Any) -> Any:
     """Load the packaged default (or `path`) for a concern, then a recipe's table for it, then
-    non-None overrides.
+    non-None overrides. What a file the user names (`path`) sets explicitly wins over the recipe's table (a recipe
+    overrode `--encoder-config F` with `--preset paper` silently); the recipe fills the rest.
 
     Args:
         kind: "window", "encoder", "augment" (pretraining), "augment_finetune", "pretrain", "finetune"
@@ -423,6 +424,8 @@ def load(kind: str, path: str | Path | None = None, recipe_name: str | None = No
         _check_file(p, "config file")
     cfg = cls.from_toml(p) if p.is_file() else cls()
     table = recipe(recipe_name).get(kind, {})
+    if table and path is not None:  # the user's file is the later word on what it sets
+        table = {k: v for k, v in table.items() if k not in _read_toml(p)}
     if table:
         merged = cfg.to_dict() | table
         cfg = cls.from_dict(merged, source=f"recipe {recipe_name!r} [{kind}]")

@@ -26,7 +26,7 @@ def pretrain_cmd(
     data_dir: DataDir = None,
     on_bad: OnBad = "error",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-    preset: Annotated[str, typer.Option("--preset", help="'default' (crosshar's recipe) or 'paper' (CrossHAR as published: configs/recipes/paper.toml).")] = "default",
+    preset: Annotated[str, typer.Option("--preset", help="'default' (crosshar's recipe) or 'paper' (CrossHAR as published: configs/recipes/paper.toml); a config file named here (--config, --encoder-config, ...) wins where it sets a key.")] = "default",
     device: Device = "auto",
     threads: Threads = None,
 ) -> None:

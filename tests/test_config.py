@@ -181,6 +181,17 @@ def test_paper_recipe_overrides_the_defaults_and_unknown_recipes_are_errors():
         C.load("encoder", recipe_name="nonsense")
 
 
+def test_a_file_the_user_names_wins_over_the_recipe_where_it_sets_a_key(tmp_path):
+    """`pretrain --preset paper --encoder-config F`: the recipe overrode what F set, silently; now F's keys win and the
+    recipe sets the rest."""
+    f = tmp_path / "enc.toml"
+    f.write_text("n_layers = 3\ninput_frame = \"gravity\"\n")
+    enc = C.load("encoder", f, recipe_name="paper")
+    assert (enc.n_layers, enc.input_frame) == (3, "gravity")  # the file's
+    assert (enc.norm, enc.input_scaling) == ("post", "instance")  # the recipe's, where the file is silent
+    assert C.load("encoder", f).norm == C.load("encoder").norm  # without the recipe: the file over the defaults
+
+
 NUMERIC_FIELDS = [(cls, f.name) for cls in CLASSES.values() for f in dataclasses.fields(cls) if f.type in ("int", "float")]
 
 
