@@ -211,7 +211,9 @@ def _epochs(job: PretrainJob, model: Model, opt, Xtr: torch.Tensor, Xva: torch.T
     aug = Augmenter(job.augment, job.window.n_channels, job.window.rate_hz)
     steps_per_epoch = len(Xtr) // ctx.world // cfg.batch_size or 1
     total_steps = steps_per_epoch * cfg.epochs
-    tb = TB(run_dir / "tb", enabled=ctx.main)
+    # every scalar's step is the optimiser step (an epoch's at its last step): one scale, so that a resumed run's writer
+    # hides what the interrupted one logged after its last.pt (the steps from state["step"] + 1 on)
+    tb = TB(run_dir / "tb", enabled=ctx.main, purge_step=state["step"] + 1 if state["step"] else None)
     bar = PretrainBar(cfg.epochs, steps_per_epoch, enabled=progress and ctx.main,
                batch_size=cfg.batch_size, start_epoch=state["epoch"])
 
@@ -235,8 +237,8 @@ def _epochs(job: PretrainJob, model: Model, opt, Xtr: torch.Tensor, Xva: torch.T
             rec = {"epoch": epoch + 1, "stage": stage, "train": tr, "val": va, "windows_per_s": wps,
                    "seconds": time.time() - t0}
             state["history"].append(rec)
-            tb.scalars(epoch + 1, **{f"train/{k}": v for k, v in tr.items()}, **{f"val/{k}": v for k, v in va.items()},
-                       **{"train/windows_per_s": wps})
+            tb.scalars(state["step"], **{f"train/{k}": v for k, v in tr.items()}, **{f"val/{k}": v for k, v in va.items()},
+                       **{"train/windows_per_s": wps, "train/epoch": epoch + 1})
             improved = stage > state["best"]["stage"] or va["loss"] < state["best"]["val_loss"]
             if improved:
                 state["best"] = {"stage": stage, "val_loss": va["loss"], "epoch": epoch + 1}

@@ -96,6 +96,41 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(synth, home, monkeypat
     assert info["finished"] is True and len(info["history"]) == 4
 
 
+def test_a_resumed_run_shows_each_step_once_in_tensorboard(synth, home, monkeypatch):
+    """TensorBoard held the steps an interrupted pretraining logged after its last checkpoint twice, and its epoch
+    scalars on another scale (epochs) than its step scalars (optimiser steps), which one purge could not fit: now
+    every scalar is at its optimiser step and the resumed writer hides what the cut run logged after last.pt."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = dict(stage1_epochs=2, stage2_epochs=2)
+    real = pr.train_one_epoch
+
+    def cut(*args, **kw):
+        if args[5] != 3:
+            return real(*args, **kw)
+        log_step = args[9]
+
+        def once(nb, m):  # epoch 4's first step is logged, then the run is cut
+            log_step(nb, m)
+            raise KeyboardInterrupt
+
+        return real(*args[:9], once, *args[10:], **kw)
+
+    monkeypatch.setattr(pr, "train_one_epoch", cut)
+    with pytest.raises(KeyboardInterrupt):
+        run(job(**cfg), out=home / "r", log=quiet, progress=False)
+    monkeypatch.setattr(pr, "train_one_epoch", real)
+    run(job(**cfg), out=home / "r", resume=True, log=quiet, progress=False)
+    acc = EventAccumulator(str(home / "r" / "tb"))
+    acc.Reload()
+    steps = [e.step for e in acc.Scalars("train/step_loss")]
+    total = checkpoint.load(home / "r" / "last.pt")["step"]
+    assert steps == list(range(1, total + 1))
+    ends = [e.step for e in acc.Scalars("val/loss")]
+    assert len(ends) == 4 and ends == sorted(set(ends)) and ends[-1] == total
+    assert [e.value for e in acc.Scalars("train/epoch")] == [1, 2, 3, 4]
+
+
 def test_resume_with_a_changed_config_is_refused(synth, home):
     d = run(job(), out=home / "r", log=quiet, progress=False)
     before = (d / "last.pt").read_bytes()
