@@ -198,6 +198,32 @@ def test_timestamps(tmp_path):
         load(tmp_path)
 
 
+def test_a_clock_reset_starts_a_new_recording_and_a_lone_step_back_is_one_bad_row(tmp_path):
+    """Two sessions in one file, the second's clock from 0 again: every row after the reset was reported as going
+    back (with --on-bad skip, the whole second session dropped); it is now a new recording, as a long gap is. A
+    single stamp that goes back and the rows after it resuming the old clock is still that one bad row."""
+    toml = descriptor(timestamp_column="t", timestamp_unit="ms", rate_hz=10)
+    stamps = [5000, 5100, 5200, 5300, 5400, 0, 100, 200, 300]  # reset 5.4 s back (max_gap_s 1.0), then on from 0
+    csv = "who,t,ax,ay,az\n" + "".join(f"s1,{t},{i},0,9.8\n" for i, t in enumerate(stamps))
+    folder(tmp_path, toml, csv)
+    recs, bad = load(tmp_path)
+    assert [len(r) for r in recs] == [5, 4] and not bad.skipped
+    np.testing.assert_allclose(recs[1].acc[:, 0], [5, 6, 7, 8])
+    glitch = [0, 100, 200, 300, 400, 500, 150, 600, 700, 800]  # 150: back 0.35 s, the next row resumes at 600
+    csv = "who,t,ax,ay,az\n" + "".join(f"s1,{t},{i},0,9.8\n" for i, t in enumerate(glitch))
+    folder(tmp_path, toml, csv)
+    with pytest.raises(DataError, match="time stamp 150 does not increase") as e:
+        load(tmp_path)
+    assert e.value.line == 8
+    recs, bad = load(tmp_path, "skip")
+    assert [ln for _, ln, _ in bad.skipped] == [8] and [len(r) for r in recs] == [6, 3]  # the skipped row cuts
+    far = [0, 100, 200, 300, 400, 500, -4000, 600, 700]  # far back, but the next row resumes the old clock: bad
+    csv = "who,t,ax,ay,az\n" + "".join(f"s1,{t},{i},0,9.8\n" for i, t in enumerate(far))
+    folder(tmp_path, toml, csv)
+    recs, bad = load(tmp_path, "skip")
+    assert [ln for _, ln, _ in bad.skipped] == [8]
+
+
 def test_a_skipped_row_between_timestamps_cuts_the_recording(tmp_path):
     """With timestamps, a row skipped for an unknown label (--on-bad skip) left a hole that the jitter resampling
     filled with invented samples labelled as the rows beside it; it now cuts the recording there, as a skipped row

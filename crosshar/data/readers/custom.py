@@ -42,8 +42,9 @@ both platforms).
 
 Without timestamps, rows are taken as uniformly sampled at rate_hz, and a recording ends where a
 row was skipped (`--on-bad skip`) or a blank line interrupts the file. With them, time must
-increase within each subject's run of rows (a row that goes back is reported through `bad`);
-the run is cut at gaps > max_gap_s; a span whose median rate is more than 10 % away from rate_hz
+increase within each subject's run of rows (a row that goes back is reported through `bad`, unless
+it goes back by more than max_gap_s and the rows after it go on from it: a clock reset, which starts
+a new recording); the run is cut at gaps > max_gap_s; a span whose median rate is more than 10 % away from rate_hz
 is reported (the declared rate would be wrong); a span with jitter (an interval more than 5 %
 off 1/rate_hz) is linearly interpolated onto a uniform rate_hz grid, labels from the nearest row.
 An empty label cell means "unlabelled" (kept for pretraining, never used as a class).
@@ -529,12 +530,34 @@ def _check_values(rows: Rows, desc: CustomDescriptor, views: list[CustomDescript
     if "t" in rows.cols:
         t, subj = rows["t"], rows["subject"]
         back = np.zeros(len(t), bool)
+        reset_s = desc.max_gap_s / TIME_UNITS[desc.timestamp_unit]  # max_gap_s in the file's time unit
         for _, sl in _subject_runs(subj):
-            ts = t[sl]
-            if len(ts) > 1:
-                back[sl.start + 1: sl.stop] = ts[1:] <= np.maximum.accumulate(ts[:-1])
+            back[sl] = out_of_order(t[sl], reset_s)
         rows = rows.reject(back, lambda i: f"time stamp {t[i]:g} does not increase", bad)
     return rows
+
+
+def out_of_order(ts: np.ndarray, reset: float) -> np.ndarray:
+    """(n,) bool: the time stamps `ts` (n,) of one subject's run of rows that do not increase.
+
+    A stamp is compared with the last one kept before it. One that goes back by more than `reset` while the row
+    after it goes on from it (a logger restarted, two sessions appended) is the clock reset: it starts a new
+    recording (`_time_spans` cuts where time goes back), as a forward gap longer than that does, and is not
+    flagged. Any other stamp that goes back or repeats one is flagged alone, so that after a reset the rows
+    that follow are read, not each reported as going back.
+    """
+    flagged = np.zeros(len(ts), bool)
+    if len(ts) < 2 or bool(np.all(np.diff(ts) > 0)):
+        return flagged
+    last = ts[0]
+    for i in range(1, len(ts)):
+        if ts[i] > last:
+            last = ts[i]
+        elif ts[i] < last - reset and i + 1 < len(ts) and ts[i] < ts[i + 1] <= last:
+            last = ts[i]  # the clock was reset: a new recording starts here
+        else:
+            flagged[i] = True
+    return flagged
 
 
 def _check_rate(rows: Rows, desc: CustomDescriptor) -> None:
@@ -574,7 +597,7 @@ def _time_spans(rows: Rows, sl: slice, desc: CustomDescriptor, bad: BadRows):
     t0 = rows["t"][sl]
     t = np.round((t0 - t0[0]) * (TIME_UNITS[desc.timestamp_unit] * NS)).astype(np.int64)
     out = []
-    cut = (np.diff(t) > desc.max_gap_s * NS) | (np.diff(rows.lines[sl]) > 1)
+    cut = (np.diff(t) > desc.max_gap_s * NS) | (np.diff(t) <= 0) | (np.diff(rows.lines[sl]) > 1)  # <= 0: a clock reset
     starts = np.concatenate([[0], np.flatnonzero(cut) + 1, [len(t)]])
     for s, e in zip(starts[:-1], starts[1:]):
         idx = np.arange(sl.start + s, sl.start + e)
