@@ -7,8 +7,10 @@
 # Pretraining: the CLI's default length (configs/pretrain.toml, 1 + 1 epochs, scaled to the same
 # optimiser steps for larger sources). The matrix of the previous default (10 epochs) is kept in
 # results/matrix-pretrain10/ (this script at commit 343f9e6, with --pretrain-epochs 10).
+# MATRIX_RECIPE=next MATRIX_NAME=matrix-next: the same matrix under a config recipe (`crosshar matrix --recipe`; next:
+# configs/recipes/next.toml, the candidate next defaults), into a folder of its own.
 set -euo pipefail
-common=(-d uci,motion,wisdm --name matrix --jobs 2)
+common=(-d uci,motion,wisdm --name "${MATRIX_NAME:-matrix}" --recipe "${MATRIX_RECIPE:-default}" --jobs 2)
 # every DIN row at 3 seeds in one invocation: no barrier between rows (oracle_long, oracle_scratch_long: the two
 # oracles at the best transfer recipe's schedule, 3x the epochs, so that the ceiling is never trained for less;
 # scratch_worldvert_mount, the best single recipe measured, beside the default, scored with 8 test-time views and

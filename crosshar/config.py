@@ -372,16 +372,18 @@ def config_dir() -> Path:
         return Path(__file__).resolve().parent.parent / "configs"
 
 
-RECIPES = ("default", "paper")
+RECIPES = ("default", "paper", "next")
 
 
 def recipe(name: str | None) -> dict[str, dict[str, Any]]:
     """The overrides a named recipe puts on top of the defaults, one table per config kind.
 
     "default" is the shipped configs as they are; "paper" (`configs/recipes/paper.toml`) is
-    CrossHAR as published, reproduced in crosshar's code. Tables: encoder, augment,
-    augment_finetune, pretrain, finetune, head; `head_preset = NAME` takes the head options and
-    the [finetune] table of the recipe's head's preset file (`preset_path`) under the recipe's own.
+    CrossHAR as published, reproduced in crosshar's code; "next" (`configs/recipes/next.toml`) the candidate
+    next defaults, measured on the whole matrix before they are shipped (`crosshar matrix --recipe next`).
+    Tables: encoder, augment, augment_finetune, pretrain, finetune, head (the options of the recipe's own head),
+    heads.NAME (the options of head NAME, whichever head a run uses); `head_preset = NAME` takes the head options
+    and the [finetune] table of the recipe's head's preset file (`preset_path`) under the recipe's own.
     """
     if name in (None, "default"):
         return {}
@@ -410,7 +412,7 @@ def load(kind: str, path: str | Path | None = None, recipe_name: str | None = No
     Args:
         kind: "window", "encoder", "augment" (pretraining), "augment_finetune", "pretrain", "finetune"
             or "cross".
-        recipe_name: None / "default", or "paper" (see `recipe`).
+        recipe_name: None / "default", or a shipped recipe: "paper", "next" (see `recipe`).
     """
     classes = {
         "window": WindowConfig, "encoder": EncoderConfig, "augment": AugmentConfig, "augment_finetune": AugmentConfig,
@@ -466,7 +468,10 @@ def head_config(name: str, path: str | Path | None = None, recipe_name: str | No
     r = recipe(recipe_name)
     if r.get("finetune", {}).get("head") == name:
         kw |= r.get("head", {})
-    return kw
+    heads = r.get("heads", {})
+    if not isinstance(heads, dict) or not all(isinstance(v, dict) for v in heads.values()):
+        raise ConfigError(f"recipe {recipe_name!r}: [heads] must hold one table per head ([heads.din] ...)")
+    return kw | heads.get(name, {})
 
 
 def preset_path(name: str, preset: str = "default") -> Path:

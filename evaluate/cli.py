@@ -117,6 +117,7 @@ def matrix_cmd(
     shard: Annotated[str, typer.Option("--shard", help="K/N: only the K-th of N fixed subsets of the work (e.g. one per machine); processes on one folder already share the rest dynamically.")] = "0/1",
     report_only: Annotated[bool, typer.Option("--report-only", help="Train nothing: rewrite report.md from the rows already in results/<name>.")] = False,
     preset: Annotated[str, typer.Option("--preset", help="Head preset of every finetune: default or paper (docs/paper_presets.md).")] = "default",
+    recipe: Annotated[str, typer.Option("--recipe", help="Config recipe of every row whose method has none of its own (crosshar_paper keeps 'paper'): 'default' (the shipped configs) or 'next' (configs/recipes/next.toml: the candidate next defaults, measured on the whole matrix before they are shipped).")] = "default",
     device: Device = "auto",
     threads: Threads = None,
     data_dir: DataDir = None,
@@ -141,11 +142,11 @@ def matrix_cmd(
     mc = MatrixConfig(tuple(split(datasets)), tuple(split(heads)), seeds, label_rate, methods=tuple(split(methods)), quick=quick,
                       pretrain_epochs=pretrain_epochs, finetune_epochs=finetune_epochs,
                       targets_only=tuple(split(targets_only)), shard=(k, n), preset=preset,
-                      device=str(dev))
+                      device=str(dev), recipe=recipe)
     for h in mc.heads:  # a missing preset is an error before any training
         C.head_preset(h, preset)
     name = name or (f"matrix-{sources_tag(mc.datasets).replace('+', '-')}{'-quick' if quick else ''}"
-                    f"{'' if preset == 'default' else '-' + preset}")
+                    f"{'' if preset == 'default' else '-' + preset}{'' if recipe == 'default' else '-' + recipe}")
     report = run_matrix(mc, paths.home() / "results" / name, log=console.print, report_only=report_only, jobs=jobs,
                         threads=threads)
     console.print(report.read_text(), markup=False, highlight=False)

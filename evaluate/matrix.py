@@ -59,6 +59,8 @@ class MatrixConfig:
     shard: tuple[int, int] = (0, 1)  # (K, N): this process runs the K-th of N shards
     device: str = "cpu"  # where training and scoring run (crosshar.device.resolve_device)
     preset: str = "default"  # head preset of every finetune whose method has no recipe ("paper": docs/paper_presets.md)
+    recipe: str = "default"  # config recipe of every row whose method has none of its own (crosshar.config.recipe; "next":
+                             # the candidate next defaults, measured on the whole matrix before they are shipped)
 
     def __post_init__(self) -> None:
         for option, values in (("--dataset", self.datasets), ("--head", self.heads), ("--methods", self.methods)):
@@ -82,6 +84,12 @@ class MatrixConfig:
             raise ConfigError(f"--n-seeds must be >= 1 (how many seeds per cell), got {self.seeds}")
         if not 0 < self.label_rate <= 1:
             raise ConfigError(f"--label-rate must be in (0, 1], got {self.label_rate}")
+        if self.recipe not in C.RECIPES:
+            raise ConfigError(f"--recipe {self.recipe!r} is not a shipped recipe; known: {', '.join(C.RECIPES)}")
+
+    def recipe_of(self, m: Method) -> str:
+        """The recipe `m`'s configs are read with: its own (crosshar_paper's "paper"), else the matrix's."""
+        return m.recipe if m.recipe != "default" else self.recipe
         for option, v in (("--pretrain-epochs", self.pretrain_epochs), ("--finetune-epochs", self.finetune_epochs)):
             if v is not None and not v >= 1:  # 0 would silently mean the default (`or` below)
                 raise ConfigError(f"{option} must be >= 1, got {v}")
@@ -90,10 +98,10 @@ class MatrixConfig:
 REF_WINDOWS = 1700  # the schedule in configs/pretrain.toml is sized for ~1,700 windows (UCI)
 
 
-def method_configs(m: Method, window: C.WindowConfig) -> dict:
+def method_configs(m: Method, window: C.WindowConfig, recipe: str = "default") -> dict:
     """The resolved configs of a method: encoder, augment (pretraining), augment_finetune, pretrain,
-    finetune (without the per-cell overrides)."""
-    r = m.recipe
+    finetune (without the per-cell overrides). `recipe`: the matrix's, for a method without its own (MatrixConfig.recipe_of)."""
+    r = m.recipe if m.recipe != "default" else recipe
     enc = C.load("encoder", recipe_name=r, input_frame=m.frame)
     aug = C.load("augment", recipe_name=r)
     aug_ft = C.load("augment_finetune", recipe_name=r)
@@ -188,7 +196,7 @@ SCHEDULE = "schedule.json"  # the options that set how every row of a matrix fol
 def schedule(mc: "MatrixConfig") -> dict:
     """What, besides the method, decides a row's training: one value per folder, so its report's command holds."""
     return {"quick": mc.quick, "pretrain_epochs": mc.pretrain_epochs, "finetune_epochs": mc.finetune_epochs,
-            "label_rate": mc.label_rate, "preset": mc.preset}
+            "label_rate": mc.label_rate, "preset": mc.preset, "recipe": mc.recipe}
 
 
 def check_schedule(mc: "MatrixConfig", root: Path, report_only: bool) -> None:
@@ -200,9 +208,10 @@ def check_schedule(mc: "MatrixConfig", root: Path, report_only: bool) -> None:
         return
     have = _json_object(f, "remove it if the folder's rows were trained with the options given now")
     want = schedule(mc)
+    have.setdefault("recipe", "default")  # a folder written before --recipe existed: the shipped configs
     diff = [f"{k} {have.get(k)!r} (asked: {want[k]!r})" for k in want if have.get(k) != want[k]]
     if diff:
-        opts = "--quick, --pretrain-epochs, --finetune-epochs, --label-rate, --preset"
+        opts = "--quick, --pretrain-epochs, --finetune-epochs, --label-rate, --preset, --recipe"
         raise ConfigError(f"{root}: its rows were trained with {', '.join(diff)}; "
                           + ("report them with the same options" if report_only else
                              "rows of another schedule go in a folder of their own (--name)") + f" ({opts})")
@@ -258,7 +267,7 @@ def pretrain_run(root: Path, sources: tuple[str, ...], m: Method, seed: int, mc:
     d = root / "runs" / f"pretrain-{sources_tag(sources)}-{key}{window_tag(window)}-s{seed}"
     if _done(d):
         return d
-    cfgs = method_configs(m, window)
+    cfgs = method_configs(m, window, mc.recipe)
     n = sum(len(prepare(s, None, window)) for s in sources)
     job = pretraining.PretrainJob(sources, window, cfgs["encoder"], cfgs["augment"], pretrain_cfg(m, cfgs["pretrain"], mc, seed, n))
     log(f"pretraining {key} on {'+'.join(sources)} (seed {seed})")
@@ -272,9 +281,9 @@ def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, see
     first when the folder lacks it)."""
     init = (finetune_run(root, sources, METHODS[m.init_from], head, seed, mc, window, encoder, exclude, tag)
             if m.init_from else None)
-    cfgs = method_configs(m, window)
+    cfgs = method_configs(m, window, mc.recipe)
     head_name = cfgs["finetune"].head if m.recipe != "default" else head  # a recipe brings its own head
-    head_cfg = C.head_config(head_name, recipe_name=m.recipe) | dict(m.head_options)
+    head_cfg = C.head_config(head_name, recipe_name=mc.recipe_of(m)) | dict(m.head_options)
     preset = mc.preset if m.recipe == "default" else "default"
     if preset != "default":  # the paper's model and finetuning recipe (crosshar finetune --preset)
         head_cfg, ft = C.head_preset(head_name, preset, cfgs["finetune"])

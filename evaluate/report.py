@@ -350,7 +350,8 @@ def _command(mc: MatrixConfig, root: Path) -> str:
             f"--seeds {mc.seeds} --methods {','.join(mc.methods)} --label-rate {mc.label_rate}{' --quick' if mc.quick else ''}"
             f"{f' --pretrain-epochs {mc.pretrain_epochs}' if mc.pretrain_epochs else ''}"
             f"{f' --finetune-epochs {mc.finetune_epochs}' if mc.finetune_epochs else ''}"
-            f"{f' --preset {mc.preset}' if mc.preset != 'default' else ''} --name {root.name}")
+            f"{f' --preset {mc.preset}' if mc.preset != 'default' else ''}"
+            f"{f' --recipe {mc.recipe}' if mc.recipe != 'default' else ''} --name {root.name}")
 
 
 # (method, reference) pairs the report compares cell by cell; "X_avg", "X_swing", "X_swingft", "X_lever", "X_leverft", "X_world", "X_vertical",

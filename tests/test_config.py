@@ -181,6 +181,29 @@ def test_paper_recipe_overrides_the_defaults_and_unknown_recipes_are_errors():
         C.load("encoder", recipe_name="nonsense")
 
 
+def test_the_next_recipe_is_the_measured_combination_and_its_head_table_reaches_din_only():
+    """configs/recipes/next.toml: crosshar_combo's three changes (evaluate/methods.py) as a recipe the whole matrix can
+    run under; [heads.din] reaches DIN whichever head the recipe names, and no other head."""
+    from crosshar.evaluate.methods import METHODS
+
+    combo = METHODS["crosshar_combo"]
+    assert C.load("pretrain", recipe_name="next") == C.load("pretrain").replace(mse_channels=combo.mse_channels)
+    assert C.load("finetune", recipe_name="next") == C.load("finetune").replace(label_smoothing=combo.smoothing)
+    assert C.head_config("din", recipe_name="next") == C.head_config("din") | dict(combo.head_options)
+    assert C.head_config("din", recipe_name="next") != C.head_config("din")
+    assert C.head_config("transformer", recipe_name="next") == C.head_config("transformer")
+    for kind in ("window", "encoder", "augment", "augment_finetune"):
+        assert C.load(kind, recipe_name="next") == C.load(kind)
+
+
+def test_a_heads_table_that_is_not_one_table_per_head_is_an_error(tmp_path, monkeypatch):
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "next.toml").write_text("[heads]\nattn_dropout = 0.0\n")
+    monkeypatch.setattr(C, "config_dir", lambda: tmp_path)
+    with pytest.raises(ConfigError, match=r"recipe 'next': \[heads\] must hold one table per head"):
+        C.head_config("din", recipe_name="next")
+
+
 def test_a_file_the_user_names_wins_over_the_recipe_where_it_sets_a_key(tmp_path):
     """`pretrain --preset paper --encoder-config F`: the recipe overrode what F set, silently; now F's keys win and the
     recipe sets the rest."""

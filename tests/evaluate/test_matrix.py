@@ -21,6 +21,7 @@ import crosshar.train.finetune as fr
 import crosshar.train.pretrain as pr
 from crosshar import checkpoint
 from crosshar import config as C
+from crosshar.errors import ConfigError
 from crosshar.evaluate.matrix import MatrixConfig, run_matrix
 from crosshar.evaluate.methods import METHODS, Method
 from synthdata import cut_finetuning_at, home, synth, synth_root, tiny_configs  # noqa: F401
@@ -282,6 +283,37 @@ def finetune_jobs(tmp_path, monkeypatch, names, encoder, **mc) -> list:
     for name in names:
         finetune_run(tmp_path, ("uci",), METHODS[name], "din", 0, cfg, C.load("window"), encoder)
     return jobs
+
+
+def test_a_matrix_recipe_reaches_every_row_without_its_own_and_crosshar_paper_keeps_the_paper(tmp_path, monkeypatch):
+    """`--recipe next`: scratch and crosshar train as the default rows with next.toml's changes (crosshar under it is
+    crosshar_combo's job to the field); crosshar_paper's rows stay the paper's, whatever the matrix's recipe."""
+    rows = ("scratch", "crosshar", "crosshar_combo", "crosshar_paper")
+    base = finetune_jobs(tmp_path / "a", monkeypatch, rows, tmp_path / "enc")
+    nxt = finetune_jobs(tmp_path / "b", monkeypatch, rows, tmp_path / "enc", recipe="next")
+    assert nxt[1].finetune == base[2].finetune and nxt[1].head_cfg == base[2].head_cfg  # crosshar @ next == combo
+    assert nxt[0].finetune == base[0].finetune.replace(label_smoothing=0.1) and nxt[0].head_cfg["attn_dropout"] == 0.0
+    assert nxt[3] == base[3]  # crosshar_paper: the paper's recipe either way
+    from crosshar.evaluate.methods import METHODS
+
+    w = C.load("window")
+    assert (M.method_configs(METHODS["crosshar"], w, "next")["pretrain"]
+            == M.method_configs(METHODS["crosshar_combo"], w)["pretrain"])
+    with pytest.raises(ConfigError, match="--recipe 'nonsense' is not a shipped recipe"):
+        MatrixConfig(("uci", "motion"), ("din",), recipe="nonsense")
+
+
+def test_a_folder_of_one_recipe_refuses_rows_of_another(tmp_path):
+    """schedule.json names the recipe; a folder written before --recipe existed holds the shipped configs' rows."""
+    root = tmp_path / "m"
+    root.mkdir()
+    mc = MatrixConfig(datasets=("uci", "motion"), heads=("din",), methods=("scratch",))
+    old = M.schedule(mc)
+    del old["recipe"]
+    (root / M.SCHEDULE).write_text(json.dumps(old))
+    M.check_schedule(mc, root, report_only=True)
+    with pytest.raises(ConfigError, match=r"recipe 'default' \(asked: 'next'\)"):
+        M.check_schedule(dataclasses.replace(mc, recipe="next"), root, report_only=False)
 
 
 def test_skip_long_differs_from_crosshar_long_in_the_head_input_only(tmp_path, monkeypatch):
