@@ -86,13 +86,13 @@ class MatrixConfig:
             raise ConfigError(f"--label-rate must be in (0, 1], got {self.label_rate}")
         if self.recipe not in C.RECIPES:
             raise ConfigError(f"--recipe {self.recipe!r} is not a shipped recipe; known: {', '.join(C.RECIPES)}")
+        for option, v in (("--pretrain-epochs", self.pretrain_epochs), ("--finetune-epochs", self.finetune_epochs)):
+            if v is not None and not v >= 1:  # 0 would silently mean the default (`or` below)
+                raise ConfigError(f"{option} must be >= 1, got {v}")
 
     def recipe_of(self, m: Method) -> str:
         """The recipe `m`'s configs are read with: its own (crosshar_paper's "paper"), else the matrix's."""
         return m.recipe if m.recipe != "default" else self.recipe
-        for option, v in (("--pretrain-epochs", self.pretrain_epochs), ("--finetune-epochs", self.finetune_epochs)):
-            if v is not None and not v >= 1:  # 0 would silently mean the default (`or` below)
-                raise ConfigError(f"{option} must be >= 1, got {v}")
 
 
 REF_WINDOWS = 1700  # the schedule in configs/pretrain.toml is sized for ~1,700 windows (UCI)
