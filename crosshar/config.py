@@ -394,6 +394,9 @@ def recipe(name: str | None) -> dict[str, dict[str, Any]]:
         d = tomllib.loads(p.read_text())
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise ConfigError(f"{p}: {e}") from None
+    heads = d.get("heads", {})
+    if not isinstance(heads, dict) or not all(isinstance(v, dict) for v in heads.values()):
+        raise ConfigError(f"recipe {name!r}: [heads] must hold one table per head ([heads.din] ...)")
     preset = d.pop("head_preset", None)
     if preset is not None:  # the head's preset file is the one home of the classifier's recipe
         head = d.get("finetune", {}).get("head") or FinetuneConfig().head
@@ -468,10 +471,7 @@ def head_config(name: str, path: str | Path | None = None, recipe_name: str | No
     r = recipe(recipe_name)
     if r.get("finetune", {}).get("head") == name:
         kw |= r.get("head", {})
-    heads = r.get("heads", {})
-    if not isinstance(heads, dict) or not all(isinstance(v, dict) for v in heads.values()):
-        raise ConfigError(f"recipe {recipe_name!r}: [heads] must hold one table per head ([heads.din] ...)")
-    return kw | heads.get(name, {})
+    return kw | r.get("heads", {}).get(name, {})
 
 
 def preset_path(name: str, preset: str = "default") -> Path:

@@ -98,10 +98,11 @@ class MatrixConfig:
 REF_WINDOWS = 1700  # the schedule in configs/pretrain.toml is sized for ~1,700 windows (UCI)
 
 
-def method_configs(m: Method, window: C.WindowConfig, recipe: str = "default") -> dict:
+def method_configs(m: Method, window: C.WindowConfig, recipe: str | None = None) -> dict:
     """The resolved configs of a method: encoder, augment (pretraining), augment_finetune, pretrain,
-    finetune (without the per-cell overrides). `recipe`: the matrix's, for a method without its own (MatrixConfig.recipe_of)."""
-    r = m.recipe if m.recipe != "default" else recipe
+    finetune (without the per-cell overrides). `recipe`: the one to read them with (MatrixConfig.recipe_of; None:
+    the method's own)."""
+    r = m.recipe if recipe is None else recipe
     enc = C.load("encoder", recipe_name=r, input_frame=m.frame)
     aug = C.load("augment", recipe_name=r)
     aug_ft = C.load("augment_finetune", recipe_name=r)
@@ -267,7 +268,7 @@ def pretrain_run(root: Path, sources: tuple[str, ...], m: Method, seed: int, mc:
     d = root / "runs" / f"pretrain-{sources_tag(sources)}-{key}{window_tag(window)}-s{seed}"
     if _done(d):
         return d
-    cfgs = method_configs(m, window, mc.recipe)
+    cfgs = method_configs(m, window, mc.recipe_of(m))
     n = sum(len(prepare(s, None, window)) for s in sources)
     job = pretraining.PretrainJob(sources, window, cfgs["encoder"], cfgs["augment"], pretrain_cfg(m, cfgs["pretrain"], mc, seed, n))
     log(f"pretraining {key} on {'+'.join(sources)} (seed {seed})")
@@ -281,7 +282,7 @@ def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, see
     first when the folder lacks it)."""
     init = (finetune_run(root, sources, METHODS[m.init_from], head, seed, mc, window, encoder, exclude, tag)
             if m.init_from else None)
-    cfgs = method_configs(m, window, mc.recipe)
+    cfgs = method_configs(m, window, mc.recipe_of(m))
     head_name = cfgs["finetune"].head if m.recipe != "default" else head  # a recipe brings its own head
     head_cfg = C.head_config(head_name, recipe_name=mc.recipe_of(m)) | dict(m.head_options)
     preset = mc.preset if m.recipe == "default" else "default"
