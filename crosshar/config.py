@@ -224,7 +224,7 @@ class PretrainConfig(_Config):
     views: str = "physical"  # stage-2 views: "physical" (two augmentations) or "tstcc" (CrossHAR's weak/strong)
     arrow: float = 0.0  # weight of the arrow-of-time loss (which way each window runs; half are played
     # backwards, crosshar.models.frame.reverse_time), in both stages; 0 = off
-    mse_channels: str = "raw"  # masked MSE: "raw" (every channel's squared error as it is) or "equal" (each channel's
+    mse_channels: str = "equal"  # masked MSE: "raw" (every channel's squared error as it is) or "equal" (each channel's
     # divided by its variance over the batch, crosshar.losses.equal_channel_weights)
     val_fraction: float = 0.2  # fraction of source training subjects held out for validation
     seed: int = 0
@@ -300,7 +300,7 @@ class FinetuneConfig(_Config):
     unlabelled: float = 0.0  # > 0: weight of the consistency loss on the source's unlabelled training windows (FixMatch)
     unlabelled_ratio: int = 2  # unlabelled windows per labelled window in each step (FixMatch's mu)
     threshold: float = 0.95  # confidence above which an unlabelled window's prediction becomes its pseudo-label
-    label_smoothing: float = 0.0  # > 0: this share of each label's probability spread evenly over the classes
+    label_smoothing: float = 0.1  # > 0: this share of each label's probability spread evenly over the classes
     mixup: float = 0.0  # > 0: mixup's alpha: each batch's head inputs and labels mixed with a shuffled copy, weight ~ Beta(alpha, alpha)
     class_weight: str = "none"  # "balanced": each class's cross-entropy weighted by n / (K n_k) over the training labels
     seed: int = 0
