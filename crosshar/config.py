@@ -95,8 +95,10 @@ class _Config:
     @classmethod
     def from_saved(cls, d: dict[str, Any], source: str = "<checkpoint>") -> Self:
         """A config as written next to an older checkpoint: fields since removed (`REMOVED`) are
-        dropped, anything else unknown is still an error."""
-        return cls.from_dict({k: v for k, v in d.items() if k not in getattr(cls, "REMOVED", ())}, source)
+        dropped, anything else unknown is still an error; a field it lacks reads as what runs did before it
+        existed (`BEFORE`, where that is not today's default), else as today's default."""
+        kept = {k: v for k, v in d.items() if k not in getattr(cls, "REMOVED", ())}
+        return cls.from_dict({**getattr(cls, "BEFORE", {}), **kept}, source)
 
 
 def _check(cond: bool, msg: str) -> None:
@@ -203,6 +205,8 @@ class PretrainConfig(_Config):
     """Hierarchical pretraining: stage 1 masked reconstruction, stage 2 masked + contrastive."""
 
     REMOVED: ClassVar[tuple[str, ...]] = ("num_workers",)  # in checkpoints written before it went
+    # what a run did before an option existed, where today's default differs: a checkpoint without the key ran so
+    BEFORE: ClassVar[dict[str, Any]] = {"mse_channels": "raw"}
 
     stage1_epochs: int = 1  # masked reconstruction only (configs/pretrain.toml says why so few)
     stage2_epochs: int = 1  # masked reconstruction + NT-Xent
@@ -266,6 +270,9 @@ HEAD_INPUTS = ("embedding", "embedding+window")
 @dataclass(frozen=True)
 class FinetuneConfig(_Config):
     """Supervised training of a head on the encoder's embeddings with a fraction of labels."""
+
+    # what a run did before an option existed, where today's default differs (see PretrainConfig.BEFORE)
+    BEFORE: ClassVar[dict[str, Any]] = {"label_smoothing": 0.0}
 
     label_rate: float = 0.1  # fraction of source training windows that keep their labels
     head: str = "din"  # registered head name (best on the cross-dataset and UCI-HAR benchmarks)

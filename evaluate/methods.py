@@ -167,7 +167,13 @@ the same head; each row changes only the factor its name says:
                      crosshar_worldvert_mount with that loss
   crosshar_combo     crosshar with the three small changes measured best on it alone, together: the equal-weight
                      masked MSE (crosshar_mseeq, +0.5 at 6 seeds), label smoothing 0.1 (crosshar_smooth, +0.7 at 3) and
-                     DIN's attention weights undropped (crosshar_attn0, +0.3 at 6): do they add up?
+                     DIN's attention weights undropped (crosshar_attn0, +0.3 at 6): do they add up? (They became
+                     the defaults once the whole matrix had measured them, results/matrix/: crosshar_combo is now
+                     crosshar itself.)
+  scratch_v1, crosshar_v1
+                     scratch and crosshar under the defaults before results/matrix/: the masked MSE over the channels
+                     as they are, no label smoothing, DIN's attention weights dropped at 0.1 (results/matrix-v1/ holds
+                     that matrix): what the change of defaults gained
   scratch_attn0, crosshar_attn0
                      those rows with the head's attention weights undropped (DIN's attn_dropout = 0; the rest of its
                      dropout kept): the dropout mask is a quarter of a CPU finetuning step, is it worth its time?
@@ -391,6 +397,8 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("scratch_attn0", pretrain=None, head_options=(("attn_dropout", 0.0),)),
     Method("crosshar_attn0", head_options=(("attn_dropout", 0.0),)),
     Method("crosshar_combo", mse_channels="equal", smoothing=0.1, head_options=(("attn_dropout", 0.0),)),
+    Method("scratch_v1", pretrain=None, smoothing=0.0, head_options=(("attn_dropout", 0.1),)),
+    Method("crosshar_v1", mse_channels="raw", smoothing=0.0, head_options=(("attn_dropout", 0.1),)),
     Method("crosshar_worldvert_mount_mseeq", frame="world_vertical", mount=0.5, mse_channels="equal"),
     Method("scratch_frozen_conv", pretrain=None, random_encoder=True, stem="conv"),
     Method("crosshar_conv", stem="conv"),

@@ -361,7 +361,7 @@ COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crossh
                ("crosshar", "crosshar_nomirror"), ("crosshar", "crosshar_device"), ("crosshar", "mask"),
                ("crosshar", "contrast"), ("crosshar_full_slow", "crosshar_full"), ("crosshar_wide", "crosshar"),
                ("crosshar_lpft", "crosshar"), ("crosshar_lpft", "scratch"), ("crosshar_combo", "crosshar"),
-               ("crosshar_combo", "scratch"),
+               ("crosshar_combo", "scratch"), ("crosshar", "crosshar_v1"), ("scratch", "scratch_v1"),
                ("crosshar_upright", "crosshar"), ("crosshar_skip", "crosshar"), ("crosshar_skip", "scratch"),
                ("crosshar_skip_long_last", "crosshar_long_last"), ("crosshar_skip_long_last", "scratch_long_last"),
                ("crosshar_tstcc", "crosshar"), ("crosshar_conv", "scratch_frozen_conv"), ("crosshar_conv", "scratch"),

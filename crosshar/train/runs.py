@@ -231,7 +231,7 @@ def job_differences(old: Any, new: dict[str, Any], sections: dict[str, type]) ->
     """What differs between the job a checkpoint was written for (`old`, its plain dict) and this one (`new`), as
     `key` or `section.key` names: the one check of every --resume. For a config section (`sections`: key -> its
     config class), a key the checkpoint lacks was written before that option existed: it reads as the option's
-    default (the behaviour it had then), so a run interrupted before an option was added still resumes; a key this
+    value of that time (the class's BEFORE, else its default), so a run interrupted before an option was added still resumes; a key this
     version does not know (a newer version's option, or a hand edit) is a difference, unless the class lists it as
     REMOVED. Every other entry must be equal."""
     old = old if isinstance(old, dict) else {}
@@ -247,7 +247,7 @@ def job_differences(old: Any, new: dict[str, Any], sections: dict[str, type]) ->
             continue
         removed = set(getattr(cls, "REMOVED", ()))
         diff += [f"{key}.{k} (unknown here)" for k in was if k not in value and k not in removed]
-        was = {**cls().to_dict(), **was}  # keys added since: their defaults
+        was = {**cls().to_dict(), **getattr(cls, "BEFORE", {}), **was}  # keys added since: what runs did before them
         diff += [f"{key}.{k}" for k, v in value.items() if _plain(was.get(k)) != _plain(v)]
     return diff
 

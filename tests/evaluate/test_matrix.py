@@ -461,9 +461,9 @@ def test_lpft_starts_from_crosshars_own_run_and_differs_in_the_encoders_training
     assert a == b
 
 
-def test_combo_differs_from_crosshar_in_its_three_factors_only(tmp_path, monkeypatch):
-    """crosshar_combo: the equal-weight masked MSE (its own pretraining, as crosshar_mseeq's), label smoothing 0.1 and
-    DIN's attention weights undropped; nothing else of crosshar's pipeline."""
+def test_v1_differs_from_crosshar_in_the_three_changed_defaults_only_and_combo_is_crosshar(tmp_path, monkeypatch):
+    """crosshar_combo's three changes (the equal-weight masked MSE, label smoothing 0.1, DIN's attention weights
+    undropped) are the defaults: its job is crosshar's; crosshar_v1 (the defaults before) differs in those three only."""
     import crosshar.train.finetune as fs
     from crosshar.evaluate.matrix import finetune_run
     from crosshar.evaluate.methods import METHODS
@@ -472,15 +472,17 @@ def test_combo_differs_from_crosshar_in_its_three_factors_only(tmp_path, monkeyp
     monkeypatch.setattr(fs, "source_classes", lambda *a, **k: ("walking", "sitting&standing"))
     monkeypatch.setattr(fr, "run", lambda job, out, **k: jobs.append(job) or out)
     mc = MatrixConfig(("uci", "motion"), ("din",), seeds=1)
-    for name in ("crosshar", "crosshar_combo"):
+    for name in ("crosshar", "crosshar_combo", "crosshar_v1", "scratch", "scratch_v1"):
         finetune_run(tmp_path, ("uci",), METHODS[name], "din", 0, mc, C.load("window"), tmp_path / "enc")
-    plain, combo = jobs
-    assert combo.finetune == plain.finetune.replace(label_smoothing=0.1) and combo.augment == plain.augment
-    assert combo.head_cfg == {**plain.head_cfg, "attn_dropout": 0.0} and plain.head_cfg["attn_dropout"] == 0.1
+    plain, combo, v1, scratch, scratch_v1 = jobs
+    assert dataclasses.replace(combo, init_run=None) == plain
+    assert v1.finetune == plain.finetune.replace(label_smoothing=0.0) and v1.augment == plain.augment
+    assert v1.head_cfg == {**plain.head_cfg, "attn_dropout": 0.1} and plain.head_cfg["attn_dropout"] == 0.0
+    assert scratch_v1.finetune == scratch.finetune.replace(label_smoothing=0.0)
+    assert scratch_v1.head_cfg == {**scratch.head_cfg, "attn_dropout": 0.1}
     w = C.load("window")
-    pre_plain, pre_combo = (M.method_configs(METHODS[n], w)["pretrain"] for n in ("crosshar", "crosshar_combo"))
-    assert pre_combo == pre_plain.replace(mse_channels="equal")
-    assert M._pretrain_key(METHODS["crosshar_combo"]) == M._pretrain_key(METHODS["crosshar_mseeq"])
+    pre_plain, pre_v1 = (M.method_configs(METHODS[n], w)["pretrain"] for n in ("crosshar", "crosshar_v1"))
+    assert pre_v1 == pre_plain.replace(mse_channels="raw") and pre_plain.mse_channels == "equal"
 
 
 def test_narrow_oracles_change_only_the_finetuning_amplitude_and_count_in_the_ceiling():
@@ -774,8 +776,8 @@ def test_smooth_row_differs_from_scratch_vertical_in_label_smoothing_only(tmp_pa
     for name in ("scratch_vertical", "scratch_vertical_smooth"):
         finetune_run(tmp_path, ("uci",), METHODS[name], "din", 0, mc, C.load("window"), None)
     base, smooth = jobs
-    assert (base.finetune.label_smoothing, smooth.finetune.label_smoothing) == (0.0, 0.1)
-    assert smooth.finetune.replace(label_smoothing=0.0) == base.finetune and smooth.pipeline == base.pipeline
+    assert (base.finetune.label_smoothing, smooth.finetune.label_smoothing) == (0.1, 0.1)  # 0.1: the default since results/matrix/
+    assert smooth.finetune == base.finetune and smooth.pipeline == base.pipeline
     assert smooth.pipeline.frame == "vertical"
     assert M._pretrain_key(METHODS["crosshar_smooth"]) == "crosshar" and METHODS["crosshar_smooth"].smoothing == 0.1
 

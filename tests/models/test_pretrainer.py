@@ -33,8 +33,10 @@ def synthetic_windows(b: int = 16, t: int = 40, c: int = 6, seed: int = 0) -> to
 
 
 def make(c: int = 6, **cfg) -> CrossHARPretrainer:
+    """A small pretrainer; the masked MSE over the channels as they are ("raw") unless `cfg` names it, as the tests
+    that compute the expected loss by hand do."""
     torch.manual_seed(0)
-    return CrossHARPretrainer(Encoder(ENC, n_channels=c), PretrainConfig(**cfg), c)
+    return CrossHARPretrainer(Encoder(ENC, n_channels=c), PretrainConfig(**{"mse_channels": "raw", **cfg}), c)
 
 
 @pytest.mark.parametrize("c", [3, 6])
@@ -178,7 +180,7 @@ def test_the_pretraining_model_plays_half_the_windows_backwards_and_learns_which
 
     torch.manual_seed(0)
     enc = EncoderConfig(d_model=32, d_ff=64, n_heads=4, n_layers=1, dropout=0.0, input_frame="device")
-    model = PretrainingModel(WindowConfig(window=40), enc, PretrainConfig(arrow=1.0))
+    model = PretrainingModel(WindowConfig(window=40), enc, PretrainConfig(arrow=1.0, mse_channels="raw"))
     x = trending_windows(b=64) * torch.tensor([GRAVITY] * 3 + [1.0] * 3)  # physical units, as the loop feeds it
     seen = {}
     model.pretrainer.forward = lambda v1, v2, stage, generator, backwards: seen.update(v1=v1, rev=backwards) or {}

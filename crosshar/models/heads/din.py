@@ -124,7 +124,7 @@ class DIN(nn.Module):
 
     def __init__(self, in_dim: int, num_classes: int, seq_len: int = 120, dim: int = 64,
                  depth: int = 2, n_heads: int = 4, d_ff: int = 128, patch_size: int = 8,
-                 kernel_size: int = 5, dropout: float = 0.1, attn_dropout: float = 0.1):
+                 kernel_size: int = 5, dropout: float = 0.1, attn_dropout: float = 0.0):
         super().__init__()
         self.in_dim, self.num_classes, self.seq_len = in_dim, num_classes, seq_len
         if kernel_size % 2 == 0:
