@@ -307,7 +307,8 @@ def test_a_matrix_recipe_reaches_every_row_without_its_own_and_crosshar_paper_ke
 
     w = C.load("window")
     assert M.method_configs(METHODS["crosshar"], w, "next")["pretrain"].mse_channels == "raw"
-    assert M.method_configs(METHODS["crosshar_paper"], w, "next") == M.method_configs(METHODS["crosshar_paper"], w)
+    paper, mc = METHODS["crosshar_paper"], MatrixConfig(("uci", "motion"), ("din",), recipe="next")
+    assert M.method_configs(paper, w, mc.recipe_of(paper)) == M.method_configs(paper, w)
     with pytest.raises(ConfigError, match="--recipe 'nonsense' is not a shipped recipe"):
         MatrixConfig(("uci", "motion"), ("din",), recipe="nonsense")
 
