@@ -64,6 +64,8 @@ GLANCE = (
      "-lr 0.1 --head transformer --preset paper` (matrix row `crosshar_paper`)", "matrix", "crosshar_paper"),
     ("the default pipeline: pretrained encoder (frozen) + DIN", "`crosshar pretrain -d SRC && crosshar finetune -d SRC "
      "-lr 0.1 && crosshar cross -d SRC -td TARGET`", "matrix", "crosshar"),
+    ("... at the defaults before (raw masked MSE, no label smoothing, DIN attention dropout 0.1)",
+     "matrix row `crosshar_v1`", "matrix-v1", "crosshar"),
     ("DIN on the raw window, no pretraining", "`crosshar finetune -d SRC -lr 0.1 --no-pretrain`", "matrix", "scratch"),
     ("... in the vertical frame", "`... --no-pretrain --input-frame vertical`", "matrix-vertical", "scratch_vertical"),
     ("... in the world-vertical frame, mount augmentation", "`... --no-pretrain --input-frame world_vertical --mount 0.5`",
