@@ -33,7 +33,7 @@ import onnxruntime as ort
 import torch
 from onnx import TensorProto, helper
 
-from crosshar.tools.bench import _interleaved
+from crosshar.runtime.timing import interleaved
 
 SHAPES = [  # (M, K, N): what the default model multiplies at batch 1, then a large GEMM
     (120, 72, 72, "attention projection (T x D -> D)"),
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             tx = torch.from_numpy(x)
             mms = [matmul_session(m, k, n) for m, k, n, _ in SHAPES]
             with torch.inference_mode():  # everything interleaved: the same machine state for every figure
-                secs = _interleaved([lambda: model(tx), lambda: sess.run(None, {"window": x})]
+                secs = interleaved([lambda: model(tx), lambda: sess.run(None, {"window": x})]
                                     + [lambda s=s, f=f: s.run(None, f) for s, f in mms], a.repeats)
     finally:
         torch.set_num_threads(threads)
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     L = ["# The export's roofline on this CPU (one thread, thread CPU time)", "",
          f"Regenerate: `python benchmarks/cpu_peak.py{' --run RUN' if a.run else ''} --repeats {a.repeats}"
          f"{' --write ' + a.write if a.write else ''}` (on a quiet machine; every figure below timed interleaved "
-         f"in one process, `crosshar.tools.bench._interleaved`)", "",
+         f"in one process, `crosshar.runtime.timing.interleaved`)", "",
          f"Model: {'the run ' + a.run if a.run else 'the default encoder + DIN, random weights'}, "
          f"{macs / 1e6:.1f} M multiply-adds per window ({2 * macs / 1e6:.1f} MFLOP), the float graph `crosshar export` writes.", "",
          "| what | shape | ms | GFLOP/s |", "|---|---|---|---|",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -232,14 +233,57 @@ def test_weight_only_int8_keeps_float_activations_and_float_outputs(tmp_path, tr
     assert q["max_abs_diff_vs_fp32"] < 0.02  # the export's own check agrees
 
 
+def _cand(latency, agree=1.0, f1=None, f1_fp32=None):
+    return {"latency_ms": latency, "top1_agreement_vs_fp32": agree, "macro_f1": f1, "macro_f1_fp32": f1_fp32}
+
+
+@pytest.mark.parametrize("cands, want", [
+    ({"weights": _cand(1.47), "static": _cand(1.40), "dynamic": _cand(2.23)}, "static"),  # 5 % faster: kept
+    ({"weights": _cand(1.42), "static": _cand(1.40), "dynamic": _cand(2.23)}, "weights"),  # within 3 %: the first
+    ({"weights": _cand(1.47), "static": _cand(1.40, agree=0.97), "dynamic": _cand(2.23)}, "weights"),  # unfaithful
+    ({"weights": _cand(1.47, f1=0.80, f1_fp32=0.80), "static": _cand(1.0, f1=0.785, f1_fp32=0.80)}, "weights"),
+    ({"weights": _cand(1.47, f1=0.80, f1_fp32=0.80), "static": _cand(1.0, f1=0.795, f1_fp32=0.80)}, "static"),
+    ({"weights": _cand(0.9, agree=0.5), "dynamic": _cand(1.0, agree=0.9)}, "dynamic"),  # none faithful: most agreeing
+    ({"weights": _cand(1.0), "dynamic": _cand(0.8)}, "dynamic"),  # a recurrent head: no static candidate
+])
+def test_auto_int8_keeps_the_fastest_mode_that_keeps_the_float_answers(cands, want):
+    from crosshar.export import choose_mode
+
+    assert choose_mode(cands)[0] == want
+
+
+def test_auto_int8_writes_the_mode_timed_fastest_here(tmp_path, trained, monkeypatch):
+    """The default int8 mode: every applicable mode written, checked and timed on this CPU; the one kept is the
+    file `--int8-mode <it>` writes, its sidecar saying what each candidate measured (fixed latencies here: the
+    choice, not this machine's timing, is tested)."""
+    import crosshar.runtime.timing as timing
+
+    model, meta, calib = trained
+    for fastest in ("static", "weights"):
+        lat = {None: 2.0, "weights": 1.5, "static": 1.5, "dynamic": 1.9, fastest: 1.0}
+        monkeypatch.setattr(timing, "ort_latencies_ms", lambda models, x, **k: [lat[q] for _, q in models])
+        out = tmp_path / fastest
+        q = export_model(model, meta, out / "m.onnx", int8=True, calib_windows=calib)["int8"]
+        assert q["requested"] == "auto" and q["mode"] == q["auto"]["chosen"] == fastest
+        assert set(q["auto"]["candidates"]) == {"weights", "static", "dynamic"} and q["auto"]["fp32_latency_ms"] == 2.0
+        side = read_sidecar(q["path"])["quantization"]
+        assert side["mode"] == fastest and side["auto"]["candidates"][fastest]["latency_ms"] == 1.0
+        fixed = export_model(model, meta, out / "f.onnx", int8=True, int8_mode=fastest, calib_windows=calib)["int8"]
+        assert Path(q["path"]).read_bytes() == Path(fixed["path"]).read_bytes()
+        assert q["top1_agreement_vs_fp32"] == fixed["top1_agreement_vs_fp32"]
+    gru = make_meta("gru", None)  # a recurrent head: static would leave the GRU in float, so it is not tried
+    q = export_model(classifier.build(gru), gru, tmp_path / "g.onnx", int8=True, calib_windows=calib)["int8"]
+    assert set(q["auto"]["candidates"]) == {"weights", "dynamic"} and "recurrent op(s) GRU" in q["auto"]["skipped"]["static"]
+
+
 def test_the_session_helper_folds_weight_only_dequantisation(tmp_path, trained):
     """With the sidecar's mode, onnxruntime runs the float graph (no DequantizeLinear, no integer
     MatMul); without it, it would keep quantised kernels (the slower path on x86 without VNNI)."""
     import onnx
 
     model, meta, calib = trained
-    q = export_model(model, meta, tmp_path / "m.onnx", int8=True, calib_windows=calib)["int8"]
-    assert q["mode"] == "weights"  # the default
+    q = export_model(model, meta, tmp_path / "m.onnx", int8=True, int8_mode="weights", calib_windows=calib)["int8"]
+    assert q["mode"] == "weights"
 
     def optimised_ops(quantization, path=q["path"]):
         import collections
@@ -382,12 +426,15 @@ def test_export_command(tmp_path):
     assert res.exit_code == 0, res.output
     assert (tmp_path / "run" / "model.onnx").is_file() and (tmp_path / "run" / "model.int8.onnx").is_file()
     assert "int8" in res.output and "random" in res.output
-    assert json.loads((tmp_path / "report.json").read_text())["int8"]["mode"] == "weights"  # the default
+    q = json.loads((tmp_path / "report.json").read_text())["int8"]
+    assert q["requested"] == "auto" and q["mode"] == q["auto"]["chosen"] in ("weights", "dynamic")  # the default
+    assert q["auto"]["skipped"] == {"static": "no real calibration windows (random ones would set its activation ranges)"}
+    assert f"int8 auto: {q['mode']}, the fastest here" in " ".join(res.output.split())
     res = CliRunner().invoke(_app(), ["export", "--run", str(tmp_path / "run"), "--random-windows", "--no-int8",
                                       "--out", str(tmp_path / "f.onnx")])  # (with --int8-mode too: refused, below)
     assert res.exit_code == 0 and not (tmp_path / "f.int8.onnx").exists()
     res = CliRunner().invoke(_app(), ["export", "--run", str(tmp_path / "run"), "--int8-mode", "nope"])
-    assert res.exit_code == 2 and "weights, static, dynamic" in res.output
+    assert res.exit_code == 2 and "auto, weights, static, dynamic" in res.output
     # --cadence-views: the views go into the graph over the run's finetuning cadence range, which it must record
     res = CliRunner().invoke(_app(), ["export", "--run", str(tmp_path / "run"), "--random-windows", "--no-int8",
                                       "--cadence-views", "3", "--out", str(tmp_path / "v.onnx")])
@@ -403,15 +450,15 @@ def test_export_command(tmp_path):
 def test_export_recommends_int8_only_where_it_is_smaller_and_no_slower(tmp_path, monkeypatch):
     """A linear head's int8 file is larger than its fp32 one (the scales outweigh the bytes saved), yet the export
     said "deploy int8" whenever the speeds matched. The verdict now follows size and speed, and says why."""
-    import crosshar.tools.bench as bench
+    import crosshar.runtime.timing as timing
     from crosshar.tools.cli import _faster_of
 
     latency = {"fp32": 1.0, "int8": 1.0}  # fixed latencies: the verdict, not this machine's timing, is tested
-    monkeypatch.setattr(bench, "ort_latency_ms", lambda path, x, quantization=None: latency["int8" if quantization else "fp32"])
+    monkeypatch.setattr(timing, "ort_latency_ms", lambda path, x, quantization=None: latency["int8" if quantization else "fp32"])
     meta = make_meta("linear", None)
     classifier.save(tmp_path / "run" / "best.pt", classifier.build(meta), meta)
-    res = CliRunner().invoke(_app(), ["export", "--run", str(tmp_path / "run"), "--random-windows",
-                                      "--report", str(tmp_path / "report.json")])
+    res = CliRunner().invoke(_app(), ["export", "--run", str(tmp_path / "run"), "--random-windows", "--int8-mode",
+                                      "weights", "--report", str(tmp_path / "report.json")])
     assert res.exit_code == 0, res.output
     rep = json.loads((tmp_path / "report.json").read_text())
     f, q = rep["fp32"], rep["int8"]
@@ -529,7 +576,7 @@ def no_export(monkeypatch):
     (["--opset", "99"], "--opset must be in 14..20"),
     (["--max-windows", "-5"], "--max-windows must be >= 1, got -5"),
     (["--max-windows", "0"], "--max-windows must be >= 1, got 0"),
-    (["--int8-mode", "nope"], "--int8-mode must be one of weights, static, dynamic, got 'nope'"),
+    (["--int8-mode", "nope"], "--int8-mode must be one of auto, weights, static, dynamic, got 'nope'"),
     (["-td", "nosuch"], "unknown dataset 'nosuch'"),
 ])
 def test_export_options_are_checked_before_anything_is_loaded_or_written(tmp_path, monkeypatch, no_export, args, message):

@@ -27,6 +27,7 @@ def test_wheel_has_no_top_level_stage_packages(tmp_path):
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry).decode()
     assert "crosshar = crosshar.cli:app" in text and "crosshar-run = crosshar.runtime.cli:main" in text
+    assert "crosshar-time = crosshar.runtime.timing:main" in text
 
 
 def test_runtime_install_pulls_no_torch():

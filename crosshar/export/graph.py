@@ -110,8 +110,9 @@ def export_model(
         calib_windows: (N, T, C) windows of the source training subjects to calibrate int8
             activations; None = random physical-looking windows (the report says so).
         opset: ONNX opset, MIN_OPSET..MAX_OPSET (crosshar.export.checks).
-        int8_mode: "weights" (int8 weights, float activations: the smallest file at float speed),
-            "static" (calibrated QDQ; recurrent graphs fall back to dynamic) or "dynamic".
+        int8_mode: "auto" (the default: the fastest of the three below on this CPU that keeps the float
+            model's answers; export_int8), "weights" (int8 weights, float activations: the smallest file
+            at float speed), "static" (calibrated QDQ; recurrent graphs fall back to dynamic) or "dynamic".
         windows: (N, T, C) windows to compare ONNX with PyTorch (ideally the source validation
             windows); None = 64 random physical-looking windows.
         labels: (N,) class indices (into meta["classes"], -1 = ignore) of `windows`: adds accuracy

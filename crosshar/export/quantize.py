@@ -1,5 +1,6 @@
-"""int8 quantisation of an exported float graph with onnxruntime's quantiser (static QDQ, or
-dynamic for recurrent graphs), and the int8 model's check against the float one."""
+"""int8 quantisation of an exported float graph with onnxruntime's quantiser (weight-only, static QDQ or
+dynamic), the int8 model's check against the float one, and the automatic choice of the mode that is fastest
+on this CPU ("auto", the default)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,15 @@ RECURRENT_OPS = {"LSTM", "GRU", "RNN"}
 # Ops quantised by static QDQ: the weight-carrying ones. Quantising the element-wise ops, layer norms
 # and softmaxes as well saves no weight and costs accuracy for these small models.
 QUANT_OPS = ("Conv", "MatMul", "Gemm")
-INT8_MODES = ("weights", "static", "dynamic")  # the first is the default (see quantize)
+INT8_MODES = ("auto", "weights", "static", "dynamic")  # the first is the default (see export_int8)
+FIXED_MODES = INT8_MODES[1:]  # what "auto" picks from, in order of preference (the first is the closest to float)
+# "auto": a mode whose batch-1 latency is within AUTO_TIE of the fastest counts as fast (timing noise), and the first
+# such mode in FIXED_MODES is kept; a mode that agrees with the float model on fewer than AUTO_MIN_AGREEMENT of the
+# check windows, or loses more than AUTO_MAX_F1_DROP of macro-F1 on labelled ones, is not a candidate
+AUTO_TIE = 0.03
+AUTO_MIN_AGREEMENT = 0.98
+AUTO_MAX_F1_DROP = 0.01  # macro-F1, as a fraction (1 point), crosshar bench's target
+AUTO_TIMING = {"repeats": 100, "rounds": 5}  # interleaved batch-1 calls per model (crosshar.runtime.timing)
 
 
 def export_int8(
@@ -44,12 +53,19 @@ def export_int8(
 ) -> dict[str, Any]:
     """Quantise an exported float model, compare it with the float one, write its sidecar.
 
+    mode: one of FIXED_MODES (see quantize), or "auto" (the default): each applicable mode is written and checked,
+    then timed on this CPU at batch 1 on one thread (thread CPU time, interleaved with the float model), and the
+    fastest that keeps the float model's answers is kept (choose_mode); the report's and sidecar's `auto` say what
+    each candidate measured. Static int8 is a candidate only with real calibration windows (random ones would set
+    its activation ranges), and not for recurrent graphs (which it would leave in float). Which mode is fastest
+    depends on the CPU: on this project's x86 machine static int8 for the default DIN model (results/bench_auto.md),
+    weight-only or dynamic for other heads (results/bench_heads.md); on an ARM board, `crosshar-time` (the
+    runtime's, crosshar.runtime.timing) times files written with each `--int8-mode` there.
+
     Returns:
         {path, size_bytes, sha256, mode, ..., top1_agreement_vs_fp32, max_abs_diff_vs_fp32,
-        [metrics: accuracy and macro-F1 on labelled windows]}.
+        [metrics: accuracy and macro-F1 on labelled windows], [auto]}.
     """
-    import onnx
-
     fp32_path, q_path = Path(fp32_path), Path(q_path)
     w = WindowConfig.from_dict(meta["window"])
     calib_windows = check_windows(calib_windows, w, "calibration windows")
@@ -57,17 +73,38 @@ def export_int8(
     if windows is None:
         windows = physical_windows(64, w.window, w.n_channels, w.rate_hz, seed=0)
         windows_source = "random physical-looking"
+    real_calib = calib_windows is not None
     calib_src = "given (source training subjects)"
     if calib_windows is None:
         calib_windows = physical_windows(128, w.window, w.n_channels, w.rate_hz, seed=1)
         calib_src = "random physical-looking: calibrate on real windows for a faithful int8 model"
-    info = quantize(fp32_path, q_path, calib_windows, mode=mode)
+    if p_fp32 is None:
+        p_fp32 = ort_probabilities(ort_session(fp32_path), windows)
+    check = dict(windows=windows, labels=labels, classes=meta["classes"], p_fp32=p_fp32)
+    if mode != "auto":
+        info, checks = _quantize_checked(fp32_path, q_path, calib_windows, mode, **check)
+    else:
+        info, checks = _auto(fp32_path, q_path, calib_windows, real_calib, w, **check)
     if info["mode"] == "static":
         info["calibration"] = {"n_windows": len(calib_windows), "windows": calib_src, "method": "MinMax"}
+    checks.update(n_windows=len(windows), windows=windows_source)
+    q_side = sidecar_path(q_path)
+    atomic_write_json(q_side, sidecar(meta, q_path, opset, exported_from=exported_from, precision="int8",
+                                      quantization=info, checks=checks))
+    return {"path": str(q_path), "sidecar": str(q_side), "size_bytes": q_path.stat().st_size,
+            "sha256": sha256_file(q_path), "size_ratio": q_path.stat().st_size / fp32_path.stat().st_size,
+            **info, **checks}
+
+
+def _quantize_checked(fp32_path: Path, q_path: Path, calib_windows: np.ndarray, mode: str, *, windows: np.ndarray,
+                      labels: np.ndarray | None, classes: list[str], p_fp32: np.ndarray
+                      ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """quantize() into `q_path`, then the int8 model against the float one on `windows`: (info, checks)."""
+    import onnx
+
+    info = quantize(fp32_path, q_path, calib_windows, mode=mode)
     try:
         onnx.checker.check_model(str(q_path))
-        if p_fp32 is None:
-            p_fp32 = ort_probabilities(ort_session(fp32_path), windows)
         p_int8 = ort_probabilities(ort_session(q_path, quantization=info["mode"]), windows)
     except BaseException:
         q_path.unlink(missing_ok=True)
@@ -75,17 +112,83 @@ def export_int8(
     checks: dict[str, Any] = {
         "top1_agreement_vs_fp32": float((p_int8.argmax(1) == p_fp32.argmax(1)).mean()),
         "max_abs_diff_vs_fp32": float(np.abs(p_int8 - p_fp32).max()),
-        "n_windows": len(windows), "windows": windows_source,
     }
     if labels is not None:
-        checks["metrics"] = metrics(labels, p_int8.argmax(1), meta["classes"])
-        checks["metrics_fp32"] = metrics(labels, p_fp32.argmax(1), meta["classes"])
-    q_side = sidecar_path(q_path)
-    atomic_write_json(q_side, sidecar(meta, q_path, opset, exported_from=exported_from, precision="int8",
-                                      quantization=info, checks=checks))
-    return {"path": str(q_path), "sidecar": str(q_side), "size_bytes": q_path.stat().st_size,
-            "sha256": sha256_file(q_path), "size_ratio": q_path.stat().st_size / fp32_path.stat().st_size,
-            **info, **checks}
+        checks["metrics"] = metrics(labels, p_int8.argmax(1), classes)
+        checks["metrics_fp32"] = metrics(labels, p_fp32.argmax(1), classes)
+    return info, checks
+
+
+def _auto(fp32_path: Path, q_path: Path, calib_windows: np.ndarray, real_calib: bool, w: WindowConfig,
+          **check: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every applicable mode written and checked in a scratch folder, timed on this CPU, the chosen one moved to
+    `q_path`: (its info with `requested` "auto" and `auto`, its checks)."""
+    import onnx
+
+    from crosshar.runtime.timing import ort_latencies_ms
+
+    recurrent = sorted({n.op_type for n in onnx.load(str(fp32_path)).graph.node} & RECURRENT_OPS)
+    skipped = {}
+    if recurrent:
+        skipped["static"] = f"recurrent op(s) {', '.join(recurrent)}, which static quantisation leaves in float"
+    elif not real_calib:
+        skipped["static"] = "no real calibration windows (random ones would set its activation ranges)"
+    with tempfile.TemporaryDirectory() as tmp:
+        done: dict[str, tuple[dict[str, Any], dict[str, Any], Path]] = {}
+        for m in FIXED_MODES:
+            if m in skipped:
+                continue
+            path = Path(tmp) / f"{m}.onnx"
+            info, checks = _quantize_checked(fp32_path, path, calib_windows, m, **check)
+            if info["mode"] != m:  # static that fell back: dynamic is a candidate of its own
+                skipped[m] = f"fell back to {info['mode']}" + (f" ({info['reason']})" if info.get("reason") else "")
+                continue
+            done[m] = (info, checks, path)
+        x1 = physical_windows(1, w.window, w.n_channels, w.rate_hz, seed=3)
+        lat = ort_latencies_ms([(fp32_path, None)] + [(p, m) for m, (_, _, p) in done.items()], x1, **AUTO_TIMING)
+        cands = {m: {"latency_ms": t, "size_bytes": p.stat().st_size, "top1_agreement_vs_fp32":
+                     c["top1_agreement_vs_fp32"], "macro_f1": c.get("metrics", {}).get("macro_f1"),
+                     "macro_f1_fp32": c.get("metrics_fp32", {}).get("macro_f1")}
+                 for (m, (_, c, p)), t in zip(done.items(), lat[1:])}
+        chosen, why = choose_mode(cands)
+        info, checks, path = done[chosen]
+        atomic_write_bytes(q_path, path.read_bytes())
+    info = {**info, "requested": "auto"}
+    info["auto"] = {"chosen": chosen, "reason": why, "fp32_latency_ms": lat[0], "candidates": cands,
+                    "skipped": skipped, "timing": "batch 1, one thread, thread CPU time, interleaved "
+                                                  f"({AUTO_TIMING['rounds']} rounds of "
+                                                  f"{AUTO_TIMING['repeats'] // AUTO_TIMING['rounds']} calls, "
+                                                  "the least disturbed round's median), on the exporting CPU"}
+    return info, checks
+
+
+def choose_mode(cands: dict[str, dict[str, Any]]) -> tuple[str, str]:
+    """The int8 mode "auto" keeps, and why: of the candidates that keep the float model's answers (top-1 agreement
+    >= AUTO_MIN_AGREEMENT, macro-F1 at most AUTO_MAX_F1_DROP below float where labels were given), the first in
+    FIXED_MODES order whose latency is within AUTO_TIE of the fastest. When none keeps them, the one that agrees
+    most (on a tie, the first in order).
+
+    cands: mode -> {latency_ms, top1_agreement_vs_fp32, macro_f1, macro_f1_fp32} (the F1s may be None).
+    """
+    order = [m for m in FIXED_MODES if m in cands]
+    if not order:
+        raise CrossharError("no int8 mode to choose from")
+
+    def faithful(c: dict[str, Any]) -> bool:
+        f1, f1_fp32 = c.get("macro_f1"), c.get("macro_f1_fp32")
+        return (c["top1_agreement_vs_fp32"] >= AUTO_MIN_AGREEMENT
+                and (f1 is None or f1_fp32 is None or f1 >= f1_fp32 - AUTO_MAX_F1_DROP))
+
+    ok = [m for m in order if faithful(cands[m])]
+    if not ok:
+        best = max(order, key=lambda m: cands[m]["top1_agreement_vs_fp32"])
+        return best, (f"no mode keeps the float model's answers (top-1 agreement >= {AUTO_MIN_AGREEMENT:.0%}, "
+                      f"macro-F1 within {100 * AUTO_MAX_F1_DROP:g} point): the one that agrees most")
+    fastest = min(cands[m]["latency_ms"] for m in ok)
+    chosen = next(m for m in ok if cands[m]["latency_ms"] <= (1 + AUTO_TIE) * fastest)
+    times = ", ".join(f"{m} {cands[m]['latency_ms']:.3f} ms" for m in order)
+    return chosen, f"the fastest here that keeps the float model's answers ({times}; within {AUTO_TIE:.0%} the " \
+                   f"first of {', '.join(FIXED_MODES)})"
 
 
 class _WindowReader:
@@ -107,8 +210,8 @@ class _WindowReader:
 
 
 def quantize(fp32_path: str | Path, int8_path: str | Path, calib_windows: np.ndarray,
-             mode: str = INT8_MODES[0]) -> dict[str, Any]:
-    """Quantise an exported model to int8; returns what was done (mode, reason, options).
+             mode: str = FIXED_MODES[0]) -> dict[str, Any]:
+    """Quantise an exported model to int8 in one of FIXED_MODES; returns what was done (mode, reason, options).
 
     static: QDQ format, weights int8 per output channel (symmetric), activations uint8
         (asymmetric, min/max over `calib_windows`), for the weight-carrying ops (QUANT_OPS), which
@@ -119,13 +222,16 @@ def quantize(fp32_path: str | Path, int8_path: str | Path, calib_windows: np.nda
         float: onnxruntime's static QDQ quantiser, then the activations' QuantizeLinear ->
         DequantizeLinear pairs removed (drop_activation_qdq). The file is the smallest; loaded with
         crosshar.runtime.session.ort_session, the weights are dequantised once, so it runs at float
-        speed and nearly float accuracy. On x86 without VNNI it is the fastest int8 model (results/bench.md).
+        speed and nearly float accuracy (the fastest int8 model on x86 before the export fused attention:
+        results/bench.md).
     dynamic: int8 weights per output channel; activations quantised on the fly per tensor.
     static and dynamic use 7-bit weights (reduce_range): x86 CPUs without VNNI saturate the uint8 x int8 products
     of full-range weights; the cost is one bit of weight precision.
     """
     import onnx
 
+    if mode not in FIXED_MODES:
+        raise CrossharError(f"int8 mode must be one of {', '.join(FIXED_MODES)}, got {mode!r}")
     fp32_path, int8_path = Path(fp32_path), Path(int8_path)
     ops = {n.op_type for n in onnx.load(str(fp32_path)).graph.node}
     recurrent = sorted(ops & RECURRENT_OPS)

@@ -6,7 +6,7 @@ budget. Every ONNX model is the file `crosshar export` writes, opened by the run
 Latency is per window at batch 1 on ONE thread (torch.set_num_threads(1); onnxruntime with one
 intra-op and one inter-op thread), in CPU time of the calling thread (time.thread_time: other
 processes on a shared machine do not inflate it), over `repeats` timed calls after warm-up, the models
-interleaved in 5 rounds and the least disturbed round's median kept (`_interleaved`): a Pi
+interleaved in 5 rounds and the least disturbed round's median kept (crosshar.runtime.timing): a Pi
 classifying one stream does exactly this. Without a run, each head is benchmarked on exactly
 the graph `crosshar export` writes for the default pipeline (the default encoder, input scaling and
 input frame). Throughput is windows per second at batch 64, also on
@@ -25,11 +25,9 @@ windows when only the run is given).
 from __future__ import annotations
 
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -38,7 +36,9 @@ import torch
 
 from crosshar.config import EncoderConfig, FinetuneConfig, WindowConfig
 from crosshar.data.windows import CHANNELS
-from crosshar.export import export_int8, export_model, ort_probabilities, physical_windows, torch_probabilities
+from crosshar.export import (FIXED_MODES, export_int8, export_model, ort_probabilities, physical_windows,
+                             torch_probabilities)
+from crosshar.runtime.timing import interleaved, time_calls
 from crosshar.runtime.session import ort_session
 from crosshar.models import classifier
 from crosshar.models.scaling import InputPipeline
@@ -79,44 +79,6 @@ def bench_meta(head: str, encoder: EncoderConfig | None, window: WindowConfig | 
             "head": head, "head_cfg": {}, "source": [], "metrics": {}, **pipeline.to_meta()}
 
 
-def _time_calls(fn: Callable[[], Any], repeats: int, warmup: int = 3) -> float:
-    """Median CPU seconds of this thread for `fn()` over `repeats` calls after `warmup` calls.
-
-    Thread CPU time, not the wall clock: on a loaded machine the wall clock counts the time other
-    processes hold the core, which once flipped the speed-up verdict. Both PyTorch with one thread
-    and onnxruntime with one intra-op thread compute in the calling thread.
-    """
-    for _ in range(warmup):
-        fn()
-    ts = []
-    for _ in range(repeats):
-        t0 = time.thread_time()
-        fn()
-        ts.append(time.thread_time() - t0)
-    return statistics.median(ts)
-
-
-def _interleaved(fns: list[Callable[[], Any]], repeats: int, rounds: int = 5) -> list[float]:
-    """CPU seconds of one call of each fn: `rounds` rounds, each timing every fn in turn (median of
-    repeats / rounds calls, _time_calls); per fn, the least disturbed round (the minimum of its round
-    medians). Other processes only ever add time, even thread CPU time (shared caches and cores), and
-    interleaving gives every model the same conditions: on a loaded machine, timing the models one
-    after another once made the same float graph look 30 % slower under another name.
-    """
-    per = max(3, repeats // rounds)
-    ts: list[list[float]] = [[] for _ in fns]
-    for _ in range(rounds):
-        for i, fn in enumerate(fns):
-            ts[i].append(_time_calls(fn, per))
-    return [min(t) for t in ts]
-
-
-def ort_latency_ms(path: str | Path, window: np.ndarray, repeats: int = 50, quantization: str | None = None) -> float:
-    """Median single-thread CPU milliseconds of one onnxruntime call on `window` (1, T, C)."""
-    sess = ort_session(Path(path), 1, quantization)
-    return 1e3 * _time_calls(lambda: sess.run(None, {"window": window}), repeats)
-
-
 def _memory(path: Path, T: int, C: int, quantization: str | None = None) -> tuple[float | None, float | None]:
     """(peak RSS MB, model's share MB) of a fresh numpy + onnxruntime process running the model."""
     try:
@@ -134,8 +96,9 @@ def bench_model(model: torch.nn.Module, meta: dict[str, Any], workdir: Path, *, 
                 target_f1: Callable[[Callable[[np.ndarray], np.ndarray]], float] | None = None,
                 name: str = "model") -> list[dict[str, Any]]:
     """Rows for one classifier: pytorch, onnx-fp32 and the int8 models, each timed exactly as written
-    by `export` and opened by the runtime's session helper: weights (the export default), static
-    (dynamic for recurrent heads) and dynamic (when static was static); see the module docstring.
+    by `export` and opened by the runtime's session helper: the one `export` writes by default (its
+    "auto" mode, timed on this CPU; the row's `export_default`) and each other mode beside it: weights,
+    static (not on recurrent heads, where it falls back to dynamic) and dynamic; see the module docstring.
 
     `target_f1` maps a probability function ((N, T, C) windows -> (N, K)) to the macro-F1 on an unseen
     target; given, each row gets `target_macro_f1`.
@@ -148,14 +111,17 @@ def bench_model(model: torch.nn.Module, meta: dict[str, Any], workdir: Path, *, 
     head, enc = meta["head"], ("none" if meta.get("encoder") is None else _enc_name(meta["encoder"]))
     base = {"head": head, "encoder": enc, "encoder_config": meta.get("encoder"),
             "params": sum(p.numel() for p in model.parameters())}
-    rep = export_model(model, meta, workdir / f"{name}.onnx", int8=True, int8_mode="weights",
+    if calib_windows is None:  # random weights: the physical-looking windows calibrate, so that static int8 is a
+        calib_windows = physical_windows(128, T, C, w.rate_hz, seed=1)  # candidate of "auto" as with a real run
+    rep = export_model(model, meta, workdir / f"{name}.onnx", int8=True, int8_mode="auto",
                        calib_windows=calib_windows, windows=windows, labels=labels)
-    int8s = [rep["int8"]]
-    for mode in ("static", "dynamic"):
-        if mode == "dynamic" and int8s[-1]["mode"] == "dynamic":
-            break  # recurrent heads: static fell back to dynamic
-        int8s.append(export_int8(rep["fp32"]["path"], workdir / f"{name}.{mode}.int8.onnx", meta, mode=mode,
-                                 calib_windows=calib_windows, windows=windows, labels=labels))
+    chosen, int8s = rep["int8"], []
+    for mode in FIXED_MODES:  # the export default's choice, and every other mode beside it
+        r = chosen if mode == chosen["mode"] else export_int8(
+            rep["fp32"]["path"], workdir / f"{name}.{mode}.int8.onnx", meta, mode=mode,
+            calib_windows=calib_windows, windows=windows, labels=labels)
+        if r["mode"] == mode:  # (static falls back to dynamic on recurrent heads: dynamic comes next)
+            int8s.append(r)
     onnx = [(r, ort_session(Path(r["path"]), 1, r.get("mode"))) for r in [rep["fp32"]] + int8s]
     model.eval()
     threads = torch.get_num_threads()
@@ -163,9 +129,9 @@ def bench_model(model: torch.nn.Module, meta: dict[str, Any], workdir: Path, *, 
     try:
         with torch.inference_mode():
             t1x, tbx = torch.from_numpy(x1), torch.from_numpy(xb)
-            lats = _interleaved([lambda: model(t1x)] + [lambda s=s: s.run(None, {"window": x1}) for _, s in onnx],
+            lats = interleaved([lambda: model(t1x)] + [lambda s=s: s.run(None, {"window": x1}) for _, s in onnx],
                                 repeats)
-            tb = _time_calls(lambda: model(tbx), n_tp, warmup=1)
+            tb = time_calls(lambda: model(tbx), n_tp, warmup=1)
         torch_row = {**base, "backend": "pytorch", "size_bytes": None, "latency_ms": lats[0] * 1e3,
                      "throughput": batch / tb, "rss_mb": None, "model_rss_mb": None}
         if labels is not None and windows is not None:
@@ -177,12 +143,13 @@ def bench_model(model: torch.nn.Module, meta: dict[str, Any], workdir: Path, *, 
     rows = [torch_row]
     for (r, sess), lat in zip(onnx, lats[1:]):
         path, mode = Path(r["path"]), r.get("mode")
-        tb = _time_calls(lambda: sess.run(None, {"window": xb}), n_tp, warmup=1)
+        tb = time_calls(lambda: sess.run(None, {"window": xb}), n_tp, warmup=1)
         rss, model_rss = _memory(path, T, C, mode) if memory else (None, None)
         row = {**base, "backend": "onnx-fp32" if mode is None else "onnx-int8", "size_bytes": r["size_bytes"],
                "latency_ms": lat * 1e3, "throughput": batch / tb, "rss_mb": rss, "model_rss_mb": model_rss}
         if mode is not None:
             row["quantization"] = mode
+            row["export_default"] = r is chosen
             row["top1_agreement_vs_fp32"] = r["top1_agreement_vs_fp32"]
         if "metrics" in r:
             row["macro_f1"] = r["metrics"]["macro_f1"]
@@ -293,7 +260,7 @@ def check_targets(rows: list[dict[str, Any]], head: str | None = None) -> list[d
         out += [{"model": model, "target": f"<= {TARGET_INT8_BYTES / 1e6:g} MB",
                  "value": f"{r['size_bytes'] / 1e6:.3f} MB", "ok": r["size_bytes"] <= TARGET_INT8_BYTES},
                 {"model": model, "target": f">= {TARGET_SPEEDUP:g}x faster than PyTorch eager (batch 1, 1 thread)",
-                 "value": f"{r['speedup_vs_pytorch']:.1f}x", "ok": r["speedup_vs_pytorch"] >= TARGET_SPEEDUP}]
+                 "value": f"{r['speedup_vs_pytorch']:.2f}x", "ok": r["speedup_vs_pytorch"] >= TARGET_SPEEDUP}]
         key = "target_macro_f1" if "target_macro_f1" in r else "macro_f1"
         where = "unseen target" if key == "target_macro_f1" else "source validation windows, not an unseen target"
         if torch_row is not None and key in r and key in torch_row:
@@ -308,7 +275,9 @@ def check_targets(rows: list[dict[str, Any]], head: str | None = None) -> list[d
 
 
 def _model_name(r: dict[str, Any]) -> str:
-    return r["backend"] + (f" ({r['quantization']})" if r.get("quantization") else "")
+    """"onnx-int8 (static, export default)": the backend, the int8 mode, and whether `crosshar export` chose it."""
+    mode = ", ".join(([r["quantization"]] if r.get("quantization") else []) + (["export default"] if r.get("export_default") else []))
+    return r["backend"] + (f" ({mode})" if mode else "")
 
 
 def environment() -> dict[str, str]:

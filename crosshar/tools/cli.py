@@ -108,7 +108,7 @@ def export_cmd(
     run: Annotated[Optional[list[Path]], typer.Option("--run", help="Finetuned checkpoint (best.pt) or its run folder; default: the latest finetune run. Repeat to export several runs as one model averaging their probabilities (same source and classes).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output .onnx file (default: model.onnx in the (first) run folder, ensemble.onnx for several runs). The sidecar is written next to it as .json.")] = None,
     int8: Annotated[bool, typer.Option("--int8/--no-int8", help="Also write an int8 model <out>.int8.onnx (the one to deploy when it is smaller and as fast as fp32).")] = True,
-    int8_mode: Annotated[Optional[str], typer.Option("--int8-mode", help="'weights' (the default: int8 weights, float activations: smallest, float speed), 'static' (calibrated QDQ; recurrent heads fall back to dynamic) or 'dynamic'.")] = None,
+    int8_mode: Annotated[Optional[str], typer.Option("--int8-mode", help="'auto' (the default: each of the others written, checked and timed on this CPU; the fastest that keeps the float model's answers is kept), 'weights' (int8 weights, float activations: smallest, float speed), 'static' (calibrated QDQ; recurrent heads fall back to dynamic) or 'dynamic'.")] = None,
     data_dir: DataDir = None,
     random_windows: Annotated[bool, typer.Option("--random-windows", help="Check on random physical-looking windows instead of the source validation windows.")] = False,
     max_windows: Annotated[int, typer.Option("--max-windows", help="Most validation windows used for the checks.")] = 512,
@@ -126,7 +126,9 @@ def export_cmd(
     # before any model is loaded or file written: opset, window count, int8 mode, the target's name
     if int8_mode is not None and not int8:  # the mode of an int8 model that is not written: a typo, never ignored
         raise CrossharError(f"--int8-mode {int8_mode} with --no-int8: no int8 model is written; drop one of the two")
-    int8_mode = int8_mode or "weights"
+    from crosshar.export.quantize import INT8_MODES
+
+    int8_mode = int8_mode or INT8_MODES[0]
     check_options(opset=opset, max_windows=max_windows, int8_mode=int8_mode, target=target, data_dir=data_dir)
     runs = [_resolve_run(r) for r in run] if run else [_resolve_run(None)]
     if out is None:
@@ -169,6 +171,10 @@ def export_cmd(
             console.print(f"wrote {r['path']} + {Path(r['sidecar']).name}", highlight=False, soft_wrap=True)
     if q is not None and q.get("reason"):
         console.print(f"int8: {q['mode']} quantisation: {q['reason']}", highlight=False, soft_wrap=True)
+    if q is not None and q.get("auto"):
+        a = q["auto"]
+        skipped = "".join(f"; {m} not tried: {why}" for m, why in a["skipped"].items())
+        console.print(f"int8 auto: {a['chosen']}, {a['reason']}{skipped}", highlight=False, soft_wrap=True)
     if q is not None and q["top1_agreement_vs_fp32"] < 0.9:
         err_console.print(f"[yellow]warning:[/] the int8 model agrees with the float one on only "
                           f"{100 * q['top1_agreement_vs_fp32']:.0f}% of the windows; prefer the float model or try "
@@ -190,14 +196,18 @@ def _faster_of(meta: dict[str, Any], f: dict[str, Any], q: dict[str, Any]) -> di
 
     A weight-only int8 model runs the float graph once loaded: within SAME_SPEED of fp32 it counts as no slower.
     """
-    from crosshar.tools.bench import ort_latency_ms
+    from crosshar.runtime.timing import ort_latency_ms
     from crosshar.config import WindowConfig
     from crosshar.export import physical_windows
 
     w = WindowConfig.from_dict(meta["window"])
     x1 = physical_windows(1, w.window, w.n_channels, w.rate_hz, seed=3)
-    f["latency_ms"] = ort_latency_ms(f["path"], x1)
-    q["latency_ms"] = ort_latency_ms(q["path"], x1, quantization=q["mode"])
+    if q.get("auto"):  # timed interleaved by the automatic choice already
+        f["latency_ms"] = q["auto"]["fp32_latency_ms"]
+        q["latency_ms"] = q["auto"]["candidates"][q["mode"]]["latency_ms"]
+    else:
+        f["latency_ms"] = ort_latency_ms(f["path"], x1)
+        q["latency_ms"] = ort_latency_ms(q["path"], x1, quantization=q["mode"])
     slack = SAME_SPEED if q["mode"] == "weights" else 1.0
     size = f"{q['size_bytes'] / 1e3:.1f} kB against {f['size_bytes'] / 1e3:.1f} kB for fp32"
     speed = (f"{q['latency_ms']:.2f} ms per window against {f['latency_ms']:.2f} ms for fp32 "

@@ -322,11 +322,13 @@ def test_library_strict_mode_and_notices(model):
         strict.feed(0.0, [1.0, 2.0])
 
 
-@pytest.mark.parametrize("precision", ["fp32", "int8 weights"])
+@pytest.mark.parametrize("precision", ["fp32", "weights", "static"])
 def test_runtime_imports_and_runs_without_torch(model, tmp_path, precision):
+    """The runtime and `crosshar-time` on a device without torch (or scipy), for the float model and the int8 ones
+    `crosshar export` chooses between by default (each sidecar tells the runtime how to open its model)."""
     _, path = model
-    if precision != "fp32":  # the default int8 export: its sidecar tells the runtime how to open it
-        path = Path(export_int8(path, tmp_path / "har.int8.onnx", META, mode="weights")["path"])
+    if precision != "fp32":
+        path = Path(export_int8(path, tmp_path / "har.int8.onnx", META, mode=precision)["path"])
     code = f"""
 import sys
 sys.modules["torch"] = None  # any `import torch` now fails
@@ -339,6 +341,8 @@ t = np.arange(300) / 50.0
 X = np.tile([0.0, 0.0, 9.81, 0.0, 0.0, 0.0], (300, 1))
 ev = rec.feed_many(t, X) + rec.flush()
 print(sum(isinstance(e, rt.Activity) for e in ev))
+from crosshar.runtime.timing import time_models
+assert time_models([{str(path)!r}], repeats=5)[0]["latency_ms"] > 0
 """
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
