@@ -328,20 +328,43 @@ def _time_section(rows: list[dict], timing: list[dict]) -> list[str]:
                       f"{elapsed:.1f} min; {sum(t['cpu_s'] for t in timing) / 60:.1f} min of process CPU)."]
         L.append("")
     L.append(f"{cpu_line(rows)}; machine {platform.node() or '?'}, {os.cpu_count()} CPU cores.")
-    return L
+    return L + _cpu_table(rows)
 
 
-def cpu_line(rows: list[dict]) -> str:
-    """The rows' count and their cells' process CPU. A row's `cpu_seconds` counts from its cell's start (the cell's
-    pretraining when it ran it, its finetuning, and the scoring of its targets up to that row's), so a cell's CPU is
-    its largest row's; summing the rows would count a cell's training once per target. Cell: (source, method, head,
-    seed, preset)."""
+def _cell_cpu(rows: list[dict]) -> dict[tuple, float]:
+    """Process CPU seconds per cell (source, method, head, seed, preset). A row's `cpu_seconds` counts from its
+    cell's start (the cell's pretraining when it ran it, its finetuning, and the scoring of its targets up to that
+    row's), so a cell's CPU is its largest row's; summing the rows would count a cell's training once per target."""
     cells: dict[tuple, float] = {}
     for r in rows:
         k = (r.get("source"), r.get("method"), r.get("head"), r.get("seed"), r.get("preset"))
         cells[k] = max(cells.get(k, 0.0), float(r.get("cpu_seconds", 0) or 0))
+    return cells
+
+
+def cpu_line(rows: list[dict]) -> str:
+    """The rows' count and their cells' process CPU (_cell_cpu)."""
+    cells = _cell_cpu(rows)
     return (f"Rows: {len(rows)} in {len(cells)} cells; process CPU of the cells {sum(cells.values()) / 60:.1f} min "
             f"(a cell's: its pretraining when it ran it, its finetuning and the scoring of its targets)")
+
+
+def cpu_by_method(rows: list[dict]) -> list[tuple[str, str, int, float]]:
+    """(method, head, cells, process CPU seconds) of each method and head, the costliest first (ties by name)."""
+    per: dict[tuple[str, str], list[float]] = {}
+    for (_, method, head, _, _), cpu in _cell_cpu(rows).items():
+        per.setdefault((method, head), []).append(cpu)
+    return sorted(((m, h, len(c), sum(c)) for (m, h), c in per.items()), key=lambda t: (-t[3], t[0], t[1]))
+
+
+def _cpu_table(rows: list[dict]) -> list[str]:
+    """Where the matrix's CPU went: a line per method and head."""
+    by = cpu_by_method(rows)
+    total = sum(t[3] for t in by) or 1.0
+    L = ["", "Process CPU by method (its cells' CPU; a pretraining run that several rows share counts in the cell "
+             "that ran it; rows copied from another folder count with the CPU they took there):", "",
+         "| method | head | cells | process CPU | share |", "|---|---|---|---|---|"]
+    return L + [f"| {m} | {h} | {n} | {cpu / 60:.1f} min | {100 * cpu / total:.1f} % |" for m, h, n, cpu in by]
 
 
 def _command(mc: MatrixConfig, root: Path) -> str:

@@ -300,6 +300,23 @@ def test_a_cells_cpu_is_counted_once_whatever_its_targets():
     assert cpu_line(rows).startswith("Rows: 3 in 2 cells; process CPU of the cells 2.7 min")
 
 
+def test_the_time_section_says_where_the_cpu_went_method_by_method():
+    """Per method and head: its cells (each counted once, whatever its targets) and their CPU, the costliest first."""
+    from crosshar.evaluate.report import _time_section, cpu_by_method
+
+    def row(method, seed, target, cpu, head="din"):
+        return {"source": "uci", "target": target, "method": method, "head": head, "seed": seed,
+                "preset": "default", "cpu_seconds": cpu}
+
+    rows = [row("crosshar", 0, "motion", 100.0), row("crosshar", 0, "wisdm", 110.0), row("crosshar", 1, "motion", 90.0),
+            row("scratch", 0, "motion", 30.0), row("scratch", 0, "motion", 400.0, head="transformer")]
+    assert cpu_by_method(rows) == [("scratch", "transformer", 1, 400.0), ("crosshar", "din", 2, 200.0),
+                                   ("scratch", "din", 1, 30.0)]
+    text = "\n".join(_time_section(rows, []))
+    assert "| method | head | cells | process CPU | share |" in text
+    assert "| crosshar | din | 2 | 3.3 min | 31.7 % |" in text and text.index("| scratch | transformer") < text.index("| crosshar |")
+
+
 @pytest.mark.parametrize("change", [{"macro_f1": float("nan")}, {"macro_f1": "x"}, {"accuracy": 1.5}, {"seed": "0"},
                                     {"source": None}])
 def test_a_damaged_row_is_named_not_averaged(tmp_path, change):
