@@ -342,7 +342,7 @@ def test_the_default_model_runs_fused_attention_and_2d_convolutions(tmp_path):
     meta = make_meta("din", EncoderConfig())
     model = classifier.build(meta).eval()
     X = physical_windows(16, seed=2)
-    rep = export_model(model, meta, tmp_path / "m.onnx", int8=True, windows=X)
+    rep = export_model(model, meta, tmp_path / "m.onnx", int8=True, int8_mode="weights", windows=X)
     n_attn = sum(isinstance(m, MultiHeadAttention) for m in model.modules())
     assert n_attn == 8  # 2 encoder layers, 2 DIN stages of self- and co-attention (both ways)
     assert f"{n_attn} of {n_attn} attentions fused" in rep["fp32"]["graph"]

@@ -350,15 +350,17 @@ assert time_models([{str(path)!r}], repeats=5)[0]["latency_ms"] > 0
     assert r.stdout.strip() == "1"  # 6 s at 50 Hz -> one window
 
 
-def test_the_recognizer_runs_the_default_models_fused_graph(tmp_path):
-    """The default deployable (encoder + DIN head), float and weight-only int8: its attentions are onnxruntime's
-    contrib MultiHeadAttention nodes, which the runtime (numpy + onnxruntime) runs, matching PyTorch."""
+@pytest.mark.parametrize("mode", ["weights", "static"])
+def test_the_recognizer_runs_the_default_models_fused_graph(tmp_path, mode):
+    """The default deployable (encoder + DIN head), float and int8 (the two modes `export` chooses between for it):
+    its attentions are onnxruntime's contrib MultiHeadAttention nodes, which the runtime (numpy + onnxruntime) runs,
+    matching PyTorch."""
     import onnx
 
     meta = {**META, "encoder": EncoderConfig().to_dict(), "head": "din"}
     torch.manual_seed(0)
     m = classifier.build(meta).eval()
-    rep = export_model(m, meta, tmp_path / "din.onnx", int8=True)
+    rep = export_model(m, meta, tmp_path / "din.onnx", int8=True, int8_mode=mode, calib_windows=activity_windows(64, 5))
     X = activity_windows(3, seed=4)
     with torch.no_grad():
         p_torch = torch.softmax(m(torch.from_numpy(X)), -1).numpy()
