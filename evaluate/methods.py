@@ -376,6 +376,9 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("scratch_worldvert", pretrain=None, frame="world_vertical"),
     Method("scratch_worldvert_mount", pretrain=None, frame="world_vertical", mount=0.5),
     Method("crosshar_worldvert_mount", frame="world_vertical", mount=0.5),
+    # the frozen random encoder (scratch_frozen) in the best recipe's frame: is the frozen architecture's gain over the raw
+    # window in the gravity frame (results/matrix-seeds6-today/) a gain in that frame too?
+    Method("scratch_frozen_worldvert_mount", pretrain=None, random_encoder=True, frame="world_vertical", mount=0.5),
     Method("scratch_turn", pretrain=None, turn=0.5),
     Method("crosshar_turnft", turn=0.5),
     Method("scratch_worldvert_mount_turn", pretrain=None, frame="world_vertical", mount=0.5, turn=0.5),

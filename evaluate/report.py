@@ -407,6 +407,8 @@ COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crossh
                ("scratch_amp_sqrt_long_last", "scratch_amp_sqrt"), ("crosshar_amp_sqrt", "scratch_amp_sqrt"),
                ("scratch_worldvert_mount", "scratch"), ("crosshar", "scratch_worldvert_mount"),
                ("crosshar_worldvert_mount", "scratch_worldvert_mount"), ("crosshar_worldvert_mount", "crosshar"),
+               ("scratch_frozen_worldvert_mount", "scratch_worldvert_mount"),
+               ("crosshar_worldvert_mount", "scratch_frozen_worldvert_mount"),
                ("crosshar_wide_worldvert_mount", "crosshar_worldvert_mount"),
                ("crosshar_wide_worldvert_mount", "scratch_worldvert_mount"),
                ("scratch_turn", "scratch"), ("crosshar_turnft", "crosshar"), ("scratch_worldvert_mount_turn", "scratch_worldvert_mount"),
