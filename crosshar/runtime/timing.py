@@ -24,6 +24,7 @@ import numpy as np
 from crosshar.runtime.session import ort_session
 
 PROG = "crosshar-time"
+ROUNDS = 5  # interleaved rounds of `crosshar-time` (see interleaved)
 
 
 def time_calls(fn: Callable[[], Any], repeats: int, warmup: int = 3) -> float:
@@ -75,7 +76,7 @@ def standing_window(window: int, channels: int, seed: int = 0) -> np.ndarray:
     return x.astype(np.float32)
 
 
-def time_models(paths: Sequence[str | Path], repeats: int = 300, rounds: int = 5) -> list[dict[str, Any]]:
+def time_models(paths: Sequence[str | Path], repeats: int = 300, rounds: int = ROUNDS) -> list[dict[str, Any]]:
     """Each exported model (its sidecar beside it) timed at batch 1 on one thread, interleaved:
     [{path, mode, size_bytes, latency_ms, vs_first}] (mode None for fp32; vs_first: the first model's time / this
     one's)."""
@@ -96,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description="Time exported crosshar models on this CPU: batch 1, one "
                                 "thread, thread CPU time, the models interleaved.")
     p.add_argument("models", nargs="+", help=".onnx files written by `crosshar export` (their sidecars beside them)")
-    p.add_argument("--repeats", type=int, default=300, help="timed calls per model (default 300, in 5 rounds)")
+    p.add_argument("--repeats", type=int, default=300, help=f"timed calls per model (default 300, in {ROUNDS} rounds)")
     return p
 
 
@@ -118,8 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"{PROG}: error: {msg}\n")
         return 2
     width = max(len(r["path"]) for r in rows)
-    print(f"batch 1, one thread, thread CPU time: the least disturbed of 5 interleaved rounds of "
-          f"{max(3, args.repeats // 5)} calls (median)")
+    print(f"batch 1, one thread, thread CPU time: the least disturbed of {ROUNDS} interleaved rounds of "
+          f"{max(3, args.repeats // ROUNDS)} calls (median)")
     for r in rows:
         kind = "fp32" if r["mode"] is None else f"int8 {r['mode']}"
         print(f"{r['path']:<{width}}  {kind:<12} {r['size_bytes'] / 1e3:9.1f} kB  {r['latency_ms']:8.3f} ms  "

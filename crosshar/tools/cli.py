@@ -200,12 +200,12 @@ def _faster_of(meta: dict[str, Any], f: dict[str, Any], q: dict[str, Any]) -> di
     from crosshar.config import WindowConfig
     from crosshar.export import physical_windows
 
-    w = WindowConfig.from_dict(meta["window"])
-    x1 = physical_windows(1, w.window, w.n_channels, w.rate_hz, seed=3)
     if q.get("auto"):  # timed interleaved by the automatic choice already
         f["latency_ms"] = q["auto"]["fp32_latency_ms"]
         q["latency_ms"] = q["auto"]["candidates"][q["mode"]]["latency_ms"]
     else:
+        w = WindowConfig.from_dict(meta["window"])
+        x1 = physical_windows(1, w.window, w.n_channels, w.rate_hz, seed=3)
         f["latency_ms"] = ort_latency_ms(f["path"], x1)
         q["latency_ms"] = ort_latency_ms(q["path"], x1, quantization=q["mode"])
     slack = SAME_SPEED if q["mode"] == "weights" else 1.0
