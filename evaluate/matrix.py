@@ -316,7 +316,8 @@ def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, see
                                     mixup=cfgs["finetune"].mixup if m.mixup is None else m.mixup,
                                     label_smoothing=cfgs["finetune"].label_smoothing if m.smoothing is None else m.smoothing,
                                     class_weight=m.class_weight or cfgs["finetune"].class_weight,
-                                    lr=cfgs["finetune"].lr * (m.lr_scale or 1.0))
+                                    lr=cfgs["finetune"].lr * (m.lr_scale or 1.0),
+                                    batch_size=m.batch_size or cfgs["finetune"].batch_size)
     if m.oracle:  # trained to convergence, selected on the target's own validation subjects (see Method)
         fcfg = fcfg.replace(patience=fcfg.epochs, ties="last", select="best")
     classes = finetuning.source_classes(mc.label_space, sources, window, None)

@@ -177,6 +177,10 @@ the same head; each row changes only the factor its name says:
   scratch_attn0, crosshar_attn0
                      those rows with the head's attention weights undropped (DIN's attn_dropout = 0; the rest of its
                      dropout kept): the dropout mask is a quarter of a CPU finetuning step, is it worth its time?
+  scratch_b16, crosshar_b16
+                     those rows finetuned in batches of 16 instead of 32: twice the optimiser steps for the same
+                     windows and about the same CPU (10 % of UCI's labels is ~6 steps an epoch at 32); the 120-epoch
+                     rows gained on a 3x longer schedule, is it the steps?
   scratch_mixup, crosshar_mixup
                      those rows finetuned with mixup on the head's input (FinetuneConfig.mixup = 0.4: each batch mixed
                      with a shuffled copy of itself, inputs and labels, weight ~ Beta(0.4, 0.4))
@@ -265,6 +269,7 @@ class Method:
         mixup: FinetuneConfig.mixup, mixup's alpha in finetuning (None: the config's).
         smoothing: FinetuneConfig.label_smoothing in finetuning (None: the config's).
         lr_scale: the finetuning learning rate x this (FinetuneConfig.lr; None: the config's).
+        batch_size: FinetuneConfig.batch_size in finetuning (None: the config's).
         unlabelled: FinetuneConfig.unlabelled, the weight of FixMatch's loss on unlabelled source windows
             (None: the config's).
         select: FinetuneConfig.select, "best" (early stopping on the source) or "last" (None: the config's).
@@ -340,6 +345,7 @@ class Method:
     scaling: str | None = None
     stem: str | None = None
     lr_scale: float | None = None
+    batch_size: int | None = None
     class_weight: str | None = None
     tta: int = 0
     tta_views: str = "all"
@@ -400,6 +406,8 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("scratch_attn0", pretrain=None, head_options=(("attn_dropout", 0.0),)),
     Method("crosshar_attn0", head_options=(("attn_dropout", 0.0),)),
     Method("crosshar_combo", mse_channels="equal", smoothing=0.1, head_options=(("attn_dropout", 0.0),)),
+    Method("scratch_b16", pretrain=None, batch_size=16),
+    Method("crosshar_b16", batch_size=16),
     Method("scratch_v1", pretrain=None, smoothing=0.0, head_options=(("attn_dropout", 0.1),)),
     Method("crosshar_v1", mse_channels="raw", smoothing=0.0, head_options=(("attn_dropout", 0.1),)),
     Method("crosshar_worldvert_mount_mseeq", frame="world_vertical", mount=0.5, mse_channels="equal"),

@@ -407,6 +407,19 @@ def test_dual_differs_from_scratch_vertical_in_the_head_input_only(tmp_path, mon
     assert M.method_configs(METHODS["scratch_dual"], w) == M.method_configs(METHODS["scratch_vertical"], w)
 
 
+def test_b16_rows_differ_from_their_bases_in_the_batch_size_only(tmp_path, monkeypatch):
+    """scratch_b16, crosshar_b16: their bases' configs, pretraining run and finetune job, in batches of 16."""
+    from crosshar.evaluate.methods import METHODS
+
+    for base, enc in (("scratch", None), ("crosshar", tmp_path / "enc")):
+        job, b16 = finetune_jobs(tmp_path, monkeypatch, (base, f"{base}_b16"), enc, finetune_epochs=1)
+        assert (job.finetune.batch_size, b16.finetune.batch_size) == (C.load("finetune").batch_size, 16)
+        assert b16.finetune.replace(batch_size=job.finetune.batch_size) == job.finetune
+        assert (b16.augment, b16.encoder_run, b16.head_cfg, b16.pipeline) == (job.augment, job.encoder_run, job.head_cfg,
+                                                                              job.pipeline)
+    assert M._pretrain_key(METHODS["crosshar_b16"]) == M._pretrain_key(METHODS["crosshar"])
+
+
 def test_full_slow_differs_from_full_in_the_encoder_rate_only(tmp_path, monkeypatch):
     """crosshar_full_slow: crosshar_full's pretraining run and finetune job, with the encoder at 0.1 x lr."""
     from crosshar.evaluate.methods import METHODS
