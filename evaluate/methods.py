@@ -181,6 +181,11 @@ the same head; each row changes only the factor its name says:
                      those rows finetuned in batches of 16 instead of 32: twice the optimiser steps for the same
                      windows and about the same CPU (10 % of UCI's labels is ~6 steps an epoch at 32); the 120-epoch
                      rows gained on a 3x longer schedule, is it the steps?
+  scratch_tok5, crosshar_tok5, scratch_tok1, crosshar_tok1
+                     those rows with the transformer head's tokens projected from 5 neighbouring time steps (TransformerHead's
+                     token_kernel = 5, DIN's local kernel; the default since results/matrix-tok5/ measured it, so these
+                     equal scratch and crosshar now) or from one (token_kernel = 1, CrossHAR's and the default before);
+                     the transformer head alone: `--heads transformer`
   scratch_mixup, crosshar_mixup
                      those rows finetuned with mixup on the head's input (FinetuneConfig.mixup = 0.4: each batch mixed
                      with a shuffled copy of itself, inputs and labels, weight ~ Beta(0.4, 0.4))
@@ -407,6 +412,10 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("crosshar_attn0", head_options=(("attn_dropout", 0.0),)),
     Method("crosshar_combo", mse_channels="equal", smoothing=0.1, head_options=(("attn_dropout", 0.0),)),
     Method("scratch_b16", pretrain=None, batch_size=16),
+    Method("scratch_tok5", pretrain=None, head_options=(("token_kernel", 5),)),
+    Method("crosshar_tok5", head_options=(("token_kernel", 5),)),
+    Method("scratch_tok1", pretrain=None, head_options=(("token_kernel", 1),)),
+    Method("crosshar_tok1", head_options=(("token_kernel", 1),)),
     Method("crosshar_b16", batch_size=16),
     Method("scratch_v1", pretrain=None, smoothing=0.0, head_options=(("attn_dropout", 0.1),)),
     Method("crosshar_v1", mse_channels="raw", smoothing=0.0, head_options=(("attn_dropout", 0.1),)),

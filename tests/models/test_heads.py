@@ -185,8 +185,28 @@ def test_mag_res2net_depth_follows_layers():
 
 def test_transformer_with_the_papers_feed_forward_has_crosshar_size():
     # CrossHAR's classifier (d_ff 2048) has about 460 k parameters
-    n = sum(p.numel() for p in make("transformer", 72, d_ff=2048).parameters())
+    n = sum(p.numel() for p in make("transformer", 72, d_ff=2048, token_kernel=1).parameters())
     assert 440_000 < n < 480_000
+
+
+@pytest.mark.parametrize("k", [1, 5])
+def test_transformer_tokens_are_projected_from_k_neighbouring_time_steps(k):
+    """token_kernel = k: token t is projected from time steps t - k//2 .. t + k//2 (1: CrossHAR's Linear per step)."""
+    head = make("transformer", 6, token_kernel=k).eval()
+    assert isinstance(head.proj, torch.nn.Linear if k == 1 else torch.nn.Conv1d)
+    x = torch.randn(2, 120, 6)
+    y = x.clone()
+    y[:, 60] += 1.0  # one time step changed
+    with torch.no_grad():
+        e = lambda v: head.proj(v) if k == 1 else head.proj(v.transpose(1, 2)).transpose(1, 2)
+        changed = (e(y) - e(x)).abs().amax(dim=(0, 2)) > 1e-6
+        assert head(x).shape == (2, N_CLASSES)
+    assert changed.nonzero().flatten().tolist() == list(range(60 - k // 2, 60 + k // 2 + 1))
+
+
+def test_an_even_token_kernel_is_one_config_error():
+    with pytest.raises(ConfigError, match="token_kernel must be odd"):
+        make("transformer", 72, token_kernel=4)
 
 
 def test_a_head_ensemble_averages_its_members_probabilities():
