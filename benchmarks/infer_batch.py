@@ -43,7 +43,7 @@ def models() -> dict[str, tuple[object, object]]:
     for name, head, enc, head_cfg in [("default model (encoder + DIN)", "din", EncoderConfig(), {}),
                                       ("DIN on the raw window", "din", None, {}),
                                       ("CrossHAR's classifier (transformer, d_ff 2048)", "transformer", EncoderConfig(),
-                                       {"d_ff": 2048})]:
+                                       {"d_ff": 2048, "token_kernel": 1})]:
         meta = bench_meta(head, enc) | {"head_cfg": head_cfg}
         m = classifier.build(meta).eval()
         out[name] = lambda X, b, m=m: predict(m, X, b)

@@ -18,7 +18,7 @@ from crosshar.errors import ConfigError, CrossharError
 from crosshar.config import EncoderConfig, WindowConfig
 from crosshar.models.encoder import Encoder
 from crosshar.models.frame import heading_turns
-from crosshar.models.heads import create_head
+from crosshar.models.heads import create_head, saved_options
 from crosshar.models.heads.ensemble import HeadEnsemble, log_mean_probs
 from crosshar.models.scaling import InputScaler
 from crosshar.models.views import CadenceReplays, cadence_speeds
@@ -88,8 +88,8 @@ def build(meta: dict[str, Any]) -> HARClassifier:
     if meta.get("encoder") is not None:
         enc = Encoder(EncoderConfig.from_dict(meta["encoder"]), n_channels=C, max_len=w.window)
     skip = uses_skip(enc is not None, meta.get("head_input", "embedding"), meta.get("skip_frame"))
-    head = make_head(meta["head"], head_dim(enc, C, skip), len(meta["classes"]), w.window, meta.get("head_cfg", {}),
-                     int(meta.get("ensemble", 1)))
+    head = make_head(meta["head"], head_dim(enc, C, skip), len(meta["classes"]), w.window,
+                     saved_options(meta["head"], meta.get("head_cfg", {})), int(meta.get("ensemble", 1)))
     return HARClassifier(scaler, enc, head, skip=skip, heading_views=int(meta.get("heading_views", 1)),
                          skip_scaler=skip_scaler(meta["scaling"], C, meta.get("skip_frame"), w.rate_hz) if skip else None,
                          cadence=cadence_replays(w.window, int(meta.get("cadence_views", 1)), meta.get("cadence_span")))

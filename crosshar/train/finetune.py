@@ -37,6 +37,7 @@ from crosshar.inference import encode, evaluate, load_encoder, pretrain_window
 from crosshar.models import classifier as clf
 from crosshar.models.encoder import Encoder
 from crosshar.models.heads.ensemble import HeadEnsemble
+from crosshar.models.heads import resolved_options
 from crosshar.models.scaling import InputPipeline
 from crosshar.train.progress import TB, EpochBar
 from crosshar import checkpoint
@@ -163,7 +164,7 @@ def build_model(job: FinetuneJob) -> tuple[clf.HARClassifier, dict]:
     meta = {
         "window": job.window.to_dict(), "channels": list(CHANNELS[job.window.channels]),
         "classes": list(job.classes), "label_space": job.label_space, "encoder": enc_cfg,
-        "head": job.finetune.head, "head_cfg": dict(job.head_cfg), **pipeline.to_meta(),
+        "head": job.finetune.head, "head_cfg": resolved_options(job.finetune.head, job.head_cfg), **pipeline.to_meta(),
         "head_input": "embedding+window" if skip else "embedding", "skip_frame": skip_frame,
         "heading_views": job.finetune.heading_views,
         "cadence_views": job.finetune.cadence_views,

@@ -141,6 +141,19 @@ def test_smote_never_touches_validation_windows(synth_root, pre_run, tmp_path, m
     assert any("Borderline-SMOTE" in m and "validation untouched" in m for m in logs)
 
 
+def test_a_checkpoint_saves_every_option_its_head_was_built_with(tmp_path):
+    """The meta's head_cfg is the head's whole option set (its config file's, then the job's), not the job's overrides
+    alone: a checkpoint saved now rebuilds the same head after a default changes (classifier.build, heads.BEFORE)."""
+    from crosshar.models.heads import head_options
+
+    job = dataclasses.replace(fjob(tmp_path, None, head="transformer"), head_cfg={"dropout": 0.2})
+    model, meta = fr.build_model(job)
+    assert set(meta["head_cfg"]) == set(head_options("transformer"))
+    assert meta["head_cfg"]["dropout"] == 0.2 and meta["head_cfg"]["token_kernel"] == 5
+    rebuilt = clf.build(meta)
+    assert [tuple(p.shape) for p in rebuilt.parameters()] == [tuple(p.shape) for p in model.parameters()]
+
+
 def test_smote_that_cannot_apply_says_so(synth_root):
     """-lr 0.001 --smote on MotionSense: one labelled window of a class, and Borderline-SMOTE (which needs two)
     was skipped with only "5 -> 5 training windows" in the log, while run.json recorded smote = true."""

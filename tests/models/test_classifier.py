@@ -44,3 +44,23 @@ def test_load_runs_refuses_runs_that_predict_other_classes(tmp_path):
     rb, _ = saved(tmp_path, "b", meta(CLASSES[::-1]), 1)
     with pytest.raises(CrossharError, match=r"b: its classes .* differs from .*a's"):
         classifier.load_runs([ra, rb])
+
+
+def test_a_transformer_checkpoint_from_before_token_kernel_loads_as_it_was_trained(tmp_path):
+    """A checkpoint's head_cfg lists every option its head had; one written before `token_kernel` existed lacks it and
+    was a Linear layer per time step (heads.BEFORE): it loads as such, weights and all. A checkpoint written now saves
+    the option (resolved_options), so a later change of the default cannot change the model it describes."""
+    from crosshar.models.heads import BEFORE, resolved_options
+
+    now_cfg = resolved_options("transformer", {})
+    old_cfg = {k: v for k, v in now_cfg.items() if k != "token_kernel"}
+    assert now_cfg["token_kernel"] == 5 and BEFORE["transformer"] == {"token_kernel": 1}
+    run, old = saved(tmp_path, "old", meta(head="transformer") | {"head_cfg": old_cfg}, 0)
+    loaded, m, _ = classifier.load_runs([run])
+    assert isinstance(loaded.head.proj, torch.nn.Linear) and m["head_cfg"] == old_cfg
+    x = torch.randn(3, 120, 6)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), old(x))
+    new = classifier.build(meta(head="transformer") | {"head_cfg": now_cfg})
+    today = classifier.build(meta(head="transformer"))  # an empty head_cfg: a model described, today's defaults
+    assert isinstance(new.head.proj, torch.nn.Conv1d) and isinstance(today.head.proj, torch.nn.Conv1d)

@@ -34,6 +34,10 @@ from crosshar.registry import HEADS
 
 _POSITIONAL = ("in_dim", "num_classes", "seq_len")
 
+# what a head was built with before an option existed, where today's default differs: a finetuned checkpoint's
+# head_cfg that lacks the key predates it (`saved_options`)
+BEFORE: dict[str, dict[str, Any]] = {"transformer": {"token_kernel": 1}}
+
 
 def list_heads() -> list[str]:
     """Names of the registered heads, sorted."""
@@ -48,6 +52,20 @@ def head_options(name: str) -> dict[str, Any]:
         if k != "self" and k not in _POSITIONAL
         and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
     }
+
+
+def resolved_options(name: str, given: dict[str, Any]) -> dict[str, Any]:
+    """Every option `create_head(name, **given)` builds the head with: its config file's, then `given`. What a
+    checkpoint saves, so that a later change of a default cannot change the model it describes."""
+    return head_config(name, default_config_path(name)) | dict(given)
+
+
+def saved_options(name: str, saved: dict[str, Any]) -> dict[str, Any]:
+    """The options a checkpoint's head was built with. Checkpoints list every option of their head (the config file's,
+    which lists them all, or `resolved_options`), so an option a non-empty `saved` lacks was added after it was
+    written, and the head then ran as `BEFORE` says; an empty `saved` (a model described, not trained: bench, tests)
+    means today's defaults."""
+    return {**BEFORE.get(name, {}), **saved} if saved else {}
 
 
 def default_config_path(name: str) -> Path:
@@ -128,5 +146,6 @@ def create_head(name: str, in_dim: int, num_classes: int, seq_len: int = 120,
 
 __all__ = [
     "CNNLSTMAttention", "DIN", "DanHAR", "GRUHead", "LinearProbe", "MAGRes2Net",
-    "TransformerHead", "create_head", "default_config_path", "head_options", "list_heads",
+    "TransformerHead", "create_head", "default_config_path", "head_options", "list_heads", "resolved_options",
+    "saved_options",
 ]
