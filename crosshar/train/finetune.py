@@ -36,8 +36,8 @@ from crosshar.data.store import prepare
 from crosshar.inference import encode, evaluate, load_encoder, pretrain_window
 from crosshar.models import classifier as clf
 from crosshar.models.encoder import Encoder
-from crosshar.models.heads.ensemble import HeadEnsemble
 from crosshar.models.heads import resolved_options
+from crosshar.models.heads.ensemble import HeadEnsemble
 from crosshar.models.scaling import InputPipeline
 from crosshar.train.progress import TB, EpochBar
 from crosshar import checkpoint

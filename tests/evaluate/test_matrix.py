@@ -420,6 +420,25 @@ def test_b16_rows_differ_from_their_bases_in_the_batch_size_only(tmp_path, monke
     assert M._pretrain_key(METHODS["crosshar_b16"]) == M._pretrain_key(METHODS["crosshar"])
 
 
+def test_tok_rows_differ_from_their_bases_in_the_transformer_tokens_only(tmp_path, monkeypatch):
+    """scratch_tok1 / crosshar_tok1: the transformer head's tokens from one time step (CrossHAR's, the default before);
+    *_tok5 from five, today's default, so they equal their bases."""
+    import crosshar.train.finetune as fs
+    from crosshar.evaluate.matrix import finetune_run
+    from crosshar.evaluate.methods import METHODS
+
+    jobs = []
+    monkeypatch.setattr(fs, "source_classes", lambda *a, **k: ("walking", "sitting&standing"))
+    monkeypatch.setattr(fr, "run", lambda job, out, **k: jobs.append(job) or out)
+    cfg = MatrixConfig(("uci", "motion"), ("transformer",), seeds=1)
+    for name in ("scratch", "scratch_tok1", "scratch_tok5"):
+        finetune_run(tmp_path, ("uci",), METHODS[name], "transformer", 0, cfg, C.load("window"), None)
+    base, tok1, tok5 = jobs
+    assert base.head_cfg["token_kernel"] == 5 and tok5.head_cfg == base.head_cfg
+    assert tok1.head_cfg == {**base.head_cfg, "token_kernel": 1} and tok1.finetune == base.finetune
+    assert M._pretrain_key(METHODS["crosshar_tok1"]) == M._pretrain_key(METHODS["crosshar"])
+
+
 def test_full_slow_differs_from_full_in_the_encoder_rate_only(tmp_path, monkeypatch):
     """crosshar_full_slow: crosshar_full's pretraining run and finetune job, with the encoder at 0.1 x lr."""
     from crosshar.evaluate.methods import METHODS
