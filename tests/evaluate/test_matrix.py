@@ -270,8 +270,8 @@ def test_matrix_preset_reaches_every_finetune(tmp_path, monkeypatch):
     assert jobs[1].finetune.head == "transformer" and "channels" not in jobs[1].head_cfg  # a recipe keeps its head
 
 
-def finetune_jobs(tmp_path, monkeypatch, names, encoder, **mc) -> list:
-    """The finetune jobs `finetune_run` builds for matrix rows `names` (source uci, DIN, seed 0), none run."""
+def finetune_jobs(tmp_path, monkeypatch, names, encoder, head: str = "din", **mc) -> list:
+    """The finetune jobs `finetune_run` builds for matrix rows `names` (source uci, `head`, seed 0), none run."""
     import crosshar.train.finetune as fs
     from crosshar.evaluate.matrix import finetune_run
     from crosshar.evaluate.methods import METHODS
@@ -279,9 +279,9 @@ def finetune_jobs(tmp_path, monkeypatch, names, encoder, **mc) -> list:
     jobs = []
     monkeypatch.setattr(fs, "source_classes", lambda *a, **k: ("walking", "sitting&standing"))
     monkeypatch.setattr(fr, "run", lambda job, out, **k: jobs.append(job) or out)
-    cfg = MatrixConfig(("uci", "motion"), ("din",), seeds=1, **mc)
+    cfg = MatrixConfig(("uci", "motion"), (head,), seeds=1, **mc)
     for name in names:
-        finetune_run(tmp_path, ("uci",), METHODS[name], "din", 0, cfg, C.load("window"), encoder)
+        finetune_run(tmp_path, ("uci",), METHODS[name], head, 0, cfg, C.load("window"), encoder)
     return jobs
 
 
@@ -423,17 +423,10 @@ def test_b16_rows_differ_from_their_bases_in_the_batch_size_only(tmp_path, monke
 def test_tok_rows_differ_from_their_bases_in_the_transformer_tokens_only(tmp_path, monkeypatch):
     """scratch_tok1 / crosshar_tok1: the transformer head's tokens from one time step (CrossHAR's, the default before);
     *_tok5 from five, today's default, so they equal their bases."""
-    import crosshar.train.finetune as fs
-    from crosshar.evaluate.matrix import finetune_run
     from crosshar.evaluate.methods import METHODS
 
-    jobs = []
-    monkeypatch.setattr(fs, "source_classes", lambda *a, **k: ("walking", "sitting&standing"))
-    monkeypatch.setattr(fr, "run", lambda job, out, **k: jobs.append(job) or out)
-    cfg = MatrixConfig(("uci", "motion"), ("transformer",), seeds=1)
-    for name in ("scratch", "scratch_tok1", "scratch_tok5"):
-        finetune_run(tmp_path, ("uci",), METHODS[name], "transformer", 0, cfg, C.load("window"), None)
-    base, tok1, tok5 = jobs
+    base, tok1, tok5 = finetune_jobs(tmp_path, monkeypatch, ("scratch", "scratch_tok1", "scratch_tok5"), None,
+                                     head="transformer")
     assert base.head_cfg["token_kernel"] == 5 and tok5.head_cfg == base.head_cfg
     assert tok1.head_cfg == {**base.head_cfg, "token_kernel": 1} and tok1.finetune == base.finetune
     assert M._pretrain_key(METHODS["crosshar_tok1"]) == M._pretrain_key(METHODS["crosshar"])
