@@ -12,6 +12,7 @@ import dataclasses
 import math
 import numbers
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -444,6 +445,14 @@ def load(kind: str, path: str | Path | None = None, recipe_name: str | None = No
     return cfg.replace(**overrides)
 
 
+def keys_set(path: str | Path | None) -> set[str]:
+    """The keys a config file sets at its top level (what a user said explicitly); none for no file."""
+    if path is None:
+        return set()
+    _check_file(Path(path), "config file")
+    return set(_read_toml(Path(path)))
+
+
 def _check_file(p: Path, what: str) -> None:
     """`p` is a file: a missing path or a folder in its place is a one-line error naming it."""
     if p.is_dir():
@@ -493,12 +502,15 @@ def list_presets(name: str) -> list[str]:
 
 
 def head_preset(name: str, preset: str = "default", finetune: FinetuneConfig | None = None,
-                path: str | Path | None = None) -> tuple[dict[str, Any], FinetuneConfig]:
+                path: str | Path | None = None, keep: Iterable[str] = ()) -> tuple[dict[str, Any], FinetuneConfig]:
     """A head preset: the head's options and the finetune config with the preset's recipe applied.
 
     A preset file holds the head's options at the top level and, optionally, a `[finetune]` table
     of `FinetuneConfig` fields (optimiser, schedule, epochs, batch size, losses, oversampling) that
-    replace those of `finetune` (default: the packaged finetune config). Unknown keys in that table
+    replace those of `finetune` (default: the packaged finetune config), except the fields in `keep` (what the
+    user set: a `--config` file's keys, command-line options). The default preset's file
+    (`configs/heads/<name>.toml`) may hold one too: the schedule a head needs to train at all (LIMU-BERT's GRU),
+    applied wherever that head is finetuned (`crosshar finetune`, `cross`, `matrix`). Unknown keys in that table
     are an error naming the file, and so are an unknown head and unknown or bad head options (`check_head`).
 
     Args:
@@ -529,6 +541,7 @@ def head_preset(name: str, preset: str = "default", finetune: FinetuneConfig | N
     if "head" in recipe:
         raise ConfigError(f"{p}: [finetune] must not set head (the preset belongs to {name!r})")
     check_head(name, d, str(p))
+    recipe = {k: v for k, v in recipe.items() if k not in set(keep)}
     return d, FinetuneConfig.from_dict(base.to_dict() | recipe, source=f"{p} [finetune]")
 
 
@@ -565,6 +578,6 @@ def check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:
 
 __all__ = [
     "WindowConfig", "EncoderConfig", "AugmentConfig", "PretrainConfig", "FinetuneConfig",
-    "CrossConfig", "load", "head_config", "head_preset", "check_head", "list_presets", "preset_path", "config_dir", "field",
+    "CrossConfig", "load", "keys_set", "head_config", "head_preset", "check_head", "list_presets", "preset_path", "config_dir", "field",
     "recipe", "RECIPES", "ON_BAD", "check_at_least", "check_choice",
 ]

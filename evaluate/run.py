@@ -118,7 +118,8 @@ def train_default(source: list[str], window: WindowConfig, head: str, label_spac
         if d["configs"]["window"] == window.to_dict():
             enc = str(p)
             break
-    fcfg = C.load("finetune", head=head, label_rate=label_rate, epochs=finetune_epochs)
+    head_cfg, fcfg = C.head_preset(head, "default", C.load("finetune", head=head, label_rate=label_rate))
+    fcfg = fcfg.replace(epochs=finetune_epochs)  # the head's own schedule (configs/heads/<head>.toml [finetune]), then the caller's
     if enc is None:
         pcfg = pretraining.split_epochs(C.load("pretrain"), pretrain_epochs)
         job = pretraining.PretrainJob(tuple(source), window, C.load("encoder"), C.load("augment"), pcfg,
@@ -148,7 +149,7 @@ def train_default(source: list[str], window: WindowConfig, head: str, label_spac
     # the target's label set plays no part in training: predictions are mapped to it at evaluation
     classes = finetuning.source_classes(label_space, tuple(source), window, data_dir)
     fjob = finetuning.FinetuneJob(tuple(source), window, fcfg, C.load("augment_finetune"), classes, label_space, enc,
-                       C.head_config(fcfg.head), data_dir=None if data_dir is None else str(data_dir))
+                       head_cfg, data_dir=None if data_dir is None else str(data_dir))
     cut = finetuning.resumable(fjob)  # an interrupted finetuning of this very job: continued
     if cut is not None:
         log(f"resuming the interrupted finetuning in {cut}")

@@ -67,9 +67,11 @@ def finetune_cmd(
     dev = use_device(device, threads)
     if random_encoder and freeze is None:
         freeze = False  # a random encoder is trained with the head unless told to stay frozen
-    fcfg = C.load("finetune", config, label_rate=label_rate, head=head, freeze=freeze, head_input=head_input,
-                  skip_frame=skip_frame, label_smoothing=label_smoothing, class_weight=class_weight)
-    head_cfg, fcfg = C.head_preset(fcfg.head, preset, fcfg, head_config)
+    given = dict(label_rate=label_rate, head=head, freeze=freeze, head_input=head_input, skip_frame=skip_frame,
+                 label_smoothing=label_smoothing, class_weight=class_weight)
+    fcfg = C.load("finetune", config, **given)
+    user = {k for k, v in given.items() if v is not None} | C.keys_set(config)
+    head_cfg, fcfg = C.head_preset(fcfg.head, preset, fcfg, head_config, keep=user)  # what the user set wins
     fcfg = fcfg.replace(epochs=epochs, seed=seed, smote=smote, optimizer=optimizer, center_loss=center_loss,
                         ensemble=ensemble, select=select, unlabelled=unlabelled, cadence_views=cadence_views)
     if random_encoder and (no_pretrain or encoder is not None):

@@ -248,6 +248,30 @@ def test_finetune_preset_paper_trains_the_papers_model_and_recipe(synth, home, t
     assert head["filters"] == 16 and head["final_lstm"] == 64 and head["attention_scale"] is False
 
 
+def test_a_heads_own_schedule_applies_unless_the_user_set_it(synth, home, tmp_path):
+    """configs/heads/gru.toml's [finetune] table (LIMU-BERT's GRU does not learn at the default schedule) applies to
+    `finetune --head gru`; what the user sets (a --config file's keys, a flag) wins over it and over a preset."""
+    import crosshar.config as C
+
+    gru = C.head_preset("gru")[1]
+    assert gru.lr != C.load("finetune").lr
+
+    def trained(*args: str) -> dict:
+        out = tmp_path / f"ft{len(list(tmp_path.iterdir()))}"
+        res = invoke("finetune", "-d", "uci", "--no-pretrain", "--epochs", "1", "--out", str(out), *args)
+        assert res.exit_code == 0, res.output
+        return json.loads((out / "run.json").read_text())["configs"]
+
+    cfgs = trained("--head", "gru")
+    assert cfgs["finetune"]["lr"] == gru.lr and cfgs["head"]["chunk"] == 20
+    mine = tmp_path.parent / "mine.toml"
+    mine.write_text((C.config_dir() / "finetune.toml").read_text().replace("lr = 1e-3", "lr = 5e-4"))
+    assert trained("--head", "gru", "--config", str(mine))["finetune"]["lr"] == 5e-4
+    assert trained("--head", "din")["finetune"]["lr"] == C.load("finetune").lr
+    paper = trained("--head", "gru", "--preset", "paper", "--label-smoothing", "0.2")["finetune"]
+    assert paper["label_smoothing"] == 0.2 and paper["optimizer"] == "adam"  # the flag wins, the preset fills the rest
+
+
 def test_interrupt_exits_130_with_a_hint(synth, home, monkeypatch):
     import crosshar.pretrain.run as pr
 
@@ -367,7 +391,7 @@ def test_sources_naming_none_or_one_twice_are_refused_before_any_work(home, no_w
     (["finetune", "-d", "uci", "--no-pretrain", "--head", "nosuch"], "unknown head 'nosuch'; known: "),
     (["cross", "-d", "uci", "-td", "motion", "--head", "nosuch"], "unknown head 'nosuch'; known: "),
     (["finetune", "-d", "uci", "--no-pretrain", "--head", "din", "--head-config", "GRU"],
-     "gru.toml: unknown option(s) dense, hidden, num_layers for head 'din'"),
+     "gru.toml: unknown option(s) chunk, dense, hidden, num_layers for head 'din'"),
     (["finetune", "-d", "uci", "--no-pretrain", "--head-config", "ABSENT"], "head config file not found: "),
     (["finetune", "-d", "uci", "--no-pretrain", "--freeze"], "--freeze freezes the encoder, but --no-pretrain has no encoder"),
     (["finetune", "-d", "uci", "--no-pretrain", "--device", ""], "--device must be auto, cpu, cuda or cuda:N, got ''"),

@@ -432,6 +432,20 @@ def test_tok_rows_differ_from_their_bases_in_the_transformer_tokens_only(tmp_pat
     assert M._pretrain_key(METHODS["crosshar_tok1"]) == M._pretrain_key(METHODS["crosshar"])
 
 
+def test_a_heads_own_schedule_reaches_its_matrix_rows_as_it_reaches_finetune(tmp_path, monkeypatch):
+    """configs/heads/gru.toml's [finetune] table reaches the matrix's GRU rows (as `crosshar finetune --head gru`
+    reads it); DIN rows keep the packaged schedule; --finetune-epochs is the word on epochs, as under a preset."""
+    ft, base = C.head_preset("gru")[1], C.load("finetune")
+    assert (ft.lr, ft.epochs) != (base.lr, base.epochs)
+    (gru,) = finetune_jobs(tmp_path / "g", monkeypatch, ("scratch",), None, head="gru")
+    (din,) = finetune_jobs(tmp_path / "d", monkeypatch, ("scratch",), None)
+    assert (gru.finetune.lr, gru.finetune.epochs) == (ft.lr, ft.epochs) and gru.head_cfg["chunk"] == 20
+    assert (din.finetune.lr, din.finetune.epochs) == (base.lr, base.epochs)
+    assert gru.finetune.replace(lr=base.lr, epochs=base.epochs) == din.finetune.replace(head="gru")
+    (short,) = finetune_jobs(tmp_path / "q", monkeypatch, ("scratch",), None, head="gru", finetune_epochs=20)
+    assert short.finetune.epochs == 20 and short.finetune.lr == ft.lr
+
+
 def test_full_slow_differs_from_full_in_the_encoder_rate_only(tmp_path, monkeypatch):
     """crosshar_full_slow: crosshar_full's pretraining run and finetune job, with the encoder at 0.1 x lr."""
     from crosshar.evaluate.methods import METHODS

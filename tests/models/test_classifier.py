@@ -46,6 +46,23 @@ def test_load_runs_refuses_runs_that_predict_other_classes(tmp_path):
         classifier.load_runs([ra, rb])
 
 
+def test_a_gru_checkpoint_from_before_its_sub_windows_loads_as_it_was_trained(tmp_path):
+    """LIMU-BERT's GRU head gained `chunk` (20-step sub-windows); a checkpoint without it ran one recurrence over the
+    whole window (heads.BEFORE) and loads so: the same weights give the same outputs as before."""
+    from crosshar.models.heads import BEFORE, resolved_options
+
+    now_cfg = resolved_options("gru", {})
+    old_cfg = {k: v for k, v in now_cfg.items() if k != "chunk"}
+    assert now_cfg["chunk"] == 20 and BEFORE["gru"] == {"chunk": 0}
+    run, old = saved(tmp_path, "old", meta(head="gru") | {"head_cfg": old_cfg}, 0)
+    loaded, m, _ = classifier.load_runs([run])
+    assert loaded.head.chunk == 0 and m["head_cfg"] == old_cfg
+    x = torch.randn(3, 120, 6)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), old(x))
+    assert classifier.build(meta(head="gru") | {"head_cfg": now_cfg}).head.chunk == 20
+
+
 def test_a_transformer_checkpoint_from_before_token_kernel_loads_as_it_was_trained(tmp_path):
     """A checkpoint's head_cfg lists every option its head had; one written before `token_kernel` existed lacks it and
     was a Linear layer per time step (heads.BEFORE): it loads as such, weights and all. A checkpoint written now saves

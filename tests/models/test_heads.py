@@ -209,6 +209,36 @@ def test_an_even_token_kernel_is_one_config_error():
         make("transformer", 72, token_kernel=4)
 
 
+@pytest.mark.parametrize("T, chunk, starts", [(120, 20, [0, 20, 40, 60, 80, 100]), (130, 20, [0, 20, 40, 60, 80, 100, 110]),
+                                              (15, 20, [0]), (120, 0, [0])])
+def test_gru_sub_windows_cover_every_step(T, chunk, starts):
+    assert make("gru", 6, chunk=chunk).chunk_starts(T) == starts
+
+
+def test_gru_averages_its_sub_windows_last_step_features():
+    """chunk = c: the GRUs run over each c-step sub-window alone (LIMU-BERT's 20-step samples); the window's features
+    are the mean of their last-step features. chunk = 0 is one recurrence over the whole window."""
+    torch.manual_seed(0)
+    head = make("gru", 6, chunk=20).eval()
+    x = torch.randn(2, 120, 6)
+    with torch.no_grad():
+        whole = make("gru", 6, chunk=0).eval()
+        whole.load_state_dict(head.state_dict())
+        parts = torch.stack([whole.forward_features(x[:, s:s + 20]) for s in range(0, 120, 20)]).mean(0)
+        assert torch.allclose(head.forward_features(x), parts, atol=1e-6)
+        assert not torch.allclose(whole.forward_features(x), parts, atol=1e-3)
+        y = x.clone()
+        y[:, :20] = torch.randn(2, 20, 6)  # another first sub-window: only its share of the mean changes
+        d = head.forward_features(y) - head.forward_features(x)
+        assert torch.allclose(d, (whole.forward_features(y[:, :20]) - whole.forward_features(x[:, :20])) / 6, atol=1e-6)
+        assert head(x).shape == (2, N_CLASSES)
+
+
+def test_a_negative_gru_chunk_is_one_config_error():
+    with pytest.raises(ConfigError, match="chunk must be a whole number >= 0"):
+        make("gru", 72, chunk=-1)
+
+
 def test_a_head_ensemble_averages_its_members_probabilities():
     from crosshar.models.heads.ensemble import HeadEnsemble
 

@@ -22,8 +22,13 @@ class GRUHead(nn.Module):
     `paper` preset's architecture too (the preset adds the Adam 1e-3, batch-128 recipe).
 
     Deviations:
-    - LIMU-BERT's classifier reads sub-windows of 20 steps of the embedding sequence; here it
-      reads the whole window (T = 120), which is what the other heads see.
+    - LIMU-BERT trains and scores its classifier on sub-windows of 20 steps of the embedding
+      sequence, each a sample of its own. Here the head reads the whole window (T = 120, what
+      the other heads see) as sub-windows of `chunk` steps, runs the GRUs over each and averages
+      their last-step features (so their logits, the output layer being linear): one prediction
+      per window, from recurrences as short as LIMU-BERT's. `chunk = 0` runs the GRUs over the
+      whole window, which the head did before: from the last of 120 steps, with 10 % of the
+      labels, it did not learn (training loss at the class prior; the issue's GRU probe).
     - `dense` adds optional ReLU hidden layers (each with dropout) between the last GRU step
       and the output layer; empty by default, as in LIMU-BERT.
     - No ReLU after the GRUs (LIMU-BERT's `activ` switch is off in the GRU configs).
@@ -38,6 +43,9 @@ class GRUHead(nn.Module):
         num_layers: layers in each GRU stack (same length as `hidden`).
         dense: widths of hidden dense layers after the last step.
         dropout: dropout on the last-step features and after each dense layer.
+        chunk: steps per sub-window (0: the whole window). Sub-windows start every `chunk` steps;
+            when T is not a multiple, the last one ends at T (it overlaps its neighbour), so every
+            step is read; T <= chunk is one sub-window.
 
     forward(x: (B, T, D)) -> logits (B, num_classes); forward_features -> (B, feature_dim),
     the input of the output layer (last dense width, or the last GRU width).
@@ -45,8 +53,11 @@ class GRUHead(nn.Module):
 
     def __init__(self, in_dim: int, num_classes: int, seq_len: int = 120,
                  hidden: Sequence[int] = (20, 10), num_layers: Sequence[int] = (2, 1),
-                 dense: Sequence[int] = (), dropout: float = 0.1):
+                 dense: Sequence[int] = (), dropout: float = 0.1, chunk: int = 20):
         super().__init__()
+        if chunk < 0:
+            raise ValueError(f"chunk must be >= 0 (0: the whole window), got {chunk}")
+        self.chunk = int(chunk)
         self.in_dim, self.num_classes, self.seq_len = in_dim, num_classes, seq_len
         hidden, num_layers = as_tuple(hidden, "hidden"), as_tuple(num_layers, "num_layers")
         dense = tuple(int(d) for d in dense)
@@ -70,10 +81,22 @@ class GRUHead(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, T, D) -> (B, feature_dim)."""
         check_input(x, self.in_dim, "gru")
-        h = x
+        B, T, D = x.shape
+        starts = self.chunk_starts(T)
+        c = T if len(starts) == 1 else self.chunk
+        h = torch.stack([x[:, s:s + c] for s in starts], 1).reshape(B * len(starts), c, D)  # (B n, c, D)
         for gru in self.grus:
-            h, _ = gru(h)  # (B, T, hidden_i)
-        return self.dense(self.drop(h[:, -1]))
+            h, _ = gru(h)  # (B n, c, hidden_i)
+        f = self.dense(self.drop(h[:, -1]))  # (B n, feature_dim)
+        return f.reshape(B, len(starts), -1).mean(1)
+
+    def chunk_starts(self, T: int) -> list[int]:
+        """First steps of the sub-windows of a T-step window: 0, chunk, 2 chunk, ..., and T - chunk when T is not a
+        multiple of chunk; [0] for chunk = 0 or T <= chunk."""
+        if self.chunk == 0 or T <= self.chunk:
+            return [0]
+        starts = list(range(0, T - self.chunk + 1, self.chunk))
+        return starts if starts[-1] == T - self.chunk else starts + [T - self.chunk]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.forward_features(x))
