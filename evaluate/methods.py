@@ -186,6 +186,10 @@ the same head; each row changes only the factor its name says:
                      token_kernel = 5, DIN's local kernel; the default since results/matrix-tok5/ measured it, so these
                      equal scratch and crosshar now) or from one (token_kernel = 1, CrossHAR's and the default before);
                      the transformer head alone: `--heads transformer`
+  scratch_chunk20, crosshar_chunk20
+                     those rows with LIMU-BERT's GRU head reading 20-step sub-windows (GRUHead's chunk = 20, LIMU-BERT's
+                     and the paper preset's) and averaging their last-step features, instead of one recurrence over the
+                     whole window (chunk = 0, the default); the GRU head alone: `--heads gru`
   scratch_mixup, crosshar_mixup
                      those rows finetuned with mixup on the head's input (FinetuneConfig.mixup = 0.4: each batch mixed
                      with a shuffled copy of itself, inputs and labels, weight ~ Beta(0.4, 0.4))
@@ -417,6 +421,8 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("crosshar_tok5", head_options=(("token_kernel", 5),)),
     Method("scratch_tok1", pretrain=None, head_options=(("token_kernel", 1),)),
     Method("crosshar_tok1", head_options=(("token_kernel", 1),)),
+    Method("scratch_chunk20", pretrain=None, head_options=(("chunk", 20),)),
+    Method("crosshar_chunk20", head_options=(("chunk", 20),)),
     Method("scratch_v1", pretrain=None, smoothing=0.0, head_options=(("attn_dropout", 0.1),)),
     Method("crosshar_v1", mse_channels="raw", smoothing=0.0, head_options=(("attn_dropout", 0.1),)),
     Method("crosshar_worldvert_mount_mseeq", frame="world_vertical", mount=0.5, mse_channels="equal"),

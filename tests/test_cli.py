@@ -260,13 +260,18 @@ def test_a_heads_own_schedule_applies_unless_the_user_set_it(synth, home, tmp_pa
         out = tmp_path / f"ft{len(list(tmp_path.iterdir()))}"
         res = invoke("finetune", "-d", "uci", "--no-pretrain", "--epochs", "1", "--out", str(out), *args)
         assert res.exit_code == 0, res.output
+        said.append(res.output)
         return json.loads((out / "run.json").read_text())["configs"]
 
+    said: list[str] = []
     cfgs = trained("--head", "gru")
-    assert cfgs["finetune"]["lr"] == gru.lr and cfgs["head"]["chunk"] == 20
+    assert "head gru: its own schedule (gru.toml [finetune]): " in said[0]
+    assert f"epochs {gru.epochs}" in said[0] and f"lr {gru.lr}" in said[0]
+    assert cfgs["finetune"]["lr"] == gru.lr and cfgs["head"]["chunk"] == 0
     mine = tmp_path.parent / "mine.toml"
     mine.write_text((C.config_dir() / "finetune.toml").read_text().replace("lr = 1e-3", "lr = 5e-4"))
     assert trained("--head", "gru", "--config", str(mine))["finetune"]["lr"] == 5e-4
+    assert "its own schedule" not in said[1]  # the user's file sets every field
     assert trained("--head", "din")["finetune"]["lr"] == C.load("finetune").lr
     paper = trained("--head", "gru", "--preset", "paper", "--label-smoothing", "0.2")["finetune"]
     assert paper["label_smoothing"] == 0.2 and paper["optimizer"] == "adam"  # the flag wins, the preset fills the rest

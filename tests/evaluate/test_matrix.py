@@ -432,6 +432,17 @@ def test_tok_rows_differ_from_their_bases_in_the_transformer_tokens_only(tmp_pat
     assert M._pretrain_key(METHODS["crosshar_tok1"]) == M._pretrain_key(METHODS["crosshar"])
 
 
+def test_chunk20_rows_differ_from_their_bases_in_the_gru_sub_windows_only(tmp_path, monkeypatch):
+    """scratch_chunk20 / crosshar_chunk20: LIMU-BERT's GRU head over 20-step sub-windows (the default: one recurrence
+    over the whole window, chunk = 0), with the GRU's own schedule like their bases."""
+    from crosshar.evaluate.methods import METHODS
+
+    base, sub = finetune_jobs(tmp_path, monkeypatch, ("scratch", "scratch_chunk20"), None, head="gru")
+    assert base.head_cfg["chunk"] == 0 and sub.head_cfg == {**base.head_cfg, "chunk": 20}
+    assert sub.finetune == base.finetune and sub.finetune.lr == C.head_preset("gru")[1].lr
+    assert M._pretrain_key(METHODS["crosshar_chunk20"]) == M._pretrain_key(METHODS["crosshar"])
+
+
 def test_a_heads_own_schedule_reaches_its_matrix_rows_as_it_reaches_finetune(tmp_path, monkeypatch):
     """configs/heads/gru.toml's [finetune] table reaches the matrix's GRU rows (as `crosshar finetune --head gru`
     reads it); DIN rows keep the packaged schedule; --finetune-epochs is the word on epochs, as under a preset."""
@@ -439,7 +450,7 @@ def test_a_heads_own_schedule_reaches_its_matrix_rows_as_it_reaches_finetune(tmp
     assert (ft.lr, ft.epochs) != (base.lr, base.epochs)
     (gru,) = finetune_jobs(tmp_path / "g", monkeypatch, ("scratch",), None, head="gru")
     (din,) = finetune_jobs(tmp_path / "d", monkeypatch, ("scratch",), None)
-    assert (gru.finetune.lr, gru.finetune.epochs) == (ft.lr, ft.epochs) and gru.head_cfg["chunk"] == 20
+    assert (gru.finetune.lr, gru.finetune.epochs) == (ft.lr, ft.epochs) and gru.head_cfg["chunk"] == 0
     assert (din.finetune.lr, din.finetune.epochs) == (base.lr, base.epochs)
     assert gru.finetune.replace(lr=base.lr, epochs=base.epochs) == din.finetune.replace(head="gru")
     (short,) = finetune_jobs(tmp_path / "q", monkeypatch, ("scratch",), None, head="gru", finetune_epochs=20)

@@ -46,21 +46,25 @@ def test_load_runs_refuses_runs_that_predict_other_classes(tmp_path):
         classifier.load_runs([ra, rb])
 
 
-def test_a_gru_checkpoint_from_before_its_sub_windows_loads_as_it_was_trained(tmp_path):
-    """LIMU-BERT's GRU head gained `chunk` (20-step sub-windows); a checkpoint without it ran one recurrence over the
-    whole window (heads.BEFORE) and loads so: the same weights give the same outputs as before."""
-    from crosshar.models.heads import BEFORE, resolved_options
+def test_a_gru_checkpoint_keeps_its_sub_windows_and_one_from_before_them_reads_the_whole_window(tmp_path):
+    """LIMU-BERT's GRU head gained `chunk` (its 20-step sub-windows); the default, 0, is the head as it was, so a
+    checkpoint without the option loads as one recurrence over the whole window, outputs unchanged, and one trained
+    with sub-windows saves and reloads them."""
+    from crosshar.models.heads import resolved_options
 
     now_cfg = resolved_options("gru", {})
     old_cfg = {k: v for k, v in now_cfg.items() if k != "chunk"}
-    assert now_cfg["chunk"] == 20 and BEFORE["gru"] == {"chunk": 0}
+    assert now_cfg["chunk"] == 0
     run, old = saved(tmp_path, "old", meta(head="gru") | {"head_cfg": old_cfg}, 0)
     loaded, m, _ = classifier.load_runs([run])
     assert loaded.head.chunk == 0 and m["head_cfg"] == old_cfg
     x = torch.randn(3, 120, 6)
     with torch.no_grad():
         assert torch.equal(loaded(x), old(x))
-    assert classifier.build(meta(head="gru") | {"head_cfg": now_cfg}).head.chunk == 20
+    run, sub = saved(tmp_path, "sub", meta(head="gru") | {"head_cfg": now_cfg | {"chunk": 20}}, 1)
+    loaded, _, _ = classifier.load_runs([run])
+    with torch.no_grad():
+        assert loaded.head.chunk == 20 and torch.equal(loaded(x), sub(x))
 
 
 def test_a_transformer_checkpoint_from_before_token_kernel_loads_as_it_was_trained(tmp_path):

@@ -36,10 +36,7 @@ _POSITIONAL = ("in_dim", "num_classes", "seq_len")
 
 # what a head was built with before an option existed, where today's default differs: a finetuned checkpoint's
 # head_cfg that lacks the key predates it (`saved_options`)
-BEFORE: dict[str, dict[str, Any]] = {"transformer": {"token_kernel": 1}, "gru": {"chunk": 0}}
-
-# whole-number options whose default is above 1 but where 0 is meaningful (off)
-ZERO_MEANS_OFF: dict[str, set[str]] = {"gru": {"chunk"}}
+BEFORE: dict[str, dict[str, Any]] = {"transformer": {"token_kernel": 1}}
 
 
 def list_heads() -> list[str]:
@@ -100,7 +97,7 @@ def _check_values(name: str, given: dict[str, Any], source: str) -> None:
         if isinstance(d, bool):
             problem = None if isinstance(v, bool) else "must be true or false"
         elif isinstance(d, int):
-            lo = 1 if d >= 1 and k not in ZERO_MEANS_OFF.get(name, ()) else 0
+            lo = 1 if d >= 1 else 0
             problem = None if size_ok(v, lo) else f"must be a whole number >= {lo}"
         elif isinstance(d, float):
             ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
