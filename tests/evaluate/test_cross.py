@@ -247,6 +247,26 @@ def test_cross_resumes_its_own_finetuning_after_an_interrupt(synth, home, tiny_c
     assert len(runs) == 1 and runs[0]["finished"] and not list((home / "runs" / "finetune").glob("*/last.pt"))
 
 
+def test_cross_finetunes_a_head_on_its_own_schedule(synth, home, tiny_configs, tmp_path, monkeypatch):
+    """`cross --head gru` trains the head it has no run of with the schedule of configs/heads/gru.toml's [finetune]
+    table (it did not learn at the shared one), as `crosshar finetune --head gru` and the matrix do; its
+    finetune_epochs stays the caller's word. (The table's lr set apart from the tiny test schedule's here.)"""
+    import crosshar.config as C
+
+    real = C.config_dir()
+    for f in real.rglob("*.toml"):
+        (tmp_path / "configs" / f.relative_to(real)).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "configs" / f.relative_to(real)).write_text(f.read_text())
+    gru = tmp_path / "configs" / "heads" / "gru.toml"
+    assert "\nlr = 1e-2\n" in gru.read_text()
+    gru.write_text(gru.read_text().replace("\nlr = 1e-2\n", "\nlr = 2e-3\n"))
+    monkeypatch.setattr(C, "config_dir", lambda: tmp_path / "configs")
+    cross(["uci"], "motion", head="gru", log=lambda *_: None, finetune_epochs=1)
+    (run,) = [json.loads(p.read_text()) for p in (home / "runs" / "finetune").glob("*/run.json")]
+    ft = run["configs"]["finetune"]
+    assert (ft["head"], ft["lr"], ft["epochs"]) == ("gru", 2e-3, 1) and C.load("finetune").lr != 2e-3
+
+
 def test_cross_finetunes_anew_when_its_interrupted_finetuning_saw_other_data(synth, home, tiny_configs, monkeypatch):
     """A last.pt of this very job but of other data (the dataset changed since) made every rerun of cross stop with
     "cannot resume ... data"; cross now says so and finetunes anew."""
