@@ -46,8 +46,9 @@ def main() -> None:
     for head in args.heads.split(","):
         per_seed = []
         for seed in range(args.seeds):
-            fcfg = C.load("finetune", head=head, label_rate=args.label_rate, seed=seed)
-            job = FinetuneJob(src, w, fcfg, C.load("augment_finetune"), classes, "crosshar4", args.encoder, C.head_config(head))
+            # each head on its own schedule where its config file has one (the GRU's), as `crosshar finetune` trains it
+            head_cfg, fcfg = C.head_preset(head, "default", C.load("finetune", head=head, label_rate=args.label_rate, seed=seed))
+            job = FinetuneJob(src, w, fcfg, C.load("augment_finetune"), classes, "crosshar4", args.encoder, head_cfg)
             t0 = time.time()
             d = run(job, out=Path(f"runs/heads_cross/{head}-s{seed}"), log=lambda *a: None, progress=False)
             model, meta = clf.load(d)
