@@ -68,17 +68,16 @@ def finetune_cmd(
     if random_encoder and freeze is None:
         freeze = False  # a random encoder is trained with the head unless told to stay frozen
     given = dict(label_rate=label_rate, head=head, freeze=freeze, head_input=head_input, skip_frame=skip_frame,
-                 label_smoothing=label_smoothing, class_weight=class_weight)
-    fcfg = C.load("finetune", config, **given)
+                 label_smoothing=label_smoothing, class_weight=class_weight, epochs=epochs, seed=seed, smote=smote,
+                 optimizer=optimizer, center_loss=center_loss, ensemble=ensemble, select=select, unlabelled=unlabelled,
+                 cadence_views=cadence_views)
+    before = C.load("finetune", config, **given)
     user = {k for k, v in given.items() if v is not None} | C.keys_set(config)
-    before = fcfg
-    head_cfg, fcfg = C.head_preset(fcfg.head, preset, fcfg, head_config, keep=user)  # what the user set wins
+    head_cfg, fcfg = C.head_preset(before.head, preset, before, head_config, keep=user)  # what the user set wins
     changed = {k: v for k, v in fcfg.to_dict().items() if v != before.to_dict()[k]}
     if changed and preset == "default" and head_config is None:
         console.print(f"head {fcfg.head}: its own schedule ({C.preset_path(fcfg.head).name} \\[finetune]): "
                       + ", ".join(f"{k} {v}" for k, v in changed.items()))
-    fcfg = fcfg.replace(epochs=epochs, seed=seed, smote=smote, optimizer=optimizer, center_loss=center_loss,
-                        ensemble=ensemble, select=select, unlabelled=unlabelled, cadence_views=cadence_views)
     if random_encoder and (no_pretrain or encoder is not None):
         raise CrossharError("--random-encoder excludes --encoder and --no-pretrain")
     enc = resolve_encoder("+".join(datasets), encoder, no_pretrain or random_encoder, log=console.print)

@@ -265,8 +265,7 @@ def test_a_heads_own_schedule_applies_unless_the_user_set_it(synth, home, tmp_pa
 
     said: list[str] = []
     cfgs = trained("--head", "gru")
-    assert "head gru: its own schedule (gru.toml [finetune]): " in said[0]
-    assert f"epochs {gru.epochs}" in said[0] and f"lr {gru.lr}" in said[0]
+    assert f"head gru: its own schedule (gru.toml [finetune]): lr {gru.lr}\n" in said[0]  # --epochs 1 is the user's
     assert cfgs["finetune"]["lr"] == gru.lr and cfgs["head"]["chunk"] == 0
     mine = tmp_path.parent / "mine.toml"
     mine.write_text((C.config_dir() / "finetune.toml").read_text().replace("lr = 1e-3", "lr = 5e-4"))
