@@ -74,7 +74,8 @@ def finetune_cmd(
     before = C.load("finetune", config, **given)
     user = {k for k, v in given.items() if v is not None} | C.keys_set(config)
     head_cfg, fcfg = C.head_preset(before.head, preset, before, head_config, keep=user)  # what the user set wins
-    changed = {k: v for k, v in fcfg.to_dict().items() if v != before.to_dict()[k]}
+    was = before.to_dict()
+    changed = {k: v for k, v in fcfg.to_dict().items() if v != was[k]}
     if changed and preset == "default" and head_config is None:
         console.print(f"head {fcfg.head}: its own schedule ({C.preset_path(fcfg.head).name} \\[finetune]): "
                       + ", ".join(f"{k} {v}" for k, v in changed.items()))

@@ -27,7 +27,7 @@ class GRUHead(nn.Module):
       the other heads see): by default as one recurrence (`chunk = 0`), or as sub-windows of
       `chunk` steps whose last-step features it averages (so their logits, the output layer
       being linear): one prediction per window from recurrences as short as LIMU-BERT's; the
-      `paper` preset's 20. On the matrix (3 seeds) the sub-windows scored 1.6-2.5 points lower
+      `paper` preset's 20. On the matrix (3 seeds) the sub-windows scored 1.6-2.4 points lower
       at 1/3 of the CPU (results/matrix-gru/).
     - `dense` adds optional ReLU hidden layers (each with dropout) between the last GRU step
       and the output layer; empty by default, as in LIMU-BERT.
