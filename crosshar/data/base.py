@@ -80,6 +80,10 @@ class Dataset:
     # time span, the same source and extra): counted once per group, or once per recording when `dropped_per` says so
     dropped: ClassVar[dict[str, str]] = {}
     dropped_per: ClassVar[str] = "group"
+    # body positions (as position_key writes them) whose recordings hold no gyroscope although the dataset's others do
+    # (MHEALTH's chest unit): read into acc-only windows, left out of 6-channel ones (reported, not bad input), and
+    # `NAME@POSITION` there asks for channels = "acc" (crosshar.data.store.Resolved.has_gyro)
+    acc_only_positions: ClassVar[tuple[str, ...]] = ()
 
     def locate(self, data_dir: str | Path) -> Path:
         """The dataset's folder under `data_dir`; MissingDataError naming the layout otherwise."""

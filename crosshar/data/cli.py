@@ -135,7 +135,7 @@ def prepare_cmd(
     wcfg = None
     if ds.profile(folder) is None or any(v is not None for v in (config, rate, window, stride, channels)):
         base = C.load("window", config)
-        if channels is None and not ds.has_gyro(folder):
+        if channels is None and not r.has_gyro():
             channels = "acc"
         wcfg = base.replace(rate_hz=rate, window=window, channels=channels,
                             stride=stride if stride is not None else (window if window is not None else None))

@@ -79,8 +79,7 @@ def target_window(target: str, data_dir) -> WindowConfig | None:
 
 
 def target_has_gyro(target: str, data_dir) -> bool:
-    r = resolve(target, data_dir)
-    return r.dataset.has_gyro(r.folder)
+    return resolve(target, data_dir).has_gyro()
 
 
 def target_needs(target: str, data_dir) -> WindowConfig | None:

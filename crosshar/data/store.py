@@ -56,6 +56,13 @@ class Resolved:
         """The dataset's own name, without the position: what its cache and manifests are named after."""
         return self.name.rsplit(POSITION_SEP, 1)[0] if self.position else self.name
 
+    def has_gyro(self) -> bool:
+        """Whether its windows can hold a gyroscope: the dataset's switch (`Dataset.has_gyro`), and never at a position
+        it reads without one (`Dataset.acc_only_positions`: MHEALTH's chest)."""
+        if self.position is not None and position_key(self.position) in self.dataset.acc_only_positions:
+            return False
+        return self.dataset.has_gyro(self.folder)
+
 
 POSITION_SEP = "@"
 
@@ -138,8 +145,8 @@ def check_specs(specs: list[str], data_dir: str | Path | None = None) -> None:
                     continue
                 for m in cached(name):
                     man = read_manifest(m)
-                    if prepared_from(man, root) and (known := recording_positions(man)):
-                        _positions_hold(name, position, known, "recordings")
+                    if prepared_from(man, root) and (known := recording_positions(man)):  # + those 6 channels left out
+                        _positions_hold(name, position, known + list(get_dataset(name).acc_only_positions), "recordings")
                         break
             else:  # your own data: the positions its crosshar.toml names now (a cache may predate an edit)
                 r = resolve(base)
@@ -152,13 +159,15 @@ def check_specs(specs: list[str], data_dir: str | Path | None = None) -> None:
             resolve(s)
 
 
-def resolve_window_config(ds: Dataset, folder: DataFolder, cfg: WindowConfig | None, name: str | None = None) -> WindowConfig:
+def resolve_window_config(ds: Dataset, folder: DataFolder, cfg: WindowConfig | None, name: str | None = None,
+                          gyro: bool | None = None) -> WindowConfig:
     """The dataset's fixed profile when it has one (pre-windowed data), else `cfg` or the default (`name`: the
-    dataset as the user named it, for messages)."""
+    dataset as the user named it, for messages; `gyro`: whether it has a gyroscope, `Resolved.has_gyro`, when a
+    position decides it, else the dataset's switch)."""
     prof = ds.profile(folder)
     if prof is None:
         cfg = cfg or WindowConfig()
-        if cfg.channels == "acc+gyro" and not ds.has_gyro(folder):
+        if cfg.channels == "acc+gyro" and not (ds.has_gyro(folder) if gyro is None else gyro):
             raise ConfigError(f"dataset {name or ds.name!r} has no gyroscope here; use channels = \"acc\" "
                               "(`--channels acc`, or channels in a window config)")
         return cfg
@@ -195,6 +204,7 @@ def prepare(
     """
     r = resolve(name, data_dir)
     if r.position is not None:
+        resolve_window_config(r.dataset, r.folder, cfg, r.name, r.has_gyro())  # no gyroscope there: one line
         base, _ = split_position(name)
         return select_position(prepare(base, data_dir, cfg, on_bad, cache, rebuild, log), r.position)
     name, ds, folder = r.name, r.dataset, r.folder
@@ -320,7 +330,12 @@ def _build_from_recordings(ds: Dataset, folder: DataFolder, cfg: WindowConfig, n
                            log: Callable[[str], None] | None) -> _Built:
     """Raw data: recordings -> physical checks -> windows (DataError when none results)."""
     recs = ds.load(folder, bad)
-    if cfg.channels == "acc+gyro":
+    acc_only: dict[str, int] = {}
+    if cfg.channels == "acc+gyro":  # a position read without a gyroscope by design: left out, reported
+        for r in recs:
+            if r.gyro is None and position_key(r.position or "") in ds.acc_only_positions:
+                acc_only[r.position] = acc_only.get(r.position, 0) + 1
+        recs = [r for r in recs if not (r.gyro is None and position_key(r.position or "") in ds.acc_only_positions)]
         no_gyro = [r for r in recs if r.gyro is None]
         if no_gyro:
             bad(f"{len(no_gyro)} recording(s) have no gyroscope and cannot give 6-channel windows, e.g. "
@@ -344,7 +359,10 @@ def _build_from_recordings(ds: Dataset, folder: DataFolder, cfg: WindowConfig, n
         checks["turning"] = turns
         warnings += turning_warnings(turns, str(folder.root))
     recordings = {str(r.session or r.source): {"position": r.position, "device": r.device} for r in recs}
-    return _Built(ws, len(recs), int(short), tally, checks, warnings, recordings, ds.dropped_counts(recs))
+    dropped = ds.dropped_counts(recs)
+    for position, n in acc_only.items():
+        dropped[f"recordings at {position}: no gyroscope for 6-channel windows (--channels acc reads them)"] = n
+    return _Built(ws, len(recs), int(short), tally, checks, warnings, recordings, dropped)
 
 
 def _build_prewindowed(ds: Dataset, folder: DataFolder, cfg: WindowConfig, name: str, bad: BadRows) -> _Built:

@@ -10,16 +10,16 @@ Layout of a .log file (README section 3): one row per sample at 50 Hz ("all sens
 at a sampling rate of 50 Hz"), no timestamp, 24 tab-separated columns (public loaders read them with
 `sep='\\t'`, `read.table` or `np.loadtxt`): 1-3 chest acc x y z, 4-5 ECG leads 1 and 2, 6-8 left-ankle acc,
 9-11 left-ankle gyro, 12-14 left-ankle magnetometer, 15-17 right-lower-arm acc, 18-20 right-lower-arm
-gyro, 21-23 right-lower-arm magnetometer, 24 label. Only the ankle and wrist acc and gyro and the label are
-parsed; the other columns are counted (every line must have 24 fields; runs of spaces or tabs and blanks at
-line ends are tolerated), not read. A file becomes one Recording per position: position "ankle" or "wrist",
+gyro, 21-23 right-lower-arm magnetometer, 24 label. The three accelerometers, the two gyroscopes and the label
+are parsed; the other columns (ECG, magnetometers) are counted (every line must have 24 fields; runs of spaces or tabs and blanks at
+line ends are tolerated), not read. A file becomes one Recording per position: position "chest", "ankle" or "wrist",
 subject "mhealth:<n>", session "<n>_<position>_<k>", the samples in file order at 50 Hz.
 
-The chest: its unit has an accelerometer and ECG but no gyroscope (the README lists no chest gyro column).
-crosshar's 6-channel windows need both sensors at every position of a dataset (as your own data's
-descriptor requires, crosshar.data.readers.custom), and a dataset's acc-only switch (`has_gyro`) holds
-for all its positions at once, so the chest columns are not read: `mhealth@chest` is the one-line error
-that lists the positions there are (ankle, wrist), never windows with a made-up gyroscope.
+The chest: its unit has an accelerometer and ECG but no gyroscope (the README lists no chest gyro column), so its
+recordings (position "chest", columns 1-3) hold acc alone (`Dataset.acc_only_positions`): read into acc-only windows
+(`--channels acc`; `crosshar cross -td mhealth@chest` trains the source model on acc alone by itself, as for HHAR),
+left out of 6-channel ones and counted there (prepare's kept/dropped line), never given a made-up gyroscope.
+`mhealth@chest` with 6 channels is a one-line error saying so.
 
 Labels (README section 2, "0 for the null class"): 1 standing still -> standing, 2 sitting and relaxing ->
 sitting, 3 lying down -> lying, 4 walking, 5 climbing stairs -> "stairs" (up and down are one class, the
@@ -74,8 +74,9 @@ ACTIVITIES: dict[int, str] = {
     9: "biking", 10: "jogging", 11: "running", 12: "jumping",
 }
 UNNAMED = (6, 7, 8)  # waist bends forward, frontal elevation of arms, knees bending: no canonical name
-# the README's sensor: (body position, 0-based column of its acc x, of its gyro x); in column order
-SENSORS: dict[str, tuple[str, int, int]] = {"left-ankle": ("ankle", 5, 8), "right-lower-arm": ("wrist", 14, 17)}
+# the README's sensor: (body position, 0-based column of its acc x, of its gyro x or None: the chest has none)
+SENSORS: dict[str, tuple[str, int, int | None]] = {
+    "chest": ("chest", 0, None), "left-ankle": ("ankle", 5, 8), "right-lower-arm": ("wrist", 14, 17)}
 LABEL_COLUMN = 23
 NCOLS = 24
 RATE = 50.0
@@ -83,12 +84,22 @@ DEVICE = "Shimmer2"
 CHANNELS = ("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z")
 _COLS = (Col("label", LABEL_COLUMN),  # a number: checked to be a whole one below ("0" and "0.0" alike)
          *(Col(f"{pos}_{c}", (acc if c.startswith("acc") else gyro) + "xyz".index(c[-1]))
-           for pos, acc, gyro in SENSORS.values() for c in CHANNELS))
-# (12,) limits in the file's units: acc in m/s^2, gyro in deg/s (rounded: degrees(GYRO_LIMIT) is 3999.9999999999995,
+           for pos, acc, gyro in SENSORS.values() for c in CHANNELS if gyro is not None or c.startswith("acc")))
+_NAMES = [c.name for c in _COLS[1:]]  # the parsed (n, 15) block's columns, in file order
+
+
+def _block(position: str, gyro: int | None) -> tuple[slice, slice | None]:
+    """A position's acc columns and gyro columns (None: the chest) in the parsed block."""
+    i = _NAMES.index(f"{position}_acc_x")
+    return slice(i, i + 3), None if gyro is None else slice(i + 3, i + 6)
+
+
+_SLICES = {pos: _block(pos, gyro) for pos, _, gyro in SENSORS.values()}  # body position -> its columns there
+# (15,) limits in the file's units: acc in m/s^2, gyro in deg/s (rounded: degrees(GYRO_LIMIT) is 3999.9999999999995,
 # which refused a reading of exactly 4000 deg/s that PAMAP2's reader, in rad/s, accepts)
 _LIMIT = np.array([limit_of(c) if c.startswith("acc") else round(float(np.degrees(limit_of(c))), 6)
-                   for _ in SENSORS for c in CHANNELS])
-_UNITS = [" deg/s" if "gyro" in c.name else " m/s^2" for c in _COLS[1:]]
+                   for c in (n.split("_", 1)[1] for n in _NAMES)])
+_UNITS = [" deg/s" if "gyro" in n else " m/s^2" for n in _NAMES]
 _LABELS = np.array([ACTIVITIES[i] for i in range(len(ACTIVITIES))])  # label -> canonical
 _FILE = re.compile(r"(?:^|/)mHealth_subject(\d+)\.log$")
 
@@ -99,7 +110,7 @@ class MHEALTH(Dataset):
     docstring for the layout, the chest, labels and units."""
 
     name = "mhealth"
-    title = "MHEALTH (2014), ankle / wrist Shimmer2 (the chest unit has no gyroscope: not read)"
+    title = "MHEALTH (2014), chest / ankle / wrist Shimmer2 (the chest: acc only)"
     folders = ("mhealth", "MHEALTHDATASET", "MHEALTH")
     layouts = (
         "MHEALTHDATASET/mHealth_subject1.log .. mHealth_subject10.log (24 tab-separated columns per line); "
@@ -110,6 +121,7 @@ class MHEALTH(Dataset):
                                "bending: no canonical activity), read as unlabelled"}
     # both positions of a file piece share its extra (first line, count): the rows are counted once, not per position
     dropped_per = "group"
+    acc_only_positions = ("chest",)
     citation = (
         "O. Banos, R. Garcia, J. A. Holgado-Terriza, M. Damas, H. Pomares, I. Rojas, A. Saez, C. Villalonga. "
         "mHealthDroid: a novel framework for agile development of mobile health applications. 6th International "
@@ -130,7 +142,7 @@ class MHEALTH(Dataset):
         return [best[k] for k in sorted(best)]
 
     def has_gyro(self, folder: DataFolder) -> bool:
-        return True  # at every position read (the chest, acc only, is not read)
+        return True  # at the ankle and wrist (the chest, acc only: acc_only_positions)
 
     def load(self, folder: DataFolder, bad: BadRows) -> list[Recording]:
         if not (files := self.files(folder)):
@@ -143,15 +155,16 @@ class MHEALTH(Dataset):
         return recs
 
     def _recordings(self, rows: Rows, sid: int) -> list[Recording]:
-        """Per position and piece (the rows between skipped or blank lines): acc in m/s^2, gyro deg/s -> rad/s."""
+        """Per position and piece (the rows between skipped or blank lines): acc in m/s^2, gyro deg/s -> rad/s (the
+        chest: acc alone)."""
         cuts = [0, *(np.flatnonzero(np.diff(rows.lines) > 1) + 1).tolist(), len(rows)]
         label = rows["label"]
         recs = []
-        for b, (position, _, _) in enumerate(SENSORS.values()):
-            x = rows["x"][:, 6 * b: 6 * b + 6]  # (n, 6) acc, gyro as in the file
+        for position, (acc, gyro) in _SLICES.items():
             for k, (s, e) in enumerate(zip(cuts[:-1], cuts[1:])):
                 recs.append(Recording(
-                    acc=x[s:e, :3], gyro=np.deg2rad(x[s:e, 3:]), rate=RATE, labels=_LABELS[label[s:e]],
+                    acc=rows["x"][s:e, acc], gyro=None if gyro is None else np.deg2rad(rows["x"][s:e, gyro]),
+                    rate=RATE, labels=_LABELS[label[s:e]],
                     subject=f"mhealth:{sid}", dataset=self.name, source=rows.source, device=DEVICE,
                     position=position, session=f"{sid}_{position}_{k}",
                     extra={"first_line": int(rows.lines[s]), "unnamed_rows": int(np.isin(label[s:e], UNNAMED).sum())},
@@ -169,7 +182,7 @@ def _read(folder: DataFolder, entry: Entry, bad: BadRows) -> Rows | None:
     rows = blank_separated_rows(folder, entry, _COLS, bad, "\t", NCOLS)  # None: a truncated .gz, reported
     if rows is None:
         return None
-    rows.cols = {"label": rows["label"], "x": np.stack([rows[c.name] for c in _COLS[1:]], axis=1)}  # (n, 12)
+    rows.cols = {"label": rows["label"], "x": np.stack([rows[c.name] for c in _COLS[1:]], axis=1)}  # (n, 15)
     lab = rows["label"]
     known = np.isin(lab, list(ACTIVITIES))  # whole numbers 0..12 (NaN is not)
     rows = rows.reject(~known, lambda i: f"column {LABEL_COLUMN + 1} (label): unknown label {lab[i]:.12g}; MHEALTH's "
