@@ -289,7 +289,8 @@ def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, see
     if preset != "default":  # the paper's model and finetuning recipe (crosshar finetune --preset)
         head_cfg, ft = C.head_preset(head_name, preset, cfgs["finetune"])
         cfgs["finetune"] = ft
-    elif m.recipe == "default":  # the head's own schedule, if its config file has one (LIMU-BERT's GRU), as finetune's
+    elif m.recipe == "default" and m.head_schedule:  # the head's own schedule where its file has one (the GRU's, the
+        # transformer's), as finetune's
         cfgs["finetune"] = C.head_preset(head_name, "default", cfgs["finetune"])[1]
     head_tag = head_name if preset == "default" else f"{head_name}@{preset}"
     d = root / "runs" / f"finetune-{sources_tag(sources)}-{m.name}-{head_tag}{tag}{window_tag(window)}-s{seed}"

@@ -186,6 +186,11 @@ the same head; each row changes only the factor its name says:
                      token_kernel = 5, DIN's local kernel; the default since results/matrix-tok5/ measured it, so these
                      equal scratch and crosshar now) or from one (token_kernel = 1, CrossHAR's and the default before);
                      the transformer head alone: `--heads transformer`
+  scratch_shared, crosshar_shared
+                     those rows at the shared finetuning schedule (configs/finetune.toml: lr 1e-3, 40 epochs) instead of
+                     the head's own (the [finetune] table of configs/heads/<head>.toml): the GRU at 1e-3 instead of 1e-2
+                     and 40 epochs instead of 240, the transformer 40 instead of 120; DIN has no table of its own, so
+                     for DIN they equal scratch and crosshar
   scratch_chunk20, crosshar_chunk20
                      those rows with LIMU-BERT's GRU head reading 20-step sub-windows (GRUHead's chunk = 20, LIMU-BERT's
                      and the paper preset's) and averaging their last-step features, instead of one recurrence over the
@@ -307,6 +312,8 @@ class Method:
             (FinetuneJob.init_run; LP-FT), trained and scored on its own.
         runs_of: the method whose finetuning (and pretraining) runs this row scores, instead of training its own:
             a row that changes only how the target is scored (`tta`) reuses the very models of its base row.
+        head_schedule: the head's own finetuning schedule (the [finetune] table of configs/heads/<head>.toml, where it
+            has one: the GRU's, the transformer's) over the shared one; False: the shared one (configs/finetune.toml).
 
     Oracles are trained to convergence: every finetuning epoch runs (no early stopping) and, of the
     epochs with the best validation macro-F1, the last is kept (FinetuneConfig.ties), since the
@@ -315,6 +322,7 @@ class Method:
 
     name: str
     pretrain: str | None = "crosshar"
+    head_schedule: bool = True
     mirror: bool = True
     upright: bool = False
     frame: str | None = None
@@ -421,6 +429,8 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("crosshar_tok5", head_options=(("token_kernel", 5),)),
     Method("scratch_tok1", pretrain=None, head_options=(("token_kernel", 1),)),
     Method("crosshar_tok1", head_options=(("token_kernel", 1),)),
+    Method("scratch_shared", pretrain=None, head_schedule=False),
+    Method("crosshar_shared", head_schedule=False),
     Method("scratch_chunk20", pretrain=None, head_options=(("chunk", 20),)),
     Method("crosshar_chunk20", head_options=(("chunk", 20),)),
     Method("scratch_v1", pretrain=None, smoothing=0.0, head_options=(("attn_dropout", 0.1),)),

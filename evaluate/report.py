@@ -417,6 +417,7 @@ COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crossh
                ("scratch_tok5", "scratch"), ("crosshar_tok5", "crosshar"), ("crosshar_tok5", "scratch_tok5"),
                ("scratch", "scratch_tok1"), ("crosshar", "crosshar_tok1"), ("crosshar_tok1", "scratch_tok1"),
                ("scratch", "scratch_chunk20"), ("crosshar", "crosshar_chunk20"), ("crosshar_chunk20", "scratch_chunk20"),
+               ("scratch", "scratch_shared"), ("crosshar", "crosshar_shared"), ("crosshar_shared", "scratch_shared"),
                *((f"scratch_worldvert_mount_cadviews{k}", "scratch_worldvert_mount_tta_cadence") for k in (3, 5, 9)),
                *((f"{b}_tta_motion", f"{b}_tta") for b in TTA_BASES), *((f"{b}_tta", f"{b}_tta_mirror") for b in TTA_BASES))
 # the leave-one-dataset-out rows compared on their common targets (`_multi_table`), the `_tta` suffixes besides

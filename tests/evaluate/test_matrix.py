@@ -455,6 +455,21 @@ def test_a_heads_own_schedule_reaches_its_matrix_rows_as_it_reaches_finetune(tmp
     assert gru.finetune.replace(lr=base.lr, epochs=base.epochs) == din.finetune.replace(head="gru")
     (short,) = finetune_jobs(tmp_path / "q", monkeypatch, ("scratch",), None, head="gru", finetune_epochs=20)
     assert short.finetune.epochs == 20 and short.finetune.lr == ft.lr
+    (tf,) = finetune_jobs(tmp_path / "t", monkeypatch, ("scratch",), None, head="transformer")  # its table: epochs
+    assert tf.finetune.epochs == C.head_preset("transformer")[1].epochs != base.epochs and tf.finetune.lr == base.lr
+
+
+@pytest.mark.parametrize("head", ["transformer", "gru", "din"])
+def test_shared_rows_differ_in_the_schedule_only(head, tmp_path, monkeypatch):
+    """scratch_shared / crosshar_shared: the rows at the shared finetuning schedule instead of the head's own table
+    (the transformer's 120 epochs, the GRU's lr and epochs); for DIN, which has none, the very same jobs."""
+    base = C.load("finetune")
+    own, shared = finetune_jobs(tmp_path, monkeypatch, ("crosshar", "crosshar_shared"), tmp_path / "enc", head=head)
+    assert (shared.finetune.lr, shared.finetune.epochs) == (base.lr, base.epochs)
+    assert shared.finetune == own.finetune.replace(lr=base.lr, epochs=base.epochs)
+    assert (shared.augment, shared.encoder_run, shared.head_cfg) == (own.augment, own.encoder_run, own.head_cfg)
+    assert (own.finetune == shared.finetune) == (head == "din")
+    assert M._pretrain_key(Me.METHODS["crosshar_shared"]) == M._pretrain_key(Me.METHODS["crosshar"])
 
 
 def test_full_slow_differs_from_full_in_the_encoder_rate_only(tmp_path, monkeypatch):
