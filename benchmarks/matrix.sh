@@ -22,7 +22,7 @@ scratch_worldvert_mount,scratch_worldvert_mount_tta,scratch_worldvert_mount_cadv
 crosshar matrix "${common[@]}" --heads din --seeds 1 --methods oracle_full,oracle_worldvert_mount_full --targets-only hhar
 # hhar (acc-only, z-normalised windows) as a target, with its own ceiling: the oracles trained on its training users
 crosshar matrix "${common[@]}" --heads din --seeds 3 --methods scratch,crosshar,oracle,oracle_scratch,oracle_long,oracle_scratch_long --targets-only hhar
-crosshar matrix "${common[@]}" --heads transformer --seeds 3 --methods scratch,crosshar --targets-only hhar  # CrossHAR's own head
+crosshar matrix "${common[@]}" --heads transformer --seeds 3 --methods scratch,crosshar --targets-only hhar  # CrossHAR's own head, at its own schedule (120 epochs)
 crosshar matrix "${common[@]}" --heads din,transformer --targets-only hhar --seeds 3 --report-only \
   --methods scratch,scratch_frozen,scratch_worldvert_mount,scratch_worldvert_mount_tta,scratch_worldvert_mount_cadviews5,crosshar,crosshar_nomirror,crosshar_device,\
 mask,contrast,crosshar_paper,multi,scratch_multi,oracle,oracle_scratch,oracle_long,oracle_scratch_long,oracle_worldvert_mount,oracle_full,oracle_worldvert_mount_full

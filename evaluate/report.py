@@ -415,7 +415,7 @@ COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crossh
                ("scratch_turnscale", "scratch"), ("scratch_worldvert_mount_turnscale", "scratch_worldvert_mount"),
                ("scratch_b16", "scratch"), ("crosshar_b16", "crosshar"),
                ("scratch_tok5", "scratch"), ("crosshar_tok5", "crosshar"), ("crosshar_tok5", "scratch_tok5"),
-               ("scratch", "scratch_tok1"), ("crosshar", "crosshar_tok1"), ("crosshar_tok1", "scratch_tok1"),
+               ("scratch_shared", "scratch_tok1"), ("crosshar_shared", "crosshar_tok1"), ("crosshar_tok1", "scratch_tok1"),
                ("scratch", "scratch_chunk20"), ("crosshar", "crosshar_chunk20"), ("crosshar_chunk20", "scratch_chunk20"),
                ("scratch", "scratch_shared"), ("crosshar", "crosshar_shared"), ("crosshar_shared", "scratch_shared"),
                *((f"scratch_worldvert_mount_cadviews{k}", "scratch_worldvert_mount_tta_cadence") for k in (3, 5, 9)),
