@@ -332,10 +332,10 @@ def _build_from_recordings(ds: Dataset, folder: DataFolder, cfg: WindowConfig, n
     recs = ds.load(folder, bad)
     acc_only: dict[str, int] = {}
     if cfg.channels == "acc+gyro":  # a position read without a gyroscope by design: left out, reported
-        for r in recs:
-            if r.gyro is None and position_key(r.position or "") in ds.acc_only_positions:
-                acc_only[r.position] = acc_only.get(r.position, 0) + 1
-        recs = [r for r in recs if not (r.gyro is None and position_key(r.position or "") in ds.acc_only_positions)]
+        by_design = [r.gyro is None and position_key(r.position or "") in ds.acc_only_positions for r in recs]
+        for r in (r for r, out in zip(recs, by_design) if out):
+            acc_only[r.position] = acc_only.get(r.position, 0) + 1
+        recs = [r for r, out in zip(recs, by_design) if not out]
         no_gyro = [r for r in recs if r.gyro is None]
         if no_gyro:
             bad(f"{len(no_gyro)} recording(s) have no gyroscope and cannot give 6-channel windows, e.g. "

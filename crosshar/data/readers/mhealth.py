@@ -119,7 +119,7 @@ class MHEALTH(Dataset):
     url = "https://archive.ics.uci.edu/static/public/319/mhealth+dataset.zip"  # size and sha256 unknown
     dropped = {"unnamed_rows": "rows of activities 6-8 (waist bends forward, frontal elevation of arms, knees "
                                "bending: no canonical activity), read as unlabelled"}
-    # both positions of a file piece share its extra (first line, count): the rows are counted once, not per position
+    # the positions of a file piece share its extra (first line, count): the rows are counted once, not per position
     dropped_per = "group"
     acc_only_positions = ("chest",)
     citation = (
