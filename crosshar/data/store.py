@@ -59,9 +59,12 @@ class Resolved:
     def has_gyro(self) -> bool:
         """Whether its windows can hold a gyroscope: the dataset's switch (`Dataset.has_gyro`), and never at a position
         it reads without one (`Dataset.acc_only_positions`: MHEALTH's chest)."""
-        if self.position is not None and position_key(self.position) in self.dataset.acc_only_positions:
-            return False
-        return self.dataset.has_gyro(self.folder)
+        return not acc_only_at(self.dataset, self.position) and self.dataset.has_gyro(self.folder)
+
+
+def acc_only_at(ds: Dataset, position: str | None) -> bool:
+    """Whether `ds` reads the recordings at `position` without a gyroscope by design (`Dataset.acc_only_positions`)."""
+    return position is not None and position_key(position) in ds.acc_only_positions
 
 
 POSITION_SEP = "@"
@@ -332,7 +335,7 @@ def _build_from_recordings(ds: Dataset, folder: DataFolder, cfg: WindowConfig, n
     recs = ds.load(folder, bad)
     acc_only: dict[str, int] = {}
     if cfg.channels == "acc+gyro":  # a position read without a gyroscope by design: left out, reported
-        by_design = [r.gyro is None and position_key(r.position or "") in ds.acc_only_positions for r in recs]
+        by_design = [r.gyro is None and acc_only_at(ds, r.position) for r in recs]
         for r in (r for r, out in zip(recs, by_design) if out):
             acc_only[r.position] = acc_only.get(r.position, 0) + 1
         recs = [r for r, out in zip(recs, by_design) if not out]
