@@ -640,7 +640,7 @@ def _run_cell(mc: MatrixConfig, root: Path, cell: Cell, todo: list[str], ws_of: 
                 guard.check_windows(ws_of(s, cell.window), tws)
         rep, *_ = score(model, meta, tws, logits_fn=tta, name=ft)
         row = {"source": src_tag, "target": target, "method": cell.method, "head": cell.head, "preset": mc.preset,
-               "seed": cell.seed,
+               "seed": cell.seed, "window": window_tag(cell.window),  # the cell's: the report counts its CPU once
                "accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"], "weighted_f1": rep["weighted_f1"],
                "classes": rep["classes"], "per_class_f1": {c: v["f1"] for c, v in rep["per_class"].items()},
                "confusion": rep["confusion"],

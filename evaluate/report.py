@@ -331,13 +331,29 @@ def _time_section(rows: list[dict], timing: list[dict]) -> list[str]:
     return L + _cpu_table(rows)
 
 
+def _row_window(r: dict) -> str:
+    """The window tag of the cell a row came from (`matrix.window_tag`: "" for the default window, e.g. "-w128accz"
+    for hhar's profile); rows written before it was recorded count as the default window's."""
+    return str(r.get("window", ""))
+
+
+def _cell_key(r: dict) -> tuple:
+    """The cell a row belongs to, as `matrix.plan` formed it: a model (sources, method, head, seed, preset) and its
+    window, plus the target for the rows that train one model per target (wide pretraining: `Method.wide`). A source's
+    HHAR-profile cell and its six-pair cell of the same row are two cells, each with its own CPU."""
+    m = METHODS.get(r.get("method"))
+    per_target = m is not None and (m.wide or (m.runs_of is not None and METHODS[m.runs_of].wide))
+    return (r.get("source"), r.get("method"), r.get("head"), r.get("seed"), r.get("preset"), _row_window(r),
+            r.get("target") if per_target else None)
+
+
 def _cell_cpu(rows: list[dict]) -> dict[tuple, float]:
-    """Process CPU seconds per cell (source, method, head, seed, preset). A row's `cpu_seconds` counts from its
-    cell's start (the cell's pretraining when it ran it, its finetuning, and the scoring of its targets up to that
-    row's), so a cell's CPU is its largest row's; summing the rows would count a cell's training once per target."""
+    """Process CPU seconds per cell (`_cell_key`). A row's `cpu_seconds` counts from its cell's start (the cell's
+    pretraining when it ran it, its finetuning, and the scoring of its targets up to that row's), so a cell's CPU is
+    its largest row's; summing the rows would count a cell's training once per target."""
     cells: dict[tuple, float] = {}
     for r in rows:
-        k = (r.get("source"), r.get("method"), r.get("head"), r.get("seed"), r.get("preset"))
+        k = _cell_key(r)
         cells[k] = max(cells.get(k, 0.0), float(r.get("cpu_seconds", 0) or 0))
     return cells
 
@@ -352,7 +368,7 @@ def cpu_line(rows: list[dict]) -> str:
 def cpu_by_method(rows: list[dict]) -> list[tuple[str, str, int, float]]:
     """(method, head, cells, process CPU seconds) of each method and head, the costliest first (ties by name)."""
     per: dict[tuple[str, str], list[float]] = {}
-    for (_, method, head, _, _), cpu in _cell_cpu(rows).items():
+    for (_, method, head, *_), cpu in _cell_cpu(rows).items():
         per.setdefault((method, head), []).append(cpu)
     return sorted(((m, h, len(c), sum(c)) for (m, h), c in per.items()), key=lambda t: (-t[3], t[0], t[1]))
 

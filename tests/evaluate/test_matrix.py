@@ -50,6 +50,7 @@ def test_matrix_all_methods_one_input_pipeline_and_resume(synth, home, tiny_conf
                      | {(t, t, o) for t in ("uci", "motion") for o in ("oracle", "oracle_full", "oracle_scratch")})
     assert len(rows) == len(cells)
     assert all(0 <= r["macro_f1"] <= 1 and r["n"] > 0 and r["cpu_seconds"] >= 0 for r in rows)
+    assert {r["window"] for r in rows} == {""}  # each row names its cell's window (the default one here)
     # the oracle is tested on the target's held-out subjects only, not on all of its windows
     oracle_uci = next(r for r in rows if r["method"] == "oracle" and r["target"] == "uci")
     cross_uci = next(r for r in rows if r["method"] == "crosshar" and r["target"] == "uci")

@@ -300,6 +300,24 @@ def test_a_cells_cpu_is_counted_once_whatever_its_targets():
     assert cpu_line(rows).startswith("Rows: 3 in 2 cells; process CPU of the cells 2.7 min")
 
 
+def test_a_sources_hhar_profile_cell_and_its_six_pair_cell_are_two_cells():
+    """One row's model for uci's pair targets and its model in HHAR's window profile are two cells (two trainings,
+    `matrix.plan`), each counted once: keyed on source, method, head and seed alone they counted as one, the larger.
+    A wide row trains one model per target. Rows written before the window was recorded count as the default's."""
+    from crosshar.evaluate.report import _cell_cpu, cpu_by_method
+
+    cell = {"source": "uci", "method": "crosshar", "head": "din", "seed": 0, "preset": "default"}
+    rows = [cell | {"target": "motion", "window": "", "cpu_seconds": 100.0},
+            cell | {"target": "wisdm", "window": "", "cpu_seconds": 110.0},
+            cell | {"target": "hhar", "window": "-w128accz", "cpu_seconds": 80.0}]
+    assert sorted(_cell_cpu(rows).values()) == [80.0, 110.0]
+    assert cpu_by_method(rows) == [("crosshar", "din", 2, 190.0)]
+    legacy = [{k: v for k, v in r.items() if k != "window"} for r in rows[:2]]
+    assert cpu_by_method(legacy + rows[2:]) == [("crosshar", "din", 2, 190.0)]
+    wide = [r | {"method": "crosshar_wide"} for r in rows[:2]]
+    assert cpu_by_method(wide) == [("crosshar_wide", "din", 2, 210.0)]
+
+
 def test_the_time_section_says_where_the_cpu_went_method_by_method():
     """Per method and head: its cells (each counted once, whatever its targets) and their CPU, the costliest first."""
     from crosshar.evaluate.report import _time_section, cpu_by_method
