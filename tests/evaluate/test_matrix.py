@@ -433,6 +433,21 @@ def test_tok_rows_differ_from_their_bases_in_the_transformer_tokens_only(tmp_pat
     assert M._pretrain_key(METHODS["crosshar_tok1"]) == M._pretrain_key(METHODS["crosshar"])
 
 
+def test_smaller_din_rows_differ_from_their_bases_in_the_din_size_only(tmp_path, monkeypatch):
+    """scratch_d1 / crosshar_d1: DIN with one interactive block; scratch_w32 / crosshar_w32: DIN 32 wide (the
+    speed issue's cheaper head); everything else, pretraining run included, is their base's."""
+    from crosshar.evaluate.methods import METHODS
+
+    for base, enc in (("scratch", None), ("crosshar", tmp_path / "enc")):
+        job, d1, w32 = finetune_jobs(tmp_path, monkeypatch, (base, f"{base}_d1", f"{base}_w32"), enc)
+        assert (job.head_cfg["depth"], job.head_cfg["dim"]) == (2, 64)
+        assert d1.head_cfg == {**job.head_cfg, "depth": 1} and w32.head_cfg == {**job.head_cfg, "dim": 32}
+        for j in (d1, w32):
+            assert (j.finetune, j.augment, j.encoder_run, j.pipeline) == (job.finetune, job.augment, job.encoder_run,
+                                                                          job.pipeline)
+    assert M._pretrain_key(METHODS["crosshar_d1"]) == M._pretrain_key(METHODS["crosshar_w32"]) == M._pretrain_key(METHODS["crosshar"])
+
+
 def test_chunk20_rows_differ_from_their_bases_in_the_gru_sub_windows_only(tmp_path, monkeypatch):
     """scratch_chunk20 / crosshar_chunk20: LIMU-BERT's GRU head over 20-step sub-windows (the default: one recurrence
     over the whole window, chunk = 0), with the GRU's own schedule like their bases."""
