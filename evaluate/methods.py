@@ -429,12 +429,12 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("crosshar_tok5", head_options=(("token_kernel", 5),)),
     Method("scratch_tok1", pretrain=None, head_options=(("token_kernel", 1),)),
     Method("crosshar_tok1", head_options=(("token_kernel", 1),)),
-    # DIN at lower cost (the speed issue's matrix time): one interactive block instead of two, or width 32 instead of 64
-    # (DIN's options: a head without them rejects the row); results/matrix-dinsmall/
-    Method("scratch_d1", pretrain=None, head_options=(("depth", 1),)),
-    Method("crosshar_d1", head_options=(("depth", 1),)),
-    Method("scratch_w32", pretrain=None, head_options=(("dim", 32),)),
-    Method("crosshar_w32", head_options=(("dim", 32),)),
+    # DIN's size (DIN's options: a head without them rejects the row; results/matrix-dinsize/): cheaper for the speed
+    # issue's matrix time, one interactive block instead of two (_d1) or width 32 instead of 64 (_w32); larger, three
+    # blocks (_d3) or width 96 (_w96)
+    *(Method(f"{base}_{tag}", pretrain=pre, head_options=((opt, v),))
+      for base, pre in (("scratch", None), ("crosshar", "crosshar"))
+      for tag, opt, v in (("d1", "depth", 1), ("w32", "dim", 32), ("d3", "depth", 3), ("w96", "dim", 96))),
     Method("scratch_shared", pretrain=None, head_schedule=False),
     Method("crosshar_shared", head_schedule=False),
     Method("scratch_chunk20", pretrain=None, head_options=(("chunk", 20),)),

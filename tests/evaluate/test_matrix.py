@@ -433,19 +433,21 @@ def test_tok_rows_differ_from_their_bases_in_the_transformer_tokens_only(tmp_pat
     assert M._pretrain_key(METHODS["crosshar_tok1"]) == M._pretrain_key(METHODS["crosshar"])
 
 
-def test_smaller_din_rows_differ_from_their_bases_in_the_din_size_only(tmp_path, monkeypatch):
-    """scratch_d1 / crosshar_d1: DIN with one interactive block; scratch_w32 / crosshar_w32: DIN 32 wide (the
-    speed issue's cheaper head); everything else, pretraining run included, is their base's."""
+def test_din_size_rows_differ_from_their_bases_in_the_din_size_only(tmp_path, monkeypatch):
+    """*_d1 / *_d3: DIN with one / three interactive blocks; *_w32 / *_w96: DIN 32 / 96 wide (its default: two blocks,
+    64 wide); everything else, pretraining run included, is their base's."""
     from crosshar.evaluate.methods import METHODS
 
+    sizes = (("d1", "depth", 1), ("w32", "dim", 32), ("d3", "depth", 3), ("w96", "dim", 96))
     for base, enc in (("scratch", None), ("crosshar", tmp_path / "enc")):
-        job, d1, w32 = finetune_jobs(tmp_path, monkeypatch, (base, f"{base}_d1", f"{base}_w32"), enc)
+        job, *rows = finetune_jobs(tmp_path, monkeypatch, (base, *(f"{base}_{t}" for t, _, _ in sizes)), enc)
         assert (job.head_cfg["depth"], job.head_cfg["dim"]) == (2, 64)
-        assert d1.head_cfg == {**job.head_cfg, "depth": 1} and w32.head_cfg == {**job.head_cfg, "dim": 32}
-        for j in (d1, w32):
+        for j, (_, opt, v) in zip(rows, sizes, strict=True):
+            assert j.head_cfg == {**job.head_cfg, opt: v}
             assert (j.finetune, j.augment, j.encoder_run, j.pipeline) == (job.finetune, job.augment, job.encoder_run,
                                                                           job.pipeline)
-    assert M._pretrain_key(METHODS["crosshar_d1"]) == M._pretrain_key(METHODS["crosshar_w32"]) == M._pretrain_key(METHODS["crosshar"])
+    assert {M._pretrain_key(METHODS[f"crosshar_{t}"]) for t, _, _ in sizes} == {M._pretrain_key(METHODS["crosshar"])}
+    assert METHODS["scratch_w96"].pretrain is None
 
 
 def test_chunk20_rows_differ_from_their_bases_in_the_gru_sub_windows_only(tmp_path, monkeypatch):
