@@ -431,10 +431,11 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("crosshar_tok1", head_options=(("token_kernel", 1),)),
     # DIN's size (DIN's options: a head without them rejects the row; results/matrix-dinsize/): cheaper for the speed
     # issue's matrix time, one interactive block instead of two (_d1) or width 32 instead of 64 (_w32); larger, three
-    # blocks (_d3) or width 96 (_w96)
+    # blocks (_d3) or width 96 (_w96), also on the best recipe
     *(Method(f"{base}_{tag}", pretrain=pre, head_options=((opt, v),))
       for base, pre in (("scratch", None), ("crosshar", "crosshar"))
       for tag, opt, v in (("d1", "depth", 1), ("w32", "dim", 32), ("d3", "depth", 3), ("w96", "dim", 96))),
+    Method("scratch_worldvert_mount_w96", pretrain=None, frame="world_vertical", mount=0.5, head_options=(("dim", 96),)),
     Method("scratch_shared", pretrain=None, head_schedule=False),
     Method("crosshar_shared", head_schedule=False),
     Method("scratch_chunk20", pretrain=None, head_options=(("chunk", 20),)),

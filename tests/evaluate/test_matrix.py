@@ -448,6 +448,8 @@ def test_din_size_rows_differ_from_their_bases_in_the_din_size_only(tmp_path, mo
                                                                           job.pipeline)
     assert {M._pretrain_key(METHODS[f"crosshar_{t}"]) for t, _, _ in sizes} == {M._pretrain_key(METHODS["crosshar"])}
     assert METHODS["scratch_w96"].pretrain is None
+    assert dataclasses.replace(METHODS["scratch_worldvert_mount_w96"], name="scratch_worldvert_mount", head_options=()) == \
+        METHODS["scratch_worldvert_mount"]
 
 
 def test_chunk20_rows_differ_from_their_bases_in_the_gru_sub_windows_only(tmp_path, monkeypatch):
