@@ -79,7 +79,8 @@ def _score(v: object) -> bool:
 ROW_FIELDS = [(k, lambda v: isinstance(v, str) and bool(v), "a name") for k in ("source", "target", "head")] + [
     ("seed", lambda v: isinstance(v, int) and not isinstance(v, bool), "a seed number"),
     ("macro_f1", _score, "a score in [0, 1]"), ("accuracy", _score, "a score in [0, 1]"),
-    ("weighted_f1", _score, "a score in [0, 1]")]
+    ("weighted_f1", _score, "a score in [0, 1]"),
+    ("window", lambda v: isinstance(v, str), 'a window tag ("" for the default window, as matrix.window_tag writes it)')]
 ROW_REQUIRED = ("source", "target", "head", "seed", "macro_f1")  # the others are checked where a row has them
 
 

@@ -336,7 +336,7 @@ def test_the_time_section_says_where_the_cpu_went_method_by_method():
 
 
 @pytest.mark.parametrize("change", [{"macro_f1": float("nan")}, {"macro_f1": "x"}, {"accuracy": 1.5}, {"seed": "0"},
-                                    {"source": None}])
+                                    {"source": None}, {"window": 128}])
 def test_a_damaged_row_is_named_not_averaged(tmp_path, change):
     """A row whose score was NaN went into the report as "nan (1)"; one whose score was a string, a TypeError
     traceback. Each is a CrossharError naming the line and the field."""
