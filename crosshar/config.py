@@ -231,6 +231,8 @@ class PretrainConfig(_Config):
     # backwards, crosshar.models.frame.reverse_time), in both stages; 0 = off
     mse_channels: str = "equal"  # masked MSE: "raw" (every channel's squared error as it is) or "equal" (each channel's
     # divided by its variance over the batch, crosshar.losses.equal_channel_weights)
+    activities: str = ""  # pretrain only on the source windows whose activity lies in this label space (a name of
+    # crosshar.data.labels.SPACES, e.g. "crosshar4"; crosshar.data.sources.in_label_space); "" every window
     val_fraction: float = 0.2  # fraction of source training subjects held out for validation
     seed: int = 0
 

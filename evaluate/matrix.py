@@ -31,7 +31,7 @@ from crosshar import config as C
 from crosshar.data.store import prepare
 from crosshar.errors import ConfigError, CrossharError
 from crosshar import guard
-from crosshar.data.sources import target_needs
+from crosshar.data.sources import in_label_space, load_sources, target_needs
 from crosshar.inference import embed, load_encoder, predict_tta, run_augment, score
 from crosshar.models.scaling import InputPipeline
 from crosshar.train import finetune as finetuning
@@ -138,19 +138,27 @@ def method_configs(m: Method, window: C.WindowConfig, recipe: str | None = None)
     pre = pre if m.views is None else pre.replace(views=m.views)
     pre = pre if m.arrow is None else pre.replace(arrow=m.arrow)
     pre = pre if m.mse_channels is None else pre.replace(mse_channels=m.mse_channels)
+    pre = pre if m.activities is None else pre.replace(activities=m.activities)
     return {"encoder": enc, "augment": aug, "augment_finetune": aug_ft, "pretrain": pre,
             "finetune": C.load("finetune", recipe_name=r)}
 
 
-def pretrain_cfg(m: Method, base: C.PretrainConfig, mc: MatrixConfig, seed: int, n_windows: int = REF_WINDOWS):
+def pretrain_cfg(m: Method, base: C.PretrainConfig, mc: MatrixConfig, seed: int, n_windows: int = REF_WINDOWS,
+                 n_kept: int | None = None):
     """The method's pretraining config. Epochs shrink for larger sources so that every source gets
-    about the same number of optimiser steps (WISDM has 6x UCI's windows)."""
+    about the same number of optimiser steps (WISDM has 6x UCI's windows). `n_kept`: the windows it pretrains on when
+    PretrainConfig.activities leaves some of the source's `n_windows` out; its epochs (and warm-up) stretch by
+    n_windows / n_kept, so that it takes the optimiser steps, and the schedule, of the whole source's run."""
     total = mc.pretrain_epochs or (6 if mc.quick else C.load("pretrain").epochs)
     # the same number of optimiser steps for every recipe (CrossHAR's batch is twice ours) ...
     total *= base.batch_size / C.load("pretrain").batch_size
     # ... and for every source size
     total = max(2, round(total * min(1.0, REF_WINDOWS / max(n_windows, 1))))
     p = base.replace(seed=seed)
+    if n_kept is not None and 0 < n_kept < n_windows:
+        stretched = max(total, round(total * n_windows / n_kept))
+        p = p.replace(warmup_epochs=round(p.warmup_epochs * stretched / total))
+        total = stretched
     if m.pretrain == "mask":
         return p.replace(stage1_epochs=total, stage2_epochs=0)
     if m.pretrain == "contrast":
@@ -259,7 +267,8 @@ def _pretrain_key(m: Method) -> str:
              + ([f"cadence{m.cadence:g}"] if m.cadence is not None and m.cadence_pretrain else [])
              + ([m.views] if m.views is not None else []) + ([m.stem] if m.stem is not None else [])
              + ([f"arrow{m.arrow:g}"] if m.arrow is not None else [])
-             + ([f"mse{m.mse_channels}"] if m.mse_channels is not None else []))
+             + ([f"mse{m.mse_channels}"] if m.mse_channels is not None else [])
+             + ([f"act{m.activities}"] if m.activities is not None else []))
     return "_".join(parts + ([m.recipe] if m.recipe != "default" else []))
 
 
@@ -269,8 +278,10 @@ def pretrain_run(root: Path, sources: tuple[str, ...], m: Method, seed: int, mc:
     if _done(d):
         return d
     cfgs = method_configs(m, window, mc.recipe_of(m))
-    n = sum(len(prepare(s, None, window)) for s in sources)
-    job = pretraining.PretrainJob(sources, window, cfgs["encoder"], cfgs["augment"], pretrain_cfg(m, cfgs["pretrain"], mc, seed, n))
+    ws = load_sources(list(sources), None, window)
+    kept = len(in_label_space(ws, cfgs["pretrain"].activities))  # PretrainConfig.activities may leave windows out
+    pcfg = pretrain_cfg(m, cfgs["pretrain"], mc, seed, len(ws), kept)
+    job = pretraining.PretrainJob(sources, window, cfgs["encoder"], cfgs["augment"], pcfg)
     log(f"pretraining {key} on {'+'.join(sources)} (seed {seed})")
     return pretraining.run(job, out=d, resume=(d / "last.pt").is_file(), log=lambda *_: None, progress=False, device=mc.device)
 

@@ -23,6 +23,7 @@ def pretrain_cmd(
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its last.pt (--out or the latest run).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Start over in an --out folder that already holds a run, replacing it (without, such an --out is refused).")] = False,
     channels: Annotated[Optional[str], typer.Option("--channels", help="'acc+gyro' (default) or 'acc'.")] = None,
+    activities: Annotated[Optional[str], typer.Option("--activities", help="Pretrain only on the windows whose activity lies in this label space (e.g. crosshar4: WISDM's 14 hand and sports activities left out); '' every window (the config's default).")] = None,
     data_dir: DataDir = None,
     on_bad: OnBad = "error",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -32,17 +33,21 @@ def pretrain_cmd(
 ) -> None:
     """Hierarchical self-supervised pretraining (CrossHAR) of a shared encoder on unlabelled source windows."""
     from crosshar import config as C
+    from crosshar.data.labels import SPACES
     from crosshar.pretrain.run import make_job, run
     from crosshar.train.runs import refuse_overwrite
 
     C.check_at_least("--epochs", epochs, 1)  # options first: nothing is loaded or written for a bad one
     C.check_choice("--on-bad", on_bad, C.ON_BAD)
+    if activities:
+        C.check_choice("--activities", activities, tuple(SPACES))
     datasets = tuple(source_list(dataset))
     refuse_overwrite(out, force, resume)
     dev = use_device(device, threads)
     job = make_job(datasets, preset, config=config,
                    encoder_config=encoder_config, augment_config=augment_config, window_config=window_config,
-                   epochs=epochs, seed=seed, channels=channels, data_dir=data_dir, on_bad=on_bad)
+                   epochs=epochs, seed=seed, channels=channels, data_dir=data_dir, on_bad=on_bad,
+                   activities=activities)
     run(job, out=out, resume=resume, log=console.print, progress=not quiet, device=dev)
 
 

@@ -24,9 +24,10 @@ from crosshar.train.pretrain import PretrainJob, run, split_epochs
 def make_job(datasets: tuple[str, ...], preset: str = "default", *, config: Path | None = None,
              encoder_config: Path | None = None, augment_config: Path | None = None,
              window_config: Path | None = None, epochs: int | None = None, seed: int | None = None,
-             channels: str | None = None, data_dir: Path | None = None, on_bad: str = "error") -> PretrainJob:
+             channels: str | None = None, data_dir: Path | None = None, on_bad: str = "error",
+             activities: str | None = None) -> PretrainJob:
     """The job the command line describes: config files (or the packaged ones), the preset, overrides."""
-    pcfg = C.load("pretrain", config, preset, seed=seed)
+    pcfg = C.load("pretrain", config, preset, seed=seed, activities=activities)
     window = C.load("window", window_config, channels=channels)
     if channels is None and window_config is None:  # acc-only sources: acc-only windows, as data prepare does
         window = for_sources(window, datasets, data_dir)

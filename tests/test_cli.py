@@ -17,7 +17,7 @@ from synthdata import home, synth, synth_root  # noqa: F401
 runner = CliRunner()
 
 COMMANDS = {
-    "pretrain": ["--dataset", "--config", "--encoder-config", "--epochs", "--out", "--seed", "--resume", "--force", "--data-dir", "--on-bad"],
+    "pretrain": ["--dataset", "--config", "--encoder-config", "--epochs", "--out", "--seed", "--resume", "--force", "--data-dir", "--on-bad", "--activities"],
     "embed": ["--dataset", "--encoder", "--out", "--data-dir"],
     "finetune": ["--dataset", "--label-rate", "--head", "--encoder", "--no-pretrain", "--random-encoder", "--freeze", "--smote", "--optimizer",
                  "--center-loss", "--preset", "--out", "--force", "--data-dir"],
@@ -344,6 +344,12 @@ def test_epochs_below_one_are_refused_before_training(home, no_work, args):
 @pytest.mark.parametrize("option", ["--pretrain-epochs", "--finetune-epochs"])
 def test_cross_epochs_below_one_are_refused_before_training(home, no_work, option):
     assert_one_line_refusal(invoke("cross", "-d", "uci", "-td", "motion", option, "0"), f"{option} must be >= 1, got 0")
+    assert not no_work
+
+
+def test_pretrain_activities_is_checked_before_any_work(home, no_work):
+    assert_one_line_refusal(invoke("pretrain", "-d", "uci", "-q", "--activities", "eating"),
+                            "--activities must be one of crosshar4, locomotion6, hhar6, basic4, got 'eating'")
     assert not no_work
 
 

@@ -9,9 +9,11 @@ import numpy as np
 
 from crosshar import config
 from crosshar.config import WindowConfig
+from crosshar.data.labels import LabelSpace
 from crosshar.data.splits import subject_split
 from crosshar.data.store import prepare, resolve, split_position
 from crosshar.data.windows import WindowSet
+from crosshar.errors import DataError
 
 
 def concat(sets: list[WindowSet]) -> WindowSet:
@@ -31,6 +33,25 @@ def concat(sets: list[WindowSet]) -> WindowSet:
 def load_sources(names: list[str], data_dir: str | Path | None, wcfg: WindowConfig | None,
                  on_bad: str = "error") -> WindowSet:
     return concat([prepare(n, data_dir, wcfg, on_bad=on_bad) for n in names])
+
+
+def in_label_space(ws: WindowSet, space: str) -> WindowSet:
+    """The windows of `ws` whose activity lies in the named label space `space` (a class covers it, or it is
+    coarser than a class: WISDM's "stairs" under upstairs and downstairs); unlabelled windows and the other
+    activities (WISDM's eating, typing, ...) are left out. "" returns `ws` whole.
+
+    Raises ConfigError for an unknown space, DataError when no window is left.
+    """
+    if not space:
+        return ws
+    ls = LabelSpace.named(space)
+    names = np.unique(ws.labels)
+    keep = {n for n in names.tolist() if n and (ls.class_of(n) >= 0 or ls.covered(n))}
+    idx = np.flatnonzero(np.isin(ws.labels, sorted(keep)))
+    if not len(idx):
+        raise DataError(f"{ws.dataset}: no window lies in label space {space!r} ({', '.join(ls.classes)}); "
+                        f"its activities: {', '.join(n for n in names.tolist() if n) or 'none'}")
+    return ws.subset(idx)
 
 
 def split_by_subject(ws: WindowSet, val_fraction: float, seed: int) -> tuple[WindowSet, WindowSet, dict]:

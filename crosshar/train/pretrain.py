@@ -21,7 +21,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from crosshar import checkpoint
 from crosshar.augment import Augmenter
 from crosshar.config import AugmentConfig, EncoderConfig, PretrainConfig, WindowConfig
-from crosshar.data.sources import load_sources, split_by_subject
+from crosshar.data.sources import in_label_space, load_sources, split_by_subject
 from crosshar.device import Precision, batch_to, place, resolve_device, take
 from crosshar.errors import CrossharError, ResumeError
 from crosshar.models.pretrainer import CHECKPOINT_KEYS, FORMAT, PretrainingModel
@@ -137,7 +137,7 @@ def run(job: PretrainJob, out: str | Path | None = None, resume: bool = False,
     dev = rank_device(dev)
     cfg = job.pretrain
     torch.manual_seed(cfg.seed)
-    ws = load_sources(list(job.datasets), job.data_dir, job.window, job.on_bad)
+    ws = in_label_space(load_sources(list(job.datasets), job.data_dir, job.window, job.on_bad), cfg.activities)
     train, val, split = split_by_subject(ws, cfg.val_fraction, cfg.seed)
     run_dir = _run_dir(job, out, resume, ctx)
     model = Model(job)
@@ -160,7 +160,8 @@ def run(job: PretrainJob, out: str | Path | None = None, resume: bool = False,
     if ctx.main:
         write_run_info(run_dir, info)
         log(f"pretraining on {len(train):,} windows from {len(split['train_subjects'])} subjects of {info['source']} "
-            f"(validation: {len(val):,} windows, {len(split['val_subjects'])} subjects); run folder {run_dir}")
+            f"(validation: {len(val):,} windows, {len(split['val_subjects'])} subjects)"
+            + (f", the activities of label space {cfg.activities} only" if cfg.activities else "") + f"; run folder {run_dir}")
     t_start = time.time()
     _epochs(job, model, opt, Xtr, Xva, state, split, run_dir, ctx, dev, progress)
     if ctx.main:

@@ -250,6 +250,23 @@ def test_arrow_row_changes_the_pretraining_loss_only():
     assert M.pretrain_cfg(METHODS["crosshar_arrow"], arrow["pretrain"], mc, 0).arrow == 1.0
 
 
+def test_inspace_row_changes_the_pretraining_windows_only_at_the_same_optimiser_steps():
+    w = C.load("window")
+    base, ins = M.method_configs(METHODS["crosshar"], w), M.method_configs(METHODS["crosshar_inspace"], w)
+    assert base["pretrain"].activities == "" and ins["pretrain"] == base["pretrain"].replace(activities="crosshar4")
+    assert {k: v for k, v in ins.items() if k != "pretrain"} == {k: v for k, v in base.items() if k != "pretrain"}
+    assert M._pretrain_key(METHODS["crosshar_inspace"]) == "crosshar_actcrosshar4"  # its own pretraining runs
+    mc = MatrixConfig(("uci", "wisdm"), ("din",))
+    # WISDM: 10,904 windows, 2,436 of them in crosshar4; its epochs (and warm-up) stretch to the whole source's steps
+    whole = M.pretrain_cfg(METHODS["crosshar"], base["pretrain"], mc, 0, 10904)
+    kept = M.pretrain_cfg(METHODS["crosshar_inspace"], ins["pretrain"], mc, 0, 10904, 2436)
+    assert kept.epochs > whole.epochs
+    assert kept.epochs * 2436 == pytest.approx(whole.epochs * 10904, rel=0.05)
+    assert kept.warmup_epochs / kept.epochs == pytest.approx(whole.warmup_epochs / whole.epochs, rel=0.15)
+    nothing_out = M.pretrain_cfg(METHODS["crosshar_inspace"], ins["pretrain"], mc, 0, 2114, 2114)
+    assert nothing_out == M.pretrain_cfg(METHODS["crosshar_inspace"], ins["pretrain"], mc, 0, 2114)
+
+
 def test_matrix_preset_reaches_every_finetune(tmp_path, monkeypatch):
     """`--preset paper`: each finetune of a recipe-less method gets the paper's head options and
     recipe, in a run folder that names the preset (no clash with default runs)."""

@@ -56,6 +56,18 @@ def test_run_writes_checkpoints_and_run_info(synth, home):
     assert not any(p.name.endswith(".tmp") for p in d.iterdir())
 
 
+def test_activities_pretrains_on_the_label_spaces_windows_only(synth, home):
+    from crosshar.data.sources import in_label_space, load_sources
+
+    whole = json.loads((run(job(), out=home / "a", log=quiet, progress=False) / "run.json").read_text())
+    some = json.loads((run(job(activities="basic4"), out=home / "b", log=quiet, progress=False) / "run.json").read_text())
+    kept = in_label_space(load_sources(["uci"], None, WINDOW), "basic4")  # walking and standing of the five
+    assert set(kept.labels.tolist()) == {"walking", "standing"}
+    assert some["n_train"] + some["n_val"] == len(kept) < whole["n_train"] + whole["n_val"]
+    assert some["split"] == whole["split"]  # the same people held out
+    assert some["configs"]["pretrain"]["activities"] == "basic4" and whole["configs"]["pretrain"]["activities"] == ""
+
+
 def test_same_seed_same_weights(synth, home):
     a = run(job(), out=home / "a", log=quiet, progress=False)
     b = run(job(), out=home / "b", log=quiet, progress=False)
