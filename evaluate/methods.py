@@ -181,8 +181,10 @@ the same head; each row changes only the factor its name says:
                      as they are, no label smoothing, DIN's attention weights dropped at 0.1 (results/matrix-v1/ holds
                      that matrix): what the change of defaults gained
   scratch_attn0, crosshar_attn0
-                     those rows with the head's attention weights undropped (DIN's attn_dropout = 0; the rest of its
-                     dropout kept): the dropout mask is a quarter of a CPU finetuning step, is it worth its time?
+                     those rows with the head's attention weights undropped (the head option attn_dropout = 0; the rest
+                     of its dropout kept): the dropout mask is a quarter of a CPU finetuning step, is it worth its time?
+                     DIN's default since results/matrix-attn0/ (on DIN these rows are scratch and crosshar now); on
+                     CrossHAR's transformer head results/matrix-tfattn0/
   scratch_b16, crosshar_b16
                      those rows finetuned in batches of 16 instead of 32: twice the optimiser steps for the same
                      windows and about the same CPU (10 % of UCI's labels is ~6 steps an epoch at 32); the 120-epoch

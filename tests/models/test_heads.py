@@ -204,6 +204,16 @@ def test_transformer_tokens_are_projected_from_k_neighbouring_time_steps(k):
     assert changed.nonzero().flatten().tolist() == list(range(60 - k // 2, 60 + k // 2 + 1))
 
 
+def test_transformer_attention_dropout_is_its_own_option():
+    """attn_dropout drops the attention weights alone (CrossHAR's 0.1 by default); dropout the rest."""
+    assert make("transformer", 6).blocks[0].attn.dropout == 0.1
+    x = torch.randn(4, 120, 6)
+    for attn, same in ((0.0, True), (0.5, False)):
+        head = make("transformer", 6, dropout=0.0, attn_dropout=attn).train()
+        assert head.blocks[0].attn.dropout == attn and head.blocks[0].drop.p == 0.0
+        assert torch.equal(head(x), head(x)) is same  # in training, only a dropped attention weight varies a pass
+
+
 def test_an_even_token_kernel_is_one_config_error():
     with pytest.raises(ConfigError, match="token_kernel must be odd"):
         make("transformer", 72, token_kernel=4)

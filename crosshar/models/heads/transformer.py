@@ -41,12 +41,16 @@ class TransformerHead(nn.Module):
         n_layers: transformer layers (1 in CrossHAR).
         dropout: dropout in the transformer layer and on the input projection.
         token_kernel: time steps each token is projected from (odd; 1: a Linear layer per time step, CrossHAR's).
+        attn_dropout: dropout on the attention weights (0.1: CrossHAR's, whose nn.TransformerEncoderLayer drops them
+            as much as the rest). On a CPU their dropout mask is about a quarter of a training step (a
+            (B, heads, T, T) Bernoulli draw).
 
     forward(x: (B, T, D)) -> logits (B, num_classes); forward_features -> (B, d_model).
     """
 
     def __init__(self, in_dim: int, num_classes: int, seq_len: int = 120, d_model: int = 100,
-                 n_heads: int = 4, d_ff: int = 256, n_layers: int = 1, dropout: float = 0.1, token_kernel: int = 5):
+                 n_heads: int = 4, d_ff: int = 256, n_layers: int = 1, dropout: float = 0.1, token_kernel: int = 5,
+                 attn_dropout: float = 0.1):
         super().__init__()
         if token_kernel % 2 != 1:
             raise ValueError(f"token_kernel must be odd (same padding keeps T), got {token_kernel}")
@@ -57,7 +61,8 @@ class TransformerHead(nn.Module):
         self.pos = SinusoidalPositions(d_model, max_len=max(seq_len, 512))
         self.drop = nn.Dropout(dropout)
         self.blocks = nn.Sequential(
-            *[TransformerBlock(d_model, n_heads, d_ff, dropout, norm="post", activation="relu", attn_dropout=dropout,
+            *[TransformerBlock(d_model, n_heads, d_ff, dropout, norm="post", activation="relu",
+                               attn_dropout=attn_dropout,
                                ff_dropout=dropout, separate_init=True) for _ in range(n_layers)]
         )
         self.fc = nn.Linear(d_model, num_classes)
