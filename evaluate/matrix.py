@@ -156,7 +156,7 @@ def pretrain_cfg(m: Method, base: C.PretrainConfig, mc: MatrixConfig, seed: int,
     total = max(2, round(total * min(1.0, REF_WINDOWS / max(n_windows, 1))))
     p = base.replace(seed=seed)
     if n_kept is not None and 0 < n_kept < n_windows:
-        stretched = max(total, round(total * n_windows / n_kept))
+        stretched = round(total * n_windows / n_kept)  # n_kept < n_windows: never fewer epochs
         p = p.replace(warmup_epochs=round(p.warmup_epochs * stretched / total))
         total = stretched
     if m.pretrain == "mask":
