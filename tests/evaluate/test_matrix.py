@@ -588,6 +588,29 @@ def test_v1_differs_from_crosshar_in_the_three_changed_defaults_only_and_combo_i
     assert pre_v1 == pre_plain.replace(mse_channels="raw") and pre_plain.mse_channels == "equal"
 
 
+def test_on_the_transformer_attn0_rows_are_the_defaults_and_attndrop_the_rows_before(tmp_path, monkeypatch):
+    """The transformer's attention weights are undropped by default (results/matrix-tfattn0/): its scratch_attn0 and
+    crosshar_attn0 jobs are scratch's and crosshar's; the *_attndrop rows (CrossHAR's 0.1, the default before)
+    differ from them in that one head option."""
+    import crosshar.train.finetune as fs
+    from crosshar.evaluate.matrix import finetune_run
+    from crosshar.evaluate.methods import METHODS
+
+    jobs = []
+    monkeypatch.setattr(fs, "source_classes", lambda *a, **k: ("walking", "sitting&standing"))
+    monkeypatch.setattr(fr, "run", lambda job, out, **k: jobs.append(job) or out)
+    mc = MatrixConfig(("uci", "motion"), ("transformer",), seeds=1)
+    names = ("scratch", "scratch_attn0", "scratch_attndrop", "crosshar", "crosshar_attn0", "crosshar_attndrop")
+    for name in names:
+        enc = tmp_path / "enc" if METHODS[name].pretrain else None
+        finetune_run(tmp_path, ("uci",), METHODS[name], "transformer", 0, mc, C.load("window"), enc)
+    got = dict(zip(names, jobs))
+    for base in ("scratch", "crosshar"):
+        plain, zero, drop = got[base], got[f"{base}_attn0"], got[f"{base}_attndrop"]
+        assert plain.head_cfg["attn_dropout"] == 0.0 and zero == plain
+        assert drop == dataclasses.replace(plain, head_cfg={**plain.head_cfg, "attn_dropout": 0.1})
+
+
 def test_narrow_oracles_change_only_the_finetuning_amplitude_and_count_in_the_ceiling():
     w = M.C.load("window")
     base, narrow = M.method_configs(Me.METHODS["oracle"], w), M.method_configs(Me.METHODS["oracle_narrow"], w)

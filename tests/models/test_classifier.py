@@ -67,6 +67,23 @@ def test_a_gru_checkpoint_keeps_its_sub_windows_and_one_from_before_them_reads_t
         assert loaded.head.chunk == 20 and torch.equal(loaded(x), sub(x))
 
 
+def test_a_transformer_checkpoint_from_before_attn_dropout_keeps_its_attention_dropout():
+    """Until `attn_dropout` was an option the transformer dropped its attention weights as much as the rest
+    (`dropout`); a checkpoint's head_cfg without it rebuilds that way (what a finetuning that starts from it trains
+    with), one that saved it keeps its own, and today's default is none."""
+    from crosshar.models.heads import resolved_options, saved_options
+
+    now_cfg = resolved_options("transformer", {})
+    old_cfg = {k: v for k, v in now_cfg.items() if k != "attn_dropout"}
+    assert now_cfg["attn_dropout"] == 0.0
+    assert saved_options("transformer", old_cfg)["attn_dropout"] == 0.1 == old_cfg["dropout"]
+    assert saved_options("transformer", old_cfg | {"dropout": 0.3})["attn_dropout"] == 0.3
+    assert saved_options("transformer", now_cfg | {"attn_dropout": 0.2})["attn_dropout"] == 0.2
+    assert classifier.build(meta(head="transformer") | {"head_cfg": old_cfg}).head.blocks[0].attn.dropout == 0.1
+    assert classifier.build(meta(head="transformer") | {"head_cfg": now_cfg}).head.blocks[0].attn.dropout == 0.0
+    assert saved_options("transformer", {}) == {}  # a model described, not trained: today's defaults
+
+
 def test_a_transformer_checkpoint_from_before_token_kernel_loads_as_it_was_trained(tmp_path):
     """A checkpoint's head_cfg lists every option its head had; one written before `token_kernel` existed lacks it and
     was a Linear layer per time step (heads.BEFORE): it loads as such, weights and all. A checkpoint written now saves
@@ -75,7 +92,7 @@ def test_a_transformer_checkpoint_from_before_token_kernel_loads_as_it_was_train
 
     now_cfg = resolved_options("transformer", {})
     old_cfg = {k: v for k, v in now_cfg.items() if k != "token_kernel"}
-    assert now_cfg["token_kernel"] == 5 and BEFORE["transformer"] == {"token_kernel": 1}
+    assert now_cfg["token_kernel"] == 5 and BEFORE["transformer"]["token_kernel"] == 1
     run, old = saved(tmp_path, "old", meta(head="transformer") | {"head_cfg": old_cfg}, 0)
     loaded, m, _ = classifier.load_runs([run])
     assert isinstance(loaded.head.proj, torch.nn.Linear) and m["head_cfg"] == old_cfg

@@ -205,8 +205,13 @@ def test_transformer_tokens_are_projected_from_k_neighbouring_time_steps(k):
 
 
 def test_transformer_attention_dropout_is_its_own_option():
-    """attn_dropout drops the attention weights alone (CrossHAR's 0.1 by default); dropout the rest."""
-    assert make("transformer", 6).blocks[0].attn.dropout == 0.1
+    """attn_dropout drops the attention weights alone (none by default, as the config file says; CrossHAR's 0.1 in the
+    paper preset); dropout the rest."""
+    from crosshar.config import config_dir, head_config
+
+    assert make("transformer", 6).blocks[0].attn.dropout == 0.0 == head_config("transformer")["attn_dropout"]
+    paper = head_config("transformer", config_dir() / "heads" / "transformer.paper.toml")
+    assert make("transformer", 6, **paper).blocks[0].attn.dropout == 0.1
     x = torch.randn(4, 120, 6)
     for attn, same in ((0.0, True), (0.5, False)):
         head = make("transformer", 6, dropout=0.0, attn_dropout=attn).train()

@@ -35,8 +35,11 @@ from crosshar.registry import HEADS
 _POSITIONAL = ("in_dim", "num_classes", "seq_len")
 
 # what a head was built with before an option existed, where today's default differs: a finetuned checkpoint's
-# head_cfg that lacks the key predates it (`saved_options`)
-BEFORE: dict[str, dict[str, Any]] = {"transformer": {"token_kernel": 1}}
+# head_cfg that lacks the key predates it (`saved_options`); a callable reads it off the options saved (the
+# transformer's attention weights were dropped as much as the rest until attn_dropout became an option)
+BEFORE: dict[str, dict[str, Any]] = {
+    "transformer": {"token_kernel": 1, "attn_dropout": lambda saved: saved.get("dropout", 0.1)},
+}
 
 
 def list_heads() -> list[str]:
@@ -65,7 +68,10 @@ def saved_options(name: str, saved: dict[str, Any]) -> dict[str, Any]:
     which lists them all, or `resolved_options`), so an option a non-empty `saved` lacks was added after it was
     written, and the head then ran as `BEFORE` says; an empty `saved` (a model described, not trained: bench, tests)
     means today's defaults."""
-    return {**BEFORE.get(name, {}), **saved} if saved else {}
+    if not saved:
+        return {}
+    before = {k: v(saved) if callable(v) else v for k, v in BEFORE.get(name, {}).items()}
+    return {**before, **saved}
 
 
 def default_config_path(name: str) -> Path:
