@@ -185,13 +185,13 @@ the same head; each row changes only the factor its name says:
                      of its dropout kept): the dropout mask is a quarter of a CPU finetuning step, is it worth its time?
                      DIN's default since results/matrix-attn0/, the transformer's since results/matrix-tfattn0/ (on
                      both heads these rows are scratch and crosshar now)
+  scratch_attndrop, crosshar_attndrop
+                     those rows with the head's attention weights dropped at 0.1 (CrossHAR's, the transformer's default
+                     before results/matrix-tfattn0/): results/matrix/'s transformer cells before that change
   scratch_sched50, crosshar_sched50, scratch_sched67, crosshar_sched67
                      those rows finetuned for half or two thirds of their head's epochs (the transformer's 120: 60 or 80;
                      DIN's 40: 20 or 27), the cosine schedule fitted to the shorter run: what the head's schedule costs
                      against what it buys, chosen on the sources' validation subjects (the speed issue's time to accuracy)
-  scratch_attndrop, crosshar_attndrop
-                     those rows with the head's attention weights dropped at 0.1 (CrossHAR's, the transformer's default
-                     before results/matrix-tfattn0/): results/matrix/'s transformer cells before that change
   scratch_b16, crosshar_b16
                      those rows finetuned in batches of 16 instead of 32: twice the optimiser steps for the same
                      windows and about the same CPU (10 % of UCI's labels is ~6 steps an epoch at 32); the 120-epoch
@@ -444,9 +444,9 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("scratch_attn0", pretrain=None, head_options=(("attn_dropout", 0.0),)),
     Method("crosshar_attn0", head_options=(("attn_dropout", 0.0),)),
     Method("scratch_attndrop", pretrain=None, head_options=(("attn_dropout", 0.1),)),
+    Method("crosshar_attndrop", head_options=(("attn_dropout", 0.1),)),
     *(Method(f"{base}_sched{pc}", pretrain=pre, epochs_scale=f) for base, pre in (("scratch", None), ("crosshar", "crosshar"))
       for pc, f in ((50, 1 / 2), (67, 2 / 3))),
-    Method("crosshar_attndrop", head_options=(("attn_dropout", 0.1),)),
     Method("crosshar_combo", mse_channels="equal", smoothing=0.1, head_options=(("attn_dropout", 0.0),)),
     Method("scratch_b16", pretrain=None, batch_size=16),
     Method("crosshar_b16", batch_size=16),
