@@ -149,7 +149,7 @@ def pretrain_cfg(m: Method, base: C.PretrainConfig, mc: MatrixConfig, seed: int,
     about the same number of optimiser steps (WISDM has 6x UCI's windows). `n_kept`: the windows it pretrains on when
     PretrainConfig.activities leaves some of the source's `n_windows` out; its epochs (and warm-up) stretch by
     n_windows / n_kept, so that it takes the optimiser steps, and the schedule, of the whole source's run."""
-    total = mc.pretrain_epochs or (6 if mc.quick else C.load("pretrain").epochs)
+    total = (mc.pretrain_epochs or (6 if mc.quick else C.load("pretrain").epochs)) * (m.pretrain_scale or 1.0)
     # the same number of optimiser steps for every recipe (CrossHAR's batch is twice ours) ...
     total *= base.batch_size / C.load("pretrain").batch_size
     # ... and for every source size
@@ -268,7 +268,8 @@ def _pretrain_key(m: Method) -> str:
              + ([m.views] if m.views is not None else []) + ([m.stem] if m.stem is not None else [])
              + ([f"arrow{m.arrow:g}"] if m.arrow is not None else [])
              + ([f"mse{m.mse_channels}"] if m.mse_channels is not None else [])
-             + ([f"act{m.activities}"] if m.activities is not None else []))
+             + ([f"act{m.activities}"] if m.activities is not None else [])
+             + ([f"pre{m.pretrain_scale:g}x"] if m.pretrain_scale is not None else []))
     return "_".join(parts + ([m.recipe] if m.recipe != "default" else []))
 
 

@@ -192,6 +192,11 @@ the same head; each row changes only the factor its name says:
                      those rows finetuned for half or two thirds of their head's epochs (the transformer's 120: 60 or 80;
                      DIN's 40: 20 or 27), the cosine schedule fitted to the shorter run: what the head's schedule costs
                      against what it buys, chosen on the sources' validation subjects (the speed issue's time to accuracy)
+  crosshar_pre3x, crosshar_pre10x
+                     crosshar pretrained 3x or 10x as many epochs (a ~1,700-window source's 1 + 1 become 3 + 3, 10 + 10;
+                     larger sources get fewer, as in every row, and never under 1 + 1; the warm-up's 2 epochs kept, then
+                     the cosine decay): the speed issue's epoch curve, measured again at today's defaults
+                     (results/train_speed.md's was measured before the equal-weight masked MSE)
   scratch_b16, crosshar_b16
                      those rows finetuned in batches of 16 instead of 32: twice the optimiser steps for the same
                      windows and about the same CPU (10 % of UCI's labels is ~6 steps an epoch at 32); the 120-epoch
@@ -295,6 +300,8 @@ class Method:
         heading_views: FinetuneConfig.heading_views (None: the config's).
         ensemble: FinetuneConfig.ensemble, heads in the deep ensemble (None: the config's).
         epochs_scale: finetuning epochs x this (the schedule's, or the matrix's --finetune-epochs).
+        pretrain_scale: pretraining epochs x this (configs/pretrain.toml's, or the matrix's --pretrain-epochs; each
+            source's epochs then sized as for every row, evaluate.matrix.pretrain_cfg); None: x 1.
         scaling: EncoderConfig.input_scaling, in pretraining and finetuning (None: configs/encoder.toml's).
         stem: EncoderConfig.stem, the encoder's input embedding (None: configs/encoder.toml's).
         mixup: FinetuneConfig.mixup, mixup's alpha in finetuning (None: the config's).
@@ -375,6 +382,7 @@ class Method:
     select: str | None = None
     unlabelled: float | None = None
     epochs_scale: float | None = None
+    pretrain_scale: float | None = None
     mixup: float | None = None
     smoothing: float | None = None
     scaling: str | None = None
@@ -447,6 +455,7 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("crosshar_attndrop", head_options=(("attn_dropout", 0.1),)),
     *(Method(f"{base}_sched{pc}", pretrain=pre, epochs_scale=f) for base, pre in (("scratch", None), ("crosshar", "crosshar"))
       for pc, f in ((50, 1 / 2), (67, 2 / 3))),
+    *(Method(f"crosshar_pre{k}x", pretrain_scale=float(k)) for k in (3, 10)),
     Method("crosshar_combo", mse_channels="equal", smoothing=0.1, head_options=(("attn_dropout", 0.0),)),
     Method("scratch_b16", pretrain=None, batch_size=16),
     Method("crosshar_b16", batch_size=16),

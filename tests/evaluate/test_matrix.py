@@ -267,6 +267,24 @@ def test_inspace_row_changes_the_pretraining_windows_only_at_the_same_optimiser_
     assert nothing_out == M.pretrain_cfg(METHODS["crosshar_inspace"], ins["pretrain"], mc, 0, 2114)
 
 
+def test_pretrain_scale_rows_change_the_pretraining_epochs_only():
+    w = C.load("window")
+    base = M.method_configs(METHODS["crosshar"], w)
+    for k in (3, 10):
+        m = METHODS[f"crosshar_pre{k}x"]
+        assert M.method_configs(m, w) == base  # the configs are crosshar's; only the epochs pretrain_cfg sets differ
+        assert M._pretrain_key(m) == f"crosshar_pre{k}x"  # its own pretraining runs
+    mc = MatrixConfig(("uci", "wisdm"), ("din",))
+    one, three, ten = (M.pretrain_cfg(METHODS[n], base["pretrain"], mc, 0, 1700)
+                       for n in ("crosshar", "crosshar_pre3x", "crosshar_pre10x"))
+    assert (one.stage1_epochs, one.stage2_epochs) == (1, 1)  # configs/pretrain.toml's, at the reference size
+    assert (three.stage1_epochs, three.stage2_epochs) == (3, 3) and (ten.stage1_epochs, ten.stage2_epochs) == (10, 10)
+    assert ten.replace(stage1_epochs=1, stage2_epochs=1) == one  # the warm-up and everything else unchanged
+    # a larger source gets fewer epochs (about the reference's optimiser steps), never under 1 + 1
+    assert M.pretrain_cfg(METHODS["crosshar_pre10x"], base["pretrain"], mc, 0, 10904).epochs == 3
+    assert M.pretrain_cfg(METHODS["crosshar_pre3x"], base["pretrain"], mc, 0, 10904).epochs == 2
+
+
 def test_matrix_preset_reaches_every_finetune(tmp_path, monkeypatch):
     """`--preset paper`: each finetune of a recipe-less method gets the paper's head options and
     recipe, in a run folder that names the preset (no clash with default runs)."""
