@@ -196,7 +196,8 @@ the same head; each row changes only the factor its name says:
                      crosshar pretrained 3x or 10x as many epochs (a ~1,700-window source's 1 + 1 become 3 + 3, 10 + 10;
                      larger sources get fewer, as in every row, and never under 1 + 1; the warm-up's 2 epochs kept, then
                      the cosine decay): the speed issue's epoch curve, measured again at today's defaults
-                     (results/train_speed.md's was measured before the equal-weight masked MSE)
+                     (results/train_speed.md's was measured before the equal-weight masked MSE): flat, 1 + 1 stays
+                     (results/matrix-precurve/)
   scratch_b16, crosshar_b16
                      those rows finetuned in batches of 16 instead of 32: twice the optimiser steps for the same
                      windows and about the same CPU (10 % of UCI's labels is ~6 steps an epoch at 32); the 120-epoch

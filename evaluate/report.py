@@ -399,6 +399,7 @@ def _command(mc: MatrixConfig, root: Path) -> str:
 COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crosshar", "scratch_frozen"),
                ("crosshar_d1", "scratch_d1"), ("crosshar_w32", "scratch_w32"), ("crosshar_d3", "scratch_d3"),
                ("crosshar_w96", "scratch_w96"), ("crosshar_inspace", "scratch"), ("crosshar_attn0", "scratch_attn0"),
+               ("crosshar_pre10x", "scratch"), ("crosshar_pre10x", "scratch_frozen"),
                ("scratch", "scratch_attndrop"), ("crosshar", "crosshar_attndrop"), ("crosshar_attndrop", "scratch_attndrop"),
                ("crosshar_full", "scratch_encoder"), ("scratch_encoder", "scratch"), ("crosshar", "scratch_encoder"),
                ("crosshar", "crosshar_nomirror"), ("crosshar", "crosshar_device"), ("crosshar", "mask"),
