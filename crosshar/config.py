@@ -312,6 +312,7 @@ class FinetuneConfig(_Config):
     threshold: float = 0.95  # confidence above which an unlabelled window's prediction becomes its pseudo-label
     label_smoothing: float = 0.1  # > 0: this share of each label's probability spread evenly over the classes
     mixup: float = 0.0  # > 0: mixup's alpha: each batch's head inputs and labels mixed with a shuffled copy, weight ~ Beta(alpha, alpha)
+    sam: float = 0.0  # > 0: sharpness-aware minimisation's radius rho: each step's gradient taken at the batch's worst weights within rho
     class_weight: str = "none"  # "balanced": each class's cross-entropy weighted by n / (K n_k) over the training labels
     seed: int = 0
 
@@ -358,6 +359,10 @@ class FinetuneConfig(_Config):
                "finetuning augmentation's cadence range, which a model finetuned without it never saw)")
         _check(self.mixup >= 0, f"mixup must be >= 0, got {self.mixup}")
         _check(self.mixup == 0 or self.center_loss == 0, "mixup mixes labels, the center loss needs one: set one of them to 0")
+        _check(self.sam >= 0, f"sam must be >= 0, got {self.sam}")
+        _check(self.sam == 0 or (self.mixup == 0 and self.unlabelled == 0),
+               "sam takes each step's gradient twice on the same batch; mixup and unlabelled draw theirs anew: set sam = 0 "
+               "or both of them to 0")
         _check(0 < self.encoder_lr_scale <= 10, f"encoder_lr_scale must be in (0, 10], got {self.encoder_lr_scale}")
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from typing import Callable
 
 import torch
 
@@ -119,18 +120,24 @@ class Precision:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.dtype)
 
-    def step(self, loss: torch.Tensor, opt: torch.optim.Optimizer, params, clip: float) -> torch.Tensor:
+    def step(self, loss: torch.Tensor, opt: torch.optim.Optimizer, params, clip: float,
+             after_backward: Callable[[], None] | None = None) -> torch.Tensor:
         """backward, unscale, clip the gradient norm to `clip` (0: no clipping), optimiser step; returns the norm.
 
         `params`: the parameters, or a list of parameter lists whose norms are clipped (and returned) one
-        by one (an ensemble's members: each as it would be alone)."""
+        by one (an ensemble's members: each as it would be alone). `after_backward`: called once the gradients
+        are computed, before the step (sharpness-aware minimisation puts the weights back there)."""
         clip = clip if clip > 0 else float("inf")
         if self.scaler is None:
             loss.backward()
+            if after_backward is not None:
+                after_backward()
             gn = _clip(params, clip)
             _optimiser_step(opt.step)
             return gn
         self.scaler.scale(loss).backward()
+        if after_backward is not None:
+            after_backward()
         self.scaler.unscale_(opt)
         gn = _clip(params, clip)
         _optimiser_step(lambda: self.scaler.step(opt))  # skipped when the scaled gradients overflowed

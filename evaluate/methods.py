@@ -219,6 +219,14 @@ the same head; each row changes only the factor its name says:
   scratch_mixup, crosshar_mixup
                      those rows finetuned with mixup on the head's input (FinetuneConfig.mixup = 0.4: each batch mixed
                      with a shuffled copy of itself, inputs and labels, weight ~ Beta(0.4, 0.4))
+  scratch_sam, crosshar_sam
+                     those rows finetuned with sharpness-aware minimisation (FinetuneConfig.sam = 0.05: each step's
+                     gradient taken at the batch's worst weights within 0.05 of the current ones, a flat minimum
+                     sought for robustness under shift; twice the head's passes per step)
+  scratch_mixstyle, crosshar_mixstyle
+                     those rows with MixStyle in the DIN head (head option mixstyle = 0.5: in half the training
+                     batches, after the first interactive block, each sequence's per-channel mean and std over time
+                     mixed with another's of the batch; Zhou et al. 2021, domain generalisation by new styles)
   scratch_avg, crosshar_avg, scratch_encoder_avg
                      those rows with the model selected and saved as a moving average of the weights over about
                      5 epochs (FinetuneConfig.average_epochs; weight averaging for robustness under shift)
@@ -307,6 +315,7 @@ class Method:
         stem: EncoderConfig.stem, the encoder's input embedding (None: configs/encoder.toml's).
         mixup: FinetuneConfig.mixup, mixup's alpha in finetuning (None: the config's).
         smoothing: FinetuneConfig.label_smoothing in finetuning (None: the config's).
+        sam: FinetuneConfig.sam, sharpness-aware minimisation's radius in finetuning (None: the config's).
         lr_scale: the finetuning learning rate x this (FinetuneConfig.lr; None: the config's).
         batch_size: FinetuneConfig.batch_size in finetuning (None: the config's).
         unlabelled: FinetuneConfig.unlabelled, the weight of FixMatch's loss on unlabelled source windows
@@ -386,6 +395,7 @@ class Method:
     pretrain_scale: float | None = None
     mixup: float | None = None
     smoothing: float | None = None
+    sam: float | None = None
     scaling: str | None = None
     stem: str | None = None
     lr_scale: float | None = None
@@ -518,6 +528,10 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("crosshar_lr3", lr_scale=3.0),
     Method("scratch_mixup", pretrain=None, mixup=0.4),
     Method("crosshar_mixup", mixup=0.4),
+    Method("scratch_sam", pretrain=None, sam=0.05),
+    Method("crosshar_sam", sam=0.05),
+    Method("scratch_mixstyle", pretrain=None, head_options=(("mixstyle", 0.5),)),
+    Method("crosshar_mixstyle", head_options=(("mixstyle", 0.5),)),
     Method("scratch_vertical_smooth", pretrain=None, frame="vertical", smoothing=0.1),
     Method("crosshar_smooth", smoothing=0.1),
     Method("scratch_heading8", pretrain=None, heading_views=8),

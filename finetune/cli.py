@@ -39,6 +39,7 @@ def finetune_cmd(
     select: Annotated[Optional[str], typer.Option("--select", help="Which epoch's model to keep: last (default: every epoch runs, no selection on the source) or best (the best source-validation macro-F1, early stopping).")] = None,
     ensemble: Annotated[Optional[int], typer.Option("--ensemble", min=1, help="Heads in a deep ensemble: K heads initialised independently, trained side by side, their probabilities averaged (default configs/finetune.toml's: 1).")] = None,
     unlabelled: Annotated[Optional[float], typer.Option("--unlabelled", min=0.0, help="Semi-supervised finetuning: weight of FixMatch's loss on the source's training windows outside the label rate (0 = off, the default; configs/finetune.toml).")] = None,
+    sam: Annotated[Optional[float], typer.Option("--sam", min=0.0, help="Sharpness-aware minimisation: its radius rho (0 = off, the default; configs/finetune.toml). Each step's gradient is taken at the batch's worst weights within rho; a second pass of the head per step.")] = None,
     cadence_views: Annotated[Optional[int], typer.Option("--cadence-views", min=1, max=MAX_CADENCE_VIEWS, help="Test-time views the saved and exported model carries: class probabilities averaged over each window replayed at K fixed speeds evenly spaced over the finetuning cadence range (0.9-1.1x; K x the inference cost; training and selection read one view). Default configs/finetune.toml's 1; the best recipe with 5: README.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default runs/finetune/<dataset>-<time>).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace the run an --out folder already holds (without, such an --out is refused).")] = False,
@@ -70,7 +71,7 @@ def finetune_cmd(
     given = dict(label_rate=label_rate, head=head, freeze=freeze, head_input=head_input, skip_frame=skip_frame,
                  label_smoothing=label_smoothing, class_weight=class_weight, epochs=epochs, seed=seed, smote=smote,
                  optimizer=optimizer, center_loss=center_loss, ensemble=ensemble, select=select, unlabelled=unlabelled,
-                 cadence_views=cadence_views)
+                 cadence_views=cadence_views, sam=sam)
     before = C.load("finetune", config, **given)
     user = {k for k, v in given.items() if v is not None} | C.keys_set(config)
     head_cfg, fcfg = C.head_preset(before.head, preset, before, head_config, keep=user)  # what the user set wins

@@ -13,6 +13,7 @@ classifier (crosshar.models.classifier) that `crosshar cross` and `crosshar expo
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -331,13 +332,67 @@ def train_one_epoch(model: clf.HARClassifier, X: torch.Tensor, y: torch.Tensor, 
         if not torch.isfinite(loss):
             raise CrossharError(f"non-finite loss at epoch {epoch + 1}; lower the learning rate")
         tr.opt.zero_grad(set_to_none=True)
-        tr.prec.step(loss, tr.opt, tr.clip_groups or tr.params, cfg.grad_clip)
+        moves = sam_ascent(loss, tr.params, cfg.sam) if cfg.sam > 0 else None
+        if moves is not None:  # the gradient is taken again at the batch's worst weights within rho (SAM)
+            with tr.prec.autocast(), running_stats_frozen(model):
+                again = model.features(x) if feats.requires_grad else feats  # frozen features: the same tensor
+                worst = _loss(model, again, yb, tr).float()
+            if not torch.isfinite(worst):
+                raise CrossharError(f"non-finite loss at epoch {epoch + 1} (at SAM's moved weights); lower the "
+                                    "learning rate or sam")
+            tr.prec.step(worst, tr.opt, tr.clip_groups or tr.params, cfg.grad_clip, lambda: sam_restore(moves))
+        else:
+            tr.prec.step(loss, tr.opt, tr.clip_groups or tr.params, cfg.grad_clip)
         if tr.average is not None:
             tr.average.update_parameters(model)
         tot += float(loss.detach()) * len(idx)
         n += len(idx)
         on_step()
     return tot / max(n, 1)
+
+
+def sam_ascent(loss: torch.Tensor, params: list[torch.Tensor], rho: float) -> list | None:
+    """Sharpness-aware minimisation's first half (Foret et al., ICLR 2021): the gradient g of `loss` over `params`
+    (not accumulated into .grad), and every parameter moved in place by e = rho * g / ||g||, ||g|| the norm over
+    all of them: the worst weights within rho of these, to first order. The step's gradient is then taken there
+    and applied to the weights as they were (sam_restore). Returns the moves [(param, e)], or None when nothing
+    moved (a zero or non-finite gradient: the step is then an ordinary one)."""
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    pairs = [(p, g) for p, g in zip(params, grads) if g is not None]
+    if not pairs:
+        return None
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for _, g in pairs]))
+    if not bool(torch.isfinite(norm)) or float(norm) == 0.0:
+        return None
+    moves = []
+    with torch.no_grad():
+        for p, g in pairs:
+            e = (g.float() * (rho / norm)).to(p.dtype)
+            p.add_(e)
+            moves.append((p, e))
+    return moves
+
+
+def sam_restore(moves: list) -> None:
+    """Put the weights sam_ascent moved back where they were (their gradients stay: the worst point's)."""
+    with torch.no_grad():
+        for p, e in moves:
+            p.sub_(e)
+
+
+@contextlib.contextmanager
+def running_stats_frozen(model: torch.nn.Module):
+    """Batch norms keep their running statistics through a second pass over the same batch (SAM's): momentum 0
+    while inside, so each batch counts once, as without SAM; the batch still normalises itself."""
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.training]
+    kept = [m.momentum for m in norms]
+    for m in norms:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, k in zip(norms, kept):
+            m.momentum = k
 
 
 def _criterion(tr: _Trainer) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:

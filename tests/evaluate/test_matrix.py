@@ -1169,3 +1169,16 @@ def test_ctrl_c_ends_a_jobs_worker_and_stops_the_rest(monkeypatch):
     p.start()
     M.stop_workers([p], grace_s=0.5)
     assert not p.is_alive() and p.exitcode == -signal.SIGTERM  # terminated after its grace, not waited for
+
+
+def test_sam_rows_differ_from_their_bases_in_sharpness_aware_minimisation_only(tmp_path, monkeypatch):
+    """scratch_sam, crosshar_sam: their bases' configs, pretraining run and finetune job, finetuned with SAM (0.05)."""
+    from crosshar.evaluate.methods import METHODS
+
+    for base, enc in (("scratch", None), ("crosshar", tmp_path / "enc")):
+        job, sam = finetune_jobs(tmp_path, monkeypatch, (base, f"{base}_sam"), enc, finetune_epochs=1)
+        assert (job.finetune.sam, sam.finetune.sam) == (C.load("finetune").sam, 0.05) and job.finetune.sam == 0
+        assert sam.finetune.replace(sam=job.finetune.sam) == job.finetune
+        assert (sam.augment, sam.encoder_run, sam.head_cfg, sam.pipeline) == (job.augment, job.encoder_run, job.head_cfg,
+                                                                              job.pipeline)
+    assert M._pretrain_key(METHODS["crosshar_sam"]) == M._pretrain_key(METHODS["crosshar"])

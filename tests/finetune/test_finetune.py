@@ -815,3 +815,64 @@ def test_a_resumed_run_shows_each_epoch_once_in_tensorboard(synth_root, tmp_path
     acc = EventAccumulator(str(tmp_path / "ft" / "tb"))
     acc.Reload()
     assert [e.step for e in acc.Scalars("finetune/train_loss")] == [1, 2, 3, 4]
+
+
+def test_sam_steps_with_the_gradient_at_the_worst_weights_applied_to_the_weights_as_they_were():
+    from crosshar.device import Precision
+
+    torch.manual_seed(0)
+    X, y = torch.randn(16, 5), torch.randint(0, 3, (16,))
+    model = torch.nn.Linear(5, 3)
+    params = list(model.parameters())
+    w0 = [p.detach().clone() for p in params]
+    loss_at = lambda ws: torch.nn.functional.cross_entropy(torch.nn.functional.linear(X, *ws), y)  # noqa: E731
+    # by hand: g0 at w0, the move e = rho g0 / ||g0||, the gradient g1 at w0 + e, one SGD step from w0 with g1
+    ws = [t.clone().requires_grad_() for t in w0]
+    g0 = torch.autograd.grad(loss_at(ws), ws)
+    norm = torch.sqrt(sum((g ** 2).sum() for g in g0))
+    moved = [(w + 0.05 * g / norm).requires_grad_() for w, g in zip(w0, g0)]
+    g1 = torch.autograd.grad(loss_at(moved), moved)
+    want = [w - 0.1 * g for w, g in zip(w0, g1)]
+
+    opt = torch.optim.SGD(params, lr=0.1)
+    moves = fr.sam_ascent(torch.nn.functional.cross_entropy(model(X), y), params, 0.05)
+    assert moves is not None and all(p.grad is None for p in params)  # the first gradient is not accumulated
+    torch.testing.assert_close(torch.sqrt(sum((e ** 2).sum() for _, e in moves)), torch.tensor(0.05))
+    torch.testing.assert_close(params[0].detach(), moved[0].detach())  # at the worst weights now
+    worst = torch.nn.functional.cross_entropy(model(X), y)
+    Precision(torch.device("cpu")).step(worst, opt, params, 0.0, lambda: fr.sam_restore(moves))
+    for p, w in zip(params, want):
+        torch.testing.assert_close(p.detach(), w)
+    plain = [w - 0.1 * g for w, g in zip(w0, g0)]  # an ordinary step lands elsewhere
+    assert not torch.allclose(params[0].detach(), plain[0])
+
+
+def test_sam_moves_nothing_on_a_zero_gradient_and_batch_norm_counts_each_batch_once():
+    w = torch.nn.Parameter(torch.ones(3))
+    assert fr.sam_ascent((w * 0).sum(), [w], 0.05) is None and torch.equal(w.detach(), torch.ones(3))
+    bn = torch.nn.Sequential(torch.nn.BatchNorm1d(4)).train()
+    x = torch.randn(8, 4) + 3
+    with fr.running_stats_frozen(bn):
+        out = bn(x)
+    assert torch.equal(bn[0].running_mean, torch.zeros(4)) and bn[0].momentum == 0.1  # kept, and put back
+    torch.testing.assert_close(out.mean(0), torch.zeros(4), atol=1e-5, rtol=0)  # the batch still normalises itself
+    bn(x)
+    assert not torch.equal(bn[0].running_mean, torch.zeros(4))
+
+
+def test_sam_finetunes_a_different_model_and_is_checked_in_the_config(synth_root, pre_run, tmp_path):
+    from crosshar.config import FinetuneConfig
+
+    a = run(fjob(synth_root, pre_run, epochs=2), out=tmp_path / "plain", log=quiet, progress=False)
+    b = run(fjob(synth_root, pre_run, epochs=2, sam=0.05), out=tmp_path / "sam", log=quiet, progress=False)
+    wa, wb = (checkpoint.load(d / "best.pt")["state_dict"] for d in (a, b))
+    head = [k for k in wa if k.startswith("head.") and wa[k].is_floating_point()]
+    assert head and all(torch.isfinite(wb[k]).all() for k in head)
+    assert any(not torch.equal(wa[k], wb[k]) for k in head)
+    assert json.loads((b / "run.json").read_text())["configs"]["finetune"]["sam"] == 0.05
+    with pytest.raises(ValueError, match="sam"):
+        FinetuneConfig(sam=-0.1)
+    with pytest.raises(ValueError, match="sam"):
+        FinetuneConfig(sam=0.05, mixup=0.4)
+    with pytest.raises(ValueError, match="sam"):
+        FinetuneConfig(sam=0.05, unlabelled=1.0)

@@ -286,3 +286,46 @@ def test_a_head_option_out_of_range_is_one_config_error(tmp_path, head, line, me
     with pytest.raises(ConfigError, match=message) as e:
         create_head(head, 72, 4, config_path=toml)
     assert str(e.value).startswith(str(toml))
+
+
+def test_mixstyle_mixes_each_sequences_statistics_over_time_and_is_the_identity_in_evaluation():
+    from crosshar.models.heads.common import MixStyle
+
+    torch.manual_seed(0)
+    x = torch.randn(6, 40, 5) * torch.rand(6, 1, 5) * 3 + torch.randn(6, 1, 5) * 2
+    off, on = MixStyle(0.0), MixStyle(1.0, alpha=0.1)
+    assert torch.equal(off.train()(x), x) and torch.equal(on.eval()(x), x)  # off, or evaluating: untouched
+    on.train()
+    torch.manual_seed(3)
+    y = on(x)
+    torch.manual_seed(3)  # the same draws, in the same order
+    float(torch.rand(()))
+    lam = torch.distributions.Beta(0.1, 0.1).sample((6, 1, 1))
+    perm = torch.randperm(6)
+    assert not torch.equal(perm, torch.arange(6)) and bool(((lam > 0.01) & (lam < 0.99)).any())
+    mu, sig = x.mean(1, keepdim=True), (x.var(1, keepdim=True) + 1e-6).sqrt()
+    torch.testing.assert_close(y.mean(1, keepdim=True), lam * mu + (1 - lam) * mu[perm], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close((y.var(1, keepdim=True) + 1e-6).sqrt(), lam * sig + (1 - lam) * sig[perm],
+                               atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close((y - y.mean(1, keepdim=True)) / y.std(1, keepdim=True),
+                               (x - mu) / x.std(1, keepdim=True), atol=1e-4, rtol=1e-4)  # the content kept
+    with pytest.raises(ValueError, match="mixstyle"):
+        MixStyle(1.5)
+
+
+def test_din_mixstyle_option_changes_training_only():
+    from crosshar.models.heads import create_head
+
+    torch.manual_seed(0)
+    plain = create_head("din", 6, 3)
+    torch.manual_seed(0)
+    mixed = create_head("din", 6, 3, mixstyle=1.0)
+    assert plain.state_dict().keys() == mixed.state_dict().keys()  # no weights: checkpoints load either way
+    x = torch.randn(4, 120, 6)
+    plain.eval(), mixed.eval()
+    torch.testing.assert_close(plain(x), mixed(x))
+    plain.train(), mixed.train()
+    torch.manual_seed(1)
+    a = plain(x)
+    torch.manual_seed(1)
+    assert not torch.allclose(a, mixed(x))

@@ -1,4 +1,4 @@
-"""Building blocks shared by the heads: input checks, sinusoidal positions, attention.
+"""Building blocks shared by the heads: input checks, sinusoidal positions, attention, MixStyle.
 
 Multi-head attention and the transformer block are the encoder's (`crosshar.models.attention`, re-exported
 here); `DotProductSelfAttention` is the CNN-LSTM paper's parameter-free layer. `crosshar.tools.complexity`
@@ -83,3 +83,30 @@ class DotProductSelfAttention(nn.Module):
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         att = (h @ h.transpose(1, 2)) * self.scale  # (B, T, T)
         return att.softmax(dim=-1) @ h
+
+
+class MixStyle(nn.Module):
+    """MixStyle (Zhou, Yang, Qiao, Xiang: "Domain Generalization with MixStyle", ICLR 2021) over time: in training,
+    with probability `p` per batch, each sequence's per-channel mean and standard deviation over time are replaced
+    by a mix of its own and those of another sequence of the batch (weight lam ~ Beta(alpha, alpha) per sequence),
+    its normalised content kept: new "styles" (a subject's or a device's intensity and offsets) from the batch's
+    own, the labels untouched. The identity in evaluation (and so absent from an exported model).
+
+    forward(x: (B, T, d)) -> (B, T, d)
+    """
+
+    def __init__(self, p: float = 0.5, alpha: float = 0.1, eps: float = 1e-6):
+        super().__init__()
+        if not 0 <= p <= 1:
+            raise ValueError(f"mixstyle must be a probability in [0, 1], got {p}")
+        self.p, self.alpha, self.eps = p, alpha, eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0 or len(x) < 2 or float(torch.rand(())) >= self.p:
+            return x
+        mu = x.mean(dim=1, keepdim=True)  # (B, 1, d)
+        sig = (x.var(dim=1, keepdim=True) + self.eps).sqrt()
+        mu, sig = mu.detach(), sig.detach()  # the statistics are mixed, not learnt through (the paper's choice)
+        lam = torch.distributions.Beta(self.alpha, self.alpha).sample((len(x), 1, 1)).to(x.dtype).to(x.device)
+        perm = torch.randperm(len(x)).to(x.device)
+        return (x - mu) / sig * (lam * sig + (1 - lam) * sig[perm]) + lam * mu + (1 - lam) * mu[perm]

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from crosshar.models.heads.common import (
-    MultiHeadAttention, SinusoidalPositions, TransformerBlock, check_input,
+    MixStyle, MultiHeadAttention, SinusoidalPositions, TransformerBlock, check_input,
 )
 from crosshar.registry import HEADS
 
@@ -117,6 +117,8 @@ class DIN(nn.Module):
         dropout: dropout in attention, feed-forward and before the classifier.
         attn_dropout: dropout on the attention weights (the rest of the model: `dropout`). On a CPU their dropout
             mask is a quarter of a finetuning step's time (0: the fused kernel); matrix rows *_attn0.
+        mixstyle: MixStyle's probability per training batch (0: off) on both streams after the first interactive
+            block (crosshar.models.heads.common.MixStyle; the identity in evaluation); matrix rows *_mixstyle.
 
     forward(x: (B, T, D)) -> logits (B, num_classes); forward_features -> (B, 2 * dim), the
     concatenated pooled local and global features.
@@ -124,7 +126,7 @@ class DIN(nn.Module):
 
     def __init__(self, in_dim: int, num_classes: int, seq_len: int = 120, dim: int = 64,
                  depth: int = 2, n_heads: int = 4, d_ff: int = 128, patch_size: int = 8,
-                 kernel_size: int = 5, dropout: float = 0.1, attn_dropout: float = 0.0):
+                 kernel_size: int = 5, dropout: float = 0.1, attn_dropout: float = 0.0, mixstyle: float = 0.0):
         super().__init__()
         self.in_dim, self.num_classes, self.seq_len = in_dim, num_classes, seq_len
         if kernel_size % 2 == 0:
@@ -141,6 +143,7 @@ class DIN(nn.Module):
         self.blocks = nn.ModuleList(
             InteractiveBlock(dim, n_heads, d_ff, kernel_size, dropout, attn_dropout) for _ in range(depth)
         )
+        self.mix_l, self.mix_g = MixStyle(mixstyle), MixStyle(mixstyle)
         self.norm = nn.LayerNorm(2 * dim)
         self.feature_dim = 2 * dim
         self.drop = nn.Dropout(dropout)
@@ -155,8 +158,10 @@ class DIN(nn.Module):
         if pad:
             xc = F.pad(xc, (0, pad))
         glob = self.pos(self.patch_embed(xc).transpose(1, 2))  # (B, N, d)
-        for block in self.blocks:
+        for i, block in enumerate(self.blocks):
             local, glob = block(local, glob)
+            if i == 0:
+                local, glob = self.mix_l(local), self.mix_g(glob)
         return self.norm(torch.cat([local.mean(dim=1), glob.mean(dim=1)], dim=1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
