@@ -313,6 +313,7 @@ class FinetuneConfig(_Config):
     label_smoothing: float = 0.1  # > 0: this share of each label's probability spread evenly over the classes
     mixup: float = 0.0  # > 0: mixup's alpha: each batch's head inputs and labels mixed with a shuffled copy, weight ~ Beta(alpha, alpha)
     sam: float = 0.0  # > 0: sharpness-aware minimisation's radius rho: each step's gradient taken at the batch's worst weights within rho
+    style_mix: float = 0.0  # > 0: each labelled window's chance to have its per-channel mean and std over time mixed with another window's of its class
     class_weight: str = "none"  # "balanced": each class's cross-entropy weighted by n / (K n_k) over the training labels
     seed: int = 0
 
@@ -360,6 +361,10 @@ class FinetuneConfig(_Config):
         _check(self.mixup >= 0, f"mixup must be >= 0, got {self.mixup}")
         _check(self.mixup == 0 or self.center_loss == 0, "mixup mixes labels, the center loss needs one: set one of them to 0")
         _check(self.sam >= 0, f"sam must be >= 0, got {self.sam}")
+        _check(0 <= self.style_mix <= 1, f"style_mix must be a probability in [0, 1], got {self.style_mix}")
+        _check(self.style_mix == 0 or (self.mixup == 0 and self.sam == 0),
+               "style_mix changes the head's inputs, which mixup mixes again and sam must see unchanged: set style_mix = 0 "
+               "or mixup and sam to 0")
         _check(self.sam == 0 or (self.mixup == 0 and self.unlabelled == 0),
                "sam takes each step's gradient twice on the same batch; mixup and unlabelled draw theirs anew: set sam = 0 "
                "or both of them to 0")

@@ -330,6 +330,7 @@ def finetune_run(root: Path, sources: tuple[str, ...], m: Method, head: str, see
                                     unlabelled=cfgs["finetune"].unlabelled if m.unlabelled is None else m.unlabelled,
                                     mixup=cfgs["finetune"].mixup if m.mixup is None else m.mixup,
                                     sam=cfgs["finetune"].sam if m.sam is None else m.sam,
+                                    style_mix=cfgs["finetune"].style_mix if m.style_mix is None else m.style_mix,
                                     label_smoothing=cfgs["finetune"].label_smoothing if m.smoothing is None else m.smoothing,
                                     class_weight=m.class_weight or cfgs["finetune"].class_weight,
                                     lr=cfgs["finetune"].lr * (m.lr_scale or 1.0),

@@ -227,6 +227,10 @@ the same head; each row changes only the factor its name says:
                      those rows with MixStyle in the DIN head (head option mixstyle = 0.5: in half the training
                      batches, after the first interactive block, each sequence's per-channel mean and std over time
                      mixed with another's of the batch; Zhou et al. 2021, domain generalisation by new styles)
+  scratch_stylemix, crosshar_stylemix
+                     those rows finetuned with MixStyle within each class (FinetuneConfig.style_mix = 0.5: half the
+                     labelled windows have the per-channel mean and std over time of the head's input mixed with
+                     another window's of their class in the batch: another subject's intensity for the same activity)
   scratch_avg, crosshar_avg, scratch_encoder_avg
                      those rows with the model selected and saved as a moving average of the weights over about
                      5 epochs (FinetuneConfig.average_epochs; weight averaging for robustness under shift)
@@ -316,6 +320,7 @@ class Method:
         mixup: FinetuneConfig.mixup, mixup's alpha in finetuning (None: the config's).
         smoothing: FinetuneConfig.label_smoothing in finetuning (None: the config's).
         sam: FinetuneConfig.sam, sharpness-aware minimisation's radius in finetuning (None: the config's).
+        style_mix: FinetuneConfig.style_mix, the chance of a window's statistics mixed within its class (None: the config's).
         lr_scale: the finetuning learning rate x this (FinetuneConfig.lr; None: the config's).
         batch_size: FinetuneConfig.batch_size in finetuning (None: the config's).
         unlabelled: FinetuneConfig.unlabelled, the weight of FixMatch's loss on unlabelled source windows
@@ -396,6 +401,7 @@ class Method:
     mixup: float | None = None
     smoothing: float | None = None
     sam: float | None = None
+    style_mix: float | None = None
     scaling: str | None = None
     stem: str | None = None
     lr_scale: float | None = None
@@ -532,6 +538,8 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("crosshar_sam", sam=0.05),
     Method("scratch_mixstyle", pretrain=None, head_options=(("mixstyle", 0.5),)),
     Method("crosshar_mixstyle", head_options=(("mixstyle", 0.5),)),
+    Method("scratch_stylemix", pretrain=None, style_mix=0.5),
+    Method("crosshar_stylemix", style_mix=0.5),
     Method("scratch_vertical_smooth", pretrain=None, frame="vertical", smoothing=0.1),
     Method("crosshar_smooth", smoothing=0.1),
     Method("scratch_heading8", pretrain=None, heading_views=8),

@@ -395,7 +395,7 @@ def _command(mc: MatrixConfig, root: Path) -> str:
 
 
 # (method, reference) pairs the report compares cell by cell; "X_avg", "X_swing", "X_swingft", "X_lever", "X_leverft", "X_world", "X_vertical",
-# "X_heading8", "X_mirrordev", "X_yaw45", "X_mount", "X_tta", "X_tta_motion", "X_tta_mirror", "X_balanced", "X_ens5", "X_cadence", "X_cadenceft", "X_mixup", "X_lr3", "X_amp_sqrt", "X_amp_equal", "X_last", "X_best", "X_cadviewsK", "X_d1", "X_w32", "X_d3", "X_w96", "X_inspace", "X_attn0", "X_sched50", "X_sched67", "X_pre3x", "X_pre10x", "X_sam" and "X_mixstyle" against "X" are added where both ran
+# "X_heading8", "X_mirrordev", "X_yaw45", "X_mount", "X_tta", "X_tta_motion", "X_tta_mirror", "X_balanced", "X_ens5", "X_cadence", "X_cadenceft", "X_mixup", "X_lr3", "X_amp_sqrt", "X_amp_equal", "X_last", "X_best", "X_cadviewsK", "X_d1", "X_w32", "X_d3", "X_w96", "X_inspace", "X_attn0", "X_sched50", "X_sched67", "X_pre3x", "X_pre10x", "X_sam", "X_mixstyle" and "X_stylemix" against "X" are added where both ran
 COMPARISONS = (("crosshar", "scratch"), ("crosshar", "crosshar_paper"), ("crosshar", "scratch_frozen"),
                ("crosshar_d1", "scratch_d1"), ("crosshar_w32", "scratch_w32"), ("crosshar_d3", "scratch_d3"),
                ("crosshar_w96", "scratch_w96"), ("crosshar_inspace", "scratch"), ("crosshar_attn0", "scratch_attn0"),
@@ -487,7 +487,7 @@ def _differences(hr: list[dict], head: str, six: list, methods: list[str]) -> li
                                                             "_amp_equal", "_arrow", "_conv", "_mirrordev", "_yaw45", "_mount", "_tta",
                                                             *(f"_tta_{k}" for k in TTA_VIEWS if k != "all"), "_balanced", "_last", "_best",
                                                             "_cadviews3", "_cadviews5", "_cadviews9", "_d1", "_w32", "_d3", "_w96",
-                                                            "_inspace", "_attn0", "_sched50", "_sched67", "_pre3x", "_pre10x", "_sam", "_mixstyle")
+                                                            "_inspace", "_attn0", "_sched50", "_sched67", "_pre3x", "_pre10x", "_sam", "_mixstyle", "_stylemix")
               if m.endswith(suffix) and (base := m[: -len(suffix)]) in methods]
     L = []
     for a, b in comps:

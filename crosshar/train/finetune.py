@@ -322,6 +322,8 @@ def train_one_epoch(model: clf.HARClassifier, X: torch.Tensor, y: torch.Tensor, 
             x = tr.aug(x, g)
         with tr.prec.autocast():
             feats = x if tr.cached else model.features(x)  # cached features when frozen
+            if cfg.style_mix > 0:
+                feats = class_style_mix(feats, yb, cfg.style_mix, g)
             if cfg.mixup > 0:
                 loss = _mixup_loss(model, feats, yb, tr, g)
             else:
@@ -349,6 +351,28 @@ def train_one_epoch(model: clf.HARClassifier, X: torch.Tensor, y: torch.Tensor, 
         n += len(idx)
         on_step()
     return tot / max(n, 1)
+
+
+def class_style_mix(x: torch.Tensor, y: torch.Tensor, p: float, g: torch.Generator, alpha: float = 0.1,
+                    eps: float = 1e-6) -> torch.Tensor:
+    """MixStyle (Zhou et al., ICLR 2021) within each class: each window of x (B, T, D), the head's inputs, with
+    probability `p` has its per-channel mean and standard deviation over time replaced by a Beta(alpha, alpha) mix of
+    its own and those of another window of the batch with the same label y (B,), its normalised content kept: another
+    subject's intensity and offsets for the same activity. Across classes those statistics carry the class itself
+    (results/matrix-mixstyle/), hence the partner from the same class; a window alone in its class keeps its own.
+    Draws from `g`. Returns (B, T, D)."""
+    B = len(x)
+    partner = torch.arange(B)
+    for c in torch.unique(y.cpu()):
+        idx = (y.cpu() == c).nonzero().flatten()
+        partner[idx] = idx[torch.randperm(len(idx), generator=g)]
+    lam = torch.from_numpy(np.random.default_rng(int(torch.randint(2**31 - 1, (1,), generator=g))).beta(alpha, alpha, B))
+    on = torch.rand(B, generator=g) < p
+    lam = torch.where(on, lam, torch.ones_like(lam)).to(x.device, x.dtype)[:, None, None]
+    partner = partner.to(x.device)
+    mu = x.mean(dim=1, keepdim=True).detach()
+    sig = (x.var(dim=1, keepdim=True) + eps).sqrt().detach()
+    return (x - mu) / sig * (lam * sig + (1 - lam) * sig[partner]) + lam * mu + (1 - lam) * mu[partner]
 
 
 def sam_ascent(loss: torch.Tensor, params: list[torch.Tensor], rho: float) -> list | None:

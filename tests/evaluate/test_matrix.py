@@ -1182,3 +1182,16 @@ def test_sam_rows_differ_from_their_bases_in_sharpness_aware_minimisation_only(t
         assert (sam.augment, sam.encoder_run, sam.head_cfg, sam.pipeline) == (job.augment, job.encoder_run, job.head_cfg,
                                                                               job.pipeline)
     assert M._pretrain_key(METHODS["crosshar_sam"]) == M._pretrain_key(METHODS["crosshar"])
+
+
+def test_stylemix_rows_differ_from_their_bases_in_the_class_style_mix_only(tmp_path, monkeypatch):
+    """scratch_stylemix, crosshar_stylemix: their bases' configs, pretraining run and finetune job, style_mix 0.5."""
+    from crosshar.evaluate.methods import METHODS
+
+    for base, enc in (("scratch", None), ("crosshar", tmp_path / "enc")):
+        job, mix = finetune_jobs(tmp_path, monkeypatch, (base, f"{base}_stylemix"), enc, finetune_epochs=1)
+        assert (job.finetune.style_mix, mix.finetune.style_mix) == (0.0, 0.5) == (C.load("finetune").style_mix, 0.5)
+        assert mix.finetune.replace(style_mix=0.0) == job.finetune
+        assert (mix.augment, mix.encoder_run, mix.head_cfg, mix.pipeline) == (job.augment, job.encoder_run, job.head_cfg,
+                                                                              job.pipeline)
+    assert M._pretrain_key(METHODS["crosshar_stylemix"]) == M._pretrain_key(METHODS["crosshar"])

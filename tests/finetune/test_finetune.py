@@ -876,3 +876,39 @@ def test_sam_finetunes_a_different_model_and_is_checked_in_the_config(synth_root
         FinetuneConfig(sam=0.05, mixup=0.4)
     with pytest.raises(ValueError, match="sam"):
         FinetuneConfig(sam=0.05, unlabelled=1.0)
+
+
+def test_class_style_mix_mixes_each_windows_statistics_with_another_of_its_class_only():
+    torch.manual_seed(0)
+    x = torch.randn(10, 30, 4) * torch.rand(10, 1, 4) * 3 + torch.randn(10, 1, 4) * 2
+    y = torch.tensor([0, 0, 1, 1, 1, 2, 0, 3, 1, 0])
+    z = fr.class_style_mix(x, y, 1.0, torch.Generator().manual_seed(4))
+    mu, sig = x.mean(1), x.std(1)
+    zmu, zsig = z.mean(1), z.std(1)
+    for i in range(10):
+        same = (y == y[i]).nonzero().flatten()
+        if len(same) == 1:  # alone in its class: its own statistics
+            torch.testing.assert_close(z[i], x[i], atol=1e-5, rtol=1e-5)
+            continue
+        # the new mean is on the segment from its own to one same-class window's (the same weight for every channel)
+        fits = []
+        for j in same:
+            d = mu[j] - mu[i]
+            lam = float(((zmu[i] - mu[i]) * d).sum() / (d * d).sum()) if j != i else 0.0
+            fits.append(float((zmu[i] - (mu[i] + lam * d)).abs().max()) if j != i else float((zmu[i] - mu[i]).abs().max()))
+        assert min(fits) < 1e-4
+        torch.testing.assert_close((z[i] - zmu[i]) / zsig[i], (x[i] - mu[i]) / sig[i], atol=1e-4, rtol=1e-4)  # content kept
+    assert not torch.allclose(z, x)  # some windows took on another's statistics
+    off = fr.class_style_mix(x, y, 0.0, torch.Generator().manual_seed(4))
+    torch.testing.assert_close(off, x, atol=1e-5, rtol=1e-5)  # p = 0: every window its own
+
+
+def test_style_mix_rows_and_config():
+    from crosshar.config import FinetuneConfig
+
+    with pytest.raises(ValueError, match="style_mix"):
+        FinetuneConfig(style_mix=1.5)
+    with pytest.raises(ValueError, match="style_mix"):
+        FinetuneConfig(style_mix=0.5, mixup=0.4)
+    with pytest.raises(ValueError, match="style_mix"):
+        FinetuneConfig(style_mix=0.5, sam=0.05)
