@@ -18,7 +18,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -37,7 +37,7 @@ from crosshar.data.store import prepare
 from crosshar.inference import encode, evaluate, load_encoder, pretrain_window
 from crosshar.models import classifier as clf
 from crosshar.models.encoder import Encoder
-from crosshar.models.heads import resolved_options
+from crosshar.models.heads import head_options, list_heads, resolved_options, saved_options
 from crosshar.models.heads.ensemble import HeadEnsemble
 from crosshar.models.scaling import InputPipeline
 from crosshar.train.progress import TB, EpochBar
@@ -693,6 +693,20 @@ def _job_dict(job: FinetuneJob) -> dict:
             "finetune": job.finetune.to_dict()}
 
 
+def _as_written(old: Any, new: dict) -> Any:
+    """A last.pt's job `old` with its head options completed as the head ran: an option of today's job `new` that the
+    head gained after the checkpoint was written reads as the head ran before it existed (heads.saved_options: its
+    BEFORE, else the constructor's default), so a run interrupted before a head gained an option still resumes, while
+    an option it did set otherwise stays a difference. An empty or unknown head is left as it is."""
+    head = old.get("head") if isinstance(old, dict) else None
+    name = (old.get("finetune") or {}).get("head") if isinstance(old, dict) else None
+    if not isinstance(head, dict) or not head or name not in list_heads() or not isinstance(new.get("head"), dict):
+        return old
+    saved, defaults = saved_options(name, head), head_options(name)
+    missing = {k: defaults[k] for k in new["head"] if k not in saved and k in defaults}
+    return {**old, "head": checkpoint.plain({**missing, **saved})}
+
+
 def resumable(job: FinetuneJob) -> Path | None:
     """The newest unfinished finetuning run of `job`'s sources whose last.pt was written for this very job (a run
     `run(..., resume=True)` continues), or None. A last.pt that cannot be read is passed over."""
@@ -705,7 +719,7 @@ def resumable(job: FinetuneJob) -> Path | None:
                 ck = checkpoint.load(p / "last.pt", STATE_FORMAT, keys=("job",))
             except CrossharError:
                 continue
-            if not job_differences(ck["job"], want, _SECTIONS):
+            if not job_differences(_as_written(ck["job"], want), want, _SECTIONS):
                 return p
     return None
 
@@ -736,7 +750,8 @@ def _resume(last: Path, job: FinetuneJob, d: _Data, model: clf.HARClassifier, tr
             raise ValueError(f"{', '.join(wrong) or 'epoch'} {ck[(wrong or ['epoch'])[0]]!r} is not what a "
                              f"{epochs}-epoch run writes"[:200])
         check_progress(ck, ("macro_f1",))
-        diff = job_differences(ck["job"], _job_dict(job), _SECTIONS)
+        want = _job_dict(job)
+        diff = job_differences(_as_written(ck["job"], want), want, _SECTIONS)
         data = {"split": d.split, "n_labelled": d.n_labelled}
         diff += [f"data ({k})" for k in data if job_differences(ck.get("data"), {k: data[k]}, {})]
         if diff:

@@ -912,3 +912,28 @@ def test_style_mix_rows_and_config():
         FinetuneConfig(style_mix=0.5, mixup=0.4)
     with pytest.raises(ValueError, match="style_mix"):
         FinetuneConfig(style_mix=0.5, sam=0.05)
+
+
+def test_a_run_interrupted_before_its_head_gained_an_option_still_resumes(synth_root, tmp_path, monkeypatch):
+    """DIN gained `mixstyle` after runs were written: a last.pt whose job lists every head option but that one resumed
+    as "the configuration differs in head". The option reads as the head ran before it existed (its default); a
+    last.pt that set it otherwise is still refused, naming the head."""
+    from crosshar.models.heads import resolved_options
+
+    monkeypatch.setattr(fr, "CHECKPOINT_EVERY_S", 0.0)
+    job = dataclasses.replace(fjob(synth_root, None, epochs=3, head="din"), head_cfg=resolved_options("din", {}))
+    real = cut_finetuning_at(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        run(job, out=tmp_path / "cut", log=quiet, progress=False)
+    monkeypatch.setattr(fr, "train_one_epoch", real)
+    last = tmp_path / "cut" / "last.pt"
+    ck = checkpoint.load(last, fr.STATE_FORMAT)
+    assert ck["job"]["head"]["mixstyle"] == 0.0
+    set_before = {**ck, "job": {**ck["job"], "head": {**ck["job"]["head"], "mixstyle": 0.5}}}
+    checkpoint.save(last, set_before)
+    with pytest.raises(fr.CrossharError, match=r"cannot resume: the configuration differs in head$"):
+        run(job, out=tmp_path / "cut", log=quiet, progress=False, resume=True)
+    older = {k: v for k, v in ck["job"]["head"].items() if k != "mixstyle"}  # written before the option existed
+    checkpoint.save(last, {**ck, "job": {**ck["job"], "head": older}})
+    d = run(job, out=tmp_path / "cut", log=quiet, progress=False, resume=True)
+    assert json.loads((d / "run.json").read_text())["finished"] is True
