@@ -38,6 +38,7 @@ from crosshar.inference import encode, evaluate, load_encoder, pretrain_window
 from crosshar.models import classifier as clf
 from crosshar.models.encoder import Encoder
 from crosshar.models.heads import head_options, list_heads, resolved_options, saved_options
+from crosshar.models.heads.common import mix_statistics
 from crosshar.models.heads.ensemble import HeadEnsemble
 from crosshar.models.scaling import InputPipeline
 from crosshar.train.progress import TB, EpochBar
@@ -369,10 +370,7 @@ def class_style_mix(x: torch.Tensor, y: torch.Tensor, p: float, g: torch.Generat
     lam = torch.from_numpy(np.random.default_rng(int(torch.randint(2**31 - 1, (1,), generator=g))).beta(alpha, alpha, B))
     on = torch.rand(B, generator=g) < p
     lam = torch.where(on, lam, torch.ones_like(lam)).to(x.device, x.dtype)[:, None, None]
-    partner = partner.to(x.device)
-    mu = x.mean(dim=1, keepdim=True).detach()
-    sig = (x.var(dim=1, keepdim=True) + eps).sqrt().detach()
-    return (x - mu) / sig * (lam * sig + (1 - lam) * sig[partner]) + lam * mu + (1 - lam) * mu[partner]
+    return mix_statistics(x, lam, partner.to(x.device), eps)
 
 
 def sam_ascent(loss: torch.Tensor, params: list[torch.Tensor], rho: float) -> list | None:

@@ -104,9 +104,14 @@ class MixStyle(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0 or len(x) < 2 or float(torch.rand(())) >= self.p:
             return x
-        mu = x.mean(dim=1, keepdim=True)  # (B, 1, d)
-        sig = (x.var(dim=1, keepdim=True) + self.eps).sqrt()
-        mu, sig = mu.detach(), sig.detach()  # the statistics are mixed, not learnt through (the paper's choice)
         lam = torch.distributions.Beta(self.alpha, self.alpha).sample((len(x), 1, 1)).to(x.dtype).to(x.device)
-        perm = torch.randperm(len(x)).to(x.device)
-        return (x - mu) / sig * (lam * sig + (1 - lam) * sig[perm]) + lam * mu + (1 - lam) * mu[perm]
+        return mix_statistics(x, lam, torch.randperm(len(x)).to(x.device), self.eps)
+
+
+def mix_statistics(x: torch.Tensor, lam: torch.Tensor, partner: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """x (B, T, d) with each sequence's per-channel mean and std over time replaced by lam (B, 1, 1) x its own +
+    (1 - lam) x those of sequence partner[i], its normalised content kept (MixStyle's mix; the statistics are mixed,
+    not learnt through). Returns (B, T, d)."""
+    mu = x.mean(dim=1, keepdim=True).detach()
+    sig = (x.var(dim=1, keepdim=True) + eps).sqrt().detach()
+    return (x - mu) / sig * (lam * sig + (1 - lam) * sig[partner]) + lam * mu + (1 - lam) * mu[partner]
